@@ -1,0 +1,170 @@
+/**
+ * The domain shared by the Kamal and gitops sources, the VS Code tree and the CLI.
+ * Everything here is plain data: no `vscode`, no I/O.
+ */
+
+export type SourceKind = 'kamal' | 'gitops';
+
+/** Something wrong in a file the user owns (config, release.json): shown as a diagnostic and in the tree. */
+export interface Problem {
+  file: string;
+  /** 1-based; absent when the problem is not tied to a position. */
+  line?: number;
+  /** 1-based. */
+  column?: number;
+  message: string;
+  severity: 'error' | 'warning';
+}
+
+export interface Environment {
+  /** Stable across refreshes: `<source kind>:<location>:<name>`. */
+  id: string;
+  source: SourceKind;
+  /** Kamal: destination or "default". Gitops: env directory name. */
+  name: string;
+  /** Kamal: the deploy.yml; gitops: the repository root. */
+  location: string;
+  problems: Problem[];
+}
+
+export interface LockInfo {
+  holder: string;
+  /** ISO 8601, as the lock details say it. */
+  lockedAt?: string;
+  message?: string;
+  version?: string;
+}
+
+export interface App {
+  id: string;
+  environment: Environment;
+  /** Kamal: service. Gitops: app directory name. */
+  name: string;
+  lock?: LockInfo;
+  problems: Problem[];
+}
+
+export interface Release {
+  /** Stable across refreshes: gitops full sha, Kamal `<app id>@<version>`. */
+  id: string;
+  app: App;
+  /** What users call the release: Kamal version, gitops tag or short source sha. */
+  version: string;
+  /** One line, e.g. the first line of the source commit message. */
+  title?: string;
+  /** ISO 8601. */
+  created?: string;
+  current: boolean;
+  previous?: boolean;
+  rolledBack?: boolean;
+  rollbackable: boolean;
+  /** Why it is not a rollback target ("running now", "pruned on web-2", "already rolled back"). */
+  reason?: string;
+  /** Short state for the tree description, e.g. "3 of 4 hosts". */
+  presence?: string;
+  triggeredBy?: string;
+  author?: string;
+  sourceRepo?: string;
+  sourceBranch?: string;
+  sourceSha?: string;
+  /** Link to the source commit. */
+  url?: string;
+  /** Full multi-line message of the source commit. */
+  message?: string;
+}
+
+export type ContainerState = 'created' | 'running' | 'restarting' | 'paused' | 'exited' | 'dead' | 'removing' | 'unknown';
+
+export interface HostContainer {
+  id: string;
+  host: string;
+  role: string;
+  name: string;
+  state: ContainerState;
+  /** Docker's status line ("Up 3 minutes", "Exited (0) 2 hours ago"). */
+  status: string;
+  image: string;
+  created: string;
+  version: string;
+}
+
+/** A host that could not be read: shown as an error child, the rest of the tree still works. */
+export interface HostError {
+  id: string;
+  host: string;
+  message: string;
+}
+
+export type HostEntry = HostContainer | HostError;
+
+export function isHostError(entry: HostEntry): entry is HostError {
+  return 'message' in entry && !('state' in entry);
+}
+
+/** Where progress goes: the output channel in VS Code, stderr in the CLI. */
+export interface Reporter {
+  /** A user-visible step ("Reverting 3 commits"); also logged. */
+  step(message: string): void;
+  info(message: string): void;
+  debug(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+export const silentReporter: Reporter = {
+  step() {},
+  info() {},
+  debug() {},
+  warn() {},
+  error() {},
+};
+
+/**
+ * What a rollback will do, computed before anything changes. The dry run prints `lines`;
+ * the confirmation shows `summary`; the executor runs `detail`.
+ */
+export interface RollbackPlan<Detail = unknown> {
+  source: SourceKind;
+  environment: string;
+  app: string;
+  from: string;
+  to: string;
+  /** One sentence for the confirmation ("Revert 2 commits in prod/web and push to origin/main"). */
+  summary: string;
+  /** The whole plan, one step a line, as the dry run prints it. */
+  lines: string[];
+  detail: Detail;
+}
+
+export interface RollbackOutcome {
+  ok: boolean;
+  /** One line for the notification. */
+  message: string;
+  /** Printed after the run (per-host table, pushed sha). */
+  lines: string[];
+}
+
+/** A refusal or failure with a message written for the user, naming what and where. */
+export class DeployRollbackError extends Error {
+  constructor(message: string, readonly step?: string) {
+    super(message);
+    this.name = 'DeployRollbackError';
+  }
+}
+
+/** One place releases come from: a Kamal config or a gitops repository. */
+export interface ReleaseSource {
+  readonly kind: SourceKind;
+  /** The config file or repository root this source reads. */
+  readonly location: string;
+  environments(): Promise<Environment[]>;
+  apps(environment: Environment): Promise<App[]>;
+  releases(app: App, options?: { limit?: number }): Promise<Release[]>;
+  /** Kamal only: the containers of a release on each host. */
+  hostEntries?(release: Release): Promise<HostEntry[]>;
+  /** Files whose change should refresh this source (globs relative to `location`'s folder). */
+  watchPatterns?(): string[];
+  planRollback(app: App, target: Release | undefined, signal?: AbortSignal): Promise<RollbackPlan>;
+  executeRollback(plan: RollbackPlan, reporter: Reporter, signal?: AbortSignal): Promise<RollbackOutcome>;
+  dispose?(): void;
+}
