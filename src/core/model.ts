@@ -165,6 +165,10 @@ export interface ReleaseSource {
   /** Files whose change should refresh this source (globs relative to `location`'s folder). */
   watchPatterns?(): string[];
   planRollback(app: App, target: Release | undefined, signal?: AbortSignal): Promise<RollbackPlan>;
+  /** Extra dry-run output beyond `plan.lines` (e.g. the gitops diff stat); changes nothing. */
+  previewRollback?(plan: RollbackPlan, signal?: AbortSignal): Promise<string[]>;
+  /** Forget cached state so the next read goes to the hosts / repository again. */
+  refresh?(): void;
   executeRollback(plan: RollbackPlan, reporter: Reporter, signal?: AbortSignal): Promise<RollbackOutcome>;
   dispose?(): void;
 }
