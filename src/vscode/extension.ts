@@ -1,0 +1,115 @@
+import * as vscode from 'vscode';
+import { defaultFinders } from '../core/finders';
+import type { ReleaseSource } from '../core/model';
+import type { SessionPool } from '../core/ssh/types';
+import { registerCommands } from './commands';
+import { ReadOnlyDocuments } from './documents';
+import { Output } from './log';
+import { readSettings } from './settings';
+import { createPool } from './pool';
+import { SourceRegistry } from './sources';
+import { ReleasesTreeProvider } from './tree/provider';
+import { windowPrompter, type Prompter } from './ui';
+
+/** What activate() returns: used by the integration suite, and a stable surface for other extensions. */
+export interface DeployRollbackApi {
+  tree: ReleasesTreeProvider;
+  refresh(): Promise<void>;
+  sources(): Promise<ReleaseSource[]>;
+  testing: { setPrompter(prompter: Prompter | undefined): void };
+}
+
+export function activate(context: vscode.ExtensionContext): DeployRollbackApi {
+  const output = new Output();
+  const reporter = output.reporter();
+  let pool: SessionPool | undefined;
+  const getPool = () => (pool ??= createPool(output, readSettings().sshConnectTimeoutSeconds));
+  const registry = new SourceRegistry(defaultFinders, getPool, reporter);
+  const diagnostics = vscode.languages.createDiagnosticCollection('deploy-rollback');
+  let prompter: Prompter = windowPrompter;
+
+  const tree = new ReleasesTreeProvider({
+    sources: async () => {
+      const sources = await registry.sources();
+      await vscode.commands.executeCommand('setContext', 'deployRollback.state', sources.length === 0 ? 'empty' : 'ready');
+      return sources;
+    },
+    releasesPerApp: () => readSettings().releasesPerApp,
+    onProblems: (problems) => {
+      diagnostics.clear();
+      const byFile = new Map<string, vscode.Diagnostic[]>();
+      for (const problem of problems) {
+        const line = Math.max(0, (problem.line ?? 1) - 1);
+        const column = Math.max(0, (problem.column ?? 1) - 1);
+        const diagnostic = new vscode.Diagnostic(
+          new vscode.Range(line, column, line, Number.MAX_SAFE_INTEGER),
+          problem.message,
+          problem.severity === 'error' ? vscode.DiagnosticSeverity.Error : vscode.DiagnosticSeverity.Warning,
+        );
+        diagnostic.source = 'Deploy Rollback';
+        byFile.set(problem.file, [...(byFile.get(problem.file) ?? []), diagnostic]);
+      }
+      for (const [file, list] of byFile) diagnostics.set(vscode.Uri.file(file), list);
+    },
+    onError: (message) => output.channel.error(message),
+  });
+
+  const view = vscode.window.createTreeView('deployRollback.releases', { treeDataProvider: tree, showCollapseAll: true });
+  const updateTrustMessage = () => {
+    view.message = vscode.workspace.isTrusted ? undefined : 'Restricted Mode: showing local files only. Trust the workspace to connect to hosts and roll back.';
+  };
+  updateTrustMessage();
+
+  const refresh = async () => {
+    await registry.refresh();
+    tree.refresh();
+  };
+
+  let poll: NodeJS.Timeout | undefined;
+  const schedulePolling = () => {
+    clearInterval(poll);
+    const seconds = readSettings().pollIntervalSeconds;
+    if (seconds > 0 && view.visible && vscode.workspace.isTrusted) poll = setInterval(() => void refresh(), seconds * 1000);
+  };
+
+  const documents = new ReadOnlyDocuments();
+  context.subscriptions.push(
+    output,
+    registry,
+    tree,
+    view,
+    diagnostics,
+    documents,
+    vscode.workspace.registerTextDocumentContentProvider(ReadOnlyDocuments.scheme, documents),
+    registry.onDidChange(() => void refresh()),
+    view.onDidChangeVisibility(schedulePolling),
+    vscode.workspace.onDidGrantWorkspaceTrust(() => {
+      updateTrustMessage();
+      void refresh();
+    }),
+    vscode.workspace.onDidChangeWorkspaceFolders(() => void refresh()),
+    vscode.workspace.onDidChangeConfiguration((event) => {
+      if (event.affectsConfiguration('deployRollback')) {
+        schedulePolling();
+        void refresh();
+      }
+    }),
+    { dispose: () => clearInterval(poll) },
+    { dispose: () => pool?.dispose() },
+    ...registerCommands({ output, tree, documents, prompter: () => prompter, sources: () => registry.sources(), refresh }),
+  );
+  schedulePolling();
+
+  return {
+    tree,
+    refresh,
+    sources: () => registry.sources(),
+    testing: {
+      setPrompter: (replacement) => {
+        prompter = replacement ?? windowPrompter;
+      },
+    },
+  };
+}
+
+export function deactivate(): void {}

@@ -1,0 +1,152 @@
+import * as vscode from 'vscode';
+import type { App, Environment, Release, ReleaseSource, RollbackOutcome, RollbackPlan } from '../core/model';
+import type { Output } from './log';
+import { readSettings } from './settings';
+import type { AppNode, ReleaseNode } from './tree/nodes';
+import type { PickItem, Prompter } from './ui';
+
+export interface RollbackTarget {
+  source: ReleaseSource;
+  app: App;
+  /** Absent: the source picks the previous release. */
+  release?: Release;
+}
+
+export interface RollbackContext {
+  output: Output;
+  prompter: () => Prompter;
+  sources: () => Promise<ReleaseSource[]>;
+  refresh: () => Promise<void>;
+}
+
+export class UserCancelled extends Error {
+  constructor() {
+    super('Cancelled');
+  }
+}
+
+/** Restricted Mode may look but never act; every acting command starts here. */
+export function assertTrusted(action: string): void {
+  if (!vscode.workspace.isTrusted) {
+    throw new Error(`${action} is not available in Restricted Mode: trust this workspace to connect to hosts, run hooks or roll back.`);
+  }
+}
+
+/** From a tree node, or (palette) by asking environment → app → release. One path for all. */
+export async function resolveTarget(context: RollbackContext, node: AppNode | ReleaseNode | undefined, askRelease: boolean): Promise<RollbackTarget> {
+  if (node?.kind === 'release') return { source: node.source, app: node.release.app, release: node.release };
+  if (node?.kind === 'app') return { source: node.source, app: node.app };
+
+  const prompter = context.prompter();
+  const sources = await context.sources();
+  const environments: PickItem<{ source: ReleaseSource; environment: Environment }>[] = [];
+  for (const source of sources) {
+    for (const environment of await source.environments()) {
+      environments.push({ label: environment.name, description: `${source.kind} · ${vscode.workspace.asRelativePath(environment.location)}`, value: { source, environment } });
+    }
+  }
+  if (environments.length === 0) throw new Error('No Kamal config or gitops repository found in this workspace.');
+  const environment = await prompter.pick(environments, { title: 'Roll Back: environment', placeHolder: 'Pick the environment' });
+  if (!environment?.value) throw new UserCancelled();
+  const { source } = environment.value;
+
+  const apps = await source.apps(environment.value.environment);
+  const app = await prompter.pick(
+    apps.map((candidate) => ({ label: candidate.name, description: candidate.lock ? `locked by ${candidate.lock.holder}` : undefined, value: candidate })),
+    { title: `Roll Back: app in ${environment.label}`, placeHolder: 'Pick the app' },
+  );
+  if (!app?.value) throw new UserCancelled();
+  if (!askRelease) return { source, app: app.value };
+
+  const releases = await source.releases(app.value, { limit: 50 });
+  const items: PickItem<Release>[] = releases.map((release) => {
+    const why = release.rollbackable ? undefined : release.current ? 'current' : release.reason ?? 'not a rollback target';
+    return {
+      label: release.rollbackable ? release.version : `$(circle-slash) ${release.version}`,
+      description: [release.title, release.previous ? 'previous' : undefined].filter(Boolean).join(' · '),
+      detail: why ? `Not pickable: ${why}` : release.created,
+      value: release.rollbackable ? release : undefined,
+    };
+  });
+  // Non-targets stay visible with their reason; picking one explains instead of acting.
+  for (;;) {
+    const picked = await prompter.pick(items, { title: `Roll Back ${app.value.name} (${environment.label}) to…`, placeHolder: 'Pick the release to go back to', matchOnDetail: true });
+    if (!picked) throw new UserCancelled();
+    if (picked.value) return { source, app: app.value, release: picked.value };
+    void vscode.window.showInformationMessage(`${picked.label.replace('$(circle-slash) ', '')} cannot be rolled back to: ${picked.detail?.replace('Not pickable: ', '')}.`);
+  }
+}
+
+export async function planWithProgress(target: RollbackTarget): Promise<RollbackPlan> {
+  return vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Planning rollback of ${target.app.name}…`, cancellable: true },
+    async (_progress, token) => target.source.planRollback(target.app, target.release, abortSignalFor(token)),
+  );
+}
+
+function isProtected(environment: string): boolean {
+  const patterns = readSettings().protectedEnvironments;
+  return patterns.some((pattern) => globToRegExp(pattern).test(environment));
+}
+
+function globToRegExp(glob: string): RegExp {
+  return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
+}
+
+export async function confirmPlan(context: RollbackContext, plan: RollbackPlan): Promise<boolean> {
+  const prompter = context.prompter();
+  const message = `Roll back ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}?`;
+  const detail = [plan.summary, '', ...plan.lines.slice(0, 30), plan.lines.length > 30 ? `… ${plan.lines.length - 30} more lines in the output` : '']
+    .filter((line, index, all) => line !== '' || index < all.length - 1)
+    .join('\n');
+  if (!(await prompter.confirm(message, detail, 'Roll Back'))) return false;
+  if (!isProtected(plan.environment)) return true;
+  const typed = await prompter.input({
+    title: `${plan.environment} is a protected environment`,
+    prompt: `Type "${plan.app}" to roll it back to ${plan.to}`,
+    validateInput: (value) => (value === plan.app || value === '' ? undefined : `Type ${plan.app} exactly`),
+  });
+  return typed === plan.app;
+}
+
+export async function executeWithProgress(context: RollbackContext, source: ReleaseSource, plan: RollbackPlan): Promise<RollbackOutcome> {
+  const { output } = context;
+  output.channel.info(`Rollback of ${plan.app} (${plan.environment}) from ${plan.from} to ${plan.to}: ${plan.summary}`);
+  for (const line of plan.lines) output.channel.info(`  ${line}`);
+  return vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Rolling back ${plan.app} to ${plan.to}`, cancellable: true },
+    async (progress, token) => {
+      const reporter = output.reporter(plan.source, (message) => progress.report({ message }));
+      token.onCancellationRequested(() => reporter.warn('Cancel requested: finishing the step in flight, then stopping.'));
+      return source.executeRollback(plan, reporter, abortSignalFor(token));
+    },
+  );
+}
+
+export async function reportOutcome(context: RollbackContext, source: ReleaseSource, outcome: RollbackOutcome & { rollForward?: RollbackPlan }): Promise<void> {
+  for (const line of outcome.lines) context.output.channel.info(line);
+  if (outcome.ok) {
+    context.output.channel.info(outcome.message);
+    const choice = await vscode.window.showInformationMessage(outcome.message, 'Show Output');
+    if (choice === 'Show Output') context.output.show();
+    return;
+  }
+  context.output.channel.error(outcome.message);
+  const actions = outcome.rollForward ? ['Roll Forward', 'Show Output'] : ['Show Output'];
+  const choice = await vscode.window.showErrorMessage(outcome.message, ...actions);
+  if (choice === 'Show Output') context.output.show();
+  if (choice === 'Roll Forward' && outcome.rollForward) {
+    if (await confirmPlan(context, outcome.rollForward)) {
+      const again = await executeWithProgress(context, source, outcome.rollForward);
+      await context.refresh();
+      await reportOutcome(context, source, again);
+    }
+  }
+}
+
+export function abortSignalFor(token: vscode.CancellationToken): AbortSignal {
+  const controller = new AbortController();
+  if (token.isCancellationRequested) controller.abort();
+  token.onCancellationRequested(() => controller.abort());
+  return controller.signal;
+}

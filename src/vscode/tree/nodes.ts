@@ -1,0 +1,60 @@
+import type { App, Environment, HostContainer, HostError, Problem, Release, ReleaseSource } from '../../core/model';
+
+/** What the Releases tree holds; each kind has its own item builder in items.ts. */
+export type TreeNode = EnvironmentNode | AppNode | ReleaseNode | HostContainerNode | HostErrorNode | ProblemNode | ShowMoreNode | LoadErrorNode;
+
+export interface EnvironmentNode {
+  kind: 'environment';
+  id: string;
+  source: ReleaseSource;
+  environment: Environment;
+  /** Set when two sources have an environment of the same name, so they can be told apart. */
+  showSource: boolean;
+}
+
+export interface AppNode {
+  kind: 'app';
+  id: string;
+  source: ReleaseSource;
+  app: App;
+}
+
+export interface ReleaseNode {
+  kind: 'release';
+  id: string;
+  source: ReleaseSource;
+  release: Release;
+}
+
+export interface HostContainerNode {
+  kind: 'hostContainer';
+  id: string;
+  source: ReleaseSource;
+  release: Release;
+  container: HostContainer;
+}
+
+export interface HostErrorNode {
+  kind: 'hostError';
+  id: string;
+  error: HostError;
+}
+
+export interface ProblemNode {
+  kind: 'problem';
+  id: string;
+  problem: Problem;
+}
+
+export interface ShowMoreNode {
+  kind: 'showMore';
+  id: string;
+  app: AppNode;
+}
+
+/** Children that could not be read (a repository that fails, hosts in untrusted mode). */
+export interface LoadErrorNode {
+  kind: 'loadError';
+  id: string;
+  message: string;
+}

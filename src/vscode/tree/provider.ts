@@ -1,0 +1,128 @@
+import * as vscode from 'vscode';
+import { isHostError, type Problem, type ReleaseSource } from '../../core/model';
+import { treeItemFor } from './items';
+import type { AppNode, EnvironmentNode, ReleaseNode, TreeNode } from './nodes';
+
+export interface ReleasesTreeOptions {
+  sources: () => Promise<ReleaseSource[]>;
+  releasesPerApp: () => number;
+  onProblems: (problems: Problem[]) => void;
+  onError: (message: string, error: unknown) => void;
+}
+
+/** Environments → apps → releases → host containers, read lazily level by level. */
+export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<TreeNode | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private readonly limits = new Map<string, number>();
+  private readonly problems = new Map<string, Problem[]>();
+
+  constructor(private readonly options: ReleasesTreeOptions) {}
+
+  refresh(node?: TreeNode): void {
+    if (!node) this.problems.clear();
+    this.changed.fire(node);
+  }
+
+  showMore(app: AppNode): void {
+    this.limits.set(app.id, this.limitFor(app) + this.options.releasesPerApp());
+    this.changed.fire(app);
+  }
+
+  getTreeItem(node: TreeNode): vscode.TreeItem {
+    return treeItemFor(node);
+  }
+
+  async getChildren(node?: TreeNode): Promise<TreeNode[]> {
+    try {
+      if (!node) return await this.environments();
+      switch (node.kind) {
+        case 'environment':
+          return await this.apps(node);
+        case 'app':
+          return await this.releases(node);
+        case 'release':
+          return await this.hostEntries(node);
+        default:
+          return [];
+      }
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.options.onError(message, error);
+      return [{ kind: 'loadError', id: `${node?.id ?? 'root'}/error`, message }];
+    }
+  }
+
+  private async environments(): Promise<TreeNode[]> {
+    const sources = await this.options.sources();
+    const perSource = await Promise.all(
+      sources.map(async (source) => {
+        try {
+          return (await source.environments()).map((environment) => ({ source, environment }));
+        } catch (error) {
+          this.options.onError(`${source.location}: ${error instanceof Error ? error.message : String(error)}`, error);
+          return [];
+        }
+      }),
+    );
+    const all = perSource.flat();
+    const nameCount = new Map<string, number>();
+    for (const { environment } of all) nameCount.set(environment.name, (nameCount.get(environment.name) ?? 0) + 1);
+    for (const { environment } of all) this.recordProblems(environment.id, environment.problems);
+    return all.map(({ source, environment }): EnvironmentNode => ({
+      kind: 'environment',
+      id: environment.id,
+      source,
+      environment,
+      showSource: (nameCount.get(environment.name) ?? 0) > 1,
+    }));
+  }
+
+  private async apps(node: EnvironmentNode): Promise<TreeNode[]> {
+    const apps = await node.source.apps(node.environment);
+    const children: TreeNode[] = node.environment.problems.map((problem, index) => ({ kind: 'problem', id: `${node.id}/problem/${index}`, problem }));
+    for (const app of apps) {
+      this.recordProblems(app.id, app.problems);
+      children.push(...app.problems.map((problem, index): TreeNode => ({ kind: 'problem', id: `${app.id}/problem/${index}`, problem })));
+      children.push({ kind: 'app', id: app.id, source: node.source, app });
+    }
+    return children;
+  }
+
+  private limitFor(app: AppNode): number {
+    return this.limits.get(app.id) ?? this.options.releasesPerApp();
+  }
+
+  private async releases(node: AppNode): Promise<TreeNode[]> {
+    const limit = this.limitFor(node);
+    // One more than shown tells whether "Show more…" has anything behind it.
+    const releases = await node.source.releases(node.app, { limit: limit + 1 });
+    const children: TreeNode[] = releases.slice(0, limit).map((release): ReleaseNode => ({
+      kind: 'release',
+      id: `${node.id}/${release.id}`,
+      source: node.source,
+      release,
+    }));
+    if (releases.length > limit) children.push({ kind: 'showMore', id: `${node.id}/more`, app: node });
+    return children;
+  }
+
+  private async hostEntries(node: ReleaseNode): Promise<TreeNode[]> {
+    if (!node.source.hostEntries) return [];
+    const entries = await node.source.hostEntries(node.release);
+    return entries.map((entry): TreeNode =>
+      isHostError(entry)
+        ? { kind: 'hostError', id: `${node.id}/${entry.id}`, error: entry }
+        : { kind: 'hostContainer', id: `${node.id}/${entry.id}`, source: node.source, release: node.release, container: entry },
+    );
+  }
+
+  private recordProblems(key: string, problems: Problem[]): void {
+    this.problems.set(key, problems);
+    this.options.onProblems([...this.problems.values()].flat());
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+  }
+}

@@ -1,0 +1,29 @@
+import * as vscode from 'vscode';
+
+export interface PickItem<T> extends vscode.QuickPickItem {
+  value?: T;
+}
+
+/**
+ * Every question the extension asks the user goes through here, so the integration suite
+ * can answer them (`api.testing.answer`) while the real dialogs are used everywhere else.
+ */
+export interface Prompter {
+  confirm(message: string, detail: string, action: string): Promise<boolean>;
+  /** Typed confirmation for protected environments: resolves to what the user typed. */
+  input(options: vscode.InputBoxOptions): Promise<string | undefined>;
+  pick<T>(items: PickItem<T>[], options: vscode.QuickPickOptions): Promise<PickItem<T> | undefined>;
+}
+
+export const windowPrompter: Prompter = {
+  async confirm(message, detail, action) {
+    const answer = await vscode.window.showWarningMessage(message, { modal: true, detail }, action);
+    return answer === action;
+  },
+  async input(options) {
+    return vscode.window.showInputBox(options);
+  },
+  async pick(items, options) {
+    return vscode.window.showQuickPick(items, options);
+  },
+};
