@@ -1,0 +1,117 @@
+import { quoteArgv, shellLine } from '../../shell';
+import type { KamalConfig } from '../types';
+
+/**
+ * What the inventory runs on a host: ONE shell line per host per refresh, printing sections
+ * separated by marker lines so a single round trip answers "which containers, which is
+ * current, who holds the lock".
+ */
+
+/** Starts every marker line; nothing docker or base64 prints starts with it. */
+export const INVENTORY_MARKER = '@@deploy-rollback';
+
+export const INVENTORY_SECTIONS = {
+  containers: `${INVENTORY_MARKER}:containers`,
+  /** Followed by `:<exit status>` of the `docker container ls` above it. */
+  containersExit: `${INVENTORY_MARKER}:containers-exit`,
+  latest: `${INVENTORY_MARKER}:latest`,
+  latestExit: `${INVENTORY_MARKER}:latest-exit`,
+  lock: `${INVENTORY_MARKER}:lock`,
+  /** Printed only when the lock directory exists, before its decoded details. */
+  locked: `${INVENTORY_MARKER}:locked`,
+  end: `${INVENTORY_MARKER}:end`,
+} as const;
+
+/** `S-R[-D]`: what every container name of a role starts with, before `-V`. */
+export function containerPrefix(service: string, role: string, destination?: string): string {
+  return [service, role, destination].filter((part): part is string => !!part).join('-');
+}
+
+/** `REPO:latest[-D]`: the tag Kamal moves to the deployed version. */
+export function latestImage(repository: string, destination?: string): string {
+  return `${repository}:${destination ? `latest-${destination}` : 'latest'}`;
+}
+
+/** `.kamal/lock-S[-D]`, relative to the SSH user's home (spec: deploy lock). */
+export function lockDirectory(service: string, destination?: string): string {
+  return `.kamal/lock-${[service, destination].filter((part): part is string => !!part).join('-')}`;
+}
+
+/** Kamal's container filters: without a destination the label is present with an empty value. */
+export function containerFilterArgs(config: Pick<KamalConfig, 'service' | 'destination'>): string[] {
+  return ['--filter', `label=service=${config.service}`, '--filter', `label=destination=${config.destination ?? ''}`];
+}
+
+/** `kamal app containers`, with one JSON object a line for parsing. */
+export function listContainersArgv(config: Pick<KamalConfig, 'service' | 'destination'>): string[] {
+  return ['docker', 'container', 'ls', '--all', ...containerFilterArgs(config), '--format', '{{json .}}'];
+}
+
+/**
+ * Ids of the service's containers running `REPO:latest[-D]` (or an image built on it), the
+ * same `ancestor` test Kamal's `current_running_container` uses. A missing tag lists nothing.
+ */
+export function listLatestImageContainersArgv(config: Pick<KamalConfig, 'service' | 'destination' | 'repository'>): string[] {
+  return [
+    'docker',
+    'container',
+    'ls',
+    '--all',
+    '--quiet',
+    ...containerFilterArgs(config),
+    '--filter',
+    `ancestor=${latestImage(config.repository, config.destination)}`,
+  ];
+}
+
+/** Kamal's lock status, split so "no lock" and "lock without readable details" differ. */
+export function lockStatusLine(config: Pick<KamalConfig, 'service' | 'destination'>): string {
+  const directory = lockDirectory(config.service, config.destination);
+  return shellLine(
+    ['stat', directory],
+    '>',
+    ['/dev/null'],
+    '&&',
+    ['echo', INVENTORY_SECTIONS.locked],
+    '&&',
+    ['cat', `${directory}/details`],
+    '|',
+    ['base64', '-d'],
+  );
+}
+
+/** `echo MARKER:$?` — constant text; `$?` must reach the shell unquoted. */
+function echoExitStatus(marker: string): string {
+  return `echo ${marker}:$?`;
+}
+
+/**
+ * The one exec per host. `withLock` on the primary host only: Kamal takes the deploy lock
+ * there and nowhere else.
+ */
+export function inventoryCommand(config: Pick<KamalConfig, 'service' | 'destination' | 'repository'>, options: { withLock: boolean }): string {
+  const parts = [
+    quoteArgv(['echo', INVENTORY_SECTIONS.containers]),
+    quoteArgv(listContainersArgv(config)),
+    echoExitStatus(INVENTORY_SECTIONS.containersExit),
+    quoteArgv(['echo', INVENTORY_SECTIONS.latest]),
+    quoteArgv(listLatestImageContainersArgv(config)),
+    echoExitStatus(INVENTORY_SECTIONS.latestExit),
+  ];
+  if (options.withLock) {
+    parts.push(
+      quoteArgv(['echo', INVENTORY_SECTIONS.lock]),
+      lockStatusLine(config),
+      // base64 output may lack a final newline; keep the end marker on its own line.
+      quoteArgv(['echo']),
+    );
+  }
+  parts.push(quoteArgv(['echo', INVENTORY_SECTIONS.end]));
+  return parts.join(' ; ');
+}
+
+/** For "Show Container Logs": the last `tail` lines with timestamps. */
+export function containerLogsCommand(container: string, tail = 200): string {
+  if (!Number.isInteger(tail) || tail <= 0) throw new RangeError(`tail must be a positive integer, got ${tail}`);
+  return quoteArgv(['docker', 'logs', '--timestamps', '--tail', String(tail), container]);
+}
