@@ -1,0 +1,892 @@
+/**
+ * Reads a Kamal config the way Kamal 2.12 does (ERB, YAML, destination deep merge,
+ * defaults) without running Ruby, and normalises it into `KamalConfig`. Every error or
+ * doubtful value becomes a Problem with file, line and column; hostile values are dropped
+ * from the usable fields so they can never reach a command.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import type { Problem } from '../model';
+import type { KamalConfig, KamalEnv, KamalProxy, KamalRole, KamalSsh } from './types';
+import { containsUnresolvedMarker, lineCounter, renderErb } from './erb';
+import {
+  validateDestination,
+  validateEnvName,
+  validateHost,
+  validateImage,
+  validateLabelKey,
+  validateProxyHost,
+  validateRegistryServer,
+  validateRole,
+  validateService,
+  validateSshUser,
+} from './names';
+
+export interface KamalConfigInput {
+  baseText: string;
+  /** Absolute path of config/deploy.yml. */
+  baseFile: string;
+  destinationText?: string;
+  destinationFile?: string;
+  destination?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Destinations that exist beside the base file, named in the require_destination problem. */
+  availableDestinations?: string[];
+}
+
+/** Top-level keys Kamal 2.12 accepts (lib/kamal/configuration/docs/configuration.yml). */
+const TOP_LEVEL_KEYS = new Set([
+  'service', 'image', 'labels', 'volumes', 'registry', 'servers', 'env', 'asset_path', 'hooks_path',
+  'secrets_path', 'error_pages_path', 'require_destination', 'primary_role', 'allow_empty_roles',
+  'retain_containers', 'minimum_version', 'readiness_delay', 'deploy_timeout', 'drain_timeout',
+  'run_directory', 'ssh', 'builder', 'accessories', 'proxy', 'sshkit', 'boot', 'logging', 'aliases',
+  'output', 'otel', 'rollout',
+]);
+
+const ROLE_KEYS = new Set(['hosts', 'cmd', 'options', 'labels', 'env', 'logging', 'proxy', 'asset_path', 'stop_timeout']);
+
+const DEFAULT_LOG_REQUEST_HEADERS = ['Cache-Control', 'Last-Modified', 'User-Agent'];
+
+/** A value fed by ERB we would not run: kept distinct from null through the merge. */
+class UnknownValue {}
+const UNKNOWN = new UnknownValue();
+
+type Path = readonly string[];
+interface Location {
+  file: string;
+  line: number;
+  column: number;
+}
+
+interface ParsedFile {
+  file: string;
+  data?: Record<string, unknown>;
+  values: Map<string, Location>;
+  keys: Map<string, Location>;
+}
+
+const pathKey = (segments: Path) => segments.join('\u0000');
+const dotted = (segments: Path) => segments.join('.');
+const slashed = (segments: Path) => segments.join('/');
+
+type Hash = Record<string, unknown>;
+
+function isHash(value: unknown): value is Hash {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof UnknownValue) && !(value instanceof Date);
+}
+
+function setKey(target: Hash, key: string, value: unknown): void {
+  // Defined, not assigned, so a "__proto__" key in YAML stays plain data.
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** Ruby's `to_s` on what YAML gives a scalar; undefined for hashes and arrays. */
+function stringish(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (value === null) return '';
+  return undefined;
+}
+
+const MAX_NODES = 100_000;
+
+function parseFile(text: string, file: string, env: NodeJS.ProcessEnv, problems: Problem[]): ParsedFile {
+  const parsed: ParsedFile = { file, values: new Map(), keys: new Map() };
+  const erb = renderErb(text, env);
+  for (const issue of erb.issues) problems.push({ file, ...issue });
+  const sourcePosition = lineCounter(text);
+  const locate = (renderedOffset: number): Location => ({ file, ...sourcePosition(erb.toSourceOffset(renderedOffset)) });
+
+  const doc = parseDocument(erb.text, { version: '1.1', merge: true, prettyErrors: false, uniqueKeys: false });
+  for (const error of doc.errors) {
+    problems.push({ ...locate(error.pos[0]), message: `YAML syntax error: ${error.message}`, severity: 'error' });
+  }
+  if (doc.errors.length > 0) return parsed;
+  for (const warning of doc.warnings) {
+    problems.push({ ...locate(warning.pos[0]), message: `YAML: ${warning.message}`, severity: 'warning' });
+  }
+  if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {
+    problems.push({ file, line: 1, column: 1, message: `${displayPath(file)} is empty: Kamal needs a hash of settings here`, severity: 'error' });
+    return parsed;
+  }
+  if (!isMap(doc.contents)) {
+    problems.push({ ...locate(doc.contents.range?.[0] ?? 0), message: `${displayPath(file)} should be a hash of settings (key: value lines)`, severity: 'error' });
+    return parsed;
+  }
+  let visited = 0;
+  const convert = (node: unknown, at: Path, depth: number): unknown => {
+    if (++visited > MAX_NODES || depth > 200) throw new Error('aliases expand to too many values');
+    if (node === null || node === undefined) return null;
+    const yamlNode = node as YamlNode;
+    if (isAlias(yamlNode)) {
+      return convert(yamlNode.resolve(doc as Document), at, depth + 1);
+    }
+    if (yamlNode.range) parsed.values.set(pathKey(at), locate(yamlNode.range[0]));
+    if (isScalar(yamlNode)) {
+      const value = yamlNode.value;
+      if (typeof value === 'string' && containsUnresolvedMarker(value)) return UNKNOWN;
+      return value;
+    }
+    if (isSeq(yamlNode)) {
+      return yamlNode.items.map((item, index) => convert(item, [...at, String(index)], depth + 1));
+    }
+    if (isMap(yamlNode)) {
+      const result: Hash = {};
+      for (const pair of yamlNode.items) {
+        const key = pair.key as YamlNode | null;
+        if (isScalar(key) && typeof key.value === 'symbol') {
+          // Psych merges `<<` in place: later keys win; in a list the earlier maps win.
+          const sources = isSeq(pair.value) ? [...pair.value.items].reverse() : [pair.value];
+          for (const source of sources) {
+            const merged = convert(source, at, depth + 1);
+            if (isHash(merged)) for (const [k, v] of Object.entries(merged)) setKey(result, k, v);
+          }
+          continue;
+        }
+        const keyValue = isScalar(key) ? key.value : key === null ? null : String(key);
+        const keyText = stringish(keyValue) ?? String(keyValue);
+        const child = [...at, keyText];
+        if (containsUnresolvedMarker(keyText)) {
+          setKey(result, keyText, UNKNOWN);
+          continue;
+        }
+        if (key?.range) {
+          parsed.keys.set(pathKey(child), locate(key.range[0]));
+          parsed.values.set(pathKey(child), locate(key.range[0]));
+        }
+        setKey(result, keyText, convert(pair.value, child, depth + 1));
+      }
+      return result;
+    }
+    return null;
+  };
+  try {
+    parsed.data = convert(doc.contents, [], 0) as Hash;
+  } catch (error) {
+    problems.push({ file, line: 1, column: 1, message: `YAML: ${(error as Error).message}`, severity: 'error' });
+  }
+  return parsed;
+}
+
+function displayPath(file: string): string {
+  return path.join(path.basename(path.dirname(file)), path.basename(file));
+}
+
+/** ActiveSupport's deep_merge: hashes merge recursively, anything else from `over` replaces. */
+export function deepMerge(base: Hash, over: Hash): Hash {
+  const result: Hash = {};
+  for (const [key, value] of Object.entries(base)) setKey(result, key, value);
+  for (const [key, value] of Object.entries(over)) {
+    const existing = result[key];
+    setKey(result, key, isHash(existing) && isHash(value) && Object.prototype.hasOwnProperty.call(result, key) ? deepMerge(existing, value) : value);
+  }
+  return result;
+}
+
+/** Replaces unknown markers by null, returning the dotted paths where they were. */
+function collectUnknown(value: unknown, at: string[], found: string[]): unknown {
+  if (value === UNKNOWN) {
+    found.push(dotted(at));
+    return null;
+  }
+  if (Array.isArray(value)) return value.map((item, index) => collectUnknown(item, [...at, String(index)], found));
+  if (isHash(value)) {
+    const result: Hash = {};
+    for (const [key, item] of Object.entries(value)) {
+      if (containsUnresolvedMarker(key)) {
+        found.push(dotted([...at, '*']));
+        continue;
+      }
+      setKey(result, key, collectUnknown(item, [...at, key], found));
+    }
+    return result;
+  }
+  return value;
+}
+
+class Normaliser {
+  readonly problems: Problem[];
+  readonly unknown: Set<string>;
+
+  constructor(
+    private readonly files: ParsedFile[],
+    private readonly fallbackFile: string,
+    problems: Problem[],
+    unknown: string[],
+  ) {
+    this.problems = problems;
+    this.unknown = new Set(unknown);
+  }
+
+  /** Where a path's value was written: the destination file first, since its values win. */
+  locate(at: Path, preferKey = false): Location {
+    for (let end = at.length; end >= 0; end--) {
+      const key = pathKey(at.slice(0, end));
+      for (const file of [...this.files].reverse()) {
+        const found = (preferKey ? file.keys.get(key) : undefined) ?? file.values.get(key);
+        if (found) return found;
+      }
+    }
+    return { file: this.fallbackFile, line: 1, column: 1 };
+  }
+
+  error(at: Path, message: string, preferKey = false): void {
+    this.problems.push({ ...this.locate(at, preferKey), message: at.length ? `${slashed(at)}: ${message}` : message, severity: 'error' });
+  }
+
+  /** An error placed at `at` whose message names its own context. */
+  errorAt(at: Path, message: string): void {
+    this.problems.push({ ...this.locate(at, true), message, severity: 'error' });
+  }
+
+  warning(at: Path, message: string, preferKey = false): void {
+    this.problems.push({ ...this.locate(at, preferKey), message: at.length ? `${slashed(at)}: ${message}` : message, severity: 'warning' });
+  }
+
+  isUnknown(at: Path): boolean {
+    return this.unknown.has(dotted(at));
+  }
+
+  string(value: unknown, at: Path): string | undefined {
+    if (value === undefined || (value === null && this.isUnknown(at))) return undefined;
+    const text = stringish(value);
+    if (text === undefined || value === null) {
+      this.error(at, 'should be a string');
+      return undefined;
+    }
+    return text;
+  }
+
+  number(value: unknown, at: Path, fallback: number, check: (n: number) => boolean = (n) => n >= 0): number {
+    if (value === undefined || value === null) return fallback;
+    const parsed = typeof value === 'string' && /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : value;
+    if (typeof parsed !== 'number' || !Number.isFinite(parsed) || !check(parsed)) {
+      this.error(at, `should be a number, got ${JSON.stringify(value)}`);
+      return fallback;
+    }
+    return parsed;
+  }
+
+  optionalNumber(value: unknown, at: Path): number | undefined {
+    if (value === undefined || value === null) return undefined;
+    const result = this.number(value, at, Number.NaN);
+    return Number.isNaN(result) ? undefined : result;
+  }
+
+  boolean(value: unknown, at: Path, fallback: boolean): boolean {
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'boolean') {
+      this.error(at, `should be a boolean (true or false), got ${JSON.stringify(value)}`);
+      return fallback;
+    }
+    return value;
+  }
+
+  stringList(value: unknown, at: Path, check?: (text: string) => string | undefined): string[] {
+    if (value === undefined || value === null) return [];
+    if (!Array.isArray(value)) {
+      this.error(at, 'should be an array');
+      return [];
+    }
+    const result: string[] = [];
+    value.forEach((item, index) => {
+      const itemPath = [...at, String(index)];
+      const text = this.string(item, itemPath);
+      if (text === undefined) return;
+      const reason = check?.(text);
+      if (reason) this.error(itemPath, reason);
+      else result.push(text);
+    });
+    return result;
+  }
+
+  stringMap(value: unknown, at: Path, checkKey: (key: string) => string | undefined, checkValue?: (text: string) => string | undefined): Record<string, string> {
+    const result: Record<string, string> = {};
+    if (value === undefined || value === null) return result;
+    if (!isHash(value)) {
+      this.error(at, 'should be a hash');
+      return result;
+    }
+    for (const [key, item] of Object.entries(value)) {
+      const itemPath = [...at, key];
+      const keyReason = checkKey(key);
+      if (keyReason) {
+        this.error(itemPath, keyReason, true);
+        continue;
+      }
+      const text = this.string(item === null && !this.isUnknown(itemPath) ? '' : item, itemPath);
+      if (text === undefined) continue;
+      const valueReason = checkValue?.(text);
+      if (valueReason) {
+        this.error(itemPath, valueReason);
+        continue;
+      }
+      setKey(result, key, text);
+    }
+    return result;
+  }
+}
+
+const noControlCharacters = (text: string) =>
+  // eslint-disable-next-line no-control-regex
+  /[\u0000-\u001f\u007f]/.test(text) ? `${JSON.stringify(text.slice(0, 60))} contains a newline or control character` : undefined;
+
+// eslint-disable-next-line no-control-regex
+const URL_PATH = /^\/[^\s\u0000-\u001f\u007f]*$/;
+
+const noNul = (text: string) => (text.includes('\u0000') ? 'contains a NUL character' : undefined);
+
+function normaliseEnv(n: Normaliser, value: unknown, at: Path): KamalEnv {
+  if (value === undefined || value === null) return { clear: {}, secret: [] };
+  if (!isHash(value)) {
+    n.error(at, 'should be a hash (clear/secret, or NAME: value)');
+    return { clear: {}, secret: [] };
+  }
+  const structured = 'clear' in value || 'secret' in value || 'tags' in value;
+  const clearPath = 'clear' in value ? [...at, 'clear'] : at;
+  const clearValue = 'clear' in value ? value.clear : structured ? {} : value;
+  const clear = n.stringMap(clearValue, clearPath, validateEnvName, noNul);
+  const secret = n.stringList(value.secret, [...at, 'secret'], (entry) => {
+    // "NAME:ALIAS" sets NAME from the secret ALIAS.
+    for (const part of entry.split(':')) {
+      const reason = validateEnvName(part);
+      if (reason) return reason;
+    }
+    return undefined;
+  }).map((entry) => entry.split(':')[0]);
+  return { clear, secret: [...new Set(secret)] };
+}
+
+function mergeEnv(base: KamalEnv, over: KamalEnv): KamalEnv {
+  return { clear: { ...base.clear, ...over.clear }, secret: [...new Set([...base.secret, ...over.secret])] };
+}
+
+function normaliseProxy(n: Normaliser, config: Hash, rolePath: Path | undefined, roleProxy?: Hash): KamalProxy {
+  // Role-level settings win, so their position is the one to report.
+  const where = (...keys: string[]): Path => {
+    if (!rolePath) return ['proxy', ...keys];
+    let cursor: unknown = roleProxy;
+    for (const key of keys) cursor = isHash(cursor) ? cursor[key] : undefined;
+    return cursor !== undefined || keys.length === 0 ? [...rolePath, ...keys] : ['proxy', ...keys];
+  };
+  let hosts: string[] = [];
+  if (config.host !== undefined && config.hosts !== undefined && config.host !== null && config.hosts !== null) {
+    n.error(where(), "Specify one of 'host' or 'hosts', not both");
+  }
+  if (config.hosts !== undefined && config.hosts !== null) {
+    hosts = n.stringList(config.hosts, where('hosts'), validateProxyHost);
+  } else if (config.host !== undefined && config.host !== null) {
+    const text = n.string(config.host, where('host'));
+    if (text !== undefined) {
+      for (const host of text.split(',')) {
+        const reason = validateProxyHost(host);
+        if (reason) n.error(where('host'), reason);
+        else hosts.push(host);
+      }
+    }
+  }
+  const ssl = config.ssl === undefined || config.ssl === null ? false : isHash(config.ssl) ? true : n.boolean(config.ssl, where('ssl'), false);
+  if (ssl && hosts.length === 0 && config.host == null && config.hosts == null) {
+    n.error(where('ssl'), 'Must set a host to enable automatic SSL');
+  }
+  const healthcheck = isHash(config.healthcheck) ? config.healthcheck : {};
+  if (config.healthcheck != null && !isHash(config.healthcheck)) n.error(where('healthcheck'), 'should be a hash');
+  let healthPath = '/up';
+  if (healthcheck.path != null) {
+    const text = n.string(healthcheck.path, where('healthcheck', 'path'));
+    if (text !== undefined) {
+      if (!URL_PATH.test(text)) n.error(where('healthcheck', 'path'), `${JSON.stringify(text)} is not a valid health check path: it must start with "/" and contain no spaces`);
+      else healthPath = text;
+    }
+  }
+  const buffering = isHash(config.buffering) ? config.buffering : {};
+  if (config.buffering != null && !isHash(config.buffering)) n.error(where('buffering'), 'should be a hash');
+  const logging = isHash(config.logging) ? config.logging : {};
+  const headerName = (text: string) => (/^[A-Za-z0-9-]+$/.test(text) ? undefined : `${JSON.stringify(text)} is not a valid header name`);
+  const proxy: KamalProxy = {
+    hosts,
+    appPort: n.number(config.app_port, where('app_port'), 80, (port) => Number.isInteger(port) && port >= 1 && port <= 65535),
+    ssl,
+    healthcheck: {
+      path: healthPath,
+      interval: n.number(healthcheck.interval, where('healthcheck', 'interval'), 1),
+      timeout: n.number(healthcheck.timeout, where('healthcheck', 'timeout'), 5),
+    },
+    bufferRequests: n.boolean(buffering.requests, where('buffering', 'requests'), true),
+    bufferResponses: n.boolean(buffering.responses, where('buffering', 'responses'), true),
+    requestHeaders:
+      logging.request_headers == null ? [...DEFAULT_LOG_REQUEST_HEADERS] : n.stringList(logging.request_headers, where('logging', 'request_headers'), headerName),
+    responseHeaders: n.stringList(logging.response_headers, where('logging', 'response_headers'), headerName),
+  };
+  const responseTimeout = n.optionalNumber(config.response_timeout, where('response_timeout'));
+  if (responseTimeout !== undefined) proxy.responseTimeout = responseTimeout;
+  const maxRequestBody = n.optionalNumber(buffering.max_request_body, where('buffering', 'max_request_body'));
+  if (maxRequestBody !== undefined) proxy.maxRequestBody = maxRequestBody;
+  const maxResponseBody = n.optionalNumber(buffering.max_response_body, where('buffering', 'max_response_body'));
+  if (maxResponseBody !== undefined) proxy.maxResponseBody = maxResponseBody;
+  const memory = n.optionalNumber(buffering.memory, where('buffering', 'memory'));
+  if (memory !== undefined) proxy.memory = memory;
+  if (config.forward_headers != null) proxy.forwardHeaders = n.boolean(config.forward_headers, where('forward_headers'), false);
+  if (config.path_prefix != null) {
+    const text = n.string(config.path_prefix, where('path_prefix'));
+    if (text !== undefined) {
+      if (!URL_PATH.test(text)) n.error(where('path_prefix'), `${JSON.stringify(text)} is not a valid path prefix: it must start with "/" and contain no spaces`);
+      else proxy.pathPrefix = text;
+    }
+  }
+  if (config.strip_path_prefix != null) proxy.stripPathPrefix = n.boolean(config.strip_path_prefix, where('strip_path_prefix'), true);
+  return proxy;
+}
+
+function parseJump(n: Normaliser, text: string, at: Path): KamalSsh['proxy'] {
+  // Net::SSH::Proxy::Jump reads "user@host:port"; Kamal prefixes a bare host with root@.
+  const withUser = text.includes('@') ? text : `root@${text}`;
+  const match = /^([^@]+)@(.+?)(?::([0-9]{1,5}))?$/.exec(withUser);
+  const user = match?.[1];
+  const host = match?.[2];
+  if (!match || !user || !host || validateSshUser(user) || validateHost(host)) {
+    n.error(at, `${JSON.stringify(text.slice(0, 60))} is not a valid jump host: use host or user@host[:port]`);
+    return undefined;
+  }
+  const port = match[3] === undefined ? 22 : Number(match[3]);
+  if (port < 1 || port > 65535) {
+    n.error(at, `port ${port} is out of range`);
+    return undefined;
+  }
+  return { user, host, port };
+}
+
+function normaliseSsh(n: Normaliser, value: unknown): KamalSsh {
+  const config = isHash(value) ? value : {};
+  if (value != null && !isHash(value)) n.error(['ssh'], 'should be a hash');
+  let user = 'root';
+  if (config.user != null) {
+    const text = n.string(config.user, ['ssh', 'user']);
+    const reason = text === undefined ? undefined : validateSshUser(text);
+    if (reason) n.error(['ssh', 'user'], reason);
+    else if (text !== undefined) user = text;
+  }
+  const ssh: KamalSsh = {
+    user,
+    port: n.number(config.port, ['ssh', 'port'], 22, (port) => Number.isInteger(port) && port >= 1 && port <= 65535),
+    keys: n.stringList(config.keys, ['ssh', 'keys'], noControlCharacters),
+    keysOnly: n.boolean(config.keys_only, ['ssh', 'keys_only'], false),
+    config: true,
+    forwardAgent: n.boolean(config.forward_agent, ['ssh', 'forward_agent'], false),
+    keepaliveInterval: n.number(config.keepalive_interval, ['ssh', 'keepalive_interval'], 30),
+  };
+  if (config.proxy != null) {
+    const text = n.string(config.proxy, ['ssh', 'proxy']);
+    if (text !== undefined) ssh.proxy = parseJump(n, text, ['ssh', 'proxy']);
+  } else if (config.proxy_command != null) {
+    const text = n.string(config.proxy_command, ['ssh', 'proxy_command']);
+    const reason = text === undefined ? undefined : noControlCharacters(text);
+    if (reason) n.error(['ssh', 'proxy_command'], reason);
+    else if (text !== undefined) ssh.proxyCommand = text;
+  }
+  if (config.config != null) {
+    if (typeof config.config === 'boolean') ssh.config = config.config;
+    else if (typeof config.config === 'string') ssh.config = noControlCharacters(config.config) ? true : [config.config];
+    else ssh.config = n.stringList(config.config, ['ssh', 'config'], noControlCharacters);
+    if (typeof config.config === 'string' && noControlCharacters(config.config)) n.error(['ssh', 'config'], noControlCharacters(config.config) as string);
+  }
+  return ssh;
+}
+
+function normaliseBoot(n: Normaliser, value: unknown): KamalConfig['boot'] {
+  const boot: KamalConfig['boot'] = {};
+  if (value == null) return boot;
+  if (!isHash(value)) {
+    n.error(['boot'], 'should be a hash');
+    return boot;
+  }
+  if (value.limit != null) {
+    if (typeof value.limit === 'number' && Number.isInteger(value.limit) && value.limit >= 1) boot.limit = value.limit;
+    else if (typeof value.limit === 'string' && /^[0-9]+%$/.test(value.limit)) boot.limit = value.limit;
+    else n.error(['boot', 'limit'], `should be a number of hosts or a percentage like "25%", got ${JSON.stringify(value.limit)}`);
+  }
+  if (value.wait != null) {
+    const wait = n.optionalNumber(value.wait, ['boot', 'wait']);
+    if (wait !== undefined) boot.wait = wait;
+  }
+  return boot;
+}
+
+interface HostList {
+  hosts: string[];
+  hostTags: Record<string, string[]>;
+  given: number;
+}
+
+function normaliseHosts(n: Normaliser, value: unknown, at: Path): HostList {
+  const result: HostList = { hosts: [], hostTags: {}, given: 0 };
+  if (value == null) return result;
+  if (!Array.isArray(value)) {
+    n.error(at, 'should be an array');
+    return result;
+  }
+  value.forEach((entry, index) => {
+    const entryPath = [...at, String(index)];
+    result.given++;
+    let host: string;
+    let tags: string[] = [];
+    if (entry === null && n.isUnknown(entryPath)) return;
+    if (typeof entry === 'string') {
+      host = entry;
+    } else if (isHash(entry)) {
+      const pairs = Object.entries(entry);
+      if (pairs.length !== 1) {
+        n.error(entryPath, 'multiple hosts found');
+        return;
+      }
+      const [tagged, tagValue] = pairs[0];
+      host = tagged;
+      const tagPath = [...entryPath, tagged];
+      if (typeof tagValue === 'string') tags = [tagValue];
+      else if (Array.isArray(tagValue)) tags = n.stringList(tagValue, tagPath);
+      else if (!(tagValue === null && n.isUnknown(tagPath))) n.error(tagPath, 'should be a string or an array');
+      const reason = validateHost(host);
+      if (reason) {
+        n.error(entryPath, reason, true);
+        return;
+      }
+    } else {
+      n.error(entryPath, 'should be a string or a hash');
+      return;
+    }
+    const reason = validateHost(host);
+    if (reason) {
+      n.error(entryPath, reason);
+      return;
+    }
+    if (!result.hosts.includes(host)) result.hosts.push(host);
+    result.hostTags[host] = tags;
+  });
+  return result;
+}
+
+function emptyConfig(file: string, problems: Problem[], destination?: string): KamalConfig {
+  return {
+    file,
+    ...(destination !== undefined ? { destination } : {}),
+    requireDestination: false,
+    service: '',
+    image: '',
+    repository: '',
+    roles: [],
+    primaryRole: 'web',
+    hosts: [],
+    ssh: { user: 'root', port: 22, keys: [], keysOnly: false, config: true, forwardAgent: false, keepaliveInterval: 30 },
+    boot: {},
+    retainContainers: 5,
+    readinessDelay: 7,
+    deployTimeout: 30,
+    drainTimeout: 30,
+    hooksPath: path.join(path.dirname(path.dirname(file)), '.kamal', 'hooks'),
+    env: { clear: {}, secret: [] },
+    labels: {},
+    volumes: [],
+    logging: { options: {} },
+    raw: {},
+    unknown: [],
+    problems,
+  };
+}
+
+/** Parses and normalises a Kamal config from text: no disk, no network, no Ruby. */
+export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
+  const problems: Problem[] = [];
+  const { baseFile } = input;
+  let destination = input.destination;
+  if (destination !== undefined) {
+    const reason = validateDestination(destination);
+    if (reason) {
+      problems.push({ file: baseFile, message: `Destination ${reason}`, severity: 'error' });
+      destination = undefined;
+    }
+  }
+  const env: NodeJS.ProcessEnv = { ...(input.env ?? {}) };
+  // Kamal sets KAMAL_DESTINATION before rendering either file (nil removes it).
+  if (destination !== undefined) env.KAMAL_DESTINATION = destination;
+  else delete env.KAMAL_DESTINATION;
+
+  const files: ParsedFile[] = [parseFile(input.baseText, baseFile, env, problems)];
+  const destinationFile = destination !== undefined ? (input.destinationFile ?? destinationFileFor(baseFile, destination)) : undefined;
+  if (destination !== undefined && destinationFile !== undefined) {
+    if (input.destinationText === undefined) {
+      problems.push({ file: destinationFile, message: `Configuration file not found: ${displayPath(destinationFile)} (destination "${destination}")`, severity: 'error' });
+    } else {
+      files.push(parseFile(input.destinationText, destinationFile, env, problems));
+    }
+  }
+  const base = files[0].data;
+  const config = emptyConfig(baseFile, problems, destination);
+  if (destinationFile !== undefined) config.destinationFile = destinationFile;
+  if (!base) return config;
+
+  let merged: Hash = base;
+  if (files[1]?.data) merged = deepMerge(base, files[1].data);
+  const unknown: string[] = [];
+  merged = collectUnknown(merged, [], unknown) as Hash;
+  const n = new Normaliser(files, baseFile, problems, unknown);
+
+  const raw: Hash = {};
+  for (const [key, value] of Object.entries(merged)) {
+    if (key.startsWith('x-')) continue;
+    if (!TOP_LEVEL_KEYS.has(key)) n.warning([key], `unknown key: ${key} (Kamal 2.12 refuses configs with unknown keys; prefix extensions with "x-")`, true);
+    setKey(raw, key, value);
+  }
+  config.raw = raw;
+  config.unknown = unknown.filter((at) => !at.startsWith('x-'));
+
+  config.requireDestination = n.boolean(raw.require_destination, ['require_destination'], false);
+  if (config.requireDestination && destination === undefined && input.destination === undefined) {
+    const choices = input.availableDestinations ?? [];
+    n.errorAt(
+      ['require_destination'],
+      choices.length
+        ? `${displayPath(baseFile)} requires a destination: pick one of ${choices.join(', ')}`
+        : `${displayPath(baseFile)} requires a destination, but there is no ${path.basename(baseFile, '.yml')}.<destination>.yml beside it`,
+    );
+  }
+
+  if (raw.service == null) {
+    if (!n.isUnknown(['service'])) n.error([], 'Missing required configuration for service');
+  } else {
+    const text = n.string(raw.service, ['service']);
+    const reason = text === undefined ? undefined : validateService(text);
+    if (reason) n.error(['service'], reason);
+    else if (text !== undefined) config.service = text;
+  }
+  if (raw.image == null) {
+    if (!n.isUnknown(['image'])) n.error([], 'Missing required configuration for image');
+  } else {
+    const text = n.string(raw.image, ['image']);
+    const reason = text === undefined ? undefined : validateImage(text);
+    if (reason) n.error(['image'], reason);
+    else if (text !== undefined) config.image = text;
+  }
+  if (raw.registry != null && !isHash(raw.registry)) n.error(['registry'], 'should be a hash');
+  const registry = isHash(raw.registry) ? raw.registry : {};
+  if (registry.server != null) {
+    const text = n.string(registry.server, ['registry', 'server']);
+    const reason = text === undefined ? undefined : validateRegistryServer(text);
+    if (reason) n.error(['registry', 'server'], reason);
+    else if (text !== undefined) config.registryServer = text;
+  }
+  // Kamal: [registry.server, image].compact.join("/"); Docker Hub means no server.
+  if (config.image) config.repository = config.registryServer ? `${config.registryServer}/${config.image}` : config.image;
+
+  config.env = normaliseEnv(n, raw.env, ['env']);
+  config.labels = n.stringMap(raw.labels, ['labels'], validateLabelKey, noControlCharacters);
+  config.volumes = n.stringList(raw.volumes, ['volumes'], noControlCharacters);
+  if (raw.logging != null) {
+    if (!isHash(raw.logging)) n.error(['logging'], 'should be a hash');
+    else {
+      const driver = raw.logging.driver == null ? undefined : n.string(raw.logging.driver, ['logging', 'driver']);
+      config.logging = { options: n.stringMap(raw.logging.options, ['logging', 'options'], (key) => (/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(key) ? undefined : `${JSON.stringify(key)} is not a valid log option`), noControlCharacters) };
+      if (driver !== undefined) {
+        if (/^[A-Za-z0-9][A-Za-z0-9._/:-]*$/.test(driver)) config.logging.driver = driver;
+        else n.error(['logging', 'driver'], `${JSON.stringify(driver)} is not a valid log driver`);
+      }
+    }
+  }
+  config.ssh = normaliseSsh(n, raw.ssh);
+  config.boot = normaliseBoot(n, raw.boot);
+  config.retainContainers = n.number(raw.retain_containers, ['retain_containers'], 5, Number.isInteger);
+  if (config.retainContainers < 1) {
+    n.error(['retain_containers'], 'Must retain at least 1 container');
+    config.retainContainers = 5;
+  }
+  config.readinessDelay = n.number(raw.readiness_delay, ['readiness_delay'], 7);
+  config.deployTimeout = n.number(raw.deploy_timeout, ['deploy_timeout'], 30);
+  config.drainTimeout = n.number(raw.drain_timeout, ['drain_timeout'], 30);
+  if (raw.hooks_path != null) {
+    const text = n.string(raw.hooks_path, ['hooks_path']);
+    const reason = text === undefined ? undefined : noControlCharacters(text);
+    if (reason) n.error(['hooks_path'], reason);
+    else if (text !== undefined) config.hooksPath = path.resolve(path.dirname(path.dirname(baseFile)), text);
+  }
+
+  if (raw.primary_role != null) {
+    const text = n.string(raw.primary_role, ['primary_role']);
+    const reason = text === undefined ? undefined : validateRole(text);
+    if (reason) n.error(['primary_role'], reason);
+    else if (text !== undefined) config.primaryRole = text;
+  }
+  normaliseRoles(n, config, raw);
+  return config;
+}
+
+function normaliseRoles(n: Normaliser, config: KamalConfig, raw: Hash): void {
+  const servers = raw.servers;
+  if (servers == null) {
+    if (!n.isUnknown(['servers']) && !isHash(raw.accessories)) n.error([], 'No servers or accessories specified');
+    return;
+  }
+  if (!Array.isArray(servers) && !isHash(servers)) {
+    n.error(['servers'], 'should be an array or a hash');
+    return;
+  }
+  const topProxy = raw.proxy;
+  if (topProxy != null && !isHash(topProxy)) n.error(['proxy'], 'should be a hash');
+  const topProxyConfig = isHash(topProxy) ? topProxy : {};
+  const names = Array.isArray(servers) ? ['web'] : Object.keys(servers).sort();
+  const allowEmpty = raw.allow_empty_roles === true;
+  const roles: KamalRole[] = [];
+  for (const name of names) {
+    const rolePath = Array.isArray(servers) ? ['servers'] : ['servers', name];
+    const roleReason = validateRole(name);
+    if (roleReason) {
+      n.error(rolePath, roleReason, true);
+      continue;
+    }
+    const roleConfig = Array.isArray(servers) ? servers : (servers as Hash)[name];
+    let specialised: Hash = {};
+    let hostList: HostList;
+    if (Array.isArray(roleConfig)) {
+      hostList = normaliseHosts(n, roleConfig, rolePath);
+    } else if (isHash(roleConfig)) {
+      specialised = roleConfig;
+      for (const key of Object.keys(roleConfig)) {
+        if (!ROLE_KEYS.has(key)) n.warning([...rolePath, key], `unknown key: ${key}`, true);
+      }
+      hostList = normaliseHosts(n, roleConfig.hosts, [...rolePath, 'hosts']);
+    } else {
+      if (!(roleConfig === null && n.isUnknown(rolePath))) n.error(rolePath, 'should be an array or a hash');
+      continue;
+    }
+    if (hostList.given === 0 && !allowEmpty) {
+      n.error(rolePath, `No servers specified for the ${name} role. You can ignore this with allow_empty_roles: true`, true);
+    }
+    const role: KamalRole = {
+      name,
+      hosts: hostList.hosts,
+      hostTags: hostList.hostTags,
+      primary: name === config.primaryRole,
+      options: {},
+      labels: { ...config.labels },
+      env: config.env,
+    };
+    if (specialised.cmd != null) {
+      const cmd = n.string(specialised.cmd, [...rolePath, 'cmd']);
+      if (cmd !== undefined) role.cmd = cmd;
+    }
+    if (specialised.options != null) {
+      if (!isHash(specialised.options)) n.error([...rolePath, 'options'], 'should be a hash');
+      else {
+        for (const [key, value] of Object.entries(specialised.options)) {
+          if (!/^[A-Za-z0-9][A-Za-z0-9-]*$/.test(key)) n.error([...rolePath, 'options', key], `${JSON.stringify(key)} is not a valid docker option name`, true);
+          else if (key === 'restart') n.error([...rolePath, 'options', key], 'Cannot set restart policy in docker options, unless-stopped is required', true);
+          else setKey(role.options, key, value);
+        }
+      }
+    }
+    role.labels = { ...config.labels, ...n.stringMap(specialised.labels, [...rolePath, 'labels'], validateLabelKey, noControlCharacters) };
+    if (specialised.env != null) {
+      role.env = mergeEnv(config.env, normaliseEnv(n, specialised.env, [...rolePath, 'env']));
+    }
+    const roleProxy = specialised.proxy;
+    const runsProxy = role.primary ? roleProxy !== false : roleProxy != null && roleProxy !== false;
+    if (runsProxy) {
+      if (roleProxy != null && typeof roleProxy !== 'boolean' && !isHash(roleProxy)) {
+        n.error([...rolePath, 'proxy'], 'should be a boolean or a hash');
+      } else {
+        const merged = isHash(roleProxy) ? deepMerge(topProxyConfig, roleProxy) : topProxyConfig;
+        role.proxy = isHash(roleProxy) ? normaliseProxy(n, merged, [...rolePath, 'proxy'], roleProxy) : normaliseProxy(n, merged, undefined);
+        const customCertificate = isHash(merged.ssl) && merged.ssl.certificate_pem != null && merged.ssl.private_key_pem != null;
+        if (role.proxy.ssl && role.hosts.length > 1 && !customCertificate) {
+          n.error(rolePath, `SSL is only supported on a single server unless you provide custom certificates, found ${role.hosts.length} servers for role ${name}`, true);
+        }
+      }
+    }
+    roles.push(role);
+  }
+  config.roles = roles;
+  config.hosts = [...new Set(roles.flatMap((role) => role.hosts))];
+  const primary = roles.find((role) => role.name === config.primaryRole);
+  if (!primary && !names.includes(config.primaryRole)) {
+    n.error(raw.primary_role != null ? ['primary_role'] : ['servers'], `The primary_role ${config.primaryRole} isn't defined`, true);
+  }
+}
+
+/** `config/deploy.yml` + `staging` → `config/deploy.staging.yml`, as Ruby's sub_ext does. */
+export function destinationFileFor(baseFile: string, destination: string): string {
+  const extension = path.extname(baseFile);
+  return path.join(path.dirname(baseFile), `${path.basename(baseFile, extension)}.${destination}${extension || '.yml'}`);
+}
+
+/** Destinations beside a base file: `deploy.staging.yml` → `staging`, sorted. */
+export async function listDestinations(baseFile: string): Promise<string[]> {
+  const extension = path.extname(baseFile) || '.yml';
+  const stem = path.basename(baseFile, path.extname(baseFile));
+  let entries: string[];
+  try {
+    entries = await fs.readdir(path.dirname(baseFile));
+  } catch {
+    return [];
+  }
+  const found: string[] = [];
+  for (const entry of entries) {
+    if (!entry.startsWith(`${stem}.`) || !entry.endsWith(extension)) continue;
+    const name = entry.slice(stem.length + 1, entry.length - extension.length);
+    if (name && !validateDestination(name)) found.push(name);
+  }
+  return found.sort();
+}
+
+/** Reads config/deploy.yml (and deploy.<destination>.yml) from disk and parses them. */
+export async function loadKamalConfig(file: string, destination: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<KamalConfig> {
+  const baseFile = path.resolve(file);
+  let baseText: string;
+  try {
+    baseText = await fs.readFile(baseFile, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (error as Error).message;
+    return emptyConfig(baseFile, [{ file: baseFile, message: `Cannot read Kamal config ${baseFile}: ${reason}`, severity: 'error' }], destination);
+  }
+  let destinationText: string | undefined;
+  let destinationFile: string | undefined;
+  if (destination !== undefined && !validateDestination(destination)) {
+    destinationFile = destinationFileFor(baseFile, destination);
+    try {
+      destinationText = await fs.readFile(destinationFile, 'utf8');
+    } catch {
+      destinationText = undefined;
+    }
+  }
+  const availableDestinations = await listDestinations(baseFile);
+  return parseKamalConfig({ baseText, baseFile, destinationText, destinationFile, destination, env, availableDestinations });
+}
+
+export interface KamalEnvironmentJson {
+  source: 'kamal';
+  path: string;
+  environment: string;
+  service: string;
+  image: string;
+  primaryRole: string;
+  roles: { name: string; hosts: string[]; proxy: boolean }[];
+  ssh: { user: string; port: number; proxy?: string };
+  problems: { file: string; line?: number; message: string }[];
+}
+
+/** What `deploy-rollback environments --json` prints for Kamal configs. */
+export function kamalEnvironmentsJson(configs: readonly KamalConfig[]): KamalEnvironmentJson[] {
+  return configs.map((config) => ({
+    source: 'kamal',
+    path: config.file,
+    environment: config.destination ?? 'default',
+    service: config.service,
+    image: config.image,
+    primaryRole: config.primaryRole,
+    roles: config.roles.map((role) => ({ name: role.name, hosts: [...role.hosts], proxy: role.proxy !== undefined })),
+    ssh: {
+      user: config.ssh.user,
+      port: config.ssh.port,
+      ...(config.ssh.proxy ? { proxy: `${config.ssh.proxy.user}@${config.ssh.proxy.host}:${config.ssh.proxy.port}` } : {}),
+    },
+    problems: config.problems.map((problem) => ({ file: problem.file, ...(problem.line !== undefined ? { line: problem.line } : {}), message: problem.message })),
+  }));
+}

@@ -1,0 +1,193 @@
+/**
+ * What a Kamal name may look like. Each validator returns why a value is refused, or
+ * undefined when it is fine. The config reader drops refused values (recording a Problem);
+ * the command builders call `assertValidName` again so nothing hostile reaches a command.
+ */
+import { DeployRollbackError } from '../model';
+
+export type NameKind =
+  | 'service'
+  | 'version'
+  | 'role'
+  | 'destination'
+  | 'host'
+  | 'proxy host'
+  | 'env name'
+  | 'label key'
+  | 'image'
+  | 'registry server'
+  | 'ssh user';
+
+/** Kamal 2.12 checks `/^[a-z0-9_-]+$/i` (case-insensitive) in ensure_valid_service_name. */
+const SERVICE = /^[a-z0-9_-]+$/i;
+/** Docker's tag grammar: what `docker tag` and `docker run REPO:V` accept. */
+const VERSION = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+const ROLE = /^[A-Za-z0-9_-]+$/;
+const DESTINATION = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const HOSTNAME = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$/;
+const IPV6 = /^[0-9A-Fa-f:.]+$/;
+const SSH_USER = /^[A-Za-z_][A-Za-z0-9._-]*\$?$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
+const IMAGE = /^[A-Za-z0-9][A-Za-z0-9._/:-]*$/;
+const REGISTRY_SERVER = /^[A-Za-z0-9][A-Za-z0-9.-]*(?::[0-9]{1,5})?(?:\/[A-Za-z0-9._-]+)*$/;
+
+function describe(value: string): string {
+  const shown = value.length > 60 ? `${value.slice(0, 57)}...` : value;
+  return JSON.stringify(shown);
+}
+
+function notString(value: unknown): string | undefined {
+  if (typeof value !== 'string') return 'should be a string';
+  if (value === '') return 'is empty';
+  return undefined;
+}
+
+export function validateService(value: unknown): string | undefined {
+  const wrong = notString(value);
+  if (wrong) return wrong;
+  if (!SERVICE.test(value as string)) {
+    return `${describe(value as string)} is not a valid service name: only letters, digits, "-" and "_" are allowed`;
+  }
+  return undefined;
+}
+
+export function validateVersion(value: unknown): string | undefined {
+  const wrong = notString(value);
+  if (wrong) return wrong;
+  if (!VERSION.test(value as string)) {
+    return `${describe(value as string)} is not a valid version: a Docker tag is up to 128 letters, digits, "_", "." and "-", not starting with "." or "-"`;
+  }
+  return undefined;
+}
+
+export function validateRole(value: unknown): string | undefined {
+  const wrong = notString(value);
+  if (wrong) return wrong;
+  if (!ROLE.test(value as string)) {
+    return `${describe(value as string)} is not a valid role name: only letters, digits, "-" and "_" are allowed`;
+  }
+  return undefined;
+}
+
+export function validateDestination(value: unknown): string | undefined {
+  const wrong = notString(value);
+  if (wrong) return wrong;
+  const text = value as string;
+  if (!DESTINATION.test(text) || text.includes('..')) {
+    return `${describe(text)} is not a valid destination: only letters, digits, "-", "_" and "." are allowed, starting with a letter or digit`;
+  }
+  return undefined;
+}
+
+function validHostPart(host: string): boolean {
+  if (host.startsWith('[') && host.endsWith(']')) return IPV6.test(host.slice(1, -1)) && host.includes(':');
+  if (host.includes(':')) return IPV6.test(host);
+  return HOSTNAME.test(host) && host.length <= 253;
+}
+
+/** A server as Kamal/SSHKit accept it: `[user@]host[:port]`, IPv4, IPv6 (`[::1]:22` with a port). */
+export function validateHost(value: unknown): string | undefined {
+  const wrong = notString(value);
+  if (wrong) return wrong;
+  const text = value as string;
+  const refuse = `${describe(text)} is not a valid host: use a host name or IP address, optionally user@ before and :port after`;
+  let rest = text;
+  const at = rest.lastIndexOf('@');
+  if (at >= 0) {
+    if (validateSshUser(rest.slice(0, at))) return refuse;
+    rest = rest.slice(at + 1);
+  }
+  const bracketPort = /^(\[[^\]]+\]):([0-9]{1,5})$/.exec(rest);
+  const plainPort = /^([^:]+):([0-9]{1,5})$/.exec(rest);
+  const hostPart = bracketPort?.[1] ?? plainPort?.[1] ?? rest;
+  const port = bracketPort?.[2] ?? plainPort?.[2];
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return refuse;
+  if (!validHostPart(hostPart)) return refuse;
+  return undefined;
+}
+
+/** A kamal-proxy routing host: a domain name, optionally a leading `*.` wildcard. */
+export function validateProxyHost(value: unknown): string | undefined {
+  const wrong = notString(value);
+  if (wrong) return wrong;
+  const text = value as string;
+  const name = text.startsWith('*.') ? text.slice(2) : text;
+  if (!HOSTNAME.test(name) && !validHostPart(name)) {
+    return `${describe(text)} is not a valid proxy host: use a domain name such as app.example.com`;
+  }
+  return undefined;
+}
+
+export function validateEnvName(value: unknown): string | undefined {
+  const wrong = notString(value);
+  if (wrong) return wrong;
+  if (!ENV_NAME.test(value as string)) {
+    return `${describe(value as string)} is not a valid environment variable name: letters, digits and "_", not starting with a digit`;
+  }
+  return undefined;
+}
+
+export function validateLabelKey(value: unknown): string | undefined {
+  const wrong = notString(value);
+  if (wrong) return wrong;
+  const text = value as string;
+  if (!LABEL_KEY.test(text) || text.includes('..')) {
+    return `${describe(text)} is not a valid label key: letters, digits, ".", "/", "_" and "-", starting with a letter or digit`;
+  }
+  return undefined;
+}
+
+export function validateImage(value: unknown): string | undefined {
+  const wrong = notString(value);
+  if (wrong) return wrong;
+  const text = value as string;
+  if (!IMAGE.test(text) || text.includes('..') || text.includes('//')) {
+    return `${describe(text)} is not a valid image name: letters, digits, ".", "/", ":", "_" and "-"`;
+  }
+  return undefined;
+}
+
+export function validateRegistryServer(value: unknown): string | undefined {
+  const wrong = notString(value);
+  if (wrong) return wrong;
+  const text = value as string;
+  if (!REGISTRY_SERVER.test(text) || text.includes('..')) {
+    return `${describe(text)} is not a valid registry server: use host[:port][/path], e.g. ghcr.io or localhost:5555`;
+  }
+  return undefined;
+}
+
+export function validateSshUser(value: unknown): string | undefined {
+  const wrong = notString(value);
+  if (wrong) return wrong;
+  if (!SSH_USER.test(value as string)) {
+    return `${describe(value as string)} is not a valid SSH user: letters, digits, ".", "_" and "-", not starting with "-"`;
+  }
+  return undefined;
+}
+
+const VALIDATORS: Record<NameKind, (value: unknown) => string | undefined> = {
+  service: validateService,
+  version: validateVersion,
+  role: validateRole,
+  destination: validateDestination,
+  host: validateHost,
+  'proxy host': validateProxyHost,
+  'env name': validateEnvName,
+  'label key': validateLabelKey,
+  image: validateImage,
+  'registry server': validateRegistryServer,
+  'ssh user': validateSshUser,
+};
+
+export function validateName(kind: NameKind, value: unknown): string | undefined {
+  return VALIDATORS[kind](value);
+}
+
+/** For the command builders: refuses a value before it can reach a command line. */
+export function assertValidName(kind: NameKind, value: unknown): string {
+  const reason = validateName(kind, value);
+  if (reason) throw new DeployRollbackError(`Refusing ${kind} ${reason.startsWith('"') ? reason : `value: ${reason}`}`);
+  return value as string;
+}
