@@ -1,0 +1,184 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { DeployRollbackError, silentReporter, type Reporter } from '../model';
+import { quoteArgv } from '../shell';
+
+/** A git command that exited non-zero; `step` names what we were doing. */
+export class GitCommandError extends DeployRollbackError {
+  constructor(
+    message: string,
+    readonly args: readonly string[],
+    readonly exitCode: number | null,
+    readonly stderr: string,
+    step?: string,
+  ) {
+    super(message, step);
+    this.name = 'GitCommandError';
+  }
+}
+
+export interface GitRunOptions {
+  cwd: string;
+  input?: Buffer | string;
+  reporter?: Reporter;
+  signal?: AbortSignal;
+  /** What we were doing, for the error message ("fetching origin"). */
+  step?: string;
+}
+
+export interface GitResult {
+  exitCode: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/**
+ * C locale so messages we match on ("[rejected]") are stable; no prompts so a missing
+ * credential fails instead of hanging; no optional locks so reading never blocks the user's git.
+ */
+export function gitEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, LC_ALL: 'C', LANGUAGE: 'C', GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0' };
+}
+
+export function describeGit(args: readonly string[], cwd: string): string {
+  return `${quoteArgv(['git', ...args])} (in ${cwd})`;
+}
+
+export function spawnGit(args: readonly string[], cwd: string): ChildProcessWithoutNullStreams {
+  return spawn('git', args, { cwd, env: gitEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+/** Runs git and resolves with its output whatever the exit code; rejects only if git cannot start. */
+export function runGit(args: readonly string[], options: GitRunOptions): Promise<GitResult> {
+  const reporter = options.reporter ?? silentReporter;
+  reporter.debug(`[git] ${describeGit(args, options.cwd)}`);
+  return new Promise((resolve, reject) => {
+    if (options.signal?.aborted) {
+      reject(new DeployRollbackError(`Cancelled before ${options.step ?? `git ${args[0]}`}`, options.step));
+      return;
+    }
+    const child = spawnGit(args, options.cwd);
+    const onAbort = (): void => {
+      child.kill();
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+    child.on('error', (error) =>
+      reject(new DeployRollbackError(`Could not run git in ${options.cwd}: ${error.message}`, options.step)),
+    );
+    child.on('close', (exitCode) => {
+      options.signal?.removeEventListener('abort', onAbort);
+      if (options.signal?.aborted) {
+        reject(new DeployRollbackError(`Cancelled while ${options.step ?? `running git ${args[0]}`}`, options.step));
+        return;
+      }
+      resolve({ exitCode, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') });
+    });
+    // EPIPE when git exits before reading all input is reported through 'close' anyway.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** Runs git and returns stdout as text; a non-zero exit becomes a GitCommandError naming the command. */
+export async function git(args: readonly string[], options: GitRunOptions): Promise<string> {
+  const result = await runGit(args, options);
+  if (result.exitCode !== 0) throw gitFailure(args, options, result);
+  return result.stdout.toString('utf8');
+}
+
+export async function gitBuffer(args: readonly string[], options: GitRunOptions): Promise<Buffer> {
+  const result = await runGit(args, options);
+  if (result.exitCode !== 0) throw gitFailure(args, options, result);
+  return result.stdout;
+}
+
+export function gitFailure(args: readonly string[], options: GitRunOptions, result: GitResult): GitCommandError {
+  const detail = result.stderr.trim().split('\n').slice(-6).join('\n') || `exit code ${result.exitCode}`;
+  const what = options.step ? `${options.step}: ` : '';
+  return new GitCommandError(
+    `${what}git ${args.join(' ')} failed in ${options.cwd}: ${detail}`,
+    args,
+    result.exitCode,
+    result.stderr,
+    options.step,
+  );
+}
+
+/**
+ * One `git cat-file --batch` process answering `<rev>:<path>` requests in order, so reading
+ * hundreds of release.json blobs costs one process instead of hundreds.
+ */
+export class CatFileBatch {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly waiting: Array<{ resolve: (blob: Buffer | undefined) => void; reject: (error: Error) => void }> = [];
+  private buffered: Buffer = Buffer.alloc(0);
+  private failure: Error | undefined;
+  private closed = false;
+
+  constructor(readonly cwd: string, reporter: Reporter = silentReporter) {
+    reporter.debug(`[git] ${describeGit(['cat-file', '--batch'], cwd)}`);
+    this.child = spawnGit(['cat-file', '--batch'], cwd);
+    this.child.stdout.on('data', (chunk: Buffer) => this.onData(chunk));
+    const stderr: Buffer[] = [];
+    this.child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+    this.child.stdin.on('error', () => undefined);
+    this.child.on('error', (error) => this.fail(new DeployRollbackError(`Could not run git cat-file in ${cwd}: ${error.message}`)));
+    this.child.on('close', (exitCode) => {
+      if (this.waiting.length > 0) {
+        const detail = Buffer.concat(stderr).toString('utf8').trim();
+        this.fail(new DeployRollbackError(`git cat-file --batch exited (${exitCode}) in ${cwd}${detail ? `: ${detail}` : ''}`));
+      }
+    });
+  }
+
+  /** The object's content, or undefined when `<rev>:<path>` does not exist. */
+  read(spec: string): Promise<Buffer | undefined> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new Error('CatFileBatch is closed'));
+    if (spec.includes('\n')) return Promise.resolve(undefined);
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      this.child.stdin.write(`${spec}\n`);
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.child.stdin.end();
+  }
+
+  private fail(error: Error): void {
+    this.failure = error;
+    for (const waiter of this.waiting.splice(0)) waiter.reject(error);
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    for (;;) {
+      const headerEnd = this.buffered.indexOf(0x0a);
+      if (headerEnd < 0) return;
+      const header = this.buffered.subarray(0, headerEnd).toString('utf8');
+      if (header.endsWith(' missing') || header.endsWith(' ambiguous')) {
+        this.buffered = this.buffered.subarray(headerEnd + 1);
+        this.waiting.shift()?.resolve(undefined);
+        continue;
+      }
+      const size = Number(header.slice(header.lastIndexOf(' ') + 1));
+      const end = headerEnd + 1 + size;
+      if (this.buffered.length < end + 1) return;
+      const content = Buffer.from(this.buffered.subarray(headerEnd + 1, end));
+      this.buffered = this.buffered.subarray(end + 1);
+      this.waiting.shift()?.resolve(content);
+    }
+  }
+}
+
+export const FULL_SHA = /^[0-9a-f]{40}$/;
+
+export function shortSha(sha: string): string {
+  return sha.slice(0, 10);
+}
