@@ -138,7 +138,8 @@ async function runInWorkspace(
       userDataDir,
       extensionsDir,
       disableWorkspaceTrust: true,
-      env: { [RESULT_FILE_ENV]: resultFile },
+      // DEPLOY_ROLLBACK_TEST_CHANNEL=workspace proves the fallback for hosts that drop our env.
+      env: process.env.DEPLOY_ROLLBACK_TEST_CHANNEL === 'workspace' ? {} : { [RESULT_FILE_ENV]: resultFile },
       quiet: true,
     });
     const remote = (file: string) => `vscode-remote://127.0.0.1:${server!.port}${file}`;
