@@ -36,6 +36,7 @@ export interface KamalInventory {
   service: string;
   destination?: string;
   primaryHost: string;
+  primaryRole: string;
   /** In the config's host order. */
   hosts: HostInventory[];
   /** Absent when nobody holds the deploy lock (or the primary host could not be read). */
@@ -78,6 +79,7 @@ export async function readKamalInventory(config: KamalConfig, sessionFor: Sessio
     service: config.service,
     destination: config.destination,
     primaryHost,
+    primaryRole: config.primaryRole,
     hosts: hosts.map((entry) => entry.inventory),
     lock: hosts.find((entry) => entry.inventory.host === primaryHost)?.lock,
     readAt: new Date().toISOString(),

@@ -1,4 +1,5 @@
 import { quoteArgv, shellLine } from '../../shell';
+import { assertValidName } from '../names';
 import type { KamalConfig } from '../types';
 
 /**
@@ -90,6 +91,9 @@ function echoExitStatus(marker: string): string {
  * there and nowhere else.
  */
 export function inventoryCommand(config: Pick<KamalConfig, 'service' | 'destination' | 'repository'>, options: { withLock: boolean }): string {
+  assertValidName('service', config.service);
+  if (config.destination !== undefined) assertValidName('destination', config.destination);
+  assertValidName('image', config.repository);
   const parts = [
     quoteArgv(['echo', INVENTORY_SECTIONS.containers]),
     quoteArgv(listContainersArgv(config)),
@@ -110,8 +114,9 @@ export function inventoryCommand(config: Pick<KamalConfig, 'service' | 'destinat
   return parts.join(' ; ');
 }
 
-/** For "Show Container Logs": the last `tail` lines with timestamps. */
+/** For "Show Container Logs": the last `tail` lines with timestamps, stdout and stderr together. */
 export function containerLogsCommand(container: string, tail = 200): string {
   if (!Number.isInteger(tail) || tail <= 0) throw new RangeError(`tail must be a positive integer, got ${tail}`);
-  return quoteArgv(['docker', 'logs', '--timestamps', '--tail', String(tail), container]);
+  // The app's stderr is half its log; `2>&1` is constant text.
+  return `${quoteArgv(['docker', 'logs', '--timestamps', '--tail', String(tail), container])} 2>&1`;
 }

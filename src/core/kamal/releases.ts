@@ -1,0 +1,181 @@
+import type { App, HostEntry, HostError, Release } from '../model';
+import { isHostError } from '../model';
+import type { HostInventory, InventoryContainer, KamalInventory } from './inventory';
+import { newestFirstOrder } from './inventory';
+
+/**
+ * Releases of one Kamal app from its inventory: one per version that has a container (not a
+ * `_replaced_` copy) on some host, newest first by container creation. A version missing
+ * somewhere is still listed, not rollbackable, with the reason.
+ */
+
+export function kamalReleaseId(app: Pick<App, 'id'>, version: string): string {
+  return `${app.id}@${version}`;
+}
+
+/**
+ * The app's current version: what the primary host's primary role runs; when that is
+ * unknown, the version running on most host/roles (newest wins a tie).
+ */
+export function appCurrentVersion(inventory: KamalInventory): string | undefined {
+  const primary = inventory.hosts.find((host) => host.host === inventory.primaryHost);
+  const onPrimary = primary?.currentVersions[inventory.primaryRole];
+  if (onPrimary) return onPrimary;
+  const counts = new Map<string, number>();
+  for (const host of inventory.hosts) {
+    for (const version of Object.values(host.currentVersions)) counts.set(version, (counts.get(version) ?? 0) + 1);
+  }
+  let best: string | undefined;
+  for (const version of versionsNewestFirst(inventory)) {
+    const count = counts.get(version) ?? 0;
+    if (count > 0 && (best === undefined || count > (counts.get(best) ?? 0))) best = version;
+  }
+  return best;
+}
+
+interface VersionFacts {
+  version: string;
+  newest: InventoryContainer;
+}
+
+function versionFacts(inventory: KamalInventory): VersionFacts[] {
+  const byVersion = new Map<string, InventoryContainer>();
+  for (const host of inventory.hosts) {
+    for (const container of host.containers) {
+      if (container.replaced) continue;
+      const known = byVersion.get(container.version);
+      if (!known || newestFirstOrder(container, known) < 0) byVersion.set(container.version, container);
+    }
+  }
+  return [...byVersion.entries()]
+    .map(([version, newest]) => ({ version, newest }))
+    .sort((a, b) => newestFirstOrder(a.newest, b.newest) || a.version.localeCompare(b.version));
+}
+
+function versionsNewestFirst(inventory: KamalInventory): string[] {
+  return versionFacts(inventory).map((facts) => facts.version);
+}
+
+/** Roles of `host` that lack a container named exactly for `version`. */
+function missingRoles(host: HostInventory, version: string): string[] {
+  const present = new Set(host.containers.filter((c) => c.version === version && !c.replaced).map((c) => c.role));
+  return host.roles.filter((role) => !present.has(role));
+}
+
+function hostWithRoles(host: HostInventory, missing: string[]): string {
+  return missing.length === host.roles.length ? host.host : `${host.host} (${missing.length === 1 ? 'role' : 'roles'} ${missing.join(', ')})`;
+}
+
+function absenceReason(inventory: KamalInventory, version: string): { reasons: string[]; fullHosts: number } {
+  const unreachable = inventory.hosts.filter((host) => host.error).map((host) => host.host);
+  const missing: string[] = [];
+  let fullHosts = 0;
+  for (const host of inventory.hosts) {
+    if (host.error) continue;
+    const lacking = missingRoles(host, version);
+    if (lacking.length === 0) fullHosts++;
+    else missing.push(hostWithRoles(host, lacking));
+  }
+  const reasons: string[] = [];
+  if (missing.length === 1) reasons.push(`pruned on ${missing[0]}`);
+  else if (missing.length > 1) reasons.push(`missing on ${missing.length} hosts: ${missing.join(', ')}`);
+  if (unreachable.length === 1) reasons.push(`host ${unreachable[0]} unreachable`);
+  else if (unreachable.length > 1) reasons.push(`hosts ${unreachable.join(', ')} unreachable`);
+  return { reasons, fullHosts };
+}
+
+export function kamalReleases(app: App, inventory: KamalInventory): Release[] {
+  const current = appCurrentVersion(inventory);
+  const total = inventory.hosts.length;
+  const releases = versionFacts(inventory).map(({ version, newest }): Release => {
+    const { reasons, fullHosts } = absenceReason(inventory, version);
+    const isCurrent = version === current;
+    const release: Release = {
+      id: kamalReleaseId(app, version),
+      app,
+      version,
+      title: newest.image || undefined,
+      created: newest.created || undefined,
+      current: isCurrent,
+      rollbackable: !isCurrent && reasons.length === 0,
+      presence: `${fullHosts} of ${total} ${total === 1 ? 'host' : 'hosts'}`,
+    };
+    if (isCurrent) release.reason = 'running now';
+    else if (reasons.length > 0) release.reason = reasons.join('; ');
+    return release;
+  });
+  // Kamal #1677: the default target is the newest other version present on every host and role.
+  const previous = releases.find((release) => !release.current && release.rollbackable);
+  if (previous) previous.previous = true;
+  return releases;
+}
+
+/**
+ * The release's containers per host (config host order, then role order, newest first),
+ * `_replaced_` copies included, plus one error entry per host that could not be read.
+ */
+export function kamalReleaseHostEntries(release: Pick<Release, 'id' | 'version'>, inventory: KamalInventory): HostEntry[] {
+  const entries: HostEntry[] = [];
+  for (const host of inventory.hosts) {
+    if (host.error) {
+      const error: HostError = { id: `${release.id}!${host.host}`, host: host.host, message: host.error.message };
+      entries.push(error);
+      continue;
+    }
+    const roleOrder = (role: string) => {
+      const index = host.roles.indexOf(role);
+      return index === -1 ? host.roles.length : index;
+    };
+    const containers = host.containers
+      .filter((container) => container.version === release.version)
+      .sort((a, b) => roleOrder(a.role) - roleOrder(b.role) || Number(a.replaced) - Number(b.replaced) || newestFirstOrder(a, b));
+    for (const container of containers) {
+      entries.push({
+        id: container.id,
+        host: container.host,
+        role: container.role,
+        name: container.name,
+        state: container.state,
+        status: container.status,
+        image: container.image,
+        created: container.created,
+        version: container.version,
+      });
+    }
+  }
+  return entries;
+}
+
+export interface KamalReleaseJson {
+  version: string;
+  current: boolean;
+  previous: boolean;
+  rollbackable: boolean;
+  reason: string | null;
+  containers: { host: string; role: string; name: string; state: string; status: string; image: string; created: string }[];
+}
+
+/** What `deploy-rollback releases --json` prints for Kamal: newest first. */
+export function kamalReleasesJson(releases: readonly Release[], entries: ReadonlyMap<string, readonly HostEntry[]>): KamalReleaseJson[] {
+  return releases.map((release) => ({
+    version: release.version,
+    current: release.current,
+    previous: release.previous === true,
+    rollbackable: release.rollbackable,
+    reason: release.reason ?? null,
+    containers: (entries.get(release.id) ?? [])
+      .filter((entry) => !isHostError(entry))
+      .map((entry) => {
+        const container = entry as Exclude<HostEntry, HostError>;
+        return {
+          host: container.host,
+          role: container.role,
+          name: container.name,
+          state: container.state,
+          status: container.status,
+          image: container.image,
+          created: container.created,
+        };
+      }),
+  }));
+}

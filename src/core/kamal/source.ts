@@ -1,0 +1,268 @@
+import * as path from 'node:path';
+import type { App, Environment, HostContainer, HostEntry, Problem, Release, ReleaseSource, Reporter, RollbackOutcome, RollbackPlan } from '../model';
+import { DeployRollbackError, silentReporter } from '../model';
+import type { HostSession, SessionPool } from '../ssh/types';
+import { containerLogsCommand } from './commands/inventory';
+import { destinationFileFor, listDestinations, loadKamalConfig } from './config';
+import type { KamalInventory } from './inventory';
+import { readKamalInventory } from './inventory';
+import { kamalReleaseHostEntries, kamalReleases } from './releases';
+import { executeKamalRollback, planKamalRollback } from './rollback';
+import { sshTargetFor } from './ssh-target';
+import type { KamalConfig } from './types';
+
+/** The environment name used when a config has no destination. */
+export const DEFAULT_ENVIRONMENT = 'default';
+
+/** Config keys the inventory needs resolved: with any of them unknown it would read the wrong containers. */
+const INVENTORY_KEYS = ['service', 'image', 'registry', 'servers', 'ssh', 'primary_role'];
+
+export interface KamalSourceDeps {
+  /** A pool, or a getter that opens it on first use (discovery never connects). */
+  pool: SessionPool | (() => SessionPool);
+  env?: NodeJS.ProcessEnv;
+  reporter?: Reporter;
+  /** False in an untrusted workspace: environments and apps still list, releases refuse. */
+  connectAllowed: () => boolean;
+  /** Run `.kamal/hooks` on rollback as Kamal does; default true. */
+  runHooks?: boolean;
+  /** For tests; defaults to the config reader. */
+  loadConfig?: (file: string, destination: string | undefined, env: NodeJS.ProcessEnv) => Promise<KamalConfig>;
+}
+
+/**
+ * One Kamal config file (config/deploy.yml and its destinations): environments are the
+ * destinations, the app is the service, releases come from one inventory per destination,
+ * read once (one exec per host) and kept until `refresh()`.
+ */
+export class KamalSource implements ReleaseSource {
+  readonly kind = 'kamal' as const;
+  readonly location: string;
+  private readonly configs = new Map<string, Promise<KamalConfig>>();
+  private readonly inventories = new Map<string, Promise<KamalInventory>>();
+  private readonly planConfigs = new WeakMap<RollbackPlan, KamalConfig>();
+  private readonly reporter: Reporter;
+  private readonly loadConfig: NonNullable<KamalSourceDeps['loadConfig']>;
+
+  constructor(
+    configFile: string,
+    private readonly deps: KamalSourceDeps,
+  ) {
+    this.location = path.resolve(configFile);
+    this.reporter = deps.reporter ?? silentReporter;
+    this.loadConfig = deps.loadConfig ?? loadKamalConfig;
+  }
+
+  async environments(): Promise<Environment[]> {
+    const destinations = await listDestinations(this.location);
+    const environments: Environment[] = [];
+    if (destinations.length === 0) {
+      environments.push(await this.environmentFor(undefined));
+    } else {
+      // The base file alone is an environment too unless it says `require_destination: true`.
+      const base = await this.config(undefined).catch(() => undefined);
+      if (base && !base.requireDestination) environments.push(this.environment(undefined, []));
+      for (const destination of destinations) environments.push(await this.environmentFor(destination));
+    }
+    return environments;
+  }
+
+  private async environmentFor(destination: string | undefined): Promise<Environment> {
+    try {
+      const config = await this.config(destination);
+      const unusable = unusableReason(config);
+      if (!unusable) return this.environment(destination, []);
+      // The app cannot be listed, so the problems go on the environment.
+      const errors = config.problems.filter((problem) => problem.severity === 'error');
+      return this.environment(destination, errors.length > 0 ? errors : [{ file: config.destinationFile ?? config.file, severity: 'error', message: unusable }]);
+    } catch (error) {
+      return this.environment(destination, [this.loadProblem(destination, error)]);
+    }
+  }
+
+  private environment(destination: string | undefined, problems: Problem[]): Environment {
+    const name = destination ?? DEFAULT_ENVIRONMENT;
+    return { id: `kamal:${this.location}:${name}`, source: 'kamal', name, location: this.location, problems };
+  }
+
+  private loadProblem(destination: string | undefined, error: unknown): Problem {
+    const file = destination ? destinationFileFor(this.location, destination) : this.location;
+    return { file, severity: 'error', message: `Could not read the Kamal config${destination ? ` for destination ${destination}` : ''}: ${errorText(error)}` };
+  }
+
+  async apps(environment: Environment): Promise<App[]> {
+    const destination = destinationOf(environment);
+    let config: KamalConfig;
+    try {
+      config = await this.config(destination);
+    } catch {
+      return [];
+    }
+    if (unusableReason(config)) return [];
+    const app: App = { id: `${environment.id}/${config.service}`, environment, name: config.service, problems: config.problems };
+    if (this.deps.connectAllowed()) {
+      try {
+        const lock = (await this.inventory(config)).lock;
+        if (lock) app.lock = lock;
+      } catch (error) {
+        this.reporter.debug(`[kamal] no lock status for ${config.service}: ${errorText(error)}`);
+      }
+    }
+    return [app];
+  }
+
+  async releases(app: App, options: { limit?: number } = {}): Promise<Release[]> {
+    const config = await this.connectableConfig(app.environment);
+    const releases = kamalReleases(app, await this.inventory(config));
+    return options.limit !== undefined ? releases.slice(0, Math.max(0, options.limit)) : releases;
+  }
+
+  async hostEntries(release: Release): Promise<HostEntry[]> {
+    const config = await this.connectableConfig(release.app.environment);
+    return kamalReleaseHostEntries(release, await this.inventory(config));
+  }
+
+  async containerLogs(container: HostContainer, lines: number, signal?: AbortSignal): Promise<string> {
+    this.assertConnectAllowed('read container logs');
+    const config = (await this.configHolding(container)) ?? (await this.config(undefined));
+    const session = await this.sessionsFor(config)(container.host);
+    const result = await session.exec(containerLogsCommand(container.name, lines), { signal });
+    if (result.code !== 0) {
+      const detail = result.stdout.trim().split('\n').pop() || result.stderr.trim() || `exit status ${result.code ?? 'none'}`;
+      throw new DeployRollbackError(`Could not read the logs of ${container.name} on ${container.host}: ${detail}`);
+    }
+    return result.stdout;
+  }
+
+  /** Globs relative to the project root (the folder above config/). */
+  watchPatterns(): string[] {
+    const folder = path.basename(path.dirname(this.location));
+    const stem = path.basename(this.location).replace(/\.ya?ml$/, '');
+    return [`${folder}/${stem}*.yml`];
+  }
+
+  async planRollback(app: App, target: Release | undefined, signal?: AbortSignal): Promise<RollbackPlan> {
+    const config = await this.connectableConfig(app.environment);
+    const plan = await planKamalRollback({
+      config,
+      sessions: this.sessionsFor(config),
+      targetVersion: target?.version,
+      signal,
+      reporter: this.reporter,
+    });
+    this.planConfigs.set(plan, config);
+    return plan;
+  }
+
+  async executeRollback(plan: RollbackPlan, reporter: Reporter, signal?: AbortSignal): Promise<RollbackOutcome> {
+    this.assertConnectAllowed('roll back');
+    const config = this.planConfigs.get(plan) ?? (await this.config(plan.environment === DEFAULT_ENVIRONMENT ? undefined : plan.environment));
+    try {
+      return await executeKamalRollback(plan as Parameters<typeof executeKamalRollback>[0], {
+        sessions: this.sessionsFor(config),
+        reporter,
+        signal,
+        runHooks: this.deps.runHooks ?? true,
+        env: this.deps.env,
+      });
+    } finally {
+      this.inventories.delete(keyOf(config.destination));
+    }
+  }
+
+  refresh(): void {
+    this.configs.clear();
+    this.inventories.clear();
+  }
+
+  dispose(): void {
+    this.refresh();
+  }
+
+  private config(destination: string | undefined): Promise<KamalConfig> {
+    const key = keyOf(destination);
+    let loading = this.configs.get(key);
+    if (!loading) {
+      loading = this.loadConfig(this.location, destination, this.deps.env ?? process.env);
+      // A failed read is retried on the next call, not remembered.
+      loading.catch(() => {
+        if (this.configs.get(key) === loading) this.configs.delete(key);
+      });
+      this.configs.set(key, loading);
+    }
+    return loading;
+  }
+
+  /** One inventory per destination until `refresh()`; concurrent callers share it. */
+  private inventory(config: KamalConfig): Promise<KamalInventory> {
+    const key = keyOf(config.destination);
+    let reading = this.inventories.get(key);
+    if (!reading) {
+      reading = readKamalInventory(config, this.sessionsFor(config), { reporter: this.reporter });
+      reading.catch(() => {
+        if (this.inventories.get(key) === reading) this.inventories.delete(key);
+      });
+      this.inventories.set(key, reading);
+    }
+    return reading;
+  }
+
+  private async connectableConfig(environment: Environment): Promise<KamalConfig> {
+    this.assertConnectAllowed('read releases from the hosts');
+    const destination = destinationOf(environment);
+    let config: KamalConfig;
+    try {
+      config = await this.config(destination);
+    } catch (error) {
+      throw new DeployRollbackError(this.loadProblem(destination, error).message + ` (${this.location})`);
+    }
+    const unusable = unusableReason(config);
+    if (unusable) throw new DeployRollbackError(`${unusable} (${config.destinationFile ?? config.file})`);
+    return config;
+  }
+
+  private assertConnectAllowed(what: string): void {
+    if (!this.deps.connectAllowed()) {
+      throw new DeployRollbackError(`Restricted Mode: trust this workspace to ${what} (Kamal config ${this.location}). Nothing connects to hosts until then.`);
+    }
+  }
+
+  private sessionsFor(config: KamalConfig): (host: string) => Promise<HostSession> {
+    return (host) => this.pool().session(sshTargetFor(config, host));
+  }
+
+  private pool(): SessionPool {
+    return typeof this.deps.pool === 'function' ? this.deps.pool() : this.deps.pool;
+  }
+
+  /** The config whose cached inventory lists this container (destinations may differ in ssh). */
+  private async configHolding(container: HostContainer): Promise<KamalConfig | undefined> {
+    for (const [key, reading] of this.inventories) {
+      const inventory = await reading.catch(() => undefined);
+      const found = inventory?.hosts.some((host) => host.host === container.host && host.containers.some((c) => c.id === container.id));
+      if (found) return this.config(key === '' ? undefined : key);
+    }
+    return undefined;
+  }
+}
+
+function keyOf(destination: string | undefined): string {
+  return destination ?? '';
+}
+
+function destinationOf(environment: Pick<Environment, 'name'>): string | undefined {
+  return environment.name === DEFAULT_ENVIRONMENT ? undefined : environment.name;
+}
+
+/** Why the inventory cannot run on this config, or undefined. */
+function unusableReason(config: KamalConfig): string | undefined {
+  const unknown = config.unknown.filter((key) => INVENTORY_KEYS.some((needed) => key === needed || key.startsWith(`${needed}.`)));
+  if (unknown.length > 0) return `The Kamal config has values that could not be resolved, so its hosts cannot be read: ${unknown.join(', ')}`;
+  if (!config.service) return 'The Kamal config has no service';
+  if (config.hosts.length === 0) return `The Kamal config for ${config.service} lists no servers`;
+  return undefined;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
