@@ -1,0 +1,241 @@
+/**
+ * Test images made without a registry: a busybox rootfs imported with `docker import`.
+ * App images serve GET /up and GET /version with busybox httpd; the kamal-proxy stand-in
+ * implements the CLI contract Kamal drives (`deploy`, `list`) with busybox nc.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { runOk } from './exec';
+
+export interface AppImageSpec {
+  /** Tag of the image, e.g. `v1`; `GET /version` answers it. */
+  version: string;
+  /** Repository of the image; defaults to the harness's `repository` option (`user/app`). */
+  repository?: string;
+  /** `GET /up` answers 404 instead of 200, so kamal-proxy never switches to it. */
+  unhealthy?: boolean;
+  /** The container exits with status 1 right after it starts. */
+  exitsImmediately?: boolean;
+}
+
+/** Kamal 2.12's Kamal::Configuration::Proxy::Run::MINIMUM_VERSION is v0.9.0. */
+export const KAMAL_PROXY_IMAGE = 'basecamp/kamal-proxy:v0.9.0';
+export const DEFAULT_REPOSITORY = 'user/app';
+export const DEFAULT_IMAGES: readonly AppImageSpec[] = [{ version: 'v1' }, { version: 'v2' }, { version: 'v3' }];
+
+const BUSYBOX = '/bin/busybox';
+const BUSYBOX_SOURCES = ['/usr/bin/busybox', '/bin/busybox'];
+
+// PID 1 must end on SIGTERM as real apps do, or every `docker stop` waits its grace period.
+const APP_ENTRYPOINT = `#!/bin/sh
+if [ -f /exits-immediately ]; then
+  echo "app $(cat /www/version) exits immediately (test image built that way)" >&2
+  exit 1
+fi
+httpd -f -p 80 -h /www &
+child=$!
+trap 'kill $child 2>/dev/null; exit 0' TERM INT
+wait $child
+`;
+
+export const KAMAL_PROXY_SCRIPT = `#!/bin/sh
+# Stand-in for the kamal-proxy CLI that Kamal drives: "deploy" switches a service to a target
+# only once GET <health-check-path> answers 2xx, and keeps the old target otherwise.
+STATE_DIR=/state/services
+HISTORY=/state/history
+
+seconds_of() {
+  case "$1" in
+    *ms) s=$(( \${1%ms} / 1000 )) ;;
+    *s) s=\${1%s} ;;
+    *m) s=$(( \${1%m} * 60 )) ;;
+    *) s=$1 ;;
+  esac
+  [ "$s" -ge 1 ] 2>/dev/null || s=1
+  echo "$s"
+}
+
+resolve() {
+  case "$1" in
+    *[!0-9.]*) nslookup "$1" 127.0.0.11 2>/dev/null |
+      awk '/^Name:/ { named = 1; next } named && /^Address/ { sub(/^Address[^:]*:[ \\t]*/, ""); print; exit }' ;;
+    *) echo "$1" ;;
+  esac
+}
+
+status_of() {
+  addr=$(resolve "$1")
+  [ -n "$addr" ] || return 0
+  printf 'GET %s HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n' "$3" "$1" | nc -w 2 "$addr" "$2" 2>/dev/null | head -1 | awk '{ print $2 }'
+}
+
+is_boolean_flag() {
+  case "$1" in
+    tls|tls-staging|buffer-requests|buffer-responses|forward-headers|strip-path-prefix|force) return 0 ;;
+  esac
+  return 1
+}
+
+deploy() {
+  service=""; target=""; path=/up; timeout=30s; flags=""
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --*=*) name=\${1%%=*}; name=\${name#--}; value=\${1#*=}; flag="--$name=$value" ;;
+      --*)
+        name=\${1#--}
+        if is_boolean_flag "$name" || [ $# -lt 2 ]; then
+          value=true; flag="--$name"
+        else
+          value=$2; flag="--$name=$value"; shift
+        fi ;;
+      *)
+        if [ -n "$service" ]; then echo "Error: unexpected argument $1" >&2; exit 2; fi
+        service=$1; shift; continue ;;
+    esac
+    shift
+    case "$name" in
+      target) target=$value ;;
+      health-check-path) path=$value ;;
+      deploy-timeout) timeout=$value ;;
+    esac
+    flags="$flags$flag
+"
+  done
+  [ -n "$service" ] || { echo "Error: deploy needs a service name" >&2; exit 2; }
+  [ -n "$target" ] || { echo "Error: deploy needs --target=HOST:PORT" >&2; exit 2; }
+  host=\${target%:*}; port=\${target##*:}
+  [ "$host" != "$target" ] || port=80
+  limit=$(seconds_of "$timeout")
+  start=$(date +%s)
+  mkdir -p "$STATE_DIR"
+  while :; do
+    code=$(status_of "$host" "$port" "$path")
+    case "$code" in 2??) break ;; esac
+    if [ $(( $(date +%s) - start )) -ge "$limit" ]; then
+      echo "$service $target failed" >> "$HISTORY"
+      echo "Error: target failed to become healthy within configured timeout ($timeout)" >&2
+      exit 1
+    fi
+    usleep 200000
+  done
+  { echo "target=$target"; printf '%s' "$flags"; } > "$STATE_DIR/.$service.new" && mv "$STATE_DIR/.$service.new" "$STATE_DIR/$service"
+  echo "$service $target deployed" >> "$HISTORY"
+  echo "Deployed $service to $target"
+}
+
+list() {
+  printf '%-32s %s\\n' Service Target
+  for file in "$STATE_DIR"/*; do
+    [ -f "$file" ] || continue
+    printf '%-32s %s\\n' "$(basename "$file")" "$(sed -n 's/^target=//p' "$file")"
+  done
+}
+
+command=$1
+[ $# -gt 0 ] && shift
+case "$command" in
+  run)
+    trap 'exit 0' TERM INT
+    while :; do sleep 3600 & wait $!; done ;;
+  deploy) deploy "$@" ;;
+  list) list ;;
+  remove) rm -f "$STATE_DIR/$1" ;;
+  version) echo v0.9.0 ;;
+  *) echo "Usage: kamal-proxy run | deploy SERVICE --target=HOST:PORT [flags] | list | remove SERVICE" >&2; exit 2 ;;
+esac
+`;
+
+function busyboxSource(): string {
+  const found = BUSYBOX_SOURCES.find((path) => existsSync(path));
+  if (!found) throw new Error('busybox is not installed (apt-get install busybox-static)');
+  return found;
+}
+
+function makeBusyboxRoot(root: string): void {
+  mkdirSync(join(root, 'bin'), { recursive: true });
+  for (const dir of ['tmp', 'etc', 'www', 'state', 'usr/local/bin', 'root']) mkdirSync(join(root, dir), { recursive: true });
+  copyFileSync(busyboxSource(), join(root, BUSYBOX));
+  chmodSync(join(root, BUSYBOX), 0o755);
+  for (const applet of APPLETS) {
+    if (!existsSync(join(root, 'bin', applet))) symlinkSync('busybox', join(root, 'bin', applet));
+  }
+  writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+  writeFileSync(join(root, 'etc/group'), 'root:x:0:\n');
+}
+
+// The applets the entrypoints and tests use; a fixed list keeps the image identical across machines.
+const APPLETS = [
+  'sh', 'httpd', 'nc', 'nslookup', 'awk', 'sed', 'cat', 'echo', 'printf', 'head', 'date', 'sleep', 'usleep',
+  'mkdir', 'mv', 'rm', 'ls', 'basename', 'kill', 'ps', 'env', 'grep', 'test', '[', 'true', 'false', 'hostname', 'id', 'wc',
+];
+
+function writeExecutable(path: string, text: string): void {
+  writeFileSync(path, text);
+  chmodSync(path, 0o755);
+}
+
+interface BuiltImage {
+  tag: string;
+  rootfsTar: string;
+  cmd: string[];
+}
+
+function buildRootfsTars(workDir: string, repository: string, images: readonly AppImageSpec[]): Promise<BuiltImage[]> {
+  const built: Promise<BuiltImage>[] = images.map(async (spec, index) => {
+    const root = join(workDir, `app-${index}`);
+    makeBusyboxRoot(root);
+    writeExecutable(join(root, 'entrypoint'), APP_ENTRYPOINT);
+    writeFileSync(join(root, 'www/version'), `${spec.version}\n`);
+    if (!spec.unhealthy) writeFileSync(join(root, 'www/up'), 'ok\n');
+    if (spec.exitsImmediately) writeFileSync(join(root, 'exits-immediately'), '');
+    const rootfsTar = join(workDir, `app-${index}.tar`);
+    await runOk('tar', ['-C', root, '-cf', rootfsTar, '.']);
+    return { tag: `${spec.repository ?? repository}:${spec.version}`, rootfsTar, cmd: ['/entrypoint'] };
+  });
+  const proxy = (async (): Promise<BuiltImage> => {
+    const root = join(workDir, 'proxy');
+    makeBusyboxRoot(root);
+    writeExecutable(join(root, 'usr/local/bin/kamal-proxy'), KAMAL_PROXY_SCRIPT);
+    const rootfsTar = join(workDir, 'proxy.tar');
+    await runOk('tar', ['-C', root, '-cf', rootfsTar, '.']);
+    return { tag: KAMAL_PROXY_IMAGE, rootfsTar, cmd: ['kamal-proxy', 'run'] };
+  })();
+  return Promise.all([...built, proxy]);
+}
+
+export function imageArchiveKey(repository: string, images: readonly AppImageSpec[]): string {
+  const busybox = statSync(busyboxSource());
+  return createHash('sha256')
+    .update(JSON.stringify({ repository, images, busybox: [busybox.size, busybox.mtimeMs], APP_ENTRYPOINT, KAMAL_PROXY_SCRIPT, APPLETS }))
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/**
+ * Returns a `docker save` archive holding the app images and the proxy stand-in, building it
+ * with the given daemon unless an identical archive is already cached.
+ */
+export async function imageArchive(
+  cacheDir: string,
+  workDir: string,
+  repository: string,
+  images: readonly AppImageSpec[],
+  docker: (args: string[]) => Promise<string>,
+): Promise<{ path: string; builtOnDaemon: boolean; tags: string[] }> {
+  mkdirSync(cacheDir, { recursive: true });
+  const tags = [...images.map((spec) => `${spec.repository ?? repository}:${spec.version}`), KAMAL_PROXY_IMAGE];
+  const path = join(cacheDir, `images-${imageArchiveKey(repository, images)}.tar`);
+  if (existsSync(path)) return { path, builtOnDaemon: false, tags };
+  mkdirSync(workDir, { recursive: true });
+  const built = await buildRootfsTars(workDir, repository, images);
+  for (const image of built) {
+    await docker(['import', '--change', `CMD ${JSON.stringify(image.cmd)}`, image.rootfsTar, image.tag]);
+  }
+  const partial = `${path}.${process.pid}.partial`;
+  await docker(['save', '-o', partial, ...tags]);
+  // rename is atomic, so a concurrent run never loads a half-written archive.
+  renameSync(partial, path);
+  for (const entry of readdirSync(workDir)) rmSync(join(workDir, entry), { recursive: true, force: true });
+  return { path, builtOnDaemon: true, tags };
+}
