@@ -208,6 +208,7 @@ function collectUnknown(value: unknown, at: string[], found: string[]): unknown 
 class Normaliser {
   readonly problems: Problem[];
   readonly unknown: Set<string>;
+  readonly dropped: Path[] = [];
 
   constructor(
     private readonly files: ParsedFile[],
@@ -233,6 +234,12 @@ class Normaliser {
 
   error(at: Path, message: string, preferKey = false): void {
     this.problems.push({ ...this.locate(at, preferKey), message: at.length ? `${slashed(at)}: ${message}` : message, severity: 'error' });
+  }
+
+  /** An error for a refused value: it is also removed from `raw`, so nothing can use it. */
+  reject(at: Path, message: string, preferKey = false): void {
+    this.error(at, message, preferKey);
+    this.dropped.push(at);
   }
 
   /** An error placed at `at` whose message names its own context. */
@@ -295,7 +302,7 @@ class Normaliser {
       const text = this.string(item, itemPath);
       if (text === undefined) return;
       const reason = check?.(text);
-      if (reason) this.error(itemPath, reason);
+      if (reason) this.reject(itemPath, reason);
       else result.push(text);
     });
     return result;
@@ -312,14 +319,14 @@ class Normaliser {
       const itemPath = [...at, key];
       const keyReason = checkKey(key);
       if (keyReason) {
-        this.error(itemPath, keyReason, true);
+        this.reject(itemPath, keyReason, true);
         continue;
       }
       const text = this.string(item === null && !this.isUnknown(itemPath) ? '' : item, itemPath);
       if (text === undefined) continue;
       const valueReason = checkValue?.(text);
       if (valueReason) {
-        this.error(itemPath, valueReason);
+        this.reject(itemPath, valueReason);
         continue;
       }
       setKey(result, key, text);
@@ -381,7 +388,7 @@ function normaliseProxy(n: Normaliser, config: Hash, rolePath: Path | undefined,
     if (text !== undefined) {
       for (const host of text.split(',')) {
         const reason = validateProxyHost(host);
-        if (reason) n.error(where('host'), reason);
+        if (reason) n.reject(where('host'), reason);
         else hosts.push(host);
       }
     }
@@ -396,7 +403,7 @@ function normaliseProxy(n: Normaliser, config: Hash, rolePath: Path | undefined,
   if (healthcheck.path != null) {
     const text = n.string(healthcheck.path, where('healthcheck', 'path'));
     if (text !== undefined) {
-      if (!URL_PATH.test(text)) n.error(where('healthcheck', 'path'), `${JSON.stringify(text)} is not a valid health check path: it must start with "/" and contain no spaces`);
+      if (!URL_PATH.test(text)) n.reject(where('healthcheck', 'path'), `${JSON.stringify(text)} is not a valid health check path: it must start with "/" and contain no spaces`);
       else healthPath = text;
     }
   }
@@ -431,7 +438,7 @@ function normaliseProxy(n: Normaliser, config: Hash, rolePath: Path | undefined,
   if (config.path_prefix != null) {
     const text = n.string(config.path_prefix, where('path_prefix'));
     if (text !== undefined) {
-      if (!URL_PATH.test(text)) n.error(where('path_prefix'), `${JSON.stringify(text)} is not a valid path prefix: it must start with "/" and contain no spaces`);
+      if (!URL_PATH.test(text)) n.reject(where('path_prefix'), `${JSON.stringify(text)} is not a valid path prefix: it must start with "/" and contain no spaces`);
       else proxy.pathPrefix = text;
     }
   }
@@ -446,7 +453,7 @@ function parseJump(n: Normaliser, text: string, at: Path): KamalSsh['proxy'] {
   const user = match?.[1];
   const host = match?.[2];
   if (!match || !user || !host || validateSshUser(user) || validateHost(host)) {
-    n.error(at, `${JSON.stringify(text.slice(0, 60))} is not a valid jump host: use host or user@host[:port]`);
+    n.reject(at, `${JSON.stringify(text.slice(0, 60))} is not a valid jump host: use host or user@host[:port]`);
     return undefined;
   }
   const port = match[3] === undefined ? 22 : Number(match[3]);
@@ -464,7 +471,7 @@ function normaliseSsh(n: Normaliser, value: unknown): KamalSsh {
   if (config.user != null) {
     const text = n.string(config.user, ['ssh', 'user']);
     const reason = text === undefined ? undefined : validateSshUser(text);
-    if (reason) n.error(['ssh', 'user'], reason);
+    if (reason) n.reject(['ssh', 'user'], reason);
     else if (text !== undefined) user = text;
   }
   const ssh: KamalSsh = {
@@ -482,14 +489,14 @@ function normaliseSsh(n: Normaliser, value: unknown): KamalSsh {
   } else if (config.proxy_command != null) {
     const text = n.string(config.proxy_command, ['ssh', 'proxy_command']);
     const reason = text === undefined ? undefined : noControlCharacters(text);
-    if (reason) n.error(['ssh', 'proxy_command'], reason);
+    if (reason) n.reject(['ssh', 'proxy_command'], reason);
     else if (text !== undefined) ssh.proxyCommand = text;
   }
   if (config.config != null) {
     if (typeof config.config === 'boolean') ssh.config = config.config;
     else if (typeof config.config === 'string') ssh.config = noControlCharacters(config.config) ? true : [config.config];
     else ssh.config = n.stringList(config.config, ['ssh', 'config'], noControlCharacters);
-    if (typeof config.config === 'string' && noControlCharacters(config.config)) n.error(['ssh', 'config'], noControlCharacters(config.config) as string);
+    if (typeof config.config === 'string' && noControlCharacters(config.config)) n.reject(['ssh', 'config'], noControlCharacters(config.config) as string);
   }
   return ssh;
 }
@@ -504,7 +511,7 @@ function normaliseBoot(n: Normaliser, value: unknown): KamalConfig['boot'] {
   if (value.limit != null) {
     if (typeof value.limit === 'number' && Number.isInteger(value.limit) && value.limit >= 1) boot.limit = value.limit;
     else if (typeof value.limit === 'string' && /^[0-9]+%$/.test(value.limit)) boot.limit = value.limit;
-    else n.error(['boot', 'limit'], `should be a number of hosts or a percentage like "25%", got ${JSON.stringify(value.limit)}`);
+    else n.reject(['boot', 'limit'], `should be a number of hosts or a percentage like "25%", got ${JSON.stringify(value.limit)}`);
   }
   if (value.wait != null) {
     const wait = n.optionalNumber(value.wait, ['boot', 'wait']);
@@ -537,7 +544,7 @@ function normaliseHosts(n: Normaliser, value: unknown, at: Path): HostList {
     } else if (isHash(entry)) {
       const pairs = Object.entries(entry);
       if (pairs.length !== 1) {
-        n.error(entryPath, 'multiple hosts found');
+        n.reject(entryPath, 'multiple hosts found');
         return;
       }
       const [tagged, tagValue] = pairs[0];
@@ -548,16 +555,16 @@ function normaliseHosts(n: Normaliser, value: unknown, at: Path): HostList {
       else if (!(tagValue === null && n.isUnknown(tagPath))) n.error(tagPath, 'should be a string or an array');
       const reason = validateHost(host);
       if (reason) {
-        n.error(entryPath, reason, true);
+        n.reject(entryPath, reason, true);
         return;
       }
     } else {
-      n.error(entryPath, 'should be a string or a hash');
+      n.reject(entryPath, 'should be a string or a hash');
       return;
     }
     const reason = validateHost(host);
     if (reason) {
-      n.error(entryPath, reason);
+      n.reject(entryPath, reason);
       return;
     }
     if (!result.hosts.includes(host)) result.hosts.push(host);
@@ -656,7 +663,7 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
   } else {
     const text = n.string(raw.service, ['service']);
     const reason = text === undefined ? undefined : validateService(text);
-    if (reason) n.error(['service'], reason);
+    if (reason) n.reject(['service'], reason);
     else if (text !== undefined) config.service = text;
   }
   if (raw.image == null) {
@@ -664,7 +671,7 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
   } else {
     const text = n.string(raw.image, ['image']);
     const reason = text === undefined ? undefined : validateImage(text);
-    if (reason) n.error(['image'], reason);
+    if (reason) n.reject(['image'], reason);
     else if (text !== undefined) config.image = text;
   }
   if (raw.registry != null && !isHash(raw.registry)) n.error(['registry'], 'should be a hash');
@@ -672,7 +679,7 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
   if (registry.server != null) {
     const text = n.string(registry.server, ['registry', 'server']);
     const reason = text === undefined ? undefined : validateRegistryServer(text);
-    if (reason) n.error(['registry', 'server'], reason);
+    if (reason) n.reject(['registry', 'server'], reason);
     else if (text !== undefined) config.registryServer = text;
   }
   // Kamal: [registry.server, image].compact.join("/"); Docker Hub means no server.
@@ -688,7 +695,7 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
       config.logging = { options: n.stringMap(raw.logging.options, ['logging', 'options'], (key) => (/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(key) ? undefined : `${JSON.stringify(key)} is not a valid log option`), noControlCharacters) };
       if (driver !== undefined) {
         if (/^[A-Za-z0-9][A-Za-z0-9._/:-]*$/.test(driver)) config.logging.driver = driver;
-        else n.error(['logging', 'driver'], `${JSON.stringify(driver)} is not a valid log driver`);
+        else n.reject(['logging', 'driver'], `${JSON.stringify(driver)} is not a valid log driver`);
       }
     }
   }
@@ -705,17 +712,19 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
   if (raw.hooks_path != null) {
     const text = n.string(raw.hooks_path, ['hooks_path']);
     const reason = text === undefined ? undefined : noControlCharacters(text);
-    if (reason) n.error(['hooks_path'], reason);
+    if (reason) n.reject(['hooks_path'], reason);
     else if (text !== undefined) config.hooksPath = path.resolve(path.dirname(path.dirname(baseFile)), text);
   }
 
   if (raw.primary_role != null) {
     const text = n.string(raw.primary_role, ['primary_role']);
     const reason = text === undefined ? undefined : validateRole(text);
-    if (reason) n.error(['primary_role'], reason);
+    if (reason) n.reject(['primary_role'], reason);
     else if (text !== undefined) config.primaryRole = text;
   }
   normaliseRoles(n, config, raw);
+  scrub(raw, n.dropped);
+  problems.sort((a, b) => files.findIndex((f) => f.file === a.file) - files.findIndex((f) => f.file === b.file) || (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
   return config;
 }
 
@@ -739,7 +748,7 @@ function normaliseRoles(n: Normaliser, config: KamalConfig, raw: Hash): void {
     const rolePath = Array.isArray(servers) ? ['servers'] : ['servers', name];
     const roleReason = validateRole(name);
     if (roleReason) {
-      n.error(rolePath, roleReason, true);
+      n.reject(rolePath, roleReason, true);
       continue;
     }
     const roleConfig = Array.isArray(servers) ? servers : (servers as Hash)[name];
@@ -777,7 +786,7 @@ function normaliseRoles(n: Normaliser, config: KamalConfig, raw: Hash): void {
       if (!isHash(specialised.options)) n.error([...rolePath, 'options'], 'should be a hash');
       else {
         for (const [key, value] of Object.entries(specialised.options)) {
-          if (!/^[A-Za-z0-9][A-Za-z0-9-]*$/.test(key)) n.error([...rolePath, 'options', key], `${JSON.stringify(key)} is not a valid docker option name`, true);
+          if (!/^[A-Za-z0-9][A-Za-z0-9-]*$/.test(key)) n.reject([...rolePath, 'options', key], `${JSON.stringify(key)} is not a valid docker option name`, true);
           else if (key === 'restart') n.error([...rolePath, 'options', key], 'Cannot set restart policy in docker options, unless-stopped is required', true);
           else setKey(role.options, key, value);
         }
@@ -808,6 +817,23 @@ function normaliseRoles(n: Normaliser, config: KamalConfig, raw: Hash): void {
   const primary = roles.find((role) => role.name === config.primaryRole);
   if (!primary && !names.includes(config.primaryRole)) {
     n.error(raw.primary_role != null ? ['primary_role'] : ['servers'], `The primary_role ${config.primaryRole} isn't defined`, true);
+  }
+}
+
+/** Removes refused values from the raw document; array items by descending index so the rest stay put. */
+function scrub(raw: Hash, dropped: Path[]): void {
+  const ordered = [...dropped].sort((a, b) => {
+    for (let i = 0; i < Math.min(a.length, b.length); i++) {
+      if (a[i] !== b[i]) return /^[0-9]+$/.test(a[i]) && /^[0-9]+$/.test(b[i]) ? Number(b[i]) - Number(a[i]) : a[i] < b[i] ? -1 : 1;
+    }
+    return b.length - a.length;
+  });
+  for (const at of ordered) {
+    let parent: unknown = raw;
+    for (const key of at.slice(0, -1)) parent = Array.isArray(parent) ? parent[Number(key)] : isHash(parent) ? parent[key] : undefined;
+    const last = at[at.length - 1];
+    if (Array.isArray(parent) && /^[0-9]+$/.test(last)) parent.splice(Number(last), 1);
+    else if (isHash(parent)) delete parent[last];
   }
 }
 

@@ -1,0 +1,100 @@
+/**
+ * Finds Kamal configs in workspace folders: `config/deploy.yml` files (monorepos have
+ * several) and the destinations beside each. Bounded in depth and skipping heavy folders,
+ * so a large workspace is scanned quickly.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { listDestinations } from './config';
+
+export interface KamalConfigFile {
+  /** Absolute path of config/deploy.yml (or the file a setting names). */
+  file: string;
+  /** The folder holding config/: hooks and secrets are found relative to it. */
+  projectDir: string;
+  /** `deploy.staging.yml` beside it → `staging`; sorted. */
+  destinations: string[];
+}
+
+export interface DiscoverOptions {
+  /** From the setting: files, config folders or project folders; relative ones resolve against each folder. */
+  configPaths?: string[];
+  /** How many folder levels below each workspace folder to look at (default 6). */
+  maxDepth?: number;
+}
+
+/** Folders that never hold a project's own deploy config, or are too big to walk. */
+const SKIPPED_DIRS = new Set([
+  'node_modules', 'vendor', 'tmp', 'log', 'logs', 'dist', 'build', 'out', 'coverage', 'target',
+  'public', 'storage', 'bower_components', '__pycache__', 'venv', 'Pods', 'DerivedData',
+]);
+
+async function statOrUndefined(target: string) {
+  try {
+    return await fs.stat(target);
+  } catch {
+    return undefined;
+  }
+}
+
+async function fileFromSetting(configPath: string, folders: string[]): Promise<string | undefined> {
+  const candidates = path.isAbsolute(configPath) ? [configPath] : folders.map((folder) => path.resolve(folder, configPath));
+  for (const candidate of candidates) {
+    const stat = await statOrUndefined(candidate);
+    if (!stat) continue;
+    if (stat.isFile()) return candidate;
+    for (const inside of [path.join(candidate, 'config', 'deploy.yml'), path.join(candidate, 'deploy.yml')]) {
+      if ((await statOrUndefined(inside))?.isFile()) return inside;
+    }
+  }
+  return undefined;
+}
+
+async function walk(folder: string, depth: number, maxDepth: number, found: string[]): Promise<void> {
+  let entries;
+  try {
+    entries = await fs.readdir(folder, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  const subfolders: string[] = [];
+  for (const entry of entries) {
+    if (!entry.isDirectory()) continue;
+    if (entry.name === 'config') {
+      const candidate = path.join(folder, 'config', 'deploy.yml');
+      if ((await statOrUndefined(candidate))?.isFile()) found.push(candidate);
+    }
+    if (entry.name.startsWith('.') || SKIPPED_DIRS.has(entry.name)) continue;
+    subfolders.push(path.join(folder, entry.name));
+  }
+  if (depth >= maxDepth) return;
+  await Promise.all(subfolders.map((subfolder) => walk(subfolder, depth + 1, maxDepth, found)));
+}
+
+export async function discoverKamalConfigs(folders: string[], options: DiscoverOptions = {}): Promise<KamalConfigFile[]> {
+  const files: string[] = [];
+  if (options.configPaths && options.configPaths.length > 0) {
+    for (const configPath of options.configPaths) {
+      const file = await fileFromSetting(configPath, folders);
+      if (file) files.push(file);
+    }
+  } else {
+    for (const folder of folders) await walk(path.resolve(folder), 0, options.maxDepth ?? 6, files);
+  }
+  const seen = new Set<string>();
+  const result: KamalConfigFile[] = [];
+  for (const file of files) {
+    const absolute = path.resolve(file);
+    const real = await fs.realpath(absolute).catch(() => absolute);
+    if (seen.has(real)) continue;
+    seen.add(real);
+    const configDir = path.dirname(absolute);
+    result.push({
+      file: absolute,
+      projectDir: path.basename(configDir) === 'config' ? path.dirname(configDir) : configDir,
+      destinations: await listDestinations(absolute),
+    });
+  }
+  if (!options.configPaths?.length) result.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+  return result;
+}
