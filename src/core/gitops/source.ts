@@ -1,0 +1,74 @@
+import { DeployRollbackError, type App, type Environment, type Release, type ReleaseSource, type Reporter, type RollbackOutcome, type RollbackPlan } from '../model';
+import { readGitopsRepo, type FindGitopsOptions, type GitopsRepo } from './discovery';
+import { listReleases, type GitopsRelease } from './history';
+import { executeGitopsRollback, isGitopsPlan, planGitopsRollback } from './rollback';
+
+/** Releases of one Gimlet-style gitops repository, for the tree and the CLI. */
+export class GitopsSource implements ReleaseSource {
+  readonly kind = 'gitops' as const;
+  readonly location: string;
+
+  constructor(
+    private repo: GitopsRepo,
+    private readonly options: Omit<FindGitopsOptions, 'paths'> & { reporter?: Reporter } = {},
+  ) {
+    this.location = repo.root;
+  }
+
+  /** The repository as last read; environments() re-reads the working tree. */
+  get snapshot(): GitopsRepo {
+    return this.repo;
+  }
+
+  async environments(): Promise<Environment[]> {
+    const fresh = await readGitopsRepo(this.repo.root, { mode: this.options.mode ?? this.repo.layout, envName: this.options.envName });
+    if (fresh) this.repo = fresh;
+    return this.repo.envs.map((env) => ({
+      id: `gitops:${this.repo.root}:${env.name}`,
+      source: 'gitops',
+      name: env.name,
+      location: this.repo.root,
+      problems: this.repo.problems,
+    }));
+  }
+
+  async apps(environment: Environment): Promise<App[]> {
+    const env = this.repo.envs.find((candidate) => candidate.name === environment.name);
+    return (env?.apps ?? []).map((name) => ({ id: `${environment.id}/${name}`, environment, name, problems: [] }));
+  }
+
+  async releases(app: App, options: { limit?: number } = {}): Promise<Release[]> {
+    const releases = await listReleases(this.repo, app.environment.name, app.name, { limit: options.limit, reporter: this.options.reporter });
+    return releases.map((release) => toRelease(release, app));
+  }
+
+  watchPatterns(): string[] {
+    const releaseFiles = this.repo.layout === 'repo-per-env' ? ['release.json', '*/release.json'] : ['*/release.json', '*/*/release.json'];
+    return ['.git/HEAD', '.git/refs/**', '.git/packed-refs', ...releaseFiles];
+  }
+
+  /** Without a target: the newest rollbackable release older than the current one. */
+  async planRollback(app: App, target: Release | undefined, signal?: AbortSignal): Promise<RollbackPlan> {
+    let targetSha = target?.id;
+    if (targetSha === undefined) {
+      const releases = await listReleases(this.repo, app.environment.name, app.name, { reporter: this.options.reporter, signal });
+      const currentIndex = releases.findIndex((release) => release.current);
+      const previous = releases.slice(currentIndex + 1).find((release) => release.rollbackable);
+      if (!previous) {
+        throw new DeployRollbackError(`No earlier release of ${app.environment.name}/${app.name} to roll back to in ${this.repo.root}`, 'planning');
+      }
+      targetSha = previous.id;
+    }
+    return planGitopsRollback(this.repo, app.environment.name, app.name, targetSha, { reporter: this.options.reporter, signal });
+  }
+
+  async executeRollback(plan: RollbackPlan, reporter: Reporter, signal?: AbortSignal): Promise<RollbackOutcome> {
+    if (!isGitopsPlan(plan)) throw new DeployRollbackError(`Not a gitops rollback plan (source: ${plan.source})`, 'executing');
+    return executeGitopsRollback(plan, reporter, signal);
+  }
+}
+
+export function toRelease(release: GitopsRelease, app: App): Release {
+  const { gitopsSha: _gitopsSha, files: _files, rolledBackBy: _rolledBackBy, artifactId: _artifactId, ...fields } = release;
+  return { ...fields, app };
+}
