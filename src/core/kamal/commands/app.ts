@@ -1,0 +1,317 @@
+/**
+ * What Kamal 2 runs on an app host to boot, inspect and stop one role's container, as argv
+ * (lib/kamal/commands/app.rb and app/*.rb). Every value from the config or the user is
+ * validated here before it can reach an argv; src/core/shell.ts quotes the argv.
+ */
+import { DeployRollbackError } from '../../model';
+import { shellLine } from '../../shell';
+import type { KamalConfig, KamalRole } from '../types';
+
+export const SERVICE_PATTERN = /^[a-z0-9_-]+$/;
+/** Docker's tag rule. */
+export const VERSION_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+export const ROLE_PATTERN = /^[A-Za-z0-9_-]+$/;
+export const DESTINATION_PATTERN = /^[A-Za-z0-9_-]+$/;
+/** A DNS name, IPv4 or IPv6 address. */
+export const HOST_PATTERN = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|[0-9A-Fa-f:.]+)$/;
+/** `[registry[:port]/]path/to/image`, as Docker's reference grammar allows. */
+export const REPOSITORY_PATTERN =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const LABEL_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
+const OPTION_KEY_PATTERN = /^[a-z0-9][a-z0-9-]*$/;
+const LOG_OPTION_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/** A word of a role `cmd` that needs no shell to mean what it says. */
+const PLAIN_CMD_CHARS = /^[^$`;&|<>(){}*?[\]~!#\n\r\\]*$/;
+
+function refuse(what: string, value: unknown, rule: string, where?: string): never {
+  const shown = JSON.stringify(String(value));
+  throw new DeployRollbackError(`Refusing ${what} ${shown}${where ? ` in ${where}` : ''}: ${rule}.`, 'validate');
+}
+
+export function validateService(service: string, where?: string): string {
+  if (!SERVICE_PATTERN.test(service)) refuse('service', service, 'a service may contain only a-z, 0-9, "_" and "-"', where);
+  return service;
+}
+
+export function validateVersion(version: string, where?: string): string {
+  if (!VERSION_PATTERN.test(version)) refuse('version', version, 'a version must be a Docker tag (A-Z a-z 0-9 _ . -, at most 128, not starting with "." or "-")', where);
+  return version;
+}
+
+export function validateRole(role: string, where?: string): string {
+  if (!ROLE_PATTERN.test(role)) refuse('role', role, 'a role may contain only letters, digits, "_" and "-"', where);
+  return role;
+}
+
+export function validateDestination(destination: string, where?: string): string {
+  if (!DESTINATION_PATTERN.test(destination)) refuse('destination', destination, 'a destination may contain only letters, digits, "_" and "-"', where);
+  return destination;
+}
+
+export function validateHost(host: string, where?: string): string {
+  if (host.length > 253 || !HOST_PATTERN.test(host)) refuse('host', host, 'a host must be a DNS name or an IP address', where);
+  return host;
+}
+
+export function validateRepository(repository: string, where?: string): string {
+  if (repository.length > 255 || !REPOSITORY_PATTERN.test(repository)) {
+    refuse('image', repository, 'an image must be a Docker repository name like "registry:5000/team/app"', where);
+  }
+  return repository;
+}
+
+export function validateEnvName(name: string, where?: string): string {
+  if (!ENV_NAME_PATTERN.test(name)) refuse('env name', name, 'an env name may contain only letters, digits and "_"', where);
+  return name;
+}
+
+export function validateLabelKey(key: string, where?: string): string {
+  if (!LABEL_KEY_PATTERN.test(key)) refuse('label', key, 'a label key may contain only letters, digits, ".", "_", "/" and "-"', where);
+  return key;
+}
+
+export function validateOptionKey(key: string, where?: string): string {
+  if (!OPTION_KEY_PATTERN.test(key)) refuse('docker option', key, 'an option name may contain only a-z, 0-9 and "-"', where);
+  return key;
+}
+
+export function validateLogOptionKey(key: string, where?: string): string {
+  if (!LOG_OPTION_KEY_PATTERN.test(key)) refuse('log option', key, 'a log option name may contain only letters, digits, ".", "_" and "-"', where);
+  return key;
+}
+
+/**
+ * Kamal appends `cmd` unquoted, so the remote shell splits it. We split it here instead
+ * (quotes and plain words only) and refuse anything that would need a shell to evaluate.
+ */
+export function splitCmd(cmd: string, where?: string): string[] {
+  const words: string[] = [];
+  let word = '';
+  let inWord = false;
+  let quoteChar: '"' | "'" | undefined;
+  for (const ch of cmd) {
+    if (quoteChar) {
+      if (ch === quoteChar) quoteChar = undefined;
+      else if (quoteChar === '"' && (ch === '$' || ch === '`' || ch === '\\')) refuse('cmd', cmd, 'a cmd may not use $, backticks or backslashes', where);
+      else word += ch;
+    } else if (ch === '"' || ch === "'") {
+      quoteChar = ch;
+      inWord = true;
+    } else if (ch === ' ' || ch === '\t') {
+      if (inWord) words.push(word);
+      word = '';
+      inWord = false;
+    } else {
+      if (!PLAIN_CMD_CHARS.test(ch)) refuse('cmd', cmd, 'a cmd may not use shell syntax ($, backticks, ;, &, |, <, >, globs, backslashes)', where);
+      word += ch;
+      inWord = true;
+    }
+  }
+  if (quoteChar) refuse('cmd', cmd, 'unterminated quote', where);
+  if (inWord) words.push(word);
+  return words;
+}
+
+/** `S-R[-D]`: what kamal-proxy and container names are keyed by. */
+export function containerPrefix(config: Pick<KamalConfig, 'service' | 'destination'>, role: string): string {
+  return [config.service, role, config.destination].filter((part): part is string => part !== undefined).join('-');
+}
+
+/** `S-R[-D]-V`. */
+export function containerName(config: Pick<KamalConfig, 'service' | 'destination'>, role: string, version: string): string {
+  return `${containerPrefix(config, role)}-${version}`;
+}
+
+export function serviceWithDestination(config: Pick<KamalConfig, 'service' | 'destination'>): string {
+  return [config.service, config.destination].filter((part): part is string => part !== undefined).join('-');
+}
+
+export function image(config: Pick<KamalConfig, 'repository'>, version: string): string {
+  return `${config.repository}:${version}`;
+}
+
+/** `REPO:latest[-D]`: how Kamal finds the current version when several containers run. */
+export function latestImage(config: Pick<KamalConfig, 'repository' | 'destination'>): string {
+  return `${config.repository}:${['latest', config.destination].filter((part): part is string => part !== undefined).join('-')}`;
+}
+
+/** `.kamal/apps/S[-D]/env/roles/R.env`: written by `kamal deploy`/`kamal env push`, reused as is. */
+export function roleEnvFile(config: Pick<KamalConfig, 'service' | 'destination'>, role: string): string {
+  return `.kamal/apps/${serviceWithDestination(config)}/env/roles/${role}.env`;
+}
+
+/** `docker container ls --all --filter 'name=^S-R-D-V$' --quiet` */
+export function containerIdForVersion(config: Pick<KamalConfig, 'service' | 'destination'>, role: string, version: string): string[] {
+  return ['docker', 'container', 'ls', '--all', '--filter', `name=^${containerName(config, role, version)}$`, '--quiet'];
+}
+
+/** Kamal's `rename_container`: the clashing container keeps its data under `V_replaced_<16 hex>`. */
+export function renameContainer(config: Pick<KamalConfig, 'service' | 'destination'>, role: string, version: string, newVersion: string): string[] {
+  return ['docker', 'rename', containerName(config, role, version), containerName(config, role, newVersion)];
+}
+
+function labelFilters(config: Pick<KamalConfig, 'service' | 'destination'>, role: string, statuses: string[] = []): string[] {
+  const filters = [`label=service=${config.service}`];
+  if (config.destination !== undefined) filters.push(`label=destination=${config.destination}`);
+  filters.push(`label=role=${role}`);
+  for (const status of statuses) filters.push(`status=${status}`);
+  return filters.flatMap((filter) => ['--filter', filter]);
+}
+
+const ACTIVE_STATUSES = ['running', 'restarting'];
+
+/**
+ * Kamal's `current_running_version`: the active container of `REPO:latest[-D]`, else the newest
+ * active one. Prints the container name; {@link versionFromName} strips the prefix.
+ */
+export function currentRunningContainerName(config: Pick<KamalConfig, 'service' | 'destination' | 'repository'>, role: string): string {
+  const listActive = (extra: string[]): string[] => ['docker', 'ps', '--latest', '--format', '{{.Names}}', ...labelFilters(config, role, ACTIVE_STATUSES), ...extra];
+  const inner = shellLine(listActive(['--filter', `ancestor=${latestImage(config)}`]), ';', listActive([]));
+  return shellLine(['sh', '-c', inner], '|', ['head', '-1']);
+}
+
+/** Every container of this role, for picking the default target: `ID\tNames\tState\tCreatedAt`. */
+export function listRoleContainers(config: Pick<KamalConfig, 'service' | 'destination'>, role: string): string[] {
+  return ['docker', 'container', 'ls', '--all', ...labelFilters(config, role), '--format', '{{.ID}}\t{{.Names}}\t{{.State}}\t{{.CreatedAt}}'];
+}
+
+export function versionFromName(config: Pick<KamalConfig, 'service' | 'destination'>, role: string, name: string): string | undefined {
+  const prefix = `${containerPrefix(config, role)}-`;
+  return name.startsWith(prefix) && name.length > prefix.length ? name.slice(prefix.length) : undefined;
+}
+
+/** `test -f <env file>`, printing yes/no so the pre-flight can read it among other output. */
+export function envFileExists(config: Pick<KamalConfig, 'service' | 'destination'>, role: string): string {
+  return shellLine(['test', '-f', roleEnvFile(config, role)], '&&', ['echo', 'yes'], '||', ['echo', 'no']);
+}
+
+export interface RunOptions {
+  host: string;
+  version: string;
+  /** `<host>-<12 hex>`; random per boot in Kamal, fixed in the plan so the dry run shows it. */
+  hostname: string;
+}
+
+function roleLogging(config: KamalConfig, role: KamalRole): { driver?: string; options: Record<string, string> } {
+  const rawRole = rawRoleConfig(config, role.name);
+  const rawLogging = rawRole && isRecord(rawRole.logging) ? rawRole.logging : undefined;
+  if (!rawLogging) return config.logging;
+  const options = isRecord(rawLogging.options) ? stringRecord(rawLogging.options) : {};
+  return {
+    driver: typeof rawLogging.driver === 'string' ? rawLogging.driver : config.logging.driver,
+    options: { ...config.logging.options, ...options },
+  };
+}
+
+export function rawRoleConfig(config: Pick<KamalConfig, 'raw'>, role: string): Record<string, unknown> | undefined {
+  const servers = config.raw.servers;
+  if (!isRecord(servers)) return undefined;
+  const entry = servers[role];
+  return isRecord(entry) ? entry : undefined;
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function stringRecord(value: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(Object.entries(value).map(([key, entry]) => [key, String(entry)]));
+}
+
+/** Kamal's logging args: `--log-opt max-size="10m"` unless a driver or options are configured. */
+export function loggingArgs(logging: { driver?: string; options: Record<string, string> }): string[] {
+  const options = Object.entries(logging.options);
+  if (logging.driver === undefined && options.length === 0) return ['--log-opt', 'max-size=10m'];
+  return [
+    ...(logging.driver !== undefined ? ['--log-driver', logging.driver] : []),
+    ...options.flatMap(([key, value]) => ['--log-opt', `${validateLogOptionKey(key, 'logging.options')}=${value}`]),
+  ];
+}
+
+/** Kamal's `optionize` without `with`: `--key value`, `--key` for true, repeated for arrays. */
+export function optionArgs(options: Record<string, unknown>, where: string): string[] {
+  return Object.entries(options).flatMap(([key, value]) => {
+    validateOptionKey(key, where);
+    const values = Array.isArray(value) ? value : [value];
+    return values.flatMap((entry) => {
+      if (entry === true) return [`--${key}`];
+      if (entry === null || entry === undefined || typeof entry === 'object') refuse('docker option value', JSON.stringify(entry), `option "${key}" needs a string, number or boolean`, where);
+      return [`--${key}`, String(entry)];
+    });
+  });
+}
+
+/** Default labels first (service, role, destination), custom ones merged over them in place. */
+export function labelArgs(config: KamalConfig, role: KamalRole): string[] {
+  const labels = new Map<string, string | undefined>([
+    ['service', config.service],
+    ['role', role.name],
+    ['destination', config.destination],
+  ]);
+  for (const [key, value] of Object.entries(role.labels)) labels.set(validateLabelKey(key, `labels of role ${role.name}`), value);
+  return [...labels].flatMap(([key, value]) => ['--label', value === undefined ? key : `${key}=${value}`]);
+}
+
+/**
+ * `docker run` exactly as Kamal 2's `app.run` renders it (spec step 4c): the env file already on
+ * the host is reused, never re-resolved.
+ */
+export function runContainer(config: KamalConfig, role: KamalRole, options: RunOptions): string[] {
+  const name = containerName(config, role.name, options.version);
+  const clearEnv = Object.entries(role.env.clear).flatMap(([key, value]) => ['--env', `${validateEnvName(key, `env of role ${role.name}`)}=${value}`]);
+  const cmd = role.cmd !== undefined ? splitCmd(role.cmd, `cmd of role ${role.name}`) : [];
+  return [
+    'docker', 'run',
+    '--detach',
+    '--restart', 'unless-stopped',
+    '--name', name,
+    '--network', 'kamal',
+    '--hostname', options.hostname,
+    '--env', `KAMAL_CONTAINER_NAME=${name}`,
+    '--env', `KAMAL_VERSION=${options.version}`,
+    '--env', `KAMAL_HOST=${options.host}`,
+    ...(config.destination !== undefined ? ['--env', `KAMAL_DESTINATION=${config.destination}`] : []),
+    ...clearEnv,
+    '--env-file', roleEnvFile(config, role.name),
+    ...loggingArgs(roleLogging(config, role)),
+    ...config.volumes.flatMap((volume) => ['--volume', volume]),
+    ...labelArgs(config, role),
+    ...optionArgs(role.options, `options of role ${role.name}`),
+    image(config, options.version),
+    ...cmd,
+  ];
+}
+
+/** Kamal truncates the host to 51 characters so `<host>-<12 hex>` stays a valid hostname. */
+export function containerHostname(host: string, hex12: string): string {
+  return `${host.slice(0, 51).replace(/\.$/, '')}-${hex12}`;
+}
+
+export const DOCKER_HEALTH_STATUS_FORMAT = '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}';
+
+/** Kamal's `app.status`: the health (or plain state) of version V's container. */
+export function containerStatus(config: Pick<KamalConfig, 'service' | 'destination'>, role: string, version: string): string {
+  return shellLine(containerIdForVersion(config, role, version), '|', ['xargs', 'docker', 'inspect', '--format', DOCKER_HEALTH_STATUS_FORMAT]);
+}
+
+/** Kamal's `app.stop(version:)`: `... --quiet | xargs docker stop [-t N]`. */
+export function stopContainer(config: Pick<KamalConfig, 'service' | 'destination'>, role: string, version: string, stopWaitTime?: number): string {
+  const stop = stopWaitTime !== undefined ? ['xargs', 'docker', 'stop', '-t', String(stopWaitTime)] : ['xargs', 'docker', 'stop'];
+  return shellLine(containerIdForVersion(config, role, version), '|', stop);
+}
+
+/** The failed container's last lines, shown to the user when its boot fails. */
+export function containerLogs(config: Pick<KamalConfig, 'service' | 'destination'>, role: string, version: string, lines = 50): string {
+  return shellLine(containerIdForVersion(config, role, version), '|', ['xargs', 'docker', 'logs', '--timestamps', '--tail', String(lines)]) + ' 2>&1';
+}
+
+/** Kamal's `tag_latest_image`. */
+export function tagLatestImage(config: Pick<KamalConfig, 'repository' | 'destination'>, version: string): string[] {
+  return ['docker', 'tag', image(config, version), latestImage(config)];
+}
+
+/** `mkdir -p .kamal`: Kamal's run directory, made on every host before anything else. */
+export function makeRunDirectory(): string[] {
+  return ['mkdir', '-p', '.kamal'];
+}

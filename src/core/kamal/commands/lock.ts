@@ -1,0 +1,88 @@
+/**
+ * Kamal 2's deploy lock on the primary host (lib/kamal/commands/lock.rb): a directory
+ * `.kamal/lock-S[-D]` whose `details` file holds base64 text naming the holder.
+ */
+import type { LockInfo } from '../../model';
+import { shellLine } from '../../shell';
+import type { KamalConfig } from '../types';
+import { serviceWithDestination } from './app';
+
+export function lockDirectory(config: Pick<KamalConfig, 'service' | 'destination'>): string {
+  return `.kamal/lock-${serviceWithDestination(config)}`;
+}
+
+function lockDetailsFile(config: Pick<KamalConfig, 'service' | 'destination'>): string {
+  return `${lockDirectory(config)}/details`;
+}
+
+/** Ruby's `Base64.encode64`: a newline after every 60 characters and at the end. */
+export function rubyBase64(text: string): string {
+  const encoded = Buffer.from(text, 'utf8').toString('base64');
+  let wrapped = '';
+  for (let index = 0; index < encoded.length; index += 60) wrapped += `${encoded.slice(index, index + 60)}\n`;
+  return wrapped;
+}
+
+export interface LockDetails {
+  holder: string;
+  /** UTC ISO 8601 without fractions, as Ruby's `Time#iso8601` prints it. */
+  lockedAt: string;
+  version: string;
+  message: string;
+}
+
+export function lockDetailsText(details: LockDetails): string {
+  return `Locked by: ${details.holder} at ${details.lockedAt}\nVersion: ${details.version}\nMessage: ${details.message}`;
+}
+
+/** `mkdir .kamal/lock-S && echo "<base64>" > .kamal/lock-S/details`: mkdir fails if someone holds it. */
+export function acquireLock(config: Pick<KamalConfig, 'service' | 'destination'>, details: LockDetails): string {
+  return shellLine(['mkdir', lockDirectory(config)], '&&', ['echo', rubyBase64(lockDetailsText(details))], '>', [lockDetailsFile(config)]);
+}
+
+/** `rm .kamal/lock-S/details && rm -r .kamal/lock-S` */
+export function releaseLock(config: Pick<KamalConfig, 'service' | 'destination'>): string {
+  return shellLine(['rm', lockDetailsFile(config)], '&&', ['rm', '-r', lockDirectory(config)]);
+}
+
+/** `stat .kamal/lock-S > /dev/null && cat .kamal/lock-S/details | base64 -d`: exits non-zero when free. */
+export function lockStatus(config: Pick<KamalConfig, 'service' | 'destination'>): string {
+  return shellLine(['stat', lockDirectory(config)], '>', ['/dev/null'], '&&', ['cat', lockDetailsFile(config)], '|', ['base64', '-d']);
+}
+
+/** Reads decoded lock details; tolerant of extra lines and of a message spanning several lines. */
+export function parseLockDetails(text: string): LockInfo {
+  const lines = text.replace(/\r/g, '').split('\n');
+  const first = lines.find((line) => line.startsWith('Locked by: '));
+  const info: LockInfo = { holder: 'unknown' };
+  if (first) {
+    const match = /^Locked by: (.*) at (\S+)\s*$/.exec(first);
+    if (match) {
+      info.holder = match[1];
+      info.lockedAt = match[2];
+    } else {
+      info.holder = first.slice('Locked by: '.length).trim();
+    }
+  }
+  const versionLine = lines.find((line) => line.startsWith('Version: '));
+  if (versionLine) info.version = versionLine.slice('Version: '.length).trim();
+  const messageIndex = lines.findIndex((line) => line.startsWith('Message: '));
+  if (messageIndex >= 0) {
+    info.message = [lines[messageIndex].slice('Message: '.length), ...lines.slice(messageIndex + 1)].join('\n').trim();
+  }
+  return info;
+}
+
+export function describeLock(lock: LockInfo): string {
+  const parts = [`held by ${lock.holder}`];
+  if (lock.lockedAt) parts.push(`since ${lock.lockedAt}`);
+  if (lock.version) parts.push(`for version ${lock.version}`);
+  let text = parts.join(' ');
+  if (lock.message) text += `: "${lock.message}"`;
+  return text;
+}
+
+/** Ruby's `Time.now.utc.iso8601`: `2026-11-23T00:17:41Z`. */
+export function utcIso8601(date: Date = new Date()): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}

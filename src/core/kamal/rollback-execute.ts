@@ -1,0 +1,440 @@
+/**
+ * Running a Kamal rollback plan: lock, hooks, boot groups (hosts in parallel, roles in order),
+ * `latest` tag, unlock on every path out. Nothing is re-planned: the plan's lines are what runs,
+ * plus the values only a run can know (the new container id, the version serving right now).
+ */
+import { DeployRollbackError, type Reporter, type RollbackOutcome, type RollbackPlan } from '../model';
+import { quoteArgv } from '../shell';
+import type { ExecResult, HostSession } from '../ssh/types';
+import { containerName, stopContainer, versionFromName } from './commands/app';
+import { recordAudit } from './commands/auditor';
+import { acquireLock, describeLock, parseLockDetails, utcIso8601 } from './commands/lock';
+import { runHook, type HookDetails, type KamalHookName } from './hooks';
+import { assemblePlan } from './rollback-plan';
+import { buildHostPlan, rolesOnHost } from './rollback-steps';
+import { TARGET_ARG_PLACEHOLDER, type KamalHostOutcome, type KamalHostPlan, type KamalPlanDetail, type KamalRoleStep } from './rollback-types';
+
+export interface ExecuteKamalRollbackDeps {
+  sessions: (host: string) => Promise<HostSession>;
+  reporter: Reporter;
+  signal?: AbortSignal;
+  runHooks: boolean;
+  /** Environment the hooks start from (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+  /** How often a non-proxy role's health is polled; tests shorten it. */
+  healthPollMs?: number;
+}
+
+export type KamalRollbackResult = RollbackOutcome & { hosts: KamalHostOutcome[]; rollForward?: RollbackPlan<KamalPlanDetail> };
+
+const CONTAINER_ID = /^[0-9a-f]{12,64}$/;
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').slice(-1)[0] ?? '';
+}
+
+/** A command failed with this exit status: the host answered. */
+class CommandFailed extends Error {
+  constructor(readonly host: string, readonly what: string, readonly result: ExecResult) {
+    super(`${what} failed on ${host} (exit ${result.code}${result.stderr.trim() ? `: ${lastLine(result.stderr)}` : ''})`);
+  }
+}
+
+/** The host stopped answering (connection lost or closed mid-command). */
+class HostUnreachable extends Error {
+  constructor(readonly host: string, cause: string) {
+    super(`${host} stopped answering: ${cause}`);
+  }
+}
+
+class HostRunner {
+  constructor(private readonly deps: ExecuteKamalRollbackDeps) {}
+
+  /** Runs one line; a lost connection becomes HostUnreachable, an exit status is returned. */
+  async exec(host: string, command: string, what: string): Promise<ExecResult> {
+    this.deps.reporter.debug(`[ssh ${host}] ${command}`);
+    let result: ExecResult;
+    try {
+      const session = await this.deps.sessions(host);
+      result = await session.exec(command);
+    } catch (error) {
+      throw new HostUnreachable(host, `${what}: ${errorText(error)}`);
+    }
+    if (result.code === null) throw new HostUnreachable(host, `${what}: the connection closed before the command finished`);
+    return result;
+  }
+
+  async run(host: string, command: string, what: string): Promise<ExecResult> {
+    const result = await this.exec(host, command, what);
+    if (result.code !== 0) throw new CommandFailed(host, what, result);
+    return result;
+  }
+}
+
+export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, deps: ExecuteKamalRollbackDeps): Promise<KamalRollbackResult> {
+  const detail = plan.detail;
+  const { config } = detail;
+  const reporter = deps.reporter;
+  const runner = new HostRunner(deps);
+  const startedAt = Date.now();
+  const outcomes = new Map<string, KamalHostOutcome>();
+  for (const host of detail.hostPlans) {
+    for (const step of host.steps) {
+      outcomes.set(key(step.host, step.role), { host: step.host, role: step.role, from: step.from, to: step.to, result: 'not-started', serving: step.from });
+    }
+  }
+  const audit = (host: string, message: string, role?: string): Promise<ExecResult> =>
+    runner.run(host, recordAudit(config, { recordedAt: utcIso8601(), performer: detail.performer, role }, message), 'audit');
+
+  let lockHeld = false;
+  let holdingLockForHooks = false;
+  const problems: string[] = [];
+  let cancelled = false;
+  let groupsDone = 0;
+  let tagged = false;
+
+  const hook = async (name: KamalHookName, hosts: string[] = detail.hosts, runtime?: number): Promise<void> => {
+    if (!deps.runHooks) return;
+    const details: HookDetails = {
+      recordedAt: utcIso8601(),
+      performer: detail.performer,
+      service: detail.service,
+      version: plan.to,
+      destination: detail.destination,
+      hosts,
+      roles: detail.roles,
+      lock: holdingLockForHooks,
+      command: 'rollback',
+      runtime,
+    };
+    const entry = detail.hooks.find((candidate) => candidate.name === name);
+    const run = await runHook(name, { hooksPath: config.hooksPath, cwd: detail.hooksCwd, details, env: deps.env });
+    if (run.ran) {
+      reporter.step(`[local] ran the ${name} hook${entry ? ` (${entry.file})` : ''}`);
+      if (run.output.trim()) reporter.info(`[local] ${name}: ${run.output.trimEnd()}`);
+    }
+  };
+
+  try {
+    await hook('pre-connect');
+    deps.signal?.throwIfAborted();
+
+    reporter.step(`[ssh ${detail.hosts.join(', ')}] ${detail.commands.makeRunDirectory}`);
+    const made = await Promise.allSettled(detail.hosts.map((host) => runner.run(host, detail.commands.makeRunDirectory, 'mkdir -p .kamal')));
+    const unmade = made.flatMap((entry, index) => (entry.status === 'rejected' ? [`${detail.hosts[index]}: ${errorText(entry.reason)}`] : []));
+    if (unmade.length > 0) throw new DeployRollbackError(`Nothing was changed: could not prepare ${unmade.join('; ')}.`, 'prepare');
+
+    await takeLock(runner, detail, reporter);
+    lockHeld = true;
+    holdingLockForHooks = true;
+
+    await hook('pre-deploy');
+
+    for (const [index, group] of detail.groups.entries()) {
+      if (deps.signal?.aborted) {
+        cancelled = true;
+        break;
+      }
+      if (index > 0 && detail.bootWait > 0) await delay(detail.bootWait * 1000);
+      reporter.step(`Group ${index + 1} of ${detail.groups.length}: ${group.join(', ')}`);
+      await hook('pre-app-boot', group);
+      const hostPlans = group.map((name) => detail.hostPlans.find((host) => host.host === name)).filter((host): host is KamalHostPlan => host !== undefined);
+      await Promise.all(hostPlans.map((host) => bootHost(host, runner, detail, deps, outcomes, audit)));
+      const failed = hostPlans.flatMap((host) => host.steps).filter((step) => {
+        const result = outcomes.get(key(step.host, step.role))?.result;
+        return result === 'failed' || result === 'unreachable';
+      });
+      if (failed.length > 0) {
+        problems.push(...failed.map((step) => `${step.host} (${step.role}): ${outcomes.get(key(step.host, step.role))?.message ?? 'failed'}`));
+        break;
+      }
+      await hook('post-app-boot', group);
+      groupsDone += 1;
+    }
+
+    if (groupsDone === detail.groups.length) {
+      await tagLatest(runner, detail, reporter, audit, problems);
+      tagged = problems.length === 0;
+    } else if (cancelled) {
+      reporter.warn(`Cancelled after ${groupsDone} of ${detail.groups.length} groups: the remaining hosts were not touched.`);
+    }
+  } catch (error) {
+    problems.push(errorText(error));
+    reporter.error(errorText(error));
+  } finally {
+    if (lockHeld) {
+      try {
+        await runner.run(detail.primaryHost, detail.commands.releaseLock, 'release the deploy lock');
+        holdingLockForHooks = false;
+        reporter.step(`[ssh ${detail.primaryHost}] released the deploy lock`);
+      } catch (error) {
+        const message = `Could not release the deploy lock on ${detail.primaryHost} (${errorText(error)}): run \`kamal lock release\`${detail.destination ? ` -d ${detail.destination}` : ''} once the host answers.`;
+        problems.push(message);
+        reporter.error(message);
+      }
+    }
+  }
+
+  for (const outcome of outcomes.values()) {
+    if (outcome.result === 'not-started' && cancelled) outcome.result = 'cancelled';
+  }
+  const entries = [...outcomes.values()];
+  const allSwitched = entries.every((entry) => entry.result === 'rolled-back');
+  const ok = allSwitched && tagged && !cancelled && problems.length === 0;
+
+  if (ok) {
+    try {
+      await hook('post-deploy', detail.hosts, Math.round((Date.now() - startedAt) / 1000));
+    } catch (error) {
+      problems.push(errorText(error));
+      reporter.error(errorText(error));
+    }
+  }
+
+  const rollForward = ok ? undefined : rollForwardPlan(plan, entries);
+  return {
+    ok: ok && problems.length === 0,
+    message: outcomeMessage(plan, entries, problems, cancelled, ok && problems.length === 0),
+    lines: outcomeTable(entries),
+    hosts: entries,
+    rollForward,
+  };
+}
+
+function key(host: string, role: string): string {
+  return `${host}\n${role}`;
+}
+
+async function takeLock(runner: HostRunner, detail: KamalPlanDetail, reporter: Reporter): Promise<void> {
+  const { config } = detail;
+  const command = acquireLock(config, { holder: detail.lockHolder, lockedAt: utcIso8601(), version: detail.hostPlans[0]?.tagVersion ?? '', message: detail.lockMessage });
+  reporter.step(`[ssh ${detail.primaryHost}] taking the deploy lock`);
+  const result = await runner.exec(detail.primaryHost, command, 'take the deploy lock');
+  if (result.code === 0) return;
+  const status = await runner.exec(detail.primaryHost, detail.commands.lockStatus, 'read the deploy lock');
+  if (status.code === 0 && status.stdout.trim()) {
+    throw new DeployRollbackError(`Nothing was changed: the deploy lock on ${detail.primaryHost} is ${describeLock(parseLockDetails(status.stdout))}.`, 'lock');
+  }
+  throw new DeployRollbackError(`Nothing was changed: could not take the deploy lock on ${detail.primaryHost} (exit ${result.code}${result.stderr.trim() ? `: ${lastLine(result.stderr)}` : ''}).`, 'lock');
+}
+
+async function bootHost(
+  host: KamalHostPlan,
+  runner: HostRunner,
+  detail: KamalPlanDetail,
+  deps: ExecuteKamalRollbackDeps,
+  outcomes: Map<string, KamalHostOutcome>,
+  audit: (host: string, message: string, role?: string) => Promise<ExecResult>,
+): Promise<void> {
+  for (const step of host.steps) {
+    const outcome = outcomes.get(key(step.host, step.role));
+    if (!outcome) continue;
+    try {
+      await bootRole(step, runner, detail, deps, outcome, audit);
+    } catch (error) {
+      outcome.result = error instanceof HostUnreachable ? 'unreachable' : 'failed';
+      outcome.message = errorText(error);
+      if (error instanceof HostUnreachable) outcome.serving = undefined;
+      deps.reporter.error(`[ssh ${step.host}] ${step.role}: ${outcome.message}`);
+      return;
+    }
+  }
+}
+
+async function bootRole(
+  step: KamalRoleStep,
+  runner: HostRunner,
+  detail: KamalPlanDetail,
+  deps: ExecuteKamalRollbackDeps,
+  outcome: KamalHostOutcome,
+  audit: (host: string, message: string, role?: string) => Promise<ExecResult>,
+): Promise<void> {
+  const { config } = detail;
+  const { reporter } = deps;
+  const prefix = `[ssh ${step.host}] ${step.role}:`;
+
+  if (step.renameExisting && step.commands.rename) {
+    // Kamal renames only when a container holds the name; the pre-flight saw one, check again.
+    const existing = await runner.run(step.host, quoteArgv(['docker', 'container', 'ls', '--all', '--filter', `name=^${step.containerName}$`, '--quiet']), 'look for the target container');
+    if (existing.stdout.trim()) {
+      reporter.step(`${prefix} renaming ${step.containerName} to ${containerName(config, step.role, step.renamedVersion)}`);
+      await audit(step.host, `Renaming container ${step.to} to ${step.renamedVersion}`, step.role);
+      await runner.run(step.host, step.commands.rename, `rename ${step.containerName}`);
+    }
+  }
+
+  const current = await runner.run(step.host, step.commands.currentVersion, 'read the current version');
+  const currentName = current.stdout.trim().split('\n')[0]?.trim();
+  const oldVersion = currentName ? versionFromName(config, step.role, currentName) : undefined;
+  if (oldVersion !== undefined) outcome.serving = oldVersion;
+
+  reporter.step(`${prefix} starting ${step.containerName}`);
+  const run = await runner.exec(step.host, step.commands.run, `docker run ${step.containerName}`);
+  if (run.code !== 0) {
+    await cleanUpFailedBoot(step, runner, reporter, true);
+    throw new CommandFailed(step.host, `docker run ${step.containerName}`, run);
+  }
+  const containerId = run.stdout.trim().split('\n').slice(-1)[0]?.trim() ?? '';
+  if (!CONTAINER_ID.test(containerId)) {
+    await cleanUpFailedBoot(step, runner, reporter, true);
+    throw new DeployRollbackError(`docker run on ${step.host} printed no container id (${JSON.stringify(containerId.slice(0, 80))}).`, 'boot');
+  }
+
+  try {
+    if (step.commands.proxyDeployArgv) {
+      const target = containerId.slice(0, 12);
+      const argv = step.commands.proxyDeployArgv.map((word) => word.replace(TARGET_ARG_PLACEHOLDER, target));
+      reporter.step(`${prefix} kamal-proxy switching to ${target} (waits for its health check)`);
+      const deployed = await runner.exec(step.host, quoteArgv(argv), 'kamal-proxy deploy');
+      if (deployed.code !== 0) {
+        throw new DeployRollbackError(
+          `kamal-proxy did not switch to ${step.containerName} on ${step.host}: ${lastLine(deployed.stderr || deployed.stdout) || `exit ${deployed.code}`}`,
+          'health',
+        );
+      }
+    } else {
+      reporter.step(`${prefix} waiting for ${step.containerName} to be healthy`);
+      await waitUntilHealthy(step, runner, detail, deps);
+    }
+  } catch (error) {
+    if (!(error instanceof HostUnreachable)) await cleanUpFailedBoot(step, runner, reporter, false);
+    throw error;
+  }
+
+  if (oldVersion !== undefined) {
+    const stopOld = oldVersion === step.from && step.commands.stopOld ? step.commands.stopOld : stopContainer(config, step.role, oldVersion, detail.stopWaitTime);
+    reporter.step(`${prefix} stopping ${oldVersion}`);
+    // Kamal ignores a failed stop of the old version: the new one already serves.
+    const stopped = await runner.exec(step.host, stopOld, `stop ${oldVersion}`);
+    if (stopped.code !== 0) reporter.warn(`${prefix} could not stop ${oldVersion}: ${lastLine(stopped.stderr) || `exit ${stopped.code}`}`);
+  }
+  await audit(step.host, `Booted app version ${step.to}`, step.role);
+  outcome.result = 'rolled-back';
+  outcome.serving = step.to;
+  outcome.from = oldVersion ?? outcome.from;
+}
+
+/** Shows why the new container failed, then stops it so the old version keeps serving alone. */
+async function cleanUpFailedBoot(step: KamalRoleStep, runner: HostRunner, reporter: Reporter, quiet: boolean): Promise<void> {
+  const prefix = `[ssh ${step.host}] ${step.role}:`;
+  try {
+    const logs = await runner.exec(step.host, step.commands.logs, `logs of ${step.containerName}`);
+    if (logs.stdout.trim()) reporter.error(`${prefix} last lines of ${step.containerName}:\n${logs.stdout.trimEnd()}`);
+    reporter.step(`${prefix} stopping the failed ${step.containerName}`);
+    const stopped = await runner.exec(step.host, step.commands.stopNew, `stop ${step.containerName}`);
+    if (stopped.code !== 0 && !quiet) reporter.warn(`${prefix} could not stop ${step.containerName}: ${lastLine(stopped.stderr) || `exit ${stopped.code}`}`);
+  } catch (error) {
+    reporter.error(`${prefix} could not clean up ${step.containerName}: ${errorText(error)}`);
+  }
+}
+
+const HEALTHY_STATES = new Set(['healthy']);
+const DEAD_STATES = new Set(['unhealthy', 'exited', 'dead', 'removing']);
+
+/** Kamal's poller for roles without kamal-proxy: healthy, or still running after readiness_delay. */
+async function waitUntilHealthy(step: KamalRoleStep, runner: HostRunner, detail: KamalPlanDetail, deps: ExecuteKamalRollbackDeps): Promise<void> {
+  const { config } = detail;
+  const command = step.commands.healthStatus;
+  if (!command) return;
+  const deadline = Date.now() + config.deployTimeout * 1000;
+  const pollMs = deps.healthPollMs ?? 1000;
+  let lastStatus = 'unknown';
+  for (;;) {
+    const result = await runner.exec(step.host, command, `health of ${step.containerName}`);
+    lastStatus = result.stdout.trim().split('\n')[0]?.trim() || `no status (exit ${result.code})`;
+    if (HEALTHY_STATES.has(lastStatus)) return;
+    if (DEAD_STATES.has(lastStatus)) break;
+    if (lastStatus === 'running') {
+      // No health check configured: running after readiness_delay counts as ready.
+      await delay(config.readinessDelay * 1000);
+      const again = await runner.exec(step.host, command, `health of ${step.containerName}`);
+      lastStatus = again.stdout.trim() || lastStatus;
+      if (lastStatus === 'running' || HEALTHY_STATES.has(lastStatus)) return;
+      break;
+    }
+    if (Date.now() + pollMs > deadline) break;
+    await delay(pollMs);
+  }
+  throw new DeployRollbackError(`${step.containerName} on ${step.host} did not become healthy within ${config.deployTimeout}s (last status: ${lastStatus}).`, 'health');
+}
+
+async function tagLatest(
+  runner: HostRunner,
+  detail: KamalPlanDetail,
+  reporter: Reporter,
+  audit: (host: string, message: string, role?: string) => Promise<ExecResult>,
+  problems: string[],
+): Promise<void> {
+  const results = await Promise.allSettled(
+    detail.hostPlans.map(async (host) => {
+      const image = `${detail.repository}:${host.tagVersion}`;
+      reporter.step(`[ssh ${host.host}] tagging ${image} as the latest image`);
+      await audit(host.host, `Tagging ${image} as the latest image`);
+      await runner.run(host.host, host.tagLatest, `tag ${image} as latest`);
+    }),
+  );
+  results.forEach((entry, index) => {
+    if (entry.status === 'rejected') {
+      const message = `${detail.hostPlans[index]?.host}: the new version serves, but tagging it as latest failed (${errorText(entry.reason)}); \`kamal app containers\` may name the wrong current version there`;
+      problems.push(message);
+      reporter.error(message);
+    }
+  });
+}
+
+/** A plan that puts back the version each switched host ran before, run by this same executor. */
+function rollForwardPlan(plan: RollbackPlan<KamalPlanDetail>, entries: KamalHostOutcome[]): RollbackPlan<KamalPlanDetail> | undefined {
+  const detail = plan.detail;
+  const { config } = detail;
+  const switched = entries.filter((entry) => entry.result === 'rolled-back' && entry.from !== undefined && entry.from !== entry.to && !/_replaced_/.test(entry.from));
+  const hosts = detail.hosts.filter((host) => switched.some((entry) => entry.host === host));
+  if (hosts.length === 0) return undefined;
+  const previous = new Map(switched.map((entry) => [key(entry.host, entry.role), entry.from as string]));
+  const hostPlans = hosts.map((host) =>
+    buildHostPlan(config, host, host === detail.primaryHost, (role) => {
+      const from = previous.get(key(host, role.name));
+      const step = detail.hostPlans.find((candidate) => candidate.host === host)?.steps.find((candidate) => candidate.role === role.name);
+      return from !== undefined ? { to: from, from: step?.to, renameExisting: true } : { to: step?.from ?? step?.to ?? '', from: step?.to, renameExisting: true };
+    }),
+  ).filter((host) => host.steps.every((step) => step.to !== '' && rolesOnHost(config, host.host).length > 0));
+  const groups = detail.groups.map((group) => group.filter((host) => hosts.includes(host))).filter((group) => group.length > 0);
+  const targets = [...new Set(switched.map((entry) => entry.from as string))];
+  return assemblePlan({
+    config,
+    kind: 'roll-forward',
+    hosts,
+    groups,
+    primaryHost: detail.primaryHost,
+    hostPlans,
+    identity: { lockHolder: detail.lockHolder, performer: detail.performer },
+    hooks: detail.hooks,
+    lockVersion: targets.join(','),
+  });
+}
+
+function outcomeTable(entries: KamalHostOutcome[]): string[] {
+  const rows = [['HOST', 'ROLE', 'FROM', 'TO', 'OUTCOME'], ...entries.map((entry) => [entry.host, entry.role, entry.from ?? '-', entry.to, entry.result + (entry.message ? `: ${entry.message}` : '')])];
+  const widths = [0, 1, 2, 3].map((column) => Math.max(...rows.map((row) => row[column].length)));
+  return rows.map((row) => row.map((cell, column) => (column < 4 ? cell.padEnd(widths[column]) : cell)).join('  ').trimEnd());
+}
+
+function outcomeMessage(plan: RollbackPlan<KamalPlanDetail>, entries: KamalHostOutcome[], problems: string[], cancelled: boolean, ok: boolean): string {
+  const name = plan.detail.destination ? `${plan.app} (${plan.detail.destination})` : plan.app;
+  if (ok) return plan.detail.kind === 'rollback' ? `Rolled ${name} back to ${plan.to} on ${entries.length === 1 ? '1 host role' : `every host (${new Set(entries.map((entry) => entry.host)).size})`}.` : `Rolled ${name} forward to ${plan.to}.`;
+  const byServing = new Map<string, string[]>();
+  for (const entry of entries) {
+    const serving = entry.serving ?? 'unknown';
+    byServing.set(serving, [...(byServing.get(serving) ?? []), `${entry.host} (${entry.role})`]);
+  }
+  const state = [...byServing].map(([version, where]) => `${version} on ${where.join(', ')}`).join('; ');
+  const reason = cancelled && problems.length === 0 ? 'cancelled before the next group' : problems.join('; ');
+  return `Rollback of ${name} to ${plan.to} did not complete: ${reason}. Now serving: ${state}.`;
+}

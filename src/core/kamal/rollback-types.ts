@@ -1,0 +1,102 @@
+import type { KamalConfig } from './types';
+
+/** One role on one host: what the executor runs there, in order. */
+export interface KamalRoleStep {
+  host: string;
+  role: string;
+  /** The version this step boots. */
+  to: string;
+  /** The version serving when planned (re-read after the rename when executing, as Kamal does). */
+  from?: string;
+  /** `S-R[-D]-V`. */
+  containerName: string;
+  /** Whether a container already holds that name (the retained target): then it is renamed first. */
+  renameExisting: boolean;
+  /** `V_replaced_<16 hex>`. */
+  renamedVersion: string;
+  /** `<host>-<12 hex>`. */
+  containerHostname: string;
+  proxied: boolean;
+  /** The exact command lines (proxy deploy shows `<cid12>` until `docker run` prints the id). */
+  commands: {
+    rename?: string;
+    currentVersion: string;
+    run: string;
+    /** argv with {@link TARGET_ARG_PLACEHOLDER} where the `--target=` value goes. */
+    proxyDeployArgv?: string[];
+    proxyDeploy?: string;
+    healthStatus?: string;
+    stopNew: string;
+    logs: string;
+    /** Stop of the version serving when planned; the executor rebuilds it if that changed. */
+    stopOld?: string;
+  };
+}
+
+export interface KamalHostPlan {
+  host: string;
+  primary: boolean;
+  /** Roles on this host, primary role first. */
+  steps: KamalRoleStep[];
+  /** `docker tag REPO:V REPO:latest[-D]`, run after every group succeeded. */
+  tagLatest: string;
+  tagVersion: string;
+}
+
+export interface KamalHookPlan {
+  name: 'pre-connect' | 'pre-deploy' | 'pre-app-boot' | 'post-app-boot' | 'post-deploy';
+  file: string;
+  present: boolean;
+}
+
+export interface KamalPlanDetail {
+  kind: 'rollback' | 'roll-forward';
+  config: KamalConfig;
+  service: string;
+  destination?: string;
+  repository: string;
+  /** Where the lock lives: the first host of the primary role. */
+  primaryHost: string;
+  /** Hosts in boot order. */
+  hosts: string[];
+  groups: string[][];
+  /** Seconds between groups (boot.wait). */
+  bootWait: number;
+  roles: string[];
+  hostPlans: KamalHostPlan[];
+  /** The target already serves everywhere: Kamal reboots it (rename, fresh run, stop the renamed one). */
+  reboot: boolean;
+  /** Lock holder (git user.name, else the OS user). */
+  lockHolder: string;
+  /** Audit and hook performer (git user.email, else the OS user), as Kamal tags it. */
+  performer: string;
+  lockMessage: string;
+  lockDirectory: string;
+  commands: {
+    makeRunDirectory: string;
+    acquireLock: string;
+    releaseLock: string;
+    lockStatus: string;
+  };
+  hooks: KamalHookPlan[];
+  hooksCwd: string;
+  stopWaitTime?: number;
+  /** ISO 8601 time the plan was made. */
+  plannedAt: string;
+}
+
+export type KamalStepResult = 'rolled-back' | 'failed' | 'unreachable' | 'not-started' | 'cancelled';
+
+/** One role on one host after the run: a line of the result table. */
+export interface KamalHostOutcome {
+  host: string;
+  role: string;
+  from?: string;
+  to: string;
+  result: KamalStepResult;
+  /** The version serving afterwards, when known. */
+  serving?: string;
+  message?: string;
+}
+
+export const TARGET_ARG_PLACEHOLDER = '<cid12>';

@@ -1,0 +1,376 @@
+/**
+ * Planning `kamal rollback V`: validate the config, read every host once (in parallel), refuse
+ * before touching anything, and produce the exact command lines the executor will run.
+ */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { userInfo } from 'node:os';
+import { DeployRollbackError, silentReporter, type LockInfo, type Reporter, type RollbackPlan } from '../model';
+import { shellLine, quoteArgv } from '../shell';
+import type { HostSession } from '../ssh/types';
+import {
+  containerIdForVersion,
+  containerName,
+  currentRunningContainerName,
+  envFileExists,
+  listRoleContainers,
+  rawRoleConfig,
+  roleEnvFile,
+  validateDestination,
+  validateEnvName,
+  validateHost,
+  validateLabelKey,
+  validateOptionKey,
+  validateRepository,
+  validateRole,
+  validateService,
+  validateVersion,
+  versionFromName,
+  splitCmd,
+  loggingArgs,
+  optionArgs,
+} from './commands/app';
+import { describeLock, lockStatus, parseLockDetails } from './commands/lock';
+import { unsupportedProxySettings } from './commands/proxy';
+import { hookIsRunnable } from './hooks';
+import { assemblePlan, label, plural, projectRoot } from './rollback-plan';
+import { bootGroups, buildHostPlan, hostsInBootOrder, rolesOnHost, stopWaitTime } from './rollback-steps';
+import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './rollback-types';
+import type { KamalConfig } from './types';
+
+export * from './rollback-types';
+export { executeKamalRollback, type ExecuteKamalRollbackDeps, type KamalRollbackResult } from './rollback-execute';
+export { assemblePlan } from './rollback-plan';
+
+export interface PlanKamalRollbackInput {
+  config: KamalConfig;
+  sessions: (host: string) => Promise<HostSession>;
+  /** Default: the newest version older than the current one that is present on every host and role. */
+  targetVersion?: string;
+  /** Overrides the lock holder and audit performer (default: from git, else the OS user). */
+  performer?: string;
+  signal?: AbortSignal;
+  reporter?: Reporter;
+}
+
+/** Dotted config keys that no rollback command reads: unresolved values there do not matter. */
+const IRRELEVANT_UNKNOWN = [/^builder(\.|$)/, /^accessories(\.|$)/, /^registry\.(username|password)(\.|$)/, /^aliases(\.|$)/, /^x-/, /(^|\.)env\.secret(\.|$)/, /^ssh(\.|$)/, /^retain_containers$/, /^minimum_version$/, /^asset_path$/, /^secrets_path$/];
+
+export function relevantUnknowns(config: KamalConfig): string[] {
+  return config.unknown.filter((path) => !IRRELEVANT_UNKNOWN.some((pattern) => pattern.test(path)));
+}
+
+/** Every value that reaches a command, checked before any command is built. */
+export function validateConfigForRollback(config: KamalConfig): void {
+  const where = config.destinationFile ?? config.file;
+  const unknown = relevantUnknowns(config);
+  if (unknown.length > 0) {
+    throw new DeployRollbackError(
+      `Cannot plan a rollback from ${where}: these values could not be resolved (ERB that is not ENV): ${unknown.join(', ')}. The commands need them exactly as Kamal would render them.`,
+      'validate',
+    );
+  }
+  validateService(config.service, where);
+  if (config.destination !== undefined) validateDestination(config.destination, where);
+  else if (config.requireDestination) throw new DeployRollbackError(`${config.file} sets require_destination: pick a destination to roll back.`, 'validate');
+  validateRepository(config.repository, where);
+  if (config.roles.length === 0) throw new DeployRollbackError(`${where} defines no servers for ${config.service}.`, 'validate');
+  if (!config.roles.some((role) => role.name === config.primaryRole)) {
+    throw new DeployRollbackError(`The primary role "${config.primaryRole}" of ${config.service} has no servers in ${where}.`, 'validate');
+  }
+  for (const role of config.roles) {
+    validateRole(role.name, where);
+    for (const host of role.hosts) validateHost(host, `role ${role.name} of ${where}`);
+    for (const key of Object.keys(role.env.clear)) validateEnvName(key, `env of role ${role.name}`);
+    for (const key of Object.keys(role.labels)) validateLabelKey(key, `labels of role ${role.name}`);
+    for (const key of Object.keys(role.options)) validateOptionKey(key, `options of role ${role.name}`);
+    optionArgs(role.options, `options of role ${role.name}`);
+    if (role.cmd !== undefined) splitCmd(role.cmd, `cmd of role ${role.name}`);
+    const unsupported = unsupportedProxySettings(config, role.name);
+    if (rawRoleConfig(config, role.name)?.asset_path !== undefined || config.raw.asset_path !== undefined) unsupported.push('asset_path');
+    if (unsupported.length > 0) {
+      throw new DeployRollbackError(
+        `Cannot roll back role ${role.name} of ${config.service} faithfully: ${unsupported.join(', ')} ${unsupported.length === 1 ? 'is' : 'are'} not supported yet. Use \`kamal rollback\` for this app.`,
+        'validate',
+      );
+    }
+  }
+  for (const host of config.hosts) validateHost(host, where);
+  loggingArgs(config.logging);
+  stopWaitTime(config);
+  for (const [name, value] of [['deploy_timeout', config.deployTimeout], ['drain_timeout', config.drainTimeout], ['readiness_delay', config.readinessDelay]] as const) {
+    if (!Number.isFinite(value) || value < 0) throw new DeployRollbackError(`Refusing ${name} ${JSON.stringify(value)} in ${where}: expected seconds.`, 'validate');
+  }
+}
+
+/** A container of one role on one host, as the pre-flight listed it. */
+interface ListedContainer {
+  id: string;
+  name: string;
+  state: string;
+  created: number;
+}
+
+interface RoleFacts {
+  role: string;
+  containers: ListedContainer[];
+  /** From the exact-name query (only when a target was given). */
+  targetPresent?: boolean;
+  current?: string;
+  envFile: boolean;
+  errors: string[];
+}
+
+interface HostFacts {
+  host: string;
+  roles: RoleFacts[];
+  lock?: LockInfo;
+}
+
+const MARK = '@@deploy-rollback';
+/** Constant text, so it can be appended to a quoted line without quoting. */
+const STATUS_ECHO = `echo "${MARK} rc $?"`;
+
+function section(name: string, command: string): string {
+  return `${shellLine(['echo', `${MARK} ${name}`])}; ${command}; ${STATUS_ECHO}`;
+}
+
+/** One line per host: every role's containers, current version, env file, and (primary) the lock. */
+export function preflightScript(config: KamalConfig, host: string, primary: boolean, targetVersion?: string): string {
+  const parts: string[] = [];
+  for (const role of rolesOnHost(config, host)) {
+    parts.push(section(`list ${role.name}`, quoteArgv(listRoleContainers(config, role.name))));
+    if (targetVersion !== undefined) parts.push(section(`target ${role.name}`, quoteArgv(containerIdForVersion(config, role.name, targetVersion))));
+    parts.push(section(`current ${role.name}`, currentRunningContainerName(config, role.name)));
+    parts.push(section(`env ${role.name}`, envFileExists(config, role.name)));
+  }
+  if (primary) parts.push(`${shellLine(['echo', `${MARK} lock`])}; ${lockStatus(config)}`);
+  return parts.join('; ');
+}
+
+function parseSections(stdout: string): Map<string, { lines: string[]; rc?: number }> {
+  const sections = new Map<string, { lines: string[]; rc?: number }>();
+  let current: { lines: string[]; rc?: number } | undefined;
+  for (const line of stdout.split('\n')) {
+    if (line.startsWith(`${MARK} rc `)) {
+      if (current) current.rc = Number(line.slice(`${MARK} rc `.length));
+      current = undefined;
+    } else if (line.startsWith(`${MARK} `)) {
+      current = { lines: [] };
+      sections.set(line.slice(MARK.length + 1), current);
+    } else if (current && line.trim() !== '') {
+      current.lines.push(line);
+    }
+  }
+  return sections;
+}
+
+/** Docker's `CreatedAt`: `2026-11-23 00:17:41 +0000 UTC`. */
+function parseDockerTime(text: string): number {
+  const match = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}) ([+-]\d{2})(\d{2})/.exec(text.trim());
+  if (!match) return Number.NaN;
+  return Date.parse(`${match[1]}T${match[2]}${match[3]}:${match[4]}`);
+}
+
+function parseHostFacts(config: KamalConfig, host: string, primary: boolean, stdout: string, stderr: string, targetVersion?: string): HostFacts {
+  const sections = parseSections(stdout);
+  const facts: HostFacts = { host, roles: [] };
+  const failure = (name: string): string | undefined => {
+    const entry = sections.get(name);
+    if (!entry) return `no answer to the ${name.split(' ')[0]} query${stderr.trim() ? ` (${stderr.trim().split('\n').slice(-1)[0]})` : ''}`;
+    if (entry.rc !== 0) return `the ${name.split(' ')[0]} query failed (exit ${entry.rc ?? 'unknown'}${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-1)[0]}` : ''})`;
+    return undefined;
+  };
+  for (const role of rolesOnHost(config, host)) {
+    const errors: string[] = [];
+    const listName = `list ${role.name}`;
+    const listError = failure(listName);
+    if (listError) errors.push(listError);
+    const containers = (sections.get(listName)?.lines ?? []).flatMap((line): ListedContainer[] => {
+      const [id, name, state, created] = line.split('\t');
+      return id && name ? [{ id, name, state: state ?? 'unknown', created: parseDockerTime(created ?? '') }] : [];
+    });
+    let targetPresent: boolean | undefined;
+    if (targetVersion !== undefined) {
+      const targetError = failure(`target ${role.name}`);
+      if (targetError) errors.push(targetError);
+      targetPresent = (sections.get(`target ${role.name}`)?.lines.length ?? 0) > 0;
+    }
+    const currentError = failure(`current ${role.name}`);
+    if (currentError) errors.push(currentError);
+    const currentName = sections.get(`current ${role.name}`)?.lines[0]?.trim();
+    const envLines = sections.get(`env ${role.name}`)?.lines ?? [];
+    facts.roles.push({
+      role: role.name,
+      containers,
+      targetPresent,
+      current: currentName ? versionFromName(config, role.name, currentName) : undefined,
+      envFile: envLines.includes('yes'),
+      errors,
+    });
+  }
+  if (primary) {
+    const lock = sections.get('lock');
+    if (lock && lock.lines.length > 0) facts.lock = parseLockDetails(lock.lines.join('\n'));
+  }
+  return facts;
+}
+
+const REPLACED = /_replaced_[0-9a-f]+$/;
+
+/**
+ * Kamal #1677: the newest version, first deployed before the current one, whose container is
+ * present on every host and role. "First deployed" counts renamed `_replaced_` containers, so a
+ * rollback's fresh container does not make an old version look new.
+ */
+export function pickDefaultTarget(config: KamalConfig, facts: HostFacts[]): string | undefined {
+  const firstSeen = new Map<string, number>();
+  const presentEverywhere: Set<string>[] = [];
+  const currents = new Set<string>();
+  for (const host of facts) {
+    for (const role of host.roles) {
+      const present = new Set<string>();
+      for (const container of role.containers) {
+        const version = versionFromName(config, role.role, container.name);
+        if (version === undefined) continue;
+        const base = version.replace(REPLACED, '');
+        if (Number.isFinite(container.created)) firstSeen.set(base, Math.min(firstSeen.get(base) ?? Infinity, container.created));
+        if (!REPLACED.test(version)) present.add(version);
+      }
+      presentEverywhere.push(present);
+      if (role.current !== undefined) currents.add(role.current.replace(REPLACED, ''));
+    }
+  }
+  if (presentEverywhere.length === 0) return undefined;
+  const currentSince = Math.min(...[...currents].map((version) => firstSeen.get(version) ?? Infinity));
+  const candidates = [...presentEverywhere[0]].filter(
+    (version) => !currents.has(version) && presentEverywhere.every((set) => set.has(version)) && VERSION_OK(version) && (firstSeen.get(version) ?? -Infinity) < currentSince,
+  );
+  candidates.sort((a, b) => (firstSeen.get(b) ?? -Infinity) - (firstSeen.get(a) ?? -Infinity));
+  return candidates[0];
+}
+
+function VERSION_OK(version: string): boolean {
+  try {
+    validateVersion(version);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function gitConfig(key: string, cwd: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile('git', ['config', key], { cwd, timeout: 5000 }, (error, stdout) => resolve(error ? undefined : stdout.trim() || undefined));
+  });
+}
+
+function osUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? 'unknown';
+  }
+}
+
+/** Kamal names the lock holder by git user.name and tags audit lines with git user.email, else whoami. */
+export async function localIdentity(cwd: string, override?: string): Promise<{ lockHolder: string; performer: string }> {
+  if (override !== undefined) return { lockHolder: override, performer: override };
+  const [name, email] = await Promise.all([gitConfig('user.name', cwd), gitConfig('user.email', cwd)]);
+  const user = osUser();
+  return { lockHolder: name ?? user, performer: email ?? user };
+}
+
+
+export async function planHooks(hooksPath: string): Promise<KamalHookPlan[]> {
+  const names: KamalHookPlan['name'][] = ['pre-connect', 'pre-deploy', 'pre-app-boot', 'post-app-boot', 'post-deploy'];
+  return Promise.all(names.map(async (name) => ({ name, file: join(hooksPath, name), present: await hookIsRunnable(join(hooksPath, name)) })));
+}
+
+
+
+export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<RollbackPlan<KamalPlanDetail>> {
+  const { config } = input;
+  const reporter = input.reporter ?? silentReporter;
+  validateConfigForRollback(config);
+  if (input.targetVersion !== undefined) validateVersion(input.targetVersion, `the rollback target of ${config.service}`);
+
+  const hosts = hostsInBootOrder(config);
+  const primaryRole = config.roles.find((role) => role.name === config.primaryRole);
+  const primaryHost = primaryRole?.hosts[0];
+  if (primaryHost === undefined) throw new DeployRollbackError(`The primary role ${config.primaryRole} of ${config.service} has no hosts.`, 'validate');
+  const groups = bootGroups(hosts, config.boot.limit, config.destinationFile ?? config.file);
+
+  reporter.step(`Checking ${plural(hosts.length, 'host')} for ${label(config)}`);
+  const settled = await Promise.allSettled(
+    hosts.map(async (host) => {
+      input.signal?.throwIfAborted();
+      const script = preflightScript(config, host, host === primaryHost, input.targetVersion);
+      reporter.debug(`[ssh ${host}] ${script}`);
+      const session = await input.sessions(host);
+      const result = await session.exec(script, { signal: input.signal });
+      if (result.code === null) throw new Error(`the connection closed before the checks finished${result.stderr.trim() ? `: ${result.stderr.trim()}` : ''}`);
+      return parseHostFacts(config, host, host === primaryHost, result.stdout, result.stderr, input.targetVersion);
+    }),
+  );
+  input.signal?.throwIfAborted();
+
+  const problems: string[] = [];
+  const facts: HostFacts[] = [];
+  settled.forEach((entry, index) => {
+    if (entry.status === 'rejected') {
+      const reason = entry.reason instanceof Error ? entry.reason.message : String(entry.reason);
+      problems.push(`${hosts[index]} is unreachable (${reason})`);
+    } else {
+      facts.push(entry.value);
+      for (const role of entry.value.roles) for (const error of role.errors) problems.push(`${hosts[index]} (${role.role}): ${error}`);
+    }
+  });
+  if (problems.length > 0) throw new DeployRollbackError(`Cannot roll back ${label(config)}, nothing was changed: ${problems.join('; ')}.`, 'preflight');
+
+  const lock = facts.find((host) => host.host === primaryHost)?.lock;
+  if (lock) {
+    throw new DeployRollbackError(
+      `Cannot roll back ${label(config)}: the deploy lock on ${primaryHost} is ${describeLock(lock)}. Wait for that deploy, or release it with \`kamal lock release\` if it is stale.`,
+      'lock',
+    );
+  }
+
+  const target = input.targetVersion ?? pickDefaultTarget(config, facts);
+  if (target === undefined) {
+    throw new DeployRollbackError(`Cannot pick a version to roll ${label(config)} back to: no earlier version has a container on every host and role. Pick one explicitly.`, 'preflight');
+  }
+
+  const missing: string[] = [];
+  const missingEnv: string[] = [];
+  for (const host of facts) {
+    for (const role of host.roles) {
+      const present = role.targetPresent ?? role.containers.some((container) => container.name === containerName(config, role.role, target));
+      if (!present) missing.push(`${host.host} (${role.role})`);
+      if (!role.envFile) missingEnv.push(`${host.host} (${role.role}: ${roleEnvFile(config, role.role)})`);
+    }
+  }
+  if (missing.length > 0) {
+    throw new DeployRollbackError(
+      `Cannot roll back ${label(config)} to ${target}, nothing was changed: version ${target} has no container on ${missing.join(', ')} (pruned, or never deployed there).`,
+      'preflight',
+    );
+  }
+  if (missingEnv.length > 0) {
+    throw new DeployRollbackError(
+      `Cannot roll back ${label(config)} to ${target}, nothing was changed: the role env file is missing on ${missingEnv.join(', ')}. Run \`kamal env push\` or a deploy first.`,
+      'preflight',
+    );
+  }
+
+  const currentOf = new Map<string, string | undefined>();
+  for (const host of facts) for (const role of host.roles) currentOf.set(`${host.host}\n${role.role}`, role.current);
+  const hostPlans: KamalHostPlan[] = hosts.map((host) =>
+    buildHostPlan(config, host, host === primaryHost, (role) => ({ to: target, from: currentOf.get(`${host}\n${role.name}`), renameExisting: true })),
+  );
+
+  const identity = await localIdentity(projectRoot(config), input.performer);
+  const hooks = await planHooks(config.hooksPath);
+  return assemblePlan({ config, kind: 'rollback', hosts, groups, primaryHost, hostPlans, identity, hooks, lockVersion: target });
+}
+
