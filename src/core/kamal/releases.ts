@@ -35,21 +35,33 @@ export function appCurrentVersion(inventory: KamalInventory): string | undefined
 
 interface VersionFacts {
   version: string;
-  newest: InventoryContainer;
+  /** The version's oldest container, `_replaced_` copies included: when it was first deployed. */
+  firstSeen: InventoryContainer;
+  /** A container named exactly for the version (what the title and image come from). */
+  named: InventoryContainer;
 }
 
+/**
+ * Versions with a container named exactly for them, newest first by first deployment. A
+ * rollback re-creates the target's container, so ordering by newest container would move an
+ * old version to the top; the renamed copy keeps its original creation time.
+ */
 function versionFacts(inventory: KamalInventory): VersionFacts[] {
-  const byVersion = new Map<string, InventoryContainer>();
+  const byVersion = new Map<string, { firstSeen: InventoryContainer; named?: InventoryContainer }>();
   for (const host of inventory.hosts) {
     for (const container of host.containers) {
-      if (container.replaced) continue;
       const known = byVersion.get(container.version);
-      if (!known || newestFirstOrder(container, known) < 0) byVersion.set(container.version, container);
+      if (!known) {
+        byVersion.set(container.version, { firstSeen: container, named: container.replaced ? undefined : container });
+        continue;
+      }
+      if (newestFirstOrder(container, known.firstSeen) > 0) known.firstSeen = container;
+      if (!container.replaced && (!known.named || newestFirstOrder(container, known.named) < 0)) known.named = container;
     }
   }
-  return [...byVersion.entries()]
-    .map(([version, newest]) => ({ version, newest }))
-    .sort((a, b) => newestFirstOrder(a.newest, b.newest) || a.version.localeCompare(b.version));
+  const facts: VersionFacts[] = [];
+  for (const [version, { firstSeen, named }] of byVersion) if (named) facts.push({ version, firstSeen, named });
+  return facts.sort((a, b) => newestFirstOrder(a.firstSeen, b.firstSeen) || a.version.localeCompare(b.version));
 }
 
 function versionsNewestFirst(inventory: KamalInventory): string[] {
@@ -87,15 +99,15 @@ function absenceReason(inventory: KamalInventory, version: string): { reasons: s
 export function kamalReleases(app: App, inventory: KamalInventory): Release[] {
   const current = appCurrentVersion(inventory);
   const total = inventory.hosts.length;
-  const releases = versionFacts(inventory).map(({ version, newest }): Release => {
+  const releases = versionFacts(inventory).map(({ version, firstSeen, named }): Release => {
     const { reasons, fullHosts } = absenceReason(inventory, version);
     const isCurrent = version === current;
     const release: Release = {
       id: kamalReleaseId(app, version),
       app,
       version,
-      title: newest.image || undefined,
-      created: newest.created || undefined,
+      title: named.image || undefined,
+      created: firstSeen.created || undefined,
       current: isCurrent,
       rollbackable: !isCurrent && reasons.length === 0,
       presence: `${fullHosts} of ${total} ${total === 1 ? 'host' : 'hosts'}`,
@@ -104,8 +116,10 @@ export function kamalReleases(app: App, inventory: KamalInventory): Release[] {
     else if (reasons.length > 0) release.reason = reasons.join('; ');
     return release;
   });
-  // Kamal #1677: the default target is the newest other version present on every host and role.
-  const previous = releases.find((release) => !release.current && release.rollbackable);
+  // Kamal #1677: the default target is the newest version deployed before the current one that
+  // is present on every host and role (the rollback planner picks the same one).
+  const currentIndex = releases.findIndex((release) => release.current);
+  const previous = releases.slice(currentIndex + 1).find((release) => release.rollbackable);
   if (previous) previous.previous = true;
   return releases;
 }
