@@ -1,0 +1,260 @@
+import { strict as assert } from 'node:assert';
+import { quoteArgv } from '../../../src/core/shell';
+import { DeployRollbackError } from '../../../src/core/model';
+import {
+  containerHostname,
+  containerIdForVersion,
+  containerLogs,
+  containerName,
+  containerStatus,
+  currentRunningContainerName,
+  envFileExists,
+  latestImage,
+  renameContainer,
+  runContainer,
+  splitCmd,
+  stopContainer,
+  tagLatestImage,
+  validateHost,
+  validateRepository,
+  validateService,
+  validateVersion,
+} from '../../../src/core/kamal/commands/app';
+import { acquireLock, lockStatus, parseLockDetails, releaseLock, rubyBase64, utcIso8601 } from '../../../src/core/kamal/commands/lock';
+import { auditLine, recordAudit } from '../../../src/core/kamal/commands/auditor';
+import { proxyDeploy } from '../../../src/core/kamal/commands/proxy';
+import { kamalConfig, proxyConfig, role } from './rollback-fixtures';
+
+const web = role('web', ['web-1']);
+const plain = kamalConfig({ roles: [web] });
+const production = kamalConfig({ roles: [web], destination: 'production' });
+
+describe('Kamal commands', () => {
+  describe('names', () => {
+    it('names containers S-R-V without a destination and S-R-D-V with one', () => {
+      assert.equal(containerName(plain, 'web', 'v2'), 'chat-web-v2');
+      assert.equal(containerName(production, 'web', 'v2'), 'chat-web-production-v2');
+    });
+    it('tags latest per destination', () => {
+      assert.equal(latestImage(plain), 'localhost:5555/bars/app:latest');
+      assert.equal(latestImage(production), 'localhost:5555/bars/app:latest-production');
+    });
+    it('truncates the container hostname like Kamal', () => {
+      assert.equal(containerHostname('web-1', 'abcdef012345'), 'web-1-abcdef012345');
+      assert.equal(containerHostname(`${'a'.repeat(50)}.b`, '0123456789ab'), `${'a'.repeat(50)}-0123456789ab`);
+    });
+  });
+
+  describe('container commands (as Kamal 2.12 ran them)', () => {
+    it('finds a version by anchored name', () => {
+      assert.equal(quoteArgv(containerIdForVersion(plain, 'web', 'v2')), "docker container ls --all --filter 'name=^chat-web-v2$' --quiet");
+      assert.equal(quoteArgv(containerIdForVersion(production, 'web', 'v2')), "docker container ls --all --filter 'name=^chat-web-production-v2$' --quiet");
+    });
+    it('renames the clashing container to _replaced_', () => {
+      assert.equal(quoteArgv(renameContainer(plain, 'web', 'v2', 'v2_replaced_4817762cd88b9b78')), 'docker rename chat-web-v2 chat-web-v2_replaced_4817762cd88b9b78');
+    });
+    it('stops the old version through xargs', () => {
+      assert.equal(stopContainer(plain, 'web', 'v3'), "docker container ls --all --filter 'name=^chat-web-v3$' --quiet | xargs docker stop");
+      assert.equal(stopContainer(production, 'web', 'v3', 20), "docker container ls --all --filter 'name=^chat-web-production-v3$' --quiet | xargs docker stop -t 20");
+    });
+    it('reads health with Kamal\'s inspect format', () => {
+      assert.equal(
+        containerStatus(plain, 'web', 'v2'),
+        "docker container ls --all --filter 'name=^chat-web-v2$' --quiet | xargs docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}'",
+      );
+    });
+    it('tails the failed container\'s logs with timestamps', () => {
+      assert.equal(containerLogs(plain, 'web', 'v2'), "docker container ls --all --filter 'name=^chat-web-v2$' --quiet | xargs docker logs --timestamps --tail 50 2>&1");
+    });
+    it('moves the latest tag', () => {
+      assert.equal(quoteArgv(tagLatestImage(plain, 'v2')), 'docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest');
+      assert.equal(quoteArgv(tagLatestImage(production, 'v2')), 'docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest-production');
+    });
+    it('reads the current version from the latest image first, then the newest active container', () => {
+      assert.equal(
+        currentRunningContainerName(production, 'web'),
+        "sh -c 'docker ps --latest --format '\\''{{.Names}}'\\'' --filter label=service=chat --filter label=destination=production --filter label=role=web --filter status=running --filter status=restarting --filter ancestor=localhost:5555/bars/app:latest-production ; docker ps --latest --format '\\''{{.Names}}'\\'' --filter label=service=chat --filter label=destination=production --filter label=role=web --filter status=running --filter status=restarting' | head -1",
+      );
+    });
+    it('checks the role env file', () => {
+      assert.equal(envFileExists(production, 'web'), 'test -f .kamal/apps/chat-production/env/roles/web.env && echo yes || echo no');
+    });
+  });
+
+  describe('docker run', () => {
+    it('renders the full Kamal run line without a destination (bare destination label)', () => {
+      const line = quoteArgv(runContainer(plain, web, { host: 'web-1', version: 'v2', hostname: 'web-1-0123456789ab' }));
+      assert.equal(
+        line,
+        'docker run --detach --restart unless-stopped --name chat-web-v2 --network kamal --hostname web-1-0123456789ab' +
+          ' --env KAMAL_CONTAINER_NAME=chat-web-v2 --env KAMAL_VERSION=v2 --env KAMAL_HOST=web-1' +
+          ' --env-file .kamal/apps/chat/env/roles/web.env --log-opt max-size=10m' +
+          ' --label service=chat --label role=web --label destination localhost:5555/bars/app:v2',
+      );
+    });
+
+    it('renders destination, clear env, volumes, logging, custom labels, options and cmd', () => {
+      const jobs = role('jobs', ['web-1'], {
+        cmd: 'bin/jobs --queue "default high"',
+        env: { clear: { RAILS_ENV: 'production', GREETING: "it's $HOME" }, secret: ['DB_PASSWORD'] },
+        labels: { 'traefik.enable': 'false', team: 'core team' },
+        options: { memory: '512m', 'add-host': ['a:1.2.3.4', 'b:5.6.7.8'], init: true },
+      });
+      const config = kamalConfig({
+        destination: 'production',
+        roles: [web, jobs],
+        volumes: ['/data/storage:/rails/storage'],
+        logging: { driver: 'json-file', options: { 'max-size': '100m', 'max-file': '3' } },
+      });
+      const line = quoteArgv(runContainer(config, jobs, { host: '10.0.0.5', version: 'abc123', hostname: '10.0.0.5-aaaaaaaaaaaa' }));
+      assert.equal(
+        line,
+        'docker run --detach --restart unless-stopped --name chat-jobs-production-abc123 --network kamal --hostname 10.0.0.5-aaaaaaaaaaaa' +
+          ' --env KAMAL_CONTAINER_NAME=chat-jobs-production-abc123 --env KAMAL_VERSION=abc123 --env KAMAL_HOST=10.0.0.5 --env KAMAL_DESTINATION=production' +
+          " --env RAILS_ENV=production --env 'GREETING=it'\\''s $HOME'" +
+          ' --env-file .kamal/apps/chat-production/env/roles/jobs.env' +
+          ' --log-driver json-file --log-opt max-size=100m --log-opt max-file=3' +
+          ' --volume /data/storage:/rails/storage' +
+          " --label service=chat --label role=jobs --label destination=production --label traefik.enable=false --label 'team=core team'" +
+          ' --memory 512m --add-host a:1.2.3.4 --add-host b:5.6.7.8 --init' +
+          " localhost:5555/bars/app:abc123 bin/jobs --queue 'default high'",
+      );
+    });
+
+    it('takes role logging from the raw role config over the top-level one', () => {
+      const config = kamalConfig({ roles: [web], logging: { options: { 'max-size': '5m' } }, raw: { servers: { web: { logging: { driver: 'local' } } } } });
+      assert.match(quoteArgv(runContainer(config, web, { host: 'web-1', version: 'v1', hostname: 'h' })), / --log-driver local --log-opt max-size=5m /);
+    });
+  });
+
+  describe('kamal-proxy deploy', () => {
+    it('matches the line Kamal 2.12 ran for the default proxy config', () => {
+      const config = kamalConfig({ roles: [web], deployTimeout: 10 });
+      assert.equal(
+        quoteArgv(proxyDeploy(config, web, 'c5744c3f08d9')),
+        'docker exec kamal-proxy kamal-proxy deploy chat-web --target=c5744c3f08d9:80 --deploy-timeout=10s --drain-timeout=30s --health-check-path=/up' +
+          ' --buffer-requests --buffer-responses --log-request-header=Cache-Control --log-request-header=Last-Modified --log-request-header=User-Agent',
+      );
+    });
+
+    it('carries every configured option, since deploy replaces the service\'s settings', () => {
+      const proxied = role('web', ['web-1'], {
+        proxy: proxyConfig({
+          hosts: ['chat.example.com', 'www.chat.example.com'],
+          appPort: 3000,
+          ssl: true,
+          healthcheck: { path: '/health', interval: 3, timeout: 10 },
+          responseTimeout: 60,
+          bufferRequests: false,
+          bufferResponses: true,
+          memory: 2000000,
+          maxRequestBody: 40000000,
+          maxResponseBody: 0,
+          forwardHeaders: true,
+          pathPrefix: '/app',
+          stripPathPrefix: false,
+          requestHeaders: ['X-Request-Id'],
+          responseHeaders: ['X-Runtime'],
+        }),
+      });
+      const config = kamalConfig({ roles: [proxied], destination: 'production', raw: { proxy: { ssl_redirect: false } } });
+      assert.equal(
+        quoteArgv(proxyDeploy(config, proxied, '0123456789ab')),
+        'docker exec kamal-proxy kamal-proxy deploy chat-web-production --target=0123456789ab:3000 --host=chat.example.com --host=www.chat.example.com --tls' +
+          ' --deploy-timeout=10s --drain-timeout=30s --health-check-interval=3s --health-check-timeout=10s --health-check-path=/health --target-timeout=60s' +
+          ' --buffer-requests=false --buffer-responses --buffer-memory=2000000 --max-request-body=40000000 --max-response-body=0' +
+          ' --path-prefix=/app --strip-path-prefix=false --forward-headers --tls-redirect=false --log-request-header=X-Request-Id --log-response-header=X-Runtime',
+      );
+    });
+
+    it('refuses a target that is not a 12-hex container id', () => {
+      assert.throws(() => proxyDeploy(plain, web, '$(id)'), DeployRollbackError);
+    });
+  });
+
+  describe('lock', () => {
+    const details = { holder: 'Ada Lovelace', lockedAt: '2026-11-23T00:17:41Z', version: 'v2', message: 'Rollback to v2 by Deploy Rollback' };
+    it('wraps base64 at 60 characters like Ruby\'s Base64.encode64', () => {
+      const encoded = rubyBase64('Locked by: Ada Lovelace at 2026-11-23T00:17:41Z\nVersion: v2\nMessage: Rollback to v2 by Deploy Rollback');
+      const lines = encoded.split('\n');
+      assert.equal(lines[lines.length - 1], '');
+      assert.ok(lines.slice(0, -2).every((line) => line.length === 60));
+      assert.ok(lines[lines.length - 2].length <= 60 && lines[lines.length - 2].length > 0);
+      assert.equal(Buffer.from(encoded, 'base64').toString('utf8').split('\n')[1], 'Version: v2');
+    });
+    it('acquires with mkdir then writes the details', () => {
+      assert.equal(acquireLock(plain, details), `mkdir .kamal/lock-chat && echo '${rubyBase64('Locked by: Ada Lovelace at 2026-11-23T00:17:41Z\nVersion: v2\nMessage: Rollback to v2 by Deploy Rollback')}' > .kamal/lock-chat/details`);
+      assert.match(acquireLock(production, details), /^mkdir \.kamal\/lock-chat-production && echo '[A-Za-z0-9+/=\n]+' > \.kamal\/lock-chat-production\/details$/);
+    });
+    it('reads status and releases exactly as Kamal', () => {
+      assert.equal(lockStatus(plain), 'stat .kamal/lock-chat > /dev/null && cat .kamal/lock-chat/details | base64 -d');
+      assert.equal(releaseLock(production), 'rm .kamal/lock-chat-production/details && rm -r .kamal/lock-chat-production');
+    });
+    it('parses the holder, time, version and message', () => {
+      assert.deepEqual(parseLockDetails('Locked by: DHH at 2026-11-22T10:00:00Z\nVersion: v9\nMessage: Manual deploy\nin two lines\n'), {
+        holder: 'DHH',
+        lockedAt: '2026-11-22T10:00:00Z',
+        version: 'v9',
+        message: 'Manual deploy\nin two lines',
+      });
+    });
+    it('prints times like Ruby\'s Time#iso8601 in UTC', () => {
+      assert.equal(utcIso8601(new Date(Date.UTC(2026, 10, 23, 0, 17, 41, 512))), '2026-11-23T00:17:41Z');
+    });
+  });
+
+  describe('audit', () => {
+    it('writes [time] [performer] [role] message without a destination', () => {
+      assert.equal(
+        recordAudit(plain, { recordedAt: '2026-11-23T00:17:41Z', performer: 'root', role: 'web' }, 'Booted app version v2'),
+        "mkdir -p .kamal && echo '[2026-11-23T00:17:41Z] [root] [web] Booted app version v2' >> .kamal/chat-audit.log",
+      );
+    });
+    it('adds the destination and leaves out an absent role', () => {
+      assert.equal(auditLine(production, { recordedAt: 't', performer: 'ada@example.com' }, 'Tagging x:v2 as the latest image'), '[t] [ada@example.com] [production] Tagging x:v2 as the latest image');
+      assert.equal(
+        recordAudit(production, { recordedAt: 't', performer: 'p' }, 'm'),
+        "mkdir -p .kamal && echo '[t] [p] [production] m' >> .kamal/chat-production-audit.log",
+      );
+    });
+  });
+
+  describe('hostile values', () => {
+    const hostile = ['a;rm -rf ~', '$(id)', '`id`', "a'b", 'a"b', 'a b', '../etc', 'a|b', 'a\nb', ''];
+    for (const value of hostile) {
+      it(`refuses ${JSON.stringify(value)} as a service, version, host and image`, () => {
+        assert.throws(() => validateService(value), DeployRollbackError);
+        assert.throws(() => validateVersion(value), DeployRollbackError);
+        assert.throws(() => validateHost(value), DeployRollbackError);
+        assert.throws(() => validateRepository(value), DeployRollbackError);
+      });
+    }
+    it('accepts real-world values', () => {
+      validateService('chat_app-2');
+      validateVersion('0a1b2c3d4e5f67890a1b2c3d4e5f67890a1b2c3d');
+      validateVersion('v1.2.3_rc-1');
+      validateHost('192.168.0.10');
+      validateHost('app-1.example.com');
+      validateHost('fe80::1');
+      validateRepository('registry.example.com:5000/team/app');
+      validateRepository('bars/app');
+    });
+    it('refuses a version starting with a dot or dash and one over 128 characters', () => {
+      assert.throws(() => validateVersion('-v1'), /Docker tag/);
+      assert.throws(() => validateVersion('.v1'), /Docker tag/);
+      assert.throws(() => validateVersion('a'.repeat(129)), /Docker tag/);
+    });
+    it('refuses hostile env names, label keys and option names before building docker run', () => {
+      const build = (overrides: Partial<ReturnType<typeof role>>): string[] => runContainer(plain, role('web', ['web-1'], overrides), { host: 'web-1', version: 'v1', hostname: 'h' });
+      assert.throws(() => build({ env: { clear: { 'A;id': 'x' }, secret: [] } }), /env name/);
+      assert.throws(() => build({ labels: { 'a b': 'x' } }), /label/);
+      assert.throws(() => build({ options: { 'privileged --x': true } }), /docker option/);
+    });
+    it('splits a role cmd into words and refuses shell syntax', () => {
+      assert.deepEqual(splitCmd(`bin/rails runner 'puts 1' --x="a b"`), ['bin/rails', 'runner', 'puts 1', '--x=a b']);
+      for (const cmd of ['a; id', 'a $(id)', 'a `id`', 'a && b', 'a > /etc/x', 'a | b', 'echo "$HOME"', 'a "unterminated']) {
+        assert.throws(() => splitCmd(cmd), DeployRollbackError, cmd);
+      }
+    });
+  });
+});

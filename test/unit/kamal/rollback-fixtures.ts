@@ -1,0 +1,273 @@
+/**
+ * Builders for Kamal rollback tests: a config, and fake hosts that record every command line and
+ * answer like a small Docker + kamal-proxy would, so plans and runs can be checked end to end.
+ */
+import type { Reporter } from '../../../src/core/model';
+import type { ExecOptions, ExecResult, HostSession } from '../../../src/core/ssh/types';
+import type { KamalConfig, KamalProxy, KamalRole } from '../../../src/core/kamal/types';
+
+export function proxyConfig(overrides: Partial<KamalProxy> = {}): KamalProxy {
+  return {
+    hosts: [],
+    appPort: 80,
+    ssl: false,
+    healthcheck: { path: '/up', interval: 1, timeout: 5 },
+    bufferRequests: true,
+    bufferResponses: true,
+    requestHeaders: [],
+    responseHeaders: [],
+    ...overrides,
+  };
+}
+
+export function role(name: string, hosts: string[], overrides: Partial<KamalRole> = {}): KamalRole {
+  return {
+    name,
+    hosts,
+    hostTags: {},
+    primary: name === 'web',
+    options: {},
+    labels: {},
+    env: { clear: {}, secret: [] },
+    proxy: name === 'web' ? proxyConfig() : undefined,
+    ...overrides,
+  };
+}
+
+export function kamalConfig(overrides: Partial<KamalConfig> = {}): KamalConfig {
+  const roles = overrides.roles ?? [role('web', ['web-1'])];
+  return {
+    file: '/nonexistent/project/config/deploy.yml',
+    requireDestination: false,
+    service: 'chat',
+    image: 'bars/app',
+    registryServer: 'localhost:5555',
+    repository: 'localhost:5555/bars/app',
+    roles,
+    primaryRole: 'web',
+    hosts: [...new Set(roles.flatMap((entry) => entry.hosts))],
+    ssh: { user: 'root', port: 22, keys: [], keysOnly: false, config: false, forwardAgent: false, keepaliveInterval: 30 },
+    boot: {},
+    retainContainers: 5,
+    readinessDelay: 0,
+    deployTimeout: 10,
+    drainTimeout: 30,
+    hooksPath: '/nonexistent/project/.kamal/hooks',
+    env: { clear: {}, secret: [] },
+    labels: {},
+    volumes: [],
+    logging: { options: {} },
+    raw: {},
+    unknown: [],
+    problems: [],
+    ...overrides,
+  };
+}
+
+export interface FakeContainer {
+  id: string;
+  name: string;
+  state: 'running' | 'exited' | 'created';
+  /** Seconds since the epoch. */
+  created: number;
+  image: string;
+}
+
+let nextId = 1;
+function containerId(): string {
+  const hex = (nextId++).toString(16).padStart(12, '0');
+  return `${hex}${'ab'.repeat(26)}`;
+}
+
+/** One host's Docker state, lock directory, env files and audit log, driven by command lines. */
+export class FakeHost implements HostSession {
+  readonly commands: string[] = [];
+  containers: FakeContainer[] = [];
+  lock?: string;
+  envFiles = new Set<string>();
+  audit: string[] = [];
+  tags: string[] = [];
+  proxyTargets = new Map<string, string>();
+  /** Versions whose new containers never become healthy. */
+  unhealthy = new Set<string>();
+  /** Set to make every later command fail as if the link dropped. */
+  down = false;
+  /** Called before each command: lets a test drop the link at a chosen point. */
+  beforeExec?: (command: string, host: FakeHost) => void;
+  private clock = 1_700_000_000;
+
+  constructor(readonly host: string, private readonly service = 'chat') {}
+
+  /** Containers for versions (oldest first); `running` names the one serving, others are exited. */
+  seed(roleName: string, versions: string[], running: string | undefined, options: { destination?: string } = {}): this {
+    const prefix = [this.service, roleName, options.destination].filter(Boolean).join('-');
+    for (const version of versions) {
+      this.containers.push({ id: containerId(), name: `${prefix}-${version}`, state: version === running ? 'running' : 'exited', created: this.clock++, image: `localhost:5555/bars/app:${version}` });
+    }
+    this.envFiles.add(roleName);
+    return this;
+  }
+
+  running(): string[] {
+    return this.containers.filter((container) => container.state === 'running').map((container) => container.name);
+  }
+
+  async exec(command: string, _options?: ExecOptions): Promise<ExecResult> {
+    this.commands.push(command);
+    this.beforeExec?.(command, this);
+    if (this.down) throw new Error(`connect ECONNREFUSED ${this.host}:22`);
+    if (command.includes('@@deploy-rollback')) return this.preflight(command);
+    return this.run(command);
+  }
+
+  private ok(stdout = ''): ExecResult {
+    return { code: 0, stdout, stderr: '' };
+  }
+
+  private fail(stderr: string, code = 1): ExecResult {
+    return { code, stdout: '', stderr };
+  }
+
+  private preflight(script: string): ExecResult {
+    let stdout = '';
+    const chunks = script.split('echo "@@deploy-rollback rc $?"');
+    for (const chunk of chunks) {
+      const match = /echo '@@deploy-rollback ([a-z]+(?: [A-Za-z0-9_-]+)?)'; (.*?)(?:; )?$/s.exec(chunk.trim());
+      if (!match) continue;
+      stdout += `@@deploy-rollback ${match[1]}\n`;
+      const result = this.run(match[2]);
+      stdout += result.stdout;
+      if (match[1] !== 'lock') stdout += `@@deploy-rollback rc ${result.code}\n`;
+    }
+    return this.ok(stdout);
+  }
+
+  private byName(name: string): FakeContainer | undefined {
+    return this.containers.find((container) => container.name === name);
+  }
+
+  private run(command: string): ExecResult {
+    let match: RegExpExecArray | null;
+    if (command === 'mkdir -p .kamal') return this.ok();
+    if ((match = /^mkdir -p \.kamal && echo '(.*)' >> (\.kamal\/\S+-audit\.log)$/s.exec(command))) {
+      this.audit.push(match[1]);
+      return this.ok();
+    }
+    if ((match = /^mkdir (\.kamal\/lock-\S+) && echo '([A-Za-z0-9+/=\n]+)' > \S+\/details$/s.exec(command))) {
+      if (this.lock !== undefined) return this.fail(`mkdir: cannot create directory '${match[1]}': File exists`);
+      this.lock = Buffer.from(match[2].replace(/\n/g, ''), 'base64').toString('utf8');
+      return this.ok();
+    }
+    if (/^stat \.kamal\/lock-\S+ > \/dev\/null && cat \S+ \| base64 -d$/.test(command)) {
+      return this.lock !== undefined ? this.ok(`${this.lock}\n`) : this.fail("stat: cannot statx '.kamal/lock-chat': No such file or directory");
+    }
+    if (/^rm \.kamal\/lock-\S+\/details && rm -r \.kamal\/lock-\S+$/.test(command)) {
+      if (this.lock === undefined) return this.fail('rm: cannot remove: No such file or directory');
+      this.lock = undefined;
+      return this.ok();
+    }
+    if ((match = /^test -f \.kamal\/apps\/\S+\/env\/roles\/(\S+)\.env && echo yes \|\| echo no$/.exec(command))) {
+      return this.ok(this.envFiles.has(match[1]) ? 'yes\n' : 'no\n');
+    }
+    if ((match = /^docker container ls --all --filter label=service=(\S+)(?: --filter label=destination=(\S+))? --filter label=role=(\S+) --format /.exec(command))) {
+      const prefix = [match[1], match[3], match[2]].filter(Boolean).join('-') + '-';
+      const lines = this.containers
+        .filter((container) => container.name.startsWith(prefix))
+        .map((container) => `${container.id.slice(0, 12)}\t${container.name}\t${container.state}\t${new Date(container.created * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' +0000 UTC')}`);
+      return this.ok(lines.map((line) => `${line}\n`).join(''));
+    }
+    if ((match = /^docker container ls --all --filter 'name=\^(.+)\$' --quiet(?: \| (.*))?$/s.exec(command))) {
+      const container = this.byName(match[1]);
+      const rest = match[2];
+      if (rest === undefined) return this.ok(container ? `${container.id.slice(0, 12)}\n` : '');
+      if (!container) return rest.startsWith('xargs docker stop') || rest.startsWith('xargs docker logs') ? this.fail('"docker stop" requires at least 1 argument.') : this.fail('"docker inspect" requires at least 1 argument.');
+      if (rest.startsWith('xargs docker stop')) {
+        container.state = 'exited';
+        for (const [service, target] of this.proxyTargets) if (container.id.startsWith(target)) this.proxyTargets.delete(service);
+        return this.ok(`${container.id.slice(0, 12)}\n`);
+      }
+      if (rest.startsWith('xargs docker inspect')) {
+        if (container.state !== 'running') return this.ok('exited\n');
+        return this.ok(this.unhealthy.has(container.image.split(':').pop() ?? '') ? 'unhealthy\n' : 'healthy\n');
+      }
+      if (rest.startsWith('xargs docker logs --timestamps --tail 50')) return this.ok(`2026-11-23T00:00:00Z ${container.name} booting\n2026-11-23T00:00:01Z health check failed\n`);
+    }
+    if ((match = /^sh -c .*label=role=([A-Za-z0-9_-]+) .*\| head -1$/s.exec(command))) {
+      const running = this.containers.filter((container) => container.state === 'running' && new RegExp(`^${this.service}-${match?.[1]}-`).test(container.name));
+      running.sort((a, b) => b.created - a.created);
+      return this.ok(running[0] ? `${running[0].name}\n` : '');
+    }
+    if ((match = /^docker rename (\S+) (\S+)$/.exec(command))) {
+      const container = this.byName(match[1]);
+      if (!container) return this.fail(`Error: No such container: ${match[1]}`);
+      container.name = match[2];
+      return this.ok();
+    }
+    if ((match = /^docker run --detach .* --name (\S+) .* (localhost:5555\/bars\/app:(\S+))(?: .*)?$/s.exec(command))) {
+      if (this.byName(match[1])) return this.fail(`docker: Error response from daemon: Conflict. The container name "/${match[1]}" is already in use.`, 125);
+      const container: FakeContainer = { id: containerId(), name: match[1], state: 'running', created: this.clock++, image: match[2] };
+      this.containers.push(container);
+      return this.ok(`${container.id}\n`);
+    }
+    if ((match = /^docker exec kamal-proxy kamal-proxy deploy (\S+) --target=([0-9a-f]{12}):(\d+)/.exec(command))) {
+      const target = match[2];
+      const container = this.containers.find((candidate) => candidate.id.startsWith(target));
+      if (!container || container.state !== 'running' || this.unhealthy.has(container.image.split(':').pop() ?? '')) {
+        return this.fail(`Error: target failed to become healthy within configured timeout`);
+      }
+      this.proxyTargets.set(match[1], target);
+      return this.ok();
+    }
+    if ((match = /^docker tag (\S+) (\S+)$/.exec(command))) {
+      this.tags.push(`${match[1]} -> ${match[2]}`);
+      return this.ok();
+    }
+    return this.fail(`fake host ${this.host}: unexpected command: ${command}`, 127);
+  }
+}
+
+export class FakeHosts {
+  readonly hosts = new Map<string, FakeHost>();
+  unreachable = new Set<string>();
+
+  constructor(names: string[]) {
+    for (const name of names) this.hosts.set(name, new FakeHost(name));
+  }
+
+  get(name: string): FakeHost {
+    const host = this.hosts.get(name);
+    if (!host) throw new Error(`no fake host ${name}`);
+    return host;
+  }
+
+  sessions = async (name: string): Promise<HostSession> => {
+    if (this.unreachable.has(name)) throw new Error(`connect ETIMEDOUT ${name}:22`);
+    return this.get(name);
+  };
+
+  allCommands(): string[] {
+    return [...this.hosts.values()].flatMap((host) => host.commands);
+  }
+}
+
+export class RecordingReporter implements Reporter {
+  readonly entries: { level: string; message: string }[] = [];
+  step(message: string): void {
+    this.entries.push({ level: 'step', message });
+  }
+  info(message: string): void {
+    this.entries.push({ level: 'info', message });
+  }
+  debug(message: string): void {
+    this.entries.push({ level: 'debug', message });
+  }
+  warn(message: string): void {
+    this.entries.push({ level: 'warn', message });
+  }
+  error(message: string): void {
+    this.entries.push({ level: 'error', message });
+  }
+  text(level?: string): string {
+    return this.entries.filter((entry) => level === undefined || entry.level === level).map((entry) => entry.message).join('\n');
+  }
+}
