@@ -132,7 +132,7 @@ export class FakeHost implements HostSession {
     let stdout = '';
     const chunks = script.split('echo "@@deploy-rollback rc $?"');
     for (const chunk of chunks) {
-      const match = /echo '@@deploy-rollback ([a-z]+(?: [A-Za-z0-9_-]+)?)'; (.*?)(?:; )?$/s.exec(chunk.trim());
+      const match = /echo '@@deploy-rollback ([a-z]+(?: [A-Za-z0-9_-]+)?)'; (.*?);?$/s.exec(chunk.trim());
       if (!match) continue;
       stdout += `@@deploy-rollback ${match[1]}\n`;
       const result = this.run(match[2]);

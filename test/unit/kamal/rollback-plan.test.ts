@@ -1,0 +1,208 @@
+import { strict as assert } from 'node:assert';
+import { DeployRollbackError } from '../../../src/core/model';
+import { planKamalRollback } from '../../../src/core/kamal/rollback';
+import { bootGroups, hostsInBootOrder } from '../../../src/core/kamal/rollback-steps';
+import { FakeHosts, kamalConfig, role } from './rollback-fixtures';
+import type { KamalConfig } from '../../../src/core/kamal/types';
+
+function threeHosts(): { config: KamalConfig; fakes: FakeHosts } {
+  const config = kamalConfig({ roles: [role('web', ['web-1', 'web-2', 'web-3'])] });
+  const fakes = new FakeHosts(['web-1', 'web-2', 'web-3']);
+  for (const host of fakes.hosts.values()) host.seed('web', ['v1', 'v2', 'v3'], 'v3');
+  return { config, fakes };
+}
+
+async function refusal(promise: Promise<unknown>): Promise<DeployRollbackError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof DeployRollbackError, `expected a DeployRollbackError, got ${String(error)}`);
+    return error;
+  }
+  assert.fail('expected the plan to be refused');
+}
+
+/** Only the pre-flight line may run while planning: nothing that changes a host. */
+function assertReadOnly(fakes: FakeHosts): void {
+  for (const command of fakes.allCommands()) assert.ok(command.includes('@@deploy-rollback'), `unexpected command while planning: ${command}`);
+  for (const host of fakes.hosts.values()) assert.ok(host.commands.length <= 1, `${host.host} got ${host.commands.length} commands`);
+}
+
+describe('planKamalRollback', () => {
+  it('plans v3 -> v2 on every host with one read per host and no changes', async () => {
+    const { config, fakes } = threeHosts();
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+    assert.equal(plan.from, 'v3');
+    assert.equal(plan.to, 'v2');
+    assert.equal(plan.summary, 'Roll chat back from v3 to v2 on 3 hosts in 1 group');
+    assert.deepEqual(plan.detail.groups, [['web-1', 'web-2', 'web-3']]);
+    assert.equal(plan.detail.primaryHost, 'web-1');
+    const step = plan.detail.hostPlans[1].steps[0];
+    assert.equal(step.host, 'web-2');
+    assert.equal(step.from, 'v3');
+    assert.match(step.commands.rename ?? '', /^docker rename chat-web-v2 chat-web-v2_replaced_[0-9a-f]{16}$/);
+    assert.match(step.commands.run, / --hostname web-2-[0-9a-f]{12} /);
+    assert.equal(step.commands.stopOld, "docker container ls --all --filter 'name=^chat-web-v3$' --quiet | xargs docker stop");
+    assert.match(step.commands.proxyDeploy ?? '', /^docker exec kamal-proxy kamal-proxy deploy chat-web --target=<cid12>:80 --deploy-timeout=10s /);
+    assert.ok(plan.lines.some((line) => line.includes(step.commands.run)), 'the dry run shows the exact docker run');
+    assert.ok(plan.lines.some((line) => line === '[ssh web-3] docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest'));
+    assert.ok(plan.lines.some((line) => line.startsWith('[ssh web-1] lock: mkdir .kamal/lock-chat && echo ')));
+    assertReadOnly(fakes);
+    for (const host of fakes.hosts.values()) assert.equal(host.commands.length, 1);
+  });
+
+  it('names the destination in the summary and uses S-R-D names', async () => {
+    const config = kamalConfig({ destination: 'production', roles: [role('web', ['web-1'])] });
+    const fakes = new FakeHosts(['web-1']);
+    fakes.get('web-1').seed('web', ['v1', 'v2'], 'v2', { destination: 'production' });
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v1', performer: 'ada' });
+    assert.equal(plan.summary, 'Roll chat (production) back from v2 to v1 on 1 host in 1 group');
+    assert.equal(plan.environment, 'production');
+    assert.match(plan.detail.hostPlans[0].steps[0].commands.run, /--name chat-web-production-v1 /);
+  });
+
+  it('defaults to the previous version present on every host and role', async () => {
+    const { config, fakes } = threeHosts();
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, performer: 'ada' });
+    assert.equal(plan.to, 'v2');
+  });
+
+  it('skips a previous version pruned on one host when picking the default', async () => {
+    const { config, fakes } = threeHosts();
+    const web2 = fakes.get('web-2');
+    web2.containers = web2.containers.filter((container) => container.name !== 'chat-web-v2');
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, performer: 'ada' });
+    assert.equal(plan.to, 'v1');
+  });
+
+  it('does not count a rollback\'s fresh container as a newer version', async () => {
+    const config = kamalConfig({ roles: [role('web', ['web-1'])] });
+    const fakes = new FakeHosts(['web-1']);
+    const host = fakes.get('web-1').seed('web', ['v1', 'v2', 'v3'], undefined);
+    // v3 -> v2 already happened: v2's first container was renamed, a fresh v2 serves.
+    host.containers.find((container) => container.name === 'chat-web-v2')!.name = 'chat-web-v2_replaced_0123456789abcdef';
+    host.seed('web', ['v2'], 'v2');
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, performer: 'ada' });
+    assert.equal(plan.from, 'v2');
+    assert.equal(plan.to, 'v1');
+  });
+
+  it('treats the running version as a reboot and says so', async () => {
+    const { config, fakes } = threeHosts();
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v3', performer: 'ada' });
+    assert.equal(plan.detail.reboot, true);
+    assert.match(plan.summary, /^Reboot chat on v3 \(already running\)/);
+    assert.ok(plan.lines.some((line) => /reboot/.test(line)));
+    const step = plan.detail.hostPlans[0].steps[0];
+    assert.equal(step.commands.stopOld, `docker container ls --all --filter 'name=^chat-web-${step.renamedVersion}$' --quiet | xargs docker stop`);
+  });
+
+  describe('refuses before touching anything', () => {
+    it('when the target is missing on some hosts, naming each', async () => {
+      const { config, fakes } = threeHosts();
+      for (const name of ['web-2', 'web-3']) {
+        const host = fakes.get(name);
+        host.containers = host.containers.filter((container) => container.name !== 'chat-web-v1');
+      }
+      const error = await refusal(planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v1' }));
+      assert.match(error.message, /version v1 has no container on web-2 \(web\), web-3 \(web\)/);
+      assert.doesNotMatch(error.message, /web-1/);
+      assertReadOnly(fakes);
+    });
+
+    it('when the lock is held, naming holder, time and message', async () => {
+      const { config, fakes } = threeHosts();
+      fakes.get('web-1').lock = 'Locked by: Grace Hopper at 2026-11-23T07:00:00Z\nVersion: v4\nMessage: Deploying the big migration';
+      const error = await refusal(planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2' }));
+      assert.match(error.message, /deploy lock on web-1 is held by Grace Hopper since 2026-11-23T07:00:00Z for version v4: "Deploying the big migration"/);
+      assertReadOnly(fakes);
+    });
+
+    it('when a role env file is missing on a host', async () => {
+      const { config, fakes } = threeHosts();
+      fakes.get('web-3').envFiles.clear();
+      const error = await refusal(planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2' }));
+      assert.match(error.message, /env file is missing on web-3 \(web: \.kamal\/apps\/chat\/env\/roles\/web\.env\)/);
+    });
+
+    it('when a host is unreachable, naming it', async () => {
+      const { config, fakes } = threeHosts();
+      fakes.unreachable.add('web-2');
+      const error = await refusal(planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2' }));
+      assert.match(error.message, /web-2 is unreachable \(connect ETIMEDOUT web-2:22\)/);
+      assertReadOnly(fakes);
+    });
+
+    it('when values the commands need are unresolved, but not for unrelated ones', async () => {
+      const { config, fakes } = threeHosts();
+      const error = await refusal(planKamalRollback({ config: { ...config, unknown: ['env.clear.DATABASE_HOST', 'builder.args.X', 'servers.web.labels.team'] }, sessions: fakes.sessions, targetVersion: 'v2' }));
+      assert.match(error.message, /could not be resolved.*env\.clear\.DATABASE_HOST, servers\.web\.labels\.team/);
+      assert.doesNotMatch(error.message, /builder/);
+      assert.equal(fakes.allCommands().length, 0, 'no host was contacted');
+      await planKamalRollback({ config: { ...config, unknown: ['builder.args.X', 'env.secret'] }, sessions: fakes.sessions, targetVersion: 'v2' });
+    });
+
+    it('when a config value is hostile, before any command is built', async () => {
+      const { config, fakes } = threeHosts();
+      const cases: Partial<KamalConfig>[] = [
+        { service: 'chat;id' },
+        { destination: '$(id)' },
+        { repository: 'bars/app`id`' },
+        { roles: [role('web', ['web-1 ; id'])] },
+        { roles: [role('web;x', ['web-1'])], primaryRole: 'web;x' },
+        { roles: [role('web', ['web-1'], { cmd: 'bin/run; curl x | sh' })] },
+        { roles: [role('web', ['web-1'], { env: { clear: { 'X=1 Y': 'v' }, secret: [] } })] },
+      ];
+      for (const override of cases) {
+        await refusal(planKamalRollback({ config: { ...config, ...override }, sessions: fakes.sessions, targetVersion: 'v2' }));
+      }
+      for (const target of ['v2;id', '$(reboot)', '../v1', "v2' '", '`id`']) {
+        await refusal(planKamalRollback({ config, sessions: fakes.sessions, targetVersion: target }));
+      }
+      assert.equal(fakes.allCommands().length, 0, 'no command reached a host');
+    });
+
+    it('when settings it cannot reproduce are configured', async () => {
+      const { config, fakes } = threeHosts();
+      const error = await refusal(planKamalRollback({ config: { ...config, raw: { proxy: { ssl: { certificate_pem: 'CERT', private_key_pem: 'KEY' } } } }, sessions: fakes.sessions, targetVersion: 'v2' }));
+      assert.match(error.message, /custom certificate/);
+    });
+
+    it('when no earlier version exists everywhere', async () => {
+      const config = kamalConfig({ roles: [role('web', ['web-1'])] });
+      const fakes = new FakeHosts(['web-1']);
+      fakes.get('web-1').seed('web', ['v1'], 'v1');
+      const error = await refusal(planKamalRollback({ config, sessions: fakes.sessions }));
+      assert.match(error.message, /no earlier version/);
+    });
+  });
+
+  describe('boot groups', () => {
+    it('splits 5 hosts by limit 2 with primary-role hosts first', async () => {
+      const config = kamalConfig({
+        roles: [role('jobs', ['job-1', 'web-2']), role('web', ['web-1', 'web-2', 'web-3', 'web-4'])],
+        boot: { limit: 2, wait: 3 },
+      });
+      assert.deepEqual(hostsInBootOrder(config), ['web-1', 'web-2', 'web-3', 'web-4', 'job-1']);
+      const fakes = new FakeHosts(['web-1', 'web-2', 'web-3', 'web-4', 'job-1']);
+      for (const host of fakes.hosts.values()) {
+        if (host.host.startsWith('web')) host.seed('web', ['v1', 'v2'], 'v2');
+        if (host.host === 'job-1' || host.host === 'web-2') host.seed('jobs', ['v1', 'v2'], 'v2');
+      }
+      const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v1', performer: 'ada' });
+      assert.deepEqual(plan.detail.groups, [['web-1', 'web-2'], ['web-3', 'web-4'], ['job-1']]);
+      assert.equal(plan.detail.bootWait, 3);
+      assert.deepEqual(plan.detail.hostPlans.find((host) => host.host === 'web-2')?.steps.map((step) => step.role), ['web', 'jobs']);
+      assert.equal(plan.summary, 'Roll chat back from v2 to v1 on 5 hosts in 3 groups');
+      assert.equal(plan.detail.hostPlans.find((host) => host.host === 'job-1')?.steps[0].proxied, false);
+      assert.match(plan.detail.hostPlans.find((host) => host.host === 'job-1')?.steps[0].commands.healthStatus ?? '', /xargs docker inspect --format/);
+    });
+
+    it('takes a percentage of the hosts, at least one', () => {
+      assert.deepEqual(bootGroups(['a', 'b', 'c', 'd', 'e'], '25%', 'deploy.yml'), [['a'], ['b'], ['c'], ['d'], ['e']]);
+      assert.deepEqual(bootGroups(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'], '25%', 'deploy.yml'), [['a', 'b'], ['c', 'd'], ['e', 'f'], ['g', 'h']]);
+      assert.deepEqual(bootGroups(['a', 'b'], undefined, 'deploy.yml'), [['a', 'b']]);
+      assert.throws(() => bootGroups(['a'], 'lots', 'deploy.yml'), /boot\.limit/);
+    });
+  });
+});
