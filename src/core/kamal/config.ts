@@ -68,7 +68,8 @@ interface ParsedFile {
 
 const pathKey = (segments: Path) => segments.join('\u0000');
 const dotted = (segments: Path) => segments.join('.');
-const slashed = (segments: Path) => segments.join('/');
+// eslint-disable-next-line no-control-regex
+const slashed = (segments: Path) => segments.map((segment) => (/[\u0000-\u001f\u007f/]/.test(segment) ? JSON.stringify(segment) : segment)).join('/');
 
 type Hash = Record<string, unknown>;
 
@@ -265,11 +266,11 @@ class Normaliser {
     return text;
   }
 
-  number(value: unknown, at: Path, fallback: number, check: (n: number) => boolean = (n) => n >= 0): number {
+  number(value: unknown, at: Path, fallback: number, check: (n: number) => boolean = (n) => n >= 0, expected = 'a number of 0 or more'): number {
     if (value === undefined || value === null) return fallback;
     const parsed = typeof value === 'string' && /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : value;
     if (typeof parsed !== 'number' || !Number.isFinite(parsed) || !check(parsed)) {
-      this.error(at, `should be a number, got ${JSON.stringify(value)}`);
+      this.error(at, `should be ${expected}, got ${JSON.stringify(value)}`);
       return fallback;
     }
     return parsed;
@@ -413,7 +414,7 @@ function normaliseProxy(n: Normaliser, config: Hash, rolePath: Path | undefined,
   const headerName = (text: string) => (/^[A-Za-z0-9-]+$/.test(text) ? undefined : `${JSON.stringify(text)} is not a valid header name`);
   const proxy: KamalProxy = {
     hosts,
-    appPort: n.number(config.app_port, where('app_port'), 80, (port) => Number.isInteger(port) && port >= 1 && port <= 65535),
+    appPort: n.number(config.app_port, where('app_port'), 80, (port) => Number.isInteger(port) && port >= 1 && port <= 65535, 'a port number from 1 to 65535'),
     ssl,
     healthcheck: {
       path: healthPath,
@@ -476,7 +477,7 @@ function normaliseSsh(n: Normaliser, value: unknown): KamalSsh {
   }
   const ssh: KamalSsh = {
     user,
-    port: n.number(config.port, ['ssh', 'port'], 22, (port) => Number.isInteger(port) && port >= 1 && port <= 65535),
+    port: n.number(config.port, ['ssh', 'port'], 22, (port) => Number.isInteger(port) && port >= 1 && port <= 65535, 'a port number from 1 to 65535'),
     keys: n.stringList(config.keys, ['ssh', 'keys'], noControlCharacters),
     keysOnly: n.boolean(config.keys_only, ['ssh', 'keys_only'], false),
     config: true,
@@ -531,6 +532,8 @@ function normaliseHosts(n: Normaliser, value: unknown, at: Path): HostList {
   if (value == null) return result;
   if (!Array.isArray(value)) {
     n.error(at, 'should be an array');
+    // Counted as given so the role is not also reported as empty.
+    result.given = 1;
     return result;
   }
   value.forEach((entry, index) => {
@@ -701,7 +704,7 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
   }
   config.ssh = normaliseSsh(n, raw.ssh);
   config.boot = normaliseBoot(n, raw.boot);
-  config.retainContainers = n.number(raw.retain_containers, ['retain_containers'], 5, Number.isInteger);
+  config.retainContainers = n.number(raw.retain_containers, ['retain_containers'], 5, Number.isInteger, 'a whole number');
   if (config.retainContainers < 1) {
     n.error(['retain_containers'], 'Must retain at least 1 container');
     config.retainContainers = 5;
@@ -724,7 +727,14 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
   }
   normaliseRoles(n, config, raw);
   scrub(raw, n.dropped);
-  problems.sort((a, b) => files.findIndex((f) => f.file === a.file) - files.findIndex((f) => f.file === b.file) || (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+  const seen = new Set<string>();
+  config.problems = problems.filter((problem) => {
+    const key = `${problem.file}\u0000${problem.line}\u0000${problem.column}\u0000${problem.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  config.problems.sort((a, b) => files.findIndex((f) => f.file === a.file) - files.findIndex((f) => f.file === b.file) || (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
   return config;
 }
 
@@ -741,6 +751,8 @@ function normaliseRoles(n: Normaliser, config: KamalConfig, raw: Hash): void {
   const topProxy = raw.proxy;
   if (topProxy != null && !isHash(topProxy)) n.error(['proxy'], 'should be a hash');
   const topProxyConfig = isHash(topProxy) ? topProxy : {};
+  // Kamal validates the top-level proxy even when no role runs it.
+  if (isHash(topProxy)) normaliseProxy(n, topProxyConfig, undefined);
   const names = Array.isArray(servers) ? ['web'] : Object.keys(servers).sort();
   const allowEmpty = raw.allow_empty_roles === true;
   const roles: KamalRole[] = [];

@@ -157,7 +157,7 @@ export function renderErb(source: string, env: NodeJS.ProcessEnv): ErbResult {
       } else {
         issue(
           open,
-          `Unresolved ERB "<%=${shorten(expression)} %>": only ENV lookups are evaluated, so the value it feeds is unknown`,
+          `Unresolved ERB "<%= ${shorten(expression)} %>": only ENV lookups are evaluated, so the value it feeds is unknown`,
           'warning',
         );
         substitute(open, marker());
@@ -167,7 +167,7 @@ export function renderErb(source: string, env: NodeJS.ProcessEnv): ErbResult {
       if (code.trim() !== '') {
         issue(
           open,
-          `Unresolved ERB "<%${shorten(code)} %>": Ruby code is never run, so the lines it controls are read as written`,
+          `Unresolved ERB "<% ${shorten(code)} %>": Ruby code is never run, so the lines it controls are read as written`,
           'warning',
         );
       }
