@@ -61,7 +61,7 @@ export class KamalSource implements ReleaseSource {
     } else {
       // The base file alone is an environment too unless it says `require_destination: true`.
       const base = await this.config(undefined).catch(() => undefined);
-      if (base && !base.requireDestination) environments.push(this.environment(undefined, []));
+      if (base && !base.requireDestination) environments.push(await this.environmentFor(undefined));
       for (const destination of destinations) environments.push(await this.environmentFor(destination));
     }
     return environments;
@@ -217,7 +217,7 @@ export class KamalSource implements ReleaseSource {
       throw new DeployRollbackError(this.loadProblem(destination, error).message + ` (${this.location})`);
     }
     const unusable = unusableReason(config);
-    if (unusable) throw new DeployRollbackError(`${unusable} (${config.destinationFile ?? config.file})`);
+    if (unusable) throw new DeployRollbackError(unusable.includes(config.destinationFile ?? config.file) ? unusable : `${unusable} (${config.destinationFile ?? config.file})`);
     return config;
   }
 
@@ -254,8 +254,10 @@ function destinationOf(environment: Pick<Environment, 'name'>): string | undefin
   return environment.name === DEFAULT_ENVIRONMENT ? undefined : environment.name;
 }
 
-/** Why the inventory cannot run on this config, or undefined. */
+/** Why the inventory cannot run on this config, or undefined. Kamal itself refuses a config with errors. */
 function unusableReason(config: KamalConfig): string | undefined {
+  const error = config.problems.find((problem) => problem.severity === 'error');
+  if (error) return `The Kamal config has errors; fix them first: ${error.message} (${error.file}${error.line !== undefined ? `:${error.line}` : ''})`;
   const unknown = config.unknown.filter((key) => INVENTORY_KEYS.some((needed) => key === needed || key.startsWith(`${needed}.`)));
   if (unknown.length > 0) return `The Kamal config has values that could not be resolved, so its hosts cannot be read: ${unknown.join(', ')}`;
   if (!config.service) return 'The Kamal config has no service';
