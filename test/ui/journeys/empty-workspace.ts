@@ -1,0 +1,28 @@
+import * as assert from 'node:assert/strict';
+import { journey } from '../journey';
+import { OUTPUT_CHANNEL } from '../workbench';
+
+export const emptyWorkspace = journey('an empty workspace shows the Releases view with its welcome text', async (ui) => {
+  const workbench = await ui.openWorkbench(ui.emptyWorkspace(), { trusted: true });
+  await workbench.openView();
+  const title = await workbench.sidebar.locator('.composite.title h2').innerText();
+  assert.match(title, /Deploy Rollback/i);
+  assert.match(title, /Releases/i);
+  const welcome = await workbench.welcomeText();
+  assert.ok(welcome.startsWith('No Kamal config or gitops repository found'), `welcome text was: ${welcome}`);
+  await workbench.screenshot('releases-welcome');
+});
+
+export const paletteCommands = journey('Refresh and Show Output run from the command palette', async (ui) => {
+  const workbench = await ui.openWorkbench(ui.emptyWorkspace(), { trusted: true });
+  await workbench.openView();
+  await workbench.runPaletteCommand('Deploy Rollback: Refresh');
+  await workbench.welcomeText();
+  await workbench.runPaletteCommand('Deploy Rollback: Show Output');
+  // Show Output must reveal our channel in the panel: its name is the selected output channel.
+  const outputView = workbench.page.locator('.part.panel [id="workbench.panel.output"]');
+  await outputView.waitFor({ state: 'visible' });
+  await workbench.outputChannelText(OUTPUT_CHANNEL);
+  await workbench.screenshot('output-channel');
+  assert.equal(await workbench.page.locator('.notifications-toasts .notification-list-item.error').count(), 0, 'an error notification appeared');
+});
