@@ -71,6 +71,8 @@ export async function runHook(
   const file = join(options.hooksPath, name);
   if (!(await hookIsRunnable(file))) return { ran: false, output: '' };
   const env = { ...(options.env ?? process.env), ...hookEnvironment(options.details) };
+  const cwdInfo = await stat(options.cwd).catch(() => undefined);
+  if (!cwdInfo?.isDirectory()) throw new DeployRollbackError(`The ${name} hook (${file}) could not run: its working folder ${options.cwd} does not exist.`, `hook ${name}`);
   return new Promise<HookRun>((resolve, reject) => {
     const child = spawn(file, [], { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'], signal: options.signal });
     let output = '';

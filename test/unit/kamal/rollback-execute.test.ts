@@ -1,0 +1,270 @@
+import { strict as assert } from 'node:assert';
+import { chmod, mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { executeKamalRollback, planKamalRollback } from '../../../src/core/kamal/rollback';
+import type { KamalConfig } from '../../../src/core/kamal/types';
+import { FakeHosts, kamalConfig, RecordingReporter, role } from './rollback-fixtures';
+
+function fleet(hosts: string[], overrides: Partial<KamalConfig> = {}): { config: KamalConfig; fakes: FakeHosts } {
+  const config = kamalConfig({ roles: [role('web', hosts)], ...overrides });
+  const fakes = new FakeHosts(hosts);
+  for (const host of fakes.hosts.values()) host.seed('web', ['v1', 'v2', 'v3'], 'v3');
+  return { config, fakes };
+}
+
+/** The commands each host got after planning, with random parts normalised. */
+function runCommands(fakes: FakeHosts, host: string): string[] {
+  return fakes
+    .get(host)
+    .commands.filter((command) => !command.includes('@@deploy-rollback'))
+    .map((command) =>
+      command
+        .replace(/_replaced_[0-9a-f]{16}/g, '_replaced_X')
+        .replace(/--hostname (\S+)-[0-9a-f]{12}/, '--hostname $1-H')
+        .replace(/\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\]/g, '[T]')
+        .replace(/--target=[0-9a-f]{12}/, '--target=CID')
+        .replace(/^mkdir \.kamal\/lock-chat && echo '[^']*'/s, "mkdir .kamal/lock-chat && echo 'B64'"),
+    );
+}
+
+describe('executeKamalRollback', () => {
+  let hooksDir: string | undefined;
+  afterEach(async () => {
+    if (hooksDir) await rm(hooksDir, { recursive: true, force: true });
+    hooksDir = undefined;
+  });
+
+  async function writeHooks(hooks: Record<string, string>): Promise<string> {
+    hooksDir = await mkdtemp(join(tmpdir(), 'kamal-hooks-'));
+    const dir = join(hooksDir, '.kamal', 'hooks');
+    await mkdir(dir, { recursive: true });
+    for (const [name, body] of Object.entries(hooks)) {
+      await writeFile(join(dir, name), `#!/bin/sh\n${body}\n`);
+      await chmod(join(dir, name), 0o755);
+    }
+    return dir;
+  }
+
+  it('rolls every host back in Kamal\'s order and leaves them as Kamal would', async () => {
+    const { config, fakes } = fleet(['web-1', 'web-2', 'web-3']);
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+    const reporter = new RecordingReporter();
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter, runHooks: false });
+
+    assert.equal(result.ok, true, result.message);
+    assert.deepEqual(runCommands(fakes, 'web-1'), [
+      'mkdir -p .kamal',
+      "mkdir .kamal/lock-chat && echo 'B64' > .kamal/lock-chat/details",
+      "docker container ls --all --filter 'name=^chat-web-v2$' --quiet",
+      "mkdir -p .kamal && echo '[T] [ada] [web] Renaming container v2 to v2_replaced_X' >> .kamal/chat-audit.log",
+      'docker rename chat-web-v2 chat-web-v2_replaced_X',
+      plan.detail.hostPlans[0].steps[0].commands.currentVersion,
+      runCommands(fakes, 'web-1')[6],
+      'docker exec kamal-proxy kamal-proxy deploy chat-web --target=CID:80 --deploy-timeout=10s --drain-timeout=30s --health-check-path=/up --buffer-requests --buffer-responses --log-request-header=Cache-Control --log-request-header=Last-Modified --log-request-header=User-Agent',
+      "docker container ls --all --filter 'name=^chat-web-v3$' --quiet | xargs docker stop",
+      "mkdir -p .kamal && echo '[T] [ada] [web] Booted app version v2' >> .kamal/chat-audit.log",
+      "mkdir -p .kamal && echo '[T] [ada] Tagging localhost:5555/bars/app:v2 as the latest image' >> .kamal/chat-audit.log",
+      'docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest',
+      'rm .kamal/lock-chat/details && rm -r .kamal/lock-chat',
+    ]);
+    assert.match(runCommands(fakes, 'web-1')[6], /^docker run --detach --restart unless-stopped --name chat-web-v2 --network kamal --hostname web-1-H /);
+    // Only the primary host holds the lock.
+    assert.ok(!runCommands(fakes, 'web-2').some((command) => command.includes('lock-chat')));
+    for (const host of fakes.hosts.values()) {
+      assert.deepEqual(host.running(), ['chat-web-v2'], host.host);
+      const v2 = host.containers.find((container) => container.name === 'chat-web-v2');
+      assert.equal(host.proxyTargets.get('chat-web'), v2?.id.slice(0, 12));
+      assert.ok(host.containers.some((container) => /^chat-web-v2_replaced_[0-9a-f]{16}$/.test(container.name)));
+      assert.deepEqual(host.tags, ['localhost:5555/bars/app:v2 -> localhost:5555/bars/app:latest']);
+      assert.equal(host.lock, undefined);
+    }
+    assert.match(fakes.get('web-1').audit.join('\n'), /\[ada\] \[web\] Booted app version v2/);
+    assert.deepEqual(result.hosts.map((entry) => [entry.host, entry.from, entry.to, entry.result]), [
+      ['web-1', 'v3', 'v2', 'rolled-back'],
+      ['web-2', 'v3', 'v2', 'rolled-back'],
+      ['web-3', 'v3', 'v2', 'rolled-back'],
+    ]);
+    assert.match(result.lines[0], /^HOST\s+ROLE\s+FROM\s+TO\s+OUTCOME$/);
+    assert.match(result.lines[2], /^web-2\s+web\s+v3\s+v2\s+rolled-back$/);
+    assert.equal(result.rollForward, undefined);
+    assert.match(reporter.text('step'), /\[ssh web-2\] web: starting chat-web-v2/);
+    assert.match(reporter.text('debug'), /\[ssh web-3\] docker rename chat-web-v2 chat-web-v2_replaced_/);
+  });
+
+  it('runs groups one after another', async () => {
+    const { config, fakes } = fleet(['web-1', 'web-2', 'web-3', 'web-4'], { boot: { limit: 2 } });
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+    const order: string[] = [];
+    for (const host of fakes.hosts.values()) host.beforeExec = (command) => command.startsWith('docker run') && order.push(host.host);
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
+    assert.equal(result.ok, true);
+    assert.deepEqual(order.slice(0, 2).sort(), ['web-1', 'web-2']);
+    assert.deepEqual(order.slice(2).sort(), ['web-3', 'web-4']);
+  });
+
+  it('keeps the old version serving when the new one fails its health check, and stops there', async () => {
+    const { config, fakes } = fleet(['web-1', 'web-2', 'web-3'], { boot: { limit: 1 } });
+    fakes.get('web-2').unhealthy.add('v2');
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+    const reporter = new RecordingReporter();
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter, runHooks: false });
+
+    assert.equal(result.ok, false);
+    const web2 = fakes.get('web-2');
+    assert.deepEqual(web2.running(), ['chat-web-v3'], 'v3 still serves on web-2');
+    assert.equal(web2.containers.find((container) => container.name === 'chat-web-v2')?.state, 'exited', 'the failed v2 was stopped');
+    assert.ok(runCommands(fakes, 'web-2').includes("docker container ls --all --filter 'name=^chat-web-v2$' --quiet | xargs docker logs --timestamps --tail 50 2>&1"));
+    assert.match(reporter.text('error'), /last lines of chat-web-v2:\n.*health check failed/s);
+    assert.ok(!web2.audit.some((line) => line.includes('Booted')), 'no Booted audit line for a failed boot');
+    assert.deepEqual(web2.tags, []);
+    assert.deepEqual(runCommands(fakes, 'web-3'), ['mkdir -p .kamal'], 'the next group never started');
+    assert.equal(fakes.get('web-1').lock, undefined, 'lock released');
+    assert.deepEqual(fakes.get('web-1').tags, [], 'latest stays until every host is on the target');
+    assert.deepEqual(result.hosts.map((entry) => [entry.host, entry.result, entry.serving]), [
+      ['web-1', 'rolled-back', 'v2'],
+      ['web-2', 'failed', 'v3'],
+      ['web-3', 'not-started', 'v3'],
+    ]);
+    assert.match(result.message, /kamal-proxy did not switch to chat-web-v2 on web-2/);
+    assert.match(result.message, /Now serving: v2 on web-1 \(web\); v3 on web-2 \(web\), web-3 \(web\)/);
+
+    const forward = result.rollForward;
+    assert.ok(forward, 'a roll-forward plan is offered');
+    assert.equal(forward.to, 'v3');
+    assert.deepEqual(forward.detail.hosts, ['web-1']);
+    assert.equal(forward.detail.kind, 'roll-forward');
+    const again = await executeKamalRollback(forward, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
+    assert.equal(again.ok, true, again.message);
+    assert.deepEqual(fakes.get('web-1').running(), ['chat-web-v3']);
+    assert.equal(fakes.get('web-1').lock, undefined);
+  });
+
+  it('finishes the group in flight on cancel and starts no other', async () => {
+    const { config, fakes } = fleet(['web-1', 'web-2', 'web-3'], { boot: { limit: 1 } });
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+    const controller = new AbortController();
+    fakes.get('web-1').beforeExec = (command) => {
+      if (command.startsWith('docker run')) controller.abort();
+    };
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false, signal: controller.signal });
+    assert.equal(result.ok, false);
+    assert.deepEqual(fakes.get('web-1').running(), ['chat-web-v2'], 'the host in flight finished');
+    assert.deepEqual(runCommands(fakes, 'web-2'), ['mkdir -p .kamal']);
+    assert.deepEqual(result.hosts.map((entry) => entry.result), ['rolled-back', 'cancelled', 'cancelled']);
+    assert.match(result.message, /cancelled before the next group/);
+    assert.equal(fakes.get('web-1').lock, undefined);
+  });
+
+  it('reports a host whose link drops mid-rollback, releases the lock and offers a roll-forward', async () => {
+    const { config, fakes } = fleet(['web-1', 'web-2', 'web-3']);
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+    fakes.get('web-3').beforeExec = (command, host) => {
+      if (command.startsWith('docker exec kamal-proxy')) host.down = true;
+    };
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
+    assert.equal(result.ok, false);
+    const web3 = result.hosts.find((entry) => entry.host === 'web-3');
+    assert.equal(web3?.result, 'unreachable');
+    assert.equal(web3?.serving, undefined);
+    assert.match(result.message, /web-3 stopped answering: kamal-proxy deploy: connect ECONNREFUSED/);
+    assert.equal(fakes.get('web-1').lock, undefined);
+    assert.deepEqual(fakes.get('web-1').tags, []);
+    assert.deepEqual(result.rollForward?.detail.hosts, ['web-1', 'web-2']);
+  });
+
+  it('changes nothing when someone took the lock after planning, and leaves their lock alone', async () => {
+    const { config, fakes } = fleet(['web-1', 'web-2']);
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+    fakes.get('web-1').lock = 'Locked by: Grace at 2026-11-23T08:00:00Z\nVersion: v4\nMessage: deploying';
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
+    assert.equal(result.ok, false);
+    assert.match(result.message, /the deploy lock on web-1 is held by Grace since 2026-11-23T08:00:00Z for version v4: "deploying"/);
+    assert.match(fakes.get('web-1').lock ?? '', /Grace/);
+    assert.ok(!fakes.allCommands().some((command) => command.startsWith('docker ') || command.startsWith('rm ')));
+    assert.equal(result.rollForward, undefined);
+  });
+
+  it('releases the lock when docker run fails', async () => {
+    const { config, fakes } = fleet(['web-1']);
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+    fakes.get('web-1').beforeExec = (command, host) => {
+      // A container appeared under the name after the rename: docker run conflicts.
+      if (command.startsWith('docker run')) host.containers.push({ id: 'f'.repeat(64), name: 'chat-web-v2', state: 'exited', created: 1, image: 'x' });
+    };
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
+    assert.equal(result.ok, false);
+    assert.match(result.message, /docker run chat-web-v2 failed on web-1 \(exit 125: docker: Error response from daemon: Conflict/);
+    assert.equal(fakes.get('web-1').lock, undefined);
+    assert.deepEqual(fakes.get('web-1').running(), ['chat-web-v3']);
+  });
+
+  it('says how to release the lock by hand when the primary host is gone at the end', async () => {
+    const { config, fakes } = fleet(['web-1', 'web-2']);
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+    fakes.get('web-1').beforeExec = (command, host) => {
+      if (command.startsWith('docker tag')) host.down = true;
+    };
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
+    assert.equal(result.ok, false);
+    assert.match(result.message, /Could not release the deploy lock on web-1 .*run `kamal lock release` once the host answers/);
+  });
+
+  it('polls health for a role without kamal-proxy', async () => {
+    const config = kamalConfig({ roles: [role('web', ['web-1']), role('jobs', ['job-1'], { cmd: 'bin/jobs' })] });
+    const fakes = new FakeHosts(['web-1', 'job-1']);
+    fakes.get('web-1').seed('web', ['v1', 'v2'], 'v2');
+    fakes.get('job-1').seed('jobs', ['v1', 'v2'], 'v2');
+    fakes.get('job-1').unhealthy.add('v1');
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v1', performer: 'ada' });
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false, healthPollMs: 1 });
+    assert.equal(result.ok, false);
+    assert.ok(runCommands(fakes, 'job-1').some((command) => command.includes('xargs docker inspect --format')));
+    assert.ok(!runCommands(fakes, 'job-1').some((command) => command.includes('kamal-proxy')));
+    assert.match(result.message, /chat-jobs-v1 on job-1 did not become healthy within 10s \(last status: unhealthy\)/);
+    assert.deepEqual(fakes.get('job-1').running(), ['chat-jobs-v2']);
+  });
+
+  describe('hooks', () => {
+    it('run in Kamal\'s order with KAMAL_* details', async () => {
+      const log = join(tmpdir(), `kamal-hooks-log-${process.pid}-${Date.now()}`);
+      const record = `echo "$(basename "$0") $KAMAL_COMMAND $KAMAL_SERVICE_VERSION $KAMAL_VERSION hosts=$KAMAL_HOSTS roles=$KAMAL_ROLES lock=$KAMAL_LOCK by=$KAMAL_PERFORMER" >> ${log}`;
+      const dir = await writeHooks({ 'pre-connect': record, 'pre-deploy': record, 'pre-app-boot': record, 'post-app-boot': record, 'post-deploy': record });
+      const { config, fakes } = fleet(['web-1', 'web-2'], { hooksPath: dir, file: join(dir, '..', '..', 'config', 'deploy.yml'), boot: { limit: 1 } });
+      const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+      const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: true });
+      assert.equal(result.ok, true, result.message);
+      const lines = (await readFile(log, 'utf8')).trim().split('\n');
+      await rm(log, { force: true });
+      assert.deepEqual(lines, [
+        'pre-connect rollback chat@v2 v2 hosts=web-1,web-2 roles=web lock=false by=ada',
+        'pre-deploy rollback chat@v2 v2 hosts=web-1,web-2 roles=web lock=true by=ada',
+        'pre-app-boot rollback chat@v2 v2 hosts=web-1 roles=web lock=true by=ada',
+        'post-app-boot rollback chat@v2 v2 hosts=web-1 roles=web lock=true by=ada',
+        'pre-app-boot rollback chat@v2 v2 hosts=web-2 roles=web lock=true by=ada',
+        'post-app-boot rollback chat@v2 v2 hosts=web-2 roles=web lock=true by=ada',
+        'post-deploy rollback chat@v2 v2 hosts=web-1,web-2 roles=web lock=false by=ada',
+      ]);
+    });
+
+    it('a failing hook aborts with its output and releases the lock', async () => {
+      const dir = await writeHooks({ 'pre-deploy': 'echo "pending migrations: 20261122_add_index" >&2\nexit 3' });
+      const { config, fakes } = fleet(['web-1', 'web-2'], { hooksPath: dir, file: join(dir, '..', '..', 'config', 'deploy.yml') });
+      const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+      const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: true });
+      assert.equal(result.ok, false);
+      assert.match(result.message, /The pre-deploy hook \(.*pre-deploy\) exited with 3, so the rollback stopped\.\npending migrations: 20261122_add_index/);
+      assert.ok(fakes.get('web-1').commands.includes('rm .kamal/lock-chat/details && rm -r .kamal/lock-chat'));
+      assert.equal(fakes.get('web-1').lock, undefined);
+      assert.ok(!fakes.allCommands().some((command) => command.startsWith('docker ')), 'no container was touched');
+    });
+
+    it('are skipped when runHooks is false', async () => {
+      const dir = await writeHooks({ 'pre-deploy': 'exit 1' });
+      const { config, fakes } = fleet(['web-1'], { hooksPath: dir });
+      const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+      const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
+      assert.equal(result.ok, true, result.message);
+    });
+  });
+});
