@@ -1,0 +1,263 @@
+/**
+ * `kamal rollback` as Deploy Rollback does it, on real hosts (network namespaces with sshd +
+ * dockerd and a kamal-proxy stand-in, see test/hosts/harness.ts) through the real SSH pool.
+ * Each case uses its own service so the cases share hosts without sharing state.
+ * Run: npx mocha --require tsx/cjs --timeout 180000 test/system/kamal-rollback.test.ts
+ */
+import { strict as assert } from 'node:assert';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DeployRollbackError, silentReporter } from '../../src/core/model';
+import { loadKamalConfig } from '../../src/core/kamal/config';
+import { sshTargetFor } from '../../src/core/kamal/ssh-target';
+import { executeKamalRollback, planKamalRollback } from '../../src/core/kamal/rollback';
+import type { KamalConfig } from '../../src/core/kamal/types';
+import { createSessionPool, type InspectableSessionPool } from '../../src/core/ssh/pool';
+import type { HostSession } from '../../src/core/ssh/types';
+import { requireHostsOrSkip, startHosts, type TestHost, type TestHosts } from '../hosts/harness';
+
+function realPool(hosts: TestHosts): InspectableSessionPool {
+  return createSessionPool({
+    prompts: { confirmUnknownHostKey: async () => false, passphrase: async () => undefined },
+    connectTimeoutMs: 5000,
+    homeDir: path.dirname(hosts.knownHostsPath),
+    knownHostsFile: hosts.knownHostsPath,
+    globalKnownHostsFile: null,
+    systemSshConfigFile: null,
+    agentSocket: null,
+    hostKeyPolicy: 'strict',
+  });
+}
+
+/** A deploy.yml for `service` on the harness hosts, role web behind kamal-proxy. */
+async function writeConfig(root: string, hosts: TestHosts, service: string, extra: string[] = []): Promise<KamalConfig> {
+  const dir = path.join(root, service);
+  await fs.mkdir(path.join(dir, 'config'), { recursive: true });
+  const file = path.join(dir, 'config', 'deploy.yml');
+  const servers = hosts.hosts.filter((host) => !host.jumpOnly).map((host) => `      - ${host.address}`);
+  await fs.writeFile(
+    file,
+    [
+      `service: ${service}`,
+      `image: ${hosts.repository}`,
+      'servers:',
+      '  web:',
+      '    hosts:',
+      ...servers,
+      'deploy_timeout: 10',
+      'ssh:',
+      '  user: root',
+      `  port: ${hosts.hosts[0].port}`,
+      '  keys_only: true',
+      `  keys: ["${hosts.clientKeyPath}"]`,
+      '  config: false',
+      '  keepalive_interval: 1',
+      ...extra,
+      '',
+    ].join('\n'),
+  );
+  const config = await loadKamalConfig(file, undefined, {});
+  assert.deepEqual(config.problems.filter((problem) => problem.severity === 'error'), []);
+  return config;
+}
+
+/** Sessions from the real pool, counting commands and letting a test act before one runs. */
+function sessionsFor(pool: InspectableSessionPool, config: KamalConfig, before?: (host: string, command: string) => Promise<void>) {
+  const commands: { host: string; command: string }[] = [];
+  const sessions = async (host: string): Promise<HostSession> => {
+    const session = await pool.session(sshTargetFor(config, host));
+    return {
+      host: session.host,
+      exec: async (command, options) => {
+        commands.push({ host, command });
+        if (before) await before(host, command);
+        return session.exec(command, options);
+      },
+    };
+  };
+  return { sessions, commands };
+}
+
+async function dockerOk(hosts: TestHosts, host: TestHost, args: string[]): Promise<string> {
+  const result = await hosts.docker(host, args);
+  assert.equal(result.code, 0, `docker ${args.join(' ')} on ${host.name}: ${result.stderr}`);
+  return result.stdout.trim();
+}
+
+async function containerState(hosts: TestHosts, host: TestHost, name: string): Promise<string> {
+  return dockerOk(hosts, host, ['inspect', '--format', '{{.State.Status}}', name]);
+}
+
+async function allContainers(hosts: TestHosts, host: TestHost): Promise<string> {
+  return dockerOk(hosts, host, ['ps', '-a', '--no-trunc', '--format', '{{.ID}} {{.Names}} {{.State}} {{.Image}} {{.Labels}}']);
+}
+
+async function lockExists(host: TestHost, service: string): Promise<boolean> {
+  return fs.stat(path.join(host.home, '.kamal', `lock-${service}`)).then(
+    () => true,
+    () => false,
+  );
+}
+
+describe('kamal rollback on real hosts', function () {
+  this.timeout(180_000);
+  let hosts: TestHosts;
+  let pool: InspectableSessionPool;
+  let root: string;
+  let appHosts: TestHost[];
+
+  before(async function () {
+    requireHostsOrSkip(this);
+    hosts = await startHosts({ count: 3, images: [{ version: 'v1' }, { version: 'v2' }, { version: 'v1bad', unhealthy: true }] });
+    appHosts = hosts.hosts.filter((host) => !host.jumpOnly);
+    root = await fs.mkdtemp(path.join(os.tmpdir(), 'kamal-rollback-'));
+    pool = realPool(hosts);
+  });
+
+  after(async () => {
+    pool?.dispose();
+    await hosts?.stop();
+    if (root) await fs.rm(root, { recursive: true, force: true });
+  });
+
+  it('rolls 3 hosts from v2 back to v1 and leaves them as Kamal would', async () => {
+    const service = 'chat';
+    await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });
+    const config = await writeConfig(root, hosts, service);
+    const { sessions } = sessionsFor(pool, config);
+    const plan = await planKamalRollback({ config, sessions, performer: 'system-test' });
+    assert.equal(plan.to, 'v1', 'the previous version is the default target');
+    assert.equal(plan.from, 'v2');
+    const result = await executeKamalRollback(plan, { sessions, reporter: silentReporter, runHooks: false });
+    assert.equal(result.ok, true, result.message);
+
+    const repository = hosts.repository;
+    for (const host of appHosts) {
+      assert.equal(await hosts.proxyTargetContainer(host, 'chat-web'), 'chat-web-v1', `${host.name} proxy target`);
+      const proxy = await hosts.proxyState(host, 'chat-web');
+      assert.ok(proxy?.flags.includes('--health-check-path=/up'), `full flag set on ${host.name}: ${proxy?.flags.join(' ')}`);
+      assert.equal(await containerState(hosts, host, 'chat-web-v2'), 'exited');
+      assert.equal(await containerState(hosts, host, 'chat-web-v1'), 'running');
+      const labels = JSON.parse(await dockerOk(hosts, host, ['inspect', '--format', '{{json .Config.Labels}}', 'chat-web-v1'])) as Record<string, string>;
+      assert.equal(labels.service, 'chat');
+      assert.equal(labels.role, 'web');
+      assert.equal(labels.destination, '');
+      const env = JSON.parse(await dockerOk(hosts, host, ['inspect', '--format', '{{json .Config.Env}}', 'chat-web-v1'])) as string[];
+      assert.ok(env.includes('KAMAL_VERSION=v1') && env.includes('KAMAL_CONTAINER_NAME=chat-web-v1') && env.includes(`KAMAL_HOST=${host.address}`), env.join(' '));
+      assert.ok(env.includes('SECRET_KEY_BASE=seeded-not-a-real-secret'), 'the env file on the host was reused');
+      const names = await dockerOk(hosts, host, ['container', 'ls', '--all', '--filter', 'label=service=chat', '--format', '{{.Names}}']);
+      assert.match(names, /chat-web-v1_replaced_[0-9a-f]{16}/);
+      const latest = await dockerOk(hosts, host, ['image', 'inspect', '--format', '{{.Id}}', `${repository}:latest`]);
+      const v1 = await dockerOk(hosts, host, ['image', 'inspect', '--format', '{{.Id}}', `${repository}:v1`]);
+      assert.equal(latest, v1, `latest moved to v1 on ${host.name}`);
+      const audit = await fs.readFile(path.join(host.home, '.kamal', 'chat-audit.log'), 'utf8');
+      assert.match(audit, /^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\] \[system-test\] \[web\] Renaming container v1 to v1_replaced_[0-9a-f]{16}$/m);
+      assert.match(audit, /^\[[^\]]+\] \[system-test\] \[web\] Booted app version v1$/m);
+      assert.match(audit, new RegExp(`^\\[[^\\]]+\\] \\[system-test\\] Tagging ${repository.replace('/', '\\/')}:v1 as the latest image$`, 'm'));
+      assert.equal(await lockExists(host, service), false);
+    }
+  });
+
+  it('keeps v2 serving everywhere when v1 never becomes healthy, and releases the lock', async () => {
+    const service = 'chatbad';
+    await hosts.seedKamalState({ service, versions: ['v1bad', 'v2'], running: 'v2' });
+    const config = await writeConfig(root, hosts, service);
+    const { sessions } = sessionsFor(pool, config);
+    const plan = await planKamalRollback({ config, sessions, targetVersion: 'v1bad', performer: 'system-test' });
+    const result = await executeKamalRollback(plan, { sessions, reporter: silentReporter, runHooks: false });
+    assert.equal(result.ok, false);
+    assert.match(result.message, /kamal-proxy did not switch to chatbad-web-v1bad/);
+    for (const host of appHosts) {
+      assert.equal(await hosts.proxyTargetContainer(host, 'chatbad-web'), 'chatbad-web-v2', `${host.name} still serves v2`);
+      assert.equal(await containerState(hosts, host, 'chatbad-web-v2'), 'running');
+      assert.equal(await containerState(hosts, host, 'chatbad-web-v1bad'), 'exited', `failed v1bad stopped on ${host.name}`);
+      const latest = await dockerOk(hosts, host, ['image', 'inspect', '--format', '{{.Id}}', `${hosts.repository}:latest`]);
+      const v2 = await dockerOk(hosts, host, ['image', 'inspect', '--format', '{{.Id}}', `${hosts.repository}:v2`]);
+      assert.equal(latest, v2, 'latest left alone');
+    }
+    assert.equal(await lockExists(appHosts[0], service), false);
+  });
+
+  it('refuses when v1 was pruned on one host and changes nothing anywhere', async () => {
+    const service = 'chatpruned';
+    const third = appHosts[2];
+    await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2', missing: { [third.name]: ['v1'] } });
+    const config = await writeConfig(root, hosts, service);
+    const before = await Promise.all(appHosts.map((host) => allContainers(hosts, host)));
+    const { sessions, commands } = sessionsFor(pool, config);
+    await assert.rejects(planKamalRollback({ config, sessions, targetVersion: 'v1' }), (error: unknown) => {
+      assert.ok(error instanceof DeployRollbackError);
+      assert.match(error.message, new RegExp(`version v1 has no container on ${third.address.replace(/\./g, '\\.')} \\(web\\)`));
+      return true;
+    });
+    assert.equal(commands.length, appHosts.length, 'one read per host, nothing else');
+    const after = await Promise.all(appHosts.map((host) => allContainers(hosts, host)));
+    assert.deepEqual(after, before);
+  });
+
+  it('refuses while someone holds the deploy lock, naming them', async () => {
+    const service = 'chatlocked';
+    await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });
+    const details = Buffer.from('Locked by: Jane Doe at 2026-11-23T07:30:00Z\nVersion: v2\nMessage: migrating').toString('base64');
+    const lock = await hosts.exec(appHosts[0], `mkdir -p .kamal/lock-${service} && echo ${details} > .kamal/lock-${service}/details`);
+    assert.equal(lock.code, 0, lock.stderr);
+    const config = await writeConfig(root, hosts, service);
+    const { sessions } = sessionsFor(pool, config);
+    await assert.rejects(planKamalRollback({ config, sessions, targetVersion: 'v1' }), /held by Jane Doe since 2026-11-23T07:30:00Z for version v2: "migrating"/);
+    assert.equal(await lockExists(appHosts[0], service), true, 'their lock is left alone');
+  });
+
+  it('reports a host whose link drops mid-rollback, releases the lock and offers a roll-forward', async () => {
+    const service = 'chatlink';
+    await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });
+    const config = await writeConfig(root, hosts, service);
+    const third = appHosts[2];
+    let dropped = false;
+    const { sessions } = sessionsFor(pool, config, async (host, command) => {
+      if (host === third.address && !dropped && command.startsWith('docker exec kamal-proxy')) {
+        dropped = true;
+        await hosts.linkDown(third);
+      }
+    });
+    try {
+      const plan = await planKamalRollback({ config, sessions, targetVersion: 'v1', performer: 'system-test' });
+      const result = await executeKamalRollback(plan, { sessions, reporter: silentReporter, runHooks: false });
+      assert.equal(dropped, true);
+      assert.equal(result.ok, false);
+      const lost = result.hosts.find((entry) => entry.host === third.address);
+      assert.equal(lost?.result, 'unreachable', result.lines.join('\n'));
+      assert.match(result.message, new RegExp(`${third.address.replace(/\./g, '\\.')} stopped answering`));
+      assert.equal(await lockExists(appHosts[0], service), false);
+      assert.deepEqual(result.rollForward?.detail.hosts, [appHosts[0].address, appHosts[1].address]);
+      assert.equal(result.rollForward?.to, 'v2');
+    } finally {
+      await hosts.linkUp(third);
+    }
+  });
+
+  it('passes hostile config values to docker as data, never to a shell', async () => {
+    const service = 'chathostile';
+    await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });
+    const marker = `/root/pwned-${process.pid}`;
+    const hostile = `$(touch ${marker}) \`touch ${marker}\` '; touch ${marker}; '`;
+    const config = await writeConfig(root, hosts, service, ['env:', '  clear:', `    GREETING: ${JSON.stringify(hostile)}`, 'labels:', `  note: ${JSON.stringify(hostile)}`]);
+    const { sessions } = sessionsFor(pool, config);
+    const plan = await planKamalRollback({ config, sessions, targetVersion: 'v1', performer: 'system-test' });
+    const result = await executeKamalRollback(plan, { sessions, reporter: silentReporter, runHooks: false });
+    assert.equal(result.ok, true, result.message);
+    for (const host of appHosts) {
+      const env = JSON.parse(await dockerOk(hosts, host, ['inspect', '--format', '{{json .Config.Env}}', 'chathostile-web-v1'])) as string[];
+      assert.ok(env.includes(`GREETING=${hostile}`), env.join('\n'));
+      const labels = JSON.parse(await dockerOk(hosts, host, ['inspect', '--format', '{{json .Config.Labels}}', 'chathostile-web-v1'])) as Record<string, string>;
+      assert.equal(labels.note, hostile);
+      const probe = await hosts.exec(host, `test -e ${marker} && echo present || echo absent`);
+      assert.equal(probe.stdout.trim(), 'absent', `nothing ran on ${host.name}`);
+    }
+
+    const { sessions: counted, commands } = sessionsFor(pool, config);
+    await assert.rejects(planKamalRollback({ config, sessions: counted, targetVersion: `v1;touch ${marker}` }), DeployRollbackError);
+    await assert.rejects(planKamalRollback({ config: { ...config, service: `x$(touch ${marker})` }, sessions: counted }), DeployRollbackError);
+    assert.equal(commands.length, 0, 'refused before any command reached a host');
+  });
+});
