@@ -80,9 +80,13 @@ export function walkPathLog(
   revs: string[],
   paths: string[],
   onCommit: (commit: PathCommit) => boolean,
-  options: { reporter?: Reporter; signal?: AbortSignal } = {},
+  options: { reporter?: Reporter; signal?: AbortSignal; maxCount?: number; skip?: number } = {},
 ): Promise<boolean> {
-  const args = ['log', '-z', '--name-only', '--no-renames', LOG_FORMAT, ...revs, '--', ...paths];
+  const window = [
+    ...(options.maxCount !== undefined ? [`--max-count=${options.maxCount}`] : []),
+    ...(options.skip ? [`--skip=${options.skip}`] : []),
+  ];
+  const args = ['log', '-z', '--name-only', '--no-renames', LOG_FORMAT, ...window, ...revs, '--', ...paths];
   (options.reporter ?? silentReporter).debug(`[git] ${describeGit(args, cwd)}`);
   return new Promise((resolve, reject) => {
     let child: ChildProcessWithoutNullStreams;
@@ -220,12 +224,15 @@ export async function readPathHistory(repo: GitopsRepo, envName: string, app: st
   const releases: GitopsRelease[] = [];
   let complete = false;
   try {
-    let revs = [query.rev ?? 'HEAD'];
+    const revs = [query.rev ?? 'HEAD'];
     let resolvedUpTo = 0;
+    // Ask git for exactly as many commits as releases still wanted (git stops by itself, no
+    // kill, no walking past the last one); reverts, deletes and non-releases cost another round.
+    let batchSize = Number.isFinite(limit) ? limit : undefined;
     for (;;) {
-      let wanted = limit - releases.length;
       let reachedUntil = false;
-      const stoppedEarly = await walkPathLog(
+      const walked = commits.length;
+      await walkPathLog(
         repo.root,
         revs,
         [path],
@@ -235,15 +242,14 @@ export async function readPathHistory(repo: GitopsRepo, envName: string, app: st
           for (const sha of commit.message.match(MENTIONED_SHA) ?? []) if (!mentionedBy.has(sha)) mentionedBy.set(sha, commit.sha);
           if (!isRevertMessage(commit.message) && !isDeleteMessage(commit.message)) {
             candidates.push({ commit, rolledBackBy, own: batch.read(`${commit.sha}:${ownFile}`) });
-            wanted -= 1;
           }
           if (query.until?.(commit)) {
             reachedUntil = true;
             return false;
           }
-          return wanted > 0;
+          return true;
         },
-        { reporter, signal: query.signal },
+        { reporter, signal: query.signal, maxCount: batchSize, skip: walked },
       );
       for (; resolvedUpTo < candidates.length; resolvedUpTo++) {
         const { commit, rolledBackBy, own } = candidates[resolvedUpTo];
@@ -260,11 +266,10 @@ export async function readPathHistory(repo: GitopsRepo, envName: string, app: st
         }
         releases.push(release);
       }
-      const last = commits[commits.length - 1];
-      if (!stoppedEarly) complete = true;
-      if (!stoppedEarly || reachedUntil || releases.length >= limit || !last || last.parents.length === 0) break;
-      // Some commits on the path were not releases after all: keep walking below the last one.
-      revs = last.parents;
+      const exhausted = batchSize === undefined || commits.length - walked < batchSize;
+      if (exhausted && !reachedUntil) complete = true;
+      if (exhausted || reachedUntil || releases.length >= limit) break;
+      batchSize = Math.max(limit - releases.length, (batchSize ?? 0) * 2);
     }
   } finally {
     batch.close();
