@@ -16,9 +16,15 @@ import { connect } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { CommandResult, run, runOk, waitFor } from './exec';
 import { AppImageSpec, DEFAULT_IMAGES, DEFAULT_REPOSITORY, KAMAL_PROXY_IMAGE, imageArchive } from './images';
+import { ProxyServiceState, SeedKamalOptions, SeededHost, proxyState, proxyTargetContainer, seedKamalState } from './seed';
 import { HARNESS_ROOT, HostRecord, RunRecord, SLOT_DIR, cgroupPids, netnsPids, teardownRun } from './teardown';
 
 export { cleanupLeftovers } from './teardown';
+export {
+  seedKamalState, proxyState, proxyTargetContainer, proxyHistory, kamalContainerName, kamalProxyServiceName, kamalEnvFilePath,
+  DEFAULT_ENV_FILE,
+} from './seed';
+export type { SeedKamalOptions, SeededHost, ProxyServiceState } from './seed';
 export type { AppImageSpec } from './images';
 export { KAMAL_PROXY_IMAGE } from './images';
 
@@ -57,6 +63,8 @@ export interface TestHost {
 export interface TestHosts {
   hosts: TestHost[];
   runId: string;
+  /** Everything of the run on this machine lives below this directory. */
+  runDir: string;
   repository: string;
   service: string;
   clientKeyPath: string;
@@ -82,6 +90,11 @@ export interface TestHosts {
   /** Makes GET /up answer 404 inside a running app container. */
   makeUnhealthy(host: TestHost | string, containerName: string): Promise<void>;
   makeHealthy(host: TestHost | string, containerName: string): Promise<void>;
+  /** What the kamal-proxy stand-in routes `service` to on the host (`S-R[-D]` for Kamal roles). */
+  proxyState(host: TestHost | string, service: string): Promise<ProxyServiceState | undefined>;
+  /** Name of the container the proxy targets for `service`. */
+  proxyTargetContainer(host: TestHost | string, service: string): Promise<string | undefined>;
+  seedKamalState(options: SeedKamalOptions): Promise<SeededHost[]>;
   /** PIDs of everything the run started that is still alive (sshd, dockerd, containerd, shims, containers). */
   livePids(): number[];
   stop(): Promise<void>;
@@ -422,6 +435,7 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHosts>
     const testHosts: TestHosts = {
       hosts: live.map((host) => host.test),
       runId,
+      runDir,
       repository,
       service: options.service ?? 'app',
       clientKeyPath,
@@ -439,13 +453,15 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHosts>
         await waitFor(`sshd of ${host.name} (pid ${pid}) to exit`, () => !existsSync(`/proc/${pid}`) || isZombie(pid), 10_000);
       },
       startSshd: async (hostOrName) => startSshd(byName(hostOrName)),
+      // The host's own end goes down, as a dead NIC would: this machine keeps its route, so
+      // packets are dropped ("No route to host" after ARP gives up) instead of leaving by the default route.
       linkDown: async (hostOrName) => {
         const host = byName(hostOrName);
-        await runOk('ip', [...(host.outsideNetns ? ['-n', host.outsideNetns] : []), 'link', 'set', 'dev', host.outsideVeth, 'down']);
+        await runOk('ip', ['-n', host.netns, 'link', 'set', 'dev', insideVeth(host), 'down']);
       },
       linkUp: async (hostOrName) => {
         const host = byName(hostOrName);
-        await runOk('ip', [...(host.outsideNetns ? ['-n', host.outsideNetns] : []), 'link', 'set', 'dev', host.outsideVeth, 'up']);
+        await runOk('ip', ['-n', host.netns, 'link', 'set', 'dev', insideVeth(host), 'up']);
         if (!host.test.jumpOnly) {
           await waitFor(`${host.name} to answer on port 22 after linkUp`, () => tcpOpen(host.test.address, 22), 10_000, 100);
         }
@@ -460,6 +476,9 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHosts>
       makeHealthy: async (hostOrName, containerName) => {
         await dockerOk(byName(hostOrName), ['exec', containerName, 'sh', '-c', 'echo ok > /www/up']);
       },
+      proxyState: (hostOrName, service) => proxyState(testHosts, hostOrName, service),
+      proxyTargetContainer: (hostOrName, service) => proxyTargetContainer(testHosts, hostOrName, service),
+      seedKamalState: (seedOptions) => seedKamalState(testHosts, seedOptions),
       livePids: () => livePidsOf(record),
       stop: stopRun,
     };

@@ -1,0 +1,327 @@
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { processAlive, run, waitFor } from './exec';
+import {
+  TestHosts,
+  cleanupLeftovers,
+  kamalEnvFilePath,
+  requireHostsOrSkip,
+  startHosts,
+} from './harness';
+import { proxyHistory } from './seed';
+import { mountsUnder } from './teardown';
+
+const SERVICE = 'chat';
+
+function tcpReachable(address: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: address, port, timeout: timeoutMs });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+function namespaces(): Promise<string[]> {
+  return run('ip', ['netns', 'list']).then((result) => result.stdout.split('\n').map((line) => line.split(' ')[0] ?? '').filter(Boolean));
+}
+
+describe('test hosts harness (real sshd + dockerd per network namespace)', function () {
+  this.timeout(120_000);
+  let testHosts: TestHosts;
+  let startMs = 0;
+
+  before(async function () {
+    requireHostsOrSkip(this);
+    const started = Date.now();
+    testHosts = await startHosts({
+      count: 3,
+      jumpOnly: 1,
+      images: [{ version: 'v1' }, { version: 'v2' }, { version: 'v3', unhealthy: true }, { version: 'v4', exitsImmediately: true }],
+    });
+    startMs = Date.now() - started;
+    console.log(`      (started ${testHosts.hosts.length} hosts in ${startMs} ms)`);
+  });
+
+  after(async function () {
+    if (testHosts) await testHosts.stop();
+  });
+
+  it('starts four hosts (one of them jump-only) in under 30 s', function () {
+    assert.equal(testHosts.hosts.length, 4);
+    assert.ok(startMs < 30_000, `took ${startMs} ms`);
+  });
+
+  it('gives every host its own ssh host key, checked strictly against known_hosts', async function () {
+    const fingerprints = testHosts.hosts.map((host) => host.hostKeyFingerprint);
+    assert.equal(new Set(fingerprints).size, fingerprints.length);
+    for (const host of testHosts.hosts.filter((candidate) => !candidate.jumpOnly)) {
+      const scan = await run('ssh-keyscan', ['-t', 'ed25519', host.address]);
+      const line = scan.stdout.split('\n').find((candidate) => candidate.startsWith(host.address)) ?? '';
+      const scannedKeyFile = join(testHosts.runDir, `scanned-${host.name}.pub`);
+      writeFileSync(scannedKeyFile, `${line.split(' ').slice(1).join(' ')}\n`);
+      const printed = await run('ssh-keygen', ['-lf', scannedKeyFile]);
+      assert.equal(printed.stdout.split(' ')[1], host.hostKeyFingerprint, `${host.name} presents another key`);
+    }
+    // A known_hosts that pins host1's address to host0's key must make ssh refuse.
+    const [host0, host1] = testHosts.hosts;
+    assert.ok(host0 && host1);
+    const wrongKnownHosts = join(testHosts.runDir, 'wrong_known_hosts');
+    writeFileSync(wrongKnownHosts, `${host1.address} ${host0.hostPublicKeyLine}\n`);
+    const refused = await run('ssh', [
+      '-F', '/dev/null', '-i', testHosts.clientKeyPath, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes',
+      '-o', `UserKnownHostsFile=${wrongKnownHosts}`, '-o', 'StrictHostKeyChecking=yes', `root@${host1.address}`, 'true',
+    ]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/);
+    const accepted = await run('ssh', [
+      '-F', '/dev/null', '-i', testHosts.clientKeyPath, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes',
+      '-o', `UserKnownHostsFile=${testHosts.knownHostsPath}`, '-o', 'StrictHostKeyChecking=yes', `root@${host1.address}`, 'echo ok',
+    ]);
+    assert.equal(accepted.stdout.trim(), 'ok', accepted.stderr);
+  });
+
+  it('refuses password-less logins without the client key', async function () {
+    const [host0] = testHosts.hosts;
+    assert.ok(host0);
+    const result = await run('ssh', [
+      '-F', '/dev/null', '-o', 'IdentitiesOnly=yes', '-o', 'IdentityFile=/dev/null', '-o', 'BatchMode=yes',
+      '-o', `UserKnownHostsFile=${testHosts.knownHostsPath}`, `root@${host0.address}`, 'true',
+    ]);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /Permission denied/);
+  });
+
+  it("keeps each host's docker daemon and ~/.kamal to itself", async function () {
+    const [host0, host1] = testHosts.hosts;
+    assert.ok(host0 && host1);
+    const started = await testHosts.exec(host0, 'docker run -d --name only-on-host0 --network kamal user/app:v1');
+    assert.equal(started.code, 0, started.stderr);
+    const onHost0 = await testHosts.exec(host0, 'docker ps -a --format "{{.Names}}"');
+    const onHost1 = await testHosts.exec(host1, 'docker ps -a --format "{{.Names}}"');
+    assert.ok(onHost0.stdout.split('\n').includes('only-on-host0'));
+    assert.ok(!onHost1.stdout.split('\n').includes('only-on-host0'), onHost1.stdout);
+
+    await testHosts.exec(host0, 'mkdir -p ~/.kamal && echo host0 > ~/.kamal/marker');
+    assert.equal(readFileSync(join(host0.home, '.kamal/marker'), 'utf8'), 'host0\n');
+    const onOther = await testHosts.exec(host1, 'cat ~/.kamal/marker');
+    assert.notEqual(onOther.code, 0);
+    assert.ok(!existsSync('/root/.kamal/marker'), 'the marker leaked into this machine\'s /root');
+    await testHosts.docker(host0, ['rm', '-f', 'only-on-host0']);
+  });
+
+  it('reaches the jump-only host only through host 0', async function () {
+    const jump = testHosts.hosts.find((host) => host.jumpOnly);
+    const [host0] = testHosts.hosts;
+    assert.ok(jump && host0);
+    assert.equal(jump.jumpVia, 'host0');
+    assert.equal(await tcpReachable(jump.address, 22, 1500), false, 'this machine reached the jump-only host directly');
+    const direct = await run('ssh', [
+      '-F', '/dev/null', '-i', testHosts.clientKeyPath, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=2',
+      '-o', `UserKnownHostsFile=${testHosts.knownHostsPath}`, `root@${jump.address}`, 'true',
+    ]);
+    assert.notEqual(direct.code, 0);
+    const jumped = await run('ssh', ['-F', testHosts.sshConfigPath, '-J', `root@${host0.address}`, `root@${jump.address}`, 'docker ps --format "{{.Names}}"']);
+    assert.equal(jumped.code, 0, jumped.stderr);
+    assert.equal(jumped.stdout.trim(), 'kamal-proxy');
+    const viaConfig = await testHosts.exec(jump, 'echo $DOCKER_HOST');
+    assert.equal(viaConfig.stdout.trim(), `unix://${jump.dockerSocket}`);
+  });
+
+  it('seeds Kamal containers, labels, env file, latest tag and proxy exactly as kamal deploy leaves them', async function () {
+    const [host0, host1, host2] = testHosts.hosts;
+    assert.ok(host0 && host1 && host2);
+    const seeded = await testHosts.seedKamalState({
+      service: SERVICE, versions: ['v1', 'v2'], running: 'v2', missing: { host2: ['v1'] }, hosts: [host0, host1, host2],
+    });
+    assert.deepEqual(seeded.map((entry) => Object.keys(entry.containers)), [['v1', 'v2'], ['v1', 'v2'], ['v2']]);
+
+    const listing = await testHosts.exec(
+      host0,
+      `docker container ls --all --filter label=service=${SERVICE} --filter label=destination= --format '{{.Names}} {{.State}} {{.Image}} {{.Label "role"}}'`,
+    );
+    assert.deepEqual(listing.stdout.trim().split('\n').sort(), ['chat-web-v1 exited user/app:v1 web', 'chat-web-v2 running user/app:v2 web']);
+    const onPrunedHost = await testHosts.exec(host2, `docker container ls --all --filter 'name=^chat-web-v1$' --quiet`);
+    assert.equal(onPrunedHost.stdout.trim(), '');
+
+    const latest = await testHosts.exec(host1, 'docker image inspect --format "{{.Id}}" user/app:latest user/app:v2');
+    const [latestId, v2Id] = latest.stdout.trim().split('\n');
+    assert.ok(latestId && latestId === v2Id, latest.stdout);
+
+    const envFile = await testHosts.exec(host0, `cat ${kamalEnvFilePath(SERVICE, 'web')}`);
+    assert.match(envFile.stdout, /SECRET_KEY_BASE=/);
+    const labels = await testHosts.docker(host0, ['inspect', '--format', '{{json .Config.Labels}}', 'chat-web-v2']);
+    assert.deepEqual(JSON.parse(labels.stdout), { service: SERVICE, role: 'web', destination: '' });
+
+    for (const host of [host0, host1, host2]) {
+      assert.equal(await testHosts.proxyTargetContainer(host, 'chat-web'), 'chat-web-v2');
+      const state = await testHosts.proxyState(host, 'chat-web');
+      assert.equal(state?.target, `${seeded[testHosts.hosts.indexOf(host)]?.containerIds.v2?.slice(0, 12)}:80`);
+    }
+  });
+
+  it('seeds destinations with their own names, labels and latest-D tag', async function () {
+    const [host0] = testHosts.hosts;
+    assert.ok(host0);
+    await testHosts.seedKamalState({ service: SERVICE, destination: 'staging', versions: ['v1', 'v2'], running: 'v1', hosts: [host0], proxy: false });
+    const listing = await testHosts.exec(host0, `docker container ls --all --filter label=service=${SERVICE} --filter label=destination=staging --format '{{.Names}} {{.State}}'`);
+    assert.deepEqual(listing.stdout.trim().split('\n').sort(), ['chat-web-staging-v1 running', 'chat-web-staging-v2 exited']);
+    const tag = await testHosts.exec(host0, 'docker image inspect --format "{{.Id}}" user/app:latest-staging user/app:v1');
+    const [latestId, v1Id] = tag.stdout.trim().split('\n');
+    assert.equal(latestId, v1Id);
+    assert.ok(existsSync(join(host0.home, '.kamal/apps/chat-staging/env/roles/web.env')));
+  });
+
+  it('switches the proxy stand-in only to a healthy target and keeps the old one otherwise', async function () {
+    const [, host1] = testHosts.hosts;
+    assert.ok(host1);
+    const before = await testHosts.proxyState(host1, 'chat-web');
+    assert.ok(before);
+    const unhealthy = await testHosts.exec(host1, 'docker run -d --name chat-web-v3 --network kamal user/app:v3');
+    assert.equal(unhealthy.code, 0, unhealthy.stderr);
+    const unhealthyId = unhealthy.stdout.trim().slice(0, 12);
+    const refused = await testHosts.exec(
+      host1,
+      `docker exec kamal-proxy kamal-proxy deploy chat-web --target="${unhealthyId}:80" --deploy-timeout="2s" --health-check-path="/up"`,
+    );
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /failed to become healthy/);
+    assert.deepEqual(await testHosts.proxyState(host1, 'chat-web'), before);
+
+    const healthy = await testHosts.docker(host1, ['inspect', '--format', '{{.Id}}', 'chat-web-v1']);
+    await testHosts.docker(host1, ['start', 'chat-web-v1']);
+    const healthyId = healthy.stdout.trim().slice(0, 12);
+    const switched = await testHosts.exec(
+      host1,
+      `docker exec kamal-proxy kamal-proxy deploy chat-web --target="${healthyId}:80" --deploy-timeout "10s" --drain-timeout=30s --buffer-requests --log-request-header="Cache-Control" --log-request-header="User-Agent"`,
+    );
+    assert.equal(switched.code, 0, switched.stderr);
+    assert.deepEqual(await testHosts.proxyState(host1, 'chat-web'), {
+      target: `${healthyId}:80`,
+      flags: [`--target=${healthyId}:80`, '--deploy-timeout=10s', '--drain-timeout=30s', '--buffer-requests', '--log-request-header=Cache-Control', '--log-request-header=User-Agent'],
+    });
+    assert.equal(await testHosts.proxyTargetContainer(host1, 'chat-web'), 'chat-web-v1');
+    const listed = await testHosts.exec(host1, 'docker exec kamal-proxy kamal-proxy list');
+    assert.match(listed.stdout, new RegExp(`chat-web\\s+${healthyId}:80`));
+
+    await testHosts.makeUnhealthy(host1, 'chat-web-v2');
+    const v2Id = (await testHosts.docker(host1, ['inspect', '--format', '{{.Id}}', 'chat-web-v2'])).stdout.trim().slice(0, 12);
+    const backToSick = await testHosts.exec(host1, `docker exec kamal-proxy kamal-proxy deploy chat-web --target=${v2Id}:80 --deploy-timeout=1s`);
+    assert.equal(backToSick.code, 1);
+    assert.equal(await testHosts.proxyTargetContainer(host1, 'chat-web'), 'chat-web-v1');
+    const history = await proxyHistory(testHosts, host1);
+    assert.deepEqual(history.slice(-3).map((entry) => entry.outcome), ['failed', 'deployed', 'failed']);
+    await testHosts.makeHealthy(host1, 'chat-web-v2');
+  });
+
+  it('builds images that exit at once or serve their version', async function () {
+    const [host0] = testHosts.hosts;
+    assert.ok(host0);
+    await testHosts.exec(host0, 'docker run -d --name dies user/app:v4');
+    await waitFor('the v4 container to exit', async () => {
+      const state = await testHosts.docker(host0, ['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', 'dies']);
+      return state.stdout.trim() === 'exited 1';
+    }, 10_000);
+    const version = await testHosts.exec(
+      host0,
+      `docker exec kamal-proxy sh -c 'printf "GET /version HTTP/1.0\\r\\n\\r\\n" | nc -w 2 $(nslookup chat-web-v2 127.0.0.11 | awk "/^Name:/ {n=1; next} n && /^Address/ {print \\$2; exit}") 80 | tail -1'`,
+    );
+    assert.equal(version.stdout.trim(), 'v2', version.stderr);
+    const stopStarted = Date.now();
+    await testHosts.docker(host0, ['stop', 'chat-web-v2']);
+    assert.ok(Date.now() - stopStarted < 5_000, 'docker stop waited for the grace period: PID 1 ignores SIGTERM');
+    await testHosts.docker(host0, ['start', 'chat-web-v2']);
+  });
+
+  it('stops and restarts sshd, and takes the link down and up', async function () {
+    const [, , host2] = testHosts.hosts;
+    assert.ok(host2);
+    await testHosts.stopSshd(host2);
+    assert.notEqual((await testHosts.exec(host2, 'true')).code, 0);
+    await testHosts.startSshd(host2);
+    assert.equal((await testHosts.exec(host2, 'echo up')).stdout.trim(), 'up');
+
+    await testHosts.linkDown(host2);
+    assert.equal(await tcpReachable(host2.address, 22, 1000), false);
+    await testHosts.linkUp(host2);
+    assert.equal((await testHosts.exec(host2, 'echo back')).stdout.trim(), 'back');
+  });
+
+  it('slows or throttles a link with tc, and says so when netem is missing', async function () {
+    const [, , host2] = testHosts.hosts;
+    assert.ok(host2);
+    try {
+      await testHosts.slowLink(host2, 200);
+      const started = Date.now();
+      await testHosts.exec(host2, 'true');
+      assert.ok(Date.now() - started >= 400, 'an ssh login with 200 ms RTT takes several round trips');
+    } catch (error) {
+      assert.match((error as Error).message, /netem/);
+    }
+    await testHosts.throttleLink(host2, 256);
+    const shaped = await run('tc', ['qdisc', 'show', 'dev', `${testHosts.runId}h2o`]);
+    assert.match(shaped.stdout, /tbf .*rate 256Kbit/);
+    assert.equal((await testHosts.exec(host2, 'echo slow')).stdout.trim(), 'slow');
+    await testHosts.clearLink(host2);
+    assert.doesNotMatch((await run('tc', ['qdisc', 'show', 'dev', `${testHosts.runId}h2o`])).stdout, /tbf/);
+  });
+});
+
+describe('test hosts tear-down', function () {
+  this.timeout(120_000);
+
+  before(function () {
+    requireHostsOrSkip(this);
+  });
+
+  it('leaves no namespace, process, mount or directory behind', async function () {
+    const testHosts = await startHosts({ count: 1, jumpOnly: 1, images: [{ version: 'v1' }] });
+    await testHosts.seedKamalState({ service: SERVICE, versions: ['v1'], running: 'v1' });
+    const pids = testHosts.livePids();
+    assert.ok(pids.length >= 6, `expected sshd, dockerd, containerd, shims and containers, saw ${pids.length}`);
+    assert.ok(mountsUnder(testHosts.runDir).length > 0, 'containers should have mounts while running');
+    await testHosts.stop();
+    assert.deepEqual(pids.filter(processAlive), []);
+    const left = (await namespaces()).filter((name) => name.startsWith(testHosts.runId));
+    assert.deepEqual(left, []);
+    assert.deepEqual(mountsUnder(testHosts.runDir), []);
+    assert.equal(readFileSync('/proc/self/mountinfo', 'utf8').includes(testHosts.runDir), false);
+    assert.equal(existsSync(testHosts.runDir), false);
+    const links = await run('ip', ['-o', 'link', 'show']);
+    assert.equal(links.stdout.includes(testHosts.runId), false);
+  });
+
+  it('cleans up after a run whose process was killed', async function () {
+    const child = spawn(process.execPath, ['--require', 'tsx/cjs', '-e', `
+      require(${JSON.stringify(join(__dirname, 'harness.ts'))}).startHosts({ count: 1, images: [{ version: 'v1' }] })
+        .then((hosts) => { console.log(JSON.stringify({ runId: hosts.runId, runDir: hosts.runDir, pids: hosts.livePids() })); });
+      // Stay alive until killed: a natural exit would run the harness's own clean-up.
+      setInterval(() => undefined, 1000);
+    `], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    await waitFor('the child run to start its host', () => output.includes('\n'), 60_000, 100);
+    const crashed = JSON.parse(output) as { runId: string; runDir: string; pids: number[] };
+    child.kill('SIGKILL');
+    await waitFor('the child to die', () => child.exitCode !== null || child.signalCode !== null, 10_000);
+    assert.ok((await namespaces()).some((name) => name.startsWith(crashed.runId)), 'the killed run should have left its namespace');
+
+    const problems = cleanupLeftovers();
+    assert.deepEqual(problems, []);
+    assert.deepEqual((await namespaces()).filter((name) => name.startsWith(crashed.runId)), []);
+    assert.deepEqual(crashed.pids.filter(processAlive), []);
+    assert.equal(existsSync(crashed.runDir), false);
+    assert.deepEqual(mountsUnder(crashed.runDir), []);
+  });
+});

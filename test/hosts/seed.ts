@@ -1,0 +1,162 @@
+/**
+ * Puts test hosts into the state a history of Kamal 2 deploys leaves behind: one container per
+ * version named and labelled as `kamal deploy` names them, the live one tagged latest and
+ * behind the kamal-proxy stand-in, older ones exited, the role env file in Kamal 2's layout.
+ */
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { TestHost, TestHosts } from './harness';
+
+export interface SeedKamalOptions {
+  service: string;
+  role?: string;
+  destination?: string;
+  /** Image repository, e.g. `user/app`; defaults to the hosts' repository. */
+  repository?: string;
+  /** Versions deployed over time, oldest first. */
+  versions: string[];
+  /** The version live now; the others are stopped (exited). */
+  running: string;
+  /** Versions pruned on a host: `{ host2: ['v1'] }`. */
+  missing?: Record<string, string[]>;
+  /** Content of the role's env file; default one clear and one secret variable. */
+  envFileContent?: string;
+  /** Deploy the live container behind the kamal-proxy stand-in; default true. */
+  proxy?: boolean;
+  appPort?: number;
+  /** Limit seeding to these hosts; default every host (jump-only ones included). */
+  hosts?: TestHost[];
+}
+
+export interface SeededHost {
+  host: string;
+  /** Container name per version present on the host. */
+  containers: Record<string, string>;
+  /** Full id of each version's container. */
+  containerIds: Record<string, string>;
+}
+
+export const DEFAULT_ENV_FILE = 'RAILS_LOG_LEVEL=info\nSECRET_KEY_BASE=seeded-not-a-real-secret\n';
+
+/** Kamal's container name: `S-R-D-V`, or `S-R-V` without a destination. */
+export function kamalContainerName(service: string, role: string, version: string, destination?: string): string {
+  return [service, role, ...(destination ? [destination] : []), version].join('-');
+}
+
+/** Kamal's proxy service name for a role: `S-R-D`, or `S-R`. */
+export function kamalProxyServiceName(service: string, role: string, destination?: string): string {
+  return [service, role, ...(destination ? [destination] : [])].join('-');
+}
+
+/** Kamal 2's env file for a role, relative to the SSH user's home. */
+export function kamalEnvFilePath(service: string, role: string, destination?: string): string {
+  return `.kamal/apps/${destination ? `${service}-${destination}` : service}/env/roles/${role}.env`;
+}
+
+export async function seedKamalState(testHosts: TestHosts, options: SeedKamalOptions): Promise<SeededHost[]> {
+  const role = options.role ?? 'web';
+  const repository = options.repository ?? testHosts.repository;
+  const destination = options.destination;
+  if (!options.versions.includes(options.running)) {
+    throw new Error(`seedKamalState: running version ${options.running} is not among versions ${options.versions.join(', ')}`);
+  }
+  const targets = options.hosts ?? testHosts.hosts;
+  const latestTag = `${repository}:${destination ? `latest-${destination}` : 'latest'}`;
+  const envFileRelative = kamalEnvFilePath(options.service, role, destination);
+
+  return Promise.all(
+    targets.map(async (host): Promise<SeededHost> => {
+      const docker = async (args: string[]): Promise<string> => {
+        const result = await testHosts.docker(host, args);
+        if (result.code !== 0) {
+          throw new Error(`seeding ${host.name}: docker ${args.join(' ')} failed (exit ${result.code}): ${result.stderr.trim()}`);
+        }
+        return result.stdout.trim();
+      };
+      const envFile = join(host.home, envFileRelative);
+      mkdirSync(dirname(envFile), { recursive: true, mode: 0o700 });
+      writeFileSync(envFile, options.envFileContent ?? DEFAULT_ENV_FILE, { mode: 0o600 });
+      chmodSync(envFile, 0o600);
+
+      const pruned = new Set(options.missing?.[host.name] ?? []);
+      const seeded: SeededHost = { host: host.name, containers: {}, containerIds: {} };
+      // Created oldest first, like successive deploys, so "newest" orderings hold.
+      for (const version of options.versions) {
+        if (pruned.has(version)) continue;
+        const name = kamalContainerName(options.service, role, version, destination);
+        const id = await docker([
+          'run', '--detach', '--restart', 'unless-stopped', '--name', name, '--network', 'kamal',
+          '--hostname', `${host.name}-${randomBytes(6).toString('hex')}`,
+          '--env', `KAMAL_CONTAINER_NAME=${name}`, '--env', `KAMAL_VERSION=${version}`, '--env', `KAMAL_HOST=${host.address}`,
+          ...(destination ? ['--env', `KAMAL_DESTINATION=${destination}`] : []),
+          '--env-file', envFile,
+          '--log-opt', 'max-size=10m',
+          '--label', `service=${options.service}`, '--label', `role=${role}`, '--label', `destination=${destination ?? ''}`,
+          `${repository}:${version}`,
+        ]);
+        seeded.containers[version] = name;
+        seeded.containerIds[version] = id;
+        if (version !== options.running) await docker(['stop', name]);
+      }
+
+      const liveId = seeded.containerIds[options.running];
+      if (liveId !== undefined) {
+        await docker(['tag', `${repository}:${options.running}`, latestTag]);
+        if (options.proxy ?? true) {
+          const proxyService = kamalProxyServiceName(options.service, role, destination);
+          await docker([
+            'exec', 'kamal-proxy', 'kamal-proxy', 'deploy', proxyService,
+            `--target=${liveId.slice(0, 12)}:${options.appPort ?? 80}`,
+            '--deploy-timeout=30s', '--drain-timeout=30s', '--health-check-path=/up',
+          ]);
+        }
+      }
+      return seeded;
+    }),
+  );
+}
+
+export interface ProxyServiceState {
+  /** `<12-hex container id>:<port>` */
+  target: string;
+  /** Every flag of the last successful deploy, normalised to `--name=value` or `--name`. */
+  flags: string[];
+}
+
+/** What the kamal-proxy stand-in on the host routes the service to, or undefined if nothing. */
+export async function proxyState(testHosts: TestHosts, host: TestHost | string, service: string): Promise<ProxyServiceState | undefined> {
+  const result = await testHosts.docker(host, ['exec', 'kamal-proxy', 'cat', `/state/services/${service}`]);
+  if (result.code !== 0) {
+    if (/No such file/i.test(result.stderr)) return undefined;
+    throw new Error(`reading kamal-proxy state of ${service} on ${typeof host === 'string' ? host : host.name}: ${result.stderr.trim()}`);
+  }
+  const lines = result.stdout.split('\n').filter((line) => line !== '');
+  const target = lines.find((line) => line.startsWith('target='))?.slice('target='.length) ?? '';
+  return { target, flags: lines.filter((line) => line.startsWith('--')) };
+}
+
+/** The deploy attempts the stand-in saw, oldest first: `{ service, target, outcome }`. */
+export async function proxyHistory(
+  testHosts: TestHosts,
+  host: TestHost | string,
+): Promise<Array<{ service: string; target: string; outcome: 'deployed' | 'failed' }>> {
+  const result = await testHosts.docker(host, ['exec', 'kamal-proxy', 'sh', '-c', 'cat /state/history 2>/dev/null || true']);
+  return result.stdout
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      const [service = '', target = '', outcome = ''] = line.split(' ');
+      return { service, target, outcome: outcome === 'deployed' ? 'deployed' : 'failed' };
+    });
+}
+
+/** Name of the container the proxy targets for the service, or undefined if none. */
+export async function proxyTargetContainer(testHosts: TestHosts, host: TestHost | string, service: string): Promise<string | undefined> {
+  const state = await proxyState(testHosts, host, service);
+  if (!state) return undefined;
+  const id = state.target.split(':')[0] ?? '';
+  const result = await testHosts.docker(host, ['inspect', '--format', '{{.Name}}', id]);
+  if (result.code !== 0) throw new Error(`kamal-proxy targets ${state.target} for ${service}, but no container has id ${id}`);
+  return result.stdout.trim().replace(/^\//, '');
+}
