@@ -56,6 +56,7 @@ export interface InspectableSessionPool extends SessionPool {
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_IDLE_CLOSE_MS = 300_000;
 const PASSPHRASE_ATTEMPTS = 3;
+const MAX_CHANNEL_OPEN_ATTEMPTS = 20;
 
 function abortError(what: string): Error {
   const error = new Error(`Cancelled: ${what}`);
@@ -86,11 +87,13 @@ function firstKey(parsed: ParsedKey | ParsedKey[]): ParsedKey {
   return Array.isArray(parsed) ? parsed[0] : parsed;
 }
 
+class ChannelOpenFailure extends DeployRollbackError {}
+
 /** Queue of runners for one connection, so bursts of commands stay under sshd's MaxSessions. */
 class ChannelLimiter {
   private running = 0;
   private readonly waiting: Array<() => void> = [];
-  constructor(private readonly limit: number) {}
+  constructor(private limit: number) {}
 
   async acquire(signal: AbortSignal | undefined, what: string): Promise<void> {
     if (this.running < this.limit) {
@@ -115,7 +118,16 @@ class ChannelLimiter {
 
   release(): void {
     this.running--;
-    this.waiting.shift()?.();
+    while (this.running < this.limit && this.waiting.length > 0) this.waiting.shift()!();
+  }
+
+  /** The server refused a channel while `running` were open: it allows fewer than we thought. */
+  shrinkBelow(running: number): void {
+    this.limit = Math.max(1, running - 1);
+  }
+
+  get inUse(): number {
+    return this.running;
   }
 }
 
@@ -183,14 +195,22 @@ class Connection {
     this.active++;
     clearTimeout(this.idleTimer);
     try {
-      await this.limiter.acquire(options.signal, what);
-      try {
-        this.options.log(`[ssh ${this.where}] $ ${shown}`);
-        const result = await this.runChannel(command, options, what);
-        this.options.log(`[ssh ${this.where}] exit ${result.code ?? 'without status'}`);
-        return result;
-      } finally {
-        this.limiter.release();
+      this.options.log(`[ssh ${this.where}] $ ${shown}`);
+      for (let attempt = 1; ; attempt++) {
+        await this.limiter.acquire(options.signal, what);
+        const othersOpen = this.limiter.inUse - 1;
+        try {
+          const result = await this.runChannel(command, options, what);
+          this.options.log(`[ssh ${this.where}] exit ${result.code ?? 'without status'}`);
+          return result;
+        } catch (error) {
+          // sshd refuses channels beyond MaxSessions (and counts closing ones): wait for one to finish.
+          if (!(error instanceof ChannelOpenFailure) || othersOpen === 0 || attempt >= MAX_CHANNEL_OPEN_ATTEMPTS) throw error;
+          this.limiter.shrinkBelow(othersOpen + 1);
+          this.options.log(`[ssh ${this.where}] the server refused a channel with ${othersOpen} others open; waiting for one to finish`);
+        } finally {
+          this.limiter.release();
+        }
       }
     } finally {
       this.active--;
@@ -205,51 +225,52 @@ class Connection {
         return;
       }
       let settled = false;
-      let onAbort: (() => void) | undefined;
+      let openChannel: ClientChannel | undefined;
       const finish = (error: Error | undefined, result?: ExecResult) => {
         if (settled) return;
         settled = true;
         this.inFlight.delete(fail);
-        if (onAbort) options.signal?.removeEventListener('abort', onAbort);
+        options.signal?.removeEventListener('abort', onAbort);
         if (error) reject(error);
         else resolve(result!);
       };
       const fail = (error: Error) => finish(error);
+      // Reject at once: sshd may keep the channel until the remote process exits.
+      const onAbort = () => {
+        if (openChannel) {
+          signalChannel(openChannel, 'TERM');
+          openChannel.close();
+        }
+        fail(abortError(what));
+      };
       this.inFlight.add(fail);
+      if (options.signal?.aborted) {
+        onAbort();
+        return;
+      }
+      options.signal?.addEventListener('abort', onAbort, { once: true });
 
       this.client.exec(command, (error, channel: ClientChannel) => {
         if (error) {
-          fail(new DeployRollbackError(`Cannot run a command on ${this.where}: ${error.message}`));
+          fail(new ChannelOpenFailure(`Cannot run a command on ${this.where}: ${error.message}`));
           return;
         }
         if (settled) {
           channel.close();
           return;
         }
+        openChannel = channel;
         const stdout: Buffer[] = [];
         const stderr: Buffer[] = [];
         let code: number | null = null;
-        let aborted = false;
         channel.on('data', (chunk: Buffer) => stdout.push(chunk));
         channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
         channel.on('exit', (exitCode: number | null) => {
           code = typeof exitCode === 'number' ? exitCode : null;
         });
         channel.on('close', () => {
-          if (aborted) fail(abortError(what));
-          else finish(undefined, { code, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') });
+          finish(undefined, { code, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8') });
         });
-        onAbort = () => {
-          aborted = true;
-          try {
-            channel.signal('TERM');
-          } catch {
-            // Not every server accepts signals; closing the channel is what matters.
-          }
-          channel.close();
-        };
-        if (options.signal?.aborted) onAbort();
-        else options.signal?.addEventListener('abort', onAbort, { once: true });
         if (options.stdin !== undefined) channel.end(options.stdin);
         else channel.end();
       });
@@ -619,6 +640,23 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
       connections.clear();
     },
   };
+}
+
+/**
+ * Asks sshd to signal the remote command (OpenSSH killpg()s the session). ssh2's
+ * `channel.signal()` sends nothing once stdin is closed, which ours always is, so this goes
+ * to the protocol object the same way that method does.
+ */
+function signalChannel(channel: ClientChannel, signal: string): void {
+  const internals = channel as unknown as {
+    outgoing?: { id: number; state: string };
+    _client?: { _protocol?: { signal(id: number, name: string): void } };
+  };
+  try {
+    if (internals.outgoing && (internals.outgoing.state === 'open' || internals.outgoing.state === 'eof')) internals._client?._protocol?.signal(internals.outgoing.id, signal);
+  } catch {
+    // Old servers reject signals; closing the channel is the fallback.
+  }
 }
 
 function safeLocalUser(): string {
