@@ -31,7 +31,7 @@ export interface Journey {
 }
 
 export function journey(name: string, run: (context: JourneyContext) => Promise<void>, options: { timeoutMs?: number } = {}): Journey {
-  return { kind: 'journey', name, timeoutMs: options.timeoutMs ?? 90_000, run };
+  return { kind: 'journey', name, timeoutMs: options.timeoutMs ?? 120_000, run };
 }
 
 export function isJourney(value: unknown): value is Journey {
@@ -93,9 +93,10 @@ export async function runJourney(environment: Environment, journeyToRun: Journey
       const browserContext = await environment.browser.newContext({ viewport: { width: 1400, height: 900 } });
       cleanups.push(() => browserContext.close());
       const page = await browserContext.newPage();
-      page.setDefaultTimeout(20_000);
+      // Generous: the workbench shares CPUs with other test layers on CI machines.
+      page.setDefaultTimeout(30_000);
       await page.goto(`${server.url}/?folder=${encodeURIComponent(folder)}`, { waitUntil: 'domcontentloaded' });
-      await page.locator('.monaco-workbench .part.activitybar').waitFor({ state: 'visible', timeout: 60_000 });
+      await page.locator('.monaco-workbench .part.activitybar').waitFor({ state: 'visible', timeout: 90_000 });
       const workbench = new Workbench(page, workbenches.length ? path.join(screenshotDir, `window-${workbenches.length + 1}`) : screenshotDir);
       workbenches.push(workbench);
       return workbench;

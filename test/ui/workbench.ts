@@ -70,8 +70,10 @@ export class Workbench {
     return normalizeText(await welcome.innerText());
   }
 
+  /** The row whose label is `label` (its accessible name may go on with a description). */
   treeItem(label: string): Locator {
-    return this.releasesView.getByRole('treeitem', { name: startsWith(label) }).first();
+    const name = new RegExp(`^${escapeRegExp(label)}(?![\\w.-])`);
+    return this.releasesView.getByRole('treeitem', { name }).first();
   }
 
   async expandTreeItem(label: string): Promise<Locator> {
