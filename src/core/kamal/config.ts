@@ -170,6 +170,12 @@ function parseFile(text: string, file: string, env: NodeJS.ProcessEnv, problems:
   return parsed;
 }
 
+/** The folder Kamal runs in: the parent of config/, else the file's own folder. */
+export function projectDirOf(file: string): string {
+  const folder = path.dirname(file);
+  return path.basename(folder) === 'config' ? path.dirname(folder) : folder;
+}
+
 function displayPath(file: string): string {
   return path.join(path.basename(path.dirname(file)), path.basename(file));
 }
@@ -593,7 +599,7 @@ function emptyConfig(file: string, problems: Problem[], destination?: string): K
     readinessDelay: 7,
     deployTimeout: 30,
     drainTimeout: 30,
-    hooksPath: path.join(path.dirname(path.dirname(file)), '.kamal', 'hooks'),
+    hooksPath: path.join(projectDirOf(file), '.kamal', 'hooks'),
     env: { clear: {}, secret: [] },
     labels: {},
     volumes: [],
@@ -716,7 +722,7 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
     const text = n.string(raw.hooks_path, ['hooks_path']);
     const reason = text === undefined ? undefined : noControlCharacters(text);
     if (reason) n.reject(['hooks_path'], reason);
-    else if (text !== undefined) config.hooksPath = path.resolve(path.dirname(path.dirname(baseFile)), text);
+    else if (text !== undefined) config.hooksPath = path.resolve(projectDirOf(baseFile), text);
   }
 
   if (raw.primary_role != null) {

@@ -5,7 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { listDestinations } from './config';
+import { listDestinations, projectDirOf } from './config';
 
 export interface KamalConfigFile {
   /** Absolute path of config/deploy.yml (or the file a setting names). */
@@ -21,6 +21,8 @@ export interface DiscoverOptions {
   configPaths?: string[];
   /** How many folder levels below each workspace folder to look at (default 6). */
   maxDepth?: number;
+  /** Told about each setting path that holds no Kamal config, so the user can fix the setting. */
+  onMissing?: (message: string) => void;
 }
 
 /** Folders that never hold a project's own deploy config, or are too big to walk. */
@@ -77,6 +79,7 @@ export async function discoverKamalConfigs(folders: string[], options: DiscoverO
     for (const configPath of options.configPaths) {
       const file = await fileFromSetting(configPath, folders);
       if (file) files.push(file);
+      else options.onMissing?.(`No Kamal config at ${configPath} (looked for the file, config/deploy.yml and deploy.yml)`);
     }
   } else {
     for (const folder of folders) await walk(path.resolve(folder), 0, options.maxDepth ?? 6, files);
@@ -88,10 +91,9 @@ export async function discoverKamalConfigs(folders: string[], options: DiscoverO
     const real = await fs.realpath(absolute).catch(() => absolute);
     if (seen.has(real)) continue;
     seen.add(real);
-    const configDir = path.dirname(absolute);
     result.push({
       file: absolute,
-      projectDir: path.basename(configDir) === 'config' ? path.dirname(configDir) : configDir,
+      projectDir: projectDirOf(absolute),
       destinations: await listDestinations(absolute),
     });
   }
