@@ -8,6 +8,8 @@ export interface DiscoveryOptions {
   gitopsMode: 'auto' | 'multi-env' | 'repo-per-env';
   gitopsEnvironmentName?: string;
   kamalConfigPaths: string[];
+  /** Run Kamal's hooks on rollback (the setting; never reached in Restricted Mode, which cannot roll back). */
+  kamalRunHooks: boolean;
   env: NodeJS.ProcessEnv;
 }
 

@@ -1,6 +1,13 @@
+import { createSessionPool } from '../core/ssh/pool';
 import type { SessionPool } from '../core/ssh/types';
 import type { Output } from './log';
+import { vscodeSshPrompts } from './ssh-prompts';
 
-export function createPool(_output: Output, _connectTimeoutSeconds: number): SessionPool {
-  throw new Error('SSH is not wired yet');
+/** Opened on the first command that needs a host; every remote command is logged at debug level (redacted by the pool). */
+export function createPool(output: Output, connectTimeoutSeconds: number): SessionPool {
+  return createSessionPool({
+    prompts: vscodeSshPrompts,
+    connectTimeoutMs: connectTimeoutSeconds * 1000,
+    log: (line) => output.channel.debug(`[ssh] ${line}`),
+  });
 }

@@ -48,6 +48,7 @@ export class SourceRegistry implements vscode.Disposable {
         gitopsMode: settings.gitopsMode,
         gitopsEnvironmentName: settings.gitopsEnvironmentName || undefined,
         kamalConfigPaths: settings.kamalConfigPaths.map(resolveWorkspacePath),
+        kamalRunHooks: settings.runHooks,
         env: process.env,
       },
       { pool: this.pool, connectAllowed: () => vscode.workspace.isTrusted, reporter: this.reporter },

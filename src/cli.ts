@@ -1,0 +1,273 @@
+import { parseArgs } from 'node:util';
+import * as readline from 'node:readline';
+import { discoverSources } from './core/discovery';
+import { defaultFinders, environmentsToJson, openSource, releasesToJson } from './core/finders';
+import { DeployRollbackError, type App, type Release, type ReleaseSource, type Reporter, type RollbackOutcome } from './core/model';
+import { createSessionPool } from './core/ssh/pool';
+import type { SessionPool, SshPrompts } from './core/ssh/types';
+import { version } from '../package.json';
+
+const USAGE = `deploy-rollback ${version}: see what runs where and roll back Kamal and gitops deploys.
+
+Usage:
+  deploy-rollback environments --workspace DIR --json
+  deploy-rollback releases --gitops PATH --env ENV --app APP [--limit N] --json
+  deploy-rollback releases --kamal CONFIG [--destination D] [--json]
+  deploy-rollback rollback --gitops PATH --env ENV --app APP --to SHA [--dry-run] [--yes]
+  deploy-rollback rollback --kamal CONFIG [--destination D] [--to VERSION] [--dry-run] [--yes]
+
+Options:
+  --workspace DIR    folder to search for config/deploy.yml and gitops repositories
+  --gitops PATH      a gitops repository (Gimlet layout)
+  --kamal CONFIG     config/deploy.yml, its config/ folder or the project folder
+  --destination D    Kamal destination (config/deploy.D.yml)
+  --env ENV          gitops environment; --app APP: the app in it
+  --to TARGET        gitops: full 40-hex sha of the release; Kamal: version (default: previous)
+  --limit N          how many releases (default 10)
+  --dry-run          print the plan (and the gitops diff stat) and change nothing
+  --yes              do not ask for confirmation (required when stdin is not a terminal)
+  --json             machine-readable output
+  --verbose          also print every git and remote command run
+  --connect-timeout S  SSH connect timeout in seconds (default 10)
+  -h, --help         this help;  -v, --version  the version
+
+Exit codes:
+  0  success (rollback: every host / the remote ended on the target)
+  1  refused or failed: the reason is on stderr; nothing half-done is left behind
+  2  usage error`;
+
+class UsageError extends Error {}
+
+const options = {
+  workspace: { type: 'string' },
+  gitops: { type: 'string' },
+  kamal: { type: 'string' },
+  destination: { type: 'string' },
+  env: { type: 'string' },
+  app: { type: 'string' },
+  to: { type: 'string' },
+  limit: { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  yes: { type: 'boolean' },
+  json: { type: 'boolean' },
+  verbose: { type: 'boolean' },
+  'connect-timeout': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
+
+type Flags = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
+
+function stderrReporter(verbose: boolean): Reporter {
+  const write = (prefix: string) => (message: string) => process.stderr.write(`${prefix}${message}\n`);
+  return {
+    step: write('» '),
+    info: write(''),
+    debug: verbose ? write('  $ ') : () => {},
+    warn: write('warning: '),
+    error: write('error: '),
+  };
+}
+
+function ask(question: string, hidden = false): Promise<string> {
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  if (hidden) {
+    // Echo nothing while a passphrase is typed.
+    (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => {};
+  }
+  return new Promise((resolve) => {
+    rl.question(question, (answer) => {
+      rl.close();
+      if (hidden) process.stderr.write('\n');
+      resolve(answer);
+    });
+  });
+}
+
+const terminalPrompts: SshPrompts = {
+  async confirmUnknownHostKey(host, port, keyType, fingerprint) {
+    const where = port === 22 ? host : `[${host}]:${port}`;
+    if (!process.stdin.isTTY) {
+      process.stderr.write(`Host key of ${where} is unknown (${keyType} ${fingerprint}); add it to ~/.ssh/known_hosts first (no terminal to ask).\n`);
+      return false;
+    }
+    const answer = await ask(`The authenticity of host '${where}' can't be established.\n${keyType} key fingerprint is ${fingerprint}.\nAre you sure you want to continue connecting (yes/no)? `);
+    return answer.trim().toLowerCase() === 'yes';
+  },
+  async passphrase(keyFile) {
+    if (!process.stdin.isTTY) return undefined;
+    const answer = await ask(`Enter passphrase for key '${keyFile}': `, true);
+    return answer === '' ? undefined : answer;
+  },
+};
+
+function required(flags: Flags, name: keyof Flags, command: string): string {
+  const value = flags[name];
+  if (typeof value !== 'string' || value === '') throw new UsageError(`${command} needs --${name}`);
+  return value;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const flags = parsed.values;
+  if (flags.version) {
+    process.stdout.write(`${version}\n`);
+    return 0;
+  }
+  const [command, ...rest] = parsed.positionals;
+  if (flags.help || !command) {
+    process.stdout.write(`${USAGE}\n`);
+    return flags.help ? 0 : 2;
+  }
+  if (rest.length) throw new UsageError(`unexpected argument: ${rest[0]}`);
+
+  const reporter = stderrReporter(Boolean(flags.verbose));
+  const timeout = flags['connect-timeout'] ? Number(flags['connect-timeout']) : 10;
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError('--connect-timeout takes a number of seconds');
+  let pool: SessionPool | undefined;
+  const getPool = () =>
+    (pool ??= createSessionPool({ prompts: terminalPrompts, connectTimeoutMs: timeout * 1000, log: (line) => reporter.debug(line) }));
+  try {
+    switch (command) {
+      case 'environments':
+        return await environmentsCommand(flags, getPool, reporter);
+      case 'releases':
+        return await releasesCommand(flags, getPool, reporter);
+      case 'rollback':
+        return await rollbackCommand(flags, getPool, reporter);
+      default:
+        throw new UsageError(`unknown command: ${command}`);
+    }
+  } finally {
+    pool?.dispose();
+  }
+}
+
+async function environmentsCommand(flags: Flags, pool: () => SessionPool, reporter: Reporter): Promise<number> {
+  const workspace = required(flags, 'workspace', 'environments');
+  const sources = await discoverSources(
+    defaultFinders,
+    { folders: [workspace], gitopsPaths: [], gitopsMode: 'auto', kamalConfigPaths: [], kamalRunHooks: true, env: process.env },
+    { pool, connectAllowed: () => true, reporter },
+  );
+  const json = await environmentsToJson(sources);
+  if (flags.json) process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+  else for (const entry of json) process.stdout.write(`${entry.source}\t${entry.environment}\t${entry.path}\n`);
+  return 0;
+}
+
+async function openFromFlags(flags: Flags, pool: () => SessionPool, reporter: Reporter, command: string): Promise<{ source: ReleaseSource; app: App }> {
+  if (flags.gitops && flags.kamal) throw new UsageError(`${command} takes --gitops or --kamal, not both`);
+  if (flags.gitops) {
+    const env = required(flags, 'env', command);
+    const appName = required(flags, 'app', command);
+    const source = await openSource({ kind: 'gitops', location: flags.gitops }, { pool, connectAllowed: () => true, reporter });
+    return { source, app: await findApp(source, env, appName) };
+  }
+  if (flags.kamal) {
+    const source = await openSource({ kind: 'kamal', location: flags.kamal, destination: flags.destination }, { pool, connectAllowed: () => true, reporter });
+    const environments = await source.environments();
+    const wanted = flags.destination ?? 'default';
+    const environment = environments.find((candidate) => candidate.name === wanted);
+    if (!environment) throw new DeployRollbackError(`No Kamal destination "${wanted}" in ${flags.kamal} (found: ${environments.map((e) => e.name).join(', ') || 'none'})`);
+    const errors = environment.problems.filter((problem) => problem.severity === 'error');
+    if (errors.length) throw new DeployRollbackError(errors.map((p) => `${p.file}${p.line ? `:${p.line}` : ''}${p.column ? `:${p.column}` : ''}: ${p.message}`).join('\n'));
+    const [app] = await source.apps(environment);
+    if (!app) throw new DeployRollbackError(`No service in ${flags.kamal}`);
+    return { source, app };
+  }
+  throw new UsageError(`${command} needs --gitops PATH or --kamal CONFIG`);
+}
+
+async function findApp(source: ReleaseSource, envName: string, appName: string): Promise<App> {
+  const environments = await source.environments();
+  const environment = environments.find((candidate) => candidate.name === envName);
+  if (!environment) throw new DeployRollbackError(`No environment "${envName}" in ${source.location} (found: ${environments.map((e) => e.name).join(', ') || 'none'})`);
+  const apps = await source.apps(environment);
+  const app = apps.find((candidate) => candidate.name === appName);
+  if (!app) throw new DeployRollbackError(`No app "${appName}" in ${envName} (found: ${apps.map((a) => a.name).join(', ') || 'none'})`);
+  return app;
+}
+
+async function releasesCommand(flags: Flags, pool: () => SessionPool, reporter: Reporter): Promise<number> {
+  const limit = flags.limit ? Number(flags.limit) : 10;
+  if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit takes a whole number from 1');
+  const { source, app } = await openFromFlags(flags, pool, reporter, 'releases');
+  const releases = await source.releases(app, { limit });
+  const json = await releasesToJson(source, releases);
+  if (flags.json) process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+  else for (const release of releases) process.stdout.write(`${describeRelease(release)}\n`);
+  return 0;
+}
+
+function describeRelease(release: Release): string {
+  const flags = [release.current && 'current', release.previous && 'previous', release.rolledBack && 'rolled back', !release.rollbackable && !release.current && release.reason].filter(Boolean);
+  return [release.version, release.created ?? '', release.title ?? '', flags.length ? `(${flags.join(', ')})` : ''].join('\t').trimEnd();
+}
+
+async function rollbackCommand(flags: Flags, pool: () => SessionPool, reporter: Reporter): Promise<number> {
+  if (flags.gitops && !flags.to) throw new UsageError('rollback --gitops needs --to SHA (the full sha of the release to go back to)');
+  if (flags.gitops && flags.to && !/^[0-9a-f]{40}$/.test(flags.to)) {
+    throw new DeployRollbackError(`--to must be the release's full 40-hex gitops sha, not "${flags.to}": a short sha is ambiguous and Gimlet would revert the whole history.`);
+  }
+  const { source, app } = await openFromFlags(flags, pool, reporter, 'rollback');
+  let target: Release | undefined;
+  if (flags.to) {
+    const releases = await source.releases(app, { limit: 10_000 });
+    target = releases.find((release) => release.id === flags.to || release.version === flags.to);
+    if (!target && source.kind === 'gitops') throw new DeployRollbackError(`${flags.to} is not a release of ${app.name} in ${app.environment.name}.`);
+    target ??= { id: `${app.id}@${flags.to}`, app, version: flags.to, current: false, rollbackable: true };
+  }
+  const plan = await source.planRollback(app, target);
+  process.stdout.write(`Roll back ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}\n${plan.summary}\n\n${plan.lines.join('\n')}\n`);
+  if (flags['dry-run']) {
+    const extra = (await source.previewRollback?.(plan)) ?? [];
+    if (extra.length) process.stdout.write(`\n${extra.join('\n')}\n`);
+    process.stdout.write('\nDry run: nothing was changed.\n');
+    return 0;
+  }
+  if (!flags.yes) {
+    if (!process.stdin.isTTY) throw new DeployRollbackError('Refusing to roll back without --yes: stdin is not a terminal to confirm on.');
+    const answer = await ask(`\nRoll back ${plan.app} (${plan.environment}) to ${plan.to}? Type "yes": `);
+    if (answer.trim() !== 'yes') {
+      process.stderr.write('Not confirmed: nothing was changed.\n');
+      return 1;
+    }
+  }
+  const controller = new AbortController();
+  const onSigint = () => {
+    reporter.warn('Interrupted: finishing the step in flight, then stopping.');
+    controller.abort();
+  };
+  process.once('SIGINT', onSigint);
+  let outcome: RollbackOutcome;
+  try {
+    outcome = await source.executeRollback(plan, reporter, controller.signal);
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+  for (const line of outcome.lines) process.stdout.write(`${line}\n`);
+  (outcome.ok ? process.stdout : process.stderr).write(`${outcome.message}\n`);
+  return outcome.ok ? 0 : 1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof UsageError) {
+      process.stderr.write(`deploy-rollback: ${error.message}\nRun deploy-rollback --help for usage.\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`deploy-rollback: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (process.env.DEPLOY_ROLLBACK_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    process.exitCode = 1;
+  },
+);
