@@ -10,6 +10,7 @@ import { Duplex } from 'node:stream';
 import { Client, utils, type AnyAuthMethod, type AuthHandlerMiddleware, type ClientChannel, type ParsedKey } from 'ssh2';
 import { DeployRollbackError } from '../model';
 import { quote } from '../shell';
+import { inlineIncludes } from './includes';
 import { appendKnownHost, checkKnownHosts, fingerprintSha256, keyTypeOfBlob, knownHostsName } from './knownHosts';
 import { redactSecrets } from './redact';
 import { describeTarget, resolveSshTarget, sshConfigFiles, type ResolvedSshTarget, type SshTargetHints } from './resolve';
@@ -613,7 +614,8 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
     const texts: string[] = [];
     for (const file of files) {
       const text = await readTextIfExists(file);
-      if (text !== undefined) texts.push(text);
+      const includeBase = file === systemSshConfigFile ? path.dirname(file) : path.join(homeDir, '.ssh');
+      if (text !== undefined) texts.push(await inlineIncludes(text, includeBase, homeDir));
       else if (target.config !== true) throw new DeployRollbackError(`The SSH config file ${file} (from Kamal's ssh.config) does not exist`);
     }
     return resolveSshTarget(target, texts, { homeDir, localUser });

@@ -250,20 +250,20 @@ describe('SSH session pool against a real sshd on loopback', function () {
     assert.equal(jump.acceptedConnections() - jumpBefore, 1);
   });
 
-  it('follows ~/.ssh/config: Host alias with HostName, Port, User, IdentityFile and ProxyJump', async () => {
+  it('follows ~/.ssh/config (and its Include): Host alias with HostName, Port, User, IdentityFile and ProxyJump', async () => {
     const aliasHome = path.join(root, 'alias-home');
     const key = generateKey(path.join(aliasHome, '.ssh', 'custom_key'));
     writeFileSync(path.join(sshd.dir, 'authorized_keys'), `${key.publicLine}\n`, { flag: 'a' });
     writeFileSync(path.join(jump.dir, 'authorized_keys'), `${key.publicLine}\n`, { flag: 'a' });
+    mkdirSync(path.join(aliasHome, '.ssh', 'config.d'));
+    writeFileSync(
+      path.join(aliasHome, '.ssh', 'config.d', 'prod-web'),
+      ['Host prod-web', '  HostName 127.0.0.1', `  Port ${sshd.port}`, '  User root', '  IdentityFile ~/.ssh/custom_key', '  IdentitiesOnly yes', ''].join('\n'),
+    );
     writeFileSync(
       path.join(aliasHome, '.ssh', 'config'),
       [
-        'Host prod-web',
-        '  HostName 127.0.0.1',
-        `  Port ${sshd.port}`,
-        '  User root',
-        '  IdentityFile ~/.ssh/custom_key',
-        '  IdentitiesOnly yes',
+        'Include config.d/*',
         'Host prod-web-via-bastion',
         '  HostName 127.0.0.1',
         `  Port ${sshd.port}`,
