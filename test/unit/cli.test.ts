@@ -1,0 +1,131 @@
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildSync } from 'esbuild';
+import { gitopsScenarios, makeGitopsFixture, type GitopsFixture } from '../fixtures/gitops';
+
+const repoRoot = path.resolve(__dirname, '../..');
+
+let bundle = '';
+
+function cli(args: string[], cwd = repoRoot) {
+  const result = spawnSync(process.execPath, [bundle, ...args], {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('deploy-rollback CLI', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let fixture: GitopsFixture;
+
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-cli-'));
+    // The bundle, as users run it: also proves ssh2's optional native parts stay out of the way.
+    bundle = path.join(dir, 'cli.js');
+    buildSync({ entryPoints: [path.join(repoRoot, 'src/cli.ts')], bundle: true, platform: 'node', target: 'node20', outfile: bundle, external: ['cpu-features', '*.node'], logLevel: 'silent' });
+    fixture = makeGitopsFixture(path.join(dir, 'gitops'), gitopsScenarios.interleaved());
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('documents its commands and exit codes in --help', () => {
+    const { code, stdout } = cli(['--help']);
+    assert.equal(code, 0);
+    for (const text of ['environments --workspace', 'releases --gitops', 'rollback --kamal', 'Exit codes:', '2  usage error']) assert.ok(stdout.includes(text), text);
+  });
+
+  it('prints the package version', () => {
+    const { code, stdout } = cli(['--version']);
+    assert.equal(code, 0);
+    assert.equal(stdout.trim(), JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).version);
+  });
+
+  it('exits 2 on an unknown command or flag', () => {
+    assert.equal(cli(['frobnicate']).code, 2);
+    assert.equal(cli(['environments', '--nope']).code, 2);
+  });
+
+  it('lists no environments in an empty folder', () => {
+    const empty = fs.mkdtempSync(path.join(dir, 'empty-'));
+    const { code, stdout } = cli(['environments', '--workspace', empty, '--json']);
+    assert.equal(code, 0);
+    assert.deepEqual(JSON.parse(stdout), []);
+  });
+
+  it('lists gitops and Kamal environments of a workspace', () => {
+    // The fixture folder holds the gitops clone (work/) beside its remote; a Kamal app goes next to them.
+    const workspace = path.dirname(fixture.work);
+    fs.mkdirSync(path.join(workspace, 'shop', 'config'), { recursive: true });
+    fs.copyFileSync(path.join(repoRoot, 'test/fixtures/kamal/minimal.yml'), path.join(workspace, 'shop', 'config', 'deploy.yml'));
+    const { code, stdout, stderr } = cli(['environments', '--workspace', workspace, '--json']);
+    assert.equal(code, 0, stderr);
+    const entries = JSON.parse(stdout) as { source: string; environment: string; apps?: string[]; service?: string }[];
+    const gitops = entries.find((entry) => entry.source === 'gitops');
+    assert.deepEqual(gitops?.apps, ['a', 'b']);
+    assert.equal(gitops?.environment, 'staging');
+    const kamal = entries.find((entry) => entry.source === 'kamal');
+    assert.equal(kamal?.environment, 'default');
+    assert.ok(kamal?.service, 'the Kamal entry names its service');
+  });
+
+  it('prints gitops releases newest first with exactly the documented fields', () => {
+    const { code, stdout, stderr } = cli(['releases', '--gitops', fixture.work, '--env', 'staging', '--app', 'a', '--json']);
+    assert.equal(code, 0, stderr);
+    const releases = JSON.parse(stdout) as Record<string, unknown>[];
+    assert.deepEqual(releases.map((release) => release.id), [fixture.shas.a3, fixture.shas.a2, fixture.shas.a1]);
+    assert.deepEqual(Object.keys(releases[0]!).sort(), ['author', 'created', 'current', 'id', 'message', 'rollbackable', 'rolledBack', 'sourceRepo', 'triggeredBy', 'url', 'version']);
+    assert.equal(releases[0]!.current, true);
+    assert.equal(releases[1]!.version, 'v2.0.0');
+    assert.equal(cli(['releases', '--gitops', fixture.work, '--env', 'staging', '--app', 'a', '--limit', '1', '--json']).stdout.includes(fixture.shas.a2!), false);
+  });
+
+  it('names what is missing when the environment or app does not exist', () => {
+    const { code, stderr } = cli(['releases', '--gitops', fixture.work, '--env', 'prod', '--app', 'a', '--json']);
+    assert.equal(code, 1);
+    assert.match(stderr, /No environment "prod".*found: staging/);
+  });
+
+  it('refuses a short sha before reading anything', () => {
+    const { code, stderr } = cli(['rollback', '--gitops', fixture.work, '--env', 'staging', '--app', 'a', '--to', fixture.shas.a1!.slice(0, 7), '--yes']);
+    assert.equal(code, 1);
+    assert.match(stderr, /full 40-hex/);
+  });
+
+  it('refuses to act without --yes when stdin is not a terminal, and changes nothing', () => {
+    const before = fixture.git(['rev-parse', 'HEAD'], fixture.remote);
+    const { code, stderr } = cli(['rollback', '--gitops', fixture.work, '--env', 'staging', '--app', 'a', '--to', fixture.shas.a1!]);
+    assert.equal(code, 1);
+    assert.match(stderr, /without --yes/);
+    assert.equal(fixture.git(['rev-parse', 'HEAD'], fixture.remote), before);
+  });
+
+  it('prints the plan and changes nothing on --dry-run', () => {
+    const before = fixture.git(['rev-parse', 'HEAD'], fixture.remote);
+    const { code, stdout } = cli(['rollback', '--gitops', fixture.work, '--env', 'staging', '--app', 'a', '--to', fixture.shas.a1!, '--dry-run']);
+    assert.equal(code, 0);
+    assert.match(stdout, /Revert 2 commit/);
+    assert.match(stdout, /Dry run: nothing was changed/);
+    assert.equal(fixture.git(['rev-parse', 'HEAD'], fixture.remote), before);
+  });
+
+  it('rolls back with --yes and the release becomes current', () => {
+    const { code, stderr } = cli(['rollback', '--gitops', fixture.work, '--env', 'staging', '--app', 'a', '--to', fixture.shas.a1!, '--yes']);
+    assert.equal(code, 0, stderr);
+    const releases = JSON.parse(cli(['releases', '--gitops', fixture.work, '--env', 'staging', '--app', 'a', '--json']).stdout) as { id: string; current: boolean; rolledBack: boolean }[];
+    assert.deepEqual(
+      releases.map((release) => [release.id, release.current, release.rolledBack]),
+      [
+        [fixture.shas.a3, false, true],
+        [fixture.shas.a2, false, true],
+        [fixture.shas.a1, true, false],
+      ],
+    );
+    assert.equal(fixture.git(['rev-parse', 'HEAD'], fixture.remote), fixture.git(['rev-parse', 'HEAD']));
+  });
+});
