@@ -90,7 +90,8 @@ function stringish(value: unknown): string | undefined {
   return undefined;
 }
 
-const MAX_NODES = 100_000;
+/** Real configs hold a few hundred values; this stops an alias bomb early. */
+const MAX_NODES = 20_000;
 
 function parseFile(text: string, file: string, env: NodeJS.ProcessEnv, problems: Problem[]): ParsedFile {
   const parsed: ParsedFile = { file, values: new Map(), keys: new Map() };
@@ -116,12 +117,15 @@ function parseFile(text: string, file: string, env: NodeJS.ProcessEnv, problems:
     return parsed;
   }
   let visited = 0;
+  const aliasTargets = new Map<YamlNode, unknown>();
   const convert = (node: unknown, at: Path, depth: number): unknown => {
-    if (++visited > MAX_NODES || depth > 200) throw new Error('aliases expand to too many values');
+    if (++visited > MAX_NODES || depth > 200) throw new Error(`aliases expand to more than ${MAX_NODES} values; Kamal configs are far smaller, so an alias is probably nested into itself`);
     if (node === null || node === undefined) return null;
     const yamlNode = node as YamlNode;
     if (isAlias(yamlNode)) {
-      return convert(yamlNode.resolve(doc as Document), at, depth + 1);
+      // resolve() searches the whole document, so each alias is looked up once.
+      if (!aliasTargets.has(yamlNode)) aliasTargets.set(yamlNode, yamlNode.resolve(doc as Document));
+      return convert(aliasTargets.get(yamlNode), at, depth + 1);
     }
     if (yamlNode.range) parsed.values.set(pathKey(at), locate(yamlNode.range[0]));
     if (isScalar(yamlNode)) {

@@ -216,6 +216,18 @@ describe('Kamal config', () => {
       assert.deepEqual(config.unknown, ['ssh.user']);
     });
 
+    it('reports ERB problems in the destination file against that file, and a destination value replaces an unknown base value', () => {
+      const config = parseKamalConfig({
+        baseText: 'service: chat\nimage: <%= `cat image` %>\nservers: [w]\n',
+        baseFile: BASE_FILE,
+        destination: 'staging',
+        destinationText: 'image: bars/app\nlabels:\n  built: <%= Time.now %>\n',
+      });
+      assert.deepEqual(positions(config), ['deploy.yml:2:8 warning', 'deploy.staging.yml:3:10 warning']);
+      assert.equal(config.image, 'bars/app');
+      assert.deepEqual(config.unknown, ['labels.built']);
+    });
+
     it('reports unresolved Ruby at its line and column and never guesses the value', () => {
       const config = parse('erb-unresolved', { env: { TOKEN: 'secret-token-value' } });
       assert.deepEqual(positions(config), [
@@ -276,6 +288,22 @@ describe('Kamal config', () => {
       assert.deepEqual(config.problems, []);
       assert.equal(config.roles[0].proxy?.bufferRequests, false);
       assert.equal(config.roles[0].proxy?.maxRequestBody, 40_000_000);
+    });
+
+    it('lets the last of duplicate keys win, as Psych does', () => {
+      const config = parseKamalConfig({ baseText: 'service: first\nservice: chat\nimage: a/b\nservers: [w]\n', baseFile: BASE_FILE });
+      assert.equal(config.service, 'chat');
+    });
+
+    it('stops an alias bomb with a problem instead of expanding it', () => {
+      let bomb = 'a: &a [x, x, x, x, x, x, x, x, x, x]\n';
+      for (let level = 1; level < 9; level++) {
+        const name = String.fromCharCode(97 + level);
+        bomb += `${name}: &${name} [${Array(10).fill(`*${String.fromCharCode(96 + level)}`).join(', ')}]\n`;
+      }
+      const config = parseKamalConfig({ baseText: bomb, baseFile: BASE_FILE });
+      assert.equal(config.problems.length, 1);
+      assert.match(config.problems[0].message, /aliases expand to more than 20000 values/);
     });
 
     it('keeps a __proto__ key as plain data', () => {
