@@ -95,7 +95,7 @@ describe('kamal inventory on real hosts', function () {
     requireHostsOrSkip(this);
     hosts = await startHosts({ count: 3, service });
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'kamal-inventory-'));
-    const [h0, h1, h2] = hosts.hosts;
+    const [h0, , h2] = hosts.hosts;
     // v1..v3 deployed in order, v3 live; v1 pruned on the third host; a staging destination
     // shares the hosts and must not show up.
     await hosts.seedKamalState({ service, versions: ['v1', 'v2', 'v3'], running: 'v3', missing: { [h2.name]: ['v1'] } });
@@ -104,7 +104,6 @@ describe('kamal inventory on real hosts', function () {
     const details = Buffer.from('Locked by: Jane Doe at 2026-11-23T07:30:00Z\nVersion: v3\nMessage: migrating').toString('base64');
     const lock = await hosts.exec(h0, `mkdir -p .kamal/lock-${service} && echo ${details} > .kamal/lock-${service}/details`);
     assert.equal(lock.code, 0, lock.stderr);
-    void h1;
     const configFile = await writeDeployYml(dir, hosts, service);
     pool = new CountingPool(realPool(hosts));
     source = new KamalSource(configFile, { pool, connectAllowed: () => true, env: {} });

@@ -27,14 +27,17 @@ function parsed(output: ReturnType<typeof parseInventoryOutput>): ParsedHostOutp
 }
 
 describe('kamal inventory command', () => {
-  it('lists containers with Kamal filters for a destination, the latest-image containers and the lock, in one line', () => {
+  it('lists containers with Kamal filters for a destination, the latest-image containers when several run, and the lock, in one line', () => {
     const config = configFixture({ destination: 'prod' });
     assert.equal(
       inventoryCommand(config, { withLock: true }),
-      "echo @@deploy-rollback:containers ; docker container ls --all --filter label=service=chat --filter label=destination=prod --format '{{json .}}' ; " +
-        'echo @@deploy-rollback:containers-exit:$? ; echo @@deploy-rollback:latest ; ' +
+      'echo @@deploy-rollback:containers ; ' +
+        "c=$(docker container ls --all --filter label=service=chat --filter label=destination=prod --format '{{json .}}') ; s=$? ; " +
+        `printf '%s\\n' "$c" ; echo @@deploy-rollback:containers-exit:$s ; ` +
+        `if [ "$(printf '%s\\n' "$c" | grep -c -e '"State":"running"' -e '"State":"restarting"')" -gt 1 ] ; ` +
+        'then echo @@deploy-rollback:latest ; ' +
         'docker container ls --all --quiet --filter label=service=chat --filter label=destination=prod --filter ancestor=localhost:5555/bars/app:latest-prod ; ' +
-        'echo @@deploy-rollback:latest-exit:$? ; echo @@deploy-rollback:lock ; ' +
+        'echo @@deploy-rollback:latest-exit:$? ; fi ; echo @@deploy-rollback:lock ; ' +
         'stat .kamal/lock-chat-prod > /dev/null && echo @@deploy-rollback:locked && cat .kamal/lock-chat-prod/details | base64 -d ; echo ; ' +
         'echo @@deploy-rollback:end',
     );
@@ -44,11 +47,41 @@ describe('kamal inventory command', () => {
     const config = configFixture();
     assert.equal(
       inventoryCommand(config, { withLock: false }),
-      "echo @@deploy-rollback:containers ; docker container ls --all --filter label=service=chat --filter label=destination= --format '{{json .}}' ; " +
-        'echo @@deploy-rollback:containers-exit:$? ; echo @@deploy-rollback:latest ; ' +
+      'echo @@deploy-rollback:containers ; ' +
+        "c=$(docker container ls --all --filter label=service=chat --filter label=destination= --format '{{json .}}') ; s=$? ; " +
+        `printf '%s\\n' "$c" ; echo @@deploy-rollback:containers-exit:$s ; ` +
+        `if [ "$(printf '%s\\n' "$c" | grep -c -e '"State":"running"' -e '"State":"restarting"')" -gt 1 ] ; ` +
+        'then echo @@deploy-rollback:latest ; ' +
         'docker container ls --all --quiet --filter label=service=chat --filter label=destination= --filter ancestor=localhost:5555/bars/app:latest ; ' +
-        'echo @@deploy-rollback:latest-exit:$? ; echo @@deploy-rollback:end',
+        'echo @@deploy-rollback:latest-exit:$? ; fi ; echo @@deploy-rollback:end',
     );
+  });
+
+  it('prints the sections the parser reads when run by a real shell', async () => {
+    const { execFile } = await import('node:child_process');
+    // A stand-in `docker` on PATH answering like docker 20: two running containers, so the latest-tag listing runs too.
+    const { promises: fs } = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const bin = await fs.mkdtemp(path.join(os.tmpdir(), 'fake-docker-'));
+    try {
+      const config = configFixture({ destination: 'prod', roles: { web: ['web-1'], job: ['web-1'] } });
+      const psLines = REAL_DOCKER_OUTPUT.split('\n').filter((line) => line.startsWith('{'));
+      await fs.writeFile(path.join(bin, 'ps.out'), `${psLines.join('\n')}\n`);
+      await fs.writeFile(
+        path.join(bin, 'docker'),
+        `#!/bin/sh\ncase "$*" in *ancestor=localhost:5555/bars/app:latest-prod*) printf 'd9e1218f6498\\n56ddc0e2d939\\n' ;; *) cat "${bin}/ps.out" ;; esac\n`,
+        { mode: 0o755 },
+      );
+      const stdout = await new Promise<string>((resolve, reject) =>
+        execFile('sh', ['-c', inventoryCommand(config, { withLock: false })], { cwd: bin, env: { PATH: `${bin}:/usr/bin:/bin` } }, (error, out) => (error ? reject(error) : resolve(out))),
+      );
+      const host = parsed(parseInventoryOutput(config, 'web-1', { code: 0, stdout, stderr: '' }));
+      assert.equal(host.containers.length, 5);
+      assert.deepEqual(host.currentVersions, { web: 'v2', job: 'v2' });
+    } finally {
+      await fs.rm(bin, { recursive: true, force: true });
+    }
   });
 
   it('names the lock directory and latest tag as Kamal does', () => {
@@ -98,9 +131,12 @@ describe('kamal inventory parsing', () => {
   });
 
   it('takes the current version from the container on the latest tag even when a newer one runs', () => {
-    // v3 runs and is newer than v2, but REPO:latest-prod points at v2.
     const host = parsed(parseInventoryOutput(config, 'web-1', { code: 0, stdout: REAL_DOCKER_OUTPUT, stderr: '' }));
     assert.deepEqual(host.currentVersions, { web: 'v2', job: 'v2' });
+    // Point REPO:latest-prod at v3's container: v2's (created later) still runs but is not current.
+    const v3OnLatest = REAL_DOCKER_OUTPUT.replace('d9e1218f6498\n56ddc0e2d939\na74c7c901ad0\n', '9cc4cc96ef17\n');
+    const moved = parsed(parseInventoryOutput(config, 'web-1', { code: 0, stdout: v3OnLatest, stderr: '' }));
+    assert.deepEqual(moved.currentVersions, { web: 'v3', job: 'v2' });
   });
 
   it('falls back to the newest running container when no container runs the latest tag', () => {

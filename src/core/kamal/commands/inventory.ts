@@ -87,20 +87,28 @@ function echoExitStatus(marker: string): string {
 }
 
 /**
- * The one exec per host. `withLock` on the primary host only: Kamal takes the deploy lock
- * there and nowhere else.
+ * The one exec per host. The latest-tag listing only matters when a host runs more than one
+ * container of the service (two roles, or a deploy in flight): otherwise the single running
+ * container is current either way, so that second docker call is skipped. `withLock` on the
+ * primary host only: Kamal takes the deploy lock there and nowhere else.
+ * The shell glue (`c=$(...)`, `$?`, the `if`) is constant text; every value is quoted argv.
  */
 export function inventoryCommand(config: Pick<KamalConfig, 'service' | 'destination' | 'repository'>, options: { withLock: boolean }): string {
   assertValidName('service', config.service);
   if (config.destination !== undefined) assertValidName('destination', config.destination);
   assertValidName('image', config.repository);
+  const activeLines = quoteArgv(['grep', '-c', '-e', '"State":"running"', '-e', '"State":"restarting"']);
   const parts = [
     quoteArgv(['echo', INVENTORY_SECTIONS.containers]),
-    quoteArgv(listContainersArgv(config)),
-    echoExitStatus(INVENTORY_SECTIONS.containersExit),
-    quoteArgv(['echo', INVENTORY_SECTIONS.latest]),
+    `c=$(${quoteArgv(listContainersArgv(config))})`,
+    's=$?',
+    `printf '%s\\n' "$c"`,
+    `echo ${INVENTORY_SECTIONS.containersExit}:$s`,
+    `if [ "$(printf '%s\\n' "$c" | ${activeLines})" -gt 1 ]`,
+    `then ${quoteArgv(['echo', INVENTORY_SECTIONS.latest])}`,
     quoteArgv(listLatestImageContainersArgv(config)),
     echoExitStatus(INVENTORY_SECTIONS.latestExit),
+    'fi',
   ];
   if (options.withLock) {
     parts.push(

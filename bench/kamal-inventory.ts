@@ -1,0 +1,161 @@
+/**
+ * Kamal inventory on real test hosts (test/hosts/harness.ts) through the real SSH pool, with
+ * ~20 ms added on each link: hosts are read in parallel (8 hosts should cost about what 1
+ * does), a warm refresh reuses connections (no handshakes), and each refresh runs one
+ * command per host.
+ * Run (as root, needs the harness tools): npx tsx bench/kamal-inventory.ts
+ */
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { KamalSource } from '../src/core/kamal/source';
+import { createSessionPool } from '../src/core/ssh/pool';
+import type { ExecOptions, HostSession, SessionPool, SshTarget } from '../src/core/ssh/types';
+import { startHosts, type TestHosts } from '../test/hosts/harness';
+
+const HOST_COUNTS = [1, 2, 4, 8];
+const LINK_DELAY_MS = 20;
+const RUNS = 7;
+const COLD_RUNS = 3;
+const SERVICE = 'bench';
+const GOALS = { parallel: 1.3, warmCold: 0.5, execs: 1 };
+
+/** Counts commands per host; when the kernel has no netem, also adds the link delay per round trip. */
+class BenchPool implements SessionPool {
+  execs = 0;
+  constructor(
+    private readonly inner: SessionPool,
+    private readonly simulatedDelayMs: number,
+  ) {}
+  async session(target: SshTarget): Promise<HostSession> {
+    if (this.simulatedDelayMs > 0) await sleep(this.simulatedDelayMs * 3); // TCP + key exchange + auth round trips
+    const session = await this.inner.session(target);
+    return {
+      host: session.host,
+      exec: async (command: string, options?: ExecOptions) => {
+        this.execs++;
+        if (this.simulatedDelayMs > 0) await sleep(this.simulatedDelayMs);
+        return session.exec(command, options);
+      },
+    };
+  }
+  dispose(): void {
+    this.inner.dispose();
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function pool(hosts: TestHosts, simulatedDelayMs: number): BenchPool {
+  return new BenchPool(
+    createSessionPool({
+      prompts: { confirmUnknownHostKey: async () => false, passphrase: async () => undefined },
+      homeDir: path.dirname(hosts.knownHostsPath),
+      knownHostsFile: hosts.knownHostsPath,
+      globalKnownHostsFile: null,
+      systemSshConfigFile: null,
+      agentSocket: null,
+      hostKeyPolicy: 'strict',
+    }),
+    simulatedDelayMs,
+  );
+}
+
+async function writeConfig(dir: string, hosts: TestHosts, count: number): Promise<string> {
+  const folder = path.join(dir, `hosts-${count}`, 'config');
+  await fs.mkdir(folder, { recursive: true });
+  const file = path.join(folder, 'deploy.yml');
+  const servers = hosts.hosts.slice(0, count).map((host) => `      - ${host.address}`);
+  await fs.writeFile(
+    file,
+    [`service: ${SERVICE}`, `image: ${hosts.repository}`, 'servers:', '  web:', '    hosts:', ...servers, 'ssh:', '  user: root',
+      `  port: ${hosts.hosts[0].port}`, '  keys_only: true', `  keys: ["${hosts.clientKeyPath}"]`, '  config: false', ''].join('\n'),
+  );
+  return file;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+/** One full read as the tree does it: app (with lock), releases, host entries of each. */
+async function readAll(source: KamalSource): Promise<number> {
+  const [environment] = await source.environments();
+  const [app] = await source.apps(environment);
+  const releases = await source.releases(app);
+  await Promise.all(releases.map((release) => source.hostEntries(release)));
+  return releases.length;
+}
+
+async function timed(action: () => Promise<unknown>): Promise<number> {
+  const started = process.hrtime.bigint();
+  await action();
+  return Number(process.hrtime.bigint() - started) / 1e6;
+}
+
+export async function main(): Promise<number> {
+  const hosts = await startHosts({ count: Math.max(...HOST_COUNTS), service: SERVICE });
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'kamal-inventory-bench-'));
+  try {
+    await hosts.seedKamalState({ service: SERVICE, versions: ['v1', 'v2', 'v3'], running: 'v3', proxy: false });
+    let simulatedDelayMs = 0;
+    try {
+      for (const host of hosts.hosts) await hosts.slowLink(host, LINK_DELAY_MS);
+    } catch (error) {
+      simulatedDelayMs = LINK_DELAY_MS;
+      console.log(`netem unavailable (${(error as Error).message}); adding ${LINK_DELAY_MS} ms per round trip in the session instead`);
+    }
+
+    const warm = new Map<number, number>();
+    const cold = new Map<number, number>();
+    let execsPerHost = 0;
+    for (const count of HOST_COUNTS) {
+      const configFile = await writeConfig(dir, hosts, count);
+      const colds: number[] = [];
+      for (let run = 0; run < COLD_RUNS; run++) {
+        const benchPool = pool(hosts, simulatedDelayMs);
+        const source = new KamalSource(configFile, { pool: benchPool, connectAllowed: () => true, env: {} });
+        colds.push(await timed(() => readAll(source)));
+        benchPool.dispose();
+      }
+      const benchPool = pool(hosts, simulatedDelayMs);
+      const source = new KamalSource(configFile, { pool: benchPool, connectAllowed: () => true, env: {} });
+      const releaseCount = await readAll(source);
+      const warms: number[] = [];
+      for (let run = 0; run < RUNS; run++) {
+        source.refresh();
+        benchPool.execs = 0;
+        warms.push(await timed(() => readAll(source)));
+        execsPerHost = Math.max(execsPerHost, benchPool.execs / count);
+      }
+      benchPool.dispose();
+      warm.set(count, median(warms));
+      cold.set(count, median(colds));
+      console.log(`kamal inventory ${count} host(s): warm ${median(warms).toFixed(1)} ms, cold ${median(colds).toFixed(1)} ms, ${releaseCount} releases`);
+    }
+
+    const most = Math.max(...HOST_COUNTS);
+    const parallel = warm.get(most)! / warm.get(1)!;
+    const warmCold = warm.get(most)! / cold.get(most)!;
+    console.log(`kamal inventory ${most}/1 hosts ratio: ${parallel.toFixed(2)} (goal <= ${GOALS.parallel})`);
+    console.log(`kamal warm/cold refresh ratio: ${warmCold.toFixed(2)} (goal <= ${GOALS.warmCold})`);
+    console.log(`kamal execs per host per refresh: ${execsPerHost} (goal ${GOALS.execs})`);
+    return parallel <= GOALS.parallel && warmCold <= GOALS.warmCold && execsPerHost === GOALS.execs ? 0 : 1;
+  } finally {
+    await hosts.stop();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(2);
+    },
+  );
+}
