@@ -917,7 +917,8 @@ export interface KamalEnvironmentJson {
   primaryRole: string;
   roles: { name: string; hosts: string[]; proxy: boolean }[];
   ssh: { user: string; port: number; proxy?: string };
-  problems: { file: string; line?: number; message: string }[];
+  /** `line` is null for problems not tied to a position (a missing file). */
+  problems: { file: string; line: number | null; message: string }[];
 }
 
 /** What `deploy-rollback environments --json` prints for Kamal configs. */
@@ -935,6 +936,6 @@ export function kamalEnvironmentsJson(configs: readonly KamalConfig[]): KamalEnv
       port: config.ssh.port,
       ...(config.ssh.proxy ? { proxy: `${config.ssh.proxy.user}@${config.ssh.proxy.host}:${config.ssh.proxy.port}` } : {}),
     },
-    problems: config.problems.map((problem) => ({ file: problem.file, ...(problem.line !== undefined ? { line: problem.line } : {}), message: problem.message })),
+    problems: config.problems.map((problem) => ({ file: problem.file, line: problem.line ?? null, message: problem.message })),
   }));
 }

@@ -145,4 +145,11 @@ describe('Kamal config discovery and loading', () => {
     ]);
     assert.match(config.problems[0].message, /"bad host" is not a valid host/);
   });
+
+  it('gives problems without a position a null line in the JSON', async () => {
+    const missing = await loadKamalConfig(path.join(root, 'config/deploy.yml'), undefined, {});
+    const [entry] = kamalEnvironmentsJson([missing]);
+    assert.equal(entry.problems[0].line, null);
+    assert.equal(entry.environment, 'default');
+  });
 });
