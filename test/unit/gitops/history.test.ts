@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { findGitopsRepos, readGitopsRepo } from '../../../src/core/gitops/discovery';
 import { listReleases } from '../../../src/core/gitops/history';
 import { parseReleaseJson } from '../../../src/core/gitops/releaseJson';
-import { gitopsScenarios, makeGitopsFixture, runGit, sourceShaFor, type GitopsFixture } from '../../fixtures/gitops';
+import { gitopsScenarios, copyGitopsFixture, runGit, sourceShaFor, type GitopsFixture } from '../../fixtures/gitops';
 import { useTempDirs } from './helpers';
 
 function labelsOf(fixture: GitopsFixture, ids: string[]): string[] {
@@ -16,7 +16,7 @@ describe('gitops discovery', () => {
 
   it('finds a multi-env repository in a direct subfolder with its envs and apps, skipping flux', async () => {
     const dir = tempDir();
-    makeGitopsFixture(dir, gitopsScenarios.interleaved());
+    copyGitopsFixture(dir, gitopsScenarios.interleaved());
     const repos = await findGitopsRepos([dir]);
     assert.equal(repos.length, 1);
     assert.equal(repos[0].root, path.join(dir, 'work'));
@@ -26,7 +26,7 @@ describe('gitops discovery', () => {
 
   it('reads a repo-per-env repository and names the env from release.json', async () => {
     const dir = tempDir();
-    const fixture = makeGitopsFixture(dir, gitopsScenarios.repoPerEnv());
+    const fixture = copyGitopsFixture(dir, gitopsScenarios.repoPerEnv());
     const repo = await readGitopsRepo(fixture.work);
     assert.equal(repo?.layout, 'repo-per-env');
     assert.deepEqual(repo?.envs, [{ name: 'production', dir: '', apps: ['a', 'b'] }]);
@@ -34,7 +34,7 @@ describe('gitops discovery', () => {
 
   it('falls back to the envName setting, then the folder name, when release.json has no env', async () => {
     const dir = tempDir();
-    const fixture = makeGitopsFixture(dir, gitopsScenarios.repoPerEnv());
+    const fixture = copyGitopsFixture(dir, gitopsScenarios.repoPerEnv());
     fs.writeFileSync(path.join(fixture.work, 'release.json'), '{"app":"a"}\n');
     assert.equal((await readGitopsRepo(fixture.work, { envName: 'prod-eu' }))?.envs[0].name, 'prod-eu');
     assert.equal((await readGitopsRepo(fixture.work))?.envs[0].name, 'work');
@@ -51,7 +51,7 @@ describe('gitops discovery', () => {
 
   it('uses exactly the paths setting and reports a listed path that is not a gitops repository', async () => {
     const dir = tempDir();
-    const fixture = makeGitopsFixture(path.join(dir, 'one'), gitopsScenarios.rootRelease());
+    const fixture = copyGitopsFixture(path.join(dir, 'one'), gitopsScenarios.rootRelease());
     fs.mkdirSync(path.join(dir, 'nothing'));
     const repos = await findGitopsRepos([dir], { paths: [fixture.work, 'nothing'] });
     assert.equal(repos.length, 2);
@@ -63,7 +63,7 @@ describe('gitops discovery', () => {
 
   it('forces repo-per-env when the mode says so', async () => {
     const dir = tempDir();
-    const fixture = makeGitopsFixture(dir, gitopsScenarios.interleaved());
+    const fixture = copyGitopsFixture(dir, gitopsScenarios.interleaved());
     const repo = await readGitopsRepo(fixture.work, { mode: 'repo-per-env', envName: 'all' });
     assert.equal(repo?.layout, 'repo-per-env');
     assert.deepEqual(repo?.envs[0].apps, ['staging']);
@@ -74,7 +74,7 @@ describe('gitops release history', () => {
   const tempDir = useTempDirs();
 
   it('lists interleaved deploys of one app newest first with current and previous flags', async () => {
-    const fixture = makeGitopsFixture(tempDir(), gitopsScenarios.interleaved());
+    const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.interleaved());
     const repo = (await readGitopsRepo(fixture.work))!;
     const releases = await listReleases(repo, 'staging', 'a');
     assert.deepEqual(labelsOf(fixture, releases.map((r) => r.id)), ['a3', 'a2', 'a1']);
@@ -88,7 +88,7 @@ describe('gitops release history', () => {
   });
 
   it('maps release.json and the commit to release fields', async () => {
-    const fixture = makeGitopsFixture(tempDir(), gitopsScenarios.interleaved());
+    const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.interleaved());
     const repo = (await readGitopsRepo(fixture.work))!;
     const [a3, a2] = await listReleases(repo, 'staging', 'a');
     const committed = runGit(['log', '-1', '--format=%cI', fixture.shas.a3], fixture.work).trim();
@@ -110,7 +110,7 @@ describe('gitops release history', () => {
   });
 
   it('stops after limit releases but still knows which is current', async () => {
-    const fixture = makeGitopsFixture(tempDir(), gitopsScenarios.interleaved());
+    const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.interleaved());
     const repo = (await readGitopsRepo(fixture.work))!;
     const releases = await listReleases(repo, 'staging', 'a', { limit: 2 });
     assert.deepEqual(labelsOf(fixture, releases.map((r) => r.id)), ['a3', 'a2']);
@@ -118,7 +118,7 @@ describe('gitops release history', () => {
   });
 
   it('marks a release Gimlet reverted as rolled back, skips the revert commit, and makes the one before current', async () => {
-    const fixture = makeGitopsFixture(tempDir(), gitopsScenarios.rolledBack());
+    const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.rolledBack());
     const repo = (await readGitopsRepo(fixture.work))!;
     const releases = await listReleases(repo, 'staging', 'a');
     assert.deepEqual(labelsOf(fixture, releases.map((r) => r.id)), ['a2', 'a1']);
@@ -130,7 +130,7 @@ describe('gitops release history', () => {
   });
 
   it('skips delete commits and shows the redeploy after a delete as current', async () => {
-    const fixture = makeGitopsFixture(tempDir(), gitopsScenarios.deleted());
+    const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.deleted());
     const repo = (await readGitopsRepo(fixture.work))!;
     const releases = await listReleases(repo, 'staging', 'a');
     assert.deepEqual(labelsOf(fixture, releases.map((r) => r.id)), ['a3', 'a2', 'a1']);
@@ -138,7 +138,7 @@ describe('gitops release history', () => {
   });
 
   it('shows no current release when the newest commit deleted the app', async () => {
-    const fixture = makeGitopsFixture(tempDir(), gitopsScenarios.rolledBack());
+    const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.rolledBack());
     fixture.apply([{ kind: 'delete', app: 'a' }]);
     const repo = { root: fixture.work, layout: 'multi-env' as const, envs: [{ name: 'staging', dir: 'staging', apps: ['a'] }], problems: [] };
     const releases = await listReleases(repo, 'staging', 'a');
@@ -148,7 +148,7 @@ describe('gitops release history', () => {
   });
 
   it('reads a repo-per-env history', async () => {
-    const fixture = makeGitopsFixture(tempDir(), gitopsScenarios.repoPerEnv());
+    const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.repoPerEnv());
     const repo = (await readGitopsRepo(fixture.work))!;
     const releases = await listReleases(repo, 'production', 'a');
     assert.deepEqual(labelsOf(fixture, releases.map((r) => r.id)), ['a2', 'a1']);
@@ -156,7 +156,7 @@ describe('gitops release history', () => {
   });
 
   it('includes the repository root commit when it is a release (Gimlet drops it)', async () => {
-    const fixture = makeGitopsFixture(tempDir(), gitopsScenarios.rootRelease());
+    const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.rootRelease());
     const repo = (await readGitopsRepo(fixture.work))!;
     const releases = await listReleases(repo, 'staging', 'a');
     assert.deepEqual(labelsOf(fixture, releases.map((r) => r.id)), ['a2', 'a1']);
@@ -164,7 +164,7 @@ describe('gitops release history', () => {
   });
 
   it('falls back to the env release.json only when its app matches', async () => {
-    const fixture = makeGitopsFixture(tempDir(), gitopsScenarios.interleaved());
+    const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.interleaved());
     // An old-style deploy of a without its own release.json; the env file names a.
     fs.rmSync(path.join(fixture.work, 'staging', 'a', 'release.json'));
     fs.writeFileSync(path.join(fixture.work, 'staging', 'release.json'), '{"app":"a","version":{"tag":"old-a"}}\n');
@@ -182,7 +182,7 @@ describe('gitops release history', () => {
   });
 
   it('keeps walking when the first commits on the path are not releases and a limit is set', async () => {
-    const fixture = makeGitopsFixture(tempDir(), gitopsScenarios.interleaved());
+    const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.interleaved());
     for (let edit = 0; edit < 3; edit++) {
       fs.rmSync(path.join(fixture.work, 'staging', 'a', 'release.json'), { force: true });
       fs.writeFileSync(path.join(fixture.work, 'staging', 'a', 'notes.txt'), `edit ${edit}\n`);

@@ -5,11 +5,11 @@ import { DeployRollbackError } from '../../../src/core/model';
 import { readGitopsRepo, type GitopsRepo } from '../../../src/core/gitops/discovery';
 import { listReleases } from '../../../src/core/gitops/history';
 import { executeGitopsRollback, planGitopsRollback, previewGitopsRollback } from '../../../src/core/gitops/rollback';
-import { gitopsScenarios, makeGitopsFixture, runGit, type GitopsFixture } from '../../fixtures/gitops';
+import { gitopsScenarios, copyGitopsFixture, runGit, type GitopsFixture } from '../../fixtures/gitops';
 import { recordingReporter, rejection, snapshot, useTempDirs } from './helpers';
 
 async function interleaved(dir: string): Promise<{ fixture: GitopsFixture; repo: GitopsRepo }> {
-  const fixture = makeGitopsFixture(dir, gitopsScenarios.interleaved());
+  const fixture = copyGitopsFixture(dir, gitopsScenarios.interleaved());
   return { fixture, repo: (await readGitopsRepo(fixture.work))! };
 }
 
@@ -59,7 +59,7 @@ describe('gitops rollback planning', () => {
   });
 
   it('refuses a release that was rolled back and suggests rolling forward', async () => {
-    const fixture = makeGitopsFixture(tempDir(), gitopsScenarios.rolledBack());
+    const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.rolledBack());
     fixture.apply([{ kind: 'deploy', app: 'a', label: 'a3' }]);
     const repo = (await readGitopsRepo(fixture.work))!;
     const error = await rejection(planGitopsRollback(repo, 'staging', 'a', fixture.shas.a2));
@@ -67,7 +67,7 @@ describe('gitops rollback planning', () => {
   });
 
   it('skips revert commits and commits already reverted', async () => {
-    const fixture = makeGitopsFixture(tempDir(), gitopsScenarios.rolledBack());
+    const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.rolledBack());
     fixture.apply([{ kind: 'deploy', app: 'a', label: 'a3' }]);
     const repo = (await readGitopsRepo(fixture.work))!;
     const plan = await planGitopsRollback(repo, 'staging', 'a', fixture.shas.a1);
@@ -139,7 +139,7 @@ describe('gitops rollback execution', () => {
   });
 
   it('rolls back a repo-per-env app', async () => {
-    const fixture = makeGitopsFixture(tempDir(), gitopsScenarios.repoPerEnv());
+    const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.repoPerEnv());
     const repo = (await readGitopsRepo(fixture.work))!;
     await executeGitopsRollback(await planGitopsRollback(repo, 'production', 'a', fixture.shas.a1));
     assert.equal(show(fixture, 'main', 'a/release.json', fixture.remote), show(fixture, fixture.shas.a1, 'a/release.json'));
@@ -147,14 +147,14 @@ describe('gitops rollback execution', () => {
   });
 
   it('rolls back to the root commit release and back over a delete', async () => {
-    const fixture = makeGitopsFixture(tempDir(), gitopsScenarios.deleted());
+    const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.deleted());
     const repo = (await readGitopsRepo(fixture.work))!;
     const plan = await planGitopsRollback(repo, 'staging', 'a', fixture.shas.a2);
     assert.deepEqual(plan.detail.reverts.map((s) => s.sha), [fixture.shas.a3, fixture.shas['delete-a']]);
     await executeGitopsRollback(plan);
     assert.equal(show(fixture, 'main', 'staging/a/release.json', fixture.remote), show(fixture, fixture.shas.a2, 'staging/a/release.json'));
 
-    const rooted = makeGitopsFixture(tempDir(), gitopsScenarios.rootRelease());
+    const rooted = copyGitopsFixture(tempDir(), gitopsScenarios.rootRelease());
     const rootedRepo = (await readGitopsRepo(rooted.work))!;
     await executeGitopsRollback(await planGitopsRollback(rootedRepo, 'staging', 'a', rooted.shas.a1));
     assert.equal((await listReleases(rootedRepo, 'staging', 'a')).find((r) => r.current)?.id, rooted.shas.a1);

@@ -4,14 +4,14 @@ import { environmentsJson, releasesJson } from '../../../src/core/gitops/json';
 import { listReleases } from '../../../src/core/gitops/history';
 import { GitopsSource } from '../../../src/core/gitops/source';
 import { silentReporter } from '../../../src/core/model';
-import { gitopsScenarios, makeGitopsFixture, runGit } from '../../fixtures/gitops';
+import { gitopsScenarios, copyGitopsFixture, runGit } from '../../fixtures/gitops';
 import { useTempDirs } from './helpers';
 
 describe('GitopsSource', () => {
   const tempDir = useTempDirs();
 
   it('walks environments, apps and releases with stable ids', async () => {
-    const fixture = makeGitopsFixture(tempDir(), gitopsScenarios.interleaved());
+    const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.interleaved());
     const source = new GitopsSource((await readGitopsRepo(fixture.work))!);
     const [env] = await source.environments();
     assert.equal(env.id, `gitops:${fixture.work}:staging`);
@@ -26,7 +26,7 @@ describe('GitopsSource', () => {
   });
 
   it('sees an app added after construction when environments are read again', async () => {
-    const fixture = makeGitopsFixture(tempDir(), gitopsScenarios.interleaved());
+    const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.interleaved());
     const source = new GitopsSource((await readGitopsRepo(fixture.work))!);
     fixture.apply([{ kind: 'deploy', app: 'c', label: 'c1' }]);
     const [env] = await source.environments();
@@ -34,7 +34,7 @@ describe('GitopsSource', () => {
   });
 
   it('plans a rollback to the previous release when no target is given', async () => {
-    const fixture = makeGitopsFixture(tempDir(), gitopsScenarios.rolledBack());
+    const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.rolledBack());
     fixture.apply([{ kind: 'deploy', app: 'a', label: 'a3' }]);
     runGit(['push', '-q', 'origin', 'main'], fixture.work);
     const source = new GitopsSource((await readGitopsRepo(fixture.work))!);
@@ -50,7 +50,7 @@ describe('GitopsSource', () => {
   });
 
   it('refuses to run a plan from another source', async () => {
-    const fixture = makeGitopsFixture(tempDir(), gitopsScenarios.rootRelease());
+    const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.rootRelease());
     const source = new GitopsSource((await readGitopsRepo(fixture.work))!);
     await assert.rejects(
       source.executeRollback({ source: 'kamal', environment: 'x', app: 'y', from: '1', to: '0', summary: '', lines: [], detail: {} }, silentReporter),
@@ -70,7 +70,7 @@ describe('gitops CLI JSON', () => {
   const tempDir = useTempDirs();
 
   it('maps releases to exactly the CLI fields', async () => {
-    const fixture = makeGitopsFixture(tempDir(), gitopsScenarios.interleaved());
+    const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.interleaved());
     const releases = await listReleases((await readGitopsRepo(fixture.work))!, 'staging', 'a', { limit: 1 });
     const [json] = releasesJson(releases);
     assert.deepEqual(Object.keys(json), ['id', 'version', 'created', 'current', 'rolledBack', 'rollbackable', 'message', 'triggeredBy', 'author', 'sourceRepo', 'url']);
