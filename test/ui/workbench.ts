@@ -70,10 +70,21 @@ export class Workbench {
     return normalizeText(await welcome.innerText());
   }
 
-  /** The row whose label is `label` (its accessible name may go on with a description). */
+  /**
+   * The row whose visible label is `label`, or starts with it as a whole word (release rows read
+   * "<version>  <title>"). Not the accessible name: VS Code builds that from the tooltip.
+   */
   treeItem(label: string): Locator {
-    const name = new RegExp(`^${escapeRegExp(label)}(?![\\w.-])`);
-    return this.releasesView.getByRole('treeitem', { name }).first();
+    const labelText = new RegExp(`^\\s*${escapeRegExp(label)}(?![\\w.-])`);
+    return this.releasesView
+      .getByRole('treeitem')
+      .filter({ has: this.page.locator('.label-name', { hasText: labelText }) })
+      .first();
+  }
+
+  /** Visible labels of the rows the Releases tree shows now, top to bottom. */
+  async treeLabels(): Promise<string[]> {
+    return (await this.releasesView.getByRole('treeitem').locator('.label-name').allInnerTexts()).map(normalizeText);
   }
 
   async expandTreeItem(label: string): Promise<Locator> {

@@ -1,0 +1,26 @@
+import * as assert from 'node:assert/strict';
+import path from 'node:path';
+import { gitopsScenarios, makeGitopsFixture } from '../../fixtures/gitops';
+import { journey } from '../journey';
+
+export const gitopsCancelledRollback = journey('a gitops release offers Roll Back, and cancelling the confirmation changes nothing', async (ui) => {
+  const fixture = makeGitopsFixture(path.join(ui.emptyWorkspace(), 'gitops'), gitopsScenarios.interleaved());
+  const headBefore = fixture.git(['rev-parse', 'HEAD']).trim();
+  const workbench = await ui.openWorkbench(fixture.work, { trusted: true });
+  await workbench.openView();
+  await workbench.expandTreeItem(fixture.env);
+  await workbench.expandTreeItem('a');
+  await workbench.treeItem('v2.0.0').waitFor({ state: 'visible' });
+  await workbench.screenshot('gitops-releases');
+
+  await workbench.rightClickTreeItem('v2.0.0');
+  const menu = await workbench.contextMenuItems();
+  assert.ok(menu.some((item) => item.startsWith('Roll Back to This Release')), `context menu was: ${menu.join(' | ')}`);
+  await workbench.screenshot('release-context-menu');
+  await workbench.clickContextMenu('Roll Back to This Release');
+  const confirmation = await workbench.answerModal('Cancel');
+  assert.match(confirmation, /Roll Back/);
+
+  assert.equal(fixture.git(['rev-parse', 'HEAD']).trim(), headBefore, 'HEAD moved although the rollback was cancelled');
+  assert.equal(fixture.git(['status', '--porcelain']).trim(), '', 'the working tree changed although the rollback was cancelled');
+});
