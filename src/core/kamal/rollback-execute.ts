@@ -91,8 +91,6 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
       outcomes.set(key(step.host, step.role), { host: step.host, role: step.role, from: step.from, to: step.to, result: 'not-started', serving: step.from });
     }
   }
-  const audit = (host: string, message: string, role?: string): Promise<ExecResult> =>
-    runner.run(host, recordAudit(config, { recordedAt: utcIso8601(), performer: detail.performer, role }, message), 'audit');
 
   let lockHeld = false;
   let holdingLockForHooks = false;
@@ -127,12 +125,17 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
     await hook('pre-connect');
     deps.signal?.throwIfAborted();
 
+    // `mkdir -p .kamal` everywhere, in the same round trip as the lock on the primary host.
     reporter.step(`[ssh ${detail.hosts.join(', ')}] ${detail.commands.makeRunDirectory}`);
-    const made = await Promise.allSettled(detail.hosts.map((host) => runner.run(host, detail.commands.makeRunDirectory, 'mkdir -p .kamal')));
-    const unmade = made.flatMap((entry, index) => (entry.status === 'rejected' ? [`${detail.hosts[index]}: ${errorText(entry.reason)}`] : []));
+    const others = detail.hosts.filter((host) => host !== detail.primaryHost);
+    const [locked, ...made] = await Promise.allSettled([
+      takeLock(runner, detail, reporter),
+      ...others.map((host) => runner.run(host, detail.commands.makeRunDirectory, 'mkdir -p .kamal')),
+    ]);
+    if (locked.status === 'fulfilled') lockHeld = true;
+    const unmade = made.flatMap((entry, index) => (entry.status === 'rejected' ? [`${others[index]}: ${errorText(entry.reason)}`] : []));
+    if (locked.status === 'rejected') throw locked.reason;
     if (unmade.length > 0) throw new DeployRollbackError(`Nothing was changed: could not prepare ${unmade.join('; ')}.`, 'prepare');
-
-    await takeLock(runner, detail, reporter);
     lockHeld = true;
     holdingLockForHooks = true;
 
@@ -147,7 +150,7 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
       reporter.step(`Group ${index + 1} of ${detail.groups.length}: ${group.join(', ')}`);
       await hook('pre-app-boot', group);
       const hostPlans = group.map((name) => detail.hostPlans.find((host) => host.host === name)).filter((host): host is KamalHostPlan => host !== undefined);
-      await Promise.all(hostPlans.map((host) => bootHost(host, runner, detail, deps, outcomes, audit)));
+      await Promise.all(hostPlans.map((host) => bootHost(host, runner, detail, deps, outcomes)));
       const failed = hostPlans.flatMap((host) => host.steps).filter((step) => {
         const result = outcomes.get(key(step.host, step.role))?.result;
         return result === 'failed' || result === 'unreachable';
@@ -161,7 +164,7 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
     }
 
     if (groupsDone === detail.groups.length) {
-      await tagLatest(runner, detail, reporter, audit, problems);
+      await tagLatest(runner, detail, reporter, problems);
       tagged = problems.length === 0;
     } else if (cancelled) {
       reporter.warn(`Cancelled after ${groupsDone} of ${detail.groups.length} groups: the remaining hosts were not touched.`);
@@ -217,7 +220,7 @@ async function takeLock(runner: HostRunner, detail: KamalPlanDetail, reporter: R
   const { config } = detail;
   const command = acquireLock(config, { holder: detail.lockHolder, lockedAt: utcIso8601(), version: detail.hostPlans[0]?.tagVersion ?? '', message: detail.lockMessage });
   reporter.step(`[ssh ${detail.primaryHost}] taking the deploy lock`);
-  const result = await runner.exec(detail.primaryHost, command, 'take the deploy lock');
+  const result = await runner.exec(detail.primaryHost, `${detail.commands.makeRunDirectory} && ${command}`, 'take the deploy lock');
   if (result.code === 0) return;
   const status = await runner.exec(detail.primaryHost, detail.commands.lockStatus, 'read the deploy lock');
   if (status.code === 0 && status.stdout.trim()) {
@@ -232,13 +235,12 @@ async function bootHost(
   detail: KamalPlanDetail,
   deps: ExecuteKamalRollbackDeps,
   outcomes: Map<string, KamalHostOutcome>,
-  audit: (host: string, message: string, role?: string) => Promise<ExecResult>,
 ): Promise<void> {
   for (const step of host.steps) {
     const outcome = outcomes.get(key(step.host, step.role));
     if (!outcome) continue;
     try {
-      await bootRole(step, runner, detail, deps, outcome, audit);
+      await bootRole(step, runner, detail, deps, outcome);
     } catch (error) {
       outcome.result = error instanceof HostUnreachable ? 'unreachable' : 'failed';
       outcome.message = errorText(error);
@@ -255,23 +257,20 @@ async function bootRole(
   detail: KamalPlanDetail,
   deps: ExecuteKamalRollbackDeps,
   outcome: KamalHostOutcome,
-  audit: (host: string, message: string, role?: string) => Promise<ExecResult>,
 ): Promise<void> {
   const { config } = detail;
   const { reporter } = deps;
   const prefix = `[ssh ${step.host}] ${step.role}:`;
 
+  // One round trip for audit, rename and reading O: the pre-flight saw the target container, and
+  // the lock has been held since, so Kamal's second existence check is folded into the rename.
+  const auditLine = (message: string, role?: string): string => recordAudit(config, { recordedAt: utcIso8601(), performer: detail.performer, role }, message);
+  let readCurrent = step.commands.currentVersion;
   if (step.renameExisting && step.commands.rename) {
-    // Kamal renames only when a container holds the name; the pre-flight saw one, check again.
-    const existing = await runner.run(step.host, quoteArgv(['docker', 'container', 'ls', '--all', '--filter', `name=^${step.containerName}$`, '--quiet']), 'look for the target container');
-    if (existing.stdout.trim()) {
-      reporter.step(`${prefix} renaming ${step.containerName} to ${containerName(config, step.role, step.renamedVersion)}`);
-      await audit(step.host, `Renaming container ${step.to} to ${step.renamedVersion}`, step.role);
-      await runner.run(step.host, step.commands.rename, `rename ${step.containerName}`);
-    }
+    reporter.step(`${prefix} renaming ${step.containerName} to ${containerName(config, step.role, step.renamedVersion)}`);
+    readCurrent = `${auditLine(`Renaming container ${step.to} to ${step.renamedVersion}`, step.role)} && ${step.commands.rename} && ${step.commands.currentVersion}`;
   }
-
-  const current = await runner.run(step.host, step.commands.currentVersion, 'read the current version');
+  const current = await runner.run(step.host, readCurrent, step.renameExisting ? `rename ${step.containerName}` : 'read the current version');
   const currentName = current.stdout.trim().split('\n')[0]?.trim();
   const oldVersion = currentName ? versionFromName(config, step.role, currentName) : undefined;
   if (oldVersion !== undefined) outcome.serving = oldVersion;
@@ -309,14 +308,16 @@ async function bootRole(
     throw error;
   }
 
+  const booted = auditLine(`Booted app version ${step.to}`, step.role);
   if (oldVersion !== undefined) {
     const stopOld = oldVersion === step.from && step.commands.stopOld ? step.commands.stopOld : stopContainer(config, step.role, oldVersion, detail.stopWaitTime);
     reporter.step(`${prefix} stopping ${oldVersion}`);
     // Kamal ignores a failed stop of the old version: the new one already serves.
-    const stopped = await runner.exec(step.host, stopOld, `stop ${oldVersion}`);
+    const stopped = await runner.exec(step.host, `${booted} && ${stopOld}`, `stop ${oldVersion}`);
     if (stopped.code !== 0) reporter.warn(`${prefix} could not stop ${oldVersion}: ${lastLine(stopped.stderr) || `exit ${stopped.code}`}`);
+  } else {
+    await runner.run(step.host, booted, 'audit');
   }
-  await audit(step.host, `Booted app version ${step.to}`, step.role);
   outcome.result = 'rolled-back';
   outcome.serving = step.to;
   outcome.from = oldVersion ?? outcome.from;
@@ -370,15 +371,14 @@ async function tagLatest(
   runner: HostRunner,
   detail: KamalPlanDetail,
   reporter: Reporter,
-  audit: (host: string, message: string, role?: string) => Promise<ExecResult>,
   problems: string[],
 ): Promise<void> {
   const results = await Promise.allSettled(
     detail.hostPlans.map(async (host) => {
       const image = `${detail.repository}:${host.tagVersion}`;
       reporter.step(`[ssh ${host.host}] tagging ${image} as the latest image`);
-      await audit(host.host, `Tagging ${image} as the latest image`);
-      await runner.run(host.host, host.tagLatest, `tag ${image} as latest`);
+      const auditTag = recordAudit(detail.config, { recordedAt: utcIso8601(), performer: detail.performer }, `Tagging ${image} as the latest image`);
+      await runner.run(host.host, `${auditTag} && ${host.tagLatest}`, `tag ${image} as latest`);
     }),
   );
   results.forEach((entry, index) => {

@@ -24,7 +24,7 @@ function runCommands(fakes: FakeHosts, host: string): string[] {
         .replace(/--hostname (\S+)-[0-9a-f]{12}/, '--hostname $1-H')
         .replace(/\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\]/g, '[T]')
         .replace(/--target=[0-9a-f]{12}/, '--target=CID')
-        .replace(/^mkdir \.kamal\/lock-chat && echo '[^']*'/s, "mkdir .kamal/lock-chat && echo 'B64'"),
+        .replace(/^mkdir -p \.kamal && mkdir \.kamal\/lock-chat && echo '[^']*'/s, "mkdir -p .kamal && mkdir .kamal/lock-chat && echo 'B64'"),
     );
 }
 
@@ -53,22 +53,22 @@ describe('executeKamalRollback', () => {
     const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter, runHooks: false });
 
     assert.equal(result.ok, true, result.message);
+    const currentVersion = plan.detail.hostPlans[0].steps[0].commands.currentVersion;
     assert.deepEqual(runCommands(fakes, 'web-1'), [
-      'mkdir -p .kamal',
-      "mkdir .kamal/lock-chat && echo 'B64' > .kamal/lock-chat/details",
-      "docker container ls --all --filter 'name=^chat-web-v2$' --quiet",
-      "mkdir -p .kamal && echo '[T] [ada] [web] Renaming container v2 to v2_replaced_X' >> .kamal/chat-audit.log",
-      'docker rename chat-web-v2 chat-web-v2_replaced_X',
-      plan.detail.hostPlans[0].steps[0].commands.currentVersion,
-      runCommands(fakes, 'web-1')[6],
+      "mkdir -p .kamal && mkdir .kamal/lock-chat && echo 'B64' > .kamal/lock-chat/details",
+      `mkdir -p .kamal && echo '[T] [ada] [web] Renaming container v2 to v2_replaced_X' >> .kamal/chat-audit.log && docker rename chat-web-v2 chat-web-v2_replaced_X && ${currentVersion}`,
+      runCommands(fakes, 'web-1')[2],
       'docker exec kamal-proxy kamal-proxy deploy chat-web --target=CID:80 --deploy-timeout=10s --drain-timeout=30s --health-check-path=/up --buffer-requests --buffer-responses --log-request-header=Cache-Control --log-request-header=Last-Modified --log-request-header=User-Agent',
-      "docker container ls --all --filter 'name=^chat-web-v3$' --quiet | xargs docker stop",
-      "mkdir -p .kamal && echo '[T] [ada] [web] Booted app version v2' >> .kamal/chat-audit.log",
-      "mkdir -p .kamal && echo '[T] [ada] Tagging localhost:5555/bars/app:v2 as the latest image' >> .kamal/chat-audit.log",
-      'docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest',
+      "mkdir -p .kamal && echo '[T] [ada] [web] Booted app version v2' >> .kamal/chat-audit.log && docker container ls --all --filter 'name=^chat-web-v3$' --quiet | xargs docker stop",
+      "mkdir -p .kamal && echo '[T] [ada] Tagging localhost:5555/bars/app:v2 as the latest image' >> .kamal/chat-audit.log && docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest",
       'rm .kamal/lock-chat/details && rm -r .kamal/lock-chat',
     ]);
-    assert.match(runCommands(fakes, 'web-1')[6], /^docker run --detach --restart unless-stopped --name chat-web-v2 --network kamal --hostname web-1-H /);
+    assert.equal(
+      runCommands(fakes, 'web-1')[2],
+      'docker run --detach --restart unless-stopped --name chat-web-v2 --network kamal --hostname web-1-H --env KAMAL_CONTAINER_NAME=chat-web-v2 --env KAMAL_VERSION=v2 --env KAMAL_HOST=web-1' +
+        ' --env-file .kamal/apps/chat/env/roles/web.env --log-opt max-size=10m --label service=chat --label role=web --label destination localhost:5555/bars/app:v2',
+    );
+    assert.deepEqual(runCommands(fakes, 'web-2')[0], 'mkdir -p .kamal');
     // Only the primary host holds the lock.
     assert.ok(!runCommands(fakes, 'web-2').some((command) => command.includes('lock-chat')));
     for (const host of fakes.hosts.values()) {
@@ -89,7 +89,7 @@ describe('executeKamalRollback', () => {
     assert.match(result.lines[2], /^web-2\s+web\s+v3\s+v2\s+rolled-back$/);
     assert.equal(result.rollForward, undefined);
     assert.match(reporter.text('step'), /\[ssh web-2\] web: starting chat-web-v2/);
-    assert.match(reporter.text('debug'), /\[ssh web-3\] docker rename chat-web-v2 chat-web-v2_replaced_/);
+    assert.match(reporter.text('debug'), /\[ssh web-3\] mkdir -p .kamal && echo .* docker rename chat-web-v2 chat-web-v2_replaced_/);
   });
 
   it('runs groups one after another', async () => {
@@ -203,7 +203,7 @@ describe('executeKamalRollback', () => {
     const { config, fakes } = fleet(['web-1', 'web-2']);
     const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
     fakes.get('web-1').beforeExec = (command, host) => {
-      if (command.startsWith('docker tag')) host.down = true;
+      if (command.includes('docker tag')) host.down = true;
     };
     const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
     assert.equal(result.ok, false);

@@ -146,7 +146,32 @@ export class FakeHost implements HostSession {
     return this.containers.find((container) => container.name === name);
   }
 
+  /** A `&&` list: each part (or known two-part form) in turn, stopping at the first failure. */
   private run(command: string): ExecResult {
+    const whole = this.runOne(command);
+    const parts = splitAndList(command);
+    if (whole.code !== 127 || parts.length === 1) return whole;
+    let stdout = '';
+    for (let index = 0; index < parts.length; ) {
+      let result: ExecResult | undefined;
+      if (index + 1 < parts.length) {
+        const pair = this.runOne(`${parts[index]} && ${parts[index + 1]}`);
+        if (pair.code !== 127) {
+          result = pair;
+          index += 2;
+        }
+      }
+      if (!result) {
+        result = this.runOne(parts[index]);
+        index += 1;
+      }
+      stdout += result.stdout;
+      if (result.code !== 0) return { ...result, stdout };
+    }
+    return this.ok(stdout);
+  }
+
+  private runOne(command: string): ExecResult {
     let match: RegExpExecArray | null;
     if (command === 'mkdir -p .kamal') return this.ok();
     if ((match = /^mkdir -p \.kamal && echo '(.*)' >> (\.kamal\/\S+-audit\.log)$/s.exec(command))) {
@@ -224,6 +249,25 @@ export class FakeHost implements HostSession {
     }
     return this.fail(`fake host ${this.host}: unexpected command: ${command}`, 127);
   }
+}
+
+/** Splits `a && b && c` outside single quotes (our quoting never uses double quotes). */
+function splitAndList(command: string): string[] {
+  const parts: string[] = [];
+  let inQuote = false;
+  let start = 0;
+  for (let index = 0; index < command.length; index++) {
+    const char = command[index];
+    if (char === "'") inQuote = !inQuote;
+    else if (!inQuote && char === '\\') index++;
+    else if (!inQuote && command.startsWith(' && ', index)) {
+      parts.push(command.slice(start, index));
+      start = index + 4;
+      index += 3;
+    }
+  }
+  parts.push(command.slice(start));
+  return parts;
 }
 
 export class FakeHosts {
