@@ -48,7 +48,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     try {
       const outcome = await executeWithProgress(deps, target.source, plan);
       await deps.refresh();
-      await reportOutcome(deps, target.source, outcome);
+      reportOutcome(deps, target.source, outcome);
       return outcome;
     } catch (error) {
       await deps.refresh();

@@ -22,11 +22,11 @@ export interface DeployRollbackApi {
 export function activate(context: vscode.ExtensionContext): DeployRollbackApi {
   const output = new Output();
   const reporter = output.reporter();
+  let prompter: Prompter = windowPrompter;
   let pool: SessionPool | undefined;
-  const getPool = () => (pool ??= createPool(output, readSettings().sshConnectTimeoutSeconds));
+  const getPool = () => (pool ??= createPool(output, () => prompter, readSettings().sshConnectTimeoutSeconds));
   const registry = new SourceRegistry(defaultFinders, getPool, reporter);
   const diagnostics = vscode.languages.createDiagnosticCollection('deploy-rollback');
-  let prompter: Prompter = windowPrompter;
 
   const tree = new ReleasesTreeProvider({
     sources: async () => {

@@ -1,12 +1,13 @@
 import { createSessionPool } from '../core/ssh/pool';
 import type { SessionPool } from '../core/ssh/types';
 import type { Output } from './log';
-import { vscodeSshPrompts } from './ssh-prompts';
+import { sshPromptsFor } from './ssh-prompts';
+import type { Prompter } from './ui';
 
 /** Opened on the first command that needs a host; every remote command is logged at debug level (redacted by the pool). */
-export function createPool(output: Output, connectTimeoutSeconds: number): SessionPool {
+export function createPool(output: Output, prompter: () => Prompter, connectTimeoutSeconds: number): SessionPool {
   return createSessionPool({
-    prompts: vscodeSshPrompts,
+    prompts: sshPromptsFor(prompter),
     connectTimeoutMs: connectTimeoutSeconds * 1000,
     log: (line) => output.channel.debug(`[ssh] ${line}`),
   });

@@ -123,25 +123,33 @@ export async function executeWithProgress(context: RollbackContext, source: Rele
   );
 }
 
-export async function reportOutcome(context: RollbackContext, source: ReleaseSource, outcome: RollbackOutcome & { rollForward?: RollbackPlan }): Promise<void> {
+/** Notifications are not awaited: their promise stays pending until the user closes them. */
+export function reportOutcome(context: RollbackContext, source: ReleaseSource, outcome: RollbackOutcome & { rollForward?: RollbackPlan }): void {
   for (const line of outcome.lines) context.output.channel.info(line);
   if (outcome.ok) {
     context.output.channel.info(outcome.message);
-    const choice = await vscode.window.showInformationMessage(outcome.message, 'Show Output');
-    if (choice === 'Show Output') context.output.show();
+    void vscode.window.showInformationMessage(outcome.message, 'Show Output').then((choice) => {
+      if (choice === 'Show Output') context.output.show();
+    });
     return;
   }
   context.output.channel.error(outcome.message);
-  const actions = outcome.rollForward ? ['Roll Forward', 'Show Output'] : ['Show Output'];
-  const choice = await vscode.window.showErrorMessage(outcome.message, ...actions);
-  if (choice === 'Show Output') context.output.show();
-  if (choice === 'Roll Forward' && outcome.rollForward) {
-    if (await confirmPlan(context, outcome.rollForward)) {
-      const again = await executeWithProgress(context, source, outcome.rollForward);
+  const rollForward = outcome.rollForward;
+  const actions = rollForward ? ['Roll Forward', 'Show Output'] : ['Show Output'];
+  void vscode.window.showErrorMessage(outcome.message, ...actions).then(async (choice) => {
+    if (choice === 'Show Output') context.output.show();
+    if (choice !== 'Roll Forward' || !rollForward) return;
+    try {
+      if (!(await confirmPlan(context, rollForward))) return;
+      const again = await executeWithProgress(context, source, rollForward);
       await context.refresh();
-      await reportOutcome(context, source, again);
+      reportOutcome(context, source, again);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      context.output.channel.error(message);
+      void vscode.window.showErrorMessage(message);
     }
-  }
+  });
 }
 
 export function abortSignalFor(token: vscode.CancellationToken): AbortSignal {

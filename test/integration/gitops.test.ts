@@ -1,0 +1,103 @@
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { DeployRollbackApi } from '../../src/vscode/extension';
+import type { AppNode, EnvironmentNode, ReleaseNode, TreeNode } from '../../src/vscode/tree/nodes';
+import type { Prompter } from '../../src/vscode/ui';
+import { gitopsScenarios, makeGitopsFixture, type GitopsFixture } from '../fixtures/gitops';
+import { activateExtension } from './helpers';
+
+async function childrenOf(api: DeployRollbackApi, node?: TreeNode): Promise<TreeNode[]> {
+  return api.tree.getChildren(node);
+}
+
+describe('gitops releases in VS Code', function () {
+  this.timeout(60_000);
+  let api: DeployRollbackApi;
+  let dir: string;
+  let fixture: GitopsFixture;
+  const settings = () => vscode.workspace.getConfiguration('deployRollback');
+
+  before(async () => {
+    api = await activateExtension();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-vscode-gitops-'));
+    fixture = makeGitopsFixture(path.join(dir, 'gitops'), gitopsScenarios.interleaved());
+    await settings().update('gitops.paths', [fixture.work], vscode.ConfigurationTarget.Global);
+    await api.refresh();
+  });
+
+  after(async () => {
+    api.testing.setPrompter(undefined);
+    await settings().update('gitops.paths', undefined, vscode.ConfigurationTarget.Global);
+    await api.refresh();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function appNode(name: string): Promise<AppNode> {
+    const environments = (await childrenOf(api)).filter((node): node is EnvironmentNode => node.kind === 'environment' && node.environment.location === fixture.work);
+    assert.deepEqual(environments.map((node) => node.environment.name), ['staging']);
+    const apps = (await childrenOf(api, environments[0])).filter((node): node is AppNode => node.kind === 'app');
+    assert.deepEqual(apps.map((node) => node.app.name), ['a', 'b']);
+    return apps.find((node) => node.app.name === name)!;
+  }
+
+  async function releaseNodes(app: AppNode): Promise<ReleaseNode[]> {
+    return (await childrenOf(api, app)).filter((node): node is ReleaseNode => node.kind === 'release');
+  }
+
+  it('shows environment → apps → releases, the current one marked', async () => {
+    const releases = await releaseNodes(await appNode('a'));
+    assert.deepEqual(releases.map((node) => node.release.id), [fixture.shas.a3, fixture.shas.a2, fixture.shas.a1]);
+    const items = releases.map((node) => api.tree.getTreeItem(node));
+    assert.match(String(items[0]!.contextValue), /^release\b.*\bcurrent\b/);
+    assert.doesNotMatch(String(items[0]!.contextValue), /\brollbackable\b/);
+    assert.match(String(items[2]!.contextValue), /^release\b.*\brollbackable\b/);
+    assert.match(String(items[1]!.label), /^v2\.0\.0 /);
+    assert.match(String(items[0]!.description), /^current/);
+  });
+
+  it('rolls back from the release context command, confirmed in the modal, and marks the tree', async () => {
+    const asked: string[] = [];
+    const prompter: Prompter = {
+      confirm: async (message, detail) => {
+        asked.push(`${message}\n${detail}`);
+        return true;
+      },
+      input: async () => undefined,
+      pick: async () => undefined,
+    };
+    api.testing.setPrompter(prompter);
+    const a1 = (await releaseNodes(await appNode('a'))).find((node) => node.release.id === fixture.shas.a1)!;
+    const remoteBefore = fixture.git(['rev-parse', 'HEAD'], fixture.remote);
+
+    const outcome = (await vscode.commands.executeCommand('deployRollback.rollbackToRelease', a1)) as { ok: boolean; message: string } | undefined;
+
+    assert.equal(asked.length, 1, 'one confirmation');
+    assert.match(asked[0]!, /Roll back a in staging from \S+ to \S+\?/);
+    assert.match(asked[0]!, /Revert 2 commits/);
+    assert.ok(outcome?.ok, outcome?.message ?? 'the command returned no outcome (an error was shown)');
+    assert.notEqual(fixture.git(['rev-parse', 'HEAD'], fixture.remote), remoteBefore);
+    assert.match(fixture.git(['log', '-1', '--format=%B'], fixture.remote), /This reverts commit [0-9a-f]{40}\./);
+
+    const after = await releaseNodes(await appNode('a'));
+    const flags = after.map((node) => [node.release.id, node.release.current, Boolean(node.release.rolledBack)]);
+    assert.deepEqual(flags, [
+      [fixture.shas.a3, false, true],
+      [fixture.shas.a2, false, true],
+      [fixture.shas.a1, true, false],
+    ]);
+    const b = await releaseNodes(await appNode('b'));
+    assert.equal(b[0]!.release.id, fixture.shas.b2, "b's deploys are untouched");
+    assert.ok(b[0]!.release.current);
+  });
+
+  it('changes nothing when the confirmation is declined', async () => {
+    api.testing.setPrompter({ confirm: async () => false, input: async () => undefined, pick: async () => undefined });
+    const b1 = (await releaseNodes(await appNode('b'))).find((node) => node.release.id === fixture.shas.b1)!;
+    const remoteBefore = fixture.git(['rev-parse', 'HEAD'], fixture.remote);
+    await vscode.commands.executeCommand('deployRollback.rollbackToRelease', b1);
+    assert.equal(fixture.git(['rev-parse', 'HEAD'], fixture.remote), remoteBefore);
+  });
+});
