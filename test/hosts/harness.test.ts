@@ -104,14 +104,15 @@ describe('test hosts harness (real sshd + dockerd per network namespace)', funct
   it("keeps each host's docker daemon and ~/.kamal to itself", async function () {
     const [host0, host1] = testHosts.hosts;
     assert.ok(host0 && host1);
-    const started = await testHosts.exec(host0, 'docker run -d --name only-on-host0 --network kamal user/app:v1');
+    const started = await testHosts.docker(host0, ['run', '-d', '--name', 'only-on-host0', '--network', 'kamal', 'user/app:v1']);
     assert.equal(started.code, 0, started.stderr);
-    const onHost0 = await testHosts.exec(host0, 'docker ps -a --format "{{.Names}}"');
-    const onHost1 = await testHosts.exec(host1, 'docker ps -a --format "{{.Names}}"');
+    const [onHost0, onHost1] = await Promise.all([
+      testHosts.exec(host0, 'docker ps -a --format "{{.Names}}"; mkdir -p ~/.kamal && echo host0 > ~/.kamal/marker'),
+      testHosts.exec(host1, 'docker ps -a --format "{{.Names}}"'),
+    ]);
     assert.ok(onHost0.stdout.split('\n').includes('only-on-host0'));
     assert.ok(!onHost1.stdout.split('\n').includes('only-on-host0'), onHost1.stdout);
 
-    await testHosts.exec(host0, 'mkdir -p ~/.kamal && echo host0 > ~/.kamal/marker');
     assert.equal(readFileSync(join(host0.home, '.kamal/marker'), 'utf8'), 'host0\n');
     const onOther = await testHosts.exec(host1, 'cat ~/.kamal/marker');
     assert.notEqual(onOther.code, 0);
@@ -186,7 +187,7 @@ describe('test hosts harness (real sshd + dockerd per network namespace)', funct
     assert.ok(host1);
     const before = await testHosts.proxyState(host1, 'chat-web');
     assert.ok(before);
-    const unhealthy = await testHosts.exec(host1, 'docker run -d --name chat-web-v3 --network kamal user/app:v3');
+    const unhealthy = await testHosts.docker(host1, ['run', '-d', '--name', 'chat-web-v3', '--network', 'kamal', 'user/app:v3']);
     assert.equal(unhealthy.code, 0, unhealthy.stderr);
     const unhealthyId = unhealthy.stdout.trim().slice(0, 12);
     const refused = await testHosts.exec(
@@ -210,7 +211,7 @@ describe('test hosts harness (real sshd + dockerd per network namespace)', funct
       flags: [`--target=${healthyId}:80`, '--deploy-timeout=10s', '--drain-timeout=30s', '--buffer-requests', '--log-request-header=Cache-Control', '--log-request-header=User-Agent'],
     });
     assert.equal(await testHosts.proxyTargetContainer(host1, 'chat-web'), 'chat-web-v1');
-    const listed = await testHosts.exec(host1, 'docker exec kamal-proxy kamal-proxy list');
+    const listed = await testHosts.docker(host1, ['exec', 'kamal-proxy', 'kamal-proxy', 'list']);
     assert.match(listed.stdout, new RegExp(`chat-web\\s+${healthyId}:80`));
 
     await testHosts.makeUnhealthy(host1, 'chat-web-v2');
@@ -226,7 +227,7 @@ describe('test hosts harness (real sshd + dockerd per network namespace)', funct
   it('builds images that exit at once or serve their version', async function () {
     const [host0] = testHosts.hosts;
     assert.ok(host0);
-    await testHosts.exec(host0, 'docker run -d --name dies user/app:v4');
+    await testHosts.docker(host0, ['run', '-d', '--name', 'dies', 'user/app:v4']);
     await waitFor('the v4 container to exit', async () => {
       const state = await testHosts.docker(host0, ['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', 'dies']);
       return state.stdout.trim() === 'exited 1';
@@ -256,17 +257,24 @@ describe('test hosts harness (real sshd + dockerd per network namespace)', funct
     assert.equal((await testHosts.exec(host2, 'echo back')).stdout.trim(), 'back');
   });
 
-  it('slows or throttles a link with tc, and says so when netem is missing', async function () {
+  it('slows a link by the asked round-trip delay, throttles it with tbf, and clears both', async function () {
     const [, , host2] = testHosts.hosts;
     assert.ok(host2);
-    try {
-      await testHosts.slowLink(host2, 200);
+    const timeEcho = async (): Promise<number> => {
       const started = Date.now();
-      await testHosts.exec(host2, 'true');
-      assert.ok(Date.now() - started >= 400, 'an ssh login with 200 ms RTT takes several round trips');
-    } catch (error) {
-      assert.match((error as Error).message, /netem/);
-    }
+      const result = await testHosts.exec(host2, 'echo hi');
+      assert.equal(result.stdout.trim(), 'hi', result.stderr);
+      return Date.now() - started;
+    };
+    const baseline = Math.min(await timeEcho(), await timeEcho());
+    const mode = await testHosts.slowLink(host2, 300);
+    assert.ok(mode === 'netem' || mode === 'ssh-relay');
+    const slowed = await timeEcho();
+    // An ssh login takes several round trips, each now 300 ms longer.
+    assert.ok(slowed - baseline >= 900, `baseline ${baseline} ms, slowed ${slowed} ms (${mode})`);
+    await testHosts.clearLink(host2);
+    assert.ok((await timeEcho()) < slowed, 'clearLink did not remove the delay');
+
     await testHosts.throttleLink(host2, 256);
     const shaped = await run('tc', ['qdisc', 'show', 'dev', `${testHosts.runId}h2o`]);
     assert.match(shaped.stdout, /tbf .*rate 256Kbit/);
@@ -274,30 +282,27 @@ describe('test hosts harness (real sshd + dockerd per network namespace)', funct
     await testHosts.clearLink(host2);
     assert.doesNotMatch((await run('tc', ['qdisc', 'show', 'dev', `${testHosts.runId}h2o`])).stdout, /tbf/);
   });
+
+  it('tears down without leaving a namespace, process, mount, link or directory behind', async function () {
+    const pids = testHosts.livePids();
+    assert.ok(pids.length >= 4 * 4, `expected sshd, dockerd, containerd, shims and containers on 4 hosts, saw ${pids.length}`);
+    assert.ok(mountsUnder(testHosts.runDir).length > 0, 'running containers should have mounts');
+    await testHosts.stop();
+    assert.deepEqual(pids.filter(processAlive), []);
+    assert.deepEqual((await namespaces()).filter((name) => name.startsWith(testHosts.runId)), []);
+    assert.deepEqual(mountsUnder(testHosts.runDir), []);
+    assert.equal(readFileSync('/proc/self/mountinfo', 'utf8').includes(testHosts.runDir), false);
+    assert.equal(existsSync(testHosts.runDir), false);
+    assert.equal((await run('ip', ['-o', 'link', 'show'])).stdout.includes(testHosts.runId), false);
+    assert.equal((await run('ip', ['route', 'show'])).stdout.includes(`via ${testHosts.hosts[0]?.address} `), false);
+  });
 });
 
-describe('test hosts tear-down', function () {
+describe('test hosts clean-up of crashed runs', function () {
   this.timeout(120_000);
 
   before(function () {
     requireHostsOrSkip(this);
-  });
-
-  it('leaves no namespace, process, mount or directory behind', async function () {
-    const testHosts = await startHosts({ count: 1, jumpOnly: 1, images: [{ version: 'v1' }] });
-    await testHosts.seedKamalState({ service: SERVICE, versions: ['v1'], running: 'v1' });
-    const pids = testHosts.livePids();
-    assert.ok(pids.length >= 6, `expected sshd, dockerd, containerd, shims and containers, saw ${pids.length}`);
-    assert.ok(mountsUnder(testHosts.runDir).length > 0, 'containers should have mounts while running');
-    await testHosts.stop();
-    assert.deepEqual(pids.filter(processAlive), []);
-    const left = (await namespaces()).filter((name) => name.startsWith(testHosts.runId));
-    assert.deepEqual(left, []);
-    assert.deepEqual(mountsUnder(testHosts.runDir), []);
-    assert.equal(readFileSync('/proc/self/mountinfo', 'utf8').includes(testHosts.runDir), false);
-    assert.equal(existsSync(testHosts.runDir), false);
-    const links = await run('ip', ['-o', 'link', 'show']);
-    assert.equal(links.stdout.includes(testHosts.runId), false);
   });
 
   it('cleans up after a run whose process was killed', async function () {

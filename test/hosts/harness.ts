@@ -81,8 +81,12 @@ export interface TestHosts {
   startSshd(host: TestHost | string): Promise<void>;
   linkDown(host: TestHost | string): Promise<void>;
   linkUp(host: TestHost | string): Promise<void>;
-  /** Adds latency with tc netem (half each way); throws when the kernel lacks netem. */
-  slowLink(host: TestHost | string, delayMs: number): Promise<void>;
+  /**
+   * Adds `delayMs` of round-trip latency: with tc netem on the veth when the kernel has it,
+   * else (this machine's kernel lacks sch_netem) by redirecting the host's port 22 through a
+   * relay inside the host that delays every chunk by half the delay each way. Says which.
+   */
+  slowLink(host: TestHost | string, delayMs: number): Promise<'netem' | 'ssh-relay'>;
   /** Limits bandwidth each way with tc tbf (available where netem is not). */
   throttleLink(host: TestHost | string, kbitPerSecond: number): Promise<void>;
   /** Removes any slowLink/throttleLink shaping. */
@@ -414,7 +418,7 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHosts>
       }),
     );
 
-    const shape = async (hostOrName: TestHost | string, qdisc: string[] | undefined): Promise<void> => {
+    const shape = async (hostOrName: TestHost | string, qdisc: string[] | undefined): Promise<'done' | 'no-netem'> => {
       const host = byName(hostOrName);
       const outside = host.outsideNetns ? ['-n', host.outsideNetns] : [];
       const ends: string[][] = [
@@ -424,12 +428,47 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHosts>
       for (const args of ends) {
         const result = await run('tc', args);
         if (result.code !== 0 && qdisc) {
-          if (/qdisc kind is unknown/i.test(result.stderr) && qdisc[0] === 'netem') {
-            throw new Error('slowLink needs the tc netem qdisc (sch_netem), which this kernel does not provide; throttleLink (tbf) works here');
-          }
+          if (/qdisc kind is unknown/i.test(result.stderr) && qdisc[0] === 'netem') return 'no-netem';
           throw new Error(`tc ${args.join(' ')} failed: ${result.stderr.trim()}`);
         }
       }
+      return 'done';
+    };
+
+    const relayPids = new Map<string, number>();
+    const redirectRule = (host: LiveHost): string[] => [
+      'PREROUTING', '-t', 'nat', '-p', 'tcp', '-d', host.test.address, '--dport', '22', '-j', 'REDIRECT', '--to-ports', String(DELAY_RELAY_PORT),
+    ];
+    const stopDelayRelay = async (host: LiveHost): Promise<void> => {
+      const pid = relayPids.get(host.name);
+      if (pid === undefined) return;
+      relayPids.delete(host.name);
+      await run('ip', ['netns', 'exec', host.netns, 'iptables', '-D', ...redirectRule(host)]);
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+      await waitFor(`the delay relay of ${host.name} (pid ${pid}) to exit`, () => !existsSync(`/proc/${pid}`) || isZombie(pid), 5_000);
+    };
+    const startDelayRelay = async (host: LiveHost, delayMs: number): Promise<void> => {
+      await stopDelayRelay(host);
+      const script = join(runDir, 'delay-relay.js');
+      writeFileSync(script, DELAY_RELAY_SOURCE);
+      const child = spawn('nsenter', [`--net=/var/run/netns/${host.netns}`, process.execPath, script, host.test.address, String(DELAY_RELAY_PORT), String(delayMs)], {
+        detached: true,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      child.unref();
+      let output = '';
+      child.stdout?.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+      await waitFor(`the delay relay of ${host.name} to listen`, () => output.includes('listening'), 10_000);
+      child.stdout?.destroy();
+      if (child.pid === undefined) throw new Error(`the delay relay of ${host.name} did not start`);
+      relayPids.set(host.name, child.pid);
+      await runOk('ip', ['netns', 'exec', host.netns, 'iptables', '-A', ...redirectRule(host)]);
     };
 
     const testHosts: TestHosts = {
@@ -466,10 +505,19 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHosts>
           await waitFor(`${host.name} to answer on port 22 after linkUp`, () => tcpOpen(host.test.address, 22), 10_000, 100);
         }
       },
-      slowLink: (hostOrName, delayMs) => shape(hostOrName, ['netem', 'delay', `${Math.max(1, Math.round(delayMs / 2))}ms`]),
-      throttleLink: (hostOrName, kbitPerSecond) =>
-        shape(hostOrName, ['tbf', 'rate', `${kbitPerSecond}kbit`, 'burst', '16kb', 'latency', '2000ms']),
-      clearLink: (hostOrName) => shape(hostOrName, undefined),
+      slowLink: async (hostOrName, delayMs) => {
+        const outcome = await shape(hostOrName, ['netem', 'delay', `${Math.max(1, Math.round(delayMs / 2))}ms`]);
+        if (outcome === 'done') return 'netem';
+        await startDelayRelay(byName(hostOrName), delayMs);
+        return 'ssh-relay';
+      },
+      throttleLink: async (hostOrName, kbitPerSecond) => {
+        await shape(hostOrName, ['tbf', 'rate', `${kbitPerSecond}kbit`, 'burst', '16kb', 'latency', '2000ms']);
+      },
+      clearLink: async (hostOrName) => {
+        await shape(hostOrName, undefined);
+        await stopDelayRelay(byName(hostOrName));
+      },
       makeUnhealthy: async (hostOrName, containerName) => {
         await dockerOk(byName(hostOrName), ['exec', containerName, 'rm', '-f', '/www/up']);
       },
@@ -582,6 +630,29 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHosts>
     );
   }
 }
+
+const DELAY_RELAY_PORT = 2222;
+
+// Runs inside the host's namespace; port 22 traffic from outside is redirected to it.
+const DELAY_RELAY_SOURCE = `'use strict';
+const net = require('node:net');
+const [address, port, delayMs] = process.argv.slice(2);
+const oneWay = Number(delayMs) / 2;
+const later = (fn) => setTimeout(fn, oneWay);
+const pipe = (from, to) => {
+  from.on('data', (chunk) => later(() => { if (!to.destroyed) to.write(chunk); }));
+  from.on('end', () => later(() => { if (!to.destroyed) to.end(); }));
+  from.on('error', () => later(() => to.destroy()));
+  from.on('close', () => later(() => to.destroy()));
+};
+const server = net.createServer((client) => {
+  const sshd = net.connect({ host: address, port: 22 });
+  pipe(client, sshd);
+  pipe(sshd, client);
+});
+server.listen(Number(port), address, () => process.stdout.write('listening\\n'));
+process.on('SIGTERM', () => process.exit(0));
+`;
 
 function readPidFile(file: string): number | undefined {
   try {

@@ -97,8 +97,9 @@ export async function seedKamalState(testHosts: TestHosts, options: SeedKamalOpt
         ]);
         seeded.containers[version] = name;
         seeded.containerIds[version] = id;
-        if (version !== options.running) await docker(['stop', name]);
       }
+      const retired = Object.entries(seeded.containers).filter(([version]) => version !== options.running).map(([, name]) => name);
+      if (retired.length > 0) await docker(['stop', ...retired]);
 
       const liveId = seeded.containerIds[options.running];
       if (liveId !== undefined) {
