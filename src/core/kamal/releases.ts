@@ -37,7 +37,7 @@ interface VersionFacts {
   version: string;
   /** The version's oldest container, `_replaced_` copies included: when it was first deployed. */
   firstSeen: InventoryContainer;
-  /** A container named exactly for the version (what the title and image come from). */
+  /** A container named exactly for the version: without one the version is not listed. */
   named: InventoryContainer;
 }
 
@@ -99,14 +99,14 @@ function absenceReason(inventory: KamalInventory, version: string): { reasons: s
 export function kamalReleases(app: App, inventory: KamalInventory): Release[] {
   const current = appCurrentVersion(inventory);
   const total = inventory.hosts.length;
-  const releases = versionFacts(inventory).map(({ version, firstSeen, named }): Release => {
+  // No title: the tree shows it next to the version, and the image tag would only repeat it.
+  const releases = versionFacts(inventory).map(({ version, firstSeen }): Release => {
     const { reasons, fullHosts } = absenceReason(inventory, version);
     const isCurrent = version === current;
     const release: Release = {
       id: kamalReleaseId(app, version),
       app,
       version,
-      title: named.image || undefined,
       created: firstSeen.created || undefined,
       current: isCurrent,
       rollbackable: !isCurrent && reasons.length === 0,

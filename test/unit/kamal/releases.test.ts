@@ -62,7 +62,7 @@ describe('kamal releases', () => {
     ]);
     assert.equal(releases[1].id, 'kamal:/project/config/deploy.yml:default/chat@v2');
     assert.equal(releases[1].created, T2);
-    assert.equal(releases[1].title, 'localhost:5555/bars/app:v2');
+    assert.equal(releases[1].title, undefined);
   });
 
   it('marks a version pruned on one host as not rollbackable and picks the previous present everywhere', async () => {
