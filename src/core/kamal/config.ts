@@ -243,13 +243,14 @@ class Normaliser {
     return { file: this.fallbackFile, line: 1, column: 1 };
   }
 
-  error(at: Path, message: string, preferKey = false): void {
+  /** An error about a setting as a whole: nothing is removed. */
+  report(at: Path, message: string, preferKey = false): void {
     this.problems.push({ ...this.locate(at, preferKey), message: at.length ? `${slashed(at)}: ${message}` : message, severity: 'error' });
   }
 
   /** An error for a refused value: it is also removed from `raw`, so nothing can use it. */
   reject(at: Path, message: string, preferKey = false): void {
-    this.error(at, message, preferKey);
+    this.report(at, message, preferKey);
     this.dropped.push(at);
   }
 
@@ -270,7 +271,7 @@ class Normaliser {
     if (value === undefined || (value === null && this.isUnknown(at))) return undefined;
     const text = stringish(value);
     if (text === undefined || value === null) {
-      this.error(at, 'should be a string');
+      this.reject(at, 'should be a string');
       return undefined;
     }
     return text;
@@ -280,7 +281,7 @@ class Normaliser {
     if (value === undefined || value === null) return fallback;
     const parsed = typeof value === 'string' && /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : value;
     if (typeof parsed !== 'number' || !Number.isFinite(parsed) || !check(parsed)) {
-      this.error(at, `should be ${expected}, got ${JSON.stringify(value)}`);
+      this.reject(at, `should be ${expected}, got ${JSON.stringify(value)}`);
       return fallback;
     }
     return parsed;
@@ -295,7 +296,7 @@ class Normaliser {
   boolean(value: unknown, at: Path, fallback: boolean): boolean {
     if (value === undefined || value === null) return fallback;
     if (typeof value !== 'boolean') {
-      this.error(at, `should be a boolean (true or false), got ${JSON.stringify(value)}`);
+      this.reject(at, `should be a boolean (true or false), got ${JSON.stringify(value)}`);
       return fallback;
     }
     return value;
@@ -304,7 +305,7 @@ class Normaliser {
   stringList(value: unknown, at: Path, check?: (text: string) => string | undefined): string[] {
     if (value === undefined || value === null) return [];
     if (!Array.isArray(value)) {
-      this.error(at, 'should be an array');
+      this.reject(at, 'should be an array');
       return [];
     }
     const result: string[] = [];
@@ -323,7 +324,7 @@ class Normaliser {
     const result: Record<string, string> = {};
     if (value === undefined || value === null) return result;
     if (!isHash(value)) {
-      this.error(at, 'should be a hash');
+      this.reject(at, 'should be a hash');
       return result;
     }
     for (const [key, item] of Object.entries(value)) {
@@ -358,7 +359,7 @@ const noNul = (text: string) => (text.includes('\u0000') ? 'contains a NUL chara
 function normaliseEnv(n: Normaliser, value: unknown, at: Path): KamalEnv {
   if (value === undefined || value === null) return { clear: {}, secret: [] };
   if (!isHash(value)) {
-    n.error(at, 'should be a hash (clear/secret, or NAME: value)');
+    n.reject(at, 'should be a hash (clear/secret, or NAME: value)');
     return { clear: {}, secret: [] };
   }
   const structured = 'clear' in value || 'secret' in value || 'tags' in value;
@@ -390,7 +391,7 @@ function normaliseProxy(n: Normaliser, config: Hash, rolePath: Path | undefined,
   };
   let hosts: string[] = [];
   if (config.host !== undefined && config.hosts !== undefined && config.host !== null && config.hosts !== null) {
-    n.error(where(), "Specify one of 'host' or 'hosts', not both");
+    n.report(where(), "Specify one of 'host' or 'hosts', not both");
   }
   if (config.hosts !== undefined && config.hosts !== null) {
     hosts = n.stringList(config.hosts, where('hosts'), validateProxyHost);
@@ -406,10 +407,10 @@ function normaliseProxy(n: Normaliser, config: Hash, rolePath: Path | undefined,
   }
   const ssl = config.ssl === undefined || config.ssl === null ? false : isHash(config.ssl) ? true : n.boolean(config.ssl, where('ssl'), false);
   if (ssl && hosts.length === 0 && config.host == null && config.hosts == null) {
-    n.error(where('ssl'), 'Must set a host to enable automatic SSL');
+    n.report(where('ssl'), 'Must set a host to enable automatic SSL');
   }
   const healthcheck = isHash(config.healthcheck) ? config.healthcheck : {};
-  if (config.healthcheck != null && !isHash(config.healthcheck)) n.error(where('healthcheck'), 'should be a hash');
+  if (config.healthcheck != null && !isHash(config.healthcheck)) n.reject(where('healthcheck'), 'should be a hash');
   let healthPath = '/up';
   if (healthcheck.path != null) {
     const text = n.string(healthcheck.path, where('healthcheck', 'path'));
@@ -419,7 +420,7 @@ function normaliseProxy(n: Normaliser, config: Hash, rolePath: Path | undefined,
     }
   }
   const buffering = isHash(config.buffering) ? config.buffering : {};
-  if (config.buffering != null && !isHash(config.buffering)) n.error(where('buffering'), 'should be a hash');
+  if (config.buffering != null && !isHash(config.buffering)) n.reject(where('buffering'), 'should be a hash');
   const logging = isHash(config.logging) ? config.logging : {};
   const headerName = (text: string) => (/^[A-Za-z0-9-]+$/.test(text) ? undefined : `${JSON.stringify(text)} is not a valid header name`);
   const proxy: KamalProxy = {
@@ -469,7 +470,7 @@ function parseJump(n: Normaliser, text: string, at: Path): KamalSsh['proxy'] {
   }
   const port = match[3] === undefined ? 22 : Number(match[3]);
   if (port < 1 || port > 65535) {
-    n.error(at, `port ${port} is out of range`);
+    n.reject(at, `port ${port} is out of range`);
     return undefined;
   }
   return { user, host, port };
@@ -477,7 +478,7 @@ function parseJump(n: Normaliser, text: string, at: Path): KamalSsh['proxy'] {
 
 function normaliseSsh(n: Normaliser, value: unknown): KamalSsh {
   const config = isHash(value) ? value : {};
-  if (value != null && !isHash(value)) n.error(['ssh'], 'should be a hash');
+  if (value != null && !isHash(value)) n.reject(['ssh'], 'should be a hash');
   let user = 'root';
   if (config.user != null) {
     const text = n.string(config.user, ['ssh', 'user']);
@@ -503,12 +504,9 @@ function normaliseSsh(n: Normaliser, value: unknown): KamalSsh {
     if (reason) n.reject(['ssh', 'proxy_command'], reason);
     else if (text !== undefined) ssh.proxyCommand = text;
   }
-  if (config.config != null) {
-    if (typeof config.config === 'boolean') ssh.config = config.config;
-    else if (typeof config.config === 'string') ssh.config = noControlCharacters(config.config) ? true : [config.config];
-    else ssh.config = n.stringList(config.config, ['ssh', 'config'], noControlCharacters);
-    if (typeof config.config === 'string' && noControlCharacters(config.config)) n.reject(['ssh', 'config'], noControlCharacters(config.config) as string);
-  }
+  if (typeof config.config === 'boolean') ssh.config = config.config;
+  else if (typeof config.config === 'string') ssh.config = n.stringList([config.config], ['ssh', 'config'], noControlCharacters);
+  else if (config.config != null) ssh.config = n.stringList(config.config, ['ssh', 'config'], noControlCharacters);
   return ssh;
 }
 
@@ -516,7 +514,7 @@ function normaliseBoot(n: Normaliser, value: unknown): KamalConfig['boot'] {
   const boot: KamalConfig['boot'] = {};
   if (value == null) return boot;
   if (!isHash(value)) {
-    n.error(['boot'], 'should be a hash');
+    n.reject(['boot'], 'should be a hash');
     return boot;
   }
   if (value.limit != null) {
@@ -541,7 +539,7 @@ function normaliseHosts(n: Normaliser, value: unknown, at: Path): HostList {
   const result: HostList = { hosts: [], hostTags: {}, given: 0 };
   if (value == null) return result;
   if (!Array.isArray(value)) {
-    n.error(at, 'should be an array');
+    n.reject(at, 'should be an array');
     // Counted as given so the role is not also reported as empty.
     result.given = 1;
     return result;
@@ -565,7 +563,7 @@ function normaliseHosts(n: Normaliser, value: unknown, at: Path): HostList {
       const tagPath = [...entryPath, tagged];
       if (typeof tagValue === 'string') tags = [tagValue];
       else if (Array.isArray(tagValue)) tags = n.stringList(tagValue, tagPath);
-      else if (!(tagValue === null && n.isUnknown(tagPath))) n.error(tagPath, 'should be a string or an array');
+      else if (!(tagValue === null && n.isUnknown(tagPath))) n.reject(tagPath, 'should be a string or an array');
       const reason = validateHost(host);
       if (reason) {
         n.reject(entryPath, reason, true);
@@ -672,7 +670,7 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
   }
 
   if (raw.service == null) {
-    if (!n.isUnknown(['service'])) n.error([], 'Missing required configuration for service');
+    if (!n.isUnknown(['service'])) n.report([], 'Missing required configuration for service');
   } else {
     const text = n.string(raw.service, ['service']);
     const reason = text === undefined ? undefined : validateService(text);
@@ -680,14 +678,14 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
     else if (text !== undefined) config.service = text;
   }
   if (raw.image == null) {
-    if (!n.isUnknown(['image'])) n.error([], 'Missing required configuration for image');
+    if (!n.isUnknown(['image'])) n.report([], 'Missing required configuration for image');
   } else {
     const text = n.string(raw.image, ['image']);
     const reason = text === undefined ? undefined : validateImage(text);
     if (reason) n.reject(['image'], reason);
     else if (text !== undefined) config.image = text;
   }
-  if (raw.registry != null && !isHash(raw.registry)) n.error(['registry'], 'should be a hash');
+  if (raw.registry != null && !isHash(raw.registry)) n.reject(['registry'], 'should be a hash');
   const registry = isHash(raw.registry) ? raw.registry : {};
   if (registry.server != null) {
     const text = n.string(registry.server, ['registry', 'server']);
@@ -702,7 +700,7 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
   config.labels = n.stringMap(raw.labels, ['labels'], validateLabelKey, noControlCharacters);
   config.volumes = n.stringList(raw.volumes, ['volumes'], noControlCharacters);
   if (raw.logging != null) {
-    if (!isHash(raw.logging)) n.error(['logging'], 'should be a hash');
+    if (!isHash(raw.logging)) n.reject(['logging'], 'should be a hash');
     else {
       const driver = raw.logging.driver == null ? undefined : n.string(raw.logging.driver, ['logging', 'driver']);
       config.logging = { options: n.stringMap(raw.logging.options, ['logging', 'options'], (key) => (/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(key) ? undefined : `${JSON.stringify(key)} is not a valid log option`), noControlCharacters) };
@@ -716,7 +714,7 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
   config.boot = normaliseBoot(n, raw.boot);
   config.retainContainers = n.number(raw.retain_containers, ['retain_containers'], 5, Number.isInteger, 'a whole number');
   if (config.retainContainers < 1) {
-    n.error(['retain_containers'], 'Must retain at least 1 container');
+    n.reject(['retain_containers'], 'Must retain at least 1 container');
     config.retainContainers = 5;
   }
   config.readinessDelay = n.number(raw.readiness_delay, ['readiness_delay'], 7);
@@ -751,15 +749,15 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
 function normaliseRoles(n: Normaliser, config: KamalConfig, raw: Hash): void {
   const servers = raw.servers;
   if (servers == null) {
-    if (!n.isUnknown(['servers']) && !isHash(raw.accessories)) n.error([], 'No servers or accessories specified');
+    if (!n.isUnknown(['servers']) && !isHash(raw.accessories)) n.report([], 'No servers or accessories specified');
     return;
   }
   if (!Array.isArray(servers) && !isHash(servers)) {
-    n.error(['servers'], 'should be an array or a hash');
+    n.reject(['servers'], 'should be an array or a hash');
     return;
   }
   const topProxy = raw.proxy;
-  if (topProxy != null && !isHash(topProxy)) n.error(['proxy'], 'should be a hash');
+  if (topProxy != null && !isHash(topProxy)) n.reject(['proxy'], 'should be a hash');
   const topProxyConfig = isHash(topProxy) ? topProxy : {};
   // Kamal validates the top-level proxy even when no role runs it.
   if (isHash(topProxy)) normaliseProxy(n, topProxyConfig, undefined);
@@ -785,11 +783,11 @@ function normaliseRoles(n: Normaliser, config: KamalConfig, raw: Hash): void {
       }
       hostList = normaliseHosts(n, roleConfig.hosts, [...rolePath, 'hosts']);
     } else {
-      if (!(roleConfig === null && n.isUnknown(rolePath))) n.error(rolePath, 'should be an array or a hash');
+      if (!(roleConfig === null && n.isUnknown(rolePath))) n.reject(rolePath, 'should be an array or a hash');
       continue;
     }
     if (hostList.given === 0 && !allowEmpty) {
-      n.error(rolePath, `No servers specified for the ${name} role. You can ignore this with allow_empty_roles: true`, true);
+      n.report(rolePath, `No servers specified for the ${name} role. You can ignore this with allow_empty_roles: true`, true);
     }
     const role: KamalRole = {
       name,
@@ -805,11 +803,11 @@ function normaliseRoles(n: Normaliser, config: KamalConfig, raw: Hash): void {
       if (cmd !== undefined) role.cmd = cmd;
     }
     if (specialised.options != null) {
-      if (!isHash(specialised.options)) n.error([...rolePath, 'options'], 'should be a hash');
+      if (!isHash(specialised.options)) n.reject([...rolePath, 'options'], 'should be a hash');
       else {
         for (const [key, value] of Object.entries(specialised.options)) {
           if (!/^[A-Za-z0-9][A-Za-z0-9-]*$/.test(key)) n.reject([...rolePath, 'options', key], `${JSON.stringify(key)} is not a valid docker option name`, true);
-          else if (key === 'restart') n.error([...rolePath, 'options', key], 'Cannot set restart policy in docker options, unless-stopped is required', true);
+          else if (key === 'restart') n.reject([...rolePath, 'options', key], 'Cannot set restart policy in docker options, unless-stopped is required', true);
           else setKey(role.options, key, value);
         }
       }
@@ -822,13 +820,13 @@ function normaliseRoles(n: Normaliser, config: KamalConfig, raw: Hash): void {
     const runsProxy = role.primary ? roleProxy !== false : roleProxy != null && roleProxy !== false;
     if (runsProxy) {
       if (roleProxy != null && typeof roleProxy !== 'boolean' && !isHash(roleProxy)) {
-        n.error([...rolePath, 'proxy'], 'should be a boolean or a hash');
+        n.reject([...rolePath, 'proxy'], 'should be a boolean or a hash');
       } else {
         const merged = isHash(roleProxy) ? deepMerge(topProxyConfig, roleProxy) : topProxyConfig;
         role.proxy = isHash(roleProxy) ? normaliseProxy(n, merged, [...rolePath, 'proxy'], roleProxy) : normaliseProxy(n, merged, undefined);
         const customCertificate = isHash(merged.ssl) && merged.ssl.certificate_pem != null && merged.ssl.private_key_pem != null;
         if (role.proxy.ssl && role.hosts.length > 1 && !customCertificate) {
-          n.error(rolePath, `SSL is only supported on a single server unless you provide custom certificates, found ${role.hosts.length} servers for role ${name}`, true);
+          n.report(rolePath, `SSL is only supported on a single server unless you provide custom certificates, found ${role.hosts.length} servers for role ${name}`, true);
         }
       }
     }
@@ -838,13 +836,15 @@ function normaliseRoles(n: Normaliser, config: KamalConfig, raw: Hash): void {
   config.hosts = [...new Set(roles.flatMap((role) => role.hosts))];
   const primary = roles.find((role) => role.name === config.primaryRole);
   if (!primary && !names.includes(config.primaryRole)) {
-    n.error(raw.primary_role != null ? ['primary_role'] : ['servers'], `The primary_role ${config.primaryRole} isn't defined`, true);
+    n.report(raw.primary_role != null ? ['primary_role'] : ['servers'], `The primary_role ${config.primaryRole} isn't defined`, true);
   }
 }
 
 /** Removes refused values from the raw document; array items by descending index so the rest stay put. */
 function scrub(raw: Hash, dropped: Path[]): void {
-  const ordered = [...dropped].sort((a, b) => {
+  // The same value can be refused twice (the top-level proxy is read for each role).
+  const unique = [...new Map(dropped.map((at) => [pathKey(at), at])).values()];
+  const ordered = unique.sort((a, b) => {
     for (let i = 0; i < Math.min(a.length, b.length); i++) {
       if (a[i] !== b[i]) return /^[0-9]+$/.test(a[i]) && /^[0-9]+$/.test(b[i]) ? Number(b[i]) - Number(a[i]) : a[i] < b[i] ? -1 : 1;
     }

@@ -409,6 +409,16 @@ describe('Kamal config', () => {
       assert.match(config.problems[8].message, /"bad role;x" is not a valid role name/);
     });
 
+    it('removes a refused proxy host from raw once, though every proxy role reads it', () => {
+      const config = parseKamalConfig({
+        baseText: 'service: chat\nimage: a/b\nservers:\n  web: [w1]\n  api:\n    hosts: [w2]\n    proxy: true\nproxy:\n  hosts: [a.example.com, "b.example.com;id", c.example.com]\n',
+        baseFile: BASE_FILE,
+      });
+      assert.deepEqual(positions(config), ['deploy.yml:9:26 error']);
+      assert.deepEqual((config.raw.proxy as Record<string, unknown>).hosts, ['a.example.com', 'c.example.com']);
+      assert.deepEqual(config.roles.map((r) => r.proxy?.hosts), [['a.example.com', 'c.example.com'], ['a.example.com', 'c.example.com']]);
+    });
+
     it('drops a hostile value that came from the environment through ERB', () => {
       const hostile = parseKamalConfig({ baseText: 'service: chat\nimage: a/b\nservers:\n  - <%= ENV["HOST"] %>\n  - ok\n', baseFile: BASE_FILE, env: { HOST: 'x;reboot' } });
       assert.deepEqual(hostile.hosts, ['ok']);
