@@ -116,6 +116,13 @@ export class Workbench {
     return names.map((name) => normalizeText(name)).filter(Boolean);
   }
 
+  /** Waits for a modal dialog and returns its text, leaving it open (e.g. for a screenshot). */
+  async modalText(): Promise<string> {
+    const dialog = this.page.locator('.monaco-dialog-box');
+    await dialog.waitFor({ state: 'visible' });
+    return normalizeText(await dialog.innerText());
+  }
+
   /** Clicks `button` in the modal dialog and returns what the dialog said. */
   async answerModal(button: string): Promise<string> {
     const dialog = this.page.locator('.monaco-dialog-box');

@@ -18,8 +18,10 @@ export const gitopsCancelledRollback = journey('a gitops release offers Roll Bac
   assert.ok(menu.some((item) => item.startsWith('Roll Back to This Release')), `context menu was: ${menu.join(' | ')}`);
   await workbench.screenshot('release-context-menu');
   await workbench.clickContextMenu('Roll Back to This Release');
-  const confirmation = await workbench.answerModal('Cancel');
-  assert.match(confirmation, /Roll Back/);
+  const confirmation = await workbench.modalText();
+  assert.match(confirmation, /Roll back a in staging from \S+ to v2\.0\.0\?/);
+  await workbench.screenshot('rollback-confirmation');
+  await workbench.answerModal('Cancel');
 
   assert.equal(fixture.git(['rev-parse', 'HEAD']).trim(), headBefore, 'HEAD moved although the rollback was cancelled');
   assert.equal(fixture.git(['status', '--porcelain']).trim(), '', 'the working tree changed although the rollback was cancelled');
