@@ -5,7 +5,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { glob } from 'ssh-config';
 
 export type KnownHostsVerdict = 'match' | 'unknown' | 'revoked' | { changed: number };
 
@@ -63,9 +62,24 @@ function hashedEntryMatches(entry: string, name: string): boolean {
   return expected.length === actual.length && expected.equals(actual);
 }
 
+/** OpenSSH's match_pattern: `*` any run, `?` exactly one character (ssh-config's glob lets `?` match none). */
+function patternMatches(pattern: string, name: string): boolean {
+  const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${source}$`, 'i').test(name);
+}
+
+/** A comma-separated pattern list; a matching `!pattern` excludes the line whatever else matches. */
 function hostsFieldMatches(hosts: string, name: string): boolean {
   if (hosts.startsWith('|')) return hashedEntryMatches(hosts, name);
-  return glob(hosts.split(','), name);
+  let matched = false;
+  for (const pattern of hosts.split(',')) {
+    if (pattern.startsWith('!')) {
+      if (patternMatches(pattern.slice(1), name)) return false;
+    } else if (patternMatches(pattern, name)) {
+      matched = true;
+    }
+  }
+  return matched;
 }
 
 /**

@@ -305,10 +305,7 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
   function withKeyLock<T>(file: string, work: () => Promise<T>): Promise<T> {
     const previous = keyLocks.get(file) ?? Promise.resolve();
     const next = previous.then(work, work);
-    keyLocks.set(
-      file,
-      next.catch(() => undefined),
-    );
+    keyLocks.set(file, next.catch(() => undefined));
     return next;
   }
 
@@ -398,7 +395,7 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
     }
   }
 
-  function openProxyCommand(target: ResolvedSshTarget): { sock: Duplex; child: ChildProcess } {
+  function openProxyCommand(target: ResolvedSshTarget): { sock: Duplex; child: ChildProcess; stderrTail: () => Promise<string> } {
     const command = target.proxyCommand!.replace(/%(.)/g, (whole, letter: string) => {
       switch (letter) {
         case '%':
@@ -417,10 +414,23 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
     });
     log(`[ssh ${target.alias}] ProxyCommand: ${redactSecrets(command)}`);
     const child = spawn('/bin/sh', ['-c', `exec ${command}`], { stdio: ['pipe', 'pipe', 'pipe'] });
-    child.stderr!.on('data', (chunk: Buffer) => log(`[ssh ${target.alias}] ProxyCommand: ${redactSecrets(chunk.toString('utf8').trimEnd())}`));
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      const text = redactSecrets(chunk.toString('utf8').trimEnd());
+      stderr = `${stderr}\n${text}`.slice(-500);
+      log(`[ssh ${target.alias}] ProxyCommand: ${text}`);
+    });
     const sock = Duplex.from({ readable: child.stdout!, writable: child.stdin! });
     child.on('exit', () => sock.destroy());
-    return { sock, child };
+    const stderrClosed = new Promise<void>((resolve) => child.stderr!.once('close', () => resolve()));
+    // A failing proxy's last words explain the failure; give it a moment to finish saying them.
+    const stderrTail = async () => {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([stderrClosed, new Promise<void>((resolve) => (timer = setTimeout(resolve, 1000)))]);
+      clearTimeout(timer);
+      return stderr.trim();
+    };
+    return { sock, child, stderrTail };
   }
 
   function forwardThrough(jump: Client, target: ResolvedSshTarget, where: string): Promise<Duplex> {
@@ -439,6 +449,7 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
     const cleanup = () => cleanups.splice(0).forEach((step) => step());
     try {
       let sock: Duplex | undefined;
+      let proxyStderr = async () => '';
       if (target.jump) {
         const jump = await dial(target.jump);
         cleanups.push(() => jump.client.end(), jump.cleanup);
@@ -447,9 +458,16 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
         const proxy = openProxyCommand(target);
         cleanups.push(() => proxy.child.kill());
         sock = proxy.sock;
+        proxyStderr = proxy.stderrTail;
       }
-      const client = await handshake(target, where, sock);
-      return { client, cleanup };
+      try {
+        const client = await handshake(target, where, sock);
+        return { client, cleanup };
+      } catch (error) {
+        const said = await proxyStderr();
+        if (said && error instanceof DeployRollbackError) throw new DeployRollbackError(`${error.message} (ProxyCommand said: ${said})`);
+        throw error;
+      }
     } catch (error) {
       cleanup();
       throw error;

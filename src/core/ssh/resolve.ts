@@ -49,7 +49,8 @@ function lookup(configs: readonly SSHConfig[], host: string): Computed {
   const merged: Computed = {};
   for (const config of configs) {
     // Match exec would run shell commands from the config; OpenSSH does, we do not.
-    const computed = config.compute(host, { ignoreCase: true, matchExec: false });
+    // OpenSSH lowercases the host name before matching Host patterns.
+    const computed = config.compute(host.toLowerCase(), { ignoreCase: true, matchExec: false });
     for (const [key, value] of Object.entries(computed)) {
       if (key === 'identityfile') {
         merged[key] = [...((merged[key] as string[] | undefined) ?? []), ...([] as string[]).concat(value)];

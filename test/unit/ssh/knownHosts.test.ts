@@ -58,6 +58,13 @@ describe('known_hosts checks', () => {
     assert.deepEqual(checkKnownHosts(text, 'web-1', 22, 'ssh-ed25519', KEY_B), { changed: 1 });
   });
 
+  it('lets ? match exactly one character, as OpenSSH does', () => {
+    const text = `web-? ssh-ed25519 ${KEY_A}\n`;
+    assert.equal(checkKnownHosts(text, 'web-1', 22, 'ssh-ed25519', KEY_A), 'match');
+    assert.equal(checkKnownHosts(text, 'web-', 22, 'ssh-ed25519', KEY_A), 'unknown');
+    assert.equal(checkKnownHosts(text, 'web-12', 22, 'ssh-ed25519', KEY_A), 'unknown');
+  });
+
   it('ignores @cert-authority lines', () => {
     assert.equal(checkKnownHosts(`@cert-authority * ssh-ed25519 ${KEY_B}\n`, 'web-1', 22, 'ssh-ed25519', KEY_A), 'unknown');
   });

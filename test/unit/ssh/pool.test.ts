@@ -297,6 +297,11 @@ describe('SSH session pool against a real sshd on loopback', function () {
     assert.ok(logs.some((line) => line.includes(`ProxyCommand: busybox nc 127.0.0.1 ${sshd.port}`)), logs.join('\n'));
   });
 
+  it('reports what a failing ProxyCommand printed', async () => {
+    const { pool } = makePool({ connectTimeoutMs: 3000 });
+    await assert.rejects(pool.session(target(sshd, { proxyCommand: 'echo "no route to %h" >&2; exit 1' })), /Cannot connect to root@127\.0\.0\.1:\d+ via ProxyCommand: .*\(ProxyCommand said: no route to 127\.0\.0\.1\)/);
+  });
+
   it('gives up with a clear error when the port accepts TCP but never speaks SSH', async () => {
     const silent = net.createServer(() => {});
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
