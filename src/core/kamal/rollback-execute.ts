@@ -202,7 +202,8 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
     }
   }
 
-  const rollForward = ok ? undefined : rollForwardPlan(plan, entries);
+  // Offered only when some host was left behind; a failed unlock or tag needs no roll-forward.
+  const rollForward = allSwitched ? undefined : rollForwardPlan(plan, entries);
   return {
     ok: ok && problems.length === 0,
     message: outcomeMessage(plan, entries, problems, cancelled, ok && problems.length === 0),

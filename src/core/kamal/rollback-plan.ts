@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import type { RollbackPlan } from '../model';
 import { quoteArgv } from '../shell';
 import { makeRunDirectory } from './commands/app';
+import { recordAudit } from './commands/auditor';
 import { acquireLock, lockDirectory, lockStatus, releaseLock, utcIso8601 } from './commands/lock';
 import { stopWaitTime } from './rollback-steps';
 import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './rollback-types';
@@ -80,21 +81,23 @@ export function assemblePlan(args: {
 }
 
 function planLines(detail: KamalPlanDetail, summary: string): string[] {
+  const { config } = detail;
   const lines = [summary];
-  if (detail.reboot) lines.push(`${detail.hostPlans[0]?.steps[0]?.to ?? 'The target'} already serves everywhere: like Kamal, this is a reboot (rename, fresh container, stop the renamed one).`);
+  const firstStep = detail.hostPlans[0]?.steps[0];
+  if (detail.reboot && firstStep) lines.push(`${firstStep.to} already serves everywhere: like Kamal, this is a reboot (rename, fresh container, stop the renamed one).`);
   for (const host of detail.hostPlans) {
-    for (const step of host.steps) {
-      if (step.from !== undefined && step.from !== step.to) continue;
-      if (step.from === undefined) lines.push(`[ssh ${host.host}] ${step.role}: no container of ${detail.service} is running now.`);
-    }
+    for (const step of host.steps) if (step.from === undefined) lines.push(`[ssh ${host.host}] ${step.role}: no container of ${detail.service} is running now.`);
   }
   const hook = (name: KamalHookPlan['name']): string => {
     const entry = detail.hooks.find((candidate) => candidate.name === name);
     return entry?.present ? `[local] hook ${name}: ${entry.file}` : `[local] hook ${name}: none`;
   };
+  // Audit lines carry the time they are written; the plan shows its own time in their place.
+  const audit = (message: string, role?: string): string => recordAudit(config, { recordedAt: detail.plannedAt, performer: detail.performer, role }, message);
   lines.push(hook('pre-connect'));
-  lines.push(`[ssh ${detail.hosts.join(', ')}] ${detail.commands.makeRunDirectory}`);
-  lines.push(`[ssh ${detail.primaryHost}] lock: ${detail.commands.acquireLock.replace(/\n/g, '\\n')}`);
+  const others = detail.hosts.filter((host) => host !== detail.primaryHost);
+  lines.push(`[ssh ${detail.primaryHost}] ${detail.commands.makeRunDirectory} && ${detail.commands.acquireLock.replace(/\n/g, '\\n')}`);
+  if (others.length > 0) lines.push(`[ssh ${others.join(', ')}] ${detail.commands.makeRunDirectory}`);
   lines.push(hook('pre-deploy'));
   detail.groups.forEach((group, index) => {
     lines.push(`Group ${index + 1} of ${detail.groups.length}: ${group.join(', ')}${index > 0 && detail.bootWait > 0 ? ` (after waiting ${detail.bootWait}s)` : ''}`);
@@ -105,20 +108,23 @@ function planLines(detail: KamalPlanDetail, summary: string): string[] {
       for (const step of host.steps) {
         const prefix = `[ssh ${host.host}] ${step.role}:`;
         lines.push(`${prefix} ${step.from ?? 'nothing'} -> ${step.to}`);
-        if (step.commands.rename) lines.push(`${prefix} ${step.commands.rename}`);
-        lines.push(`${prefix} ${step.commands.currentVersion}`);
+        lines.push(
+          step.commands.rename
+            ? `${prefix} ${audit(`Renaming container ${step.to} to ${step.renamedVersion}`, step.role)} && ${step.commands.rename} && ${step.commands.currentVersion}`
+            : `${prefix} ${step.commands.currentVersion}`,
+        );
         lines.push(`${prefix} ${step.commands.run}`);
         if (step.commands.proxyDeploy) lines.push(`${prefix} ${step.commands.proxyDeploy}`);
-        if (step.commands.healthStatus) lines.push(`${prefix} ${step.commands.healthStatus} (until healthy, within ${detail.config.deployTimeout}s)`);
-        if (step.commands.stopOld) lines.push(`${prefix} ${step.commands.stopOld}`);
+        if (step.commands.healthStatus) lines.push(`${prefix} ${step.commands.healthStatus} (until healthy, within ${config.deployTimeout}s)`);
+        const booted = audit(`Booted app version ${step.to}`, step.role);
+        lines.push(`${prefix} ${step.commands.stopOld ? `${booted} && ${step.commands.stopOld}` : booted}`);
         lines.push(`${prefix} on failure: ${step.commands.logs}; ${step.commands.stopNew}`);
       }
     }
     lines.push(hook('post-app-boot'));
   });
-  for (const host of detail.hostPlans) lines.push(`[ssh ${host.host}] ${host.tagLatest}`);
-  lines.push(`[ssh ${detail.primaryHost}] unlock: ${detail.commands.releaseLock}`);
+  for (const host of detail.hostPlans) lines.push(`[ssh ${host.host}] ${audit(`Tagging ${detail.repository}:${host.tagVersion} as the latest image`)} && ${host.tagLatest}`);
+  lines.push(`[ssh ${detail.primaryHost}] ${detail.commands.releaseLock}`);
   lines.push(hook('post-deploy'));
-  lines.push(`Audit lines go to .kamal/${[detail.service, detail.destination].filter(Boolean).join('-')}-audit.log on every host, as ${detail.performer}.`);
   return lines;
 }

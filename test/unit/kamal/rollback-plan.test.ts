@@ -45,8 +45,10 @@ describe('planKamalRollback', () => {
     assert.equal(step.commands.stopOld, "docker container ls --all --filter 'name=^chat-web-v3$' --quiet | xargs docker stop");
     assert.match(step.commands.proxyDeploy ?? '', /^docker exec kamal-proxy kamal-proxy deploy chat-web --target=<cid12>:80 --deploy-timeout=10s /);
     assert.ok(plan.lines.some((line) => line.includes(step.commands.run)), 'the dry run shows the exact docker run');
-    assert.ok(plan.lines.some((line) => line === '[ssh web-3] docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest'));
-    assert.ok(plan.lines.some((line) => line.startsWith('[ssh web-1] lock: mkdir .kamal/lock-chat && echo ')));
+    assert.ok(plan.lines.some((line) => line.startsWith('[ssh web-3] mkdir -p .kamal && echo ') && line.endsWith(' Tagging localhost:5555/bars/app:v2 as the latest image\' >> .kamal/chat-audit.log && docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest')));
+    assert.ok(plan.lines.some((line) => line.startsWith('[ssh web-1] mkdir -p .kamal && mkdir .kamal/lock-chat && echo ')));
+    assert.ok(plan.lines.includes('[ssh web-2, web-3] mkdir -p .kamal'));
+    assert.ok(plan.lines.includes('[ssh web-1] rm .kamal/lock-chat/details && rm -r .kamal/lock-chat'));
     assertReadOnly(fakes);
     for (const host of fakes.hosts.values()) assert.equal(host.commands.length, 1);
   });
@@ -85,6 +87,16 @@ describe('planKamalRollback', () => {
     const plan = await planKamalRollback({ config, sessions: fakes.sessions, performer: 'ada' });
     assert.equal(plan.from, 'v2');
     assert.equal(plan.to, 'v1');
+  });
+
+  it('adds the clear env of a host\'s tags over the role\'s', async () => {
+    const web = role('web', ['web-1', 'web-2'], { hostTags: { 'web-2': ['monitoring'] }, env: { clear: { MODE: 'app', LEVEL: 'info' }, secret: [] } });
+    const config = kamalConfig({ roles: [web], raw: { env: { tags: { monitoring: { clear: { MODE: 'monitor' }, secret: ['TOKEN'] } } } } });
+    const fakes = new FakeHosts(['web-1', 'web-2']);
+    for (const host of fakes.hosts.values()) host.seed('web', ['v1', 'v2'], 'v2');
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v1', performer: 'ada' });
+    assert.match(plan.detail.hostPlans[0].steps[0].commands.run, / --env MODE=app --env LEVEL=info --env-file /);
+    assert.match(plan.detail.hostPlans[1].steps[0].commands.run, / --env MODE=monitor --env LEVEL=info --env-file /);
   });
 
   it('treats the running version as a reboot and says so', async () => {

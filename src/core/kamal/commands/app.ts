@@ -242,6 +242,28 @@ export function optionArgs(options: Record<string, unknown>, where: string): str
   });
 }
 
+/**
+ * Clear env of the host's tags (`servers: [{host: tag}]` with `env.tags.<tag>`), merged over the
+ * role's as Kamal merges them; tag secrets are already in the env file on the host.
+ */
+export function hostTagClearEnv(config: Pick<KamalConfig, 'raw'>, role: KamalRole, host: string): Record<string, string> {
+  const envRaw = config.raw.env;
+  const tagsRaw = isRecord(envRaw) && isRecord(envRaw.tags) ? envRaw.tags : undefined;
+  if (!tagsRaw) return {};
+  const clear: Record<string, string> = {};
+  for (const tag of role.hostTags[host] ?? []) {
+    const value = tagsRaw[tag];
+    if (!isRecord(value)) continue;
+    const structured = 'clear' in value || 'secret' in value;
+    const entries = structured ? (isRecord(value.clear) ? value.clear : {}) : value;
+    for (const [key, entry] of Object.entries(entries)) {
+      if (entry === null || typeof entry === 'object') continue;
+      clear[validateEnvName(key, `env.tags.${tag}`)] = String(entry);
+    }
+  }
+  return clear;
+}
+
 /** Default labels first (service, role, destination), custom ones merged over them in place. */
 export function labelArgs(config: KamalConfig, role: KamalRole): string[] {
   const labels = new Map<string, string | undefined>([
@@ -259,7 +281,7 @@ export function labelArgs(config: KamalConfig, role: KamalRole): string[] {
  */
 export function runContainer(config: KamalConfig, role: KamalRole, options: RunOptions): string[] {
   const name = containerName(config, role.name, options.version);
-  const clearEnv = Object.entries(role.env.clear).flatMap(([key, value]) => ['--env', `${validateEnvName(key, `env of role ${role.name}`)}=${value}`]);
+  const clearEnv = Object.entries({ ...role.env.clear, ...hostTagClearEnv(config, role, options.host) }).flatMap(([key, value]) => ['--env', `${validateEnvName(key, `env of role ${role.name}`)}=${value}`]);
   const cmd = role.cmd !== undefined ? splitCmd(role.cmd, `cmd of role ${role.name}`) : [];
   return [
     'docker', 'run',
