@@ -52,25 +52,36 @@ async function fileFromSetting(configPath: string, folders: string[]): Promise<s
   return undefined;
 }
 
-async function walk(folder: string, depth: number, maxDepth: number, found: string[]): Promise<void> {
-  let entries;
-  try {
-    entries = await fs.readdir(folder, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  const subfolders: string[] = [];
-  for (const entry of entries) {
-    if (!entry.isDirectory()) continue;
-    if (entry.name === 'config') {
-      const candidate = path.join(folder, 'config', 'deploy.yml');
-      if ((await statOrUndefined(candidate))?.isFile()) found.push(candidate);
+/** Folders read at once: enough to be quick, few enough to stay clear of EMFILE. */
+const CONCURRENCY = 32;
+/** A workspace bigger than this is not searched further; the setting names configs then. */
+const MAX_DIRECTORIES = 10_000;
+
+/** Breadth-first, level by level, so results do not depend on timing. */
+async function search(root: string, maxDepth: number, found: string[]): Promise<void> {
+  let level = [root];
+  let visited = 0;
+  for (let depth = 0; level.length > 0 && depth <= maxDepth; depth++) {
+    const next: string[] = [];
+    for (let start = 0; start < level.length && visited < MAX_DIRECTORIES; start += CONCURRENCY) {
+      const batch = level.slice(start, start + CONCURRENCY);
+      visited += batch.length;
+      const listings = await Promise.all(batch.map((folder) => fs.readdir(folder, { withFileTypes: true }).catch(() => [])));
+      for (const [index, entries] of listings.entries()) {
+        for (const entry of entries) {
+          // Dirents of symlinks are not directories: links are not followed, so loops cannot trap the search.
+          if (!entry.isDirectory()) continue;
+          const folder = path.join(batch[index], entry.name);
+          if (entry.name === 'config') {
+            const candidate = path.join(folder, 'deploy.yml');
+            if ((await statOrUndefined(candidate))?.isFile()) found.push(candidate);
+          }
+          if (!entry.name.startsWith('.') && !SKIPPED_DIRS.has(entry.name)) next.push(folder);
+        }
+      }
     }
-    if (entry.name.startsWith('.') || SKIPPED_DIRS.has(entry.name)) continue;
-    subfolders.push(path.join(folder, entry.name));
+    level = depth < maxDepth ? next : [];
   }
-  if (depth >= maxDepth) return;
-  await Promise.all(subfolders.map((subfolder) => walk(subfolder, depth + 1, maxDepth, found)));
 }
 
 export async function discoverKamalConfigs(folders: string[], options: DiscoverOptions = {}): Promise<KamalConfigFile[]> {
@@ -82,7 +93,7 @@ export async function discoverKamalConfigs(folders: string[], options: DiscoverO
       else options.onMissing?.(`No Kamal config at ${configPath} (looked for the file, config/deploy.yml and deploy.yml)`);
     }
   } else {
-    for (const folder of folders) await walk(path.resolve(folder), 0, options.maxDepth ?? 6, files);
+    for (const folder of folders) await search(path.resolve(folder), options.maxDepth ?? 6, files);
   }
   const seen = new Set<string>();
   const result: KamalConfigFile[] = [];
