@@ -17,7 +17,7 @@ import { delimiter, join } from 'node:path';
 import { CommandResult, run, runOk, waitFor } from './exec';
 import { AppImageSpec, DEFAULT_IMAGES, DEFAULT_REPOSITORY, KAMAL_PROXY_IMAGE, imageArchive } from './images';
 import { ProxyServiceState, SeedKamalOptions, SeededHost, proxyState, proxyTargetContainer, seedKamalState } from './seed';
-import { HARNESS_ROOT, HostRecord, RunRecord, SLOT_DIR, cgroupPids, netnsPids, teardownRun } from './teardown';
+import { HARNESS_ROOT, HostRecord, RunRecord, SLOT_DIR, cgroupPids, cleanupLeftovers, netnsPids, teardownRun } from './teardown';
 
 export { cleanupLeftovers } from './teardown';
 export {
@@ -257,6 +257,8 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHosts>
   const repository = options.repository ?? DEFAULT_REPOSITORY;
   const images = options.images ?? [...DEFAULT_IMAGES];
   installExitHandlers();
+  // Only runs whose owner process is gone are touched, so parallel test processes are safe.
+  cleanupLeftovers();
 
   const runId = runIdFor(prefix);
   const runDir = join(HARNESS_ROOT, runId);
@@ -396,7 +398,10 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHosts>
       await startSshd(host);
     };
 
-    await Promise.all(live.map(bootHost));
+    // allSettled: a failed host must not leave others still creating things during tear-down.
+    const booted = await Promise.allSettled(live.map(bootHost));
+    const failed = booted.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (failed) throw failed.reason;
 
     writeFileSync(knownHostsPath, live.map((host) => `${host.test.address} ${host.test.hostPublicKeyLine}\n`).join(''));
     writeFileSync(sshConfigPath, sshConfigText(live, clientKeyPath, knownHostsPath));

@@ -72,7 +72,7 @@ status_of() {
 
 is_boolean_flag() {
   case "$1" in
-    tls|tls-staging|buffer-requests|buffer-responses|forward-headers|strip-path-prefix|force) return 0 ;;
+    tls|tls-staging|tls-redirect|buffer-requests|buffer-responses|forward-headers|strip-path-prefix|force) return 0 ;;
   esac
   return 1
 }
@@ -141,6 +141,7 @@ case "$command" in
   deploy) deploy "$@" ;;
   list) list ;;
   remove) rm -f "$STATE_DIR/$1" ;;
+  stop|resume) echo "$command $*" >> "$HISTORY" ;;
   version) echo v0.9.0 ;;
   *) echo "Usage: kamal-proxy run | deploy SERVICE --target=HOST:PORT [flags] | list | remove SERVICE" >&2; exit 2 ;;
 esac

@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import type { TestHost, TestHosts } from './harness';
 
 export interface SeedKamalOptions {
-  service: string;
+  /** Kamal service; defaults to the hosts' `service` option (`app`). */
+  service?: string;
   role?: string;
   destination?: string;
   /** Image repository, e.g. `user/app`; defaults to the hosts' repository. */
@@ -56,6 +57,7 @@ export function kamalEnvFilePath(service: string, role: string, destination?: st
 
 export async function seedKamalState(testHosts: TestHosts, options: SeedKamalOptions): Promise<SeededHost[]> {
   const role = options.role ?? 'web';
+  const service = options.service ?? testHosts.service;
   const repository = options.repository ?? testHosts.repository;
   const destination = options.destination;
   if (!options.versions.includes(options.running)) {
@@ -63,7 +65,7 @@ export async function seedKamalState(testHosts: TestHosts, options: SeedKamalOpt
   }
   const targets = options.hosts ?? testHosts.hosts;
   const latestTag = `${repository}:${destination ? `latest-${destination}` : 'latest'}`;
-  const envFileRelative = kamalEnvFilePath(options.service, role, destination);
+  const envFileRelative = kamalEnvFilePath(service, role, destination);
 
   return Promise.all(
     targets.map(async (host): Promise<SeededHost> => {
@@ -84,7 +86,7 @@ export async function seedKamalState(testHosts: TestHosts, options: SeedKamalOpt
       // Created oldest first, like successive deploys, so "newest" orderings hold.
       for (const version of options.versions) {
         if (pruned.has(version)) continue;
-        const name = kamalContainerName(options.service, role, version, destination);
+        const name = kamalContainerName(service, role, version, destination);
         const id = await docker([
           'run', '--detach', '--restart', 'unless-stopped', '--name', name, '--network', 'kamal',
           '--hostname', `${host.name}-${randomBytes(6).toString('hex')}`,
@@ -92,7 +94,7 @@ export async function seedKamalState(testHosts: TestHosts, options: SeedKamalOpt
           ...(destination ? ['--env', `KAMAL_DESTINATION=${destination}`] : []),
           '--env-file', envFile,
           '--log-opt', 'max-size=10m',
-          '--label', `service=${options.service}`, '--label', `role=${role}`, '--label', `destination=${destination ?? ''}`,
+          '--label', `service=${service}`, '--label', `role=${role}`, '--label', `destination=${destination ?? ''}`,
           `${repository}:${version}`,
         ]);
         seeded.containers[version] = name;
@@ -105,7 +107,7 @@ export async function seedKamalState(testHosts: TestHosts, options: SeedKamalOpt
       if (liveId !== undefined) {
         await docker(['tag', `${repository}:${options.running}`, latestTag]);
         if (options.proxy ?? true) {
-          const proxyService = kamalProxyServiceName(options.service, role, destination);
+          const proxyService = kamalProxyServiceName(service, role, destination);
           await docker([
             'exec', 'kamal-proxy', 'kamal-proxy', 'deploy', proxyService,
             `--target=${liveId.slice(0, 12)}:${options.appPort ?? 80}`,
@@ -143,13 +145,12 @@ export async function proxyHistory(
   host: TestHost | string,
 ): Promise<Array<{ service: string; target: string; outcome: 'deployed' | 'failed' }>> {
   const result = await testHosts.docker(host, ['exec', 'kamal-proxy', 'sh', '-c', 'cat /state/history 2>/dev/null || true']);
-  return result.stdout
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => {
-      const [service = '', target = '', outcome = ''] = line.split(' ');
-      return { service, target, outcome: outcome === 'deployed' ? 'deployed' : 'failed' };
-    });
+  const attempts: Array<{ service: string; target: string; outcome: 'deployed' | 'failed' }> = [];
+  for (const line of result.stdout.split('\n')) {
+    const [service = '', target = '', outcome = ''] = line.split(' ');
+    if (outcome === 'deployed' || outcome === 'failed') attempts.push({ service, target, outcome });
+  }
+  return attempts;
 }
 
 /** Name of the container the proxy targets for the service, or undefined if none. */
