@@ -5,7 +5,6 @@ import { activateExtension, EXPECTED_VSCODE_VERSION_ENV, EXTENSION_ID, workspace
 describe('activation in a real VS Code', () => {
   it('runs in the VS Code version the runner asked for', function () {
     const expected = process.env[EXPECTED_VSCODE_VERSION_ENV];
-    console.log(`      vscode.version ${vscode.version}, appName ${vscode.env.appName}, uiKind ${vscode.UIKind[vscode.env.uiKind]}`);
     if (!expected) this.skip();
     assert.ok(vscode.version.startsWith(`${expected}.`), `expected VS Code ${expected}.x, running ${vscode.version}`);
   });
