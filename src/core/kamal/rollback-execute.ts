@@ -55,6 +55,26 @@ class HostUnreachable extends Error {
   }
 }
 
+/**
+ * Kamal's boot barrier: containers of the other roles wait until the first container of the
+ * primary role passed its health check, and are not booted at all if it failed.
+ */
+class Barrier {
+  private state?: boolean;
+  private settle!: (opened: boolean) => void;
+  readonly settled = new Promise<boolean>((resolve) => (this.settle = resolve));
+
+  constructor(readonly primaryRole: string) {}
+
+  /** True only for the call that decided the barrier. */
+  set(opened: boolean): boolean {
+    if (this.state !== undefined) return false;
+    this.state = opened;
+    this.settle(opened);
+    return true;
+  }
+}
+
 class HostRunner {
   constructor(private readonly deps: ExecuteKamalRollbackDeps) {}
 
@@ -92,6 +112,11 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
     }
   }
 
+  const allSteps = detail.hostPlans.flatMap((host) => host.steps);
+  const primaryRole = config.primaryRole;
+  // Without both kinds of step in the plan nobody could decide the barrier, so none is used.
+  const barrier =
+    allSteps.some((step) => step.role === primaryRole) && allSteps.some((step) => step.role !== primaryRole) ? new Barrier(primaryRole) : undefined;
   let lockHeld = false;
   let holdingLockForHooks = false;
   const problems: string[] = [];
@@ -150,7 +175,7 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
       reporter.step(`Group ${index + 1} of ${detail.groups.length}: ${group.join(', ')}`);
       await hook('pre-app-boot', group);
       const hostPlans = group.map((name) => detail.hostPlans.find((host) => host.host === name)).filter((host): host is KamalHostPlan => host !== undefined);
-      await Promise.all(hostPlans.map((host) => bootHost(host, runner, detail, deps, outcomes)));
+      await Promise.all(hostPlans.map((host) => bootHost(host, runner, detail, deps, outcomes, barrier)));
       const failed = hostPlans.flatMap((host) => host.steps).filter((step) => {
         const result = outcomes.get(key(step.host, step.role))?.result;
         return result === 'failed' || result === 'unreachable';
@@ -236,13 +261,17 @@ async function bootHost(
   detail: KamalPlanDetail,
   deps: ExecuteKamalRollbackDeps,
   outcomes: Map<string, KamalHostOutcome>,
+  barrier: Barrier | undefined,
 ): Promise<void> {
   for (const step of host.steps) {
     const outcome = outcomes.get(key(step.host, step.role));
     if (!outcome) continue;
+    const gatekeeper = barrier !== undefined && step.role === barrier.primaryRole;
     try {
-      await bootRole(step, runner, detail, deps, outcome);
+      await bootRole(step, runner, detail, deps, outcome, gatekeeper ? undefined : barrier);
+      if (gatekeeper && barrier.set(true)) deps.reporter.step(`[ssh ${step.host}] first ${step.role} container is healthy: booting the other roles`);
     } catch (error) {
+      if (gatekeeper && barrier.set(false)) deps.reporter.error(`[ssh ${step.host}] first ${step.role} container failed: not booting the other roles`);
       outcome.result = error instanceof HostUnreachable ? 'unreachable' : 'failed';
       outcome.message = errorText(error);
       if (error instanceof HostUnreachable) outcome.serving = undefined;
@@ -258,6 +287,7 @@ async function bootRole(
   detail: KamalPlanDetail,
   deps: ExecuteKamalRollbackDeps,
   outcome: KamalHostOutcome,
+  waitFor: Barrier | undefined,
 ): Promise<void> {
   const { config } = detail;
   const { reporter } = deps;
@@ -276,6 +306,12 @@ async function bootRole(
   const oldVersion = currentName ? versionFromName(config, step.role, currentName) : undefined;
   if (oldVersion !== undefined) outcome.serving = oldVersion;
 
+  if (waitFor) {
+    reporter.step(`${prefix} waiting for the first healthy ${waitFor.primaryRole} container`);
+    if (!(await waitFor.settled)) {
+      throw new DeployRollbackError(`not booted: the first ${waitFor.primaryRole} container of ${step.to} failed its health check`, 'barrier');
+    }
+  }
   reporter.step(`${prefix} starting ${step.containerName}`);
   const run = await runner.exec(step.host, step.commands.run, `docker run ${step.containerName}`);
   if (run.code !== 0) {

@@ -225,6 +225,37 @@ describe('executeKamalRollback', () => {
     assert.deepEqual(fakes.get('job-1').running(), ['chat-jobs-v2']);
   });
 
+  it('boots other roles only after the first primary-role container is healthy', async () => {
+    const config = kamalConfig({ roles: [role('web', ['web-1']), role('jobs', ['job-1'], { cmd: 'bin/jobs' })] });
+    const fakes = new FakeHosts(['web-1', 'job-1']);
+    fakes.get('web-1').seed('web', ['v1', 'v2'], 'v2');
+    fakes.get('job-1').seed('jobs', ['v1', 'v2'], 'v2');
+    const order: string[] = [];
+    fakes.get('web-1').beforeExec = (command) => command.startsWith('docker exec kamal-proxy') && order.push('web proxy deploy');
+    fakes.get('job-1').beforeExec = (command) => command.startsWith('docker run') && order.push('jobs run');
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v1', performer: 'ada' });
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false, healthPollMs: 1 });
+    assert.equal(result.ok, true, result.message);
+    assert.deepEqual(order, ['web proxy deploy', 'jobs run']);
+  });
+
+  it('does not boot other roles when the first primary-role container fails', async () => {
+    const config = kamalConfig({ roles: [role('web', ['web-1']), role('jobs', ['job-1'], { cmd: 'bin/jobs' })] });
+    const fakes = new FakeHosts(['web-1', 'job-1']);
+    fakes.get('web-1').seed('web', ['v1', 'v2'], 'v2');
+    fakes.get('job-1').seed('jobs', ['v1', 'v2'], 'v2');
+    fakes.get('web-1').unhealthy.add('v1');
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v1', performer: 'ada' });
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false, healthPollMs: 1 });
+    assert.equal(result.ok, false);
+    assert.ok(!runCommands(fakes, 'job-1').some((command) => command.startsWith('docker run')), 'jobs never started v1');
+    assert.deepEqual(fakes.get('job-1').running(), ['chat-jobs-v2']);
+    const jobs = result.hosts.find((entry) => entry.role === 'jobs');
+    assert.equal(jobs?.result, 'failed');
+    assert.equal(jobs?.serving, 'v2');
+    assert.match(jobs?.message ?? '', /not booted: the first web container of v1 failed its health check/);
+  });
+
   describe('hooks', () => {
     it('run in Kamal\'s order with KAMAL_* details', async () => {
       const log = join(tmpdir(), `kamal-hooks-log-${process.pid}-${Date.now()}`);
