@@ -181,8 +181,10 @@ function resolveHost(request: HostRequest, configs: readonly SSHConfig[], env: S
   } else if (request.useConfigProxy) {
     const proxyJump = single(computed, 'proxyjump');
     const proxyCommand = single(computed, 'proxycommand');
-    if (proxyJump && proxyJump.toLowerCase() !== 'none') {
-      resolved.jump = chain(proxyJump.split(',').map(parseJumpSpec));
+    // `Host * / ProxyJump bastion` also matches bastion itself: a host never jumps through itself.
+    const hops = proxyJump && proxyJump.toLowerCase() !== 'none' ? proxyJump.split(',').map(parseJumpSpec).filter((spec) => spec.host !== request.alias) : [];
+    if (hops.length > 0) {
+      resolved.jump = chain(hops);
     } else if (proxyCommand && proxyCommand.toLowerCase() !== 'none') {
       resolved.proxyCommand = proxyCommand;
     }

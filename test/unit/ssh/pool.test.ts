@@ -170,6 +170,23 @@ describe('SSH session pool against a real sshd on loopback', function () {
     assert.deepEqual(second.calls.hostKeys, []);
   });
 
+  it('asks once when two connections to one new host start together', async () => {
+    const knownHostsFile = path.join(root, 'together', 'known_hosts');
+    const { pool, calls } = makePool({ knownHostsFile }, { confirmUnknownHostKey: async () => true });
+    const [asRoot, asNobody] = await Promise.allSettled([pool.session(target(sshd)), pool.session(target(sshd, { user: 'nobody' }))]);
+    assert.equal(asRoot.status, 'fulfilled');
+    assert.equal(asNobody.status, 'rejected', 'nobody has no authorized key');
+    assert.equal(calls.hostKeys.length, 1);
+    assert.equal(readFileSync(knownHostsFile, 'utf8').split('\n').filter(Boolean).length, 1);
+  });
+
+  it('refuses an unknown host key without asking under the strict policy', async () => {
+    const knownHostsFile = path.join(root, 'strict', 'known_hosts');
+    const { pool, calls } = makePool({ knownHostsFile, hostKeyPolicy: 'strict' }, { confirmUnknownHostKey: async () => true });
+    await assert.rejects(pool.session(target(sshd)), /is not in .*known_hosts, and unknown host keys are refused/);
+    assert.deepEqual(calls.hostKeys, []);
+  });
+
   it('refuses to connect when the user rejects an unknown host key, and records nothing', async () => {
     const knownHostsFile = path.join(root, 'rejecting', 'known_hosts');
     const { pool, calls } = makePool({ knownHostsFile }, { confirmUnknownHostKey: async () => false });

@@ -110,6 +110,13 @@ describe('ssh_config resolution', () => {
     assert.equal(resolveSshTarget(kamalTarget(), 'Host web-1\n  ProxyCommand ssh -W %h:%p gw\n', env).proxyCommand, 'ssh -W %h:%p gw');
   });
 
+  it('does not make a jump host jump through itself (Host * with ProxyJump)', () => {
+    const config = 'Host bastion\n  HostName 192.0.2.10\nHost *\n  ProxyJump bastion\n';
+    const resolved = resolveSshTarget(kamalTarget(), config, env);
+    assert.equal(resolved.jump?.hostName, '192.0.2.10');
+    assert.equal(resolved.jump?.jump, undefined);
+  });
+
   it('refuses a ProxyJump loop', () => {
     const config = 'Host a\n  ProxyJump b\nHost b\n  ProxyJump a\n';
     assert.throws(() => resolveSshTarget(kamalTarget({ host: 'a' }), config, env), /Too many jump hosts/);
