@@ -99,6 +99,7 @@ function parseFile(text: string, file: string, env: NodeJS.ProcessEnv, problems:
   for (const issue of erb.issues) problems.push({ file, ...issue });
   const sourcePosition = lineCounter(text);
   const locate = (renderedOffset: number): Location => ({ file, ...sourcePosition(erb.toSourceOffset(renderedOffset)) });
+  const conditional = (node: YamlNode | null) => node?.range != null && erb.isConditional(erb.toSourceOffset(node.range[0]));
 
   const doc = parseDocument(erb.text, { version: '1.1', merge: true, prettyErrors: false, uniqueKeys: false });
   for (const error of doc.errors) {
@@ -128,6 +129,7 @@ function parseFile(text: string, file: string, env: NodeJS.ProcessEnv, problems:
       return convert(aliasTargets.get(yamlNode), at, depth + 1);
     }
     if (yamlNode.range) parsed.values.set(pathKey(at), locate(yamlNode.range[0]));
+    if (conditional(yamlNode)) return UNKNOWN;
     if (isScalar(yamlNode)) {
       const value = yamlNode.value;
       if (typeof value === 'string' && containsUnresolvedMarker(value)) return UNKNOWN;
@@ -152,13 +154,14 @@ function parseFile(text: string, file: string, env: NodeJS.ProcessEnv, problems:
         const keyValue = isScalar(key) ? key.value : key === null ? null : String(key);
         const keyText = stringish(keyValue) ?? String(keyValue);
         const child = [...at, keyText];
-        if (containsUnresolvedMarker(keyText)) {
-          setKey(result, keyText, UNKNOWN);
-          continue;
-        }
         if (key?.range) {
           parsed.keys.set(pathKey(child), locate(key.range[0]));
           parsed.values.set(pathKey(child), locate(key.range[0]));
+        }
+        // A key written inside a Ruby block may or may not be rendered: its whole entry is unknown.
+        if (containsUnresolvedMarker(keyText) || conditional(key)) {
+          setKey(result, keyText, UNKNOWN);
+          continue;
         }
         setKey(result, keyText, convert(pair.value, child, depth + 1));
       }

@@ -18,7 +18,12 @@ export interface ErbResult {
   issues: ErbIssue[];
   /** Offset in `text` → offset in the original. */
   toSourceOffset(renderedOffset: number): number;
+  /** True for original offsets inside a Ruby block (`<% if %>`…`<% end %>`): whether that text is rendered at all is unknown. */
+  isConditional(sourceOffset: number): boolean;
 }
+
+const BLOCK_OPENER = /^(?:if|unless|case|while|until|for|begin)\b|\bdo\s*(?:\|[^|]*\|)?\s*$/;
+const BLOCK_END = /^end\b/;
 
 /** Stands in for a value we could not compute; `isUnresolvedMarker` finds it after YAML. */
 const MARKER_PREFIX = 'KAMAL_ERB_UNRESOLVED_';
@@ -97,6 +102,9 @@ export function renderErb(source: string, env: NodeJS.ProcessEnv): ErbResult {
   const at = lineCounter(source);
   let rendered = '';
   let markers = 0;
+  let blockDepth = 0;
+  let blockStart = 0;
+  const conditional: Array<[number, number]> = [];
   let cursor = 0;
 
   const copy = (from: number, to: number) => {
@@ -164,10 +172,18 @@ export function renderErb(source: string, env: NodeJS.ProcessEnv): ErbResult {
       }
     } else {
       const code = body.startsWith('-') ? body.slice(1) : body;
-      if (code.trim() !== '') {
+      const statement = code.trim();
+      if (BLOCK_END.test(statement) && blockDepth > 0) {
+        blockDepth -= 1;
+        if (blockDepth === 0) conditional.push([blockStart, open]);
+      } else if (BLOCK_OPENER.test(statement)) {
+        if (blockDepth === 0) blockStart = end;
+        blockDepth += 1;
+      }
+      if (statement !== '') {
         issue(
           open,
-          `Unresolved ERB "<% ${shorten(code)} %>": Ruby code is never run, so the lines it controls are read as written`,
+          `Unresolved ERB "<% ${shorten(code)} %>": Ruby code is never run, so the values it controls are unknown`,
           'warning',
         );
       }
@@ -196,5 +212,9 @@ export function renderErb(source: string, env: NodeJS.ProcessEnv): ErbResult {
     return segment.sourceStart + within;
   };
 
-  return { text: rendered, issues, toSourceOffset };
+  // An unclosed block runs to the end of the file.
+  if (blockDepth > 0) conditional.push([blockStart, source.length]);
+  const isConditional = (sourceOffset: number) => conditional.some(([start, stop]) => sourceOffset >= start && sourceOffset < stop);
+
+  return { text: rendered, issues, toSourceOffset, isConditional };
 }

@@ -61,6 +61,13 @@ describe('Kamal ERB rendering', () => {
     assert.deepEqual(result.issues.map((issue) => [issue.line, issue.column]), [[1, 1], [3, 1]]);
   });
 
+  it('marks text inside Ruby blocks as conditional, nested blocks included', () => {
+    const source = 'a: 1\n<% if x %>\nb: 2\n<% [1].each do |i| %>\nc: 3\n<% end %>\nd: 4\n<% end %>\ne: 5\n<% y = 1 %>\nf: 6\n';
+    const result = renderErb(source, env);
+    const conditional = ['a', 'b', 'c', 'd', 'e', 'f'].filter((key) => result.isConditional(source.indexOf(`${key}:`)));
+    assert.deepEqual(conditional, ['b', 'c', 'd']);
+  });
+
   it('reports an unclosed tag as an error', () => {
     const result = renderErb('a: 1\nb: <%= ENV["APP"]\n', env);
     assert.equal(result.issues[0].severity, 'error');
