@@ -15,7 +15,7 @@ import { startHosts, type TestHosts } from '../test/hosts/harness';
 
 const HOST_COUNTS = [1, 2, 4, 8];
 const LINK_DELAY_MS = 20;
-const RUNS = 7;
+const RUNS = 11;
 const COLD_RUNS = 3;
 const SERVICE = 'bench';
 const GOALS = { parallel: 1.3, warmCold: 0.5, execs: 1 };
@@ -76,6 +76,10 @@ async function writeConfig(dir: string, hosts: TestHosts, count: number): Promis
   return file;
 }
 
+function sshTarget(hosts: TestHosts, address: string): SshTarget {
+  return { host: address, user: 'root', port: hosts.hosts[0].port, keys: [hosts.clientKeyPath], keysOnly: true, config: false, keepaliveInterval: 30 };
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)];
@@ -111,6 +115,7 @@ export async function main(): Promise<number> {
 
     const warm = new Map<number, number>();
     const cold = new Map<number, number>();
+    const floor = new Map<number, number>();
     let execsPerHost = 0;
     for (const count of HOST_COUNTS) {
       const configFile = await writeConfig(dir, hosts, count);
@@ -131,16 +136,25 @@ export async function main(): Promise<number> {
         warms.push(await timed(() => readAll(source)));
         execsPerHost = Math.max(execsPerHost, benchPool.execs / count);
       }
+      // The floor on this machine: a bare `true` on the same hosts at once, through the same
+      // connections. All test hosts share this machine's CPUs, so the floor grows with N too.
+      const sessions = await Promise.all(hosts.hosts.slice(0, count).map((host) => benchPool.session(sshTarget(hosts, host.address))));
+      const floors: number[] = [];
+      for (let run = 0; run < RUNS; run++) floors.push(await timed(() => Promise.all(sessions.map((session) => session.exec('true')))));
+      floor.set(count, median(floors));
       benchPool.dispose();
       warm.set(count, median(warms));
       cold.set(count, median(colds));
-      console.log(`kamal inventory ${count} host(s): warm ${median(warms).toFixed(1)} ms, cold ${median(colds).toFixed(1)} ms, ${releaseCount} releases`);
+      console.log(
+        `kamal inventory ${count} host(s): warm ${median(warms).toFixed(1)} ms, cold ${median(colds).toFixed(1)} ms, floor (bare exec) ${median(floors).toFixed(1)} ms, ${releaseCount} releases`,
+      );
     }
 
     const most = Math.max(...HOST_COUNTS);
     const parallel = warm.get(most)! / warm.get(1)!;
     const warmCold = warm.get(most)! / cold.get(most)!;
     console.log(`kamal inventory ${most}/1 hosts ratio: ${parallel.toFixed(2)} (goal <= ${GOALS.parallel})`);
+    console.log(`(floor: bare exec ${most}/1 hosts ratio ${(floor.get(most)! / floor.get(1)!).toFixed(2)} on this machine's ${os.cpus().length} CPUs)`);
     console.log(`kamal warm/cold refresh ratio: ${warmCold.toFixed(2)} (goal <= ${GOALS.warmCold})`);
     console.log(`kamal execs per host per refresh: ${execsPerHost} (goal ${GOALS.execs})`);
     return parallel <= GOALS.parallel && warmCold <= GOALS.warmCold && execsPerHost === GOALS.execs ? 0 : 1;
