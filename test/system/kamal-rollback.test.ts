@@ -31,20 +31,18 @@ function realPool(hosts: TestHosts): InspectableSessionPool {
 }
 
 /** A deploy.yml for `service` on the harness hosts, role web behind kamal-proxy. */
-async function writeConfig(root: string, hosts: TestHosts, service: string, extra: string[] = []): Promise<KamalConfig> {
+async function writeConfig(root: string, hosts: TestHosts, service: string, extra: string[] = [], servers?: string[]): Promise<KamalConfig> {
   const dir = path.join(root, service);
   await fs.mkdir(path.join(dir, 'config'), { recursive: true });
   const file = path.join(dir, 'config', 'deploy.yml');
-  const servers = hosts.hosts.filter((host) => !host.jumpOnly).map((host) => `      - ${host.address}`);
+  const webHosts = hosts.hosts.filter((host) => !host.jumpOnly).map((host) => `      - ${host.address}`);
   await fs.writeFile(
     file,
     [
       `service: ${service}`,
       `image: ${hosts.repository}`,
       'servers:',
-      '  web:',
-      '    hosts:',
-      ...servers,
+      ...(servers ?? ['  web:', '    hosts:', ...webHosts]),
       'deploy_timeout: 10',
       'ssh:',
       '  user: root',
@@ -157,6 +155,28 @@ describe('kamal rollback on real hosts', function () {
       assert.match(audit, new RegExp(`^\\[[^\\]]+\\] \\[system-test\\] Tagging ${repository.replace('/', '\\/')}:v1 as the latest image$`, 'm'));
       assert.equal(await lockExists(host, service), false);
     }
+  });
+
+  it('rolls back a role without kamal-proxy after the web role, by its container state', async () => {
+    const service = 'chatroles';
+    const [first, second, third] = appHosts;
+    await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2', hosts: [first, second] });
+    await hosts.seedKamalState({ service, role: 'jobs', versions: ['v1', 'v2'], running: 'v2', proxy: false, hosts: [third] });
+    const servers = ['  web:', '    hosts:', `      - ${first.address}`, `      - ${second.address}`, '  jobs:', '    hosts:', `      - ${third.address}`, '    cmd: /entrypoint'];
+    const config = await writeConfig(root, hosts, service, ['readiness_delay: 1'], servers);
+    const { sessions, commands } = sessionsFor(pool, config);
+    const plan = await planKamalRollback({ config, sessions, targetVersion: 'v1', performer: 'system-test' });
+    const result = await executeKamalRollback(plan, { sessions, reporter: silentReporter, runHooks: false, healthPollMs: 200 });
+    assert.equal(result.ok, true, `${result.message}\n${result.lines.join('\n')}`);
+    assert.equal(await containerState(hosts, third, 'chatroles-jobs-v1'), 'running');
+    assert.equal(await containerState(hosts, third, 'chatroles-jobs-v2'), 'exited');
+    const jobCommands = commands.filter((entry) => entry.host === third.address).map((entry) => entry.command);
+    assert.ok(jobCommands.some((command) => command.includes('xargs docker inspect --format')), 'health polled');
+    assert.ok(!jobCommands.some((command) => command.includes('kamal-proxy deploy')), 'no proxy for jobs');
+    const firstWebDeploy = commands.findIndex((entry) => entry.command.startsWith('docker exec kamal-proxy'));
+    const jobsRun = commands.findIndex((entry) => entry.host === third.address && entry.command.startsWith('docker run'));
+    assert.ok(firstWebDeploy >= 0 && jobsRun > firstWebDeploy, 'jobs booted after the first web container was healthy');
+    for (const host of [first, second]) assert.equal(await hosts.proxyTargetContainer(host, 'chatroles-web'), 'chatroles-web-v1');
   });
 
   it('keeps v2 serving everywhere when v1 never becomes healthy, and releases the lock', async () => {
