@@ -294,7 +294,7 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
   const localUser = options.localUser ?? safeLocalUser();
 
   const connections = new Map<string, Promise<Connection>>();
-  const passphrases = new Map<string, string>();
+  const decryptedKeys = new Map<string, { data: Buffer; key: ParsedKey }>();
   const keyLocks = new Map<string, Promise<unknown>>();
   const hostKeyPrompts = new Map<string, Promise<boolean>>();
   const openConnections = new Set<Connection>();
@@ -324,12 +324,9 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
       return undefined;
     }
     return withKeyLock(file, async () => {
-      const cached = passphrases.get(file);
-      if (cached !== undefined) {
-        const parsed = utils.parseKey(data, cached);
-        if (!(parsed instanceof Error)) return firstKey(parsed);
-        passphrases.delete(file);
-      }
+      const cached = decryptedKeys.get(file);
+      // The file may have been replaced since; the cached key is only good for the same bytes.
+      if (cached && cached.data.equals(data)) return cached.key;
       for (let attempt = 1; attempt <= PASSPHRASE_ATTEMPTS; attempt++) {
         const passphrase = await pausingTimeout(() => options.prompts.passphrase(file));
         if (passphrase === undefined) {
@@ -338,7 +335,8 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
         }
         const parsed = utils.parseKey(data, passphrase);
         if (!(parsed instanceof Error)) {
-          passphrases.set(file, passphrase);
+          // Decrypting runs bcrypt in JavaScript (about a second): do it once per pool.
+          decryptedKeys.set(file, { data, key: firstKey(parsed) });
           return firstKey(parsed);
         }
         log(`[ssh] wrong passphrase for ${file} (attempt ${attempt} of ${PASSPHRASE_ATTEMPTS})`);

@@ -11,6 +11,8 @@ const PASSPHRASE = 'correct horse';
 
 
 describe('SSH session pool against a real sshd on loopback', function () {
+  // Decrypting a passphrase-protected key runs bcrypt in JavaScript: about a second per try.
+  this.timeout(30_000);
   let root: string;
   let home: string;
   let trustedKnownHosts: string;
