@@ -113,7 +113,13 @@ export class KamalSource implements ReleaseSource {
 
   async releases(app: App, options: { limit?: number } = {}): Promise<Release[]> {
     const config = await this.connectableConfig(app.environment);
-    const releases = kamalReleases(app, await this.inventory(config));
+    const inventory = await this.inventory(config);
+    // With no host read there is nothing to list; an empty list would hide why.
+    if (inventory.hosts.length > 0 && inventory.hosts.every((host) => host.error)) {
+      const where = config.destination ? `${config.service} (${config.destination})` : config.service;
+      throw new DeployRollbackError(`Could not read any host of ${where}: ${inventory.hosts.map((host) => host.error!.message).join('; ')}`);
+    }
+    const releases = kamalReleases(app, inventory);
     return options.limit !== undefined ? releases.slice(0, Math.max(0, options.limit)) : releases;
   }
 

@@ -133,6 +133,24 @@ describe('kamal release source', () => {
     ]);
   });
 
+  it('fails with every host\'s reason when no host can be read, and reads again after the hosts are back', async () => {
+    const behaviours: Record<string, HostBehaviour> = {
+      'web-1': { connectError: 'connect ECONNREFUSED 10.0.0.1:2222' },
+      'web-2': { connectError: 'connect ETIMEDOUT 10.0.0.2:2222' },
+    };
+    const sessions = new FakeSessions(behaviours);
+    const source = new KamalSource(configFile, { pool: new FakePool(sessions), connectAllowed: () => true, env: {} });
+    const [environment] = await source.environments();
+    const [app] = await source.apps(environment);
+    await assert.rejects(source.releases(app), {
+      name: 'DeployRollbackError',
+      message: 'Could not read any host of chat: Could not connect to web-1: connect ECONNREFUSED 10.0.0.1:2222; Could not connect to web-2: connect ETIMEDOUT 10.0.0.2:2222',
+    });
+    Object.assign(behaviours, hostsWithTwoVersions());
+    source.refresh();
+    assert.deepEqual((await source.releases(app)).map((r) => r.version), ['v2', 'v1']);
+  });
+
   it('reads container logs on the container host with timestamps', async () => {
     const sessions = new FakeSessions({ 'web-2': { stdout: '2026-11-23T07:30:00.000000000Z booted\n' } });
     const source = new KamalSource(configFile, { pool: new FakePool(sessions), connectAllowed: () => true, env: {} });
