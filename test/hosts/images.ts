@@ -4,7 +4,7 @@
  * implements the CLI contract Kamal drives (`deploy`, `list`) with busybox nc.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runOk } from './exec';
 
@@ -205,6 +205,20 @@ function buildRootfsTars(workDir: string, repository: string, images: readonly A
   return Promise.all([...built, proxy]);
 }
 
+const CACHE_MAX_AGE_MS = 3 * 24 * 3600 * 1000;
+
+/** Archives unused for days belong to image specs no test asks for any more. */
+function pruneCache(cacheDir: string, keep: string): void {
+  for (const entry of readdirSync(cacheDir)) {
+    const file = join(cacheDir, entry);
+    try {
+      if (file !== keep && entry.endsWith('.tar') && Date.now() - statSync(file).mtimeMs > CACHE_MAX_AGE_MS) rmSync(file, { force: true });
+    } catch {
+      // removed by a parallel run
+    }
+  }
+}
+
 export function imageArchiveKey(repository: string, images: readonly AppImageSpec[]): string {
   const busybox = statSync(busyboxSource());
   return createHash('sha256')
@@ -227,7 +241,12 @@ export async function imageArchive(
   mkdirSync(cacheDir, { recursive: true });
   const tags = [...images.map((spec) => `${spec.repository ?? repository}:${spec.version}`), KAMAL_PROXY_IMAGE];
   const path = join(cacheDir, `images-${imageArchiveKey(repository, images)}.tar`);
-  if (existsSync(path)) return { path, builtOnDaemon: false, tags };
+  pruneCache(cacheDir, path);
+  if (existsSync(path)) {
+    const now = new Date();
+    utimesSync(path, now, now);
+    return { path, builtOnDaemon: false, tags };
+  }
   mkdirSync(workDir, { recursive: true });
   const built = await buildRootfsTars(workDir, repository, images);
   for (const image of built) {
