@@ -700,6 +700,10 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
   if (config.image) config.repository = config.registryServer ? `${config.registryServer}/${config.image}` : config.image;
 
   config.env = normaliseEnv(n, raw.env, ['env']);
+  // Tags add env per host at deploy time; read here only so bad names in them are reported.
+  const tags = isHash(raw.env) ? raw.env.tags : undefined;
+  if (isHash(tags)) for (const [tag, tagEnv] of Object.entries(tags)) normaliseEnv(n, tagEnv, ['env', 'tags', tag]);
+  else if (tags != null) n.reject(['env', 'tags'], 'should be a hash of tag: env');
   config.labels = n.stringMap(raw.labels, ['labels'], validateLabelKey, noControlCharacters);
   config.volumes = n.stringList(raw.volumes, ['volumes'], noControlCharacters);
   if (raw.logging != null) {

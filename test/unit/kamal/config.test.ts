@@ -356,6 +356,16 @@ describe('Kamal config', () => {
       assert.deepEqual(parseKamalConfig({ baseText: `${base}allow_empty_roles: true\n`, baseFile: BASE_FILE }).problems, []);
     });
 
+    it('reads env tags only to report bad names in them', () => {
+      const config = parseKamalConfig({
+        baseText: 'service: chat\nimage: a/b\nservers:\n  - w1: replica\nenv:\n  clear:\n    A: b\n  tags:\n    replica:\n      clear:\n        "BAD NAME": x\n      secret: [READONLY_PASSWORD]\n',
+        baseFile: BASE_FILE,
+      });
+      assert.deepEqual(positions(config), ['deploy.yml:11:9 error']);
+      assert.deepEqual(config.env, { clear: { A: 'b' }, secret: [] });
+      assert.deepEqual(config.roles[0].hostTags, { w1: ['replica'] });
+    });
+
     it('reports missing service and image', () => {
       const config = parseKamalConfig({ baseText: 'servers: [w1]\n', baseFile: BASE_FILE });
       assert.deepEqual(config.problems.map((p) => p.message), ['Missing required configuration for service', 'Missing required configuration for image']);
