@@ -55,7 +55,7 @@ export interface PlanKamalRollbackInput {
 }
 
 /** Dotted config keys that no rollback command reads: unresolved values there do not matter. */
-const IRRELEVANT_UNKNOWN = [/^builder(\.|$)/, /^accessories(\.|$)/, /^registry\.(username|password)(\.|$)/, /^aliases(\.|$)/, /^x-/, /(^|\.)env\.secret(\.|$)/, /^ssh(\.|$)/, /^retain_containers$/, /^minimum_version$/, /^asset_path$/, /^secrets_path$/];
+const IRRELEVANT_UNKNOWN = [/^builder(\.|$)/, /^accessories(\.|$)/, /^registry\.(username|password)(\.|$)/, /^aliases(\.|$)/, /^x-/, /(^|\.)env\.secret(\.|$)/, /^retain_containers$/, /^minimum_version$/, /^asset_path$/, /^secrets_path$/];
 
 export function relevantUnknowns(config: KamalConfig): string[] {
   return config.unknown.filter((path) => !IRRELEVANT_UNKNOWN.some((pattern) => pattern.test(path)));
@@ -64,6 +64,11 @@ export function relevantUnknowns(config: KamalConfig): string[] {
 /** Every value that reaches a command, checked before any command is built. */
 export function validateConfigForRollback(config: KamalConfig): void {
   const where = config.destinationFile ?? config.file;
+  const errors = config.problems.filter((problem) => problem.severity === 'error');
+  if (errors.length > 0) {
+    const shown = errors.slice(0, 3).map((problem) => `${problem.file}${problem.line !== undefined ? `:${problem.line}` : ''}: ${problem.message}`);
+    throw new DeployRollbackError(`Cannot plan a rollback while the Kamal config has errors: ${shown.join('; ')}${errors.length > 3 ? ` (and ${errors.length - 3} more)` : ''}.`, 'validate');
+  }
   const unknown = relevantUnknowns(config);
   if (unknown.length > 0) {
     throw new DeployRollbackError(
@@ -246,13 +251,13 @@ export function pickDefaultTarget(config: KamalConfig, facts: HostFacts[]): stri
   if (presentEverywhere.length === 0) return undefined;
   const currentSince = Math.min(...[...currents].map((version) => firstSeen.get(version) ?? Infinity));
   const candidates = [...presentEverywhere[0]].filter(
-    (version) => !currents.has(version) && presentEverywhere.every((set) => set.has(version)) && VERSION_OK(version) && (firstSeen.get(version) ?? -Infinity) < currentSince,
+    (version) => !currents.has(version) && presentEverywhere.every((set) => set.has(version)) && isDockerTag(version) && (firstSeen.get(version) ?? -Infinity) < currentSince,
   );
   candidates.sort((a, b) => (firstSeen.get(b) ?? -Infinity) - (firstSeen.get(a) ?? -Infinity));
   return candidates[0];
 }
 
-function VERSION_OK(version: string): boolean {
+function isDockerTag(version: string): boolean {
   try {
     validateVersion(version);
     return true;

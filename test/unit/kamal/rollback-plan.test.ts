@@ -174,6 +174,14 @@ describe('planKamalRollback', () => {
       assert.equal(fakes.allCommands().length, 0, 'no command reached a host');
     });
 
+    it('when the config has errors, naming file and line', async () => {
+      const { config, fakes } = threeHosts();
+      const problems = [{ file: '/p/config/deploy.yml', line: 7, message: 'servers.web.hosts should be a list', severity: 'error' as const }];
+      const error = await refusal(planKamalRollback({ config: { ...config, problems }, sessions: fakes.sessions, targetVersion: 'v2' }));
+      assert.match(error.message, /config has errors: \/p\/config\/deploy\.yml:7: servers\.web\.hosts should be a list/);
+      assert.equal(fakes.allCommands().length, 0);
+    });
+
     it('when settings it cannot reproduce are configured', async () => {
       const { config, fakes } = threeHosts();
       const error = await refusal(planKamalRollback({ config: { ...config, raw: { proxy: { ssl: { certificate_pem: 'CERT', private_key_pem: 'KEY' } } } }, sessions: fakes.sessions, targetVersion: 'v2' }));
