@@ -658,6 +658,8 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
     if (!TOP_LEVEL_KEYS.has(key)) n.warning([key], `unknown key: ${key} (Kamal 2.12 refuses configs with unknown keys; prefix extensions with "x-")`, true);
     setKey(raw, key, value);
   }
+  // A string password is the secret itself (often ENV-resolved); the array form names a secret and is kept.
+  if (isHash(raw.registry) && typeof raw.registry.password === 'string') setKey(raw.registry, 'password', '[redacted]');
   config.raw = raw;
   config.unknown = unknown.filter((at) => !at.startsWith('x-'));
 

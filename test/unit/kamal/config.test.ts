@@ -209,6 +209,12 @@ describe('Kamal config', () => {
       assert.deepEqual(config.raw.registry, { server: 'localhost:5555', username: 'bars' });
     });
 
+    it('keeps a resolved registry password out of raw', () => {
+      const config = parseKamalConfig({ baseText: 'service: chat\nimage: a/b\nservers: [w]\nregistry:\n  username: u\n  password: <%= ENV["PW"] %>\n', baseFile: BASE_FILE, env: { PW: 'hunter2' } });
+      assert.deepEqual(config.raw.registry, { username: 'u', password: '[redacted]' });
+      assert.ok(!JSON.stringify(config).includes('hunter2'));
+    });
+
     it('makes a missing ENV.fetch an error and its value unknown', () => {
       const config = parse('erb', { env: { SERVICE: 'chat', IMAGE: 'bars/app', REGISTRY: 'r.example.com' } });
       assert.deepEqual(positions(config), ['deploy.yml:12:9 error']);
