@@ -11,7 +11,7 @@ import type { HostSession } from '../ssh/types';
 import {
   containerIdForVersion,
   containerName,
-  hostTagClearEnv,
+  runContainer,
   currentRunningContainerName,
   envFileExists,
   listRoleContainers,
@@ -92,7 +92,8 @@ export function validateConfigForRollback(config: KamalConfig): void {
     for (const key of Object.keys(role.options)) validateOptionKey(key, `options of role ${role.name}`);
     optionArgs(role.options, `options of role ${role.name}`);
     if (role.cmd !== undefined) splitCmd(role.cmd, `cmd of role ${role.name}`);
-    for (const host of role.hosts) hostTagClearEnv(config, role, host);
+    // Building each host's run line once checks everything it carries (logging, tags, env).
+    for (const host of role.hosts) runContainer(config, role, { host, version: 'validation', hostname: 'validation' });
     const unsupported = unsupportedProxySettings(config, role.name);
     if (rawRoleConfig(config, role.name)?.asset_path !== undefined || config.raw.asset_path !== undefined) unsupported.push('asset_path');
     if (unsupported.length > 0) {
