@@ -40,9 +40,8 @@ export function isJourney(value: unknown): value is Journey {
 
 export interface Environment {
   browser: Browser;
-  extensionsDir: string;
   screenshotRoot: string;
-  startCodeServer(options: StartOptions): Promise<CodeServer>;
+  servers: CodeServerPool;
 }
 
 const baseSettings = {
@@ -55,11 +54,57 @@ const baseSettings = {
   'git.openRepositoryInParentFolders': 'never',
 };
 
+/**
+ * One code-server per distinct trust mode and settings, shared by the journeys of a run: each
+ * journey still gets its own folder, browser context and extension host, and starting a server
+ * per journey only cost time.
+ */
+export class CodeServerPool {
+  private readonly servers = new Map<string, Promise<CodeServer>>();
+  private readonly dirs: string[] = [];
+
+  constructor(
+    private readonly extensionsDir: string,
+    private readonly start: (options: StartOptions) => Promise<CodeServer>,
+  ) {}
+
+  get(trusted: boolean, settings: Record<string, unknown>): Promise<CodeServer> {
+    const key = JSON.stringify({ trusted, settings });
+    let server = this.servers.get(key);
+    if (!server) {
+      server = this.startOne(trusted, settings);
+      this.servers.set(key, server);
+    }
+    return server;
+  }
+
+  private async startOne(trusted: boolean, settings: Record<string, unknown>): Promise<CodeServer> {
+    const base = mkdtempSync(path.join(tmpdir(), 'deploy-rollback-ui-'));
+    this.dirs.push(base);
+    const userDataDir = path.join(base, 'user-data');
+    mkdirSync(path.join(userDataDir, 'User'), { recursive: true });
+    // Restricted Mode without the startup dialog: trust stays on and the folder stays untrusted.
+    const trustSettings = trusted
+      ? {}
+      : { 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never', 'security.workspace.trust.emptyWindow': false };
+    writeFileSync(path.join(userDataDir, 'User', 'settings.json'), JSON.stringify({ ...baseSettings, ...trustSettings, ...settings }, null, 2));
+    return this.start({ userDataDir, extensionsDir: this.extensionsDir, disableWorkspaceTrust: trusted, quiet: true });
+  }
+
+  async stopAll(): Promise<void> {
+    for (const server of this.servers.values()) await (await server.catch(() => undefined))?.stop();
+    this.servers.clear();
+    for (const dir of this.dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const trace = process.env.DEPLOY_ROLLBACK_UI_TRACE ? (message: string) => console.log(`      · ${message}`) : () => undefined;
+
 export function slug(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
 }
 
-/** Runs one journey with its own code-servers, browser contexts and temp folders, then removes them. */
+/** Runs one journey with its own browser contexts and temp folders, then removes them. */
 export async function runJourney(environment: Environment, journeyToRun: Journey): Promise<void> {
   const cleanups: Array<() => Promise<void> | void> = [];
   const workbenches: Workbench[] = [];
@@ -75,21 +120,9 @@ export async function runJourney(environment: Environment, journeyToRun: Journey
       return folder;
     },
     async openWorkbench(folder, { trusted = true, settings = {} } = {}) {
-      const base = mkdtempSync(path.join(tmpdir(), 'deploy-rollback-ui-'));
-      cleanups.push(() => rmSync(base, { recursive: true, force: true }));
-      const userDataDir = path.join(base, 'user-data');
-      mkdirSync(path.join(userDataDir, 'User'), { recursive: true });
-      const trustSettings = trusted
-        ? {}
-        : { 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never', 'security.workspace.trust.emptyWindow': false };
-      writeFileSync(path.join(userDataDir, 'User', 'settings.json'), JSON.stringify({ ...baseSettings, ...trustSettings, ...settings }, null, 2));
-      const server = await environment.startCodeServer({
-        userDataDir,
-        extensionsDir: environment.extensionsDir,
-        disableWorkspaceTrust: trusted,
-        quiet: true,
-      });
-      cleanups.push(() => server.stop());
+      const started = Date.now();
+      const server = await environment.servers.get(trusted, settings);
+      trace(`code-server ready after ${Date.now() - started} ms`);
       const browserContext = await environment.browser.newContext({ viewport: { width: 1400, height: 900 } });
       cleanups.push(() => browserContext.close());
       const page = await browserContext.newPage();
@@ -97,6 +130,7 @@ export async function runJourney(environment: Environment, journeyToRun: Journey
       page.setDefaultTimeout(30_000);
       await page.goto(`${server.url}/?folder=${encodeURIComponent(folder)}`, { waitUntil: 'domcontentloaded' });
       await page.locator('.monaco-workbench .part.activitybar').waitFor({ state: 'visible', timeout: 90_000 });
+      trace(`workbench shown after ${Date.now() - started} ms`);
       const workbench = new Workbench(page, workbenches.length ? path.join(screenshotDir, `window-${workbenches.length + 1}`) : screenshotDir);
       workbenches.push(workbench);
       return workbench;

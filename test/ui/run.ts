@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { launchChromium, missingChromium, prerequisiteMissing } from '../runner/browser';
 import { loadCodeServerModule, repoRoot } from '../runner/code-server';
-import { isJourney, runJourney, type Journey } from './journey';
+import { CodeServerPool, isJourney, runJourney, type Journey } from './journey';
 
 const LAYER = 'ui';
 
@@ -42,6 +42,9 @@ async function main(): Promise<number> {
   const extensionsDir = mkdtempSync(path.join(tmpdir(), 'deploy-rollback-ui-extensions-'));
   const browser = await launchChromium();
   const screenshotRoot = path.join(repoRoot, 'test-output', 'ui');
+  // A full run replaces every screenshot, so none from a renamed journey lingers.
+  if (!grep) rmSync(screenshotRoot, { recursive: true, force: true });
+  const servers = new CodeServerPool(extensionsDir, codeServer.startCodeServer);
   let passed = 0;
   const failures: string[] = [];
   try {
@@ -50,7 +53,7 @@ async function main(): Promise<number> {
     for (const candidate of journeys) {
       const started = Date.now();
       try {
-        await runJourney({ browser, extensionsDir, screenshotRoot, startCodeServer: codeServer.startCodeServer }, candidate);
+        await runJourney({ browser, screenshotRoot, servers }, candidate);
         passed++;
         console.log(`    ✔ ${candidate.name} (${Date.now() - started} ms)`);
       } catch (error) {
@@ -61,6 +64,7 @@ async function main(): Promise<number> {
     }
   } finally {
     await browser.close();
+    await servers.stopAll();
     rmSync(extensionsDir, { recursive: true, force: true });
   }
   if (failures.length) {
