@@ -195,8 +195,13 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
       reporter.warn(`Cancelled after ${groupsDone} of ${detail.groups.length} groups: the remaining hosts were not touched.`);
     }
   } catch (error) {
-    problems.push(errorText(error));
-    reporter.error(errorText(error));
+    if (deps.signal?.aborted && error instanceof Error && error.name === 'AbortError') {
+      cancelled = true;
+      reporter.warn('Cancelled before any host was changed.');
+    } else {
+      problems.push(errorText(error));
+      reporter.error(errorText(error));
+    }
   } finally {
     if (lockHeld) {
       try {
@@ -231,7 +236,7 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
   const rollForward = allSwitched ? undefined : rollForwardPlan(plan, entries);
   return {
     ok: ok && problems.length === 0,
-    message: outcomeMessage(plan, entries, problems, cancelled, ok && problems.length === 0),
+    message: outcomeMessage(plan, entries, problems, cancelled ? (groupsDone === 0 ? 'cancelled before any host was changed' : 'cancelled before the next group') : undefined, ok && problems.length === 0),
     lines: outcomeTable(entries),
     hosts: entries,
     rollForward,
@@ -463,7 +468,7 @@ function outcomeTable(entries: KamalHostOutcome[]): string[] {
   return rows.map((row) => row.map((cell, column) => (column < 4 ? cell.padEnd(widths[column]) : cell)).join('  ').trimEnd());
 }
 
-function outcomeMessage(plan: RollbackPlan<KamalPlanDetail>, entries: KamalHostOutcome[], problems: string[], cancelled: boolean, ok: boolean): string {
+function outcomeMessage(plan: RollbackPlan<KamalPlanDetail>, entries: KamalHostOutcome[], problems: string[], cancelled: string | undefined, ok: boolean): string {
   const name = plan.detail.destination ? `${plan.app} (${plan.detail.destination})` : plan.app;
   if (ok) return plan.detail.kind === 'rollback' ? `Rolled ${name} back to ${plan.to} on ${entries.length === 1 ? '1 host role' : `every host (${new Set(entries.map((entry) => entry.host)).size})`}.` : `Rolled ${name} forward to ${plan.to}.`;
   const byServing = new Map<string, string[]>();
@@ -472,6 +477,6 @@ function outcomeMessage(plan: RollbackPlan<KamalPlanDetail>, entries: KamalHostO
     byServing.set(serving, [...(byServing.get(serving) ?? []), `${entry.host} (${entry.role})`]);
   }
   const state = [...byServing].map(([version, where]) => `${version} on ${where.join(', ')}`).join('; ');
-  const reason = cancelled && problems.length === 0 ? 'cancelled before the next group' : problems.join('; ');
+  const reason = cancelled !== undefined && problems.length === 0 ? cancelled : problems.join('; ');
   return `Rollback of ${name} to ${plan.to} did not complete: ${reason}. Now serving: ${state}.`;
 }

@@ -156,6 +156,19 @@ describe('executeKamalRollback', () => {
     assert.equal(fakes.get('web-1').lock, undefined);
   });
 
+  it('changes nothing when cancelled before it starts', async () => {
+    const { config, fakes } = fleet(['web-1', 'web-2']);
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+    const controller = new AbortController();
+    controller.abort();
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false, signal: controller.signal });
+    assert.equal(result.ok, false);
+    assert.match(result.message, /cancelled before any host was changed/);
+    assert.deepEqual(result.hosts.map((entry) => entry.result), ['cancelled', 'cancelled']);
+    assert.deepEqual(runCommands(fakes, 'web-1'), []);
+    assert.deepEqual(runCommands(fakes, 'web-2'), []);
+  });
+
   it('reports a host whose link drops mid-rollback, releases the lock and offers a roll-forward', async () => {
     const { config, fakes } = fleet(['web-1', 'web-2', 'web-3']);
     const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
