@@ -34,9 +34,11 @@ export async function launchChromium(): Promise<Browser> {
  */
 export function prerequisiteMissing(layer: string, reason: string): never {
   if (process.env.CI === 'true' || process.env.CI === '1') {
-    console.error(`${layer}: FAILED, prerequisite missing under CI: ${reason}`);
+    console.error(`[${layer}] prerequisite missing under CI: ${reason}`);
+    console.log(`${layer}: 0 passed, 1 failed`);
     process.exit(1);
   }
-  console.error(`${layer}: skipped, prerequisite missing: ${reason}`);
+  console.error(`[${layer}] skipped, prerequisite missing: ${reason}`);
+  console.log(`${layer}: 0 passed, 0 failed, 1 skipped`);
   process.exit(0);
 }
