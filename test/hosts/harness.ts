@@ -10,14 +10,14 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { CommandResult, run, runOk, waitFor } from './exec';
 import { AppImageSpec, DEFAULT_IMAGES, DEFAULT_REPOSITORY, KAMAL_PROXY_IMAGE, imageArchive } from './images';
 import { ProxyServiceState, SeedKamalOptions, SeededHost, proxyState, proxyTargetContainer, seedKamalState } from './seed';
-import { HARNESS_ROOT, HostRecord, RunRecord, SLOT_DIR, cgroupPids, cleanupLeftovers, netnsPids, teardownRun } from './teardown';
+import { HARNESS_ROOT, HostRecord, RunRecord, SLOT_DIR, cgroupPids, cleanupLeftovers, netnsPids, readOwnedPid, teardownRun } from './teardown';
 
 export { cleanupLeftovers } from './teardown';
 export {
@@ -377,12 +377,7 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHosts>
 
       const hostKey = join(host.dir, 'ssh_host_ed25519_key');
       const keygen = runOk('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${host.name}@${runId}`, '-f', hostKey]);
-      try {
-        await startDockerd(host, daemonConfig);
-      } catch (error) {
-        if (host === host0) rejectDaemon0(error as Error);
-        throw error;
-      }
+      await startDockerd(host, daemonConfig);
       if (host === host0) resolveDaemon0();
       await dockerOk(host, ['network', 'create', 'kamal']);
       const built = await archive;
@@ -399,7 +394,15 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHosts>
     };
 
     // allSettled: a failed host must not leave others still creating things during tear-down.
-    const booted = await Promise.allSettled(live.map(bootHost));
+    const booted = await Promise.allSettled(
+      live.map((host) =>
+        bootHost(host).catch((error: unknown) => {
+          // Other hosts wait for host 0's daemon to build the images: never leave them waiting.
+          if (host === host0) rejectDaemon0(error instanceof Error ? error : new Error(String(error)));
+          throw error;
+        }),
+      ),
+    );
     const failed = booted.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
     if (failed) throw failed.reason;
 
@@ -491,10 +494,11 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHosts>
       host: (name) => byName(name).test,
       stopSshd: async (hostOrName) => {
         const host = byName(hostOrName);
-        const pid = readPidFile(host.sshdPidFile);
+        const pid = readOwnedPid(host.sshdPidFile, host.dir);
         if (pid === undefined) return;
         process.kill(pid, 'SIGTERM');
         await waitFor(`sshd of ${host.name} (pid ${pid}) to exit`, () => !existsSync(`/proc/${pid}`) || isZombie(pid), 10_000);
+        rmSync(host.sshdPidFile, { force: true });
       },
       startSshd: async (hostOrName) => startSshd(byName(hostOrName)),
       // The host's own end goes down, as a dead NIC would: this machine keeps its route, so
@@ -626,7 +630,7 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHosts>
       `sshd of ${host.name} to listen on ${host.test.address}:22 (log: ${host.sshdLog})`,
       async () => {
         if (exited) throw new Error(`sshd of ${host.name} exited while starting; see ${host.sshdLog}`);
-        const pid = readPidFile(host.sshdPidFile);
+        const pid = readOwnedPid(host.sshdPidFile, host.dir);
         if (pid === undefined || pid !== child.pid) return false;
         return host.test.jumpOnly ? true : tcpOpen(host.test.address, 22);
       },
@@ -659,15 +663,6 @@ server.listen(Number(port), address, () => process.stdout.write('listening\\n'))
 process.on('SIGTERM', () => process.exit(0));
 `;
 
-function readPidFile(file: string): number | undefined {
-  try {
-    const pid = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
-    return Number.isInteger(pid) && pid > 1 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function isZombie(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -682,8 +677,8 @@ function livePidsOf(record: RunRecord): number[] {
   for (const host of record.hosts) {
     for (const pid of [...netnsPids(host.netns), ...cgroupPids(host.cgroupParent)]) pids.add(pid);
     for (const file of [host.sshdPidFile, host.dockerPidFile]) {
-      const pid = readPidFile(file);
-      if (pid !== undefined && existsSync(`/proc/${pid}`) && !isZombie(pid)) pids.add(pid);
+      const pid = readOwnedPid(file, host.dir);
+      if (pid !== undefined && !isZombie(pid)) pids.add(pid);
     }
   }
   return [...pids];

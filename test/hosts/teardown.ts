@@ -31,10 +31,16 @@ export interface RunRecord {
   hosts: HostRecord[];
 }
 
-function readPid(file: string): number | undefined {
+/**
+ * The pid in a pidfile, only if that process still runs with our host directory on its
+ * command line: a stale pidfile of a crashed run may name a pid reused by something else.
+ */
+export function readOwnedPid(file: string, hostDir: string): number | undefined {
   try {
     const pid = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
-    return Number.isInteger(pid) && pid > 1 ? pid : undefined;
+    if (!Number.isInteger(pid) || pid <= 1) return undefined;
+    const commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+    return commandLine.includes(`${hostDir}/`) ? pid : undefined;
   } catch {
     return undefined;
   }
@@ -131,7 +137,7 @@ export function mountsUnder(dir: string): string[] {
 function hostPids(host: HostRecord): number[] {
   const pids = new Set<number>([...netnsPids(host.netns), ...cgroupPids(host.cgroupParent)]);
   for (const file of [host.sshdPidFile, host.dockerPidFile]) {
-    const pid = readPid(file);
+    const pid = readOwnedPid(file, host.dir);
     if (pid !== undefined && processAlive(pid)) pids.add(pid);
   }
   return [...pids];
@@ -141,8 +147,8 @@ function hostPids(host: HostRecord): number[] {
 export function teardownRun(record: RunRecord): string[] {
   const problems: string[] = [];
   // dockerd first and gently, so it stops its containers and unmounts their filesystems.
-  const daemons = record.hosts.map((host) => readPid(host.dockerPidFile)).filter((pid): pid is number => pid !== undefined && processAlive(pid));
-  const sshds = record.hosts.map((host) => readPid(host.sshdPidFile)).filter((pid): pid is number => pid !== undefined && processAlive(pid));
+  const daemons = record.hosts.map((host) => readOwnedPid(host.dockerPidFile, host.dir)).filter((pid): pid is number => pid !== undefined && processAlive(pid));
+  const sshds = record.hosts.map((host) => readOwnedPid(host.sshdPidFile, host.dir)).filter((pid): pid is number => pid !== undefined && processAlive(pid));
   for (const pid of [...daemons, ...sshds]) signal(pid, 'SIGTERM');
   for (const pid of waitGone([...daemons, ...sshds], 15_000)) signal(pid, 'SIGKILL');
 
