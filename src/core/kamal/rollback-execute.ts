@@ -6,12 +6,12 @@
 import { DeployRollbackError, type Reporter, type RollbackOutcome, type RollbackPlan } from '../model';
 import { quoteArgv } from '../shell';
 import type { ExecResult, HostSession } from '../ssh/types';
-import { containerName, stopContainer, versionFromName } from './commands/app';
+import { containerName, stopContainer, tagLatestImage, versionFromName } from './commands/app';
 import { recordAudit } from './commands/auditor';
 import { acquireLock, describeLock, parseLockDetails, utcIso8601 } from './commands/lock';
 import { runHook, type HookDetails, type KamalHookName } from './hooks';
 import { assemblePlan } from './rollback-plan';
-import { buildHostPlan, rolesOnHost } from './rollback-steps';
+import { buildHostPlan } from './rollback-steps';
 import { TARGET_ARG_PLACEHOLDER, type KamalHostOutcome, type KamalHostPlan, type KamalPlanDetail, type KamalRoleStep } from './rollback-types';
 
 export interface ExecuteKamalRollbackDeps {
@@ -440,13 +440,16 @@ function rollForwardPlan(plan: RollbackPlan<KamalPlanDetail>, entries: KamalHost
   const hosts = detail.hosts.filter((host) => switched.some((entry) => entry.host === host));
   if (hosts.length === 0) return undefined;
   const previous = new Map(switched.map((entry) => [key(entry.host, entry.role), entry.from as string]));
-  const hostPlans = hosts.map((host) =>
-    buildHostPlan(config, host, host === detail.primaryHost, (role) => {
-      const from = previous.get(key(host, role.name));
+  // Only the roles that were switched go back; a role still on its old version is left alone.
+  const hostPlans = hosts.map((host) => {
+    const built = buildHostPlan(config, host, host === detail.primaryHost, (role) => {
       const step = detail.hostPlans.find((candidate) => candidate.host === host)?.steps.find((candidate) => candidate.role === role.name);
-      return from !== undefined ? { to: from, from: step?.to, renameExisting: true } : { to: step?.from ?? step?.to ?? '', from: step?.to, renameExisting: true };
-    }),
-  ).filter((host) => host.steps.every((step) => step.to !== '' && rolesOnHost(config, host.host).length > 0));
+      return { to: previous.get(key(host, role.name)) ?? step?.to ?? '', from: step?.to, renameExisting: true };
+    });
+    const steps = built.steps.filter((step) => previous.has(key(host, step.role)));
+    const tagVersion = steps[0]?.to ?? built.tagVersion;
+    return { ...built, steps, tagVersion, tagLatest: quoteArgv(tagLatestImage(config, tagVersion)) };
+  });
   const groups = detail.groups.map((group) => group.filter((host) => hosts.includes(host))).filter((group) => group.length > 0);
   const targets = [...new Set(switched.map((entry) => entry.from as string))];
   return assemblePlan({

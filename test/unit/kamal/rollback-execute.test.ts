@@ -269,6 +269,25 @@ describe('executeKamalRollback', () => {
     assert.match(jobs?.message ?? '', /not booted: the first web container of v1 failed its health check/);
   });
 
+  it('rolls forward only the roles that were switched', async () => {
+    const config = kamalConfig({ roles: [role('web', ['web-1']), role('jobs', ['web-1'], { cmd: 'bin/jobs' })] });
+    const fakes = new FakeHosts(['web-1']);
+    fakes.get('web-1').seed('web', ['v1', 'v2'], 'v2').seed('jobs', ['v1', 'v2'], 'v2');
+    fakes.get('web-1').unhealthy.add('v1');
+    // Only the jobs container of v1 is unhealthy: web switches through the proxy first.
+    fakes.get('web-1').beforeExec = (command, host) => {
+      if (command.startsWith('docker exec kamal-proxy')) host.unhealthy.delete('v1');
+      if (command.includes('Booted app version v1') && command.includes('web')) host.unhealthy.add('v1');
+    };
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v1', performer: 'ada' });
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false, healthPollMs: 1 });
+    assert.equal(result.ok, false);
+    assert.deepEqual(result.hosts.map((entry) => [entry.role, entry.result]), [['web', 'rolled-back'], ['jobs', 'failed']]);
+    const steps = result.rollForward?.detail.hostPlans.flatMap((host) => host.steps.map((step) => [step.role, step.to]));
+    assert.deepEqual(steps, [['web', 'v2']]);
+    assert.equal(result.rollForward?.detail.hostPlans[0].tagLatest, 'docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest');
+  });
+
   describe('hooks', () => {
     it('run in Kamal\'s order with KAMAL_* details', async () => {
       const log = join(tmpdir(), `kamal-hooks-log-${process.pid}-${Date.now()}`);
