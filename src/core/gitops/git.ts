@@ -6,6 +6,8 @@ import { quoteArgv } from '../shell';
 export class GitCommandError extends DeployRollbackError {
   constructor(
     message: string,
+    /** The message without the step prefix: the command, where, and git's own words. */
+    readonly failure: string,
     readonly args: readonly string[],
     readonly exitCode: number | null,
     readonly stderr: string,
@@ -98,8 +100,10 @@ export async function gitBuffer(args: readonly string[], options: GitRunOptions)
 export function gitFailure(args: readonly string[], options: GitRunOptions, result: GitResult): GitCommandError {
   const detail = result.stderr.trim().split('\n').slice(-6).join('\n') || `exit code ${result.exitCode}`;
   const what = options.step ? `${options.step}: ` : '';
+  const failure = `git ${args.join(' ')} failed in ${options.cwd}: ${detail}`;
   return new GitCommandError(
-    `${what}git ${args.join(' ')} failed in ${options.cwd}: ${detail}`,
+    `${what}${failure}`,
+    failure,
     args,
     result.exitCode,
     result.stderr,
@@ -127,10 +131,9 @@ export class CatFileBatch {
     this.child.stdin.on('error', () => undefined);
     this.child.on('error', (error) => this.fail(new DeployRollbackError(`Could not run git cat-file in ${cwd}: ${error.message}`)));
     this.child.on('close', (exitCode) => {
-      if (this.waiting.length > 0) {
-        const detail = Buffer.concat(stderr).toString('utf8').trim();
-        this.fail(new DeployRollbackError(`git cat-file --batch exited (${exitCode}) in ${cwd}${detail ? `: ${detail}` : ''}`));
-      }
+      if (this.closed && this.waiting.length === 0) return;
+      const detail = Buffer.concat(stderr).toString('utf8').trim();
+      this.fail(new DeployRollbackError(`git cat-file --batch exited (${exitCode}) in ${cwd}${detail ? `: ${detail}` : ''}`));
     });
   }
 

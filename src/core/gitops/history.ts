@@ -89,6 +89,10 @@ export function walkPathLog(
   const args = ['log', '-z', '--name-only', '--no-renames', LOG_FORMAT, ...window, ...revs, '--', ...paths];
   (options.reporter ?? silentReporter).debug(`[git] ${describeGit(args, cwd)}`);
   return new Promise((resolve, reject) => {
+    if (options.signal?.aborted) {
+      reject(new DeployRollbackError('Cancelled while reading history', 'reading history'));
+      return;
+    }
     let child: ChildProcessWithoutNullStreams;
     try {
       child = spawnGit(args, cwd);

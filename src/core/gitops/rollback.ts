@@ -267,6 +267,15 @@ function throwIfAborted(signal: AbortSignal | undefined, step: string): void {
   if (signal?.aborted) throw new DeployRollbackError(`Rollback cancelled while ${step}; nothing was pushed and your checkout is unchanged`, step);
 }
 
+/** git's verdict on the ref (`[remote rejected] (pre-receive hook declined)`) and what the remote said. */
+function pushRejection(output: string): string {
+  const lines = output.split('\n');
+  const verdicts = lines.filter((line) => line.startsWith('!\t')).map((line) => line.split('\t')[2] ?? line);
+  const remote = lines.filter((line) => line.startsWith('remote:')).map((line) => line.slice('remote:'.length).trim()).filter(Boolean);
+  const parts = [...verdicts, ...(remote.length > 0 ? [`the remote said: ${remote.join(' / ')}`] : [])];
+  return parts.length > 0 ? parts.join('; ') : lines.filter((line) => line.trim() !== '').slice(-3).join('; ');
+}
+
 function isPushRace(output: string): boolean {
   return /(^|\s)\[rejected\]/m.test(output) && /fetch first|non-fast-forward/.test(output);
 }
@@ -351,7 +360,7 @@ export async function executeGitopsRollback(
         if (push.exitCode === 0) break;
         const output = `${push.stdout.toString('utf8')}\n${push.stderr}`;
         if (!isPushRace(output) || attempt >= PUSH_RETRIES) {
-          const reason = output.trim().split('\n').filter((line) => line.trim() !== '' && line !== 'Done').slice(-4).join('; ');
+          const reason = pushRejection(output);
           throw new DeployRollbackError(
             `Push to ${upstream.name} was rejected${attempt >= PUSH_RETRIES && isPushRace(output) ? ` ${attempt + 1} times because others kept pushing` : ''}: ${reason}. Nothing was pushed; your checkout is unchanged`,
             step,
@@ -386,7 +395,7 @@ export async function executeGitopsRollback(
       reporter.error(error.message);
       throw error;
     }
-    const message = error instanceof Error ? error.message : String(error);
+    const message = error instanceof GitCommandError ? error.failure : error instanceof Error ? error.message : String(error);
     const wrapped = new DeployRollbackError(`Rolling back ${label} failed while ${step}: ${message}. Nothing was pushed; your checkout is unchanged`, step);
     reporter.error(wrapped.message);
     throw wrapped;

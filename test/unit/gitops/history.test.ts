@@ -129,6 +129,22 @@ describe('gitops release history', () => {
     assert.equal(releases[1].current, true);
   });
 
+  it('reads past a revert at the top of the path when a limit is set', async () => {
+    const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.rolledBack());
+    const repo = (await readGitopsRepo(fixture.work))!;
+    const [newest] = await listReleases(repo, 'staging', 'a', { limit: 1 });
+    assert.equal(newest.id, fixture.shas.a2);
+    assert.equal(newest.rolledBack, true);
+  });
+
+  it('stops reading when the signal aborts', async () => {
+    const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.interleaved());
+    const repo = (await readGitopsRepo(fixture.work))!;
+    const controller = new AbortController();
+    controller.abort();
+    await assert.rejects(listReleases(repo, 'staging', 'a', { signal: controller.signal }), /Cancelled while reading history/);
+  });
+
   it('skips delete commits and shows the redeploy after a delete as current', async () => {
     const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.deleted());
     const repo = (await readGitopsRepo(fixture.work))!;
