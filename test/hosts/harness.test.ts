@@ -8,6 +8,7 @@ import {
   TestHosts,
   cleanupLeftovers,
   kamalEnvFilePath,
+  missingHostPrerequisites,
   requireHostsOrSkip,
   startHosts,
 } from './harness';
@@ -34,6 +35,37 @@ function tcpReachable(address: string, port: number, timeoutMs: number): Promise
 function namespaces(): Promise<string[]> {
   return run('ip', ['netns', 'list']).then((result) => result.stdout.split('\n').map((line) => line.split(' ')[0] ?? '').filter(Boolean));
 }
+
+describe('test hosts prerequisites', function () {
+  const skipped = new Error('skipped');
+  const fakeContext = { skip: (): never => { throw skipped; } };
+  let savedCi: string | undefined;
+  beforeEach(() => {
+    savedCi = process.env.CI;
+  });
+  afterEach(() => {
+    if (savedCi === undefined) delete process.env.CI;
+    else process.env.CI = savedCi;
+  });
+
+  it('names what is missing and the packages to install in one sentence', function () {
+    const sentence = missingHostPrerequisites({ isRoot: false, hasTool: (tool) => tool !== 'sshd' && tool !== 'busybox' });
+    assert.equal(
+      sentence,
+      'Real test hosts need root privileges (run as root) and the tools sshd, busybox (apt-get install -y openssh-server busybox-static).',
+    );
+    assert.equal(missingHostPrerequisites({ isRoot: true, hasTool: () => true }), undefined);
+  });
+
+  it('skips outside CI but fails under CI=true', function () {
+    const probe = { isRoot: true, hasTool: (tool: string) => tool !== 'dockerd' };
+    delete process.env.CI;
+    assert.throws(() => requireHostsOrSkip(fakeContext, probe), (error) => error === skipped);
+    process.env.CI = 'true';
+    assert.throws(() => requireHostsOrSkip(fakeContext, probe), /need the tools dockerd .*fails instead of skipping/);
+    assert.doesNotThrow(() => requireHostsOrSkip(fakeContext, { isRoot: true, hasTool: () => true }));
+  });
+});
 
 describe('test hosts harness (real sshd + dockerd per network namespace)', function () {
   this.timeout(120_000);

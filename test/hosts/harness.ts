@@ -127,29 +127,42 @@ function findTool(tool: string): string | undefined {
   return undefined;
 }
 
-/** Throws one sentence naming what is missing when this machine cannot run test hosts. */
-export function assertHostPrerequisites(): void {
-  const missing = REQUIRED_TOOLS.filter((tool) => !findTool(tool));
-  const notRoot = typeof process.getuid === 'function' && process.getuid() !== 0;
-  if (!notRoot && missing.length === 0) return;
+export interface PrerequisiteProbe {
+  isRoot: boolean;
+  hasTool(tool: string): boolean;
+}
+
+const systemProbe = (): PrerequisiteProbe => ({
+  isRoot: typeof process.getuid !== 'function' || process.getuid() === 0,
+  hasTool: (tool) => findTool(tool) !== undefined,
+});
+
+/** One sentence naming what this machine lacks to run test hosts, or undefined when nothing. */
+export function missingHostPrerequisites(probe: PrerequisiteProbe = systemProbe()): string | undefined {
+  const missing = REQUIRED_TOOLS.filter((tool) => !probe.hasTool(tool));
+  if (probe.isRoot && missing.length === 0) return undefined;
   const parts: string[] = [];
-  if (notRoot) parts.push('root privileges (run as root)');
+  if (!probe.isRoot) parts.push('root privileges (run as root)');
   if (missing.length > 0) {
     const packages = [...new Set(missing.map((tool) => TOOL_PACKAGES[tool] ?? tool))];
     parts.push(`the tools ${missing.join(', ')} (apt-get install -y ${packages.join(' ')})`);
   }
-  throw new Error(`Real test hosts need ${parts.join(' and ')}.`);
+  return `Real test hosts need ${parts.join(' and ')}.`;
+}
+
+/** Throws one sentence naming what is missing when this machine cannot run test hosts. */
+export function assertHostPrerequisites(probe?: PrerequisiteProbe): void {
+  const missing = missingHostPrerequisites(probe);
+  if (missing) throw new Error(missing);
 }
 
 /** For mocha `before` hooks: skips when hosts cannot run here, but fails under CI=true. */
-export function requireHostsOrSkip(context: Mocha.Context): void {
-  try {
-    assertHostPrerequisites();
-  } catch (error) {
-    if (process.env.CI === 'true') throw error;
-    console.warn(`skipping: ${(error as Error).message}`);
-    context.skip();
-  }
+export function requireHostsOrSkip(context: Pick<Mocha.Context, 'skip'>, probe?: PrerequisiteProbe): void {
+  const missing = missingHostPrerequisites(probe);
+  if (!missing) return;
+  if (process.env.CI === 'true') throw new Error(`${missing} CI must run them, so this fails instead of skipping.`);
+  console.warn(`skipping: ${missing}`);
+  context.skip();
 }
 
 interface LiveHost extends HostRecord {
