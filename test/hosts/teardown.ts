@@ -4,7 +4,7 @@
  * Processes are found by pidfile, by `ip netns pids` and by the run's own cgroup parents,
  * never by process name.
  */
-import { existsSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { blockFor, processAlive, runSyncQuiet } from './exec';
 
@@ -249,12 +249,4 @@ export function cleanupLeftovers(): string[] {
     // no slots yet
   }
   return problems;
-}
-
-export function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
 }
