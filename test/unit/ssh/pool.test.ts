@@ -237,6 +237,13 @@ describe('SSH session pool against a real sshd on loopback', function () {
     assert.equal(calls.passphrases.length, 3);
   });
 
+  it('tries keys one after another until the server accepts one', async () => {
+    const refused = generateKey(path.join(root, 'keys', 'refused_first'));
+    const { pool } = makePool();
+    const session = await pool.session(target(sshd, { keys: [refused.privateFile, path.join(root, 'keys', 'missing'), clientKey.privateFile], keysOnly: true }));
+    assert.equal((await session.exec('echo second')).stdout, 'second\n');
+  });
+
   it('names the keys it tried when the server refuses them all', async () => {
     const stranger = generateKey(path.join(root, 'keys', 'stranger'));
     const { pool } = makePool();
@@ -246,13 +253,20 @@ describe('SSH session pool against a real sshd on loopback', function () {
     );
   });
 
-  it('authenticates with a key held only by ssh-agent, and fails without the agent', async () => {
+  it('authenticates with a key held only by ssh-agent, leaves the agent out under keys_only, and fails without it', async () => {
     const agent = startAgent(path.join(root, 'agent.sock'), [agentKey.privateFile]);
     try {
       const emptyHome = path.join(root, 'empty-home');
       mkdirSync(emptyHome, { recursive: true });
       const withAgent = makePool({ homeDir: emptyHome, agentSocket: agent.socket });
       assert.equal((await (await withAgent.pool.session(target(sshd))).exec('echo agent')).stdout, 'agent\n');
+      const stranger = generateKey(path.join(root, 'keys', 'not_authorized'));
+      const keysOnly = makePool({ homeDir: emptyHome, agentSocket: agent.socket });
+      await assert.rejects(
+        keysOnly.pool.session(target(sshd, { keys: [stranger.privateFile], keysOnly: true })),
+        /authentication failed: tried keys \S+not_authorized$/,
+        'keys_only leaves the agent out',
+      );
       const withoutAgent = makePool({ homeDir: emptyHome, agentSocket: null });
       await assert.rejects(withoutAgent.pool.session(target(sshd)), /authentication failed: no usable key \(looked for ~\/\.ssh\/id_ed25519, ~\/\.ssh\/id_ecdsa, ~\/\.ssh\/id_rsa and no agent\)/);
     } finally {
