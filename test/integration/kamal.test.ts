@@ -1,0 +1,115 @@
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { DeployRollbackApi } from '../../src/vscode/extension';
+import type { AppNode, EnvironmentNode, HostContainerNode, ReleaseNode, TreeNode } from '../../src/vscode/tree/nodes';
+import { requireHostsOrSkip, startHosts, type TestHosts } from '../hosts/harness';
+import { activateExtension } from './helpers';
+
+const SERVICE = 'vsc';
+
+describe('Kamal releases in VS Code on real hosts', function () {
+  this.timeout(240_000);
+  let api: DeployRollbackApi;
+  let hosts: TestHosts;
+  let dir: string;
+  let configFile: string;
+  const hostKeyPrompts: string[] = [];
+  const confirmations: string[] = [];
+  const settings = () => vscode.workspace.getConfiguration('deployRollback');
+
+  before(async function () {
+    requireHostsOrSkip(this);
+    api = await activateExtension();
+    hosts = await startHosts({ count: 2, service: SERVICE, images: [{ version: 'v1' }, { version: 'v2' }] });
+    await hosts.seedKamalState({ service: SERVICE, versions: ['v1', 'v2'], running: 'v2' });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-vscode-kamal-'));
+    configFile = path.join(dir, 'config', 'deploy.yml');
+    fs.mkdirSync(path.dirname(configFile), { recursive: true });
+    fs.writeFileSync(
+      configFile,
+      [
+        `service: ${SERVICE}`,
+        `image: ${hosts.repository}`,
+        'servers:',
+        ...hosts.hosts.map((host) => `  - ${host.address}`),
+        'ssh:',
+        `  keys: [${JSON.stringify(hosts.clientKeyPath)}]`,
+        '  keys_only: true',
+        '  config: false',
+        'deploy_timeout: 10',
+        '',
+      ].join('\n'),
+    );
+    api.testing.setPrompter({
+      confirm: async (message, detail) => {
+        if (message.startsWith('The authenticity of host')) {
+          hostKeyPrompts.push(`${message}\n${detail}`);
+          return true;
+        }
+        confirmations.push(`${message}\n${detail}`);
+        return true;
+      },
+      input: async () => undefined,
+      pick: async () => undefined,
+    });
+    await settings().update('kamal.configPaths', [configFile], vscode.ConfigurationTarget.Global);
+    await api.refresh();
+  });
+
+  after(async () => {
+    api?.testing.setPrompter(undefined);
+    await settings().update('kamal.configPaths', undefined, vscode.ConfigurationTarget.Global);
+    await api?.refresh();
+    await hosts?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function app(): Promise<AppNode> {
+    const roots = await api.tree.getChildren();
+    const environment = roots.find((node): node is EnvironmentNode => node.kind === 'environment' && node.environment.location === configFile);
+    assert.ok(environment, 'the Kamal config is an environment');
+    assert.equal(environment.environment.name, 'default');
+    const children = await api.tree.getChildren(environment);
+    const found = children.find((node): node is AppNode => node.kind === 'app');
+    assert.ok(found, `an app under the environment, got ${children.map((node) => node.kind).join(', ')}`);
+    return found;
+  }
+
+  async function releases(): Promise<ReleaseNode[]> {
+    const children: TreeNode[] = await api.tree.getChildren(await app());
+    return children.filter((node): node is ReleaseNode => node.kind === 'release');
+  }
+
+  it('shows releases with flags and the containers on each host', async () => {
+    const list = await releases();
+    assert.deepEqual(list.map((node) => [node.release.version, node.release.current, node.release.rollbackable]), [
+      ['v2', true, false],
+      ['v1', false, true],
+    ]);
+    for (const fingerprint of hosts.hosts.map((host) => host.hostKeyFingerprint)) {
+      assert.ok(hostKeyPrompts.some((prompt) => prompt.includes(fingerprint)), `asked to trust ${fingerprint}`);
+    }
+    const containers = (await api.tree.getChildren(list[0])).filter((node): node is HostContainerNode => node.kind === 'hostContainer');
+    assert.deepEqual(containers.map((node) => [node.container.host, node.container.state]).sort(), hosts.hosts.map((host) => [host.address, 'running']).sort());
+    const item = api.tree.getTreeItem(containers[0]!);
+    assert.equal(item.label, `${containers[0]!.container.host} · web`);
+  });
+
+  it('rolls back from the release context command and the hosts switch', async () => {
+    const v1 = (await releases()).find((node) => node.release.version === 'v1')!;
+    const outcome = (await vscode.commands.executeCommand('deployRollback.rollbackToRelease', v1)) as { ok: boolean; message: string } | undefined;
+    assert.ok(outcome?.ok, outcome?.message ?? 'no outcome: the command showed an error');
+    assert.match(confirmations.at(-1)!, /from v2 to v1/);
+    for (const host of hosts.hosts) {
+      assert.equal(await hosts.proxyTargetContainer(host, `${SERVICE}-web`), `${SERVICE}-web-v1`);
+      const latest = await hosts.docker(host, ['image', 'inspect', '--format', '{{.Id}}', `${hosts.repository}:latest`]);
+      const v1Image = await hosts.docker(host, ['image', 'inspect', '--format', '{{.Id}}', `${hosts.repository}:v1`]);
+      assert.equal(latest.stdout, v1Image.stdout, `latest is v1 on ${host.name}`);
+    }
+    const after = await releases();
+    assert.deepEqual(after.find((node) => node.release.current)?.release.version, 'v1');
+  });
+});
