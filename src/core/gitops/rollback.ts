@@ -52,7 +52,7 @@ export interface GitopsOptions {
   signal?: AbortSignal;
 }
 
-/** How many times a push rejected because someone pushed first is retried after fetch + rebase. */
+/** How many times a push rejected because someone pushed first is retried on top of the new upstream. */
 export const PUSH_RETRIES = 3;
 
 export function isGitopsPlan(plan: RollbackPlan): plan is RollbackPlan<GitopsPlanDetail> {
@@ -200,7 +200,7 @@ function planLines(detail: GitopsPlanDetail, pushTo: string): string[] {
   for (const skip of detail.skipped) lines.push(`  skip ${shortSha(skip.sha)} ${skip.subject}: ${skip.reason}`);
   lines.push(`Leave ${detail.envReleasePath} and every other app untouched`);
   lines.push(
-    `Work in a temporary worktree of ${detail.upstream?.name ?? 'the upstream branch'}, then push to ${pushTo} without force (on a race: fetch, rebase, retry up to ${PUSH_RETRIES} times)`,
+    `Work in a temporary worktree of ${detail.upstream?.name ?? 'the upstream branch'}, then push to ${pushTo} without force (on a race: fetch, redo the reverts on top, retry up to ${PUSH_RETRIES} times)`,
   );
   lines.push(`Fast-forward your checkout of ${detail.branch ?? 'the branch'} if it is clean`);
   return lines;
@@ -226,7 +226,7 @@ async function applyRevert(worktree: string, detail: GitopsPlanDetail, step: Git
     step: stepName,
   });
   if (patch.length > 0) {
-    const applied = await runGit(['apply', '--index', '--reverse', '--whitespace=nowarn', '-'], { cwd: worktree, reporter, input: patch, step: stepName });
+    const applied = await runGit(['apply', '--cached', '--reverse', '--whitespace=nowarn', '-'], { cwd: worktree, reporter, input: patch, step: stepName });
     if (applied.exitCode !== 0) {
       throw new DeployRollbackError(
         `Reverting ${shortSha(step.sha)} ("${step.subject}") does not apply cleanly to ${detail.appPath} (${step.files.join(', ')}): ${applied.stderr.trim().split('\n').slice(0, 4).join('; ')}`,
@@ -238,11 +238,17 @@ async function applyRevert(worktree: string, detail: GitopsPlanDetail, step: Git
   await git(['commit', '--quiet', '--no-verify', '--allow-empty', '--cleanup=verbatim', '-m', revertMessage(step)], { cwd: worktree, reporter, step: stepName });
 }
 
+/**
+ * A detached worktree with an index but no files checked out: reverts are applied to the index
+ * and committed from it, so a gitops repository of thousands of manifests costs no checkout.
+ */
 async function withWorktree<T>(root: string, startPoint: string, reporter: Reporter, work: (dir: string) => Promise<T>): Promise<T> {
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'deploy-rollback-'));
   const dir = path.join(tmp, 'worktree');
   try {
-    await git(['worktree', 'add', '--quiet', '--detach', dir, startPoint], { cwd: root, reporter, step: 'creating a temporary worktree' });
+    const step = 'creating a temporary worktree';
+    await git(['worktree', 'add', '--quiet', '--no-checkout', '--detach', dir, startPoint], { cwd: root, reporter, step });
+    await git(['read-tree', 'HEAD'], { cwd: dir, reporter, step });
     return await work(dir);
   } finally {
     await runGit(['worktree', 'remove', '--force', dir], { cwd: root, reporter });
@@ -286,7 +292,7 @@ async function newestPathCommit(root: string, rev: string, appPathName: string, 
 
 /**
  * Runs the plan all-or-nothing: reverts in a temporary worktree of the upstream branch,
- * pushes without force (retrying after fetch + rebase if someone pushed first), then
+ * pushes without force (if someone pushed first: fetch, redo the reverts on the new tip, retry), then
  * fast-forwards the user's checkout when that is safe. Before the push succeeds, nothing
  * the user sees changes; on any failure the worktree is removed.
  */
@@ -345,12 +351,15 @@ export async function executeGitopsRollback(
 
     step = 'creating a temporary worktree';
     const pushed = await withWorktree(root, upstream.trackingRef, reporter, async (worktree) => {
-      for (const revert of detail.reverts) {
-        step = `reverting ${shortSha(revert.sha)}`;
-        throwIfAborted(signal, step);
-        reporter.step(`Reverting ${shortSha(revert.sha)} ${revert.subject} (${detail.appPath} only)`);
-        await applyRevert(worktree, detail, revert, reporter);
-      }
+      const revertAll = async (): Promise<void> => {
+        for (const revert of detail.reverts) {
+          step = `reverting ${shortSha(revert.sha)}`;
+          throwIfAborted(signal, step);
+          reporter.step(`Reverting ${shortSha(revert.sha)} ${revert.subject} (${detail.appPath} only)`);
+          await applyRevert(worktree, detail, revert, reporter);
+        }
+      };
+      await revertAll();
       for (let attempt = 0; ; attempt++) {
         step = `pushing to ${upstream.name}`;
         throwIfAborted(signal, step);
@@ -367,7 +376,7 @@ export async function executeGitopsRollback(
           );
         }
         step = `catching up with ${upstream.name}`;
-        reporter.step(`Someone pushed to ${upstream.name} first: fetching and rebasing the rollback onto it`);
+        reporter.step(`Someone pushed to ${upstream.name} first: fetching and redoing the reverts on top`);
         await git(['fetch', '--quiet', '--no-tags', upstream.remote, `+${upstream.mergeRef}:${upstream.trackingRef}`], { cwd: worktree, reporter, signal, step });
         const raced = await newestPathCommit(worktree, upstream.trackingRef, detail.appPath, reporter);
         if (raced !== detail.pathHead) {
@@ -376,10 +385,9 @@ export async function executeGitopsRollback(
             step,
           );
         }
-        await git(['rebase', '--quiet', upstream.trackingRef], { cwd: worktree, reporter, step }).catch(async (error: unknown) => {
-          await runGit(['rebase', '--abort'], { cwd: worktree, reporter });
-          throw error;
-        });
+        // The race left the app path alone (checked above), so the same reverse patches apply on the new tip.
+        await git(['reset', '--quiet', '--mixed', upstream.trackingRef], { cwd: worktree, reporter, step });
+        await revertAll();
       }
       return (await git(['rev-parse', 'HEAD'], { cwd: worktree, reporter, step: 'reading the pushed commit' })).trim();
     });
