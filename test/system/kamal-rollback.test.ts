@@ -179,6 +179,24 @@ describe('kamal rollback on real hosts', function () {
     for (const host of [first, second]) assert.equal(await hosts.proxyTargetContainer(host, 'chatroles-web'), 'chatroles-web-v1');
   });
 
+  it('reboots the running version like Kamal when it is the target', async () => {
+    const service = 'chatreboot';
+    await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2', hosts: [appHosts[0]] });
+    const servers = ['  web:', '    hosts:', `      - ${appHosts[0].address}`];
+    const config = await writeConfig(root, hosts, service, [], servers);
+    const { sessions } = sessionsFor(pool, config);
+    const before = await dockerOk(hosts, appHosts[0], ['inspect', '--format', '{{.Id}}', 'chatreboot-web-v2']);
+    const plan = await planKamalRollback({ config, sessions, targetVersion: 'v2', performer: 'system-test' });
+    assert.equal(plan.detail.reboot, true);
+    const result = await executeKamalRollback(plan, { sessions, reporter: silentReporter, runHooks: false });
+    assert.equal(result.ok, true, result.message);
+    const after = await dockerOk(hosts, appHosts[0], ['inspect', '--format', '{{.Id}}', 'chatreboot-web-v2']);
+    assert.notEqual(after, before, 'a fresh v2 container serves');
+    assert.equal(await hosts.proxyTargetContainer(appHosts[0], 'chatreboot-web'), 'chatreboot-web-v2');
+    const renamed = await dockerOk(hosts, appHosts[0], ['inspect', '--format', '{{.Name}} {{.State.Status}}', before]);
+    assert.match(renamed, /^\/chatreboot-web-v2_replaced_[0-9a-f]{16} exited$/);
+  });
+
   it('keeps v2 serving everywhere when v1 never becomes healthy, and releases the lock', async () => {
     const service = 'chatbad';
     await hosts.seedKamalState({ service, versions: ['v1bad', 'v2'], running: 'v2' });

@@ -194,9 +194,11 @@ function parseHostFacts(config: KamalConfig, host: string, primary: boolean, std
     const listName = `list ${role.name}`;
     const listError = failure(listName);
     if (listError) errors.push(listError);
-    const containers = (sections.get(listName)?.lines ?? []).flatMap((line): ListedContainer[] => {
+    const listed = sections.get(listName)?.lines ?? [];
+    // CreatedAt has whole seconds; docker lists newest first, so the position breaks ties.
+    const containers = listed.flatMap((line, index): ListedContainer[] => {
       const [id, name, state, created] = line.split('\t');
-      return id && name ? [{ id, name, state: state ?? 'unknown', created: parseDockerTime(created ?? '') }] : [];
+      return id && name ? [{ id, name, state: state ?? 'unknown', created: parseDockerTime(created ?? '') + (listed.length - index) / 1000 }] : [];
     });
     let targetPresent: boolean | undefined;
     if (targetVersion !== undefined) {

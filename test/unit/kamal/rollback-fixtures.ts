@@ -196,8 +196,12 @@ export class FakeHost implements HostSession {
     }
     if ((match = /^docker container ls --all --filter label=service=(\S+)(?: --filter label=destination=(\S+))? --filter label=role=(\S+) --format /.exec(command))) {
       const prefix = [match[1], match[3], match[2]].filter(Boolean).join('-') + '-';
+      // Newest first, as docker lists them.
       const lines = this.containers
-        .filter((container) => container.name.startsWith(prefix))
+        .map((container, index) => ({ container, index }))
+        .filter(({ container }) => container.name.startsWith(prefix))
+        .sort((a, b) => b.container.created - a.container.created || b.index - a.index)
+        .map(({ container }) => container)
         .map((container) => `${container.id.slice(0, 12)}\t${container.name}\t${container.state}\t${new Date(container.created * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' +0000 UTC')}`);
       return this.ok(lines.map((line) => `${line}\n`).join(''));
     }

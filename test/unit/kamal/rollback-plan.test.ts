@@ -69,6 +69,13 @@ describe('planKamalRollback', () => {
     assert.equal(plan.to, 'v2');
   });
 
+  it('orders versions created within the same second by docker\'s listing order', async () => {
+    const { config, fakes } = threeHosts();
+    for (const host of fakes.hosts.values()) for (const container of host.containers) container.created = 1_700_000_000;
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, performer: 'ada' });
+    assert.equal(plan.to, 'v2');
+  });
+
   it('skips a previous version pruned on one host when picking the default', async () => {
     const { config, fakes } = threeHosts();
     const web2 = fakes.get('web-2');
