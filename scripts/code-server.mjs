@@ -67,7 +67,14 @@ export async function waitFor(condition, { timeoutMs, intervalMs = 100, what }) 
 
 function codeServerEnv(extra = {}) {
   if (!existsSync(codeServerConfig)) writeFileSync(codeServerConfig, 'auth: none\ncert: false\n');
-  return { ...process.env, CODE_SERVER_CONFIG: codeServerConfig, ...extra };
+  return {
+    ...process.env,
+    CODE_SERVER_CONFIG: codeServerConfig,
+    // code-server queries open-vsx.org for extensions; tests may reach only loopback, so point
+    // the gallery at a closed local port (refused at once) instead.
+    EXTENSIONS_GALLERY: JSON.stringify({ serviceUrl: 'http://127.0.0.1:9/gallery', itemUrl: 'http://127.0.0.1:9/items', resourceUrlTemplate: 'http://127.0.0.1:9/resource/{publisher}/{name}/{version}/{path}' }),
+    ...extra,
+  };
 }
 
 function isInstalled() {

@@ -77,6 +77,7 @@ function tailFile(file: string, write: (text: string) => void): { flush(): void;
   return { flush, stop: () => clearInterval(timer) };
 }
 
+/** Tails of code-server's logs in the user-data-dir (logs/<time>/exthostN/...), for a timeout report. */
 function extensionHostLogTail(userDataDir: string, lines: number): string {
   const found: string[] = [];
   const walk = (dir: string) => {
@@ -84,7 +85,8 @@ function extensionHostLogTail(userDataDir: string, lines: number): string {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) walk(full);
-      else if (/exthost.*\.log$|remoteexthost\.log$/i.test(entry.name)) found.push(full);
+      // The extension host's own log, code-server's agent log, and our extension's output channel.
+      else if (/^(remoteexthost|remoteagent)\.log$/.test(entry.name) || full.includes(`${path.sep}deploy-rollback.deploy-rollback${path.sep}`)) found.push(full);
     }
   };
   walk(path.join(userDataDir, 'logs'));

@@ -147,15 +147,20 @@ export class Workbench {
     return this.page.locator('.quick-input-widget');
   }
 
-  async pickQuickItem(label: string): Promise<void> {
+  async pickQuickItem(label: string, timeoutMs = 30_000): Promise<void> {
     const option = this.quickInput().locator('.quick-input-list').getByRole('option', { name: startsWith(label) }).first();
-    await option.click();
+    try {
+      await option.click({ timeout: timeoutMs });
+    } catch (error) {
+      const listed = await this.quickItems().catch(() => []);
+      throw new Error(`no quick pick item "${label}" (listed: ${listed.length ? listed.join(' | ') : 'nothing'}): ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
+    }
   }
 
   /** Quick pick entries currently listed, for asserting what a command offers. */
   async quickItems(): Promise<string[]> {
     const list = this.quickInput().locator('.quick-input-list');
-    await list.getByRole('option').first().waitFor({ state: 'visible' });
+    await list.getByRole('option').first().waitFor({ state: 'visible', timeout: 5_000 });
     const names = await list.getByRole('option').evaluateAll((options) => options.map((option) => option.getAttribute('aria-label') ?? ''));
     return names.map(normalizeText);
   }
