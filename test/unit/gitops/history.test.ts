@@ -73,6 +73,17 @@ describe('gitops discovery', () => {
 describe('gitops release history', () => {
   const tempDir = useTempDirs();
 
+  it('builds fixtures in Gimlet\'s format: one-line release.json in both places, Gimlet author and message', async () => {
+    const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.interleaved());
+    const own = runGit(['show', `${fixture.shas.a2}:staging/a/release.json`], fixture.work);
+    assert.equal(runGit(['show', `${fixture.shas.a2}:staging/release.json`], fixture.work), own);
+    assert.match(own, /^\{"app":"a","env":"staging",.*"gitopsRef":"",.*\}\n$/);
+    assert.equal(own.split('\n').length, 2);
+    assert.equal(runGit(['log', '-1', '--format=%an <%ae>|%s', fixture.shas.a2], fixture.work).trim(), 'Gimlet <gimlet@gimlet.io>|[Gimlet] staging/a automated deploy');
+    assert.equal(runGit(['ls-tree', '--name-only', `${fixture.shas.a2}:staging/a`], fixture.work), 'deployment.yaml\nrelease.json\n');
+    assert.equal(runGit(['rev-parse', 'origin/main'], fixture.work), runGit(['rev-parse', 'main'], fixture.remote));
+  });
+
   it('lists interleaved deploys of one app newest first with current and previous flags', async () => {
     const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.interleaved());
     const repo = (await readGitopsRepo(fixture.work))!;
