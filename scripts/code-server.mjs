@@ -15,7 +15,10 @@ import { fileURLToPath } from 'node:url';
 
 export const CODE_SERVER_VERSION = '4.100.3';
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const codeServerDir = path.join(repoRoot, '.vscode-test', `code-server-${CODE_SERVER_VERSION}`);
+// DEPLOY_ROLLBACK_CODE_SERVER_DIR moves the cache, e.g. to a CI cache volume.
+export const codeServerDir = process.env.DEPLOY_ROLLBACK_CODE_SERVER_DIR
+  ? path.resolve(process.env.DEPLOY_ROLLBACK_CODE_SERVER_DIR)
+  : path.join(repoRoot, '.vscode-test', `code-server-${CODE_SERVER_VERSION}`);
 export const codeServerBin = path.join(codeServerDir, 'node_modules', '.bin', 'code-server');
 const installedMarker = path.join(codeServerDir, '.installed');
 // Without this, code-server writes a config with a generated password into ~/.config.
