@@ -85,6 +85,3 @@ export function proxyDeploy(config: KamalConfig, role: KamalRole, targetContaine
     ...proxyDeployOptions(config, role, role.proxy),
   ];
 }
-
-/** Placeholder shown in plan lines until `docker run` prints the real id. */
-export const TARGET_PLACEHOLDER = '<new-container-id>';
