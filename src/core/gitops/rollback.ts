@@ -364,9 +364,12 @@ export async function executeGitopsRollback(
         step = `pushing to ${upstream.name}`;
         throwIfAborted(signal, step);
         reporter.step(`Pushing to ${upstream.name}${attempt > 0 ? ` (retry ${attempt} of ${PUSH_RETRIES})` : ''}`);
+        // Checked again after the step is shown: that is the last moment a cancel can still undo everything.
         throwIfAborted(signal, step);
-        const push = await runGit(['push', '--porcelain', upstream.remote, `HEAD:${upstream.mergeRef}`], { cwd: worktree, reporter, step });
-        if (push.exitCode === 0) break;
+        const tip = (await git(['rev-parse', 'HEAD'], { cwd: worktree, reporter, step })).trim();
+        // No signal here: killing git mid-push would leave it unknown whether the remote moved.
+        const push = await runGit(['push', '--porcelain', upstream.remote, `${tip}:${upstream.mergeRef}`], { cwd: worktree, reporter, step });
+        if (push.exitCode === 0) return tip;
         const output = `${push.stdout.toString('utf8')}\n${push.stderr}`;
         if (!isPushRace(output) || attempt >= PUSH_RETRIES) {
           const reason = pushRejection(output);
@@ -389,14 +392,16 @@ export async function executeGitopsRollback(
         await git(['reset', '--quiet', '--mixed', upstream.trackingRef], { cwd: worktree, reporter, step });
         await revertAll();
       }
-      return (await git(['rev-parse', 'HEAD'], { cwd: worktree, reporter, step: 'reading the pushed commit' })).trim();
     });
 
-    const lines = [`Pushed ${detail.reverts.length} revert commit(s) to ${upstream.name}: ${pushed}`];
+    const lines = [
+      `Pushed ${detail.reverts.length} revert commit(s) to ${upstream.name}: ${pushed}`,
+      ...detail.reverts.map((revert) => `  reverted ${shortSha(revert.sha)} ${revert.subject} (${detail.appPath})`),
+    ];
     reporter.info(`[git] rolled back ${label} to ${plan.to}: pushed ${shortSha(pushed)} to ${upstream.name}`);
     step = 'updating your checkout';
     reporter.step(`Fast-forwarding ${branch} in ${root}`);
-    lines.push(await fastForwardCheckout(root, branch, upstream, reporter));
+    lines.splice(1, 0, await fastForwardCheckout(root, branch, upstream, reporter));
     return { ok: true, message: `Rolled back ${label} to ${plan.to}: pushed ${detail.reverts.length} revert commit(s) to ${upstream.name}`, lines };
   } catch (error) {
     if (error instanceof DeployRollbackError && !(error instanceof GitCommandError)) {

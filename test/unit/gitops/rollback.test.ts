@@ -108,9 +108,10 @@ describe('gitops rollback execution', () => {
     assert.equal(show(fixture, 'main', 'staging/release.json', fixture.remote), sharedBefore);
     assert.match(sharedBefore, /"app":"b"/);
     assert.equal(runGit(['diff', '--stat', fixture.shas.b2, 'main', '--', 'staging/b', 'staging/flux', 'staging/release.json'], fixture.remote), '');
-    assert.deepEqual(outcome.lines[1], `Fast-forwarded main in ${fixture.work} to origin/main`);
+    assert.equal(outcome.lines[1], `Fast-forwarded main in ${fixture.work} to origin/main`);
     assert.ok(reporter.steps.includes('Fetching origin/main'));
-    assert.ok(reporter.debugs.some((line) => line.startsWith("[git] git push --porcelain origin 'HEAD:refs/heads/main'") || line.startsWith('[git] git push --porcelain origin HEAD:refs/heads/main')));
+    assert.ok(reporter.debugs.some((line) => line.startsWith(`[git] git push --porcelain origin ${remoteHead}:refs/heads/main (in `)));
+    assert.equal(outcome.lines[0], `Pushed 2 revert commit(s) to origin/main: ${remoteHead}`);
     assert.equal(runGit(['worktree', 'list', '--porcelain'], fixture.work).split('\n').filter((l) => l.startsWith('worktree ')).length, 1);
   });
 
