@@ -112,8 +112,25 @@ export class Workbench {
 
   /** Labels of the open context menu, e.g. to assert a destructive entry is absent. */
   async contextMenuItems(): Promise<string[]> {
-    const names = await this.contextMenu().getByRole('menuitem').evaluateAll((items) => items.map((item) => item.getAttribute('aria-label') ?? item.textContent ?? ''));
-    return names.map((name) => normalizeText(name)).filter(Boolean);
+    return (await this.contextMenuEntries()).map((entry) => entry.label);
+  }
+
+  /** The open context menu's entries and whether each can be clicked (enablement clauses). */
+  async contextMenuEntries(): Promise<Array<{ label: string; enabled: boolean }>> {
+    const entries = await this.contextMenu()
+      .getByRole('menuitem')
+      .evaluateAll((items) =>
+        items.map((item) => ({
+          label: item.getAttribute('aria-label') ?? item.textContent ?? '',
+          enabled: item.getAttribute('aria-disabled') !== 'true' && !item.classList.contains('disabled'),
+        })),
+      );
+    return entries.map((entry) => ({ ...entry, label: normalizeText(entry.label) })).filter((entry) => entry.label);
+  }
+
+  async closeContextMenu(): Promise<void> {
+    await this.page.keyboard.press('Escape');
+    await this.contextMenu().waitFor({ state: 'hidden' });
   }
 
   /** Waits for a modal dialog and returns its text, leaving it open (e.g. for a screenshot). */

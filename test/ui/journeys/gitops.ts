@@ -14,8 +14,10 @@ export const gitopsCancelledRollback = journey('a gitops release offers Roll Bac
   await workbench.screenshot('gitops-releases');
 
   await workbench.rightClickTreeItem('v2.0.0');
-  const menu = await workbench.contextMenuItems();
-  assert.ok(menu.some((item) => item.startsWith('Roll Back to This Release')), `context menu was: ${menu.join(' | ')}`);
+  const entries = await workbench.contextMenuEntries();
+  const rollBack = entries.find((entry) => entry.label.startsWith('Roll Back to This Release'));
+  assert.ok(rollBack, `context menu was: ${entries.map((entry) => entry.label).join(' | ')}`);
+  assert.equal(rollBack.enabled, true, 'Roll Back is disabled in a trusted workspace');
   await workbench.screenshot('release-context-menu');
   await workbench.clickContextMenu('Roll Back to This Release');
   const confirmation = await workbench.modalText();
