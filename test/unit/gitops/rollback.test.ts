@@ -199,6 +199,20 @@ describe('gitops rollback execution', () => {
     assert.equal(runGit(['rev-parse', 'main'], fixture.remote).trim(), runGit(['rev-parse', 'HEAD'], other).trim());
   });
 
+  it('refuses a plan made before someone else deployed the same app', async () => {
+    const { fixture, repo } = await interleaved(tempDir());
+    const plan = await planGitopsRollback(repo, 'staging', 'a', fixture.shas.a1);
+    const other = fixture.clone('other');
+    fixture.apply([{ kind: 'deploy', app: 'a', label: 'a4' }], other);
+    runGit(['push', '-q', 'origin', 'main'], other);
+    const remoteBefore = runGit(['for-each-ref'], fixture.remote);
+    const headBefore = runGit(['rev-parse', 'HEAD'], fixture.work);
+    const error = await rejection(executeGitopsRollback(plan));
+    assert.match(error.message, /origin\/main has newer commits on staging\/a than the plan saw .*refresh and plan again/);
+    assert.equal(runGit(['for-each-ref'], fixture.remote), remoteBefore);
+    assert.equal(runGit(['rev-parse', 'HEAD'], fixture.work), headBefore);
+  });
+
   it('leaves remote refs and the checkout byte-identical when the remote rejects the push', async () => {
     const { fixture, repo } = await interleaved(tempDir());
     const hook = path.join(fixture.remote, 'hooks', 'pre-receive');
