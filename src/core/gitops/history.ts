@@ -245,7 +245,10 @@ export async function readPathHistory(repo: GitopsRepo, envName: string, app: st
           const rolledBackBy = mentionedBy.get(commit.sha);
           for (const sha of commit.message.match(MENTIONED_SHA) ?? []) if (!mentionedBy.has(sha)) mentionedBy.set(sha, commit.sha);
           if (!isRevertMessage(commit.message) && !isDeleteMessage(commit.message)) {
-            candidates.push({ commit, rolledBackBy, own: batch.read(`${commit.sha}:${ownFile}`) });
+            const own = batch.read(`${commit.sha}:${ownFile}`);
+            // Awaited below in order; if cat-file dies, the first await reports it and the rest must not crash the host as unhandled.
+            own.catch(() => undefined);
+            candidates.push({ commit, rolledBackBy, own });
           }
           if (query.until?.(commit)) {
             reachedUntil = true;
