@@ -149,10 +149,12 @@ export class KamalSource implements ReleaseSource {
 
   async planRollback(app: App, target: Release | undefined, signal?: AbortSignal): Promise<RollbackPlan> {
     const config = await this.connectableConfig(app.environment);
+    // The tree's "previous" is the default target, so the menu and the plan always agree.
+    const targetVersion = target?.version ?? kamalReleases(app, await this.inventory(config)).find((release) => release.previous)?.version;
     const plan = await planKamalRollback({
       config,
       sessions: this.sessionsFor(config),
-      targetVersion: target?.version,
+      targetVersion,
       signal,
       reporter: this.reporter,
     });

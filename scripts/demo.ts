@@ -1,0 +1,87 @@
+// `npm run demo`: the product on built-in sample data in a real VS Code.
+// Builds and packages the extension, creates a sample workspace (a Gimlet-format gitops repo
+// with a bare remote, and a Kamal app on real test hosts when root and Docker allow), installs
+// the .vsix into code-server and prints the URL. `--desktop` opens desktop VS Code instead when
+// `code` is on PATH. Ctrl-C tears everything down.
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createSampleWorkspace, type SampleWorkspace } from '../test/fixtures/sample-workspace';
+
+interface CodeServerModule {
+  startCodeServer(options: { userDataDir: string; extensionsDir: string; folder?: string; disableWorkspaceTrust?: boolean; env?: Record<string, string>; port?: number }): Promise<{ url: string; stop(): Promise<void> }>;
+  installVsix(vsix: string, extensionsDir: string, options?: { userDataDir?: string }): Promise<void>;
+}
+
+const repoRoot = path.resolve(__dirname, '..');
+const say = (line: string) => console.log(`[demo] ${line}`);
+
+function onPath(command: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+}
+
+async function main(): Promise<void> {
+  const desktop = process.argv.includes('--desktop');
+  const noKamal = process.argv.includes('--no-kamal');
+  const portArg = process.argv.indexOf('--port');
+  const port = portArg > 0 ? Number(process.argv[portArg + 1]) : undefined;
+
+  say('building and packaging the extension (npm run package)');
+  const pack = spawnSync('npm', ['run', '--silent', 'package'], { cwd: repoRoot, stdio: 'inherit' });
+  if (pack.status !== 0) throw new Error('npm run package failed');
+  const vsix = path.join(repoRoot, 'deploy-rollback.vsix');
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deploy-rollback-demo-'));
+  let workspace: SampleWorkspace | undefined;
+  let stopServer: (() => Promise<void>) | undefined;
+  let stopping = false;
+  const teardown = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    say('tearing down');
+    await stopServer?.().catch(() => {});
+    await workspace?.stop().catch((error: Error) => say(`test hosts: ${error.message}`));
+    fs.rmSync(dir, { recursive: true, force: true });
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void teardown(0));
+  process.on('SIGTERM', () => void teardown(0));
+
+  try {
+    workspace = await createSampleWorkspace(dir, { kamal: !noKamal, log: say });
+    if (workspace.hosts) {
+      say(`Kamal app "shop" on ${workspace.hosts.hosts.length} test hosts: ${workspace.hosts.hosts.map((host) => host.address).join(', ')} (v1, v2 exited; v3 running)`);
+    } else {
+      say(`No Kamal part in this demo: ${workspace.kamalSkipped} Showing the gitops part only.`);
+    }
+
+    if (desktop) {
+      if (!onPath('code')) throw new Error('--desktop needs the `code` command on PATH (VS Code: "Shell Command: Install \'code\' command in PATH").');
+      spawnSync('code', ['--install-extension', vsix, '--force'], { stdio: 'inherit' });
+      say(`opening ${workspace.folder} in desktop VS Code (HOME=${workspace.home} so the test hosts' keys are known)`);
+      spawn('code', ['--new-window', '--wait', workspace.folder], { stdio: 'inherit', env: { ...process.env, HOME: workspace.home } }).on('exit', () => void teardown(0));
+      return;
+    }
+
+    const codeServer = (await import(path.join(repoRoot, 'scripts', 'code-server.mjs'))) as CodeServerModule;
+    const userDataDir = path.join(dir, 'user-data');
+    const extensionsDir = path.join(dir, 'extensions');
+    fs.mkdirSync(path.join(userDataDir, 'User'), { recursive: true });
+    // Settings of the demo's own profile: open straight on the view, show debug lines in the output.
+    fs.writeFileSync(path.join(userDataDir, 'User', 'settings.json'), JSON.stringify({ 'workbench.startupEditor': 'none', 'security.workspace.trust.enabled': false }, null, 2));
+    say('installing the .vsix into code-server');
+    await codeServer.installVsix(vsix, extensionsDir, { userDataDir });
+    const server = await codeServer.startCodeServer({ userDataDir, extensionsDir, folder: workspace.folder, disableWorkspaceTrust: true, env: { HOME: workspace.home }, port });
+    stopServer = () => server.stop();
+    const url = `${server.url.replace(/\/$/, '')}/?folder=${encodeURIComponent(workspace.folder)}`;
+    console.log('');
+    say(`open ${url}`);
+    say('then click the Deploy Rollback icon in the activity bar. Ctrl-C stops everything.');
+  } catch (error) {
+    console.error(`[demo] ${error instanceof Error ? error.message : String(error)}`);
+    await teardown(1);
+  }
+}
+
+void main();
