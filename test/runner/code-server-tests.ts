@@ -95,6 +95,15 @@ function extensionHostLogTail(userDataDir: string, lines: number): string {
     .join('\n');
 }
 
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function writeUserSettings(userDataDir: string): void {
   const dir = path.join(userDataDir, 'User');
   mkdirSync(dir, { recursive: true });
@@ -159,15 +168,19 @@ async function runInWorkspace(
       if (consoleLines.length > 300) consoleLines.shift();
     });
     page.on('pageerror', (error) => consoleLines.push(`[page error] ${error.message}`));
+    let crashed = false;
+    page.on('crash', () => (crashed = true));
     await page.goto(url, { waitUntil: 'domcontentloaded' });
 
     const deadline = Date.now() + RESULT_TIMEOUT_MS;
     while (!existsSync(resultFile)) {
-      if (Date.now() > deadline) {
+      // Fail at once rather than after the whole timeout when a part is already gone.
+      const gone = crashed ? 'the workbench page crashed' : !isAlive(server.pid) ? `code-server (pid ${server.pid}) exited` : undefined;
+      if (gone || Date.now() > deadline) {
         tail.flush();
         throw new Error(
           [
-            `no result from the suite after ${RESULT_TIMEOUT_MS / 1000} s (expected ${resultFile})`,
+            gone ? `${gone} before the suite wrote ${resultFile}` : `no result from the suite after ${RESULT_TIMEOUT_MS / 1000} s (expected ${resultFile})`,
             'last browser console lines:',
             ...consoleLines.slice(-40),
             'last code-server lines:',
