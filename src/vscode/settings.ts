@@ -14,7 +14,8 @@ export interface Settings {
 }
 
 export function readSettings(): Settings {
-  const config = vscode.workspace.getConfiguration('deployRollback');
+  // Some settings are resource-scoped (per folder); the first folder is the one that counts.
+  const config = vscode.workspace.getConfiguration('deployRollback', vscode.workspace.workspaceFolders?.[0]?.uri);
   return {
     gitopsPaths: config.get<string[]>('gitops.paths', []),
     gitopsMode: config.get<Settings['gitopsMode']>('gitops.mode', 'auto'),
