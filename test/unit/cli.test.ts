@@ -110,6 +110,8 @@ describe('deploy-rollback CLI', function () {
     const { code, stdout } = cli(['rollback', '--gitops', fixture.work, '--env', 'staging', '--app', 'a', '--to', fixture.shas.a1!, '--dry-run']);
     assert.equal(code, 0);
     assert.match(stdout, /Revert 2 commit/);
+    assert.match(stdout, /staging\/a\/release\.json +\| +\d+ [+-]+/, 'the dry run shows the diff stat of the reverts');
+    assert.doesNotMatch(stdout, /staging\/release\.json +\|/, 'the shared env release.json is not touched');
     assert.match(stdout, /Dry run: nothing was changed/);
     assert.equal(fixture.git(['rev-parse', 'HEAD'], fixture.remote), before);
   });

@@ -1,7 +1,7 @@
 import { DeployRollbackError, type App, type Environment, type Release, type ReleaseSource, type Reporter, type RollbackOutcome, type RollbackPlan } from '../model';
 import { readGitopsRepo, type FindGitopsOptions, type GitopsRepo } from './discovery';
 import { listReleases, type GitopsRelease } from './history';
-import { executeGitopsRollback, isGitopsPlan, planGitopsRollback } from './rollback';
+import { executeGitopsRollback, isGitopsPlan, planGitopsRollback, previewGitopsRollback } from './rollback';
 
 /** Releases of one Gimlet-style gitops repository, for the tree and the CLI. */
 export class GitopsSource implements ReleaseSource {
@@ -60,6 +60,12 @@ export class GitopsSource implements ReleaseSource {
       targetSha = previous.id;
     }
     return planGitopsRollback(this.repo, app.environment.name, app.name, targetSha, { reporter: this.options.reporter, signal });
+  }
+
+  /** The diff stat the reverts would make, computed in a throw-away worktree. */
+  async previewRollback(plan: RollbackPlan, signal?: AbortSignal): Promise<string[]> {
+    if (!isGitopsPlan(plan)) throw new DeployRollbackError(`Not a gitops rollback plan (source: ${plan.source})`, 'preview');
+    return ['Resulting change (git diff --stat):', ...(await previewGitopsRollback(plan, { reporter: this.options.reporter, signal }))];
   }
 
   async executeRollback(plan: RollbackPlan, reporter: Reporter, signal?: AbortSignal): Promise<RollbackOutcome> {
