@@ -1,0 +1,103 @@
+/**
+ * The CLI bundle, as users run it, against real hosts: Kamal releases and rollbacks with exit
+ * codes that scripts can trust (0 only when every host ended on the target).
+ */
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildSync } from 'esbuild';
+import { requireHostsOrSkip, startHosts, type TestHosts } from '../hosts/harness';
+
+const repoRoot = path.resolve(__dirname, '../..');
+const SERVICE = 'clisvc';
+
+describe('deploy-rollback CLI on real Kamal hosts', function () {
+  this.timeout(240_000);
+  let hosts: TestHosts;
+  let dir: string;
+  let bundle: string;
+  let home: string;
+  let project: string;
+
+  function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [bundle, ...args], { cwd: project, env: { ...process.env, HOME: home, SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk) => (stdout += chunk));
+      child.stderr.on('data', (chunk) => (stderr += chunk));
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+  }
+
+  async function containersEverywhere(): Promise<string[]> {
+    const listings = await Promise.all(hosts.hosts.map((host) => hosts.docker(host, ['ps', '-a', '--format', '{{.ID}} {{.Names}} {{.State}} {{.Image}}'])));
+    return listings.map((listing) => listing.stdout.split('\n').sort().join('\n'));
+  }
+
+  before(async function () {
+    requireHostsOrSkip(this);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-cli-kamal-'));
+    bundle = path.join(dir, 'cli.js');
+    buildSync({ entryPoints: [path.join(repoRoot, 'src/cli.ts')], bundle: true, platform: 'node', target: 'node20', outfile: bundle, external: ['cpu-features', '*.node'], logLevel: 'silent' });
+    hosts = await startHosts({ count: 2, service: SERVICE, images: [{ version: 'v1' }, { version: 'v2' }, { version: 'v3' }] });
+    await hosts.seedKamalState({ service: SERVICE, versions: ['v1', 'v2', 'v3'], running: 'v3', missing: { [hosts.hosts[1]!.name]: ['v1'] } });
+    // A HOME of its own: the harness key as the default identity, the hosts in known_hosts.
+    home = path.join(dir, 'home');
+    fs.mkdirSync(path.join(home, '.ssh'), { recursive: true, mode: 0o700 });
+    fs.copyFileSync(hosts.clientKeyPath, path.join(home, '.ssh', 'id_ed25519'));
+    fs.chmodSync(path.join(home, '.ssh', 'id_ed25519'), 0o600);
+    fs.copyFileSync(hosts.knownHostsPath, path.join(home, '.ssh', 'known_hosts'));
+    project = path.join(dir, 'project');
+    fs.mkdirSync(path.join(project, 'config'), { recursive: true });
+    fs.writeFileSync(
+      path.join(project, 'config', 'deploy.yml'),
+      [`service: ${SERVICE}`, `image: ${hosts.repository}`, 'servers:', ...hosts.hosts.map((host) => `  - ${host.address}`), 'deploy_timeout: 10', ''].join('\n'),
+    );
+  });
+
+  after(async () => {
+    await hosts?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('lists releases with the reason a version is not a target', async () => {
+    const { code, stdout, stderr } = await cli(['releases', '--kamal', '.', '--json']);
+    assert.equal(code, 0, stderr);
+    const releases = JSON.parse(stdout) as { version: string; current: boolean; rollbackable: boolean; reason: string | null; containers: unknown[] }[];
+    assert.deepEqual(releases.map((release) => [release.version, release.current, release.rollbackable]), [
+      ['v3', true, false],
+      ['v2', false, true],
+      ['v1', false, false],
+    ]);
+    assert.match(String(releases[2]!.reason), new RegExp(`pruned on ${hosts.hosts[1]!.address.replace(/\./g, '\\.')}`));
+    assert.equal(releases[0]!.containers.length, 2);
+  });
+
+  it('refuses a target pruned on one host with exit 1, naming the host, and changes nothing', async () => {
+    const before = await containersEverywhere();
+    const { code, stderr } = await cli(['rollback', '--kamal', '.', '--to', 'v1', '--yes']);
+    assert.equal(code, 1);
+    assert.match(stderr, new RegExp(hosts.hosts[1]!.address.replace(/\./g, '\\.')));
+    assert.deepEqual(await containersEverywhere(), before);
+  });
+
+  it('prints the plan on --dry-run and changes nothing', async () => {
+    const before = await containersEverywhere();
+    const { code, stdout } = await cli(['rollback', '--kamal', '.', '--dry-run']);
+    assert.equal(code, 0);
+    assert.match(stdout, /from v3 to v2/);
+    assert.match(stdout, /docker exec kamal-proxy kamal-proxy deploy clisvc-web --target=/);
+    assert.match(stdout, /Dry run: nothing was changed/);
+    assert.deepEqual(await containersEverywhere(), before);
+  });
+
+  it('rolls back to the previous version with --yes and exits 0 when every host is on it', async () => {
+    const { code, stdout, stderr } = await cli(['rollback', '--kamal', '.', '--yes']);
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, /HOST +ROLE +FROM +TO +OUTCOME/);
+    for (const host of hosts.hosts) assert.equal(await hosts.proxyTargetContainer(host, `${SERVICE}-web`), `${SERVICE}-web-v2`);
+  });
+});
