@@ -7,7 +7,7 @@ import type { DeployRollbackApi } from '../../src/vscode/extension';
 import type { AppNode, EnvironmentNode, ReleaseNode, TreeNode } from '../../src/vscode/tree/nodes';
 import type { Prompter } from '../../src/vscode/ui';
 import { gitopsScenarios, makeGitopsFixture, type GitopsFixture } from '../fixtures/gitops';
-import { activateExtension } from './helpers';
+import { activateExtension, waitFor } from './helpers';
 
 async function childrenOf(api: DeployRollbackApi, node?: TreeNode): Promise<TreeNode[]> {
   return api.tree.getChildren(node);
@@ -91,6 +91,22 @@ describe('gitops releases in VS Code', function () {
     const b = await releaseNodes(await appNode('b'));
     assert.equal(b[0]!.release.id, fixture.shas.b2, "b's deploys are untouched");
     assert.ok(b[0]!.release.current);
+  });
+
+  it('refreshes by itself when the repository gets a new deploy', async () => {
+    const changed = new Promise<void>((resolve) => {
+      const subscription = api.tree.onDidChangeTreeData(() => {
+        subscription.dispose();
+        resolve();
+      });
+    });
+    fixture.apply([{ kind: 'deploy', app: 'b', label: 'b3' }]);
+    await waitFor(() => Promise.race([changed.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 500))]), {
+      what: 'the tree to refresh after a commit in the gitops repository',
+      timeoutMs: 15_000,
+    });
+    const b = await releaseNodes(await appNode('b'));
+    assert.equal(b[0]!.release.id, fixture.shas.b3);
   });
 
   it('changes nothing when the confirmation is declined', async () => {
