@@ -1,5 +1,4 @@
 import * as vscode from 'vscode';
-import type { ReleaseSource } from '../core/model';
 import type { ReadOnlyDocuments } from './documents';
 import {
   assertTrusted,
@@ -60,7 +59,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     assertTrusted('Preview');
     const target = await resolveTarget(deps, node, true);
     const plan = await planWithProgress(target);
-    const extra = (await previewLines(target.source, plan)) ?? [];
+    const extra = (await target.source.previewRollback?.(plan)) ?? [];
     const text = [
       `Dry run: roll back ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}`,
       plan.summary,
@@ -96,6 +95,3 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
   ];
 }
 
-async function previewLines(source: ReleaseSource, plan: Awaited<ReturnType<ReleaseSource['planRollback']>>): Promise<string[] | undefined> {
-  return source.previewRollback?.(plan);
-}
