@@ -13,6 +13,8 @@ export interface OpenOptions {
   trusted?: boolean;
   /** Extra user settings, e.g. { "deployRollback.pollIntervalSeconds": 0 }. */
   settings?: Record<string, unknown>;
+  /** Environment of the code-server process, e.g. { HOME: sample.home } so SSH finds the test hosts' key. */
+  env?: Record<string, string>;
 }
 
 export interface JourneyContext {
@@ -21,7 +23,13 @@ export interface JourneyContext {
   emptyWorkspace(): string;
   /** Folder for this journey's screenshots. */
   readonly screenshotDir: string;
+  /** Ends the journey as skipped (e.g. no root for test hosts); under CI=true it fails instead. */
+  skip(reason: string): never;
+  /** Runs `cleanup` after the journey, pass or fail, before its temp folders are removed. */
+  onCleanup(cleanup: () => Promise<void> | void): void;
 }
+
+export class JourneySkipped extends Error {}
 
 export interface Journey {
   readonly kind: 'journey';
@@ -68,17 +76,17 @@ export class CodeServerPool {
     private readonly start: (options: StartOptions) => Promise<CodeServer>,
   ) {}
 
-  get(trusted: boolean, settings: Record<string, unknown>): Promise<CodeServer> {
-    const key = JSON.stringify({ trusted, settings });
+  get(trusted: boolean, settings: Record<string, unknown>, env: Record<string, string> = {}): Promise<CodeServer> {
+    const key = JSON.stringify({ trusted, settings, env });
     let server = this.servers.get(key);
     if (!server) {
-      server = this.startOne(trusted, settings);
+      server = this.startOne(trusted, settings, env);
       this.servers.set(key, server);
     }
     return server;
   }
 
-  private async startOne(trusted: boolean, settings: Record<string, unknown>): Promise<CodeServer> {
+  private async startOne(trusted: boolean, settings: Record<string, unknown>, env: Record<string, string>): Promise<CodeServer> {
     const base = mkdtempSync(path.join(tmpdir(), 'deploy-rollback-ui-'));
     this.dirs.push(base);
     const userDataDir = path.join(base, 'user-data');
@@ -88,7 +96,15 @@ export class CodeServerPool {
       ? {}
       : { 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never', 'security.workspace.trust.emptyWindow': false };
     writeFileSync(path.join(userDataDir, 'User', 'settings.json'), JSON.stringify({ ...baseSettings, ...trustSettings, ...settings }, null, 2));
-    return this.start({ userDataDir, extensionsDir: this.extensionsDir, disableWorkspaceTrust: trusted, quiet: true });
+    return this.start({ userDataDir, extensionsDir: this.extensionsDir, disableWorkspaceTrust: trusted, quiet: true, env });
+  }
+
+  /** Stops the server started for this env: a journey's HOME is removed with the journey. */
+  async stop(trusted: boolean, settings: Record<string, unknown>, env: Record<string, string> = {}): Promise<void> {
+    const key = JSON.stringify({ trusted, settings, env });
+    const server = this.servers.get(key);
+    this.servers.delete(key);
+    await (await server?.catch(() => undefined))?.stop();
   }
 
   async stopAll(): Promise<void> {
@@ -114,14 +130,23 @@ export async function runJourney(environment: Environment, journeyToRun: Journey
 
   const context: JourneyContext = {
     screenshotDir,
+    skip(reason) {
+      if (process.env.CI === 'true') throw new Error(`${reason} CI must run this journey, so it fails instead of skipping.`);
+      throw new JourneySkipped(reason);
+    },
+    onCleanup(cleanup) {
+      cleanups.push(cleanup);
+    },
     emptyWorkspace() {
       const folder = mkdtempSync(path.join(tmpdir(), 'deploy-rollback-ui-workspace-'));
       cleanups.push(() => rmSync(folder, { recursive: true, force: true }));
       return folder;
     },
-    async openWorkbench(folder, { trusted = true, settings = {} } = {}) {
+    async openWorkbench(folder, { trusted = true, settings = {}, env } = {}) {
       const started = Date.now();
-      const server = await environment.servers.get(trusted, settings);
+      const server = await environment.servers.get(trusted, settings, env);
+      // A server with its own environment belongs to this journey: stopped after it.
+      if (env) cleanups.push(() => environment.servers.stop(trusted, settings, env));
       trace(`code-server ready after ${Date.now() - started} ms`);
       const browserContext = await environment.browser.newContext({ viewport: { width: 1400, height: 900 } });
       cleanups.push(() => browserContext.close());
@@ -146,6 +171,7 @@ export async function runJourney(environment: Environment, journeyToRun: Journey
       }),
     ]);
   } catch (error) {
+    if (error instanceof JourneySkipped) throw error;
     for (const workbench of workbenches) {
       const shot = await workbench.screenshot('failure').catch(() => undefined);
       if (shot) console.log(`    failure screenshot: ${path.relative(process.cwd(), shot)}`);

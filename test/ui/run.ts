@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { launchChromium, missingChromium, prerequisiteMissing } from '../runner/browser';
 import { loadCodeServerModule, repoRoot } from '../runner/code-server';
-import { CodeServerPool, isJourney, runJourney, type Journey } from './journey';
+import { CodeServerPool, isJourney, JourneySkipped, runJourney, type Journey } from './journey';
 
 const LAYER = 'ui';
 
@@ -46,6 +46,7 @@ async function main(): Promise<number> {
   if (!grep) rmSync(screenshotRoot, { recursive: true, force: true });
   const servers = new CodeServerPool(extensionsDir, codeServer.startCodeServer);
   let passed = 0;
+  let skipped = 0;
   const failures: string[] = [];
   try {
     await codeServer.installVsix(vsix, extensionsDir);
@@ -57,6 +58,11 @@ async function main(): Promise<number> {
         passed++;
         console.log(`    ✔ ${candidate.name} (${Date.now() - started} ms)`);
       } catch (error) {
+        if (error instanceof JourneySkipped) {
+          skipped++;
+          console.log(`    - ${candidate.name} (skipped: ${error.message})`);
+          continue;
+        }
         const message = error instanceof Error ? error.message : String(error);
         failures.push(`${candidate.name}\n    ${message.split('\n').join('\n    ')}`);
         console.log(`    ✗ ${candidate.name} (${Date.now() - started} ms)`);
@@ -72,7 +78,7 @@ async function main(): Promise<number> {
     failures.forEach((failure, index) => console.log(`  ${index + 1}) ${failure}`));
   }
   console.log(`  screenshots: ${path.relative(repoRoot, screenshotRoot)}/`);
-  console.log(`${LAYER}: ${passed} passed, ${failures.length} failed`);
+  console.log(`${LAYER}: ${passed} passed, ${failures.length} failed${skipped ? `, ${skipped} skipped` : ''}`);
   return failures.length > 0 ? 1 : 0;
 }
 

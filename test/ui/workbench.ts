@@ -18,6 +18,11 @@ function startsWith(label: string): RegExp {
   return new RegExp(`^${escapeRegExp(label)}`);
 }
 
+/** A tree row's visible label: `label` itself, or `label` followed by a title ("v2.0.0  Release a2 of a"). */
+function rowLabel(label: string): RegExp {
+  return new RegExp(`^\\s*${escapeRegExp(label)}(?![\\w.-])`);
+}
+
 /** Monaco renders spaces as U+00A0 and splits text across spans. */
 export function normalizeText(text: string): string {
   return text.replace(/\u00a0/g, ' ').replace(/[ \t]+\n/g, '\n').trim();
@@ -75,7 +80,7 @@ export class Workbench {
    * "<version>  <title>"). Not the accessible name: VS Code builds that from the tooltip.
    */
   treeItem(label: string): Locator {
-    const labelText = new RegExp(`^\\s*${escapeRegExp(label)}(?![\\w.-])`);
+    const labelText = rowLabel(label);
     return this.releasesView
       .getByRole('treeitem')
       .filter({ has: this.page.locator('.label-name', { hasText: labelText }) })
@@ -85,6 +90,63 @@ export class Workbench {
   /** Visible labels of the rows the Releases tree shows now, top to bottom. */
   async treeLabels(): Promise<string[]> {
     return (await this.releasesView.getByRole('treeitem').locator('.label-name').allInnerTexts()).map(normalizeText);
+  }
+
+  /** The description VS Code shows after the row's label ("current · 3 hours ago"). */
+  async treeItemDescription(label: string): Promise<string> {
+    const item = this.treeItem(label);
+    await item.waitFor({ state: 'visible' });
+    const description = item.locator('.label-description');
+    return (await description.count()) ? normalizeText(await description.innerText()) : '';
+  }
+
+  /** Waits until the row's description matches (the tree refreshes after a rollback). */
+  async waitForTreeItemDescription(label: string, pattern: RegExp, timeoutMs = 20_000): Promise<string> {
+    let last = '';
+    await this.waitFor(
+      async () => pattern.test((last = await this.treeItemDescription(label).catch(() => ''))),
+      `tree item "${label}" to read ${pattern} (it read "${last}")`,
+      timeoutMs,
+    );
+    return last;
+  }
+
+  /** Every visible row, top to bottom, with its depth: to look at a release's host rows. */
+  async treeRows(): Promise<Array<{ label: string; description: string; level: number }>> {
+    const rows = await this.releasesView.getByRole('treeitem').evaluateAll((items) =>
+      items.map((item) => ({
+        label: item.querySelector('.label-name')?.textContent ?? '',
+        description: item.querySelector('.label-description')?.textContent ?? '',
+        level: Number(item.getAttribute('aria-level') ?? 0),
+      })),
+    );
+    return rows.map((row) => ({ ...row, label: normalizeText(row.label), description: normalizeText(row.description) }));
+  }
+
+  /** The rows nested under the row labelled `label` (its expanded children and their children). */
+  async treeChildren(label: string): Promise<Array<{ label: string; description: string; level: number }>> {
+    const rows = await this.treeRows();
+    const labelText = rowLabel(label);
+    const index = rows.findIndex((row) => labelText.test(row.label));
+    if (index < 0) throw new Error(`no tree row "${label}" (rows: ${rows.map((row) => row.label).join(' | ')})`);
+    const children = [];
+    for (const row of rows.slice(index + 1)) {
+      if (row.level <= rows[index].level) break;
+      children.push(row);
+    }
+    return children;
+  }
+
+  /** Drags the sidebar's edge so long release rows and descriptions are readable in screenshots. */
+  async setSidebarWidth(width: number): Promise<void> {
+    const sidebar = await this.sidebar.boundingBox();
+    if (!sidebar) throw new Error('the sidebar is not showing');
+    const edge = sidebar.x + sidebar.width;
+    await this.page.mouse.move(edge - 1, sidebar.y + sidebar.height / 2);
+    await this.page.mouse.down();
+    await this.page.mouse.move(sidebar.x + width, sidebar.y + sidebar.height / 2, { steps: 5 });
+    await this.page.mouse.up();
+    await this.waitFor(async () => Math.abs(((await this.sidebar.boundingBox())?.width ?? 0) - width) < 12, `the sidebar to be ${width} px wide`, 5_000);
   }
 
   async expandTreeItem(label: string): Promise<Locator> {
@@ -106,7 +168,12 @@ export class Workbench {
   }
 
   async clickContextMenu(label: string): Promise<void> {
-    await this.contextMenu().getByRole('menuitem', { name: startsWith(label) }).first().click();
+    const item = this.contextMenu().getByRole('menuitem', { name: startsWith(label) }).first();
+    // The menu opens under the pointer; a click on the entry that is already under it can be
+    // taken as the end of the right-click and ignored, so focus the entry and press Enter.
+    await item.hover();
+    await item.locator('xpath=..').and(this.page.locator('.focused')).waitFor({ state: 'attached' });
+    await this.page.keyboard.press('Enter');
     await this.contextMenu().waitFor({ state: 'hidden' });
   }
 
@@ -193,12 +260,83 @@ export class Workbench {
     return normalizeText(await lines.innerText());
   }
 
-  /** Waits until the output channel shows text matching `pattern`. */
+  /** Waits until the output channel shows text matching `pattern` in the lines on screen. */
   async waitForOutputText(pattern: RegExp, name: string = OUTPUT_CHANNEL, timeoutMs = 20_000): Promise<string> {
     await this.outputChannelText(name);
     const lines = this.page.locator('.part.panel [id="workbench.panel.output"] .monaco-editor .view-lines');
     await lines.getByText(pattern).first().waitFor({ state: 'visible', timeout: timeoutMs });
     return normalizeText(await lines.innerText());
+  }
+
+  /**
+   * The output channel's lines containing `text`, found with the panel's Filter box as a user
+   * would: Monaco renders only the lines on screen, so earlier lines are not in the page. The
+   * filter is cleared again afterwards.
+   */
+  async outputLinesContaining(text: string, name: string = OUTPUT_CHANNEL, timeoutMs = 20_000): Promise<string> {
+    await this.outputChannelText(name);
+    const output = this.page.locator('.part.panel [id="workbench.panel.output"]');
+    const filter = this.page.locator('.part.panel .viewpane-filter input').first();
+    await filter.fill(text);
+    try {
+      const lines = output.locator('.monaco-editor .view-lines');
+      await lines.getByText(text).first().waitFor({ state: 'visible', timeout: timeoutMs });
+      return normalizeText(await lines.innerText());
+    } finally {
+      await filter.fill('');
+    }
+  }
+
+  /** Runs "View: Toggle Maximized Panel" so the output shows more than a few lines. */
+  async toggleMaximizedPanel(): Promise<void> {
+    await this.runPaletteCommand('View: Toggle Maximized Panel');
+  }
+
+  /** Types into the open quick input (a quick pick's filter or an input box). */
+  async typeInQuickInput(text: string): Promise<void> {
+    const input = this.quickInput().locator('input.input');
+    await input.waitFor({ state: 'visible' });
+    await input.fill(text);
+  }
+
+  async closeQuickInput(): Promise<void> {
+    await this.page.keyboard.press('Escape');
+    await this.quickInput().waitFor({ state: 'hidden' });
+  }
+
+  /** Waits for the quick input to ask `title` (e.g. "Roll Back: environment"). */
+  async waitForQuickInputTitle(title: RegExp): Promise<void> {
+    await this.quickInput().locator('.quick-input-title').getByText(title).waitFor({ state: 'visible' });
+  }
+
+  /** Waits for a notification toast matching `pattern` and returns its message. */
+  async waitForNotification(pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+    const toast = this.page.locator('.notifications-toasts .notification-list-item-message').filter({ hasText: pattern }).first();
+    await toast.waitFor({ state: 'visible', timeout: timeoutMs });
+    return normalizeText(await toast.innerText());
+  }
+
+  /** Waits for an editor tab titled like `title` to be active and returns the editor's text. */
+  async activeEditorText(title: RegExp): Promise<{ title: string; text: string }> {
+    const tab = this.page.locator('.part.editor .tabs-container .tab.active');
+    await tab.filter({ hasText: title }).waitFor({ state: 'visible' });
+    const editor = this.page.locator('.part.editor .editor-instance .monaco-editor').first();
+    const lines = editor.locator('.view-lines');
+    await lines.locator('.view-line').first().waitFor({ state: 'visible' });
+    return { title: normalizeText(await tab.innerText()), text: normalizeText(await lines.innerText()) };
+  }
+
+  /**
+   * Types into the active editor as a user would and returns the message a read-only editor
+   * shows ("Cannot edit in read-only editor"); throws when none appears.
+   */
+  async typeIntoReadOnlyEditor(text: string): Promise<string> {
+    const editor = this.page.locator('.part.editor .editor-instance .monaco-editor').first();
+    await editor.locator('.view-lines').click();
+    await this.page.keyboard.type(text);
+    const message = editor.locator('.monaco-editor-overlaymessage');
+    await message.waitFor({ state: 'visible', timeout: 5_000 });
+    return normalizeText(await message.innerText());
   }
 
   /** Notification toasts' messages, newest last. */
@@ -207,11 +345,28 @@ export class Workbench {
     return (await toasts.allInnerTexts()).map(normalizeText);
   }
 
-  async screenshot(name: string): Promise<string> {
+  /** Saves the page, or only `clip` (page pixels), as the journey's next numbered screenshot. */
+  async screenshot(name: string, clip?: { x: number; y: number; width: number; height: number }): Promise<string> {
     mkdirSync(this.screenshotDir, { recursive: true });
     const file = path.join(this.screenshotDir, `${String(++this.shots).padStart(2, '0')}-${name.replace(/[^a-z0-9-]+/gi, '-')}.png`);
-    await this.page.screenshot({ path: file });
+    await this.page.screenshot({ path: file, clip });
     return file;
+  }
+
+  /** The page rectangle that holds all of `locators`, plus `margin`, clamped to the viewport. */
+  async regionAround(locators: Locator[], margin = 8): Promise<{ x: number; y: number; width: number; height: number }> {
+    const boxes = [];
+    for (const locator of locators) {
+      const box = await locator.boundingBox();
+      if (!box) throw new Error(`cannot crop to ${String(locator)}: it is not showing`);
+      boxes.push(box);
+    }
+    const viewport = this.page.viewportSize() ?? { width: 1400, height: 900 };
+    const left = Math.max(0, Math.min(...boxes.map((box) => box.x)) - margin);
+    const top = Math.max(0, Math.min(...boxes.map((box) => box.y)) - margin);
+    const right = Math.min(viewport.width, Math.max(...boxes.map((box) => box.x + box.width)) + margin);
+    const bottom = Math.min(viewport.height, Math.max(...boxes.map((box) => box.y + box.height)) + margin);
+    return { x: left, y: top, width: right - left, height: bottom - top };
   }
 
   /** Polls `condition` until true; for states Playwright cannot express as a locator. */
