@@ -58,6 +58,20 @@ describe('gitops releases in VS Code', function () {
     assert.match(String(items[0]!.description), /^current/);
   });
 
+  it('shows the latest releases, then "Show more…" for the rest', async () => {
+    await settings().update('releasesPerApp', 2, vscode.ConfigurationTarget.Global);
+    try {
+      const app = await appNode('a');
+      const children = await childrenOf(api, app);
+      assert.deepEqual(children.map((node) => node.kind), ['release', 'release', 'showMore']);
+      assert.equal(api.tree.getTreeItem(children[2]!).label, 'Show more…');
+      await vscode.commands.executeCommand('deployRollback.showMore', children[2]);
+      assert.deepEqual((await childrenOf(api, app)).map((node) => node.kind), ['release', 'release', 'release']);
+    } finally {
+      await settings().update('releasesPerApp', undefined, vscode.ConfigurationTarget.Global);
+    }
+  });
+
   it('rolls back from the release context command, confirmed in the modal, and marks the tree', async () => {
     const asked: string[] = [];
     const prompter: Prompter = {
