@@ -131,3 +131,55 @@ describe('gitops releases in VS Code', function () {
     assert.equal(fixture.git(['rev-parse', 'HEAD'], fixture.remote), remoteBefore);
   });
 });
+
+describe('protected environments in VS Code', function () {
+  this.timeout(60_000);
+  let api: DeployRollbackApi;
+  let dir: string;
+  let fixture: GitopsFixture;
+  const settings = () => vscode.workspace.getConfiguration('deployRollback');
+
+  before(async () => {
+    api = await activateExtension();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-vscode-protected-'));
+    fixture = makeGitopsFixture(path.join(dir, 'gitops'), { ...gitopsScenarios.interleaved(), env: 'production' });
+    await settings().update('gitops.paths', [fixture.work], vscode.ConfigurationTarget.Global);
+    await api.refresh();
+  });
+
+  after(async () => {
+    api.testing.setPrompter(undefined);
+    await settings().update('gitops.paths', undefined, vscode.ConfigurationTarget.Global);
+    await api.refresh();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function releaseA1(): Promise<ReleaseNode> {
+    const environment = (await api.tree.getChildren()).find((node): node is EnvironmentNode => node.kind === 'environment' && node.environment.location === fixture.work)!;
+    const app = (await api.tree.getChildren(environment)).find((node): node is AppNode => node.kind === 'app' && node.app.name === 'a')!;
+    return (await api.tree.getChildren(app)).find((node): node is ReleaseNode => node.kind === 'release' && node.release.id === fixture.shas.a1)!;
+  }
+
+  it('needs the app name typed: a wrong name changes nothing, the right one rolls back', async () => {
+    const typedPrompts: string[] = [];
+    let typed = 'wrong';
+    api.testing.setPrompter({
+      confirm: async () => true,
+      input: async (options) => {
+        typedPrompts.push(String(options.prompt));
+        return typed;
+      },
+      pick: async () => undefined,
+    });
+    const remoteBefore = fixture.git(['rev-parse', 'HEAD'], fixture.remote);
+    await vscode.commands.executeCommand('deployRollback.rollbackToRelease', await releaseA1());
+    assert.equal(typedPrompts.length, 1, 'asked to type the app name');
+    assert.match(typedPrompts[0]!, /Type "a"/);
+    assert.equal(fixture.git(['rev-parse', 'HEAD'], fixture.remote), remoteBefore, 'a wrong name changed the remote');
+
+    typed = 'a';
+    const outcome = (await vscode.commands.executeCommand('deployRollback.rollbackToRelease', await releaseA1())) as { ok: boolean; message: string } | undefined;
+    assert.ok(outcome?.ok, outcome?.message);
+    assert.notEqual(fixture.git(['rev-parse', 'HEAD'], fixture.remote), remoteBefore);
+  });
+});
