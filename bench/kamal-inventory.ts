@@ -5,13 +5,12 @@
  * command per host.
  * Run (as root, needs the harness tools): npx tsx bench/kamal-inventory.ts
  */
-import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { KamalSource } from '../src/core/kamal/source';
-import { createSessionPool } from '../src/core/ssh/pool';
 import type { ExecOptions, HostSession, SessionPool, SshTarget } from '../src/core/ssh/types';
-import { startHosts, type TestHosts } from '../test/hosts/harness';
+import type { TestHosts } from '../test/hosts/harness';
+import { median, realPool, runIfMain, withHostsAndDir, writeDeployYml } from '../test/system/kamal-hosts';
 
 const HOST_COUNTS = [1, 2, 4, 8];
 const LINK_DELAY_MS = 20;
@@ -49,40 +48,11 @@ function sleep(ms: number): Promise<void> {
 }
 
 function pool(hosts: TestHosts, simulatedDelayMs: number): BenchPool {
-  return new BenchPool(
-    createSessionPool({
-      prompts: { confirmUnknownHostKey: async () => false, passphrase: async () => undefined },
-      homeDir: path.dirname(hosts.knownHostsPath),
-      knownHostsFile: hosts.knownHostsPath,
-      globalKnownHostsFile: null,
-      systemSshConfigFile: null,
-      agentSocket: null,
-      hostKeyPolicy: 'strict',
-    }),
-    simulatedDelayMs,
-  );
-}
-
-async function writeConfig(dir: string, hosts: TestHosts, count: number): Promise<string> {
-  const folder = path.join(dir, `hosts-${count}`, 'config');
-  await fs.mkdir(folder, { recursive: true });
-  const file = path.join(folder, 'deploy.yml');
-  const servers = hosts.hosts.slice(0, count).map((host) => `      - ${host.address}`);
-  await fs.writeFile(
-    file,
-    [`service: ${SERVICE}`, `image: ${hosts.repository}`, 'servers:', '  web:', '    hosts:', ...servers, 'ssh:', '  user: root',
-      `  port: ${hosts.hosts[0].port}`, '  keys_only: true', `  keys: ["${hosts.clientKeyPath}"]`, '  config: false', ''].join('\n'),
-  );
-  return file;
+  return new BenchPool(realPool(hosts), simulatedDelayMs);
 }
 
 function sshTarget(hosts: TestHosts, address: string): SshTarget {
   return { host: address, user: 'root', port: hosts.hosts[0].port, keys: [hosts.clientKeyPath], keysOnly: true, config: false, keepaliveInterval: 30 };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 /** One full read as the tree does it: app (with lock), releases, host entries of each. */
@@ -101,9 +71,7 @@ async function timed(action: () => Promise<unknown>): Promise<number> {
 }
 
 export async function main(): Promise<number> {
-  const hosts = await startHosts({ count: Math.max(...HOST_COUNTS), service: SERVICE });
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'kamal-inventory-bench-'));
-  try {
+  return withHostsAndDir({ count: Math.max(...HOST_COUNTS), service: SERVICE }, 'kamal-inventory-bench-', async (hosts, dir) => {
     await hosts.seedKamalState({ service: SERVICE, versions: ['v1', 'v2', 'v3'], running: 'v3', proxy: false });
     let simulatedDelayMs = 0;
     try {
@@ -118,7 +86,7 @@ export async function main(): Promise<number> {
     const floor = new Map<number, number>();
     let execsPerHost = 0;
     for (const count of HOST_COUNTS) {
-      const configFile = await writeConfig(dir, hosts, count);
+      const configFile = await writeDeployYml(path.join(dir, `hosts-${count}`), hosts, { service: SERVICE, web: hosts.hosts.slice(0, count) });
       const colds: number[] = [];
       for (let run = 0; run < COLD_RUNS; run++) {
         const benchPool = pool(hosts, simulatedDelayMs);
@@ -158,18 +126,7 @@ export async function main(): Promise<number> {
     console.log(`kamal warm/cold refresh ratio: ${warmCold.toFixed(2)} (goal <= ${GOALS.warmCold})`);
     console.log(`kamal execs per host per refresh: ${execsPerHost} (goal ${GOALS.execs})`);
     return parallel <= GOALS.parallel && warmCold <= GOALS.warmCold && execsPerHost === GOALS.execs ? 0 : 1;
-  } finally {
-    await hosts.stop();
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  });
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      console.error(error);
-      process.exit(2);
-    },
-  );
-}
+runIfMain(module, main);

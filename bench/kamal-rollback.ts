@@ -5,51 +5,23 @@
  * same kind of hosts: 2.3 s for 1 host, 3.4 s for 4.
  * Run: npx tsx bench/kamal-rollback.ts
  */
-import { promises as fs } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { silentReporter } from '../src/core/model';
 import { loadKamalConfig } from '../src/core/kamal/config';
 import { sshTargetFor } from '../src/core/kamal/ssh-target';
 import { executeKamalRollback, planKamalRollback } from '../src/core/kamal/rollback';
-import { createSessionPool } from '../src/core/ssh/pool';
-import { startHosts, type TestHosts } from '../test/hosts/harness';
+import type { TestHosts } from '../test/hosts/harness';
+import { median, realPool, runIfMain, withHostsAndDir, writeDeployYml } from '../test/system/kamal-hosts';
 
 const HOST_COUNTS = [1, 4];
 const RUNS = 5;
 const KAMAL_SECONDS: Record<number, number> = { 1: 2.3, 4: 3.4 };
 const GOALS = { parallel: 1.3, vsKamal: 0.7 };
 
-async function writeConfig(dir: string, hosts: TestHosts, service: string, count: number): Promise<string> {
-  const folder = path.join(dir, service, 'config');
-  await fs.mkdir(folder, { recursive: true });
-  const file = path.join(folder, 'deploy.yml');
-  const servers = hosts.hosts.slice(0, count).map((host) => `      - ${host.address}`);
-  await fs.writeFile(
-    file,
-    [`service: ${service}`, `image: ${hosts.repository}`, 'servers:', '  web:', '    hosts:', ...servers, 'ssh:', '  user: root',
-      `  port: ${hosts.hosts[0].port}`, '  keys_only: true', `  keys: ["${hosts.clientKeyPath}"]`, '  config: false', ''].join('\n'),
-  );
-  return file;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
-
 /** One `kamal rollback V` from a cold start: fresh connections, plan, execute. */
 async function rollback(hosts: TestHosts, configFile: string, target: string): Promise<number> {
   const started = process.hrtime.bigint();
-  const pool = createSessionPool({
-    prompts: { confirmUnknownHostKey: async () => false, passphrase: async () => undefined },
-    homeDir: path.dirname(hosts.knownHostsPath),
-    knownHostsFile: hosts.knownHostsPath,
-    globalKnownHostsFile: null,
-    systemSshConfigFile: null,
-    agentSocket: null,
-    hostKeyPolicy: 'strict',
-  });
+  const pool = realPool(hosts);
   try {
     const config = await loadKamalConfig(configFile, undefined, {});
     const sessions = (host: string) => pool.session(sshTargetFor(config, host));
@@ -63,14 +35,12 @@ async function rollback(hosts: TestHosts, configFile: string, target: string): P
 }
 
 export async function main(): Promise<number> {
-  const hosts = await startHosts({ count: Math.max(...HOST_COUNTS) });
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'kamal-rollback-bench-'));
-  try {
+  return withHostsAndDir({ count: Math.max(...HOST_COUNTS) }, 'kamal-rollback-bench-', async (hosts, dir) => {
     const seconds = new Map<number, number>();
     for (const count of HOST_COUNTS) {
       const service = `bench${count}`;
       await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2', hosts: hosts.hosts.slice(0, count) });
-      const configFile = await writeConfig(dir, hosts, service, count);
+      const configFile = await writeDeployYml(path.join(dir, service), hosts, { service, web: hosts.hosts.slice(0, count) });
       const runs: number[] = [];
       for (let run = 0; run < RUNS; run++) runs.push(await rollback(hosts, configFile, run % 2 === 0 ? 'v1' : 'v2'));
       seconds.set(count, median(runs));
@@ -83,18 +53,7 @@ export async function main(): Promise<number> {
     console.log(`kamal rollback 1 host: ${seconds.get(1)!.toFixed(2)} s vs kamal ${KAMAL_SECONDS[1]} s; ${most} hosts: ${seconds.get(most)!.toFixed(2)} s vs kamal ${KAMAL_SECONDS[most]} s`);
     console.log(`vs kamal: ${vsKamal.toFixed(2)} (goal <= ${GOALS.vsKamal})`);
     return parallel <= GOALS.parallel && vsKamal <= GOALS.vsKamal ? 0 : 1;
-  } finally {
-    await hosts.stop();
-    await fs.rm(dir, { recursive: true, force: true });
-  }
+  });
 }
 
-if (require.main === module) {
-  main().then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      console.error(error);
-      process.exit(2);
-    },
-  );
-}
+runIfMain(module, main);

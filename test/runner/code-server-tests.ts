@@ -13,6 +13,7 @@ import type { Browser } from 'playwright-core';
 import { launchChromium, missingChromium, prerequisiteMissing } from './browser';
 import { channelDirFor, channelFiles, RESULT_FILE_ENV, type TestResult } from './channel';
 import { loadCodeServerModule, repoRoot, type CodeServer, type StartOptions } from './code-server';
+import { runLayer, summaryLine } from './summary';
 
 const LAYER = 'integration';
 const RESULT_TIMEOUT_MS = Number(process.env.DEPLOY_ROLLBACK_TEST_TIMEOUT_MS ?? 5 * 60_000);
@@ -252,16 +253,8 @@ async function main(): Promise<number> {
     console.log(`\n[${LAYER}] failures:`);
     failures.forEach((failure, index) => console.log(`  ${index + 1}) ${failure}`));
   }
-  const skipped = total.pending ? `, ${total.pending} skipped` : '';
-  console.log(`${LAYER}: ${total.passed} passed, ${total.failed} failed${skipped}`);
+  console.log(summaryLine(LAYER, total.passed, total.failed, total.pending));
   return total.failed > 0 || total.passed === 0 ? 1 : 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(`[${LAYER}] ${error instanceof Error ? error.message : String(error)}`);
-    console.log(`${LAYER}: 0 passed, 1 failed`);
-    process.exit(1);
-  },
-);
+runLayer(LAYER, main);

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { runTests } from '@vscode/test-electron';
 import { channelDirFor, channelFiles, RESULT_FILE_ENV, type TestResult } from './channel';
 import { repoRoot } from './code-server';
+import { runLayer, summaryLine } from './summary';
 
 const LAYER = 'integration';
 const VSCODE_VERSION = '1.100.3';
@@ -51,8 +52,7 @@ async function main(): Promise<number> {
     if (!existsSync(resultFile)) throw new Error(`VS Code exited (${exitCode}) without the suite writing ${resultFile}`);
     const result = JSON.parse(readFileSync(resultFile, 'utf8')) as TestResult;
     for (const failure of result.failures) console.log(`  failed: ${failure.title}\n    ${failure.message}`);
-    const skipped = result.pending ? `, ${result.pending} skipped` : '';
-    console.log(`${LAYER}: ${result.passed} passed, ${result.failed} failed${skipped}`);
+    console.log(summaryLine(LAYER, result.passed, result.failed, result.pending));
     return result.failed > 0 || result.passed === 0 || exitCode !== 0 ? 1 : 0;
   } finally {
     rmSync(channelDir, { recursive: true, force: true });
@@ -60,11 +60,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(`[${LAYER}] ${error instanceof Error ? error.message : String(error)}`);
-    console.log(`${LAYER}: 0 passed, 1 failed`);
-    process.exit(1);
-  },
-);
+runLayer(LAYER, main);

@@ -10,73 +10,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { isHostError, type App, type Release } from '../../src/core/model';
 import { KamalSource } from '../../src/core/kamal/source';
-import { createSessionPool, type InspectableSessionPool } from '../../src/core/ssh/pool';
-import type { ExecOptions, HostSession, SessionPool, SshTarget } from '../../src/core/ssh/types';
 import { requireHostsOrSkip, startHosts, type TestHosts } from '../hosts/harness';
-
-/** Wraps the real pool to count the commands run per host. */
-export class CountingPool implements SessionPool {
-  readonly execs = new Map<string, number>();
-  constructor(readonly inner: SessionPool) {}
-  async session(target: SshTarget): Promise<HostSession> {
-    const session = await this.inner.session(target);
-    return {
-      host: session.host,
-      exec: (command: string, options?: ExecOptions) => {
-        this.execs.set(target.host, (this.execs.get(target.host) ?? 0) + 1);
-        return session.exec(command, options);
-      },
-    };
-  }
-  reset(): void {
-    this.execs.clear();
-  }
-  dispose(): void {
-    this.inner.dispose();
-  }
-}
-
-export function realPool(hosts: TestHosts, connectTimeoutMs = 5000): InspectableSessionPool {
-  return createSessionPool({
-    prompts: {
-      confirmUnknownHostKey: async () => false,
-      passphrase: async () => undefined,
-    },
-    connectTimeoutMs,
-    homeDir: path.dirname(hosts.knownHostsPath),
-    knownHostsFile: hosts.knownHostsPath,
-    globalKnownHostsFile: null,
-    systemSshConfigFile: null,
-    agentSocket: null,
-    hostKeyPolicy: 'strict',
-  });
-}
-
-/** A deploy.yml for the harness hosts (every host in role web), keys from the harness. */
-export async function writeDeployYml(dir: string, hosts: TestHosts, service: string): Promise<string> {
-  await fs.mkdir(path.join(dir, 'config'), { recursive: true });
-  const file = path.join(dir, 'config', 'deploy.yml');
-  const servers = hosts.hosts.filter((host) => !host.jumpOnly).map((host) => `    - ${host.address}`);
-  await fs.writeFile(
-    file,
-    [
-      `service: ${service}`,
-      `image: ${hosts.repository}`,
-      'servers:',
-      '  web:',
-      '    hosts:',
-      ...servers.map((line) => `  ${line}`),
-      'ssh:',
-      '  user: root',
-      `  port: ${hosts.hosts[0].port}`,
-      '  keys_only: true',
-      `  keys: ["${hosts.clientKeyPath}"]`,
-      '  config: false',
-      '',
-    ].join('\n'),
-  );
-  return file;
-}
+import { CountingPool, holdDeployLock, realPool, writeDeployYml } from './kamal-hosts';
 
 function summary(releases: Release[]) {
   return releases.map((r) => [r.version, r.current, r.previous === true, r.rollbackable, r.reason ?? '', r.presence ?? '']);
@@ -100,12 +35,10 @@ describe('kamal inventory on real hosts', function () {
     // shares the hosts and must not show up.
     await hosts.seedKamalState({ service, versions: ['v1', 'v2', 'v3'], running: 'v3', missing: { [h2.name]: ['v1'] } });
     await hosts.seedKamalState({ service, destination: 'staging', versions: ['v2'], running: 'v2', proxy: false });
-    // Kamal's lock details: base64 of the three lines, on the primary (first) host only.
-    const details = Buffer.from('Locked by: Jane Doe at 2026-11-23T07:30:00Z\nVersion: v3\nMessage: migrating').toString('base64');
-    const lock = await hosts.exec(h0, `mkdir -p .kamal/lock-${service} && echo ${details} > .kamal/lock-${service}/details`);
-    assert.equal(lock.code, 0, lock.stderr);
-    const configFile = await writeDeployYml(dir, hosts, service);
-    pool = new CountingPool(realPool(hosts));
+    // Kamal's lock, on the primary (first) host only.
+    await holdDeployLock(hosts, h0, service, { holder: 'Jane Doe', at: '2026-11-23T07:30:00Z', version: 'v3', message: 'migrating' });
+    const configFile = await writeDeployYml(dir, hosts, { service });
+    pool = new CountingPool(realPool(hosts, 5000));
     source = new KamalSource(configFile, { pool, connectAllowed: () => true, env: {} });
     const environments = await source.environments();
     assert.deepEqual(environments.map((e) => [e.name, e.problems]), [['default', []]]);
@@ -155,7 +88,7 @@ describe('kamal inventory on real hosts', function () {
     const [, h1] = hosts.hosts;
     await hosts.stopSshd(h1);
     // A fresh pool: stopping sshd leaves already open connections alive.
-    const freshPool = realPool(hosts);
+    const freshPool = realPool(hosts, 5000);
     try {
       const fresh = new KamalSource(source.location, { pool: freshPool, connectAllowed: () => true, env: {} });
       const releases = await fresh.releases(app);

@@ -13,48 +13,19 @@ import { loadKamalConfig } from '../../src/core/kamal/config';
 import { sshTargetFor } from '../../src/core/kamal/ssh-target';
 import { executeKamalRollback, planKamalRollback } from '../../src/core/kamal/rollback';
 import type { KamalConfig } from '../../src/core/kamal/types';
-import { createSessionPool, type InspectableSessionPool } from '../../src/core/ssh/pool';
+import type { InspectableSessionPool } from '../../src/core/ssh/pool';
 import type { HostSession } from '../../src/core/ssh/types';
 import { requireHostsOrSkip, startHosts, type TestHost, type TestHosts } from '../hosts/harness';
-
-function realPool(hosts: TestHosts): InspectableSessionPool {
-  return createSessionPool({
-    prompts: { confirmUnknownHostKey: async () => false, passphrase: async () => undefined },
-    connectTimeoutMs: 5000,
-    homeDir: path.dirname(hosts.knownHostsPath),
-    knownHostsFile: hosts.knownHostsPath,
-    globalKnownHostsFile: null,
-    systemSshConfigFile: null,
-    agentSocket: null,
-    hostKeyPolicy: 'strict',
-  });
-}
+import { holdDeployLock, realPool, writeDeployYml } from './kamal-hosts';
 
 /** A deploy.yml for `service` on the harness hosts, role web behind kamal-proxy. */
 async function writeConfig(root: string, hosts: TestHosts, service: string, extra: string[] = [], servers?: string[]): Promise<KamalConfig> {
-  const dir = path.join(root, service);
-  await fs.mkdir(path.join(dir, 'config'), { recursive: true });
-  const file = path.join(dir, 'config', 'deploy.yml');
-  const webHosts = hosts.hosts.filter((host) => !host.jumpOnly).map((host) => `      - ${host.address}`);
-  await fs.writeFile(
-    file,
-    [
-      `service: ${service}`,
-      `image: ${hosts.repository}`,
-      'servers:',
-      ...(servers ?? ['  web:', '    hosts:', ...webHosts]),
-      'deploy_timeout: 10',
-      'ssh:',
-      '  user: root',
-      `  port: ${hosts.hosts[0].port}`,
-      '  keys_only: true',
-      `  keys: ["${hosts.clientKeyPath}"]`,
-      '  config: false',
-      '  keepalive_interval: 1',
-      ...extra,
-      '',
-    ].join('\n'),
-  );
+  const file = await writeDeployYml(path.join(root, service), hosts, {
+    service,
+    servers,
+    beforeSsh: ['deploy_timeout: 10'],
+    after: ['  keepalive_interval: 1', ...extra],
+  });
   const config = await loadKamalConfig(file, undefined, {});
   assert.deepEqual(config.problems.filter((problem) => problem.severity === 'error'), []);
   return config;
@@ -110,7 +81,7 @@ describe('kamal rollback on real hosts', function () {
     hosts = await startHosts({ count: 3, images: [{ version: 'v1' }, { version: 'v2' }, { version: 'v1bad', unhealthy: true }] });
     appHosts = hosts.hosts.filter((host) => !host.jumpOnly);
     root = await fs.mkdtemp(path.join(os.tmpdir(), 'kamal-rollback-'));
-    pool = realPool(hosts);
+    pool = realPool(hosts, 5000);
   });
 
   after(async () => {
@@ -237,9 +208,7 @@ describe('kamal rollback on real hosts', function () {
   it('refuses while someone holds the deploy lock, naming them', async () => {
     const service = 'chatlocked';
     await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });
-    const details = Buffer.from('Locked by: Jane Doe at 2026-11-23T07:30:00Z\nVersion: v2\nMessage: migrating').toString('base64');
-    const lock = await hosts.exec(appHosts[0], `mkdir -p .kamal/lock-${service} && echo ${details} > .kamal/lock-${service}/details`);
-    assert.equal(lock.code, 0, lock.stderr);
+    await holdDeployLock(hosts, appHosts[0], service, { holder: 'Jane Doe', at: '2026-11-23T07:30:00Z', version: 'v2', message: 'migrating' });
     const config = await writeConfig(root, hosts, service);
     const { sessions } = sessionsFor(pool, config);
     await assert.rejects(planKamalRollback({ config, sessions, targetVersion: 'v1' }), /held by Jane Doe since 2026-11-23T07:30:00Z for version v2: "migrating"/);

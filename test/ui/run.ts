@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { launchChromium, missingChromium, prerequisiteMissing } from '../runner/browser';
 import { loadCodeServerModule, repoRoot } from '../runner/code-server';
+import { runLayer } from '../runner/summary';
 import { CodeServerPool, isJourney, JourneySkipped, runJourney, type Journey } from './journey';
 
 const LAYER = 'ui';
@@ -82,11 +83,4 @@ async function main(): Promise<number> {
   return failures.length > 0 ? 1 : 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(`[${LAYER}] ${error instanceof Error ? error.message : String(error)}`);
-    console.log(`${LAYER}: 0 passed, 1 failed`);
-    process.exit(1);
-  },
-);
+runLayer(LAYER, main);

@@ -1,4 +1,4 @@
-import type { App, HostEntry, HostError, Release } from '../model';
+import type { App, HostContainer, HostEntry, HostError, Release } from '../model';
 import { isHostError } from '../model';
 import type { HostInventory, InventoryContainer, KamalInventory } from './inventory';
 import { newestFirstOrder } from './inventory';
@@ -143,21 +143,22 @@ export function kamalReleaseHostEntries(release: Pick<Release, 'id' | 'version'>
     const containers = host.containers
       .filter((container) => container.version === release.version)
       .sort((a, b) => roleOrder(a.role) - roleOrder(b.role) || Number(a.replaced) - Number(b.replaced) || newestFirstOrder(a, b));
-    for (const container of containers) {
-      entries.push({
-        id: container.id,
-        host: container.host,
-        role: container.role,
-        name: container.name,
-        state: container.state,
-        status: container.status,
-        image: container.image,
-        created: container.created,
-        version: container.version,
-      });
-    }
+    for (const container of containers) entries.push({ id: container.id, ...containerDetails(container), version: container.version });
   }
   return entries;
+}
+
+/** What a host entry and `releases --json` both show of a container, in this order. */
+function containerDetails(container: HostContainer): Omit<HostContainer, 'id' | 'version'> {
+  return {
+    host: container.host,
+    role: container.role,
+    name: container.name,
+    state: container.state,
+    status: container.status,
+    image: container.image,
+    created: container.created,
+  };
 }
 
 export interface KamalReleaseJson {
@@ -179,17 +180,6 @@ export function kamalReleasesJson(releases: readonly Release[], entries: Readonl
     reason: release.reason ?? null,
     containers: (entries.get(release.id) ?? [])
       .filter((entry) => !isHostError(entry))
-      .map((entry) => {
-        const container = entry as Exclude<HostEntry, HostError>;
-        return {
-          host: container.host,
-          role: container.role,
-          name: container.name,
-          state: container.state,
-          status: container.status,
-          image: container.image,
-          created: container.created,
-        };
-      }),
+      .map((entry) => containerDetails(entry as HostContainer)),
   }));
 }

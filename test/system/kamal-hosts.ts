@@ -1,0 +1,144 @@
+/**
+ * Kamal on the real test hosts (test/hosts/harness.ts), shared by the system tests in this folder
+ * and the Kamal benchmarks in bench/: the real SSH pool for the harness hosts, a deploy.yml for
+ * them, a pool that counts commands, Kamal's deploy lock held by someone else, and the frame of a
+ * benchmark run. Not a *.test.ts file: mocha loads those, and importing one from another would
+ * register its tests twice.
+ */
+import { strict as assert } from 'node:assert';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createSessionPool, type InspectableSessionPool } from '../../src/core/ssh/pool';
+import type { ExecOptions, HostSession, SessionPool, SshTarget } from '../../src/core/ssh/types';
+import { startHosts, type StartHostsOptions, type TestHost, type TestHosts } from '../hosts/harness';
+
+/**
+ * The real SSH pool for the harness hosts: their known_hosts only (strict), no agent, no ssh
+ * config, never a prompt. `connectTimeoutMs` undefined leaves the pool's own default.
+ */
+export function realPool(hosts: TestHosts, connectTimeoutMs?: number): InspectableSessionPool {
+  return createSessionPool({
+    prompts: { confirmUnknownHostKey: async () => false, passphrase: async () => undefined },
+    connectTimeoutMs,
+    homeDir: path.dirname(hosts.knownHostsPath),
+    knownHostsFile: hosts.knownHostsPath,
+    globalKnownHostsFile: null,
+    systemSshConfigFile: null,
+    agentSocket: null,
+    hostKeyPolicy: 'strict',
+  });
+}
+
+export interface DeployYmlOptions {
+  service: string;
+  /** The hosts of role web; default every harness host that is not jump-only. */
+  web?: readonly TestHost[];
+  /** The lines under `servers:` as they are, instead of role web on `web`. */
+  servers?: readonly string[];
+  /** Top-level lines between `servers` and `ssh`. */
+  beforeSsh?: readonly string[];
+  /** Lines after the last `ssh` line (`  config: false`): indented, they go on in `ssh`. */
+  after?: readonly string[];
+}
+
+/**
+ * Writes `<projectDir>/config/deploy.yml` for the harness hosts (user root, the harness port and
+ * client key, keys only, no ssh config) and returns its path.
+ */
+export async function writeDeployYml(projectDir: string, hosts: TestHosts, options: DeployYmlOptions): Promise<string> {
+  const folder = path.join(projectDir, 'config');
+  await fs.mkdir(folder, { recursive: true });
+  const file = path.join(folder, 'deploy.yml');
+  const web = options.web ?? hosts.hosts.filter((host) => !host.jumpOnly);
+  const servers = options.servers ?? ['  web:', '    hosts:', ...web.map((host) => `      - ${host.address}`)];
+  await fs.writeFile(
+    file,
+    [
+      `service: ${options.service}`,
+      `image: ${hosts.repository}`,
+      'servers:',
+      ...servers,
+      ...(options.beforeSsh ?? []),
+      'ssh:',
+      '  user: root',
+      `  port: ${hosts.hosts[0].port}`,
+      '  keys_only: true',
+      `  keys: ["${hosts.clientKeyPath}"]`,
+      '  config: false',
+      ...(options.after ?? []),
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
+/** Wraps a pool to count the commands run per host. */
+export class CountingPool implements SessionPool {
+  readonly execs = new Map<string, number>();
+  constructor(readonly inner: SessionPool) {}
+  async session(target: SshTarget): Promise<HostSession> {
+    const session = await this.inner.session(target);
+    return {
+      host: session.host,
+      exec: (command: string, options?: ExecOptions) => {
+        this.execs.set(target.host, (this.execs.get(target.host) ?? 0) + 1);
+        return session.exec(command, options);
+      },
+    };
+  }
+  reset(): void {
+    this.execs.clear();
+  }
+  dispose(): void {
+    this.inner.dispose();
+  }
+}
+
+export interface DeployLock {
+  holder: string;
+  /** ISO time, as Kamal writes it. */
+  at: string;
+  version: string;
+  message: string;
+}
+
+/** Holds Kamal's deploy lock for `service` on `host` as someone else: the details file Kamal writes (base64 of three lines). */
+export async function holdDeployLock(hosts: TestHosts, host: TestHost, service: string, lock: DeployLock): Promise<void> {
+  const details = Buffer.from(`Locked by: ${lock.holder} at ${lock.at}\nVersion: ${lock.version}\nMessage: ${lock.message}`).toString('base64');
+  const result = await hosts.exec(host, `mkdir -p .kamal/lock-${service} && echo ${details} > .kamal/lock-${service}/details`);
+  assert.equal(result.code, 0, result.stderr);
+}
+
+/**
+ * A benchmark's frame: starts the hosts, makes a scratch directory `<tmp>/<dirPrefix>XXXXXX`,
+ * runs `body`, then stops the hosts and removes the directory whatever happened.
+ */
+export async function withHostsAndDir<T>(options: StartHostsOptions, dirPrefix: string, body: (hosts: TestHosts, dir: string) => Promise<T>): Promise<T> {
+  const hosts = await startHosts(options);
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), dirPrefix));
+  try {
+    return await body(hosts, dir);
+  } finally {
+    await hosts.stop();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs a benchmark's `main` when `benchModule` is the program (not bench/run.ts): exits with its code, 2 when it throws. */
+export function runIfMain(benchModule: NodeModule, main: () => Promise<number>): void {
+  if (require.main !== benchModule) return;
+  main().then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(2);
+    },
+  );
+}
+
+/** The middle value (the upper one of an even count). */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
