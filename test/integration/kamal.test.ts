@@ -98,6 +98,16 @@ describe('Kamal releases in VS Code on real hosts', function () {
     assert.equal(item.label, `${containers[0]!.container.host} · web`);
   });
 
+  it('opens a container\'s logs in a read-only editor', async () => {
+    const v2 = (await releases()).find((node) => node.release.version === 'v2')!;
+    const container = (await api.tree.getChildren(v2)).find((node): node is HostContainerNode => node.kind === 'hostContainer')!;
+    await vscode.commands.executeCommand('deployRollback.showContainerLogs', container);
+    const editor = vscode.window.activeTextEditor;
+    assert.equal(editor?.document.uri.scheme, 'deploy-rollback');
+    assert.ok(editor?.document.uri.path.includes(container.container.name), editor?.document.uri.toString());
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+  });
+
   it('rolls back from the release context command and the hosts switch', async () => {
     const v1 = (await releases()).find((node) => node.release.version === 'v1')!;
     const outcome = (await vscode.commands.executeCommand('deployRollback.rollbackToRelease', v1)) as { ok: boolean; message: string } | undefined;
