@@ -6,33 +6,44 @@ import * as vscode from 'vscode';
 import type { DeployRollbackApi } from '../../src/vscode/extension';
 import type { AppNode, EnvironmentNode, ReleaseNode, TreeNode } from '../../src/vscode/tree/nodes';
 import type { Prompter } from '../../src/vscode/ui';
-import { gitopsScenarios, makeGitopsFixture, type GitopsFixture } from '../fixtures/gitops';
+import { gitopsScenarios, makeGitopsFixture, type GitopsFixture, type GitopsFixtureSpec } from '../fixtures/gitops';
 import { activateExtension, waitFor } from './helpers';
 
 async function childrenOf(api: DeployRollbackApi, node?: TreeNode): Promise<TreeNode[]> {
   return api.tree.getChildren(node);
 }
 
-describe('gitops releases in VS Code', function () {
-  this.timeout(60_000);
+/** Registers hooks that point `deployRollback.gitops.paths` at a fresh fixture for one suite. */
+function useGitopsFixture(spec: GitopsFixtureSpec): { api: () => DeployRollbackApi; fixture: () => GitopsFixture } {
   let api: DeployRollbackApi;
   let dir: string;
   let fixture: GitopsFixture;
   const settings = () => vscode.workspace.getConfiguration('deployRollback');
-
   before(async () => {
     api = await activateExtension();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-vscode-gitops-'));
-    fixture = makeGitopsFixture(path.join(dir, 'gitops'), gitopsScenarios.interleaved());
+    fixture = makeGitopsFixture(path.join(dir, 'gitops'), spec);
     await settings().update('gitops.paths', [fixture.work], vscode.ConfigurationTarget.Global);
     await api.refresh();
   });
-
   after(async () => {
     api.testing.setPrompter(undefined);
     await settings().update('gitops.paths', undefined, vscode.ConfigurationTarget.Global);
     await api.refresh();
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return { api: () => api, fixture: () => fixture };
+}
+
+describe('gitops releases in VS Code', function () {
+  this.timeout(60_000);
+  let api: DeployRollbackApi;
+  let fixture: GitopsFixture;
+  const settings = () => vscode.workspace.getConfiguration('deployRollback');
+  const context = useGitopsFixture(gitopsScenarios.interleaved());
+  before(() => {
+    api = context.api();
+    fixture = context.fixture();
   });
 
   async function appNode(name: string): Promise<AppNode> {
@@ -135,23 +146,11 @@ describe('gitops releases in VS Code', function () {
 describe('protected environments in VS Code', function () {
   this.timeout(60_000);
   let api: DeployRollbackApi;
-  let dir: string;
   let fixture: GitopsFixture;
-  const settings = () => vscode.workspace.getConfiguration('deployRollback');
-
-  before(async () => {
-    api = await activateExtension();
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-vscode-protected-'));
-    fixture = makeGitopsFixture(path.join(dir, 'gitops'), { ...gitopsScenarios.interleaved(), env: 'production' });
-    await settings().update('gitops.paths', [fixture.work], vscode.ConfigurationTarget.Global);
-    await api.refresh();
-  });
-
-  after(async () => {
-    api.testing.setPrompter(undefined);
-    await settings().update('gitops.paths', undefined, vscode.ConfigurationTarget.Global);
-    await api.refresh();
-    fs.rmSync(dir, { recursive: true, force: true });
+  const context = useGitopsFixture({ ...gitopsScenarios.interleaved(), env: 'production' });
+  before(() => {
+    api = context.api();
+    fixture = context.fixture();
   });
 
   async function releaseA1(): Promise<ReleaseNode> {
