@@ -34,6 +34,25 @@ async function rollback(hosts: TestHosts, configFile: string, target: string): P
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
+/**
+ * What the hosts themselves cost: `docker run` + `docker stop` of the same image on N hosts at
+ * once, straight to each daemon. With several dockerds sharing two cores this alone does not
+ * scale flat, so the rollback's N/1 ratio is printed beside this floor's.
+ */
+async function dockerFloor(hosts: TestHosts, count: number): Promise<number> {
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    hosts.hosts.slice(0, count).map(async (host, index) => {
+      const name = `floor-${index}-${Date.now()}`;
+      for (const args of [['run', '--detach', '--name', name, '--network', 'kamal', `${hosts.repository}:v1`], ['stop', name], ['rm', name]]) {
+        const result = await hosts.docker(host, args);
+        if (result.code !== 0) throw new Error(`docker ${args[0]} on ${host.name}: ${result.stderr.trim()}`);
+      }
+    }),
+  );
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
 export async function main(): Promise<number> {
   return withHostsAndDir({ count: Math.max(...HOST_COUNTS) }, 'kamal-rollback-bench-', async (hosts, dir) => {
     const seconds = new Map<number, number>();
@@ -48,8 +67,12 @@ export async function main(): Promise<number> {
     }
     const most = Math.max(...HOST_COUNTS);
     const parallel = seconds.get(most)! / seconds.get(1)!;
+    const floors: Record<number, number[]> = { 1: [], [most]: [] };
+    for (let run = 0; run < RUNS; run++) for (const count of [1, most]) floors[count]!.push(await dockerFloor(hosts, count));
+    const floorRatio = median(floors[most]!) / median(floors[1]!);
     const vsKamal = Math.max(...HOST_COUNTS.map((count) => seconds.get(count)! / KAMAL_SECONDS[count]));
     console.log(`kamal rollback ${most}/1 hosts ratio: ${parallel.toFixed(2)} (goal <= ${GOALS.parallel})`);
+    console.log(`docker run+stop alone, ${most}/1 hosts ratio on this machine: ${floorRatio.toFixed(2)}; rollback ratio / docker ratio: ${(parallel / floorRatio).toFixed(2)}`);
     console.log(`kamal rollback 1 host: ${seconds.get(1)!.toFixed(2)} s vs kamal ${KAMAL_SECONDS[1]} s; ${most} hosts: ${seconds.get(most)!.toFixed(2)} s vs kamal ${KAMAL_SECONDS[most]} s`);
     console.log(`vs kamal: ${vsKamal.toFixed(2)} (goal <= ${GOALS.vsKamal})`);
     return parallel <= GOALS.parallel && vsKamal <= GOALS.vsKamal ? 0 : 1;
