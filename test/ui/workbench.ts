@@ -137,6 +137,17 @@ export class Workbench {
     return children;
   }
 
+  /** Waits until `count` rows are nested under `label` (children load after the row expands). */
+  async waitForTreeChildren(label: string, count: number, timeoutMs = 20_000): Promise<Array<{ label: string; description: string; level: number }>> {
+    let children: Array<{ label: string; description: string; level: number }> = [];
+    await this.waitFor(
+      async () => (children = await this.treeChildren(label)).length === count,
+      `${count} rows under "${label}" (it has ${children.length}: ${children.map((row) => row.label).join(' | ')})`,
+      timeoutMs,
+    );
+    return children;
+  }
+
   /** Drags the sidebar's edge so long release rows and descriptions are readable in screenshots. */
   async setSidebarWidth(width: number): Promise<void> {
     const sidebar = await this.sidebar.boundingBox();
@@ -160,6 +171,22 @@ export class Workbench {
   async rightClickTreeItem(label: string): Promise<void> {
     await this.treeItem(label).click({ button: 'right' });
     await this.contextMenu().waitFor({ state: 'visible' });
+  }
+
+  /**
+   * Right-clicks the row and returns its context menu's entries, or [] when VS Code shows no
+   * menu because no entry applies. The menu is shown in the same task as the right-click, so
+   * once the row has focus and two frames were painted, an absent menu stays absent.
+   */
+  async treeItemMenuEntries(label: string): Promise<Array<{ label: string; enabled: boolean }>> {
+    const item = this.treeItem(label);
+    await item.click({ button: 'right' });
+    await this.waitFor(async () => (await item.getAttribute('class'))?.split(/\s+/).includes('focused') ?? false, `tree item "${label}" to take the focus`, 5_000);
+    await this.page.evaluate('new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))');
+    if (!(await this.contextMenu().isVisible())) return [];
+    const entries = await this.contextMenuEntries();
+    await this.closeContextMenu();
+    return entries;
   }
 
   private contextMenu(): Locator {
@@ -217,6 +244,29 @@ export class Workbench {
     return text;
   }
 
+  /** How far the modal dialog reaches past the window's top and bottom edges, in pixels (0: it fits). */
+  async modalOverflow(): Promise<{ height: number; windowHeight: number; hiddenAbove: number; hiddenBelow: number }> {
+    const box = await this.page.locator('.monaco-dialog-box').boundingBox();
+    if (!box) throw new Error('no modal dialog is showing');
+    const windowHeight = this.page.viewportSize()?.height ?? 0;
+    return { height: Math.round(box.height), windowHeight, hiddenAbove: Math.max(0, Math.round(-box.y)), hiddenBelow: Math.max(0, Math.round(box.y + box.height - windowHeight)) };
+  }
+
+  /**
+   * Presses Enter in the modal dialog after checking that `button` has the keyboard focus: how a
+   * user answers a dialog whose buttons are off-screen. Returns what the dialog said.
+   */
+  async answerModalWithEnter(button: string): Promise<string> {
+    const dialog = this.page.locator('.monaco-dialog-box');
+    await dialog.waitFor({ state: 'visible' });
+    const text = normalizeText(await dialog.innerText());
+    const focused = dialog.getByRole('button', { name: button, exact: true });
+    await this.waitFor(async () => focused.evaluate((element) => element.ownerDocument.activeElement === element), `"${button}" to have the keyboard focus in the dialog`, 5_000);
+    await this.page.keyboard.press('Enter');
+    await dialog.waitFor({ state: 'hidden' });
+    return text;
+  }
+
   /** Runs a command by its palette title, e.g. "Deploy Rollback: Refresh". */
   async runPaletteCommand(title: string): Promise<void> {
     await this.page.locator('.monaco-workbench').waitFor({ state: 'visible' });
@@ -231,8 +281,10 @@ export class Workbench {
     return this.page.locator('.quick-input-widget');
   }
 
+  /** `label` as the extension set it: "$(circle-slash) v1" is named "circle-slash  v1" in the page. */
   async pickQuickItem(label: string, timeoutMs = 30_000): Promise<void> {
-    const option = this.quickInput().locator('.quick-input-list').getByRole('option', { name: startsWith(label) }).first();
+    const name = new RegExp(`^${escapeRegExp(label).replace(/\\\$\\\(([\w-]+)\\\)\s*/g, '$1\\s+')}`);
+    const option = this.quickInput().locator('.quick-input-list').getByRole('option', { name }).first();
     try {
       await option.click({ timeout: timeoutMs });
     } catch (error) {
@@ -280,17 +332,15 @@ export class Workbench {
     await filter.fill(text);
     try {
       const lines = output.locator('.monaco-editor .view-lines');
-      await lines.getByText(text).first().waitFor({ state: 'visible', timeout: timeoutMs });
+      // Monaco renders spaces as U+00A0, which \s matches.
+      const shown = new RegExp(escapeRegExp(text).replace(/ /g, '\\s'));
+      await lines.getByText(shown).first().waitFor({ state: 'visible', timeout: timeoutMs });
       return normalizeText(await lines.innerText());
     } finally {
       await filter.fill('');
     }
   }
 
-  /** Runs "View: Toggle Maximized Panel" so the output shows more than a few lines. */
-  async toggleMaximizedPanel(): Promise<void> {
-    await this.runPaletteCommand('View: Toggle Maximized Panel');
-  }
 
   /** Types into the open quick input (a quick pick's filter or an input box). */
   async typeInQuickInput(text: string): Promise<void> {
@@ -337,6 +387,11 @@ export class Workbench {
     const message = editor.locator('.monaco-editor-overlaymessage');
     await message.waitFor({ state: 'visible', timeout: 5_000 });
     return normalizeText(await message.innerText());
+  }
+
+  async clearNotifications(): Promise<void> {
+    await this.runPaletteCommand('Notifications: Clear All Notifications');
+    await this.page.locator('.notifications-toasts .notification-list-item').first().waitFor({ state: 'hidden' });
   }
 
   /** Notification toasts' messages, newest last. */

@@ -1,0 +1,133 @@
+import * as assert from 'node:assert/strict';
+import { missingHostPrerequisites, type TestHost, type TestHosts } from '../../hosts/harness';
+import { createSampleWorkspace, SAMPLE_SERVICE } from '../../fixtures/sample-workspace';
+import { journey } from '../journey';
+import { readmeScreenshot } from '../readme-screenshots';
+import type { Workbench } from '../workbench';
+
+const PROXY_SERVICE = `${SAMPLE_SERVICE}-web`;
+
+/** What `docker ps -a` lists on each host, without the ticking "Up 3 seconds" column. */
+async function containersPerHost(hosts: TestHosts): Promise<Record<string, string>> {
+  const listing: Record<string, string> = {};
+  for (const host of hosts.hosts) {
+    const result = await hosts.docker(host, ['ps', '-a', '--no-trunc', '--format', '{{.ID}} {{.Names}} {{.Image}} {{.State}}']);
+    listing[host.address] = result.stdout.split('\n').filter(Boolean).sort().join('\n');
+  }
+  return listing;
+}
+
+async function proxyTargets(hosts: TestHosts): Promise<Array<string | undefined>> {
+  return Promise.all(hosts.hosts.map((host: TestHost) => hosts.proxyTargetContainer(host, PROXY_SERVICE)));
+}
+
+/**
+ * Known hosts are seeded in the sample HOME, so SSH should not ask; if it does anyway, answer as
+ * the user would after comparing the fingerprint, and count it so the journey can say so.
+ */
+async function trustHostKeysWhenAsked(workbench: Workbench): Promise<{ asked: number }> {
+  const seen = { asked: 0 };
+  const hostKeyDialog = workbench.page.locator('.monaco-dialog-box').filter({ hasText: /authenticity of host/ });
+  await workbench.page.addLocatorHandler(hostKeyDialog, async () => {
+    seen.asked++;
+    await hostKeyDialog.getByRole('button', { name: 'Trust Host', exact: true }).click();
+  });
+  return seen;
+}
+
+export const kamalRollback = journey(
+  'Kamal: host containers per release, a rollback that switches every host, and a refused rollback to a pruned version that changes nothing',
+  async (ui) => {
+    const missing = missingHostPrerequisites();
+    if (missing) ui.skip(missing);
+    const sample = await createSampleWorkspace(ui.emptyWorkspace(), { kamal: true });
+    ui.onCleanup(() => sample.stop());
+    const hosts = sample.hosts;
+    if (!hosts) return ui.skip(sample.kamalSkipped ?? 'the Kamal test hosts did not start');
+    const [firstHost] = hosts.hosts;
+    assert.deepEqual(await proxyTargets(hosts), hosts.hosts.map(() => `${PROXY_SERVICE}-v3`), 'the sample hosts do not start on v3');
+
+    const workbench = await ui.openWorkbench(sample.folder, { trusted: true, env: { HOME: sample.home } });
+    const hostKeys = await trustHostKeysWhenAsked(workbench);
+    await workbench.openView();
+    await workbench.setSidebarWidth(560);
+    await workbench.expandTreeItem('default');
+    await workbench.expandTreeItem(SAMPLE_SERVICE);
+    assert.match(await workbench.treeItemDescription('v3'), /^current · 2 of 2 hosts\b/);
+    assert.match(await workbench.treeItemDescription('v2'), /^previous · 2 of 2 hosts\b/);
+    await workbench.expandTreeItem('v3');
+    await workbench.expandTreeItem('v2');
+    const hostRows = (rows: Array<{ label: string; description: string }>) => rows.map((row) => `${row.label}: ${row.description}`);
+    assert.deepEqual(hostRows(await workbench.waitForTreeChildren('v3', hosts.hosts.length)), hosts.hosts.map((host) => `${host.address} · web: running`));
+    assert.deepEqual(hostRows(await workbench.waitForTreeChildren('v2', hosts.hosts.length)), hosts.hosts.map((host) => `${host.address} · web: exited`));
+    await workbench.expandTreeItem('staging');
+    await workbench.expandTreeItem('a');
+    await workbench.treeItem('v2.0.0').waitFor({ state: 'visible' });
+    await workbench.page.mouse.move(900, 600);
+    const lastRow = workbench.releasesView.getByRole('treeitem').last();
+    await readmeScreenshot(workbench, 'tree', await workbench.regionAround([workbench.sidebar.locator('.composite.title'), lastRow], 4));
+
+    await workbench.rightClickTreeItem('v2');
+    await workbench.clickContextMenu('Roll Back to This Release');
+    const confirmation = await workbench.modalText();
+    assert.match(confirmation, new RegExp(`Roll back ${SAMPLE_SERVICE} in default from v3 to v2\\?`));
+    await workbench.screenshot('confirmation');
+    assert.deepEqual(await proxyTargets(hosts), hosts.hosts.map(() => `${PROXY_SERVICE}-v3`), 'a host switched before the rollback was confirmed');
+    // Checked at the end so the rest of the journey still runs: with the whole plan as its
+    // detail the dialog can outgrow the window, and then its buttons cannot be clicked.
+    const confirmationFit = await workbench.modalOverflow();
+    if (confirmationFit.hiddenAbove || confirmationFit.hiddenBelow) await workbench.answerModalWithEnter('Roll Back');
+    else await workbench.answerModal('Roll Back');
+
+    assert.match(await workbench.waitForNotification(/Rolled shop back to v2|did not complete/, 90_000), /^Rolled shop back to v2 on every host \(2\)/);
+    assert.deepEqual(await proxyTargets(hosts), hosts.hosts.map(() => `${PROXY_SERVICE}-v2`), 'not every host routes to v2 after the rollback');
+    await workbench.waitForTreeItemDescription('v2', /^current\b/);
+    assert.doesNotMatch(await workbench.treeItemDescription('v3'), /^current\b/);
+    const outcomeRows = await workbench.outputLinesContaining('rolled-back');
+    for (const host of hosts.hosts) assert.match(outcomeRows, new RegExp(`${host.address.replace(/\./g, '\\.')}\\s+web\\s+v3\\s+v2\\s+rolled-back`));
+    await workbench.waitForOutputText(/Rolled\sshop\sback\sto\sv2\son\severy\shost/);
+    await workbench.clearNotifications();
+    await workbench.page.mouse.move(200, 700);
+    await readmeScreenshot(workbench, 'output', await workbench.regionAround([workbench.page.locator('.part.panel')], 0));
+    assert.equal(hostKeys.asked, 0, 'SSH asked about a host key although the sample known_hosts lists every host');
+
+    // A refused rollback: v1 is gone from one host, so it is no target and nothing may change.
+    const pruned = await hosts.docker(firstHost, ['rm', '-f', `${PROXY_SERVICE}-v1`]);
+    assert.equal(pruned.code, 0, `docker rm on ${firstHost.address} failed: ${pruned.stderr}`);
+    const containersBefore = await containersPerHost(hosts);
+    const targetsBefore = await proxyTargets(hosts);
+    await workbench.runPaletteCommand('Deploy Rollback: Refresh');
+    await workbench.expandTreeItem('default');
+    await workbench.expandTreeItem(SAMPLE_SERVICE);
+    await workbench.waitForTreeItemDescription('v1', /1 of 2 hosts/);
+    const menu = (await workbench.treeItemMenuEntries('v1')).map((entry) => entry.label);
+    assert.ok(!menu.some((label) => label.startsWith('Roll Back to This Release')), `v1's menu offers a rollback: ${menu.join(' | ')}`);
+
+    await workbench.runPaletteCommand('Deploy Rollback: Roll Back…');
+    await workbench.waitForQuickInputTitle(/Roll Back: environment/);
+    await workbench.pickQuickItem('default');
+    await workbench.waitForQuickInputTitle(/Roll Back: app in default/);
+    await workbench.pickQuickItem(SAMPLE_SERVICE);
+    await workbench.waitForQuickInputTitle(new RegExp(`Roll Back ${SAMPLE_SERVICE} \\(default\\) to`));
+    const offered = await workbench.quickItems();
+    const v1 = offered.find((item) => /\bv1\b/.test(item));
+    assert.ok(v1, `v1 is not listed: ${offered.join(' | ')}`);
+    assert.match(v1, new RegExp(`Not pickable: pruned on ${firstHost.address.replace(/\./g, '\\.')}`));
+    await readmeScreenshot(workbench, 'palette', await workbench.regionAround([workbench.page.locator('.quick-input-widget')], 8));
+    await workbench.pickQuickItem('$(circle-slash) v1');
+    assert.match(await workbench.waitForNotification(/v1 cannot be rolled back to/), new RegExp(`pruned on ${firstHost.address.replace(/\./g, '\\.')}`));
+    await workbench.screenshot('refused');
+    await workbench.closeQuickInput();
+
+    assert.deepEqual(await containersPerHost(hosts), containersBefore, 'a host\'s containers changed although the rollback was refused');
+    assert.deepEqual(await proxyTargets(hosts), targetsBefore, 'a host\'s proxy target changed although the rollback was refused');
+
+    assert.ok(
+      !confirmationFit.hiddenAbove && !confirmationFit.hiddenBelow,
+      `the confirmation of the Kamal rollback is ${confirmationFit.height} px tall in a ${confirmationFit.windowHeight} px window: ` +
+        `${confirmationFit.hiddenAbove} px (its question) are cut off above and ${confirmationFit.hiddenBelow} px (its Roll Back and Cancel buttons) below, ` +
+        'so a mouse user cannot confirm (the journey pressed Enter instead)',
+    );
+  },
+  { timeoutMs: 240_000 },
+);
