@@ -133,6 +133,8 @@ export interface RollbackPlan<Detail = unknown> {
   summary: string;
   /** The whole plan, one step a line, as the dry run prints it. */
   lines: string[];
+  /** A few lines for the confirmation dialog: what changes where, without the commands. */
+  overview?: string[];
   detail: Detail;
 }
 

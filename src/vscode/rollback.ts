@@ -96,9 +96,11 @@ function globToRegExp(glob: string): RegExp {
 export async function confirmPlan(context: RollbackContext, plan: RollbackPlan): Promise<boolean> {
   const prompter = context.prompter();
   const message = `Roll back ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}?`;
-  const detail = [plan.summary, '', ...plan.lines.slice(0, 30), plan.lines.length > 30 ? `… ${plan.lines.length - 30} more lines in the output` : '']
-    .filter((line, index, all) => line !== '' || index < all.length - 1)
-    .join('\n');
+  // The dialog stays short enough for any window; every command is in the output already.
+  context.output.channel.info(`Plan for ${plan.app} (${plan.environment}), ${plan.from} → ${plan.to}:`);
+  for (const line of plan.lines) context.output.channel.info(`  ${line}`);
+  const overview = plan.overview ?? plan.lines.slice(0, 10).map((line) => (line.length > 110 ? `${line.slice(0, 109)}…` : line));
+  const detail = [plan.summary, '', ...overview, '', 'Every command of the plan is in the Deploy Rollback output.'].join('\n');
   if (!(await prompter.confirm(message, detail, 'Roll Back'))) return false;
   if (!isProtected(plan.environment)) return true;
   const typed = await prompter.input({
@@ -112,7 +114,6 @@ export async function confirmPlan(context: RollbackContext, plan: RollbackPlan):
 export async function executeWithProgress(context: RollbackContext, source: ReleaseSource, plan: RollbackPlan): Promise<RollbackOutcome> {
   const { output } = context;
   output.channel.info(`Rollback of ${plan.app} (${plan.environment}) from ${plan.from} to ${plan.to}: ${plan.summary}`);
-  for (const line of plan.lines) output.channel.info(`  ${line}`);
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Rolling back ${plan.app} to ${plan.to}`, cancellable: true },
     async (progress, token) => {

@@ -178,6 +178,11 @@ export async function planGitopsRollback(
     to: target.version,
     summary,
     lines: planLines(detail, pushTo),
+    overview: [
+      ...detail.reverts.slice(0, 8).map((step) => `Revert ${shortSha(step.sha)} (${step.files.length} file${step.files.length === 1 ? '' : 's'} in ${detail.appPath})`),
+      ...(detail.reverts.length > 8 ? [`… and ${detail.reverts.length - 8} more`] : []),
+      `Only ${detail.appPath} changes; push to ${pushTo} without force.`,
+    ],
     detail,
   };
 }

@@ -77,7 +77,22 @@ export function assemblePlan(args: {
         ? `Reboot ${label(config)} on ${to} (already running) ${where}`
         : `Roll ${label(config)} back from ${from} to ${to} ${where}`
       : `Roll ${label(config)} forward from ${from} to ${to} ${where}`;
-  return { source: 'kamal', environment: config.destination ?? 'default', app: config.service, from, to, summary, lines: planLines(detail, summary), detail };
+  return { source: 'kamal', environment: config.destination ?? 'default', app: config.service, from, to, summary, lines: planLines(detail, summary), overview: overviewLines(detail), detail };
+}
+
+/** Per host and role from → to, in boot order, then the lock and hooks: what the confirmation shows. */
+function overviewLines(detail: KamalPlanDetail): string[] {
+  const lines: string[] = [];
+  detail.groups.forEach((group, index) => {
+    const prefix = detail.groups.length > 1 ? `Group ${index + 1}: ` : '';
+    for (const host of detail.hostPlans.filter((plan) => group.includes(plan.host))) {
+      for (const step of host.steps) lines.push(`${prefix}${host.host} (${step.role}): ${step.from ?? 'nothing running'} → ${step.to}`);
+    }
+  });
+  const hooks = detail.hooks.filter((hook) => hook.present).map((hook) => hook.name);
+  lines.push(`Deploy lock on ${detail.primaryHost}; hooks: ${hooks.length ? hooks.join(', ') : 'none'}.`);
+  lines.push('The old containers keep serving until the new ones are healthy.');
+  return lines;
 }
 
 function planLines(detail: KamalPlanDetail, summary: string): string[] {

@@ -31,6 +31,11 @@ describe('gitops rollback planning', () => {
     assert.ok(plan.lines.some((line) => line.includes(`revert ${fixture.shas.a3.slice(0, 10)} [Gimlet] staging/a automated deploy`)));
     assert.ok(plan.lines.some((line) => line.includes('Leave staging/release.json and every other app untouched')));
     assert.equal(plan.from, (await listReleases(repo, 'staging', 'a'))[0].version);
+    assert.deepEqual(plan.overview, [
+      `Revert ${fixture.shas.a3.slice(0, 10)} (2 files in staging/a)`,
+      `Revert ${fixture.shas.a2.slice(0, 10)} (2 files in staging/a)`,
+      'Only staging/a changes; push to origin/main without force.',
+    ]);
   });
 
   it('refuses a short sha', async () => {

@@ -53,6 +53,18 @@ describe('planKamalRollback', () => {
     for (const host of fakes.hosts.values()) assert.equal(host.commands.length, 1);
   });
 
+  it('gives the confirmation a short overview: hosts from → to in boot order, lock and hooks, no commands', async () => {
+    const { config, fakes } = threeHosts();
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+    assert.deepEqual(plan.overview, [
+      'web-1 (web): v3 → v2',
+      'web-2 (web): v3 → v2',
+      'web-3 (web): v3 → v2',
+      'Deploy lock on web-1; hooks: none.',
+      'The old containers keep serving until the new ones are healthy.',
+    ]);
+  });
+
   it('names the destination in the summary and uses S-R-D names', async () => {
     const config = kamalConfig({ destination: 'production', roles: [role('web', ['web-1'])] });
     const fakes = new FakeHosts(['web-1']);
