@@ -2,7 +2,6 @@ import * as assert from 'node:assert/strict';
 import path from 'node:path';
 import { gitopsScenarios, makeGitopsFixture, sourceShaFor, type GitopsFixture } from '../../fixtures/gitops';
 import { journey } from '../journey';
-import { readmeScreenshot } from '../readme-screenshots';
 
 export const gitopsCancelledRollback = journey('a gitops release offers Roll Back, and cancelling the confirmation changes nothing', async (ui) => {
   const fixture = makeGitopsFixture(path.join(ui.emptyWorkspace(), 'gitops'), gitopsScenarios.interleaved());
@@ -61,7 +60,7 @@ export const gitopsRollback = journey('a gitops rollback from the tree: confirm 
   await workbench.clickContextMenu('Roll Back to This Release');
   const confirmation = await workbench.modalText();
   assert.match(confirmation, new RegExp(`Roll back a in staging from ${current} to ${target}\\?`));
-  await readmeScreenshot(workbench, 'rollback-confirmation', await workbench.regionAround([workbench.page.locator('.monaco-dialog-box')], 12));
+  await workbench.screenshot('confirmation');
   await workbench.answerModal('Roll Back');
   assert.equal(remoteState(fixture).head, remoteBefore.head, 'the remote moved before the rollback was confirmed');
 

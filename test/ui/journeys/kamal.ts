@@ -71,11 +71,12 @@ export const kamalRollback = journey(
     await workbench.clickContextMenu('Roll Back to This Release');
     const confirmation = await workbench.modalText();
     assert.match(confirmation, new RegExp(`Roll back ${SAMPLE_SERVICE} in default from v3 to v2\\?`));
-    await workbench.screenshot('confirmation');
     assert.deepEqual(await proxyTargets(hosts), hosts.hosts.map(() => `${PROXY_SERVICE}-v3`), 'a host switched before the rollback was confirmed');
     // Checked at the end so the rest of the journey still runs: with the whole plan as its
     // detail the dialog can outgrow the window, and then its buttons cannot be clicked.
     const confirmationFit = await workbench.modalOverflow();
+    if (confirmationFit.hiddenAbove || confirmationFit.hiddenBelow) await workbench.screenshot('confirmation');
+    else await readmeScreenshot(workbench, 'rollback-confirmation', await workbench.regionAround([workbench.page.locator('.monaco-dialog-box')], 12));
     if (confirmationFit.hiddenAbove || confirmationFit.hiddenBelow) await workbench.answerModalWithEnter('Roll Back');
     else await workbench.answerModal('Roll Back');
 
