@@ -138,3 +138,41 @@ export const gitopsPreview = journey('Preview Rollback (Dry Run) opens the plan 
   assert.equal(fixture.git(['status', '--porcelain']).trim(), '', 'the preview changed the working tree');
   assert.match(await workbench.treeItemDescription(untaggedVersion('a3')), /^current\b/);
 });
+
+export const gitopsProtectedEnvironment = journey('in production Roll Back also asks to type the app name: a wrong name is not accepted, Escape changes nothing, the right name rolls back', async (ui) => {
+  const fixture = makeGitopsFixture(path.join(ui.emptyWorkspace(), 'gitops'), { ...gitopsScenarios.interleaved(), env: 'production' });
+  const remoteBefore = remoteState(fixture);
+  const workbench = await ui.openWorkbench(fixture.work, { trusted: true });
+  await workbench.openView();
+  await workbench.expandTreeItem('production');
+  await workbench.expandTreeItem('a');
+
+  await workbench.rightClickTreeItem('v2.0.0');
+  await workbench.clickContextMenu('Roll Back to This Release');
+  await workbench.answerModal('Roll Back');
+  await workbench.waitForQuickInputTitle(/production is a protected environment/);
+  await workbench.typeInQuickInput('b');
+  const validation = workbench.page.locator('.quick-input-widget .quick-input-message');
+  await validation.getByText('Type a exactly').waitFor({ state: 'visible' });
+  await workbench.screenshot('typed-confirmation-wrong-name');
+  await workbench.page.keyboard.press('Enter');
+  // Still asking after Enter: the box takes more typing and still names what to type.
+  await workbench.waitForQuickInputTitle(/production is a protected environment/);
+  await workbench.typeInQuickInput('bb');
+  await validation.getByText('Type a exactly').waitFor({ state: 'visible' });
+  assert.deepEqual(remoteState(fixture), remoteBefore, 'the remote changed after a wrong app name');
+  await workbench.closeQuickInput();
+  assert.deepEqual(remoteState(fixture), remoteBefore, 'the remote changed although the typed confirmation was cancelled');
+
+  await workbench.rightClickTreeItem('v2.0.0');
+  await workbench.clickContextMenu('Roll Back to This Release');
+  await workbench.answerModal('Roll Back');
+  await workbench.waitForQuickInputTitle(/production is a protected environment/);
+  await workbench.typeInQuickInput('a');
+  await workbench.page.keyboard.press('Enter');
+  assert.match(await workbench.waitForNotification(/rolled back|Rolled back/), /v2\.0\.0/);
+  const remoteAfter = remoteState(fixture);
+  assert.notEqual(remoteAfter.head, remoteBefore.head, 'nothing was pushed after typing the app name');
+  assert.match(remoteAfter.message, /This reverts commit/);
+  await workbench.waitForTreeItemDescription('v2.0.0', /^current\b/);
+});
