@@ -83,6 +83,8 @@ function releaseItem(node: ReleaseNode, now: number): vscode.TreeItem {
   else if (release.rolledBack) description.push('rolled back');
   else if (release.previous) description.push('previous');
   if (release.presence) description.push(release.presence);
+  // Why a release cannot be picked belongs where the eye is; rolled back says it already.
+  if (!release.rollbackable && !release.current && !release.rolledBack && release.reason) description.push(release.reason);
   if (release.created) description.push(relativeTime(Date.parse(release.created), now));
   if (release.triggeredBy) description.push(`by ${release.triggeredBy}`);
   item.description = description.join(' · ');
@@ -138,7 +140,8 @@ function hostContainerItem(node: HostContainerNode): vscode.TreeItem {
   const { container } = node;
   const item = new vscode.TreeItem(`${container.host} · ${container.role}`, None);
   item.id = node.id;
-  item.description = container.state;
+  // A rollback keeps the container it displaced under `<name>_replaced_<hex>`; same host and role, so say so.
+  item.description = container.name.includes('_replaced_') ? `${container.state} · replaced copy` : container.state;
   item.contextValue = `hostContainer+${container.state}`;
   const [icon, color] = stateIcons[container.state] ?? ['question', 'problemsWarningIcon.foreground'];
   item.iconPath = new vscode.ThemeIcon(icon, new vscode.ThemeColor(color));
