@@ -3,6 +3,7 @@ import type { App, Environment, Release, ReleaseSource, RollbackOutcome, Rollbac
 import type { Output } from './log';
 import { readSettings } from './settings';
 import type { AppNode, ReleaseNode } from './tree/nodes';
+import { relativeTime } from './tree/time';
 import type { PickItem, Prompter } from './ui';
 
 export interface RollbackTarget {
@@ -64,7 +65,7 @@ export async function resolveTarget(context: RollbackContext, node: AppNode | Re
     return {
       label: release.rollbackable ? release.version : `$(circle-slash) ${release.version}`,
       description: [release.title, release.previous ? 'previous' : undefined].filter(Boolean).join(' · '),
-      detail: why ? `Not pickable: ${why}` : release.created,
+      detail: why ? `Not pickable: ${why}` : [release.created && `created ${relativeTime(Date.parse(release.created), Date.now())}`, release.presence, release.triggeredBy && `by ${release.triggeredBy}`].filter(Boolean).join(' · '),
       value: release.rollbackable ? release : undefined,
     };
   });
