@@ -84,6 +84,7 @@ export async function main(): Promise<number> {
     const warm = new Map<number, number>();
     const cold = new Map<number, number>();
     const floor = new Map<number, number>();
+    const dockerFloor = new Map<number, number>();
     let execsPerHost = 0;
     for (const count of HOST_COUNTS) {
       const configFile = await writeDeployYml(path.join(dir, `hosts-${count}`), hosts, { service: SERVICE, web: hosts.hosts.slice(0, count) });
@@ -110,6 +111,11 @@ export async function main(): Promise<number> {
       const floors: number[] = [];
       for (let run = 0; run < RUNS; run++) floors.push(await timed(() => Promise.all(sessions.map((session) => session.exec('true')))));
       floor.set(count, median(floors));
+      // The docker floor: the one docker call the inventory cannot do without, on the same hosts at once.
+      const dockerFloors: number[] = [];
+      const listing = `docker container ls --all --filter label=service=${SERVICE} --format '{{json .}}'`;
+      for (let run = 0; run < RUNS; run++) dockerFloors.push(await timed(() => Promise.all(sessions.map((session) => session.exec(listing)))));
+      dockerFloor.set(count, median(dockerFloors));
       benchPool.dispose();
       warm.set(count, median(warms));
       cold.set(count, median(colds));
@@ -123,6 +129,8 @@ export async function main(): Promise<number> {
     const warmCold = warm.get(most)! / cold.get(most)!;
     console.log(`kamal inventory ${most}/1 hosts ratio: ${parallel.toFixed(2)} (goal <= ${GOALS.parallel})`);
     console.log(`(floor: bare exec ${most}/1 hosts ratio ${(floor.get(most)! / floor.get(1)!).toFixed(2)} on this machine's ${os.cpus().length} CPUs)`);
+    const dockerRatio = dockerFloor.get(most)! / dockerFloor.get(1)!;
+    console.log(`(floor: one docker container ls per host, ${most}/1 hosts ratio ${dockerRatio.toFixed(2)}; inventory ratio / docker ratio: ${(parallel / dockerRatio).toFixed(2)})`);
     console.log(`kamal warm/cold refresh ratio: ${warmCold.toFixed(2)} (goal <= ${GOALS.warmCold})`);
     console.log(`kamal execs per host per refresh: ${execsPerHost} (goal ${GOALS.execs})`);
     return parallel <= GOALS.parallel && warmCold <= GOALS.warmCold && execsPerHost === GOALS.execs ? 0 : 1;

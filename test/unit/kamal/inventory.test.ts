@@ -34,11 +34,11 @@ describe('kamal inventory command', () => {
       'echo @@deploy-rollback:containers ; ' +
         "c=$(docker container ls --all --filter label=service=chat --filter label=destination=prod --format '{{json .}}') ; s=$? ; " +
         `printf '%s\\n' "$c" ; echo @@deploy-rollback:containers-exit:$s ; ` +
-        `if [ "$(printf '%s\\n' "$c" | grep -c -e '"State":"running"' -e '"State":"restarting"')" -gt 1 ] ; ` +
-        'then echo @@deploy-rollback:latest ; ' +
+        `case "$c" in *'"State":"running"'*'"State":"running"'*|*'"State":"running"'*'"State":"restarting"'*|*'"State":"restarting"'*'"State":"running"'*|*'"State":"restarting"'*'"State":"restarting"'*) ` +
+        'echo @@deploy-rollback:latest ; ' +
         'docker container ls --all --quiet --filter label=service=chat --filter label=destination=prod --filter ancestor=localhost:5555/bars/app:latest-prod ; ' +
-        'echo @@deploy-rollback:latest-exit:$? ; fi ; echo @@deploy-rollback:lock ; ' +
-        'stat .kamal/lock-chat-prod > /dev/null && echo @@deploy-rollback:locked && cat .kamal/lock-chat-prod/details | base64 -d ; echo ; ' +
+        'echo @@deploy-rollback:latest-exit:$? ;; esac ; echo @@deploy-rollback:lock ; ' +
+        'test -e .kamal/lock-chat-prod && echo @@deploy-rollback:locked && cat .kamal/lock-chat-prod/details | base64 -d ; echo ; ' +
         'echo @@deploy-rollback:end',
     );
   });
@@ -50,10 +50,10 @@ describe('kamal inventory command', () => {
       'echo @@deploy-rollback:containers ; ' +
         "c=$(docker container ls --all --filter label=service=chat --filter label=destination= --format '{{json .}}') ; s=$? ; " +
         `printf '%s\\n' "$c" ; echo @@deploy-rollback:containers-exit:$s ; ` +
-        `if [ "$(printf '%s\\n' "$c" | grep -c -e '"State":"running"' -e '"State":"restarting"')" -gt 1 ] ; ` +
-        'then echo @@deploy-rollback:latest ; ' +
+        `case "$c" in *'"State":"running"'*'"State":"running"'*|*'"State":"running"'*'"State":"restarting"'*|*'"State":"restarting"'*'"State":"running"'*|*'"State":"restarting"'*'"State":"restarting"'*) ` +
+        'echo @@deploy-rollback:latest ; ' +
         'docker container ls --all --quiet --filter label=service=chat --filter label=destination= --filter ancestor=localhost:5555/bars/app:latest ; ' +
-        'echo @@deploy-rollback:latest-exit:$? ; fi ; echo @@deploy-rollback:end',
+        'echo @@deploy-rollback:latest-exit:$? ;; esac ; echo @@deploy-rollback:end',
     );
   });
 

@@ -68,10 +68,9 @@ export function listLatestImageContainersArgv(config: Pick<KamalConfig, 'service
 /** Kamal's lock status, split so "no lock" and "lock without readable details" differ. */
 export function lockStatusLine(config: Pick<KamalConfig, 'service' | 'destination'>): string {
   const directory = lockDirectory(config.service, config.destination);
+  // `test -e` is what Kamal's `stat` asks, as a shell builtin: no process per host per refresh.
   return shellLine(
-    ['stat', directory],
-    '>',
-    ['/dev/null'],
+    ['test', '-e', directory],
     '&&',
     ['echo', INVENTORY_SECTIONS.locked],
     '&&',
@@ -97,18 +96,18 @@ export function inventoryCommand(config: Pick<KamalConfig, 'service' | 'destinat
   assertValidName('service', config.service);
   if (config.destination !== undefined) assertValidName('destination', config.destination);
   assertValidName('image', config.repository);
-  const activeLines = quoteArgv(['grep', '-c', '-e', '"State":"running"', '-e', '"State":"restarting"']);
+  // Two or more running/restarting containers, matched with `case` (a builtin) rather than grep.
+  const active = ['running', 'restarting'].map((state) => quoteArgv([`"State":"${state}"`]));
+  const twoActive = active.flatMap((first) => active.map((second) => `*${first}*${second}*`)).join('|');
   const parts = [
     quoteArgv(['echo', INVENTORY_SECTIONS.containers]),
     `c=$(${quoteArgv(listContainersArgv(config))})`,
     's=$?',
     `printf '%s\\n' "$c"`,
     `echo ${INVENTORY_SECTIONS.containersExit}:$s`,
-    `if [ "$(printf '%s\\n' "$c" | ${activeLines})" -gt 1 ]`,
-    `then ${quoteArgv(['echo', INVENTORY_SECTIONS.latest])}`,
+    `case "$c" in ${twoActive}) ${quoteArgv(['echo', INVENTORY_SECTIONS.latest])}`,
     quoteArgv(listLatestImageContainersArgv(config)),
-    echoExitStatus(INVENTORY_SECTIONS.latestExit),
-    'fi',
+    `${echoExitStatus(INVENTORY_SECTIONS.latestExit)} ;; esac`,
   ];
   if (options.withLock) {
     parts.push(
