@@ -720,6 +720,11 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
     }
   }
   config.ssh = normaliseSsh(n, raw.ssh);
+  // Kamal runs from the project root, so relative key and ssh_config paths mean that folder;
+  // the extension host's own working directory is elsewhere.
+  const fromProject = (file: string) => (file.startsWith('~') || path.isAbsolute(file) ? file : path.resolve(projectDirOf(baseFile), file));
+  config.ssh.keys = config.ssh.keys.map(fromProject);
+  if (Array.isArray(config.ssh.config)) config.ssh.config = config.ssh.config.map(fromProject);
   config.boot = normaliseBoot(n, raw.boot);
   config.retainContainers = n.number(raw.retain_containers, ['retain_containers'], 5, Number.isInteger, 'a whole number');
   if (config.retainContainers < 1) {

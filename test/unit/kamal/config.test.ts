@@ -471,6 +471,15 @@ describe('Kamal config', () => {
       assert.equal(config.ssh.proxy, undefined);
       assert.deepEqual(config.ssh.config, ['~/.ssh/only_this']);
     });
+
+    it('resolves relative key and ssh_config paths against the project root, as Kamal run there would', () => {
+      const config = parseKamalConfig({
+        baseText: 'service: chat\nimage: bars/app\nservers: [web-1]\nssh:\n  keys: [config/deploy_key, ~/.ssh/id_x, /keys/abs]\n  config: [config/ssh_config]\n',
+        baseFile: BASE_FILE,
+      });
+      assert.deepEqual(config.ssh.keys, ['/app/config/deploy_key', '~/.ssh/id_x', '/keys/abs']);
+      assert.deepEqual(config.ssh.config, ['/app/config/ssh_config']);
+    });
   });
 
   describe('boot and timings', () => {
