@@ -10,11 +10,16 @@ import * as path from 'node:path';
 import { KamalSource } from '../../src/core/kamal/source';
 import type { App } from '../../src/core/model';
 import { createSessionPool } from '../../src/core/ssh/pool';
-import type { SessionPool } from '../../src/core/ssh/types';
+import type { SessionPool, SshPrompts } from '../../src/core/ssh/types';
 import { requireHostsOrSkip, startHosts, type TestHosts } from '../hosts/harness';
 import { realPool, writeDeployYml } from './kamal-hosts';
 
 const SERVICE = 'sshsvc';
+
+/** A pool that knows only `knownHosts` and asks `prompts`: no agent, no ssh_config, no global known_hosts. */
+function isolatedPool(home: string, knownHosts: string, prompts: SshPrompts): SessionPool {
+  return createSessionPool({ prompts, homeDir: home, knownHostsFile: knownHosts, globalKnownHostsFile: null, systemSshConfigFile: null, agentSocket: null });
+}
 
 async function releaseVersions(configFile: string, pool: SessionPool): Promise<string[]> {
   const source = new KamalSource(configFile, { pool, connectAllowed: () => true });
@@ -57,19 +62,12 @@ describe('Kamal over SSH on real hosts', function () {
     const knownHosts = path.join(home, '.ssh', 'known_hosts');
     const asked: string[] = [];
     const configFile = await writeDeployYml(path.join(dir, 'unknown'), hosts, { service: SERVICE, web: [host] });
-    const pool = createSessionPool({
-      prompts: {
-        confirmUnknownHostKey: async (_host, _port, _type, fingerprint) => {
-          asked.push(fingerprint);
-          return true;
-        },
-        passphrase: async () => undefined,
+    const pool = isolatedPool(home, knownHosts, {
+      confirmUnknownHostKey: async (_host, _port, _type, fingerprint) => {
+        asked.push(fingerprint);
+        return true;
       },
-      homeDir: home,
-      knownHostsFile: knownHosts,
-      globalKnownHostsFile: null,
-      systemSshConfigFile: null,
-      agentSocket: null,
+      passphrase: async () => undefined,
     });
     try {
       assert.deepEqual(await releaseVersions(configFile, pool), ['v2', 'v1']);
@@ -88,13 +86,9 @@ describe('Kamal over SSH on real hosts', function () {
     const otherKey = hosts.hosts.find((candidate) => candidate.jumpOnly)!.hostPublicKeyLine;
     fs.writeFileSync(knownHosts, `${host.address} ${otherKey}\n`);
     const configFile = await writeDeployYml(path.join(dir, 'changed'), hosts, { service: SERVICE, web: [host] });
-    const pool = createSessionPool({
-      prompts: { confirmUnknownHostKey: async () => assert.fail('a changed key must not be asked about'), passphrase: async () => undefined },
-      homeDir: home,
-      knownHostsFile: knownHosts,
-      globalKnownHostsFile: null,
-      systemSshConfigFile: null,
-      agentSocket: null,
+    const pool = isolatedPool(home, knownHosts, {
+      confirmUnknownHostKey: async () => assert.fail('a changed key must not be asked about'),
+      passphrase: async () => undefined,
     });
     try {
       await assert.rejects(releaseVersions(configFile, pool), /REMOTE HOST IDENTIFICATION HAS CHANGED[\s\S]*known_hosts:1/);
