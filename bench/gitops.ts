@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { GitopsRepo } from '../src/core/gitops/discovery';
 import { listReleases } from '../src/core/gitops/history';
+import { gimletReleaseJson } from '../test/fixtures/gitops';
 
 const ENVS = 20;
 const APPS_PER_ENV = 50;
@@ -36,30 +37,6 @@ function data(text: string): string {
   return `data ${Buffer.byteLength(text)}\n${text}\n`;
 }
 
-function releaseJson(app: string, env: string, deploy: number, time: number): string {
-  const sha = (deploy * 2654435761).toString(16).padStart(8, '0').repeat(5).slice(0, 40);
-  return `${JSON.stringify({
-    app,
-    env,
-    artifactId: `${app}-${deploy}`,
-    triggeredBy: 'policy',
-    version: {
-      repositoryName: `acme/${app}`,
-      sha,
-      created: time,
-      branch: 'main',
-      authorName: 'Alice Example',
-      authorEmail: 'alice@example.com',
-      committerName: 'Alice Example',
-      committerEmail: 'alice@example.com',
-      message: `Deploy ${deploy} of ${app}\n\nSome longer description of the change.`,
-      url: `https://github.com/acme/${app}/commit/${sha}`,
-    },
-    gitopsRef: '',
-    gitopsRepo: 'acme/gitops',
-  })}\n`;
-}
-
 async function generate(dir: string): Promise<void> {
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
@@ -79,7 +56,7 @@ async function generate(dir: string): Promise<void> {
     const env = envName(Math.floor(next() * ENVS));
     const app = appName(Math.floor(next() * APPS_PER_ENV));
     const time = BASE_TIME + deploy * 60;
-    const release = releaseJson(app, env, deploy, time);
+    const release = gimletReleaseJson(app, env, String(deploy), time);
     const manifest = `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ${app}\nspec:\n  template:\n    spec:\n      containers:\n        - name: ${app}\n          image: registry.example.com/${app}:${deploy}\n`;
     await write(
       `commit refs/heads/main\n${author(time)}${data(`[Gimlet] ${env}/${app} automated deploy`)}` +

@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { launchChromium, missingChromium, prerequisiteMissing } from './browser';
 import { channelDirFor, channelFiles, RESULT_FILE_ENV, type TestResult } from './channel';
-import { loadCodeServerModule, repoRoot, type CodeServer, type StartOptions } from './code-server';
+import { loadCodeServerModule, quietWorkbenchSettings, repoRoot, type CodeServer, type StartOptions } from './code-server';
 import { runLayer, summaryLine } from './summary';
 
 const LAYER = 'integration';
@@ -110,19 +110,7 @@ function writeUserSettings(userDataDir: string): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     path.join(dir, 'settings.json'),
-    JSON.stringify(
-      {
-        'workbench.startupEditor': 'none',
-        'workbench.tips.enabled': false,
-        'telemetry.telemetryLevel': 'off',
-        'extensions.autoCheckUpdates': false,
-        'extensions.autoUpdate': false,
-        'update.mode': 'none',
-        'git.openRepositoryInParentFolders': 'never',
-      },
-      null,
-      2,
-    ),
+    JSON.stringify(quietWorkbenchSettings, null, 2),
   );
 }
 

@@ -32,6 +32,17 @@ interface CodeServerModule {
 
 export const repoRoot = path.resolve(__dirname, '..', '..');
 
+/** User settings for test workbenches: no start page, tips, telemetry, updates or gallery calls. */
+export const quietWorkbenchSettings: Readonly<Record<string, unknown>> = {
+  'workbench.startupEditor': 'none',
+  'workbench.tips.enabled': false,
+  'telemetry.telemetryLevel': 'off',
+  'extensions.autoCheckUpdates': false,
+  'extensions.autoUpdate': false,
+  'update.mode': 'none',
+  'git.openRepositoryInParentFolders': 'never',
+};
+
 export async function loadCodeServerModule(): Promise<CodeServerModule> {
   // A computed specifier keeps the .mjs out of TypeScript's resolution; the interface above is its contract.
   const specifier = pathToFileURL(path.join(repoRoot, 'scripts', 'code-server.mjs')).href;

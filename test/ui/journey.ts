@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
-import type { CodeServer, StartOptions } from '../runner/code-server';
+import { quietWorkbenchSettings, type CodeServer, type StartOptions } from '../runner/code-server';
 import { Workbench } from './workbench';
 
 export interface OpenOptions {
@@ -52,15 +52,6 @@ export interface Environment {
   servers: CodeServerPool;
 }
 
-const baseSettings = {
-  'workbench.startupEditor': 'none',
-  'workbench.tips.enabled': false,
-  'telemetry.telemetryLevel': 'off',
-  'extensions.autoCheckUpdates': false,
-  'extensions.autoUpdate': false,
-  'update.mode': 'none',
-  'git.openRepositoryInParentFolders': 'never',
-};
 
 /**
  * One code-server per distinct trust mode and settings, shared by the journeys of a run: each
@@ -95,7 +86,7 @@ export class CodeServerPool {
     const trustSettings = trusted
       ? {}
       : { 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never', 'security.workspace.trust.emptyWindow': false };
-    writeFileSync(path.join(userDataDir, 'User', 'settings.json'), JSON.stringify({ ...baseSettings, ...trustSettings, ...settings }, null, 2));
+    writeFileSync(path.join(userDataDir, 'User', 'settings.json'), JSON.stringify({ ...quietWorkbenchSettings, ...trustSettings, ...settings }, null, 2));
     return this.start({ userDataDir, extensionsDir: this.extensionsDir, disableWorkspaceTrust: trusted, quiet: true, env });
   }
 
