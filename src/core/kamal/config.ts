@@ -587,7 +587,8 @@ function normaliseHosts(n: Normaliser, value: unknown, at: Path): HostList {
   return result;
 }
 
-function emptyConfig(file: string, problems: Problem[], destination?: string): KamalConfig {
+/** Kamal's defaults with nothing deployable yet: what a config starts from (and test builders too). */
+export function emptyConfig(file: string, problems: Problem[] = [], destination?: string): KamalConfig {
   return {
     file,
     ...(destination !== undefined ? { destination } : {}),

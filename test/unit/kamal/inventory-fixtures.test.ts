@@ -7,6 +7,7 @@
 import { strict as assert } from 'node:assert';
 import type { ExecOptions, ExecResult, HostSession } from '../../../src/core/ssh/types';
 import { INVENTORY_SECTIONS } from '../../../src/core/kamal/commands/inventory';
+import { emptyConfig } from '../../../src/core/kamal/config';
 import { parseInventoryOutput } from '../../../src/core/kamal/inventory';
 import type { KamalConfig, KamalRole } from '../../../src/core/kamal/types';
 
@@ -34,10 +35,9 @@ export function configFixture(options: {
   for (const role of roles) for (const host of role.hosts) if (!hosts.includes(host)) hosts.push(host);
   const repository = options.repository ?? 'localhost:5555/bars/app';
   return {
-    file: '/project/config/deploy.yml',
+    ...emptyConfig('/project/config/deploy.yml'),
     destinationFile: options.destination ? `/project/config/deploy.${options.destination}.yml` : undefined,
     destination: options.destination,
-    requireDestination: false,
     service: options.service ?? 'chat',
     image: 'bars/app',
     registryServer: 'localhost:5555',
@@ -45,20 +45,6 @@ export function configFixture(options: {
     roles,
     primaryRole,
     hosts,
-    ssh: { user: 'root', port: 22, keys: [], keysOnly: false, config: true, forwardAgent: false, keepaliveInterval: 30 },
-    boot: {},
-    retainContainers: 5,
-    readinessDelay: 7,
-    deployTimeout: 30,
-    drainTimeout: 30,
-    hooksPath: '/project/.kamal/hooks',
-    env: { clear: {}, secret: [] },
-    labels: {},
-    volumes: [],
-    logging: { options: {} },
-    raw: {},
-    unknown: [],
-    problems: [],
   };
 }
 

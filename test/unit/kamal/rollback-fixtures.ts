@@ -4,6 +4,7 @@
  */
 import type { Reporter } from '../../../src/core/model';
 import type { ExecOptions, ExecResult, HostSession } from '../../../src/core/ssh/types';
+import { emptyConfig } from '../../../src/core/kamal/config';
 import type { KamalConfig, KamalProxy, KamalRole } from '../../../src/core/kamal/types';
 
 export function proxyConfig(overrides: Partial<KamalProxy> = {}): KamalProxy {
@@ -37,29 +38,16 @@ export function role(name: string, hosts: string[], overrides: Partial<KamalRole
 export function kamalConfig(overrides: Partial<KamalConfig> = {}): KamalConfig {
   const roles = overrides.roles ?? [role('web', ['web-1'])];
   return {
-    file: '/nonexistent/project/config/deploy.yml',
-    requireDestination: false,
+    ...emptyConfig('/nonexistent/project/config/deploy.yml'),
     service: 'chat',
     image: 'bars/app',
     registryServer: 'localhost:5555',
     repository: 'localhost:5555/bars/app',
     roles,
-    primaryRole: 'web',
     hosts: [...new Set(roles.flatMap((entry) => entry.hosts))],
     ssh: { user: 'root', port: 22, keys: [], keysOnly: false, config: false, forwardAgent: false, keepaliveInterval: 30 },
-    boot: {},
-    retainContainers: 5,
     readinessDelay: 0,
     deployTimeout: 10,
-    drainTimeout: 30,
-    hooksPath: '/nonexistent/project/.kamal/hooks',
-    env: { clear: {}, secret: [] },
-    labels: {},
-    volumes: [],
-    logging: { options: {} },
-    raw: {},
-    unknown: [],
-    problems: [],
     ...overrides,
   };
 }
