@@ -1,7 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { processAlive, run, waitFor } from './exec';
 import {
@@ -11,26 +10,12 @@ import {
   missingHostPrerequisites,
   requireHostsOrSkip,
   startHosts,
+  tcpOpen,
 } from './harness';
 import { proxyHistory } from './seed';
 import { mountsUnder } from './teardown';
 
 const SERVICE = 'chat';
-
-function tcpReachable(address: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: address, port, timeout: timeoutMs });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
-}
 
 function namespaces(): Promise<string[]> {
   return run('ip', ['netns', 'list']).then((result) => result.stdout.split('\n').map((line) => line.split(' ')[0] ?? '').filter(Boolean));
@@ -157,7 +142,7 @@ describe('test hosts harness (real sshd + dockerd per network namespace)', funct
     const [host0] = testHosts.hosts;
     assert.ok(jump && host0);
     assert.equal(jump.jumpVia, 'host0');
-    assert.equal(await tcpReachable(jump.address, 22, 1500), false, 'this machine reached the jump-only host directly');
+    assert.equal(await tcpOpen(jump.address, 22, 1500), false, 'this machine reached the jump-only host directly');
     const direct = await run('ssh', [
       '-F', '/dev/null', '-i', testHosts.clientKeyPath, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=2',
       '-o', `UserKnownHostsFile=${testHosts.knownHostsPath}`, `root@${jump.address}`, 'true',
@@ -284,7 +269,7 @@ describe('test hosts harness (real sshd + dockerd per network namespace)', funct
     assert.equal((await testHosts.exec(host2, 'echo up')).stdout.trim(), 'up');
 
     await testHosts.linkDown(host2);
-    assert.equal(await tcpReachable(host2.address, 22, 1000), false);
+    assert.equal(await tcpOpen(host2.address, 22, 1000), false);
     await testHosts.linkUp(host2);
     assert.equal((await testHosts.exec(host2, 'echo back')).stdout.trim(), 'back');
   });

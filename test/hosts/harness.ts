@@ -8,7 +8,7 @@
  * they are reachable only with `ssh -J root@<host 0>`.
  * Everything of a run lives under /tmp/drt/<run> and is recorded in run.json for tear-down.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -238,9 +238,10 @@ function dockerPing(socket: string): Promise<boolean> {
   });
 }
 
-function tcpOpen(address: string, port: number): Promise<boolean> {
+/** Whether a TCP connection to address:port opens within `timeoutMs`. */
+export function tcpOpen(address: string, port: number, timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({ host: address, port, timeout: 1000 });
+    const socket = connect({ host: address, port, timeout: timeoutMs });
     socket.once('connect', () => {
       socket.destroy();
       resolve(true);
@@ -604,20 +605,7 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHosts>
       { detached: true, stdio: ['ignore', log, log] },
     );
     closeSync(log);
-    child.unref();
-    let exited = false;
-    child.once('exit', () => {
-      exited = true;
-    });
-    await waitFor(
-      `dockerd of ${host.name} to answer on ${host.test.dockerSocket} (log: ${join(host.dir, 'dockerd.log')})`,
-      async () => {
-        if (exited) throw new Error(`dockerd of ${host.name} exited while starting; see ${join(host.dir, 'dockerd.log')}`);
-        return dockerPing(host.test.dockerSocket);
-      },
-      30_000,
-      50,
-    );
+    await untilReady(child, `dockerd of ${host.name}`, `answer on ${host.test.dockerSocket}`, join(host.dir, 'dockerd.log'), () => dockerPing(host.test.dockerSocket), 30_000);
   }
 
   async function startSshd(host: LiveHost): Promise<void> {
@@ -634,23 +622,30 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHosts>
       { detached: true, stdio: ['ignore', log, log] },
     );
     closeSync(log);
-    child.unref();
-    let exited = false;
-    child.once('exit', () => {
-      exited = true;
-    });
-    await waitFor(
-      `sshd of ${host.name} to listen on ${host.test.address}:22 (log: ${host.sshdLog})`,
-      async () => {
-        if (exited) throw new Error(`sshd of ${host.name} exited while starting; see ${host.sshdLog}`);
-        const pid = readOwnedPid(host.sshdPidFile, host.dir);
-        if (pid === undefined || pid !== child.pid) return false;
-        return host.test.jumpOnly ? true : tcpOpen(host.test.address, 22);
-      },
-      15_000,
-      50,
-    );
+    await untilReady(child, `sshd of ${host.name}`, `listen on ${host.test.address}:22`, host.sshdLog, async () => {
+      const pid = readOwnedPid(host.sshdPidFile, host.dir);
+      if (pid === undefined || pid !== child.pid) return false;
+      return host.test.jumpOnly ? true : tcpOpen(host.test.address, 22);
+    }, 15_000);
   }
+}
+
+/** Lets a detached daemon run on its own and waits until `ready`, failing at once if it exits first. */
+async function untilReady(child: ChildProcess, name: string, readiness: string, logFile: string, ready: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  child.unref();
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+  });
+  await waitFor(
+    `${name} to ${readiness} (log: ${logFile})`,
+    async () => {
+      if (exited) throw new Error(`${name} exited while starting; see ${logFile}`);
+      return ready();
+    },
+    timeoutMs,
+    50,
+  );
 }
 
 const DELAY_RELAY_PORT = 2222;
