@@ -60,21 +60,22 @@ export async function resolveTarget(context: RollbackContext, node: AppNode | Re
   if (!askRelease) return { source, app: app.value };
 
   const releases = await source.releases(app.value, { limit: 50 });
-  const items: PickItem<Release>[] = releases.map((release) => {
+  const items: PickItem<{ release: Release; why?: string }>[] = releases.map((release) => {
     const why = release.rollbackable ? undefined : release.current ? 'current' : release.reason ?? 'not a rollback target';
     return {
       label: release.rollbackable ? release.version : `$(circle-slash) ${release.version}`,
       description: [release.title, release.previous ? 'previous' : undefined].filter(Boolean).join(' · '),
       detail: why ? `Not pickable: ${why}` : [release.created && `created ${relativeTime(Date.parse(release.created), Date.now())}`, release.presence, release.triggeredBy && `by ${release.triggeredBy}`].filter(Boolean).join(' · '),
-      value: release.rollbackable ? release : undefined,
+      value: { release, why },
     };
   });
   // Non-targets stay visible with their reason; picking one explains instead of acting.
   for (;;) {
     const picked = await prompter.pick(items, { title: `Roll Back ${app.value.name} (${environment.label}) to…`, placeHolder: 'Pick the release to go back to', matchOnDetail: true });
-    if (!picked) throw new UserCancelled();
-    if (picked.value) return { source, app: app.value, release: picked.value };
-    void vscode.window.showInformationMessage(`${picked.label.replace('$(circle-slash) ', '')} cannot be rolled back to: ${picked.detail?.replace('Not pickable: ', '')}.`);
+    if (!picked?.value) throw new UserCancelled();
+    const { release, why } = picked.value;
+    if (!why) return { source, app: app.value, release };
+    void vscode.window.showInformationMessage(`${release.version} cannot be rolled back to: ${why}.`);
   }
 }
 
