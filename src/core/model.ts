@@ -44,6 +44,12 @@ export interface App {
   problems: Problem[];
 }
 
+/**
+ * Going to a release older than the one running is a rollback; going to a newer one, or bringing back a
+ * release that was rolled back, is a roll forward. Menus, dialogs, output and the CLI name it by this.
+ */
+export type RollDirection = 'back' | 'forward';
+
 export interface Release {
   /** Stable across refreshes: gitops full sha, Kamal `<app id>@<version>`. */
   id: string;
@@ -58,6 +64,8 @@ export interface Release {
   previous?: boolean;
   rolledBack?: boolean;
   rollbackable: boolean;
+  /** What choosing this release as the target would be; absent on the current release. */
+  direction?: RollDirection;
   /** Why it is not a rollback target ("running now", "pruned on web-2", "already rolled back"). */
   reason?: string;
   /** Short state for the tree description, e.g. "3 of 4 hosts". */
@@ -129,6 +137,8 @@ export interface RollbackPlan<Detail = unknown> {
   app: string;
   from: string;
   to: string;
+  /** Absent means 'back'. */
+  direction?: RollDirection;
   /** One sentence for the confirmation ("Revert 2 commits in prod/web and push to origin/main"). */
   summary: string;
   /** The whole plan, one step a line, as the dry run prints it. */
