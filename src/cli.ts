@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import * as readline from 'node:readline';
 import { discoverSources } from './core/discovery';
 import { defaultFinders, environmentsToJson, openSource, releasesToJson } from './core/finders';
+import { fullShaProblem, type GitopsSource } from './core/gitops';
 import { DeployRollbackError, type App, type Release, type ReleaseSource, type Reporter, type RollbackOutcome } from './core/model';
 import { createSessionPool } from './core/ssh/pool';
 import type { SessionPool, SshPrompts } from './core/ssh/types';
@@ -13,7 +14,7 @@ Usage:
   deploy-rollback environments --workspace DIR --json
   deploy-rollback releases --gitops PATH --env ENV --app APP [--limit N] --json
   deploy-rollback releases --kamal CONFIG [--destination D] [--json]
-  deploy-rollback rollback --gitops PATH --env ENV --app APP --to SHA [--dry-run] [--yes]
+  deploy-rollback rollback --gitops PATH --env ENV --app APP --to SHA [--restore-tree] [--dry-run] [--yes]
   deploy-rollback rollback --kamal CONFIG [--destination D] [--to VERSION] [--dry-run] [--yes]
 
 Options:
@@ -22,7 +23,10 @@ Options:
   --kamal CONFIG     config/deploy.yml, its config/ folder or the project folder
   --destination D    Kamal destination (config/deploy.D.yml)
   --env ENV          gitops environment; --app APP: the app in it
-  --to TARGET        gitops: full 40-hex sha of the release; Kamal: version (default: previous)
+  --to TARGET        gitops: full 40-hex sha of the release, older (roll back) or rolled back
+                     (roll forward); Kamal: version (default: previous)
+  --restore-tree     gitops: write <env>/<app> as at the target in one commit naming it,
+                     instead of reverts (offered when reverts cannot restore it exactly)
   --limit N          how many releases (default 10)
   --dry-run          print the plan (and the gitops diff stat) and change nothing
   --yes              do not ask for confirmation (required when stdin is not a terminal)
@@ -48,6 +52,7 @@ const options = {
   to: { type: 'string' },
   limit: { type: 'string' },
   'dry-run': { type: 'boolean' },
+  'restore-tree': { type: 'boolean' },
   yes: { type: 'boolean' },
   json: { type: 'boolean' },
   verbose: { type: 'boolean' },
@@ -212,19 +217,25 @@ function describeRelease(release: Release): string {
 
 async function rollbackCommand(flags: Flags, pool: () => SessionPool, reporter: Reporter): Promise<number> {
   if (flags.gitops && !flags.to) throw new UsageError('rollback --gitops needs --to SHA (the full sha of the release to go back to)');
-  if (flags.gitops && flags.to && !/^[0-9a-f]{40}$/.test(flags.to)) {
-    throw new DeployRollbackError(`--to must be the release's full 40-hex gitops sha, not "${flags.to}": a short sha is ambiguous and Gimlet would revert the whole history.`);
-  }
+  const shaProblem = flags.gitops && flags.to !== undefined ? fullShaProblem(flags.to) : undefined;
+  if (shaProblem) throw new DeployRollbackError(`--to ${shaProblem}`);
+  if (flags['restore-tree'] && !flags.gitops) throw new UsageError('--restore-tree is for gitops rollbacks');
   const { source, app } = await openFromFlags(flags, pool, reporter, 'rollback');
   let target: Release | undefined;
-  if (flags.to) {
+  if (flags.to && source.kind === 'gitops') {
+    // The gitops planner says exactly why a sha is not a target (unknown, shallow clone, not a release).
+    target = { id: flags.to, app, version: flags.to, current: false, rollbackable: true };
+  } else if (flags.to) {
     const releases = await source.releases(app, { limit: 10_000 });
     target = releases.find((release) => release.id === flags.to || release.version === flags.to);
-    if (!target && source.kind === 'gitops') throw new DeployRollbackError(`${flags.to} is not a release of ${app.name} in ${app.environment.name}.`);
     target ??= { id: `${app.id}@${flags.to}`, app, version: flags.to, current: false, rollbackable: true };
   }
-  const plan = await source.planRollback(app, target);
-  process.stdout.write(`Roll back ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}\n${plan.summary}\n\n${plan.lines.join('\n')}\n`);
+  const plan =
+    source.kind === 'gitops'
+      ? await (source as GitopsSource).planRollback(app, target, undefined, { restoreTree: flags['restore-tree'] })
+      : await source.planRollback(app, target);
+  const verb = plan.direction === 'forward' ? 'Roll forward' : 'Roll back';
+  process.stdout.write(`${verb} ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}\n${plan.summary}\n\n${plan.lines.join('\n')}\n`);
   if (flags['dry-run']) {
     const extra = (await source.previewRollback?.(plan)) ?? [];
     if (extra.length) process.stdout.write(`\n${extra.join('\n')}\n`);
@@ -233,7 +244,7 @@ async function rollbackCommand(flags: Flags, pool: () => SessionPool, reporter: 
   }
   if (!flags.yes) {
     if (!process.stdin.isTTY) throw new DeployRollbackError('Refusing to roll back without --yes: stdin is not a terminal to confirm on.');
-    const answer = await ask(`\nRoll back ${plan.app} (${plan.environment}) to ${plan.to}? Type "yes": `);
+    const answer = await ask(`\n${verb} ${plan.app} (${plan.environment}) to ${plan.to}? Type "yes": `);
     if (answer.trim() !== 'yes') {
       process.stderr.write('Not confirmed: nothing was changed.\n');
       return 1;
@@ -245,11 +256,14 @@ async function rollbackCommand(flags: Flags, pool: () => SessionPool, reporter: 
     controller.abort();
   };
   process.once('SIGINT', onSigint);
+  // SIGTERM too: aborting lets the gitops rollback remove its temporary worktree before exiting.
+  process.once('SIGTERM', onSigint);
   let outcome: RollbackOutcome;
   try {
     outcome = await source.executeRollback(plan, reporter, controller.signal);
   } finally {
     process.removeListener('SIGINT', onSigint);
+    process.removeListener('SIGTERM', onSigint);
   }
   for (const line of outcome.lines) process.stdout.write(`${line}\n`);
   (outcome.ok ? process.stdout : process.stderr).write(`${outcome.message}\n`);

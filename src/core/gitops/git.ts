@@ -25,7 +25,24 @@ export interface GitRunOptions {
   signal?: AbortSignal;
   /** What we were doing, for the error message ("fetching origin"). */
   step?: string;
+  /**
+   * Network operations (fetch, push): git runs in its own process group so a timeout or a
+   * cancel also stops the ssh / remote-helper it started, and a remote that never answers
+   * cannot hold us longer than this many milliseconds.
+   */
+  timeoutMs?: number;
 }
+
+/** A git command stopped because it ran past its timeout (a remote that does not answer). */
+export class GitTimeoutError extends DeployRollbackError {
+  constructor(message: string, readonly args: readonly string[], step?: string) {
+    super(message, step);
+    this.name = 'GitTimeoutError';
+  }
+}
+
+/** The default for `deployRollback.gitops.networkTimeout`. */
+export const DEFAULT_NETWORK_TIMEOUT_MS = 60_000;
 
 export interface GitResult {
   exitCode: number | null;
@@ -45,11 +62,24 @@ export function describeGit(args: readonly string[], cwd: string): string {
   return `${quoteArgv(['git', ...args])} (in ${cwd})`;
 }
 
-export function spawnGit(args: readonly string[], cwd: string): ChildProcessWithoutNullStreams {
-  return spawn('git', args, { cwd, env: gitEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+export function spawnGit(args: readonly string[], cwd: string, ownGroup = false): ChildProcessWithoutNullStreams {
+  return spawn('git', args, { cwd, env: gitEnv(), stdio: ['pipe', 'pipe', 'pipe'], detached: ownGroup });
 }
 
-/** Runs git and resolves with its output whatever the exit code; rejects only if git cannot start. */
+/** Stops git and whatever it started (ssh, remote helpers) when it runs in its own process group. */
+function stopGit(child: ChildProcessWithoutNullStreams, ownGroup: boolean): void {
+  if (ownGroup && child.pid !== undefined) {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+      return;
+    } catch {
+      // The group is already gone; fall through to the child itself.
+    }
+  }
+  child.kill('SIGKILL');
+}
+
+/** Runs git and resolves with its output whatever the exit code; rejects only if git cannot start, is cancelled or times out. */
 export function runGit(args: readonly string[], options: GitRunOptions): Promise<GitResult> {
   const reporter = options.reporter ?? silentReporter;
   reporter.debug(`[git] ${describeGit(args, options.cwd)}`);
@@ -58,22 +88,42 @@ export function runGit(args: readonly string[], options: GitRunOptions): Promise
       reject(new DeployRollbackError(`Cancelled before ${options.step ?? `git ${args[0]}`}`, options.step));
       return;
     }
-    const child = spawnGit(args, options.cwd);
-    const onAbort = (): void => {
-      child.kill();
-    };
+    const ownGroup = options.timeoutMs !== undefined;
+    const child = spawnGit(args, options.cwd, ownGroup);
+    let timedOut = false;
+    const onAbort = (): void => stopGit(child, ownGroup);
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            stopGit(child, ownGroup);
+          }, options.timeoutMs);
     options.signal?.addEventListener('abort', onAbort, { once: true });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    child.on('error', (error) =>
-      reject(new DeployRollbackError(`Could not run git in ${options.cwd}: ${error.message}`, options.step)),
-    );
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(new DeployRollbackError(`Could not run git in ${options.cwd}: ${error.message}`, options.step));
+    });
     child.on('close', (exitCode) => {
+      clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
       if (options.signal?.aborted) {
         reject(new DeployRollbackError(`Cancelled while ${options.step ?? `running git ${args[0]}`}`, options.step));
+        return;
+      }
+      if (timedOut) {
+        const seconds = Math.round((options.timeoutMs ?? 0) / 100) / 10;
+        reject(
+          new GitTimeoutError(
+            `git ${args[0]} got no answer within ${seconds} s while ${options.step ?? `running git ${args[0]}`} (deployRollback.gitops.networkTimeout): the remote is not responding, so git was stopped`,
+            args,
+            options.step,
+          ),
+        );
         return;
       }
       resolve({ exitCode, stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr).toString('utf8') });
@@ -111,13 +161,19 @@ export function gitFailure(args: readonly string[], options: GitRunOptions, resu
   );
 }
 
+export interface GitObject {
+  oid: string;
+  type: string;
+  content: Buffer;
+}
+
 /**
  * One `git cat-file --batch` process answering `<rev>:<path>` requests in order, so reading
  * hundreds of release.json blobs costs one process instead of hundreds.
  */
 export class CatFileBatch {
   private readonly child: ChildProcessWithoutNullStreams;
-  private readonly waiting: Array<{ resolve: (blob: Buffer | undefined) => void; reject: (error: Error) => void }> = [];
+  private readonly waiting: Array<{ resolve: (object: GitObject | undefined) => void; reject: (error: Error) => void }> = [];
   private buffered: Buffer = Buffer.alloc(0);
   private failure: Error | undefined;
   private closed = false;
@@ -138,7 +194,12 @@ export class CatFileBatch {
   }
 
   /** The object's content, or undefined when `<rev>:<path>` does not exist. */
-  read(spec: string): Promise<Buffer | undefined> {
+  async read(spec: string): Promise<Buffer | undefined> {
+    return (await this.object(spec))?.content;
+  }
+
+  /** The object's name, type and content, or undefined when `<rev>:<path>` does not exist. */
+  object(spec: string): Promise<GitObject | undefined> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new Error('CatFileBatch is closed'));
     if (spec.includes('\n')) return Promise.resolve(undefined);
@@ -170,12 +231,13 @@ export class CatFileBatch {
         this.waiting.shift()?.resolve(undefined);
         continue;
       }
-      const size = Number(header.slice(header.lastIndexOf(' ') + 1));
+      const [oid, type, sizeText] = header.split(' ');
+      const size = Number(sizeText);
       const end = headerEnd + 1 + size;
       if (this.buffered.length < end + 1) return;
       const content = Buffer.from(this.buffered.subarray(headerEnd + 1, end));
       this.buffered = this.buffered.subarray(end + 1);
-      this.waiting.shift()?.resolve(content);
+      this.waiting.shift()?.resolve({ oid, type, content });
     }
   }
 }
@@ -184,4 +246,26 @@ export const FULL_SHA = /^[0-9a-f]{40}$/;
 
 export function shortSha(sha: string): string {
   return sha.slice(0, 10);
+}
+
+/**
+ * What is wrong with `value` as a full commit sha, in words that name the exact problem
+ * (spaces, uppercase, length, a revision expression, a tag), or undefined when it is one.
+ */
+export function fullShaProblem(value: string): string | undefined {
+  if (FULL_SHA.test(value)) return undefined;
+  const shown = JSON.stringify(value);
+  const trimmed = value.trim();
+  if (trimmed === '') return 'it is empty: give the full 40-hex gitops sha of the release';
+  if (trimmed !== value) return `${shown} has spaces around it: give the sha alone (${trimmed})`;
+  if (/^[0-9a-fA-F]+$/.test(value)) {
+    if (/[A-F]/.test(value) && value.length === 40) return `${shown} has uppercase letters; git shas are lowercase: use ${value.toLowerCase()}`;
+    if (value.length < 40) return `${shown} is a short sha (${value.length} characters): give the full 40-hex sha, a short one could name another commit`;
+    return `${shown} is ${value.length} characters long; a full sha has exactly 40 (a character too many was copied?)`;
+  }
+  if (/[~^@:]|\.\./.test(value) || /^(HEAD|FETCH_HEAD|ORIG_HEAD)\b/.test(value)) {
+    return `${shown} is a revision expression, not a sha: give the release's full 40-hex sha (git rev-parse ${value} prints one, but check it is a release)`;
+  }
+  const bad = [...value].find((character) => !/[0-9a-fA-F]/.test(character)) ?? '';
+  return `${shown} is not a sha (it contains ${JSON.stringify(bad)}; a tag, branch or version?): give the release's full 40-hex gitops sha, as "releases --json" lists in "id"`;
 }

@@ -1,7 +1,9 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import { DeployRollbackError, silentReporter, type Release, type Reporter } from '../model';
 import { appPath, envReleasePath, findEnv, type GitopsEnv, type GitopsRepo } from './discovery';
-import { CatFileBatch, describeGit, shortSha, spawnGit } from './git';
+import { CatFileBatch, describeGit, runGit, shortSha, spawnGit } from './git';
 import { parseReleaseJson, type GimletRelease } from './releaseJson';
 
 /** One commit that touched an app path, as `git log` reports it. */
@@ -22,6 +24,8 @@ export type GitopsRelease = Omit<Release, 'app'> & {
   /** The later commit whose message names this release's sha. */
   rolledBackBy?: string;
   artifactId?: string;
+  /** Object name of the app path's tree at this release (absent: the path did not exist). */
+  tree?: string;
 };
 
 export interface ReleaseQuery {
@@ -168,6 +172,7 @@ export function walkPathLog(
   });
 }
 
+
 function releaseFrom(commit: PathCommit, gimlet: GimletRelease | undefined): GitopsRelease {
   const version = gimlet?.version ?? {};
   const title = version.message ? subjectOf(version.message) : subjectOf(commit.message);
@@ -201,6 +206,14 @@ export interface PathHistory {
   head?: string;
   /** False when the walk stopped before the oldest commit. */
   complete: boolean;
+  /** The app path's tree at the rev read; absent when the path does not exist there. */
+  headTree?: string;
+  /** The app path's tree at each walked commit (absent value: the path did not exist). */
+  trees: Map<string, string | undefined>;
+  /** Set when the walk reached a shallow clone's boundary: older history is not here. */
+  cut?: { boundary: string; message: string };
+  /** Set when the current release cannot be told with certainty: why. */
+  uncertain?: string;
 }
 
 export function requireEnv(repo: GitopsRepo, envName: string): GitopsEnv {
@@ -209,48 +222,82 @@ export function requireEnv(repo: GitopsRepo, envName: string): GitopsEnv {
   return env;
 }
 
+/** The commits where a shallow clone's history is cut (empty for a full clone). */
+export async function shallowBoundaries(root: string, reporter: Reporter = silentReporter): Promise<Set<string>> {
+  const result = await runGit(['rev-parse', '--git-path', 'shallow'], { cwd: root, reporter });
+  if (result.exitCode !== 0) return new Set();
+  const file = path.resolve(root, result.stdout.toString('utf8').trim());
+  const text = await fs.readFile(file, 'utf8').catch(() => '');
+  return new Set(text.split('\n').map((line) => line.trim()).filter((line) => line !== ''));
+}
+
+export function unshallowHint(remote = 'origin'): string {
+  return `run git fetch --unshallow ${remote} (or git fetch --deepen=100 ${remote}) to read older history`;
+}
+
 /**
- * Reads an app's history newest first. Rolled-back status needs every later commit's message,
- * and the walk sees later commits first, so stopping after `limit` releases loses nothing.
+ * Reads an app's history newest first and tells current / rolled back from content (see
+ * `classify`). Walks until `limit` releases (or `until`) are read AND the release matching
+ * HEAD's tree is found, so a current release older than the window is still recognised.
  */
 export async function readPathHistory(repo: GitopsRepo, envName: string, app: string, query: ReleaseQuery & { until?: (commit: PathCommit) => boolean } = {}): Promise<PathHistory> {
   const env = requireEnv(repo, envName);
-  const path = appPath(env, app);
-  const ownFile = `${path}/release.json`;
+  const where = appPath(env, app);
+  const ownFile = `${where}/release.json`;
   const envFile = envReleasePath(env);
   const deployMessage = `[Gimlet] ${env.dir ? `${env.dir}/` : ''}${app} automated deploy`;
   const limit = query.limit ?? Number.POSITIVE_INFINITY;
   const reporter = query.reporter ?? silentReporter;
+  const rev = query.rev ?? 'HEAD';
+  const boundaries = await shallowBoundaries(repo.root, reporter);
   const commits: PathCommit[] = [];
   const mentionedBy = new Map<string, string>();
-  const candidates: Array<{ commit: PathCommit; rolledBackBy?: string; own: Promise<Buffer | undefined> }> = [];
+  const treeReads = new Map<string, Promise<string | undefined>>();
+  const candidates: Array<{ commit: PathCommit; rolledBackBy?: string; wrote: boolean; own: Promise<Buffer | undefined> }> = [];
   const batch = new CatFileBatch(repo.root, reporter);
-  const releases: GitopsRelease[] = [];
+  // Awaited below in order; if cat-file dies, the first await reports it and the rest must not crash the host as unhandled.
+  const quiet = <T>(read: Promise<T>): Promise<T> => {
+    read.catch(() => undefined);
+    return read;
+  };
+  const treeOf = (spec: string): Promise<string | undefined> => quiet(batch.object(spec).then((object) => (object?.type === 'tree' ? object.oid : undefined)));
+  let releases: GitopsRelease[] = [];
+  const trees = new Map<string, string | undefined>();
+  // A hand-made commit that writes back an older release's release.json (git checkout <old> -- <path>)
+  // restores that release; it is not a new one.
+  const handCopies = new Map<string, string>();
+  const releaseJsonTexts = new Set<string>();
   let complete = false;
+  let headTree: string | undefined;
   try {
-    const revs = [query.rev ?? 'HEAD'];
+    headTree = await treeOf(`${rev}:${where}`);
+    let currentSeen = headTree === undefined;
     let resolvedUpTo = 0;
+    let reachedUntil = false;
     // Ask git for exactly as many commits as releases still wanted (git stops by itself, no
     // kill, no walking past the last one); reverts, deletes and non-releases cost another round.
     let batchSize = Number.isFinite(limit) ? limit : undefined;
     for (;;) {
-      let reachedUntil = false;
       const walked = commits.length;
-      await walkPathLog(
+      const stoppedEarly = await walkPathLog(
         repo.root,
-        revs,
-        [path],
+        [rev],
+        [where],
         (commit) => {
+          const boundary = boundaries.has(commit.sha);
+          // A shallow boundary shows as a root commit that adds every file: what it changed is unknown.
+          if (boundary) commit.files = [];
           commits.push(commit);
-          const rolledBackBy = mentionedBy.get(commit.sha);
-          for (const sha of commit.message.match(MENTIONED_SHA) ?? []) if (!mentionedBy.has(sha)) mentionedBy.set(sha, commit.sha);
-          if (!isRevertMessage(commit.message) && !isDeleteMessage(commit.message)) {
-            const own = batch.read(`${commit.sha}:${ownFile}`);
-            // Awaited below in order; if cat-file dies, the first await reports it and the rest must not crash the host as unhandled.
-            own.catch(() => undefined);
-            candidates.push({ commit, rolledBackBy, own });
+          treeReads.set(commit.sha, treeOf(`${commit.sha}:${where}`));
+          const revert = isRevertMessage(commit.message);
+          if (revert) for (const sha of commit.message.match(MENTIONED_SHA) ?? []) if (!mentionedBy.has(sha)) mentionedBy.set(sha, commit.sha);
+          const deploySubject = subjectOf(commit.message) === deployMessage;
+          // A release rewrites the app's release.json; a hand edit that leaves it alone is not one.
+          const wrote = deploySubject || (!boundary && commit.files.includes(ownFile));
+          if (!revert && !isDeleteMessage(commit.message) && (!boundary || deploySubject)) {
+            candidates.push({ commit, rolledBackBy: mentionedBy.get(commit.sha), wrote, own: quiet(batch.read(`${commit.sha}:${ownFile}`)) });
           }
-          if (query.until?.(commit)) {
+          if (!reachedUntil && query.until?.(commit)) {
             reachedUntil = true;
             return false;
           }
@@ -259,61 +306,116 @@ export async function readPathHistory(repo: GitopsRepo, envName: string, app: st
         { reporter, signal: query.signal, maxCount: batchSize, skip: walked },
       );
       for (; resolvedUpTo < candidates.length; resolvedUpTo++) {
-        const { commit, rolledBackBy, own } = candidates[resolvedUpTo];
-        let gimlet = parseBlob(await own);
-        if (gimlet === undefined) {
+        const { commit, rolledBackBy, wrote, own } = candidates[resolvedUpTo];
+        const ownBlob = await own;
+        let gimlet = wrote ? parseBlob(ownBlob) : undefined;
+        if (gimlet === undefined && ownBlob === undefined && !boundaries.has(commit.sha)) {
+          // Older deploys wrote only the env file: it counts when it names this app.
           const shared = parseBlob(await batch.read(`${commit.sha}:${envFile}`));
           if (shared?.app === app) gimlet = shared;
         }
-        if (gimlet === undefined && subjectOf(commit.message) !== deployMessage) continue;
+        const deploySubject = subjectOf(commit.message) === deployMessage;
+        if (gimlet === undefined && !deploySubject) continue;
+        if (gimlet?.app !== undefined && gimlet.app !== app && !deploySubject) continue;
         const release = releaseFrom(commit, gimlet);
-        if (rolledBackBy) {
-          release.rolledBack = true;
-          release.rolledBackBy = rolledBackBy;
-        }
+        if (wrote && ownBlob !== undefined && !deploySubject) handCopies.set(release.id, ownBlob.toString('utf8'));
+        else if (ownBlob !== undefined) releaseJsonTexts.add(ownBlob.toString('utf8'));
+        release.tree = await treeReads.get(commit.sha);
+        if (rolledBackBy) release.rolledBackBy = rolledBackBy;
         releases.push(release);
+        if (release.tree !== undefined && release.tree === headTree && !handCopies.has(release.id)) currentSeen = true;
       }
-      const exhausted = batchSize === undefined || commits.length - walked < batchSize;
-      if (exhausted && !reachedUntil) complete = true;
-      if (exhausted || reachedUntil || releases.length >= limit) break;
-      batchSize = Math.max(limit - releases.length, (batchSize ?? 0) * 2);
+      const exhausted = !stoppedEarly && (batchSize === undefined || commits.length - walked < batchSize);
+      if (exhausted) {
+        complete = true;
+        break;
+      }
+      if ((reachedUntil || releases.length >= limit) && currentSeen) break;
+      batchSize = Math.max(Number.isFinite(limit) ? limit - releases.length : 0, (batchSize ?? 0) * 2, 16);
     }
+    for (const [sha, read] of treeReads) trees.set(sha, await read);
   } finally {
     batch.close();
   }
-  markCurrent(releases, commits, mentionedBy);
-  return { commits, releases: releases.slice(0, limit), head: commits[0]?.sha, complete };
+  releases = releases.filter((release) => !releaseJsonTexts.has(handCopies.get(release.id) ?? '\0'));
+  const oldest = commits[commits.length - 1];
+  const cut =
+    complete && oldest && boundaries.has(oldest.sha)
+      ? { boundary: oldest.sha, message: `The history of ${where} is cut at ${shortSha(oldest.sha)} (this is a shallow clone): older releases are not here; ${unshallowHint()}` }
+      : undefined;
+  const history: PathHistory = { commits, releases, head: commits[0]?.sha, complete, headTree, trees, cut };
+  classify(history, where);
+  history.releases = releases.slice(0, limit);
+  return history;
 }
 
 function parseBlob(blob: Buffer | undefined): GimletRelease | undefined {
   return blob === undefined ? undefined : parseReleaseJson(blob.toString('utf8'));
 }
 
-/** A delete newer than the newest live release means nothing of this app is running. */
-function markCurrent(releases: GitopsRelease[], commits: PathCommit[], mentionedBy: Map<string, string>): void {
-  const current = releases.find((release) => !release.rolledBack);
-  const currentIndex = current ? commits.findIndex((commit) => commit.sha === current.id) : commits.length;
-  const deletedAfter = commits.slice(0, currentIndex).some((commit) => isDeleteMessage(commit.message) && !mentionedBy.has(commit.sha));
-  let previousMarked = false;
-  for (const release of releases) {
-    if (release.rolledBack) {
-      release.rollbackable = false;
-      release.reason = `already rolled back by ${shortSha(release.rolledBackBy ?? '')}; roll forward instead: deploy it again`;
-    } else if (release === current && !deletedAfter) {
+/**
+ * Current and rolled back are read from content, not from commit messages:
+ * - current: the newest release whose `<env>/<app>` tree equals the one at HEAD. Reverts, reverts
+ *   of reverts, hand-made restores and Gimlet's own rollbacks all end in some release's tree, so
+ *   they are all read the same way.
+ * - rolled back: every release newer than the current one (its content is not live); choosing it
+ *   is a roll forward. Releases older than the current one are roll-back targets, even if they
+ *   were reverted once and deployed again.
+ * - the app path absent at HEAD (deleted): nothing is current; every release is a roll-back target.
+ * - HEAD's tree matching no release (a hand edit on top, or a shallow clone cut before the
+ *   match): nothing is called current and every release says "uncertain: …". Each stays a
+ *   target, since restoring a release's exact tree is well defined; none is called "previous".
+ */
+function classify(history: PathHistory, where: string): void {
+  const { releases, headTree } = history;
+  const currentIndex = headTree === undefined ? -1 : releases.findIndex((release) => release.tree === headTree);
+  const current = currentIndex >= 0 ? releases[currentIndex] : undefined;
+  if (headTree !== undefined && !current) {
+    const last = history.commits[0];
+    history.uncertain = history.cut
+      ? `uncertain: ${where} at HEAD matches none of the releases in this shallow clone; ${unshallowHint()}`
+      : `uncertain: ${where} at HEAD matches no release${last ? ` (last changed by ${shortSha(last.sha)} "${subjectOf(last.message)}")` : ''}`;
+  }
+  // Previous: what ran just before the current release was deployed (its path's state then), so a
+  // release that was rolled back before the current one came is not offered as "previous".
+  const older = releases.slice(currentIndex + 1);
+  let previous: GitopsRelease | undefined;
+  if (!history.uncertain) {
+    const commitIndex = current ? history.commits.findIndex((commit) => commit.sha === current.id) : -1;
+    const before = current ? history.commits[commitIndex + 1] : undefined;
+    const beforeTree = before ? history.trees.get(before.sha) : undefined;
+    previous = (beforeTree !== undefined ? older.find((release) => release.tree === beforeTree) : undefined) ?? older[0];
+  }
+  releases.forEach((release, index) => {
+    release.current = false;
+    release.rolledBack = false;
+    release.rollbackable = true;
+    release.previous = undefined;
+    release.reason = undefined;
+    if (current && index < currentIndex) {
+      release.rolledBack = true;
+      release.direction = 'forward';
+      release.reason = `rolled back: ${where} holds ${current.version} now; choosing it rolls forward`;
+    } else if (release === current) {
       release.current = true;
       release.rollbackable = false;
+      release.direction = undefined;
       release.reason = 'running now';
+      release.rolledBackBy = undefined;
     } else {
-      release.rollbackable = true;
-      if (!previousMarked && (current === undefined || release !== current)) {
-        release.previous = true;
-        previousMarked = true;
-      }
+      release.direction = 'back';
+      release.rolledBackBy = undefined;
+      if (history.uncertain) release.reason = history.uncertain;
+      if (release === previous) release.previous = true;
     }
+  });
+  const oldest = releases[releases.length - 1];
+  if (history.cut && oldest && oldest.id === history.cut.boundary) {
+    oldest.reason = `${oldest.reason ? `${oldest.reason}; ` : ''}history cut here (shallow clone): ${unshallowHint()}`;
   }
 }
 
-/** The app's releases, newest first, with current / rolled-back / rollbackable flags. */
+/** The app's releases, newest first, with current / rolled-back / rollbackable / direction flags. */
 export async function listReleases(repo: GitopsRepo, envName: string, app: string, query: ReleaseQuery = {}): Promise<GitopsRelease[]> {
   return (await readPathHistory(repo, envName, app, query)).releases;
 }

@@ -6,11 +6,17 @@ export {
   executeGitopsRollback,
   isGitopsPlan,
   revertMessage,
+  restoreMessage,
+  pruneStaleWorktrees,
+  isPushRace,
+  RestoreTreeOffer,
   PUSH_RETRIES,
   type GitopsPlanDetail,
   type GitopsRevertStep,
   type GitopsOptions,
+  type GitopsExecuteOptions,
 } from './rollback';
 export { GitopsSource, toRelease } from './source';
 export { releasesJson, environmentsJson, type ReleaseJson, type EnvironmentJson } from './json';
 export { parseReleaseJson, type GimletRelease, type GimletVersion } from './releaseJson';
+export { fullShaProblem, DEFAULT_NETWORK_TIMEOUT_MS } from './git';

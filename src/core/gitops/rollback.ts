@@ -1,10 +1,13 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DeployRollbackError, silentReporter, type Reporter, type RollbackOutcome, type RollbackPlan } from '../model';
+import { DeployRollbackError, silentReporter, type Reporter, type RollDirection, type RollbackOutcome, type RollbackPlan } from '../model';
 import { appPath, envReleasePath, type GitopsRepo } from './discovery';
-import { FULL_SHA, GitCommandError, git, gitBuffer, runGit, shortSha } from './git';
-import { isRevertMessage, readPathHistory, requireEnv, subjectOf, type GitopsRelease, type PathCommit } from './history';
+import { DEFAULT_NETWORK_TIMEOUT_MS, GitCommandError, GitTimeoutError, fullShaProblem, git, gitBuffer, runGit, shortSha } from './git';
+import { isDeleteMessage, isRevertMessage, readPathHistory, requireEnv, shallowBoundaries, subjectOf, unshallowHint, type GitopsRelease, type PathCommit } from './history';
+
+/** What a commit on the app path is, for the plan's wording. */
+export type GitopsCommitKind = 'release' | 'revert' | 'delete' | 'manual';
 
 /** One commit to undo, limited to the app path. */
 export interface GitopsRevertStep {
@@ -14,6 +17,7 @@ export interface GitopsRevertStep {
   parent?: string;
   /** Files under the app path that the commit touched. */
   files: string[];
+  kind: GitopsCommitKind;
 }
 
 export interface GitopsPlanDetail {
@@ -27,11 +31,22 @@ export interface GitopsPlanDetail {
   envReleasePath: string;
   target: GitopsRelease;
   current?: GitopsRelease;
+  direction: RollDirection;
+  /** `reverts`: one git revert per step. `restore-tree`: one commit writing the target's tree (only when asked for). */
+  method: 'reverts' | 'restore-tree';
+  /** The app path's tree object at the target (absent: the path did not exist): what verification compares with. */
+  targetTree?: string;
   /** Newest commit on the app path when planned; the executor refuses if upstream moved past it. */
   pathHead: string;
-  /** Newest first. */
+  /** Newest first; empty for restore-tree. */
   reverts: GitopsRevertStep[];
   skipped: Array<{ sha: string; subject: string; reason: string }>;
+  /** Releases newer than the target: a restore commit names them, so Gimlet reads them as rolled back. */
+  undoes: string[];
+  /** Why reverts alone cannot be shown to restore the target, when they cannot. */
+  revertsCannot?: string;
+  /** Set when the current release could not be told (see history's rules). */
+  uncertain?: string;
   /** Branch checked out when planned, and its upstream, if any. */
   branch?: string;
   upstream?: Upstream;
@@ -50,10 +65,29 @@ export interface Upstream {
 export interface GitopsOptions {
   reporter?: Reporter;
   signal?: AbortSignal;
+  /** The user chose to write the target's tree in one commit instead of reverting (`--restore-tree`). */
+  restoreTree?: boolean;
+}
+
+export interface GitopsExecuteOptions {
+  /** Bound on each fetch and push (`deployRollback.gitops.networkTimeout`); default 60 s. */
+  networkTimeoutMs?: number;
 }
 
 /** How many times a push rejected because someone pushed first is retried on top of the new upstream. */
 export const PUSH_RETRIES = 3;
+
+/**
+ * Reverts cannot be shown to restore the target exactly; the honest alternative is a single
+ * commit writing the target's tree, which only the user may choose (`restoreTree`).
+ */
+export class RestoreTreeOffer extends DeployRollbackError {
+  readonly restoreTreeOffered = true;
+  constructor(message: string, readonly reason: string) {
+    super(message, 'planning');
+    this.name = 'RestoreTreeOffer';
+  }
+}
 
 export function isGitopsPlan(plan: RollbackPlan): plan is RollbackPlan<GitopsPlanDetail> {
   const detail = plan.detail as Partial<GitopsPlanDetail> | undefined;
@@ -84,9 +118,41 @@ function describeRelease(release: GitopsRelease): string {
   return `${release.version} (${shortSha(release.id)}${release.created ? `, ${release.created}` : ''})`;
 }
 
+function commitKind(commit: PathCommit, releaseShas: Set<string>): GitopsCommitKind {
+  if (isRevertMessage(commit.message)) return 'revert';
+  if (isDeleteMessage(commit.message)) return 'delete';
+  return releaseShas.has(commit.sha) ? 'release' : 'manual';
+}
+
 /**
- * Plans rolling `<env>/<app>` back to the release at `targetSha`: which commits to revert
- * (newest first, only the app path), which to skip and why. Refuses anything ambiguous.
+ * Which commits to revert so the path ends exactly at the target's tree. With the path's states
+ * S0 (target) … Sn (now), reverting commit Cj turns Sj into Sj-1, always cleanly. From the
+ * current state, jump back to the earliest commit that left the path in the same state (what
+ * lies between nets to nothing), revert that commit, and repeat until S0. Reverts of reverts,
+ * manual reverts and hand edits are all just states here.
+ */
+function revertChain(newestFirst: PathCommit[], trees: Map<string, string | undefined>, targetTree: string | undefined): { steps: PathCommit[]; skipped: Map<string, string> } {
+  const chain = [...newestFirst].reverse();
+  const states = [targetTree, ...chain.map((commit) => trees.get(commit.sha))];
+  const steps: PathCommit[] = [];
+  const skipped = new Map<string, string>();
+  let at = chain.length;
+  while (at > 0) {
+    const same = states.indexOf(states[at]);
+    for (let index = same + 1; index <= at; index++) {
+      skipped.set(chain[index - 1].sha, `its change to the path is undone later: ${shortSha(chain[at - 1].sha)} left the path as it was before it`);
+    }
+    if (same === 0) break;
+    steps.push(chain[same - 1]);
+    at = same - 1;
+  }
+  return { steps, skipped };
+}
+
+/**
+ * Plans taking `<env>/<app>` to the release at `targetSha`, back or forward: which commits to
+ * revert (newest first, only the app path) so the path ends exactly at the target's tree, or,
+ * when the user asked for it, one commit writing that tree. Refuses anything ambiguous.
  */
 export async function planGitopsRollback(
   repo: GitopsRepo,
@@ -99,58 +165,58 @@ export async function planGitopsRollback(
   const env = requireEnv(repo, envName);
   const where = appPath(env, app);
   const label = `${envName}/${app}`;
-  const wanted = targetSha.trim().toLowerCase();
-  if (!FULL_SHA.test(wanted)) {
-    throw new DeployRollbackError(
-      `"${targetSha}" is not a full commit sha: give all 40 hex characters of a release of ${label} in ${repo.root} (a short sha could match the wrong commit)`,
-      'planning',
-    );
-  }
+  const problem = fullShaProblem(targetSha);
+  if (problem) throw new DeployRollbackError(`Not a release sha of ${label}: ${problem}`, 'planning');
+  const wanted = targetSha;
   const history = await readPathHistory(repo, envName, app, { reporter, signal: options.signal, until: (commit) => commit.sha === wanted });
   const targetIndex = history.commits.findIndex((commit) => commit.sha === wanted);
+  const boundaries = await shallowBoundaries(repo.root, reporter);
   if (targetIndex < 0) {
     const known = await runGit(['cat-file', '-e', `${wanted}^{commit}`], { cwd: repo.root, reporter });
+    const shallow = boundaries.size > 0 ? `; this clone is shallow (its history is cut at ${[...boundaries].map(shortSha).join(', ')}): ${unshallowHint()}, then try again` : '';
     throw new DeployRollbackError(
       known.exitCode === 0
-        ? `Commit ${wanted} in ${repo.root} is not a release of ${label}: it does not touch ${where} on the current branch`
-        : `Unknown commit ${wanted}: it is not in the gitops repository ${repo.root} (fetch first if it is new)`,
+        ? `Commit ${wanted} in ${repo.root} is not a release of ${label}: it does not touch ${where} on the current branch${shallow}`
+        : boundaries.size > 0
+          ? `Commit ${wanted} is not in the gitops repository ${repo.root}${shallow}`
+          : `Unknown commit ${wanted}: it is not in the gitops repository ${repo.root} (fetch first if it is new)`,
       'planning',
     );
   }
   const target = history.releases.find((release) => release.id === wanted);
   if (!target) {
+    const commit = history.commits[targetIndex];
     throw new DeployRollbackError(
-      `Commit ${wanted} ("${subjectOf(history.commits[targetIndex].message)}") touches ${where} but is not a release of ${label} (it is a revert, a delete or has no release.json)`,
+      boundaries.has(wanted)
+        ? `Commit ${wanted} is where this shallow clone's history is cut: what it changed in ${where} is unknown, so it is not read as a release of ${label}; ${unshallowHint()}`
+        : `Commit ${wanted} ("${subjectOf(commit.message)}") touches ${where} but is not a release of ${label} (it is a revert, a delete, a hand edit or has no release.json)`,
       'planning',
     );
   }
-  if (target.rolledBack) {
-    throw new DeployRollbackError(
-      `Release ${describeRelease(target)} of ${label} was rolled back by ${target.rolledBackBy}; roll forward instead: deploy it again`,
-      'planning',
-    );
+  if (target.current || (target.tree !== undefined && target.tree === history.headTree)) {
+    throw new DeployRollbackError(`Release ${describeRelease(target)} of ${label} is already the current release: ${where} holds it now, nothing to roll back`, 'planning');
   }
-  if (target.current) {
-    throw new DeployRollbackError(`Release ${describeRelease(target)} of ${label} is already the current release: nothing to roll back`, 'planning');
-  }
+  const direction: RollDirection = target.direction ?? 'back';
   const current = history.releases.find((release) => release.current);
   const newer = history.commits.slice(0, targetIndex);
-  const revertedBy = new Map<string, string>();
-  for (const commit of newer) {
-    for (const sha of commit.message.match(/\b[0-9a-f]{40}\b/g) ?? []) if (!revertedBy.has(sha)) revertedBy.set(sha, commit.sha);
+  const releaseShas = new Set(history.releases.map((release) => release.id));
+  const merge = newer.find((commit) => commit.parents.length > 1);
+  const revertsCannot = merge
+    ? `merge commit ${shortSha(merge.sha)} ("${subjectOf(merge.message)}") changed ${where} after the target, so its history is not one line of changes that reverts can unwind`
+    : undefined;
+  const chain = revertChain(newer, history.trees, target.tree);
+  const method = options.restoreTree ? 'restore-tree' : 'reverts';
+  if (method === 'reverts' && revertsCannot) {
+    throw new RestoreTreeOffer(
+      `Reverts cannot be shown to take ${label} exactly to ${describeRelease(target)}: ${revertsCannot}. The honest alternative is one commit that writes ${where} as it is at ${shortSha(target.id)} and names that release: choose it explicitly (CLI: --restore-tree)`,
+      revertsCannot,
+    );
   }
-  const reverts: GitopsRevertStep[] = [];
-  const skipped: GitopsPlanDetail['skipped'] = [];
-  for (const commit of newer) {
-    const subject = subjectOf(commit.message);
-    if (isRevertMessage(commit.message)) {
-      skipped.push({ sha: commit.sha, subject, reason: 'it is a revert commit' });
-    } else if (revertedBy.has(commit.sha)) {
-      skipped.push({ sha: commit.sha, subject, reason: `already reverted by ${shortSha(revertedBy.get(commit.sha) ?? '')}` });
-    } else {
-      reverts.push(revertStep(commit, subject));
-    }
-  }
+  const reverts = method === 'reverts' ? chain.steps.map((commit) => revertStep(commit, releaseShas)) : [];
+  const skipped: GitopsPlanDetail['skipped'] =
+    method === 'reverts'
+      ? newer.filter((commit) => chain.skipped.has(commit.sha)).map((commit) => ({ sha: commit.sha, subject: subjectOf(commit.message), reason: chain.skipped.get(commit.sha) ?? '' }))
+      : [];
   const branch = await currentBranch(repo.root, reporter);
   const upstream = branch ? await upstreamOf(repo.root, branch, reporter) : undefined;
   const detail: GitopsPlanDetail = {
@@ -162,50 +228,90 @@ export async function planGitopsRollback(
     envReleasePath: envReleasePath(env),
     target,
     current,
+    direction,
+    method,
+    targetTree: target.tree,
     pathHead: history.head ?? wanted,
     reverts,
     skipped,
+    undoes: history.releases.filter((release) => newer.some((commit) => commit.sha === release.id)).map((release) => release.id),
+    revertsCannot,
+    uncertain: history.uncertain,
     branch,
     upstream,
   };
   const pushTo = upstream ? `${upstream.name}` : 'the upstream branch (none is set: set one before rolling back)';
-  const summary = `Revert ${reverts.length} commit${reverts.length === 1 ? '' : 's'} in ${where} and push to ${pushTo}, rolling ${label} back to ${target.version}`;
+  const way = direction === 'forward' ? 'forward' : 'back';
+  const summary =
+    method === 'reverts'
+      ? `Revert ${reverts.length} commit${reverts.length === 1 ? '' : 's'} in ${where} and push to ${pushTo}, rolling ${label} ${way} to ${target.version}`
+      : `Write ${where} as it is at ${shortSha(target.id)} in one commit and push to ${pushTo}, rolling ${label} ${way} to ${target.version}`;
   return {
     source: 'gitops',
     environment: envName,
     app,
-    from: current ? current.version : 'none',
+    from: current ? current.version : history.uncertain ? 'unknown' : 'none',
     to: target.version,
+    direction,
     summary,
     lines: planLines(detail, pushTo),
     overview: [
-      ...detail.reverts.slice(0, 8).map((step) => `Revert ${shortSha(step.sha)} (${step.files.length} file${step.files.length === 1 ? '' : 's'} in ${detail.appPath})`),
-      ...(detail.reverts.length > 8 ? [`… and ${detail.reverts.length - 8} more`] : []),
+      ...(method === 'reverts'
+        ? [
+            ...detail.reverts.slice(0, 8).map((step) => `Revert ${shortSha(step.sha)} (${step.files.length} file${step.files.length === 1 ? '' : 's'} in ${detail.appPath})${kindNote(step.kind)}`),
+            ...(detail.reverts.length > 8 ? [`… and ${detail.reverts.length - 8} more`] : []),
+          ]
+        : [`Write ${detail.appPath} as it is at ${shortSha(target.id)} in one commit naming ${target.version}`]),
       `Only ${detail.appPath} changes; push to ${pushTo} without force.`,
     ],
     detail,
   };
 }
 
-function revertStep(commit: PathCommit, subject: string): GitopsRevertStep {
-  return { sha: commit.sha, subject, parent: commit.parents[0], files: commit.files };
+function kindNote(kind: GitopsCommitKind): string {
+  switch (kind) {
+    case 'revert':
+      return ' — a revert: this brings back what it undid';
+    case 'manual':
+      return ' — a hand-made commit, not a release';
+    case 'delete':
+      return ' — a delete: this brings the app back';
+    default:
+      return '';
+  }
+}
+
+function revertStep(commit: PathCommit, releaseShas: Set<string>): GitopsRevertStep {
+  return { sha: commit.sha, subject: subjectOf(commit.message), parent: commit.parents[0], files: commit.files, kind: commitKind(commit, releaseShas) };
 }
 
 function planLines(detail: GitopsPlanDetail, pushTo: string): string[] {
   const label = `${detail.env}/${detail.app}`;
+  const verb = detail.direction === 'forward' ? 'Roll forward' : 'Roll back';
   const lines = [
-    `Roll back ${label} in ${detail.root} to ${describeRelease(detail.target)}`,
-    detail.current ? `Current release: ${describeRelease(detail.current)}` : 'No release is current (the app was deleted)',
-    `Revert ${detail.reverts.length} commit(s) touching ${detail.appPath}, newest first, one revert commit each:`,
+    `${verb} ${label} in ${detail.root} to ${describeRelease(detail.target)}`,
+    detail.current
+      ? `Current release: ${describeRelease(detail.current)}`
+      : detail.uncertain
+        ? `Current release: unknown (${detail.uncertain})`
+        : 'No release is current (the app was deleted)',
   ];
-  for (const step of detail.reverts) {
-    lines.push(`  revert ${shortSha(step.sha)} ${step.subject}`);
-    for (const file of step.files) lines.push(`      ${file}`);
+  if (detail.method === 'reverts') {
+    lines.push(`Revert ${detail.reverts.length} commit(s) touching ${detail.appPath}, newest first, one revert commit each:`);
+    for (const step of detail.reverts) {
+      lines.push(`  revert ${shortSha(step.sha)} ${step.subject}${kindNote(step.kind)}`);
+      for (const file of step.files) lines.push(`      ${file}`);
+    }
+    for (const skip of detail.skipped) lines.push(`  skip ${shortSha(skip.sha)} ${skip.subject}: ${skip.reason}`);
+  } else {
+    lines.push(`Write ${detail.appPath} exactly as it is at ${detail.target.id} in one commit that names ${detail.target.version} (your choice instead of reverts)`);
+    if (detail.revertsCannot) lines.push(`  reverts cannot do it: ${detail.revertsCannot}`);
+    for (const sha of detail.undoes) lines.push(`  the commit message names ${shortSha(sha)} as reverted, so Gimlet reads it as rolled back`);
   }
-  for (const skip of detail.skipped) lines.push(`  skip ${shortSha(skip.sha)} ${skip.subject}: ${skip.reason}`);
   lines.push(`Leave ${detail.envReleasePath} and every other app untouched`);
+  lines.push(`Verify before pushing: ${detail.appPath} must equal ${shortSha(detail.target.id)} exactly and nothing outside it may change, else nothing is pushed`);
   lines.push(
-    `Work in a temporary worktree of ${detail.upstream?.name ?? 'the upstream branch'}, then push to ${pushTo} without force (on a race: fetch, redo the reverts on top, retry up to ${PUSH_RETRIES} times)`,
+    `Work in a temporary worktree of ${detail.upstream?.name ?? 'the upstream branch'}, then push to ${pushTo} without force (on a race: fetch, redo on top, verify, retry up to ${PUSH_RETRIES} times)`,
   );
   lines.push(`Fast-forward your checkout of ${detail.branch ?? 'the branch'} if it is clean`);
   return lines;
@@ -221,17 +327,25 @@ export function revertMessage(step: GitopsRevertStep): string {
   return `Revert "${step.subject}"\n\nThis reverts commit ${step.sha}.\n`;
 }
 
+/** The one commit of a restore: names the target, and (for Gimlet) every release it undoes. */
+export function restoreMessage(detail: GitopsPlanDetail): string {
+  const label = `${detail.env}/${detail.app}`;
+  const undone = detail.undoes.map((sha) => `This reverts commit ${sha}.`).join('\n');
+  return `Restore ${label} to ${detail.target.version} (${shortSha(detail.target.id)})\n\nWrites ${detail.appPath} exactly as it is at commit ${detail.target.id}.\n${undone ? `\n${undone}\n` : ''}`;
+}
+
 /** Undoes one commit's changes under the app path only and commits with git's revert message. */
-async function applyRevert(worktree: string, detail: GitopsPlanDetail, step: GitopsRevertStep, reporter: Reporter): Promise<void> {
+async function applyRevert(worktree: string, detail: GitopsPlanDetail, step: GitopsRevertStep, reporter: Reporter, signal?: AbortSignal): Promise<void> {
   const stepName = `reverting ${shortSha(step.sha)} in ${detail.appPath}`;
   const base = step.parent ?? (await emptyTree(worktree, reporter));
   const patch = await gitBuffer(['diff', '--binary', '--full-index', '--no-renames', '--no-ext-diff', '--no-color', base, step.sha, '--', detail.appPath], {
     cwd: worktree,
     reporter,
+    signal,
     step: stepName,
   });
   if (patch.length > 0) {
-    const applied = await runGit(['apply', '--cached', '--reverse', '--whitespace=nowarn', '-'], { cwd: worktree, reporter, input: patch, step: stepName });
+    const applied = await runGit(['apply', '--cached', '--reverse', '--whitespace=nowarn', '-'], { cwd: worktree, reporter, input: patch, signal, step: stepName });
     if (applied.exitCode !== 0) {
       throw new DeployRollbackError(
         `Reverting ${shortSha(step.sha)} ("${step.subject}") does not apply cleanly to ${detail.appPath} (${step.files.join(', ')}): ${applied.stderr.trim().split('\n').slice(0, 4).join('; ')}`,
@@ -240,37 +354,122 @@ async function applyRevert(worktree: string, detail: GitopsPlanDetail, step: Git
     }
   }
   // --no-verify: the message is the contract Gimlet reads; a local commit-msg hook must not rewrite it.
-  await git(['commit', '--quiet', '--no-verify', '--allow-empty', '--cleanup=verbatim', '-m', revertMessage(step)], { cwd: worktree, reporter, step: stepName });
+  await git(['commit', '--quiet', '--no-verify', '--allow-empty', '--cleanup=verbatim', '-m', revertMessage(step)], { cwd: worktree, reporter, signal, step: stepName });
+}
+
+/** Replaces the app path in the index with the target's tree and commits it, naming the target. */
+async function applyRestore(worktree: string, detail: GitopsPlanDetail, reporter: Reporter, signal?: AbortSignal): Promise<void> {
+  const step = `writing ${detail.appPath} as at ${shortSha(detail.target.id)}`;
+  await git(['rm', '-r', '-q', '--cached', '--ignore-unmatch', '--', detail.appPath], { cwd: worktree, reporter, signal, step });
+  if (detail.targetTree) await git(['read-tree', `--prefix=${detail.appPath}/`, detail.targetTree], { cwd: worktree, reporter, signal, step });
+  await git(['commit', '--quiet', '--no-verify', '--allow-empty', '--cleanup=verbatim', '-m', restoreMessage(detail)], { cwd: worktree, reporter, signal, step });
+}
+
+async function applyPlan(worktree: string, detail: GitopsPlanDetail, reporter: Reporter, signal: AbortSignal | undefined, onStep: (message: string, name: string) => void): Promise<void> {
+  if (detail.method === 'restore-tree') {
+    onStep(`Writing ${detail.appPath} as it is at ${shortSha(detail.target.id)} (${detail.target.version})`, `writing ${detail.appPath}`);
+    await applyRestore(worktree, detail, reporter, signal);
+    return;
+  }
+  for (const revert of detail.reverts) {
+    onStep(`Reverting ${shortSha(revert.sha)} ${revert.subject} (${detail.appPath} only)`, `reverting ${shortSha(revert.sha)}`);
+    await applyRevert(worktree, detail, revert, reporter, signal);
+  }
+}
+
+async function treeAt(cwd: string, rev: string, where: string, reporter: Reporter): Promise<string | undefined> {
+  const result = await runGit(['rev-parse', '--verify', '--quiet', `${rev}:${where}`], { cwd, reporter });
+  return result.exitCode === 0 ? result.stdout.toString('utf8').trim() : undefined;
+}
+
+/**
+ * The rollback's promise, checked on the commits before they are pushed: the app path equals the
+ * target's tree exactly and nothing outside it changed. Names the paths that differ otherwise.
+ */
+async function verifyResult(worktree: string, start: string, detail: GitopsPlanDetail, reporter: Reporter, signal?: AbortSignal): Promise<string> {
+  const step = 'verifying the result';
+  const result = await treeAt(worktree, 'HEAD', detail.appPath, reporter);
+  const split = (text: string): string[] => text.split('\0').filter((entry) => entry !== '');
+  const changed = split(await git(['diff', '--name-only', '-z', '--no-renames', start, 'HEAD'], { cwd: worktree, reporter, signal, step }));
+  const outside = changed.filter((file) => file !== detail.appPath && !file.startsWith(`${detail.appPath}/`));
+  const inside =
+    result === detail.targetTree ? [] : split(await git(['diff', '--name-only', '-z', '--no-renames', detail.target.id, 'HEAD', '--', detail.appPath], { cwd: worktree, reporter, signal, step }));
+  if (result !== detail.targetTree || outside.length > 0) {
+    const list = (files: string[]): string => `${files.slice(0, 10).join(', ')}${files.length > 10 ? `, … (${files.length} in all)` : ''}`;
+    const problems = [
+      ...(result !== detail.targetTree ? [`${detail.appPath} would not equal ${shortSha(detail.target.id)} (${detail.target.version}): ${inside.length > 0 ? `differs in ${list(inside)}` : 'its tree differs'}`] : []),
+      ...(outside.length > 0 ? [`files outside ${detail.appPath} would change: ${list(outside)}`] : []),
+    ];
+    throw new DeployRollbackError(`Verification failed, so nothing was pushed: ${problems.join('; ')}`, step);
+  }
+  return `Verified: ${detail.appPath} equals ${shortSha(detail.target.id)} (${detail.target.version}) exactly, and nothing outside it changes`;
+}
+
+const WORKTREE_LOCK = 'deploy-rollback pid ';
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes temporary worktrees that an earlier run left behind when it was killed (each is locked
+ * with its creator's pid; a live creator's worktree is left alone), then lets git prune the rest.
+ */
+export async function pruneStaleWorktrees(root: string, reporter: Reporter = silentReporter): Promise<string[]> {
+  const listed = await runGit(['worktree', 'list', '--porcelain'], { cwd: root, reporter });
+  const removed: string[] = [];
+  if (listed.exitCode === 0) {
+    for (const entry of listed.stdout.toString('utf8').split('\n\n')) {
+      const dir = /^worktree (.+)$/m.exec(entry)?.[1];
+      const pid = Number(new RegExp(`^locked ${WORKTREE_LOCK}(\\d+)$`, 'm').exec(entry)?.[1]);
+      if (!dir || !Number.isInteger(pid) || pid <= 0 || pid === process.pid || processAlive(pid)) continue;
+      await runGit(['worktree', 'remove', '--force', '--force', dir], { cwd: root, reporter });
+      const parent = path.dirname(dir);
+      if (path.basename(parent).startsWith('deploy-rollback-')) await fs.rm(parent, { recursive: true, force: true });
+      reporter.info(`Removed a temporary worktree left by an interrupted run (pid ${pid}): ${dir}`);
+      removed.push(dir);
+    }
+  }
+  await runGit(['worktree', 'prune'], { cwd: root, reporter });
+  return removed;
 }
 
 /**
  * A detached worktree with an index but no files checked out: reverts are applied to the index
  * and committed from it, so a gitops repository of thousands of manifests costs no checkout.
+ * Removed on every way out; locked with our pid so a later run can tell a crashed one's leftovers.
  */
 async function withWorktree<T>(root: string, startPoint: string, reporter: Reporter, work: (dir: string) => Promise<T>): Promise<T> {
+  await pruneStaleWorktrees(root, reporter);
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'deploy-rollback-'));
   const dir = path.join(tmp, 'worktree');
   try {
     const step = 'creating a temporary worktree';
-    await git(['worktree', 'add', '--quiet', '--no-checkout', '--detach', dir, startPoint], { cwd: root, reporter, step });
+    await git(['worktree', 'add', '--quiet', '--no-checkout', '--detach', '--lock', '--reason', `${WORKTREE_LOCK}${process.pid}`, dir, startPoint], { cwd: root, reporter, step });
     await git(['read-tree', 'HEAD'], { cwd: dir, reporter, step });
     return await work(dir);
   } finally {
-    await runGit(['worktree', 'remove', '--force', dir], { cwd: root, reporter });
+    await runGit(['worktree', 'remove', '--force', '--force', dir], { cwd: root, reporter });
     await runGit(['worktree', 'prune'], { cwd: root, reporter });
     await fs.rm(tmp, { recursive: true, force: true });
   }
 }
 
-/** The diff stat the rollback would produce, computed in a throw-away worktree. */
+/** The diff stat the rollback would produce and its verification, computed in a throw-away worktree. */
 export async function previewGitopsRollback(plan: RollbackPlan<GitopsPlanDetail>, options: GitopsOptions = {}): Promise<string[]> {
   const reporter = options.reporter ?? silentReporter;
   const detail = plan.detail;
   return withWorktree(detail.root, detail.pathHead, reporter, async (dir) => {
     const start = (await git(['rev-parse', 'HEAD'], { cwd: dir, reporter })).trim();
-    for (const step of detail.reverts) await applyRevert(dir, detail, step, reporter);
-    const stat = await git(['diff', '--stat', '--no-color', start, 'HEAD'], { cwd: dir, reporter, step: 'computing the diff stat' });
-    return stat.split('\n').filter((line) => line.trim() !== '');
+    await applyPlan(dir, detail, reporter, options.signal, () => undefined);
+    const verified = await verifyResult(dir, start, detail, reporter, options.signal);
+    const stat = await git(['diff', '--stat', '--no-color', start, 'HEAD'], { cwd: dir, reporter, signal: options.signal, step: 'computing the diff stat' });
+    return [...stat.split('\n').filter((line) => line.trim() !== ''), verified];
   });
 }
 
@@ -287,8 +486,14 @@ function pushRejection(output: string): string {
   return parts.length > 0 ? parts.join('; ') : lines.filter((line) => line.trim() !== '').slice(-3).join('; ');
 }
 
-function isPushRace(output: string): boolean {
-  return /(^|\s)\[rejected\]/m.test(output) && /fetch first|non-fast-forward/.test(output);
+/**
+ * Every way git reports that someone else moved the branch at the same moment: behind
+ * (fetch first, non-fast-forward), a lease that no longer holds (stale info), or the remote's
+ * ref transaction losing to a concurrent push (cannot lock ref … is at X but expected Y).
+ */
+export function isPushRace(output: string): boolean {
+  if (!/\[(remote )?rejected\]/.test(output)) return false;
+  return /fetch first|non-fast-forward|stale info|cannot lock ref|failed to lock|incorrect old value|remote ref (has )?changed|is at [0-9a-f]+ but expected/.test(output);
 }
 
 async function newestPathCommit(root: string, rev: string, appPathName: string, reporter: Reporter): Promise<string> {
@@ -296,34 +501,44 @@ async function newestPathCommit(root: string, rev: string, appPathName: string, 
 }
 
 /**
- * Runs the plan all-or-nothing: reverts in a temporary worktree of the upstream branch,
- * pushes without force (if someone pushed first: fetch, redo the reverts on the new tip, retry), then
- * fast-forwards the user's checkout when that is safe. Before the push succeeds, nothing
- * the user sees changes; on any failure the worktree is removed.
+ * Runs the plan all-or-nothing: reverts (or the chosen restore) in a temporary worktree of the
+ * upstream branch, verifies the app path equals the target exactly, pushes without force (if
+ * someone pushed first: fetch, redo on the new tip, verify, retry), then fast-forwards the user's
+ * checkout when that is safe. Fetch and push are bounded by the network timeout and stop on
+ * cancel; before the push succeeds nothing the user sees changes; the worktree always goes.
  */
 export async function executeGitopsRollback(
   plan: RollbackPlan<GitopsPlanDetail>,
   reporter: Reporter = silentReporter,
   signal?: AbortSignal,
+  options: GitopsExecuteOptions = {},
 ): Promise<RollbackOutcome> {
   const detail = plan.detail;
   const root = detail.root;
   const label = `${detail.env}/${detail.app}`;
+  const timeoutMs = options.networkTimeoutMs ?? DEFAULT_NETWORK_TIMEOUT_MS;
+  const way = detail.direction === 'forward' ? 'forward' : 'back';
+  const rolled = detail.direction === 'forward' ? 'Rolled forward' : 'Rolled back';
+  const commits = detail.method === 'restore-tree' ? 1 : detail.reverts.length;
+  const what = detail.method === 'restore-tree' ? 'restore commit' : 'revert commit(s)';
   let step = 'checking the branch';
+  let pushing: string | undefined;
   try {
     throwIfAborted(signal, step);
     reporter.step(`Checking ${root}`);
     const branch = await currentBranch(root, reporter);
-    if (!branch) throw new DeployRollbackError(`${root} has a detached HEAD: check out the branch that Flux deploys from, then roll back`, step);
+    if (!branch) throw new DeployRollbackError(`${root} has a detached HEAD: check out the branch that Flux deploys from, then roll ${way}`, step);
     if (detail.branch && branch !== detail.branch) {
       throw new DeployRollbackError(`${root} is now on branch ${branch}, but the plan was made on ${detail.branch}: plan again`, step);
     }
     const upstream = await upstreamOf(root, branch, reporter);
     if (!upstream) throw new DeployRollbackError(`Branch ${branch} in ${root} has no upstream to push to: run git branch --set-upstream-to=origin/${branch}`, step);
+    const fetch = (cwd: string): Promise<string> =>
+      git(['fetch', '--quiet', '--no-tags', upstream.remote, `+${upstream.mergeRef}:${upstream.trackingRef}`], { cwd, reporter, signal, step, timeoutMs });
 
     step = `fetching ${upstream.name}`;
     reporter.step(`Fetching ${upstream.name}`);
-    await git(['fetch', '--quiet', '--no-tags', upstream.remote, `+${upstream.mergeRef}:${upstream.trackingRef}`], { cwd: root, reporter, signal, step });
+    await fetch(root);
     throwIfAborted(signal, step);
 
     step = 'checking local changes';
@@ -332,7 +547,7 @@ export async function executeGitopsRollback(
     const behind = Number(counts[1]);
     if (ahead > 0) {
       throw new DeployRollbackError(
-        `Branch ${branch} in ${root} has ${ahead} commit(s) not pushed to ${upstream.name}${behind > 0 ? ` and is ${behind} behind (diverged)` : ''}: push or drop them before rolling back`,
+        `Branch ${branch} in ${root} has ${ahead} commit(s) not pushed to ${upstream.name}${behind > 0 ? ` and is ${behind} behind (diverged)` : ''}: push or drop them before rolling ${way}`,
         step,
       );
     }
@@ -342,79 +557,100 @@ export async function executeGitopsRollback(
       .map((entry) => entry.slice(3));
     if (dirty.length > 0) {
       throw new DeployRollbackError(
-        `Uncommitted changes in ${detail.appPath} in ${root} (${dirty.slice(0, 5).join(', ')}${dirty.length > 5 ? ', …' : ''}): commit or discard them before rolling back ${label}`,
+        `Uncommitted changes in ${detail.appPath} in ${root} (${dirty.slice(0, 5).join(', ')}${dirty.length > 5 ? ', …' : ''}): commit or discard them before rolling ${way} ${label}`,
         step,
       );
     }
     const upstreamHead = await newestPathCommit(root, upstream.trackingRef, detail.appPath, reporter);
     if (upstreamHead !== detail.pathHead) {
       throw new DeployRollbackError(
-        `${upstream.name} has newer commits on ${detail.appPath} than the plan saw (newest: ${shortSha(upstreamHead)}, plan: ${shortSha(detail.pathHead)}): refresh and plan again`,
+        behind > 0
+          ? `Your checkout of ${branch} in ${root} is ${behind} commit(s) behind ${upstream.name}, which has newer commits on ${detail.appPath} (newest: ${shortSha(upstreamHead)}; the plan read ${shortSha(detail.pathHead)}): run git pull --ff-only there, then plan again`
+          : `${upstream.name} has newer commits on ${detail.appPath} than the plan saw (newest: ${shortSha(upstreamHead)}, plan: ${shortSha(detail.pathHead)}): refresh and plan again`,
         step,
       );
     }
 
     step = 'creating a temporary worktree';
+    let verified = '';
     const pushed = await withWorktree(root, upstream.trackingRef, reporter, async (worktree) => {
-      const revertAll = async (): Promise<void> => {
-        for (const revert of detail.reverts) {
-          step = `reverting ${shortSha(revert.sha)}`;
+      const redo = async (): Promise<void> => {
+        const start = (await git(['rev-parse', 'HEAD'], { cwd: worktree, reporter, step })).trim();
+        await applyPlan(worktree, detail, reporter, signal, (message, name) => {
+          step = name;
           throwIfAborted(signal, step);
-          reporter.step(`Reverting ${shortSha(revert.sha)} ${revert.subject} (${detail.appPath} only)`);
-          await applyRevert(worktree, detail, revert, reporter);
-        }
+          reporter.step(message);
+        });
+        step = 'verifying the result';
+        throwIfAborted(signal, step);
+        verified = await verifyResult(worktree, start, detail, reporter, signal);
+        reporter.step(verified);
       };
-      await revertAll();
+      await redo();
       for (let attempt = 0; ; attempt++) {
         step = `pushing to ${upstream.name}`;
         throwIfAborted(signal, step);
         reporter.step(`Pushing to ${upstream.name}${attempt > 0 ? ` (retry ${attempt} of ${PUSH_RETRIES})` : ''}`);
-        // Checked again after the step is shown: that is the last moment a cancel can still undo everything.
+        // Checked again after the step is shown: the last moment a cancel certainly changes nothing.
         throwIfAborted(signal, step);
         const tip = (await git(['rev-parse', 'HEAD'], { cwd: worktree, reporter, step })).trim();
-        // No signal here: killing git mid-push would leave it unknown whether the remote moved.
-        const push = await runGit(['push', '--porcelain', upstream.remote, `${tip}:${upstream.mergeRef}`], { cwd: worktree, reporter, step });
+        pushing = tip;
+        const push = await runGit(['push', '--porcelain', upstream.remote, `${tip}:${upstream.mergeRef}`], { cwd: worktree, reporter, signal, step, timeoutMs });
+        pushing = undefined;
         if (push.exitCode === 0) return tip;
         const output = `${push.stdout.toString('utf8')}\n${push.stderr}`;
-        if (!isPushRace(output) || attempt >= PUSH_RETRIES) {
-          const reason = pushRejection(output);
+        const race = isPushRace(output);
+        if (!race || attempt >= PUSH_RETRIES) {
           throw new DeployRollbackError(
-            `Push to ${upstream.name} was rejected${attempt >= PUSH_RETRIES && isPushRace(output) ? ` ${attempt + 1} times because others kept pushing` : ''}: ${reason}. Nothing was pushed; your checkout is unchanged`,
+            `Push to ${upstream.name} was rejected${attempt >= PUSH_RETRIES && race ? ` ${attempt + 1} times because others kept pushing` : ''}: ${pushRejection(output)}. Nothing was pushed; your checkout is unchanged`,
             step,
           );
         }
         step = `catching up with ${upstream.name}`;
-        reporter.step(`Someone pushed to ${upstream.name} first: fetching and redoing the reverts on top`);
-        await git(['fetch', '--quiet', '--no-tags', upstream.remote, `+${upstream.mergeRef}:${upstream.trackingRef}`], { cwd: worktree, reporter, signal, step });
+        reporter.step(`Someone pushed to ${upstream.name} at the same time: fetching and redoing on top`);
+        await fetch(worktree);
         const raced = await newestPathCommit(worktree, upstream.trackingRef, detail.appPath, reporter);
         if (raced !== detail.pathHead) {
           throw new DeployRollbackError(
-            `While rolling back, ${label} changed on ${upstream.name} (${shortSha(raced)}): nothing was pushed; refresh and plan again`,
+            `While rolling ${way}, ${label} changed on ${upstream.name} (${shortSha(raced)}): nothing was pushed; refresh and plan again`,
             step,
           );
         }
-        // The race left the app path alone (checked above), so the same reverse patches apply on the new tip.
+        // The race left the app path alone (checked above), so the same changes apply on the new tip; verified again.
         await git(['reset', '--quiet', '--mixed', upstream.trackingRef], { cwd: worktree, reporter, step });
-        await revertAll();
+        await redo();
       }
     });
 
     const lines = [
-      `Pushed ${detail.reverts.length} revert commit(s) to ${upstream.name}: ${pushed}`,
-      ...detail.reverts.map((revert) => `  reverted ${shortSha(revert.sha)} ${revert.subject} (${detail.appPath})`),
+      `Pushed ${commits} ${what} to ${upstream.name}: ${pushed}`,
+      verified,
+      ...(detail.method === 'restore-tree'
+        ? [`  wrote ${detail.appPath} as at ${shortSha(detail.target.id)} (${detail.target.version})`]
+        : detail.reverts.map((revert) => `  reverted ${shortSha(revert.sha)} ${revert.subject} (${detail.appPath})`)),
     ];
-    reporter.info(`[git] rolled back ${label} to ${plan.to}: pushed ${shortSha(pushed)} to ${upstream.name}`);
+    reporter.info(`[git] rolled ${way} ${label} to ${plan.to}: pushed ${shortSha(pushed)} to ${upstream.name}`);
     step = 'updating your checkout';
     reporter.step(`Fast-forwarding ${branch} in ${root}`);
     lines.splice(1, 0, await fastForwardCheckout(root, branch, upstream, reporter));
-    return { ok: true, message: `Rolled back ${label} to ${plan.to}: pushed ${detail.reverts.length} revert commit(s) to ${upstream.name}`, lines };
+    return { ok: true, message: `${rolled} ${label} to ${plan.to}: pushed ${commits} ${what} to ${upstream.name}`, lines };
   } catch (error) {
-    if (error instanceof DeployRollbackError && !(error instanceof GitCommandError)) {
-      reporter.error(error.message);
-      throw error;
+    let wrapped: DeployRollbackError;
+    if (pushing !== undefined && error instanceof DeployRollbackError && !(error instanceof GitCommandError)) {
+      // git was stopped mid-push: whether the remote took the commit is not known from here.
+      wrapped = new DeployRollbackError(
+        `${error.message}. The push of ${pushing} was stopped part-way: ${detail.upstream?.name ?? 'the remote'} may or may not have it; run git fetch and check whether ${shortSha(pushing)} is there before doing anything else`,
+        step,
+      );
+    } else if (error instanceof GitTimeoutError) {
+      wrapped = new DeployRollbackError(`Rolling ${way} ${label} failed: ${error.message}. Nothing was pushed; your checkout is unchanged`, step);
+    } else if (error instanceof DeployRollbackError && !(error instanceof GitCommandError)) {
+      wrapped = error;
+      if (/^Cancelled/.test(error.message)) wrapped = new DeployRollbackError(`Rollback ${error.message.charAt(0).toLowerCase()}${error.message.slice(1)}; nothing was pushed and your checkout is unchanged`, step);
+    } else {
+      const message = error instanceof GitCommandError ? error.failure : error instanceof Error ? error.message : String(error);
+      wrapped = new DeployRollbackError(`Rolling ${way} ${label} failed while ${step}: ${message}. Nothing was pushed; your checkout is unchanged`, step);
     }
-    const message = error instanceof GitCommandError ? error.failure : error instanceof Error ? error.message : String(error);
-    const wrapped = new DeployRollbackError(`Rolling back ${label} failed while ${step}: ${message}. Nothing was pushed; your checkout is unchanged`, step);
     reporter.error(wrapped.message);
     throw wrapped;
   }

@@ -10,7 +10,11 @@ export class GitopsSource implements ReleaseSource {
 
   constructor(
     private repo: GitopsRepo,
-    private readonly options: Omit<FindGitopsOptions, 'paths'> & { reporter?: Reporter } = {},
+    private readonly options: Omit<FindGitopsOptions, 'paths'> & {
+      reporter?: Reporter;
+      /** Bound on each git fetch and push of a rollback (`deployRollback.gitops.networkTimeout`). */
+      networkTimeoutMs?: number;
+    } = {},
   ) {
     this.location = repo.root;
   }
@@ -47,19 +51,27 @@ export class GitopsSource implements ReleaseSource {
     return ['.git/HEAD', '.git/refs/**', '.git/packed-refs', ...releaseFiles];
   }
 
-  /** Without a target: the newest rollbackable release older than the current one. */
-  async planRollback(app: App, target: Release | undefined, signal?: AbortSignal): Promise<RollbackPlan> {
+  /**
+   * Without a target: the previous release (what ran before the current one). `restoreTree`
+   * is the user's explicit choice of one commit writing the target's tree instead of reverts.
+   */
+  async planRollback(app: App, target: Release | undefined, signal?: AbortSignal, options: { restoreTree?: boolean } = {}): Promise<RollbackPlan> {
     let targetSha = target?.id;
     if (targetSha === undefined) {
       const releases = await listReleases(this.repo, app.environment.name, app.name, { reporter: this.options.reporter, signal });
-      const currentIndex = releases.findIndex((release) => release.current);
-      const previous = releases.slice(currentIndex + 1).find((release) => release.rollbackable);
+      const previous = releases.find((release) => release.previous);
       if (!previous) {
-        throw new DeployRollbackError(`No earlier release of ${app.environment.name}/${app.name} to roll back to in ${this.repo.root}`, 'planning');
+        const uncertain = releases.find((release) => release.reason?.startsWith('uncertain:'))?.reason;
+        throw new DeployRollbackError(
+          uncertain
+            ? `Cannot tell which release of ${app.environment.name}/${app.name} is previous: ${uncertain}; choose the release to go to`
+            : `No earlier release of ${app.environment.name}/${app.name} to roll back to in ${this.repo.root}`,
+          'planning',
+        );
       }
       targetSha = previous.id;
     }
-    return planGitopsRollback(this.repo, app.environment.name, app.name, targetSha, { reporter: this.options.reporter, signal });
+    return planGitopsRollback(this.repo, app.environment.name, app.name, targetSha, { reporter: this.options.reporter, signal, restoreTree: options.restoreTree });
   }
 
   /** The diff stat the reverts would make, computed in a throw-away worktree. */
@@ -70,11 +82,11 @@ export class GitopsSource implements ReleaseSource {
 
   async executeRollback(plan: RollbackPlan, reporter: Reporter, signal?: AbortSignal): Promise<RollbackOutcome> {
     if (!isGitopsPlan(plan)) throw new DeployRollbackError(`Not a gitops rollback plan (source: ${plan.source})`, 'executing');
-    return executeGitopsRollback(plan, reporter, signal);
+    return executeGitopsRollback(plan, reporter, signal, { networkTimeoutMs: this.options.networkTimeoutMs });
   }
 }
 
 export function toRelease(release: GitopsRelease, app: App): Release {
-  const { gitopsSha: _gitopsSha, files: _files, rolledBackBy: _rolledBackBy, artifactId: _artifactId, ...fields } = release;
+  const { gitopsSha: _gitopsSha, files: _files, rolledBackBy: _rolledBackBy, artifactId: _artifactId, tree: _tree, ...fields } = release;
   return { ...fields, app };
 }

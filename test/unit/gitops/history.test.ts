@@ -135,9 +135,11 @@ describe('gitops release history', () => {
     assert.deepEqual(labelsOf(fixture, releases.map((r) => r.id)), ['a2', 'a1']);
     assert.equal(releases[0].rolledBack, true);
     assert.equal(releases[0].rolledBackBy, fixture.shas['revert-a2']);
-    assert.equal(releases[0].rollbackable, false);
-    assert.match(releases[0].reason ?? '', /rolled back by .*roll forward/);
+    assert.equal(releases[0].rollbackable, true);
+    assert.equal(releases[0].direction, 'forward');
+    assert.match(releases[0].reason ?? '', /^rolled back: staging\/a holds .* now; choosing it rolls forward$/);
     assert.equal(releases[1].current, true);
+    assert.equal(releases[1].direction, undefined);
   });
 
   it('reads past a revert at the top of the path when a limit is set', async () => {

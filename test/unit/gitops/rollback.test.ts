@@ -42,7 +42,7 @@ describe('gitops rollback planning', () => {
     const { fixture, repo } = await interleaved(tempDir());
     const error = await rejection(planGitopsRollback(repo, 'staging', 'a', fixture.shas.a1.slice(0, 10)));
     assert.ok(error instanceof DeployRollbackError);
-    assert.match(error.message, /is not a full commit sha: give all 40 hex characters/);
+    assert.match(error.message, /^Not a release sha of staging\/a: "[0-9a-f]{10}" is a short sha \(10 characters\): give the full 40-hex sha/);
   });
 
   it('refuses an unknown sha', async () => {
@@ -63,24 +63,25 @@ describe('gitops rollback planning', () => {
     assert.match(error.message, /is already the current release/);
   });
 
-  it('refuses a release that was rolled back and suggests rolling forward', async () => {
+  it('plans a roll forward to a release that was rolled back: reverting the revert', async () => {
     const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.rolledBack());
-    fixture.apply([{ kind: 'deploy', app: 'a', label: 'a3' }]);
     const repo = (await readGitopsRepo(fixture.work))!;
-    const error = await rejection(planGitopsRollback(repo, 'staging', 'a', fixture.shas.a2));
-    assert.match(error.message, new RegExp(`was rolled back by ${fixture.shas['revert-a2']}; roll forward instead: deploy it again`));
+    const plan = await planGitopsRollback(repo, 'staging', 'a', fixture.shas.a2);
+    assert.equal(plan.direction, 'forward');
+    assert.deepEqual(plan.detail.reverts.map((step) => [step.sha, step.kind]), [[fixture.shas['revert-a2'], 'revert']]);
+    assert.match(plan.summary, /^Revert 1 commit in staging\/a and push to origin\/main, rolling staging\/a forward to /);
+    assert.match(plan.lines[0], /^Roll forward staging\/a in /);
   });
 
-  it('skips revert commits and commits already reverted', async () => {
+  it('skips commits whose change to the path was undone later', async () => {
     const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.rolledBack());
     fixture.apply([{ kind: 'deploy', app: 'a', label: 'a3' }]);
     const repo = (await readGitopsRepo(fixture.work))!;
     const plan = await planGitopsRollback(repo, 'staging', 'a', fixture.shas.a1);
+    assert.equal(plan.direction, 'back');
     assert.deepEqual(plan.detail.reverts.map((step) => step.sha), [fixture.shas.a3]);
-    assert.deepEqual(plan.detail.skipped.map((skip) => [skip.sha, skip.reason.split(' ')[0]]), [
-      [fixture.shas['revert-a2'], 'it'],
-      [fixture.shas.a2, 'already'],
-    ]);
+    assert.deepEqual(plan.detail.skipped.map((skip) => skip.sha), [fixture.shas['revert-a2'], fixture.shas.a2]);
+    assert.match(plan.detail.skipped[0].reason, new RegExp(`undone later: ${fixture.shas['revert-a2'].slice(0, 10)} left the path as it was`));
   });
 
   it('previews the diff stat in a throw-away worktree without changing the checkout', async () => {
@@ -90,7 +91,8 @@ describe('gitops rollback planning', () => {
     const stat = await previewGitopsRollback(plan);
     assert.match(stat.join('\n'), /staging\/a\/deployment\.yaml \| 2 \+-/);
     assert.match(stat.join('\n'), /staging\/a\/release\.json +\| 2 \+-/);
-    assert.match(stat[stat.length - 1], /2 files changed, 2 insertions\(\+\), 2 deletions\(-\)/);
+    assert.match(stat[stat.length - 2], /2 files changed, 2 insertions\(\+\), 2 deletions\(-\)/);
+    assert.equal(stat[stat.length - 1], `Verified: staging/a equals ${fixture.shas.a1.slice(0, 10)} (${plan.to}) exactly, and nothing outside it changes`);
     assert.doesNotMatch(stat.join('\n'), /staging\/release\.json|staging\/b/);
     assert.deepEqual(snapshot(fixture), before);
   });
@@ -180,7 +182,7 @@ describe('gitops rollback execution', () => {
     const plan = await planGitopsRollback(repo, 'staging', 'a', fixture.shas.a1);
     const outcome = await executeGitopsRollback(plan, reporter);
     assert.equal(outcome.ok, true);
-    assert.ok(reporter.steps.some((step) => step.startsWith('Someone pushed to origin/main first')));
+    assert.ok(reporter.steps.some((step) => step.startsWith('Someone pushed to origin/main at the same time')));
     assert.ok(reporter.steps.includes('Pushing to origin/main (retry 1 of 3)'));
     const log = runGit(['log', '--format=%s', '-3', 'main'], fixture.remote).trim().split('\n');
     assert.deepEqual(log, ['Revert "[Gimlet] staging/a automated deploy"', 'Revert "[Gimlet] staging/a automated deploy"', '[Gimlet] staging/b automated deploy']);
@@ -213,7 +215,7 @@ describe('gitops rollback execution', () => {
     const remoteBefore = runGit(['for-each-ref'], fixture.remote);
     const headBefore = runGit(['rev-parse', 'HEAD'], fixture.work);
     const error = await rejection(executeGitopsRollback(plan));
-    assert.match(error.message, /origin\/main has newer commits on staging\/a than the plan saw .*refresh and plan again/);
+    assert.match(error.message, /Your checkout of main in .* is 1 commit\(s\) behind origin\/main, which has newer commits on staging\/a .*: run git pull --ff-only there, then plan again/);
     assert.equal(runGit(['for-each-ref'], fixture.remote), remoteBefore);
     assert.equal(runGit(['rev-parse', 'HEAD'], fixture.work), headBefore);
   });
@@ -282,7 +284,7 @@ describe('gitops rollback execution', () => {
     reporter.onStep('Reverting', () => controller.abort());
     const plan = await planGitopsRollback(repo, 'staging', 'a', fixture.shas.a1);
     const error = await rejection(executeGitopsRollback(plan, reporter, controller.signal));
-    assert.match(error.message, /Rollback cancelled while .*nothing was pushed and your checkout is unchanged/);
+    assert.match(error.message, /Rollback cancelled (while|before) .*nothing was pushed and your checkout is unchanged/);
     assert.equal(reporter.steps.some((step) => step.startsWith('Pushing')), false);
     assert.deepEqual(snapshot(fixture), before);
   });
