@@ -7,6 +7,8 @@ export interface DiscoveryOptions {
   gitopsPaths: string[];
   gitopsMode: 'auto' | 'multi-env' | 'repo-per-env';
   gitopsEnvironmentName?: string;
+  /** Bound on each git fetch / push of a gitops rollback; absent: 60 s. */
+  gitopsNetworkTimeoutSeconds?: number;
   kamalConfigPaths: string[];
   /** Run Kamal's hooks on rollback (the setting; never reached in Restricted Mode, which cannot roll back). */
   kamalRunHooks: boolean;

@@ -14,7 +14,8 @@ export const gitopsFinder: SourceFinder = async (options, deps) => {
     mode: options.gitopsMode,
     envName: options.gitopsEnvironmentName,
   });
-  return repos.map((repo) => new GitopsSource(repo, { mode: options.gitopsMode, envName: options.gitopsEnvironmentName, reporter: deps.reporter }));
+  const networkTimeoutMs = options.gitopsNetworkTimeoutSeconds !== undefined ? options.gitopsNetworkTimeoutSeconds * 1000 : undefined;
+  return repos.map((repo) => new GitopsSource(repo, { mode: options.gitopsMode, envName: options.gitopsEnvironmentName, reporter: deps.reporter, networkTimeoutMs }));
 };
 
 export const kamalFinder: SourceFinder = async (options, deps) => {

@@ -4,6 +4,7 @@ export interface Settings {
   gitopsPaths: string[];
   gitopsMode: 'auto' | 'multi-env' | 'repo-per-env';
   gitopsEnvironmentName: string;
+  gitopsNetworkTimeoutSeconds: number;
   kamalConfigPaths: string[];
   protectedEnvironments: string[];
   sshConnectTimeoutSeconds: number;
@@ -20,6 +21,7 @@ export function readSettings(): Settings {
     gitopsPaths: config.get<string[]>('gitops.paths', []),
     gitopsMode: config.get<Settings['gitopsMode']>('gitops.mode', 'auto'),
     gitopsEnvironmentName: config.get<string>('gitops.environmentName', ''),
+    gitopsNetworkTimeoutSeconds: config.get<number>('gitops.networkTimeout', 60),
     kamalConfigPaths: config.get<string[]>('kamal.configPaths', []),
     protectedEnvironments: config.get<string[]>('protectedEnvironments', ['production', 'prod']),
     sshConnectTimeoutSeconds: config.get<number>('ssh.connectTimeout', 10),

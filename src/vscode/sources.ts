@@ -47,6 +47,7 @@ export class SourceRegistry implements vscode.Disposable {
         gitopsPaths: settings.gitopsPaths.map(resolveWorkspacePath),
         gitopsMode: settings.gitopsMode,
         gitopsEnvironmentName: settings.gitopsEnvironmentName || undefined,
+        gitopsNetworkTimeoutSeconds: settings.gitopsNetworkTimeoutSeconds,
         kamalConfigPaths: settings.kamalConfigPaths.map(resolveWorkspacePath),
         kamalRunHooks: settings.runHooks,
         env: process.env,
