@@ -211,7 +211,8 @@ async function releasesCommand(flags: Flags, pool: () => SessionPool, reporter: 
 }
 
 function describeRelease(release: Release): string {
-  const flags = [release.current && 'current', release.previous && 'previous', release.rolledBack && 'rolled back', !release.rollbackable && !release.current && release.reason].filter(Boolean);
+  const uncertain = release.reason?.startsWith('uncertain:') ? release.reason : undefined;
+  const flags = [release.current && 'current', release.previous && 'previous', release.rolledBack && 'rolled back', (!release.rollbackable && !release.current && release.reason) || uncertain].filter(Boolean);
   return [release.version, release.created ?? '', release.title ?? '', flags.length ? `(${flags.join(', ')})` : ''].join('\t').trimEnd();
 }
 
@@ -258,12 +259,14 @@ async function rollbackCommand(flags: Flags, pool: () => SessionPool, reporter: 
   process.once('SIGINT', onSigint);
   // SIGTERM too: aborting lets the gitops rollback remove its temporary worktree before exiting.
   process.once('SIGTERM', onSigint);
+  process.once('SIGHUP', onSigint);
   let outcome: RollbackOutcome;
   try {
     outcome = await source.executeRollback(plan, reporter, controller.signal);
   } finally {
     process.removeListener('SIGINT', onSigint);
     process.removeListener('SIGTERM', onSigint);
+    process.removeListener('SIGHUP', onSigint);
   }
   for (const line of outcome.lines) process.stdout.write(`${line}\n`);
   (outcome.ok ? process.stdout : process.stderr).write(`${outcome.message}\n`);

@@ -1,6 +1,6 @@
 import { DeployRollbackError, type App, type Environment, type Release, type ReleaseSource, type Reporter, type RollbackOutcome, type RollbackPlan } from '../model';
 import { readGitopsRepo, type FindGitopsOptions, type GitopsRepo } from './discovery';
-import { listReleases, type GitopsRelease } from './history';
+import { listReleases, readPathHistory, type GitopsRelease } from './history';
 import { executeGitopsRollback, isGitopsPlan, planGitopsRollback, previewGitopsRollback } from './rollback';
 
 /** Releases of one Gimlet-style gitops repository, for the tree and the CLI. */
@@ -42,8 +42,9 @@ export class GitopsSource implements ReleaseSource {
   }
 
   async releases(app: App, options: { limit?: number } = {}): Promise<Release[]> {
-    const releases = await listReleases(this.repo, app.environment.name, app.name, { limit: options.limit, reporter: this.options.reporter });
-    return releases.map((release) => toRelease(release, app));
+    const history = await readPathHistory(this.repo, app.environment.name, app.name, { limit: options.limit, reporter: this.options.reporter });
+    if (history.cut) this.options.reporter?.warn(history.cut.message);
+    return history.releases.map((release) => toRelease(release, app));
   }
 
   watchPatterns(): string[] {

@@ -4,6 +4,8 @@ import * as path from 'node:path';
 import { readGitopsRepo, type GitopsRepo } from '../../../src/core/gitops/discovery';
 import { listReleases, type GitopsRelease } from '../../../src/core/gitops/history';
 import { executeGitopsRollback, planGitopsRollback, previewGitopsRollback, RestoreTreeOffer } from '../../../src/core/gitops/rollback';
+import { GitopsSource } from '../../../src/core/gitops/source';
+import { silentReporter } from '../../../src/core/model';
 import { copyGitopsFixture, runGit, type GitopsFixture, type GitopsFixtureSpec } from '../../fixtures/gitops';
 import { recordingReporter, rejection, snapshot, useTempDirs } from './helpers';
 
@@ -155,6 +157,10 @@ describe('gitops: real histories read from content', () => {
     const releases = await listReleases(repo, 'production', 'api');
     assert.equal(releases.some((r) => r.current || r.previous), false);
     assert.match(releases[0].reason ?? '', new RegExp(`^uncertain: .*last changed by ${hotfix.slice(0, 10)}`));
+    const source = new GitopsSource(repo);
+    const [env] = await source.environments();
+    const api = (await source.apps(env)).find((app) => app.name === 'api')!;
+    await assert.rejects(source.planRollback(api, undefined), /^DeployRollbackError: Cannot tell which release of production\/api is previous: uncertain: .*; choose the release to go to$/);
     await rollTo(fixture, repo, fixture.shas.r4);
   });
 
@@ -215,6 +221,11 @@ describe('gitops: shallow clones', () => {
     const webReleases = await listReleases(repo, 'production', 'web');
     assert.deepEqual(webReleases.map((r) => r.id), [full.shas.w1], 'the boundary is a web release by its own message');
     assert.match(webReleases[0].reason ?? '', /history cut here \(shallow clone\): run git fetch --unshallow origin/);
+    const warnings: string[] = [];
+    const source = new GitopsSource(repo, { reporter: { ...silentReporter, warn: (message) => warnings.push(message) } });
+    const [env] = await source.environments();
+    await source.releases((await source.apps(env)).find((app) => app.name === 'api')!);
+    assert.deepEqual(warnings, [`The history of production/api is cut at ${full.shas.w1.slice(0, 10)} (this is a shallow clone): older releases are not here; run git fetch --unshallow origin (or git fetch --deepen=100 origin) to read older history`]);
     const beyond = await rejection(planGitopsRollback(repo, 'production', 'api', full.shas.r2));
     assert.match(beyond.message, new RegExp(`^Commit ${full.shas.r2} is not in the gitops repository .*; this clone is shallow \\(its history is cut at ${full.shas.w1.slice(0, 10)}\\): run git fetch --unshallow origin`));
     const boundary = await rejection(planGitopsRollback(repo, 'production', 'api', full.shas.w1));

@@ -95,6 +95,7 @@ describe('gitops release history', () => {
       [false, false, true, false],
     ]);
     assert.equal(releases[0].reason, 'running now');
+    assert.deepEqual(releases.map((r) => r.direction), [undefined, 'back', 'back']);
     assert.deepEqual(labelsOf(fixture, (await listReleases(repo, 'staging', 'b')).map((r) => r.id)), ['b2', 'b1']);
   });
 
