@@ -102,8 +102,8 @@ describe('gitops push races: two clones pushing at the same moment', function ()
         const pushed = runGit(['rev-parse', 'main'], fixture.remote).trim();
         assert.ok(result.outcome.lines[0].endsWith(pushed) || isAncestor(fixture, result.outcome.lines[0].split(': ')[1]), `trial ${trial}: our push is on main`);
         assert.equal(runGit(['diff', '--stat', fixture.shas.a1, 'main', '--', 'staging/a'], fixture.remote), '', `trial ${trial}: a is exactly a1`);
-        const raced = reporter.steps.some((step) => step.startsWith('Someone pushed to origin/main at the same time'));
-        outcomes.push(raced ? 'pushed after a retry' : 'pushed first');
+        const lost = reporter.debugs.filter((line) => line.startsWith('[git] push lost a race: ')).map((line) => /\(([a-z -]+)/.exec(line.replace(/^.*\[(remote )?rejected\] /, ''))?.[1] ?? 'race');
+        outcomes.push(lost.length > 0 ? `pushed after losing (${lost.join(', ')})` : 'pushed first');
         if (theirCode !== 0) {
           // They lost the race: what a person does next, and nothing of ours is lost by it.
           runGit(['pull', '-q', '--rebase', 'origin', 'main'], other);

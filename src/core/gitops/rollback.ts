@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeployRollbackError, silentReporter, type Reporter, type RollDirection, type RollbackOutcome, type RollbackPlan } from '../model';
 import { appPath, envReleasePath, type GitopsRepo } from './discovery';
-import { DEFAULT_NETWORK_TIMEOUT_MS, GitCommandError, GitTimeoutError, fullShaProblem, git, gitBuffer, runGit, shortSha } from './git';
+import { CatFileBatch, DEFAULT_NETWORK_TIMEOUT_MS, GitCommandError, GitTimeoutError, fullShaProblem, git, gitBuffer, runGit, shortSha } from './git';
 import { isDeleteMessage, isRevertMessage, readPathHistory, requireEnv, shallowBoundaries, subjectOf, unshallowHint, type GitopsRelease, type PathCommit } from './history';
 
 /** What a commit on the app path is, for the plan's wording. */
@@ -200,10 +200,7 @@ export async function planGitopsRollback(
   const current = history.releases.find((release) => release.current);
   const newer = history.commits.slice(0, targetIndex);
   const releaseShas = new Set(history.releases.map((release) => release.id));
-  const merge = newer.find((commit) => commit.parents.length > 1);
-  const revertsCannot = merge
-    ? `merge commit ${shortSha(merge.sha)} ("${subjectOf(merge.message)}") changed ${where} after the target, so its history is not one line of changes that reverts can unwind`
-    : undefined;
+  const revertsCannot = await unwindable(repo.root, where, newer, history.trees, target.tree, reporter);
   const chain = revertChain(newer, history.trees, target.tree);
   const method = options.restoreTree ? 'restore-tree' : 'reverts';
   if (method === 'reverts' && revertsCannot) {
@@ -266,6 +263,30 @@ export async function planGitopsRollback(
     ],
     detail,
   };
+}
+
+/**
+ * Why the path's commits since the target are not one line of changes that reverts can unwind
+ * (a merge, or a commit whose parent is not the state before it on the path), or undefined.
+ */
+async function unwindable(root: string, where: string, newestFirst: PathCommit[], trees: Map<string, string | undefined>, targetTree: string | undefined, reporter: Reporter): Promise<string | undefined> {
+  const merge = newestFirst.find((commit) => commit.parents.length > 1);
+  if (merge) return `merge commit ${shortSha(merge.sha)} ("${subjectOf(merge.message)}") changed ${where} after the target, so its history is not one line of changes that reverts can unwind`;
+  const batch = new CatFileBatch(root, reporter);
+  try {
+    let before = targetTree;
+    for (const commit of [...newestFirst].reverse()) {
+      const parent = commit.parents[0];
+      const parentTree = parent ? (await batch.object(`${parent}:${where}`))?.oid : undefined;
+      if (parentTree !== before) {
+        return `${shortSha(commit.sha)} ("${subjectOf(commit.message)}") was made on top of another state of ${where} than the commit before it (a merge brought it in), so reverts cannot be shown to unwind it`;
+      }
+      before = trees.get(commit.sha);
+    }
+    return undefined;
+  } finally {
+    batch.close();
+  }
 }
 
 function kindNote(kind: GitopsCommitKind): string {
@@ -400,7 +421,11 @@ async function verifyResult(worktree: string, start: string, detail: GitopsPlanD
       ...(result !== detail.targetTree ? [`${detail.appPath} would not equal ${shortSha(detail.target.id)} (${detail.target.version}): ${inside.length > 0 ? `differs in ${list(inside)}` : 'its tree differs'}`] : []),
       ...(outside.length > 0 ? [`files outside ${detail.appPath} would change: ${list(outside)}`] : []),
     ];
-    throw new DeployRollbackError(`Verification failed, so nothing was pushed: ${problems.join('; ')}`, step);
+    const offer =
+      detail.method === 'reverts'
+        ? `. The honest alternative is one commit writing ${detail.appPath} as at ${shortSha(detail.target.id)}: plan again choosing it (CLI: --restore-tree)`
+        : '';
+    throw new DeployRollbackError(`Verification failed, so nothing was pushed: ${problems.join('; ')}${offer}`, step);
   }
   return `Verified: ${detail.appPath} equals ${shortSha(detail.target.id)} (${detail.target.version}) exactly, and nothing outside it changes`;
 }
@@ -600,6 +625,7 @@ export async function executeGitopsRollback(
         if (push.exitCode === 0) return tip;
         const output = `${push.stdout.toString('utf8')}\n${push.stderr}`;
         const race = isPushRace(output);
+        reporter.debug(`[git] push ${race ? 'lost a race' : 'was refused'}: ${output.trim().split('\n').join(' | ')}`);
         if (!race || attempt >= PUSH_RETRIES) {
           throw new DeployRollbackError(
             `Push to ${upstream.name} was rejected${attempt >= PUSH_RETRIES && race ? ` ${attempt + 1} times because others kept pushing` : ''}: ${pushRejection(output)}. Nothing was pushed; your checkout is unchanged`,
