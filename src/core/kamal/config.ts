@@ -10,6 +10,7 @@ import { isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Nod
 import type { Problem } from '../model';
 import type { KamalConfig, KamalEnv, KamalProxy, KamalRole, KamalSsh } from './types';
 import { containsUnresolvedMarker, lineCounter, renderErb } from './erb';
+import { psychScalar } from './psych';
 import {
   validateDestination,
   validateEnvName,
@@ -74,7 +75,7 @@ const slashed = (segments: Path) => segments.map((segment) => (/[\u0000-\u001f\u
 type Hash = Record<string, unknown>;
 
 function isHash(value: unknown): value is Hash {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof UnknownValue) && !(value instanceof Date);
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof UnknownValue);
 }
 
 function setKey(target: Hash, key: string, value: unknown): void {
@@ -90,6 +91,15 @@ function stringish(value: unknown): string | undefined {
   return undefined;
 }
 
+const STRING_TAGS = new Set(['tag:yaml.org,2002:str', '!str']);
+
+/** Quoted and block scalars are strings, as in Psych; plain ones are typed by its ScalarScanner. */
+function scalarValue(node: { value: unknown; type?: string; tag?: string; source?: string }): unknown {
+  const text = typeof node.value === 'string' ? node.value : String(node.value ?? '');
+  if (node.type !== 'PLAIN' || (node.tag !== undefined && STRING_TAGS.has(node.tag))) return text;
+  return psychScalar(text);
+}
+
 /** Real configs hold a few hundred values; this stops an alias bomb early. */
 const MAX_NODES = 20_000;
 
@@ -101,7 +111,8 @@ function parseFile(text: string, file: string, env: NodeJS.ProcessEnv, problems:
   const locate = (renderedOffset: number): Location => ({ file, ...sourcePosition(erb.toSourceOffset(renderedOffset)) });
   const conditional = (node: YamlNode | null) => node?.range != null && erb.isConditional(erb.toSourceOffset(node.range[0]));
 
-  const doc = parseDocument(erb.text, { version: '1.1', merge: true, prettyErrors: false, uniqueKeys: false });
+  // Every scalar is read as text, then typed by Psych's rules (yaml's own 1.1 schema differs: `N` is false there).
+  const doc = parseDocument(erb.text, { version: '1.1', schema: 'failsafe', merge: false, prettyErrors: false, uniqueKeys: false });
   for (const error of doc.errors) {
     problems.push({ ...locate(error.pos[0]), message: `YAML syntax error: ${error.message}`, severity: 'error' });
   }
@@ -131,7 +142,7 @@ function parseFile(text: string, file: string, env: NodeJS.ProcessEnv, problems:
     if (yamlNode.range) parsed.values.set(pathKey(at), locate(yamlNode.range[0]));
     if (conditional(yamlNode)) return UNKNOWN;
     if (isScalar(yamlNode)) {
-      const value = yamlNode.value;
+      const value = scalarValue(yamlNode);
       if (typeof value === 'string' && containsUnresolvedMarker(value)) return UNKNOWN;
       return value;
     }
@@ -142,7 +153,7 @@ function parseFile(text: string, file: string, env: NodeJS.ProcessEnv, problems:
       const result: Hash = {};
       for (const pair of yamlNode.items) {
         const key = pair.key as YamlNode | null;
-        if (isScalar(key) && typeof key.value === 'symbol') {
+        if (isScalar(key) && key.type === 'PLAIN' && key.value === '<<' && !key.tag) {
           // Psych merges `<<` in place: later keys win; in a list the earlier maps win.
           const sources = isSeq(pair.value) ? [...pair.value.items].reverse() : [pair.value];
           for (const source of sources) {
@@ -151,7 +162,7 @@ function parseFile(text: string, file: string, env: NodeJS.ProcessEnv, problems:
           }
           continue;
         }
-        const keyValue = isScalar(key) ? key.value : key === null ? null : String(key);
+        const keyValue = isScalar(key) ? scalarValue(key) : key === null ? null : String(key);
         const keyText = stringish(keyValue) ?? String(keyValue);
         const child = [...at, keyText];
         if (key?.range) {
