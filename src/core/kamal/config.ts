@@ -42,7 +42,7 @@ const TOP_LEVEL_KEYS = new Set([
   'secrets_path', 'error_pages_path', 'require_destination', 'primary_role', 'allow_empty_roles',
   'retain_containers', 'minimum_version', 'readiness_delay', 'deploy_timeout', 'drain_timeout',
   'run_directory', 'ssh', 'builder', 'accessories', 'proxy', 'sshkit', 'boot', 'logging', 'aliases',
-  'output', 'otel', 'rollout',
+  'output', 'otel', 'rollout', 'stop_timeout', 'hooks_output',
 ]);
 
 const ROLE_KEYS = new Set(['hosts', 'cmd', 'options', 'labels', 'env', 'logging', 'proxy', 'asset_path', 'stop_timeout']);
@@ -334,7 +334,7 @@ class Normaliser {
     return result;
   }
 
-  stringMap(value: unknown, at: Path, checkKey: (key: string) => string | undefined, checkValue?: (text: string) => string | undefined): Record<string, string> {
+  stringMap(value: unknown, at: Path, checkKey: (key: string) => string | undefined, checkValue?: (text: string) => string | undefined, allowNull = true): Record<string, string> {
     const result: Record<string, string> = {};
     if (value === undefined || value === null) return result;
     if (!isHash(value)) {
@@ -346,6 +346,10 @@ class Normaliser {
       const keyReason = checkKey(key);
       if (keyReason) {
         this.reject(itemPath, keyReason, true);
+        continue;
+      }
+      if (item === null && !allowNull && !this.isUnknown(itemPath)) {
+        this.reject(itemPath, 'should be a string (Kamal refuses an env value that is null)');
         continue;
       }
       const text = this.string(item === null && !this.isUnknown(itemPath) ? '' : item, itemPath);
@@ -379,7 +383,8 @@ function normaliseEnv(n: Normaliser, value: unknown, at: Path): KamalEnv {
   const structured = 'clear' in value || 'secret' in value || 'tags' in value;
   const clearPath = 'clear' in value ? [...at, 'clear'] : at;
   const clearValue = 'clear' in value ? value.clear : structured ? {} : value;
-  const clear = n.stringMap(clearValue, clearPath, validateEnvName, noNul);
+  const clear = n.stringMap(clearValue, clearPath, validateEnvName, noNul, false);
+  const literalFalse = isHash(clearValue) ? Object.keys(clear).filter((key) => clearValue[key] === false) : [];
   const secret = n.stringList(value.secret, [...at, 'secret'], (entry) => {
     // "NAME:ALIAS" sets NAME from the secret ALIAS.
     for (const part of entry.split(':')) {
@@ -388,11 +393,12 @@ function normaliseEnv(n: Normaliser, value: unknown, at: Path): KamalEnv {
     }
     return undefined;
   }).map((entry) => entry.split(':')[0]);
-  return { clear, secret: [...new Set(secret)] };
+  return { clear, secret: [...new Set(secret)], ...(literalFalse.length ? { literalFalse } : {}) };
 }
 
 function mergeEnv(base: KamalEnv, over: KamalEnv): KamalEnv {
-  return { clear: { ...base.clear, ...over.clear }, secret: [...new Set([...base.secret, ...over.secret])] };
+  const literalFalse = [...(base.literalFalse ?? []).filter((key) => !(key in over.clear)), ...(over.literalFalse ?? [])];
+  return { clear: { ...base.clear, ...over.clear }, secret: [...new Set([...base.secret, ...over.secret])], ...(literalFalse.length ? { literalFalse } : {}) };
 }
 
 function normaliseProxy(n: Normaliser, config: Hash, rolePath: Path | undefined, roleProxy?: Hash): KamalProxy {

@@ -330,11 +330,10 @@ async function bootRole(
   }
 
   try {
-    if (step.commands.proxyDeployArgv) {
+    if (step.commands.proxyDeploy) {
       const target = containerId.slice(0, 12);
-      const argv = step.commands.proxyDeployArgv.map((word) => word.replace(TARGET_ARG_PLACEHOLDER, target));
       reporter.step(`${prefix} kamal-proxy switching to ${target} (waits for its health check)`);
-      const deployed = await runner.exec(step.host, quoteArgv(argv), 'kamal-proxy deploy');
+      const deployed = await runner.exec(step.host, step.commands.proxyDeploy.replace(TARGET_ARG_PLACEHOLDER, target), 'kamal-proxy deploy');
       if (deployed.code !== 0) {
         throw new DeployRollbackError(
           `kamal-proxy did not switch to ${step.containerName} on ${step.host}: ${lastLine(deployed.stderr || deployed.stdout) || `exit ${deployed.code}`}`,
@@ -352,7 +351,7 @@ async function bootRole(
 
   const booted = auditLine(`Booted app version ${step.to}`, step.role);
   if (oldVersion !== undefined) {
-    const stopOld = oldVersion === step.from && step.commands.stopOld ? step.commands.stopOld : stopContainer(config, step.role, oldVersion, detail.stopWaitTime);
+    const stopOld = oldVersion === step.from && step.commands.stopOld ? step.commands.stopOld : stopContainer(config, step.role, oldVersion, step.stopTimeout);
     reporter.step(`${prefix} stopping ${oldVersion}`);
     // Kamal ignores a failed stop of the old version: the new one already serves.
     const stopped = await runner.exec(step.host, `${booted} && ${stopOld}`, `stop ${oldVersion}`);

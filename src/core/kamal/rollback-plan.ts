@@ -5,7 +5,6 @@ import { quoteArgv } from '../shell';
 import { makeRunDirectory } from './commands/app';
 import { recordAudit } from './commands/auditor';
 import { acquireLock, lockDirectory, lockStatus, releaseLock, utcIso8601 } from './commands/lock';
-import { stopWaitTime } from './rollback-steps';
 import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './rollback-types';
 import type { KamalConfig } from './types';
 
@@ -65,7 +64,6 @@ export function assemblePlan(args: {
     },
     hooks: args.hooks,
     hooksCwd: projectRoot(config),
-    stopWaitTime: stopWaitTime(config),
     plannedAt,
   };
   const to = targets.join(', ');

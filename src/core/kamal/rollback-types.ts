@@ -17,13 +17,14 @@ export interface KamalRoleStep {
   /** `<host>-<12 hex>`. */
   containerHostname: string;
   proxied: boolean;
+  /** `docker stop -t` seconds for this role (Kamal's stop_args), absent for docker's default. */
+  stopTimeout?: number;
   /** The exact command lines (proxy deploy shows `<cid12>` until `docker run` prints the id). */
   commands: {
     rename?: string;
     currentVersion: string;
     run: string;
-    /** argv with {@link TARGET_ARG_PLACEHOLDER} where the `--target=` value goes. */
-    proxyDeployArgv?: string[];
+    /** With {@link TARGET_ARG_PLACEHOLDER} where the new container's 12-hex id goes. */
     proxyDeploy?: string;
     healthStatus?: string;
     stopNew: string;
@@ -80,7 +81,6 @@ export interface KamalPlanDetail {
   };
   hooks: KamalHookPlan[];
   hooksCwd: string;
-  stopWaitTime?: number;
   /** ISO 8601 time the plan was made. */
   plannedAt: string;
 }

@@ -32,10 +32,10 @@ import {
   optionArgs,
 } from './commands/app';
 import { describeLock, lockStatus, parseLockDetails } from './commands/lock';
-import { unsupportedProxySettings } from './commands/proxy';
+import { customCertificate } from './commands/proxy';
 import { hookIsRunnable } from './hooks';
 import { assemblePlan, label, plural, projectRoot } from './rollback-plan';
-import { bootGroups, buildHostPlan, hostsInBootOrder, rolesOnHost, stopWaitTime } from './rollback-steps';
+import { bootGroups, buildHostPlan, hostsInBootOrder, rolesOnHost, stopTimeout } from './rollback-steps';
 import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './rollback-types';
 import type { KamalConfig } from './types';
 
@@ -94,7 +94,9 @@ export function validateConfigForRollback(config: KamalConfig): void {
     if (role.cmd !== undefined) splitCmd(role.cmd, `cmd of role ${role.name}`);
     // Building each host's run line once checks everything it carries (logging, tags, env).
     for (const host of role.hosts) runContainer(config, role, { host, version: 'validation', hostname: 'validation' });
-    const unsupported = unsupportedProxySettings(config, role.name);
+    const unsupported: string[] = [];
+    if (role.proxy && customCertificate(config, role.name)) unsupported.push('proxy.ssl with a custom certificate');
+    if (config.raw.error_pages_path !== undefined) unsupported.push('error_pages_path');
     if (rawRoleConfig(config, role.name)?.asset_path !== undefined || config.raw.asset_path !== undefined) unsupported.push('asset_path');
     if (unsupported.length > 0) {
       throw new DeployRollbackError(
@@ -105,7 +107,7 @@ export function validateConfigForRollback(config: KamalConfig): void {
   }
   for (const host of config.hosts) validateHost(host, where);
   loggingArgs(config.logging);
-  stopWaitTime(config);
+  for (const role of config.roles) stopTimeout(config, role);
   for (const [name, value] of [['deploy_timeout', config.deployTimeout], ['drain_timeout', config.drainTimeout], ['readiness_delay', config.readinessDelay]] as const) {
     if (!Number.isFinite(value) || value < 0) throw new DeployRollbackError(`Refusing ${name} ${JSON.stringify(value)} in ${where}: expected seconds.`, 'validate');
   }

@@ -163,6 +163,8 @@ describe('Kamal config', () => {
       assert.equal(config.requireDestination, true);
       assert.deepEqual(config.problems, [
         { file: BASE_FILE, line: 3, column: 1, severity: 'error', message: 'config/deploy.yml requires a destination: pick one of production, staging' },
+        // ERB renders nothing there without a destination: a null env value, which Kamal refuses too.
+        { file: BASE_FILE, line: 17, column: 44, severity: 'error', message: 'env/clear/REGION: should be a string (Kamal refuses an env value that is null)' },
       ]);
     });
 

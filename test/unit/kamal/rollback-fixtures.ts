@@ -226,7 +226,7 @@ export class FakeHost implements HostSession {
       this.containers.push(container);
       return this.ok(`${container.id}\n`);
     }
-    if ((match = /^docker exec kamal-proxy kamal-proxy deploy (\S+) --target=([0-9a-f]{12}):(\d+)/.exec(command))) {
+    if ((match = /^docker exec kamal-proxy kamal-proxy deploy (\S+) --target="?([0-9a-f]{12}):(\d+)/.exec(command))) {
       const target = match[2];
       const container = this.containers.find((candidate) => candidate.id.startsWith(target));
       if (!container || container.state !== 'running' || this.unhealthy.has(container.image.split(':').pop() ?? '')) {

@@ -43,7 +43,7 @@ describe('planKamalRollback', () => {
     assert.match(step.commands.rename ?? '', /^docker rename chat-web-v2 chat-web-v2_replaced_[0-9a-f]{16}$/);
     assert.match(step.commands.run, / --hostname web-2-[0-9a-f]{12} /);
     assert.equal(step.commands.stopOld, "docker container ls --all --filter 'name=^chat-web-v3$' --quiet | xargs docker stop");
-    assert.match(step.commands.proxyDeploy ?? '', /^docker exec kamal-proxy kamal-proxy deploy chat-web --target=<cid12>:80 --deploy-timeout=10s /);
+    assert.match(step.commands.proxyDeploy ?? '', /^docker exec kamal-proxy kamal-proxy deploy chat-web --target="<cid12>:80" --deploy-timeout="10s" /);
     assert.ok(plan.lines.some((line) => line.includes(step.commands.run)), 'the dry run shows the exact docker run');
     assert.ok(plan.lines.some((line) => line.startsWith('[ssh web-3] mkdir -p .kamal && echo ') && line.endsWith(' Tagging localhost:5555/bars/app:v2 as the latest image\' >> .kamal/chat-audit.log && docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest')));
     assert.ok(plan.lines.some((line) => line.startsWith('[ssh web-1] mkdir -p .kamal && mkdir .kamal/lock-chat && echo ')));
@@ -114,8 +114,8 @@ describe('planKamalRollback', () => {
     const fakes = new FakeHosts(['web-1', 'web-2']);
     for (const host of fakes.hosts.values()) host.seed('web', ['v1', 'v2'], 'v2');
     const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v1', performer: 'ada' });
-    assert.match(plan.detail.hostPlans[0].steps[0].commands.run, / --env MODE=app --env LEVEL=info --env-file /);
-    assert.match(plan.detail.hostPlans[1].steps[0].commands.run, / --env MODE=monitor --env LEVEL=info --env-file /);
+    assert.match(plan.detail.hostPlans[0].steps[0].commands.run, / --env MODE="app" --env LEVEL="info" --env-file /);
+    assert.match(plan.detail.hostPlans[1].steps[0].commands.run, / --env MODE="monitor" --env LEVEL="info" --env-file /);
   });
 
   it('treats the running version as a reboot and says so', async () => {
