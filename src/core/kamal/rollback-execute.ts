@@ -11,6 +11,7 @@ import { recordAudit } from './commands/auditor';
 import { acquireLock, describeLock, parseLockDetails, utcIso8601 } from './commands/lock';
 import { runHook, type HookDetails, type KamalHookName } from './hooks';
 import { assemblePlan } from './rollback-plan';
+import { cleanUpAfterStop, prepareHosts } from './rollback-prepare';
 import { buildHostPlan } from './rollback-steps';
 import { TARGET_ARG_PLACEHOLDER, type KamalHostOutcome, type KamalHostPlan, type KamalPlanDetail, type KamalRoleStep } from './rollback-types';
 
@@ -165,6 +166,7 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
     holdingLockForHooks = true;
 
     await hook('pre-deploy');
+    await prepareHosts(detail, (host, command, what) => runner.exec(host, command, what), reporter);
 
     for (const [index, group] of detail.groups.entries()) {
       if (deps.signal?.aborted) {
@@ -356,6 +358,7 @@ async function bootRole(
     // Kamal ignores a failed stop of the old version: the new one already serves.
     const stopped = await runner.exec(step.host, `${booted} && ${stopOld}`, `stop ${oldVersion}`);
     if (stopped.code !== 0) reporter.warn(`${prefix} could not stop ${oldVersion}: ${lastLine(stopped.stderr) || `exit ${stopped.code}`}`);
+    await cleanUpAfterStop(step, (host, command, what) => runner.exec(host, command, what), reporter);
   } else {
     await runner.run(step.host, booted, 'audit');
   }

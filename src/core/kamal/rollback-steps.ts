@@ -15,6 +15,7 @@ import {
 } from './commands/app';
 import { proxyDeploy } from './commands/proxy';
 import { renderWords } from './commands/kamal-shell';
+import { assetVolumeArg, cleanUpAssets, extractAssets, roleHasAssets, syncAssetVolumes } from './commands/assets';
 import { TARGET_ARG_PLACEHOLDER, type KamalHostPlan, type KamalRoleStep } from './rollback-types';
 import type { KamalConfig, KamalRole } from './types';
 
@@ -79,7 +80,14 @@ export function buildRoleStep(
     commands: {
       rename: versions.renameExisting ? quoteArgv(renameContainer(config, role.name, versions.to, renamedVersion)) : undefined,
       currentVersion: currentRunningContainerName(config, role.name),
-      run: renderWords(runContainer(config, role, { host, version: versions.to, hostname })),
+      run: renderWords(runContainer(config, role, { host, version: versions.to, hostname, assetVolume: assetVolumeArg(config, role, versions.to) })),
+      ...(roleHasAssets(config, role)
+        ? {
+            extractAssets: extractAssets(config, role, versions.to),
+            syncAssets: syncAssetVolumes(config, role.name, versions.to, versions.from),
+            cleanUpAssets: cleanUpAssets(config, role.name, versions.to),
+          }
+        : {}),
       proxyDeploy: proxyDeployLine,
       healthStatus: proxyDeployLine ? undefined : containerStatus(config, role.name, versions.to),
       stopNew: stopContainer(config, role.name, versions.to, wait),

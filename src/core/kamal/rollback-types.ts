@@ -31,6 +31,11 @@ export interface KamalRoleStep {
     logs: string;
     /** Stop of the version serving when planned; the executor rebuilds it if that changed. */
     stopOld?: string;
+    /** Roles with assets: extract V's assets, bridge them with the running version's, clean up after the stop. */
+    extractAssets?: string;
+    /** With the version serving when planned; the executor rebuilds it with the one serving then. */
+    syncAssets?: string;
+    cleanUpAssets?: string;
   };
 }
 

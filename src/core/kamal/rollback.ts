@@ -15,7 +15,6 @@ import {
   currentRunningContainerName,
   envFileExists,
   listRoleContainers,
-  rawRoleConfig,
   roleEnvFile,
   validateDestination,
   validateEnvName,
@@ -33,6 +32,7 @@ import {
 } from './commands/app';
 import { describeLock, lockStatus, parseLockDetails } from './commands/lock';
 import { customCertificate } from './commands/proxy';
+import { validateAssetPath } from './commands/assets';
 import { hookIsRunnable } from './hooks';
 import { assemblePlan, label, plural, projectRoot } from './rollback-plan';
 import { bootGroups, buildHostPlan, hostsInBootOrder, rolesOnHost, stopTimeout } from './rollback-steps';
@@ -55,7 +55,7 @@ export interface PlanKamalRollbackInput {
 }
 
 /** Dotted config keys that no rollback command reads: unresolved values there do not matter. */
-const IRRELEVANT_UNKNOWN = [/^builder(\.|$)/, /^accessories(\.|$)/, /^registry\.(username|password)(\.|$)/, /^aliases(\.|$)/, /^x-/, /(^|\.)env\.secret(\.|$)/, /^retain_containers$/, /^minimum_version$/, /^asset_path$/, /^secrets_path$/];
+const IRRELEVANT_UNKNOWN = [/^builder(\.|$)/, /^accessories(\.|$)/, /^registry\.(username|password)(\.|$)/, /^aliases(\.|$)/, /^x-/, /(^|\.)env\.secret(\.|$)/, /^retain_containers$/, /^minimum_version$/, /^secrets_path$/];
 
 export function relevantUnknowns(config: KamalConfig): string[] {
   return config.unknown.filter((path) => !IRRELEVANT_UNKNOWN.some((pattern) => pattern.test(path)));
@@ -97,7 +97,7 @@ export function validateConfigForRollback(config: KamalConfig): void {
     const unsupported: string[] = [];
     if (role.proxy && customCertificate(config, role.name)) unsupported.push('proxy.ssl with a custom certificate');
     if (config.raw.error_pages_path !== undefined) unsupported.push('error_pages_path');
-    if (rawRoleConfig(config, role.name)?.asset_path !== undefined || config.raw.asset_path !== undefined) unsupported.push('asset_path');
+    validateAssetPath(config, role.name, where);
     if (unsupported.length > 0) {
       throw new DeployRollbackError(
         `Cannot roll back role ${role.name} of ${config.service} faithfully: ${unsupported.join(', ')} ${unsupported.length === 1 ? 'is' : 'are'} not supported yet. Use \`kamal rollback\` for this app.`,

@@ -76,6 +76,8 @@ export class FakeHost implements HostSession {
   audit: string[] = [];
   tags: string[] = [];
   proxyTargets = new Map<string, string>();
+  /** Asset and error page commands, in order. */
+  folderCommands: string[] = [];
   /** Versions whose new containers never become healthy. */
   unhealthy = new Set<string>();
   /** Set to make every later command fail as if the link dropped. */
@@ -233,6 +235,11 @@ export class FakeHost implements HostSession {
         return this.fail(`Error: target failed to become healthy within configured timeout`);
       }
       this.proxyTargets.set(match[1], target);
+      return this.ok();
+    }
+    // Asset and error page folders: recorded, always fine.
+    if (/^(mkdir -p \.kamal\/(apps|proxy)\/\S+|docker container (rm|create|cp) .*|find \.kamal\/.*|mkdir -p \.kamal\/apps\/\S+\/assets\/volumes\/.* ; cp -rnT .*)$/s.test(command)) {
+      this.folderCommands.push(command);
       return this.ok();
     }
     if ((match = /^docker tag (\S+) (\S+)$/.exec(command))) {

@@ -44,11 +44,18 @@ describe('planKamalRollback', () => {
     assert.match(step.commands.run, / --hostname web-2-[0-9a-f]{12} /);
     assert.equal(step.commands.stopOld, "docker container ls --all --filter 'name=^chat-web-v3$' --quiet | xargs docker stop");
     assert.match(step.commands.proxyDeploy ?? '', /^docker exec kamal-proxy kamal-proxy deploy chat-web --target="<cid12>:80" --deploy-timeout="10s" /);
-    assert.ok(plan.lines.some((line) => line.includes(step.commands.run)), 'the dry run shows the exact docker run');
-    assert.ok(plan.lines.some((line) => line.startsWith('[ssh web-3] mkdir -p .kamal && echo ') && line.endsWith(' Tagging localhost:5555/bars/app:v2 as the latest image\' >> .kamal/chat-audit.log && docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest')));
-    assert.ok(plan.lines.some((line) => line.startsWith('[ssh web-1] mkdir -p .kamal && mkdir .kamal/lock-chat && echo ')));
-    assert.ok(plan.lines.includes('[ssh web-2, web-3] mkdir -p .kamal'));
-    assert.ok(plan.lines.includes('[ssh web-1] rm .kamal/lock-chat/details && rm -r .kamal/lock-chat'));
+    // The dry run's commands, with their ` \` continuations joined back into one line each.
+    const commands = plan.lines.join('\n').replace(/ \\\n {6}/g, ' ').split('\n').map((line) => line.replace(/^ {2}/, ''));
+    // Only a single quoted word that cannot be broken (sh -c '...') may run past 100 characters.
+    assert.ok(plan.lines.every((line) => line.length <= 100 || line.startsWith("      'sh -c") || line.startsWith("      'docker ps") || /^ {6}'[A-Za-z0-9+/=\\n]+' \\$/.test(line)), 'the dry run is wrapped');
+    assert.ok(!plan.lines.includes(plan.summary), 'the summary (printed above the lines) is not repeated in them');
+    const prose = plan.lines.join(' ').replace(/\s+/g, ' ');
+    assert.match(prose, /web-2 web v3 → v2: keep the retained chat-web-v2 aside \(renamed v2_replaced_[0-9a-f]{16}\), start a fresh v2 container from the same image, kamal-proxy switches traffic to it once its health check passes and drains the old one; then stop v3\./, 'says in words what happens per host');
+    assert.ok(commands.some((line) => line.includes(step.commands.run)), 'the dry run shows the exact docker run');
+    assert.ok(commands.some((line) => line.startsWith('[ssh web-3] mkdir -p .kamal && echo ') && line.endsWith(' Tagging localhost:5555/bars/app:v2 as the latest image\' >> .kamal/chat-audit.log && docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest')));
+    assert.ok(commands.some((line) => line.startsWith('[ssh web-1] mkdir -p .kamal && mkdir .kamal/lock-chat && echo ')));
+    assert.ok(commands.includes('[ssh web-2, web-3] mkdir -p .kamal'));
+    assert.ok(commands.includes('[ssh web-1] rm .kamal/lock-chat/details && rm -r .kamal/lock-chat'));
     assertReadOnly(fakes);
     for (const host of fakes.hosts.values()) assert.equal(host.commands.length, 1);
   });
