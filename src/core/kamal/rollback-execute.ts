@@ -12,6 +12,7 @@ import { acquireLock, describeLock, parseLockDetails, utcIso8601 } from './comma
 import { runHook, type HookDetails, type KamalHookName } from './hooks';
 import { assemblePlan } from './rollback-plan';
 import { cleanUpAfterStop, prepareHosts } from './rollback-prepare';
+import { uploadFiles } from '../ssh/sftp';
 import { buildHostPlan } from './rollback-steps';
 import { TARGET_ARG_PLACEHOLDER, type KamalHostOutcome, type KamalHostPlan, type KamalPlanDetail, type KamalRoleStep } from './rollback-types';
 
@@ -166,7 +167,7 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
     holdingLockForHooks = true;
 
     await hook('pre-deploy');
-    await prepareHosts(detail, (host, command, what) => runner.exec(host, command, what), reporter);
+    await prepareHosts(detail, (host, command, what) => runner.exec(host, command, what), reporter, async (host, directory, files) => uploadFiles(await deps.sessions(host), directory, files));
 
     for (const [index, group] of detail.groups.entries()) {
       if (deps.signal?.aborted) {
@@ -464,6 +465,7 @@ function rollForwardPlan(plan: RollbackPlan<KamalPlanDetail>, entries: KamalHost
     identity: { lockHolder: detail.lockHolder, performer: detail.performer },
     hooks: detail.hooks,
     lockVersion: targets.join(','),
+    errorPages: detail.errorPages,
   });
 }
 

@@ -31,6 +31,7 @@ export function assemblePlan(args: {
   identity: { lockHolder: string; performer: string };
   hooks: KamalHookPlan[];
   lockVersion: string;
+  errorPages?: KamalPlanDetail['errorPages'];
 }): RollbackPlan<KamalPlanDetail> {
   const { config, hostPlans } = args;
   const steps = hostPlans.flatMap((host) => host.steps);
@@ -64,6 +65,7 @@ export function assemblePlan(args: {
     },
     hooks: args.hooks,
     hooksCwd: projectRoot(config),
+    ...(args.errorPages ? { errorPages: args.errorPages } : {}),
     plannedAt,
   };
   const to = targets.join(', ');
@@ -155,6 +157,13 @@ function whatHappens(detail: KamalPlanDetail): string[] {
   const steps = detail.hostPlans.flatMap((host) => host.steps);
   const assetSteps = steps.filter((step) => step.commands.extractAssets);
   let number = 1;
+  const pageSteps = steps.filter((step) => step.commands.errorPagesDirectory);
+  if (detail.errorPages && pageSteps.length > 0) {
+    const names = detail.errorPages.files.map((file) => file.name);
+    lines.push(
+      `${number++}. Before any switch, on ${[...new Set(pageSteps.map((step) => step.host))].join(', ')}: upload the error pages (${names.length ? names.join(', ') : 'none found'}) over SFTP to ${[...new Set(pageSteps.map((step) => step.commands.errorPagesDirectory))].join(', ')}; kamal-proxy serves them for ${pageSteps[0].to}.`,
+    );
+  }
   if (assetSteps.length > 0) {
     const hosts = [...new Set(assetSteps.map((step) => step.host))];
     const roles = [...new Set(assetSteps.map((step) => step.role))];
@@ -176,7 +185,8 @@ function whatHappens(detail: KamalPlanDetail): string[] {
         let then = '';
         if (step.from !== undefined) {
           const stop = `stop ${step.from === step.to ? 'the renamed copy' : step.from}${step.stopTimeout !== undefined ? ` (docker stop -t ${step.stopTimeout})` : ''}`;
-          then = `; then ${step.commands.cleanUpAssets ? `${stop} and remove other versions' asset folders` : stop}`;
+          const removed = [step.commands.cleanUpAssets ? "asset folders" : '', step.commands.cleanUpErrorPages ? 'error pages' : ''].filter(Boolean).join(' and ');
+          then = `; then ${removed ? `${stop} and remove other versions' ${removed}` : stop}`;
         }
         lines.push(`   ${host.host} ${step.role} ${step.from ?? 'nothing running'} → ${step.to}: ${parts.join(', ')}${then}.`);
       }
@@ -210,6 +220,14 @@ function planLines(detail: KamalPlanDetail): string[] {
   command(`[ssh ${detail.primaryHost}]`, `${detail.commands.makeRunDirectory} && ${detail.commands.acquireLock}`);
   if (others.length > 0) command(`[ssh ${others.join(', ')}]`, detail.commands.makeRunDirectory);
   lines.push(`  ${hook('pre-deploy')}`);
+  if (detail.errorPages) {
+    for (const host of detail.hostPlans) {
+      for (const directory of new Set(host.steps.map((step) => step.commands.errorPagesDirectory).filter((entry): entry is string => entry !== undefined))) {
+        command(`[ssh ${host.host}]`, detail.errorPages.makeDirectory);
+        lines.push(`  [sftp ${host.host}] upload ${detail.errorPages.files.map((file) => file.name).join(' ') || '(no 4??.html/5??.html found)'} to ${directory}/ (mode 0700)`);
+      }
+    }
+  }
   for (const host of detail.hostPlans) {
     for (const step of host.steps) {
       if (!step.commands.extractAssets || !step.commands.syncAssets) continue;
@@ -233,6 +251,7 @@ function planLines(detail: KamalPlanDetail): string[] {
         const booted = audit(`Booted app version ${step.to}`, step.role);
         command(where, step.commands.stopOld ? `${booted} && ${step.commands.stopOld}` : booted);
         if (step.commands.stopOld && step.commands.cleanUpAssets) command(where, step.commands.cleanUpAssets);
+        if (step.commands.stopOld && step.commands.cleanUpErrorPages) command(where, step.commands.cleanUpErrorPages);
       }
     }
     lines.push(`  ${hook('post-app-boot')}`);

@@ -4,11 +4,13 @@
  */
 import type { Reporter } from '../model';
 import type { ExecResult } from '../ssh/types';
+import type { UploadFile } from '../ssh/sftp';
 import { syncAssetVolumes } from './commands/assets';
 import { versionFromName } from './commands/app';
 import type { KamalPlanDetail, KamalRoleStep } from './rollback-types';
 
 export type RunOnHost = (host: string, command: string, what: string) => Promise<ExecResult>;
+export type UploadToHost = (host: string, directory: { path: string; mode: number }, files: UploadFile[]) => Promise<void>;
 
 function lastLine(text: string): string {
   return text.trim().split('\n').slice(-1)[0] ?? '';
@@ -19,10 +21,25 @@ function lastLine(text: string): string {
  * the version serving now, and bridge both ways. Throws with every failing host named; nothing
  * has been switched then.
  */
-export async function prepareHosts(detail: KamalPlanDetail, run: RunOnHost, reporter: Reporter): Promise<void> {
+export async function prepareHosts(detail: KamalPlanDetail, run: RunOnHost, reporter: Reporter, upload?: UploadToHost): Promise<void> {
   const failures: string[] = [];
   await Promise.all(
     detail.hostPlans.map(async (host) => {
+      const pages = detail.errorPages;
+      const directories = [...new Set(host.steps.map((step) => step.commands.errorPagesDirectory).filter((entry): entry is string => entry !== undefined))];
+      if (pages && pages.files.length > 0) {
+        for (const directory of directories) {
+          try {
+            reporter.step(`[ssh ${host.host}] uploading ${pages.files.length} error page(s) to ${directory}`);
+            const made = await run(host.host, pages.makeDirectory, 'create the error pages folder');
+            if (made.code !== 0) throw new Error(`creating the error pages folder failed (exit ${made.code}${made.stderr.trim() ? `: ${lastLine(made.stderr)}` : ''})`);
+            if (!upload) throw new Error('no way to upload files to the host');
+            await upload(host.host, { path: directory, mode: 0o700 }, pages.files.map((file) => ({ remotePath: `${directory}/${file.name}`, content: file.content, mode: 0o700 })));
+          } catch (error) {
+            failures.push(`${host.host}: error pages: ${error instanceof Error ? error.message : String(error)}`);
+          }
+        }
+      }
       for (const step of host.steps) {
         if (!step.commands.extractAssets) continue;
         const prefix = `[ssh ${step.host}] ${step.role}:`;
@@ -49,7 +66,11 @@ export async function prepareHosts(detail: KamalPlanDetail, run: RunOnHost, repo
 /** Kamal's clean-up after an old version stopped; a failure is reported, the new version already serves. */
 export async function cleanUpAfterStop(step: KamalRoleStep, run: RunOnHost, reporter: Reporter): Promise<void> {
   const prefix = `[ssh ${step.host}] ${step.role}:`;
-  for (const [command, what] of [[step.commands.cleanUpAssets, 'remove the assets of other versions']] as const) {
+  const cleanUps: [string | undefined, string][] = [
+    [step.commands.cleanUpAssets, 'remove the assets of other versions'],
+    [step.commands.cleanUpErrorPages, 'remove the error pages of other versions'],
+  ];
+  for (const [command, what] of cleanUps) {
     if (!command) continue;
     try {
       const result = await run(step.host, command, what);

@@ -15,6 +15,7 @@ import {
 } from './commands/app';
 import { proxyDeploy } from './commands/proxy';
 import { renderWords } from './commands/kamal-shell';
+import { cleanUpErrorPages, errorPagesVersionDirectory, hasErrorPages } from './commands/error-pages';
 import { assetVolumeArg, cleanUpAssets, extractAssets, roleHasAssets, syncAssetVolumes } from './commands/assets';
 import { TARGET_ARG_PLACEHOLDER, type KamalHostPlan, type KamalRoleStep } from './rollback-types';
 import type { KamalConfig, KamalRole } from './types';
@@ -87,6 +88,9 @@ export function buildRoleStep(
             syncAssets: syncAssetVolumes(config, role.name, versions.to, versions.from),
             cleanUpAssets: cleanUpAssets(config, role.name, versions.to),
           }
+        : {}),
+      ...(hasErrorPages(config)
+        ? { errorPagesDirectory: errorPagesVersionDirectory(config, versions.to), cleanUpErrorPages: cleanUpErrorPages(config, versions.to) }
         : {}),
       proxyDeploy: proxyDeployLine,
       healthStatus: proxyDeployLine ? undefined : containerStatus(config, role.name, versions.to),

@@ -36,6 +36,9 @@ export interface KamalRoleStep {
     /** With the version serving when planned; the executor rebuilds it with the one serving then. */
     syncAssets?: string;
     cleanUpAssets?: string;
+    /** With error_pages_path: V's folder (uploaded before any switch), and the removal of the others after the stop. */
+    errorPagesDirectory?: string;
+    cleanUpErrorPages?: string;
   };
 }
 
@@ -86,6 +89,8 @@ export interface KamalPlanDetail {
   };
   hooks: KamalHookPlan[];
   hooksCwd: string;
+  /** error_pages_path's 4??.html/5??.html, read when planning; uploaded to every host before any switch. */
+  errorPages?: { makeDirectory: string; files: { name: string; content: Buffer }[] };
   /** ISO 8601 time the plan was made. */
   plannedAt: string;
 }

@@ -33,6 +33,7 @@ import {
 import { describeLock, lockStatus, parseLockDetails } from './commands/lock';
 import { customCertificate } from './commands/proxy';
 import { validateAssetPath } from './commands/assets';
+import { hasErrorPages, makeErrorPagesDirectory, readErrorPages } from './commands/error-pages';
 import { hookIsRunnable } from './hooks';
 import { assemblePlan, label, plural, projectRoot } from './rollback-plan';
 import { bootGroups, buildHostPlan, hostsInBootOrder, rolesOnHost, stopTimeout } from './rollback-steps';
@@ -96,7 +97,6 @@ export function validateConfigForRollback(config: KamalConfig): void {
     for (const host of role.hosts) runContainer(config, role, { host, version: 'validation', hostname: 'validation' });
     const unsupported: string[] = [];
     if (role.proxy && customCertificate(config, role.name)) unsupported.push('proxy.ssl with a custom certificate');
-    if (config.raw.error_pages_path !== undefined) unsupported.push('error_pages_path');
     validateAssetPath(config, role.name, where);
     if (unsupported.length > 0) {
       throw new DeployRollbackError(
@@ -383,6 +383,7 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
 
   const identity = await localIdentity(projectRoot(config), input.performer);
   const hooks = await planHooks(config.hooksPath);
-  return assemblePlan({ config, kind: 'rollback', hosts, groups, primaryHost, hostPlans, identity, hooks, lockVersion: target });
+  const errorPages = hasErrorPages(config) ? { makeDirectory: makeErrorPagesDirectory(config), files: await readErrorPages(config, projectRoot(config)) } : undefined;
+  return assemblePlan({ config, kind: 'rollback', hosts, groups, primaryHost, hostPlans, identity, hooks, lockVersion: target, errorPages });
 }
 

@@ -4,6 +4,7 @@
  */
 import type { Reporter } from '../../../src/core/model';
 import type { ExecOptions, ExecResult, HostSession } from '../../../src/core/ssh/types';
+import type { SftpChannel } from '../../../src/core/ssh/sftp';
 import { emptyConfig } from '../../../src/core/kamal/config';
 import type { KamalConfig, KamalProxy, KamalRole } from '../../../src/core/kamal/types';
 
@@ -78,6 +79,23 @@ export class FakeHost implements HostSession {
   proxyTargets = new Map<string, string>();
   /** Asset and error page commands, in order. */
   folderCommands: string[] = [];
+  /** What arrived over SFTP: folders made and files written, in order. */
+  uploads: { path: string; mode: number; content?: string }[] = [];
+
+  sftp(): Promise<SftpChannel> {
+    const uploads = this.uploads;
+    return Promise.resolve({
+      mkdir: (path, attributes, callback) => {
+        uploads.push({ path, mode: attributes.mode });
+        callback(null);
+      },
+      writeFile: (path, data, options, callback) => {
+        uploads.push({ path, mode: options.mode, content: data.toString('utf8') });
+        callback(null);
+      },
+      end: () => undefined,
+    });
+  }
   /** Versions whose new containers never become healthy. */
   unhealthy = new Set<string>();
   /** Set to make every later command fail as if the link dropped. */
