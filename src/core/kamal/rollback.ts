@@ -31,7 +31,7 @@ import {
   optionArgs,
 } from './commands/app';
 import { describeLock, lockStatus, parseLockDetails } from './commands/lock';
-import { customCertificate } from './commands/proxy';
+import { customCertificate, tlsFiles } from './commands/proxy';
 import { validateAssetPath } from './commands/assets';
 import { hasErrorPages, makeErrorPagesDirectory, readErrorPages } from './commands/error-pages';
 import { hookIsRunnable } from './hooks';
@@ -95,15 +95,7 @@ export function validateConfigForRollback(config: KamalConfig): void {
     if (role.cmd !== undefined) splitCmd(role.cmd, `cmd of role ${role.name}`);
     // Building each host's run line once checks everything it carries (logging, tags, env).
     for (const host of role.hosts) runContainer(config, role, { host, version: 'validation', hostname: 'validation' });
-    const unsupported: string[] = [];
-    if (role.proxy && customCertificate(config, role.name)) unsupported.push('proxy.ssl with a custom certificate');
     validateAssetPath(config, role.name, where);
-    if (unsupported.length > 0) {
-      throw new DeployRollbackError(
-        `Cannot roll back role ${role.name} of ${config.service} faithfully: ${unsupported.join(', ')} ${unsupported.length === 1 ? 'is' : 'are'} not supported yet. Use \`kamal rollback\` for this app.`,
-        'validate',
-      );
-    }
   }
   for (const host of config.hosts) validateHost(host, where);
   loggingArgs(config.logging);
@@ -128,6 +120,8 @@ interface RoleFacts {
   targetPresent?: boolean;
   current?: string;
   envFile: boolean;
+  /** Custom TLS files the last deploy should have left on the host, missing now. */
+  missingTls: string[];
   errors: string[];
 }
 
@@ -153,6 +147,10 @@ export function preflightScript(config: KamalConfig, host: string, primary: bool
     if (targetVersion !== undefined) parts.push(section(`target ${role.name}`, quoteArgv(containerIdForVersion(config, role.name, targetVersion))));
     parts.push(section(`current ${role.name}`, currentRunningContainerName(config, role.name)));
     parts.push(section(`env ${role.name}`, envFileExists(config, role.name)));
+    if (role.proxy && customCertificate(config, role.name)) {
+      // Prints the certificate files the last deploy should have left, that are missing.
+      parts.push(section(`tls ${role.name}`, tlsFiles(config, role.name).host.map((file) => `test -f ${file} || echo ${file}`).join(' ; ')));
+    }
   }
   if (primary) parts.push(`${shellLine(['echo', `${MARK} lock`])}; ${lockStatus(config)}`);
   return parts.join('; ');
@@ -212,12 +210,19 @@ function parseHostFacts(config: KamalConfig, host: string, primary: boolean, std
     if (currentError) errors.push(currentError);
     const currentName = sections.get(`current ${role.name}`)?.lines[0]?.trim();
     const envLines = sections.get(`env ${role.name}`)?.lines ?? [];
+    let missingTls: string[] = [];
+    if (role.proxy && customCertificate(config, role.name)) {
+      const tlsError = failure(`tls ${role.name}`);
+      if (tlsError) errors.push(tlsError);
+      missingTls = (sections.get(`tls ${role.name}`)?.lines ?? []).map((line) => line.trim()).filter((line) => line !== '');
+    }
     facts.roles.push({
       role: role.name,
       containers,
       targetPresent,
       current: currentName ? versionFromName(config, role.name, currentName) : undefined,
       envFile: envLines.includes('yes'),
+      missingTls,
       errors,
     });
   }
@@ -365,6 +370,13 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
   if (missing.length > 0) {
     throw new DeployRollbackError(
       `Cannot roll back ${label(config)} to ${target}, nothing was changed: version ${target} has no container on ${missing.join(', ')} (pruned, or never deployed there).`,
+      'preflight',
+    );
+  }
+  const missingTls = facts.flatMap((host) => host.roles.flatMap((role) => role.missingTls.map((file) => `${host.host} (${role.role}): ${file}`)));
+  if (missingTls.length > 0) {
+    throw new DeployRollbackError(
+      `Cannot roll back ${label(config)} to ${target}, nothing was changed: proxy.ssl uses a custom certificate, and the files the last deploy left for kamal-proxy are missing on ${missingTls.join(', ')}. Run \`kamal deploy\` (it uploads them from your secrets); Deploy Rollback never reads secrets.`,
       'preflight',
     );
   }

@@ -77,6 +77,8 @@ export class FakeHost implements HostSession {
   audit: string[] = [];
   tags: string[] = [];
   proxyTargets = new Map<string, string>();
+  /** Plain files on the host (the custom TLS files a deploy leaves). */
+  files = new Set<string>();
   /** Asset and error page commands, in order. */
   folderCommands: string[] = [];
   /** What arrived over SFTP: folders made and files written, in order. */
@@ -254,6 +256,10 @@ export class FakeHost implements HostSession {
       }
       this.proxyTargets.set(match[1], target);
       return this.ok();
+    }
+    if (/^test -f \S+ \|\| echo \S+( ; test -f \S+ \|\| echo \S+)*$/.test(command)) {
+      const missing = [...command.matchAll(/test -f (\S+) \|\|/g)].map((found) => found[1]).filter((file) => !this.files.has(file));
+      return this.ok(missing.map((file) => `${file}\n`).join(''));
     }
     // Asset and error page folders: recorded, always fine.
     if (/^(mkdir -p \.kamal\/(apps|proxy)\/\S+|docker container (rm|create|cp) .*|find \.kamal\/.*|mkdir -p \.kamal\/apps\/\S+\/assets\/volumes\/.* ; cp -rnT .*)$/s.test(command)) {

@@ -208,10 +208,23 @@ describe('planKamalRollback', () => {
       assert.equal(fakes.allCommands().length, 0);
     });
 
-    it('when settings it cannot reproduce are configured', async () => {
+    it('when a custom certificate the last deploy left is missing on a host, naming host and file', async () => {
       const { config, fakes } = threeHosts();
-      const error = await refusal(planKamalRollback({ config: { ...config, raw: { proxy: { ssl: { certificate_pem: 'CERT', private_key_pem: 'KEY' } } } }, sessions: fakes.sessions, targetVersion: 'v2' }));
-      assert.match(error.message, /custom certificate/);
+      const custom = { ...config, raw: { proxy: { ssl: { certificate_pem: 'CERTIFICATE_PEM', private_key_pem: 'PRIVATE_KEY_PEM' } } } };
+      for (const host of fakes.hosts.values()) {
+        host.files.add('.kamal/proxy/apps-config/chat/tls/web/cert.pem');
+        if (host.host !== 'web-2') host.files.add('.kamal/proxy/apps-config/chat/tls/web/key.pem');
+      }
+      const error = await refusal(planKamalRollback({ config: custom, sessions: fakes.sessions, targetVersion: 'v2' }));
+      assert.match(error.message, /nothing was changed: proxy\.ssl uses a custom certificate, and the files the last deploy left for kamal-proxy are missing on web-2 \(web\): \.kamal\/proxy\/apps-config\/chat\/tls\/web\/key\.pem\. /);
+      assertReadOnly(fakes);
+
+      fakes.get('web-2').files.add('.kamal/proxy/apps-config/chat/tls/web/key.pem');
+      const plan = await planKamalRollback({ config: custom, sessions: fakes.sessions, targetVersion: 'v2' });
+      assert.match(
+        plan.detail.hostPlans[0].steps[0].commands.proxyDeploy ?? '',
+        / --tls --tls-certificate-path="\/home\/kamal-proxy\/\.apps-config\/chat\/tls\/web\/cert\.pem" --tls-private-key-path="\/home\/kamal-proxy\/\.apps-config\/chat\/tls\/web\/key\.pem" /,
+      );
     });
 
     it('when no earlier version exists everywhere', async () => {
