@@ -673,7 +673,7 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
   const raw: Hash = {};
   for (const [key, value] of Object.entries(merged)) {
     if (key.startsWith('x-')) continue;
-    if (!TOP_LEVEL_KEYS.has(key)) n.warning([key], `unknown key: ${key} (Kamal 2.12 refuses configs with unknown keys; prefix extensions with "x-")`, true);
+    if (!TOP_LEVEL_KEYS.has(key)) n.report([key], `unknown key: ${key} (Kamal 2.12 refuses it; prefix extensions with "x-")`, true);
     setKey(raw, key, value);
   }
   // A string password is the secret itself (often ENV-resolved); the array form names a secret and is kept.
@@ -811,7 +811,7 @@ function normaliseRoles(n: Normaliser, config: KamalConfig, raw: Hash): void {
     } else if (isHash(roleConfig)) {
       specialised = roleConfig;
       for (const key of Object.keys(roleConfig)) {
-        if (!ROLE_KEYS.has(key)) n.warning([...rolePath, key], `unknown key: ${key}`, true);
+        if (!ROLE_KEYS.has(key)) n.report([...rolePath, key], `unknown key: ${key} (Kamal 2.12 refuses it)`, true);
       }
       hostList = normaliseHosts(n, roleConfig.hosts, [...rolePath, 'hosts']);
     } else {
@@ -866,9 +866,44 @@ function normaliseRoles(n: Normaliser, config: KamalConfig, raw: Hash): void {
   }
   config.roles = roles;
   config.hosts = [...new Set(roles.flatMap((role) => role.hosts))];
+  reportConflictingProxyRuns(n, raw, roles);
   const primary = roles.find((role) => role.name === config.primaryRole);
   if (!primary && !names.includes(config.primaryRole)) {
     n.report(raw.primary_role != null ? ['primary_role'] : ['servers'], `The primary_role ${config.primaryRole} isn't defined`, true);
+  }
+}
+
+/**
+ * Kamal's ensure_no_conflicting_proxy_runs: every role and accessory on a host that runs the proxy
+ * with a `proxy.run` must carry the same settings, since one kamal-proxy serves them all.
+ */
+function reportConflictingProxyRuns(n: Normaliser, raw: Hash, roles: KamalRole[]): void {
+  const runs = new Map<string, { value: string; at: Path }[]>();
+  const add = (host: string, run: unknown, at: Path) => {
+    if (run === undefined || run === null) return;
+    runs.set(host, [...(runs.get(host) ?? []), { value: JSON.stringify(run), at }]);
+  };
+  const topRun = isHash(raw.proxy) ? raw.proxy.run : undefined;
+  const servers = raw.servers;
+  for (const role of roles) {
+    if (!role.proxy) continue;
+    const roleConfig = isHash(servers) ? servers[role.name] : undefined;
+    const roleProxy = isHash(roleConfig) && isHash(roleConfig.proxy) ? roleConfig.proxy : undefined;
+    const run = roleProxy && roleProxy.run !== undefined ? (isHash(topRun) && isHash(roleProxy.run) ? deepMerge(topRun, roleProxy.run) : roleProxy.run) : topRun;
+    for (const host of role.hosts) add(host, run, roleProxy?.run !== undefined ? ['servers', role.name, 'proxy', 'run'] : ['proxy', 'run']);
+  }
+  if (isHash(raw.accessories)) {
+    for (const [name, accessory] of Object.entries(raw.accessories)) {
+      if (!isHash(accessory) || !isHash(accessory.proxy) || accessory.proxy.run === undefined) continue;
+      const hosts = [accessory.host, ...(Array.isArray(accessory.hosts) ? accessory.hosts : [])].filter((host): host is string => typeof host === 'string');
+      for (const host of hosts) add(host, accessory.proxy.run, ['accessories', name, 'proxy', 'run']);
+    }
+  }
+  for (const [host, entries] of runs) {
+    if (new Set(entries.map((entry) => entry.value)).size <= 1) continue;
+    // Point at a role's or accessory's own run settings: those are what differ from the shared ones.
+    const own = entries.find((entry) => entry.at[0] !== 'proxy') ?? entries[entries.length - 1];
+    n.errorAt(own.at, `Conflicting proxy run configurations for host ${host}`);
   }
 }
 

@@ -337,7 +337,7 @@ describe('Kamal config', () => {
         'deploy.yml:13:8 error',
         'deploy.yml:15:10 error',
         'deploy.yml:16:1 error',
-        'deploy.yml:17:1 warning',
+        'deploy.yml:17:1 error',
       ]);
       assert.deepEqual(config.problems.map((p) => p.message), [
         'servers/web/hosts: should be an array',
@@ -348,7 +348,7 @@ describe('Kamal config', () => {
         'proxy/ssl: Must set a host to enable automatic SSL',
         'boot/limit: should be a number of hosts or a percentage like "25%", got "lots"',
         "primary_role: The primary_role api isn't defined",
-        'unknown_setting: unknown key: unknown_setting (Kamal 2.12 refuses configs with unknown keys; prefix extensions with "x-")',
+        'unknown_setting: unknown key: unknown_setting (Kamal 2.12 refuses it; prefix extensions with "x-")',
       ]);
     });
 

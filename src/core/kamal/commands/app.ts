@@ -8,11 +8,13 @@ import { shellLine } from '../../shell';
 import type { KamalConfig, KamalRole } from '../types';
 import { argumentize, optionize, ShellWord, type KamalValue, type Word } from './kamal-shell';
 
-export const SERVICE_PATTERN = /^[a-z0-9_-]+$/;
+/** Kamal 2.12's ensure_valid_service_name: `/^[a-z0-9_-]+$/i`. */
+export const SERVICE_PATTERN = /^[a-z0-9_-]+$/i;
 /** Docker's tag rule. */
 export const VERSION_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 export const ROLE_PATTERN = /^[A-Za-z0-9_-]+$/;
-export const DESTINATION_PATTERN = /^[A-Za-z0-9_-]+$/;
+/** Destinations name files (`deploy.prod.eu.yml`), so dots are fine. */
+export const DESTINATION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 /** A DNS name, IPv4 or IPv6 address. */
 export const HOST_PATTERN = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|[0-9A-Fa-f:.]+)$/;
 /** `[registry[:port]/]path/to/image`, as Docker's reference grammar allows. */
@@ -31,7 +33,7 @@ function refuse(what: string, value: unknown, rule: string, where?: string): nev
 }
 
 export function validateService(service: string, where?: string): string {
-  if (!SERVICE_PATTERN.test(service)) refuse('service', service, 'a service may contain only a-z, 0-9, "_" and "-"', where);
+  if (!SERVICE_PATTERN.test(service)) refuse('service', service, 'a service may contain only letters, digits, "_" and "-"', where);
   return service;
 }
 
@@ -46,7 +48,7 @@ export function validateRole(role: string, where?: string): string {
 }
 
 export function validateDestination(destination: string, where?: string): string {
-  if (!DESTINATION_PATTERN.test(destination)) refuse('destination', destination, 'a destination may contain only letters, digits, "_" and "-"', where);
+  if (!DESTINATION_PATTERN.test(destination)) refuse('destination', destination, 'a destination may contain only letters, digits, ".", "_" and "-", starting with a letter or digit', where);
   return destination;
 }
 
