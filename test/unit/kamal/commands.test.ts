@@ -23,7 +23,7 @@ import {
 import { acquireLock, lockStatus, parseLockDetails, releaseLock, rubyBase64, utcIso8601 } from '../../../src/core/kamal/commands/lock';
 import { auditLine, recordAudit } from '../../../src/core/kamal/commands/auditor';
 import { proxyDeploy } from '../../../src/core/kamal/commands/proxy';
-import { escapeShellValue, renderWords, type Word } from '../../../src/core/kamal/commands/kamal-shell';
+import { argumentize, escapeShellValue, optionize, optionizeWith, renderWords, type Word } from '../../../src/core/kamal/commands/kamal-shell';
 import { parseKamalConfig } from '../../../src/core/kamal/config';
 import { stopTimeout } from '../../../src/core/kamal/rollback-steps';
 import { kamalConfig, role } from './rollback-fixtures';
@@ -145,8 +145,12 @@ describe('Kamal commands', () => {
   });
 
   describe('escape_shell_value (lib/kamal/utils.rb)', () => {
-    it('matches the strings of Kamal\'s utils_test.rb', () => {
-      // test/utils_test.rb: "escape_shell_value"
+    it('renders as Kamal\'s utils.rb does (escape_shell_value, argumentize, optionize)', () => {
+      // The cases of Kamal's test/utils_test.rb, then what escape_shell_value's regexes give.
+      assert.equal(renderWords(argumentize('--label', [['foo', '`bar`'], ['baz', 'qux'], ['quux', null]])), '--label foo="\\`bar\\`" --label baz="qux" --label quux');
+      assert.equal(renderWords(optionize([['foo', 'bar'], ['baz', 'qux'], ['quux', true]])), '--foo "bar" --baz "qux" --quux');
+      assert.equal(renderWords(optionizeWith([['foo', 'bar'], ['baz', 'qux'], ['quux', true]])), '--foo="bar" --baz="qux" --quux');
+      assert.equal(escapeShellValue('`foo`'), '"\\`foo\\`"');
       assert.equal(escapeShellValue('foo'), '"foo"');
       assert.equal(escapeShellValue('_foo'), '"_foo"');
       assert.equal(escapeShellValue('multi\nline'), '"multi\\nline"');
