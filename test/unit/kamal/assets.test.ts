@@ -125,3 +125,26 @@ describe('Kamal rollback with assets, on fake hosts', () => {
     assert.ok(fakes.get('web-2').commands.some((command) => command.startsWith('mkdir -p .kamal/apps/chat/assets/volumes/web-v1 ;')));
   });
 });
+
+describe('the config `rails new` writes (Rails 8)', () => {
+  it('plans a rollback with assets, the storage volume, TLS and Solid Queue env as Kamal would run them', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const config = parseKamalConfig({ baseText: readFileSync(join(__dirname, '..', '..', 'fixtures', 'kamal', 'rails-new.yml'), 'utf8'), baseFile: '/nonexistent/chat/config/deploy.yml' });
+    assert.deepEqual(config.problems, []);
+    const fakes = new FakeHosts(['192.168.0.1']);
+    // The fake hosts answer for localhost:5555/bars/app; the template's image is your-user/chat.
+    const fakeImage = { ...config, repository: 'localhost:5555/bars/app' };
+    fakes.get('192.168.0.1').seed('web', ['v1', 'v2'], 'v2');
+    const plan = await planKamalRollback({ config: fakeImage, sessions: fakes.sessions, performer: 'ada' });
+    assert.equal(plan.to, 'v1');
+    const [step] = plan.detail.hostPlans[0].steps;
+    assert.match(
+      step.commands.run,
+      / --env KAMAL_HOST="192\.168\.0\.1" --env SOLID_QUEUE_IN_PUMA="true" --env-file \.kamal\/apps\/chat\/env\/roles\/web\.env --log-opt max-size="10m" --volume chat_storage:\/rails\/storage --volume \$PWD\/\.kamal\/apps\/chat\/assets\/volumes\/web-v1:\/rails\/public\/assets --label service="chat" /,
+    );
+    assert.match(step.commands.proxyDeploy ?? '', / --host="app\.example\.com" --tls --deploy-timeout="30s" --drain-timeout="30s" --buffer-requests --buffer-responses /);
+    assert.doesNotMatch(step.commands.proxyDeploy ?? '', /health-check/);
+    assert.match(step.commands.extractAssets ?? '', /docker container cp -L chat-web-assets:\/rails\/public\/assets\/\. /);
+  });
+});
