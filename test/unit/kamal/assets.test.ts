@@ -126,6 +126,27 @@ describe('Kamal rollback with assets, on fake hosts', () => {
   });
 });
 
+describe('Kamal rollback with assets when a host cannot prepare them', () => {
+  it('switches nothing anywhere, names the host, and releases the lock', async () => {
+    const config = parseKamalConfig({
+      baseText: 'service: chat\nimage: bars/app\nregistry: {server: "localhost:5555"}\nservers: [web-1, web-2]\nasset_path: /rails/public/assets\n',
+      baseFile: '/nonexistent/project/config/deploy.yml',
+    });
+    const fakes = new FakeHosts(['web-1', 'web-2']);
+    for (const host of fakes.hosts.values()) host.seed('web', ['v1', 'v2'], 'v2');
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v1', performer: 'ada' });
+    fakes.get('web-2').beforeExec = (command, host) => {
+      if (command.includes('docker container cp -L')) host.down = true;
+    };
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
+    assert.equal(result.ok, false);
+    assert.match(result.message, /Nothing was switched: preparing the hosts failed: web-2 \(web\): /);
+    for (const host of fakes.hosts.values()) assert.ok(!host.commands.some((command) => command.startsWith('docker run ')), `no docker run on ${host.host}`);
+    assert.equal(fakes.get('web-1').lock, undefined, 'the lock is released');
+    assert.deepEqual(fakes.get('web-1').running(), ['chat-web-v2']);
+  });
+});
+
 describe('the config `rails new` writes (Rails 8)', () => {
   it('plans a rollback with assets, the storage volume, TLS and Solid Queue env as Kamal would run them', async () => {
     const { readFileSync } = await import('node:fs');
