@@ -91,6 +91,7 @@ function overviewLines(detail: KamalPlanDetail): string[] {
   });
   const assetRoles = [...new Set(detail.hostPlans.flatMap((host) => host.steps).filter((step) => step.commands.extractAssets).map((step) => step.role))];
   if (assetRoles.length > 0) lines.push(`Assets (${assetRoles.join(', ')}): both versions' files are served during the switch; other versions' asset folders are removed after.`);
+  if (detail.errorPages) lines.push(`Error pages: ${detail.errorPages.files.length ? detail.errorPages.files.map((file) => file.name).join(', ') : 'none found'} uploaded to every host first.`);
   const hooks = detail.hooks.filter((hook) => hook.present).map((hook) => hook.name);
   lines.push(`Deploy lock on ${detail.primaryHost}; hooks: ${hooks.length ? hooks.join(', ') : 'none'}.`);
   lines.push('The old containers keep serving until the new ones are healthy.');

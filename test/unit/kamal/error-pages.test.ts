@@ -42,6 +42,7 @@ describe('Kamal error pages (cli/app/error_pages.rb)', () => {
     const plan = await planKamalRollback({ config: config(), sessions: fakes.sessions, targetVersion: 'v1', performer: 'ada' });
     assert.deepEqual(plan.detail.errorPages?.files.map((file) => file.name), ['404.html', '4xx.html', '500.html']);
     assert.match(plan.detail.hostPlans[0].steps[0].commands.proxyDeploy ?? '', / --error-pages="\/home\/kamal-proxy\/\.apps-config\/chat\/error_pages\/v1"$/);
+    assert.ok(plan.overview?.includes('Error pages: 404.html, 4xx.html, 500.html uploaded to every host first.'), plan.overview?.join('\n'));
     assert.match(plan.lines.join('\n'), /\[sftp web-1\] upload 404\.html 4xx\.html 500\.html to \.kamal\/proxy\/apps-config\/chat\/error_pages\/v1\/ \(mode 0700\)/);
 
     const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
