@@ -20,7 +20,7 @@ Options:
   --workspace DIR    folder to search for config/deploy.yml and gitops repositories
   --gitops PATH      a gitops repository (Gimlet layout)
   --kamal CONFIG     config/deploy.yml, its config/ folder or the project folder
-  --destination D    Kamal destination (config/deploy.D.yml)
+  -d, --destination D  Kamal destination (config/deploy.D.yml), as kamal -d
   --env ENV          gitops environment; --app APP: the app in it
   --to TARGET        gitops: full 40-hex sha of the release; Kamal: version (default: previous)
   --limit N          how many releases (default 10)
@@ -42,7 +42,7 @@ const options = {
   workspace: { type: 'string' },
   gitops: { type: 'string' },
   kamal: { type: 'string' },
-  destination: { type: 'string' },
+  destination: { type: 'string', short: 'd' },
   env: { type: 'string' },
   app: { type: 'string' },
   to: { type: 'string' },

@@ -113,7 +113,8 @@ describe('Kamal assets with a destination and a custom TLS certificate on real h
   it('rolls back once every host has them: certificate paths passed to kamal-proxy, assets under the destination', async () => {
     fs.mkdirSync(tls(hosts.hosts[1]!), { recursive: true });
     for (const name of ['cert.pem', 'key.pem']) fs.writeFileSync(path.join(tls(hosts.hosts[1]!), name), `not a real ${name}\n`, { mode: 0o600 });
-    const { code, stdout, stderr } = await cli(['rollback', '--kamal', '.', '--destination', DESTINATION, '--to', 'v1', '--yes']);
+    // -d as kamal takes it.
+    const { code, stdout, stderr } = await cli(['rollback', '--kamal', '.', '-d', DESTINATION, '--to', 'v1', '--yes']);
     assert.equal(code, 0, `${stdout}\n${stderr}`);
     for (const host of hosts.hosts) {
       assert.equal(await hosts.proxyTargetContainer(host, `${SERVICE}-web-${DESTINATION}`), `${SERVICE}-web-${DESTINATION}-v1`);
