@@ -766,6 +766,7 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
     else if (text !== undefined) config.primaryRole = text;
   }
   normaliseRoles(n, config, raw);
+  warnUnusableAssetPaths(n, raw);
   scrub(raw, n.dropped);
   const seen = new Set<string>();
   config.problems = problems.filter((problem) => {
@@ -871,6 +872,21 @@ function normaliseRoles(n: Normaliser, config: KamalConfig, raw: Hash): void {
   if (!primary && !names.includes(config.primaryRole)) {
     n.report(raw.primary_role != null ? ['primary_role'] : ['servers'], `The primary_role ${config.primaryRole} isn't defined`, true);
   }
+}
+
+/**
+ * Kamal writes asset_path into shell lines unquoted; one that would need quoting is valid for Kamal
+ * but refused for rollback here, so the editor says so at its line.
+ */
+function warnUnusableAssetPaths(n: Normaliser, raw: Hash): void {
+  const check = (value: unknown, at: Path) => {
+    if (value === undefined || value === null || value === '') return;
+    if (typeof value !== 'string' || !/^\/[A-Za-z0-9._/@+-]*(:[a-z,]+)?$/.test(value) || value.includes('..')) {
+      n.warning(at, `${JSON.stringify(value)} cannot be rolled back here: Deploy Rollback needs an absolute path of letters, digits, ".", "_", "-", "/" (optionally ":ro")`, false);
+    }
+  };
+  check(raw.asset_path, ['asset_path']);
+  if (isHash(raw.servers)) for (const [name, role] of Object.entries(raw.servers)) if (isHash(role)) check(role.asset_path, ['servers', name, 'asset_path']);
 }
 
 /**

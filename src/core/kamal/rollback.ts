@@ -95,7 +95,12 @@ export function validateConfigForRollback(config: KamalConfig): void {
     if (role.cmd !== undefined) splitCmd(role.cmd, `cmd of role ${role.name}`);
     // Building each host's run line once checks everything it carries (logging, tags, env).
     for (const host of role.hosts) runContainer(config, role, { host, version: 'validation', hostname: 'validation' });
-    validateAssetPath(config, role.name, where);
+    try {
+      validateAssetPath(config, role.name, where);
+    } catch (error) {
+      const at = config.problems.find((problem) => /asset_path/.test(problem.message) && problem.line !== undefined);
+      throw at ? new DeployRollbackError(`${(error as Error).message} (${at.file}:${at.line})`, 'validate') : error;
+    }
   }
   for (const host of config.hosts) validateHost(host, where);
   loggingArgs(config.logging);

@@ -67,9 +67,13 @@ describe('Kamal assets (commands/app/assets.rb)', () => {
     assert.equal(assetVolumeArg(perRole, perRole.roles[0], '2')?.text, '$PWD/.kamal/apps/app/assets/volumes/web-2:/rails/public/assets:ro');
   });
 
-  it('refuses an asset_path that would need quoting', () => {
-    const hostile = kamalTestConfig('asset_path: "/public/$(id)"\n');
+  it('refuses an asset_path that would need quoting, and the editor warns at its line', async () => {
+    const hostile = parseKamalConfig({ baseText: 'service: app\nimage: dhh/app\nservers: [1.1.1.1]\nasset_path: "/public/$(id)"\n', baseFile: '/app/config/deploy.yml' });
+    assert.deepEqual(hostile.problems.map((problem) => `${problem.line} ${problem.severity}`), ['4 warning']);
     assert.throws(() => extractAssets(hostile, hostile.roles[0], '1'), /Refusing asset_path/);
+    const fakes = new FakeHosts(['1.1.1.1']);
+    await assert.rejects(planKamalRollback({ config: hostile, sessions: fakes.sessions, targetVersion: 'v1' }), /Refusing asset_path "\/public\/\$\(id\)" of role web .*\(\/app\/config\/deploy\.yml:4\)$/);
+    assert.deepEqual(fakes.get('1.1.1.1').commands, [], 'no command ran');
   });
 });
 
