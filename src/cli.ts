@@ -21,7 +21,7 @@ Options:
   --workspace DIR    folder to search for config/deploy.yml and gitops repositories
   --gitops PATH      a gitops repository (Gimlet layout)
   --kamal CONFIG     config/deploy.yml, its config/ folder or the project folder
-  --destination D    Kamal destination (config/deploy.D.yml)
+  -d, --destination D  Kamal destination (config/deploy.D.yml), as kamal -d
   --env ENV          gitops environment; --app APP: the app in it
   --to TARGET        gitops: full 40-hex sha of the release, older (roll back) or rolled back
                      (roll forward); Kamal: version (default: previous)
@@ -46,7 +46,7 @@ const options = {
   workspace: { type: 'string' },
   gitops: { type: 'string' },
   kamal: { type: 'string' },
-  destination: { type: 'string' },
+  destination: { type: 'string', short: 'd' },
   env: { type: 'string' },
   app: { type: 'string' },
   to: { type: 'string' },

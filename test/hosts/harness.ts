@@ -41,6 +41,11 @@ export interface StartHostsOptions {
   service?: string;
   /** Prefix of namespace and interface names (2-5 lowercase letters); default `drt`. */
   prefix?: string;
+  /**
+   * Run each dockerd with the host's private /root too, so bind mounts under `$PWD` (Kamal's asset
+   * volumes) name the same folder the SSH user sees; default false (dockerd sees this machine's /root).
+   */
+  dockerSeesHome?: boolean;
 }
 
 export interface TestHost {
@@ -582,11 +587,13 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHosts>
 
   async function startDockerd(host: LiveHost, configFile: string): Promise<void> {
     const log = openSync(join(host.dir, 'dockerd.log'), 'a');
+    // Paths go in as "$0" and "$@" so no value is spliced into shell text; unshare execs, so the PID stays dockerd's.
+    const privateHome = options.dockerSeesHome ? ['unshare', '-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /root && exec dockerd "$@"', host.test.home] : ['dockerd'];
     const child = spawn(
       'nsenter',
       [
         `--net=/var/run/netns/${host.netns}`,
-        'dockerd',
+        ...privateHome,
         '--config-file', configFile,
         '--data-root', join(host.dir, 'docker'),
         '--exec-root', join(host.dir, 'exec'),

@@ -17,6 +17,11 @@ export interface AppImageSpec {
   unhealthy?: boolean;
   /** The container exits with status 1 right after it starts. */
   exitsImmediately?: boolean;
+  /**
+   * Files under `/rails/public/assets` (name → content), as a Rails 8 image carries its compiled
+   * assets; `GET /assets/<name>` serves them from there (where Kamal's asset volume is mounted).
+   */
+  assets?: Record<string, string>;
 }
 
 /** Kamal 2.12's Kamal::Configuration::Proxy::Run::MINIMUM_VERSION is v0.9.0. */
@@ -190,6 +195,11 @@ function buildRootfsTars(workDir: string, repository: string, images: readonly A
     writeFileSync(join(root, 'www/version'), `${spec.version}\n`);
     if (!spec.unhealthy) writeFileSync(join(root, 'www/up'), 'ok\n');
     if (spec.exitsImmediately) writeFileSync(join(root, 'exits-immediately'), '');
+    if (spec.assets) {
+      mkdirSync(join(root, 'rails/public/assets'), { recursive: true });
+      for (const [name, content] of Object.entries(spec.assets)) writeFileSync(join(root, 'rails/public/assets', name), content);
+      symlinkSync('/rails/public/assets', join(root, 'www/assets'));
+    }
     const rootfsTar = join(workDir, `app-${index}.tar`);
     await runOk('tar', ['-C', root, '-cf', rootfsTar, '.']);
     return { tag: `${spec.repository ?? repository}:${spec.version}`, rootfsTar, cmd: ['/entrypoint'] };

@@ -89,7 +89,7 @@ describe('deploy-rollback CLI on real Kamal hosts', function () {
     const { code, stdout } = await cli(['rollback', '--kamal', '.', '--dry-run']);
     assert.equal(code, 0);
     assert.match(stdout, /from v3 to v2/);
-    assert.match(stdout, /docker exec kamal-proxy kamal-proxy deploy clisvc-web --target=/);
+    assert.match(stdout, /docker exec kamal-proxy kamal-proxy deploy clisvc-web( \\\n\s+)?--target=/);
     assert.match(stdout, /Dry run: nothing was changed/);
     assert.deepEqual(await containersEverywhere(), before);
   });

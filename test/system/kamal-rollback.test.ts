@@ -105,7 +105,7 @@ describe('kamal rollback on real hosts', function () {
     for (const host of appHosts) {
       assert.equal(await hosts.proxyTargetContainer(host, 'chat-web'), 'chat-web-v1', `${host.name} proxy target`);
       const proxy = await hosts.proxyState(host, 'chat-web');
-      assert.ok(proxy?.flags.includes('--health-check-path=/up'), `full flag set on ${host.name}: ${proxy?.flags.join(' ')}`);
+      assert.ok(proxy?.flags.includes('--deploy-timeout=10s') && proxy.flags.includes('--buffer-requests'), `full flag set on ${host.name}: ${proxy?.flags.join(' ')}`);
       assert.equal(await containerState(hosts, host, 'chat-web-v2'), 'exited');
       assert.equal(await containerState(hosts, host, 'chat-web-v1'), 'running');
       const labels = JSON.parse(await dockerOk(hosts, host, ['inspect', '--format', '{{json .Config.Labels}}', 'chat-web-v1'])) as Record<string, string>;

@@ -10,6 +10,7 @@ import { isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Nod
 import type { Problem } from '../model';
 import type { KamalConfig, KamalEnv, KamalProxy, KamalRole, KamalSsh } from './types';
 import { containsUnresolvedMarker, lineCounter, renderErb } from './erb';
+import { psychScalar } from './psych';
 import {
   validateDestination,
   validateEnvName,
@@ -41,7 +42,7 @@ const TOP_LEVEL_KEYS = new Set([
   'secrets_path', 'error_pages_path', 'require_destination', 'primary_role', 'allow_empty_roles',
   'retain_containers', 'minimum_version', 'readiness_delay', 'deploy_timeout', 'drain_timeout',
   'run_directory', 'ssh', 'builder', 'accessories', 'proxy', 'sshkit', 'boot', 'logging', 'aliases',
-  'output', 'otel', 'rollout',
+  'output', 'otel', 'rollout', 'stop_timeout', 'hooks_output',
 ]);
 
 const ROLE_KEYS = new Set(['hosts', 'cmd', 'options', 'labels', 'env', 'logging', 'proxy', 'asset_path', 'stop_timeout']);
@@ -74,7 +75,7 @@ const slashed = (segments: Path) => segments.map((segment) => (/[\u0000-\u001f\u
 type Hash = Record<string, unknown>;
 
 function isHash(value: unknown): value is Hash {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof UnknownValue) && !(value instanceof Date);
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof UnknownValue);
 }
 
 function setKey(target: Hash, key: string, value: unknown): void {
@@ -90,6 +91,15 @@ function stringish(value: unknown): string | undefined {
   return undefined;
 }
 
+const STRING_TAGS = new Set(['tag:yaml.org,2002:str', '!str']);
+
+/** Quoted and block scalars are strings, as in Psych; plain ones are typed by its ScalarScanner. */
+function scalarValue(node: { value: unknown; type?: string; tag?: string; source?: string }): unknown {
+  const text = typeof node.value === 'string' ? node.value : String(node.value ?? '');
+  if (node.type !== 'PLAIN' || (node.tag !== undefined && STRING_TAGS.has(node.tag))) return text;
+  return psychScalar(text);
+}
+
 /** Real configs hold a few hundred values; this stops an alias bomb early. */
 const MAX_NODES = 20_000;
 
@@ -101,7 +111,8 @@ function parseFile(text: string, file: string, env: NodeJS.ProcessEnv, problems:
   const locate = (renderedOffset: number): Location => ({ file, ...sourcePosition(erb.toSourceOffset(renderedOffset)) });
   const conditional = (node: YamlNode | null) => node?.range != null && erb.isConditional(erb.toSourceOffset(node.range[0]));
 
-  const doc = parseDocument(erb.text, { version: '1.1', merge: true, prettyErrors: false, uniqueKeys: false });
+  // Every scalar is read as text, then typed by Psych's rules (yaml's own 1.1 schema differs: `N` is false there).
+  const doc = parseDocument(erb.text, { version: '1.1', schema: 'failsafe', merge: false, prettyErrors: false, uniqueKeys: false });
   for (const error of doc.errors) {
     problems.push({ ...locate(error.pos[0]), message: `YAML syntax error: ${error.message}`, severity: 'error' });
   }
@@ -131,7 +142,7 @@ function parseFile(text: string, file: string, env: NodeJS.ProcessEnv, problems:
     if (yamlNode.range) parsed.values.set(pathKey(at), locate(yamlNode.range[0]));
     if (conditional(yamlNode)) return UNKNOWN;
     if (isScalar(yamlNode)) {
-      const value = yamlNode.value;
+      const value = scalarValue(yamlNode);
       if (typeof value === 'string' && containsUnresolvedMarker(value)) return UNKNOWN;
       return value;
     }
@@ -142,7 +153,7 @@ function parseFile(text: string, file: string, env: NodeJS.ProcessEnv, problems:
       const result: Hash = {};
       for (const pair of yamlNode.items) {
         const key = pair.key as YamlNode | null;
-        if (isScalar(key) && typeof key.value === 'symbol') {
+        if (isScalar(key) && key.type === 'PLAIN' && key.value === '<<' && !key.tag) {
           // Psych merges `<<` in place: later keys win; in a list the earlier maps win.
           const sources = isSeq(pair.value) ? [...pair.value.items].reverse() : [pair.value];
           for (const source of sources) {
@@ -151,7 +162,7 @@ function parseFile(text: string, file: string, env: NodeJS.ProcessEnv, problems:
           }
           continue;
         }
-        const keyValue = isScalar(key) ? key.value : key === null ? null : String(key);
+        const keyValue = isScalar(key) ? scalarValue(key) : key === null ? null : String(key);
         const keyText = stringish(keyValue) ?? String(keyValue);
         const child = [...at, keyText];
         if (key?.range) {
@@ -323,7 +334,7 @@ class Normaliser {
     return result;
   }
 
-  stringMap(value: unknown, at: Path, checkKey: (key: string) => string | undefined, checkValue?: (text: string) => string | undefined): Record<string, string> {
+  stringMap(value: unknown, at: Path, checkKey: (key: string) => string | undefined, checkValue?: (text: string) => string | undefined, allowNull = true): Record<string, string> {
     const result: Record<string, string> = {};
     if (value === undefined || value === null) return result;
     if (!isHash(value)) {
@@ -335,6 +346,10 @@ class Normaliser {
       const keyReason = checkKey(key);
       if (keyReason) {
         this.reject(itemPath, keyReason, true);
+        continue;
+      }
+      if (item === null && !allowNull && !this.isUnknown(itemPath)) {
+        this.reject(itemPath, 'should be a string (Kamal refuses an env value that is null)');
         continue;
       }
       const text = this.string(item === null && !this.isUnknown(itemPath) ? '' : item, itemPath);
@@ -368,7 +383,8 @@ function normaliseEnv(n: Normaliser, value: unknown, at: Path): KamalEnv {
   const structured = 'clear' in value || 'secret' in value || 'tags' in value;
   const clearPath = 'clear' in value ? [...at, 'clear'] : at;
   const clearValue = 'clear' in value ? value.clear : structured ? {} : value;
-  const clear = n.stringMap(clearValue, clearPath, validateEnvName, noNul);
+  const clear = n.stringMap(clearValue, clearPath, validateEnvName, noNul, false);
+  const literalFalse = isHash(clearValue) ? Object.keys(clear).filter((key) => clearValue[key] === false) : [];
   const secret = n.stringList(value.secret, [...at, 'secret'], (entry) => {
     // "NAME:ALIAS" sets NAME from the secret ALIAS.
     for (const part of entry.split(':')) {
@@ -377,11 +393,12 @@ function normaliseEnv(n: Normaliser, value: unknown, at: Path): KamalEnv {
     }
     return undefined;
   }).map((entry) => entry.split(':')[0]);
-  return { clear, secret: [...new Set(secret)] };
+  return { clear, secret: [...new Set(secret)], ...(literalFalse.length ? { literalFalse } : {}) };
 }
 
 function mergeEnv(base: KamalEnv, over: KamalEnv): KamalEnv {
-  return { clear: { ...base.clear, ...over.clear }, secret: [...new Set([...base.secret, ...over.secret])] };
+  const literalFalse = [...(base.literalFalse ?? []).filter((key) => !(key in over.clear)), ...(over.literalFalse ?? [])];
+  return { clear: { ...base.clear, ...over.clear }, secret: [...new Set([...base.secret, ...over.secret])], ...(literalFalse.length ? { literalFalse } : {}) };
 }
 
 function normaliseProxy(n: Normaliser, config: Hash, rolePath: Path | undefined, roleProxy?: Hash): KamalProxy {
@@ -656,7 +673,7 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
   const raw: Hash = {};
   for (const [key, value] of Object.entries(merged)) {
     if (key.startsWith('x-')) continue;
-    if (!TOP_LEVEL_KEYS.has(key)) n.warning([key], `unknown key: ${key} (Kamal 2.12 refuses configs with unknown keys; prefix extensions with "x-")`, true);
+    if (!TOP_LEVEL_KEYS.has(key)) n.report([key], `unknown key: ${key} (Kamal 2.12 refuses it; prefix extensions with "x-")`, true);
     setKey(raw, key, value);
   }
   // A string password is the secret itself (often ENV-resolved); the array form names a secret and is kept.
@@ -749,6 +766,7 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
     else if (text !== undefined) config.primaryRole = text;
   }
   normaliseRoles(n, config, raw);
+  warnUnusableAssetPaths(n, raw);
   scrub(raw, n.dropped);
   const seen = new Set<string>();
   config.problems = problems.filter((problem) => {
@@ -794,7 +812,7 @@ function normaliseRoles(n: Normaliser, config: KamalConfig, raw: Hash): void {
     } else if (isHash(roleConfig)) {
       specialised = roleConfig;
       for (const key of Object.keys(roleConfig)) {
-        if (!ROLE_KEYS.has(key)) n.warning([...rolePath, key], `unknown key: ${key}`, true);
+        if (!ROLE_KEYS.has(key)) n.report([...rolePath, key], `unknown key: ${key} (Kamal 2.12 refuses it)`, true);
       }
       hostList = normaliseHosts(n, roleConfig.hosts, [...rolePath, 'hosts']);
     } else {
@@ -849,9 +867,59 @@ function normaliseRoles(n: Normaliser, config: KamalConfig, raw: Hash): void {
   }
   config.roles = roles;
   config.hosts = [...new Set(roles.flatMap((role) => role.hosts))];
+  reportConflictingProxyRuns(n, raw, roles);
   const primary = roles.find((role) => role.name === config.primaryRole);
   if (!primary && !names.includes(config.primaryRole)) {
     n.report(raw.primary_role != null ? ['primary_role'] : ['servers'], `The primary_role ${config.primaryRole} isn't defined`, true);
+  }
+}
+
+/**
+ * Kamal writes asset_path into shell lines unquoted; one that would need quoting is valid for Kamal
+ * but refused for rollback here, so the editor says so at its line.
+ */
+function warnUnusableAssetPaths(n: Normaliser, raw: Hash): void {
+  const check = (value: unknown, at: Path) => {
+    if (value === undefined || value === null || value === '') return;
+    if (typeof value !== 'string' || !/^\/[A-Za-z0-9._/@+-]*(:[a-z,]+)?$/.test(value) || value.includes('..')) {
+      n.warning(at, `${JSON.stringify(value)} cannot be rolled back here: Deploy Rollback needs an absolute path of letters, digits, ".", "_", "-", "/" (optionally ":ro")`, false);
+    }
+  };
+  check(raw.asset_path, ['asset_path']);
+  if (isHash(raw.servers)) for (const [name, role] of Object.entries(raw.servers)) if (isHash(role)) check(role.asset_path, ['servers', name, 'asset_path']);
+}
+
+/**
+ * Kamal's ensure_no_conflicting_proxy_runs: every role and accessory on a host that runs the proxy
+ * with a `proxy.run` must carry the same settings, since one kamal-proxy serves them all.
+ */
+function reportConflictingProxyRuns(n: Normaliser, raw: Hash, roles: KamalRole[]): void {
+  const runs = new Map<string, { value: string; at: Path }[]>();
+  const add = (host: string, run: unknown, at: Path) => {
+    if (run === undefined || run === null) return;
+    runs.set(host, [...(runs.get(host) ?? []), { value: JSON.stringify(run), at }]);
+  };
+  const topRun = isHash(raw.proxy) ? raw.proxy.run : undefined;
+  const servers = raw.servers;
+  for (const role of roles) {
+    if (!role.proxy) continue;
+    const roleConfig = isHash(servers) ? servers[role.name] : undefined;
+    const roleProxy = isHash(roleConfig) && isHash(roleConfig.proxy) ? roleConfig.proxy : undefined;
+    const run = roleProxy && roleProxy.run !== undefined ? (isHash(topRun) && isHash(roleProxy.run) ? deepMerge(topRun, roleProxy.run) : roleProxy.run) : topRun;
+    for (const host of role.hosts) add(host, run, roleProxy?.run !== undefined ? ['servers', role.name, 'proxy', 'run'] : ['proxy', 'run']);
+  }
+  if (isHash(raw.accessories)) {
+    for (const [name, accessory] of Object.entries(raw.accessories)) {
+      if (!isHash(accessory) || !isHash(accessory.proxy) || accessory.proxy.run === undefined) continue;
+      const hosts = [accessory.host, ...(Array.isArray(accessory.hosts) ? accessory.hosts : [])].filter((host): host is string => typeof host === 'string');
+      for (const host of hosts) add(host, accessory.proxy.run, ['accessories', name, 'proxy', 'run']);
+    }
+  }
+  for (const [host, entries] of runs) {
+    if (new Set(entries.map((entry) => entry.value)).size <= 1) continue;
+    // Point at a role's or accessory's own run settings: those are what differ from the shared ones.
+    const own = entries.find((entry) => entry.at[0] !== 'proxy') ?? entries[entries.length - 1];
+    n.errorAt(own.at, `Conflicting proxy run configurations for host ${host}`);
   }
 }
 

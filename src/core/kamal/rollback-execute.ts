@@ -11,6 +11,8 @@ import { recordAudit } from './commands/auditor';
 import { acquireLock, describeLock, parseLockDetails, utcIso8601 } from './commands/lock';
 import { runHook, type HookDetails, type KamalHookName } from './hooks';
 import { assemblePlan } from './rollback-plan';
+import { cleanUpAfterStop, prepareHosts } from './rollback-prepare';
+import { uploadFiles } from '../ssh/sftp';
 import { buildHostPlan } from './rollback-steps';
 import { TARGET_ARG_PLACEHOLDER, type KamalHostOutcome, type KamalHostPlan, type KamalPlanDetail, type KamalRoleStep } from './rollback-types';
 
@@ -165,6 +167,7 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
     holdingLockForHooks = true;
 
     await hook('pre-deploy');
+    await prepareHosts(detail, (host, command, what) => runner.exec(host, command, what), reporter, async (host, directory, files) => uploadFiles(await deps.sessions(host), directory, files));
 
     for (const [index, group] of detail.groups.entries()) {
       if (deps.signal?.aborted) {
@@ -330,11 +333,10 @@ async function bootRole(
   }
 
   try {
-    if (step.commands.proxyDeployArgv) {
+    if (step.commands.proxyDeploy) {
       const target = containerId.slice(0, 12);
-      const argv = step.commands.proxyDeployArgv.map((word) => word.replace(TARGET_ARG_PLACEHOLDER, target));
       reporter.step(`${prefix} kamal-proxy switching to ${target} (waits for its health check)`);
-      const deployed = await runner.exec(step.host, quoteArgv(argv), 'kamal-proxy deploy');
+      const deployed = await runner.exec(step.host, step.commands.proxyDeploy.replace(TARGET_ARG_PLACEHOLDER, target), 'kamal-proxy deploy');
       if (deployed.code !== 0) {
         throw new DeployRollbackError(
           `kamal-proxy did not switch to ${step.containerName} on ${step.host}: ${lastLine(deployed.stderr || deployed.stdout) || `exit ${deployed.code}`}`,
@@ -352,11 +354,12 @@ async function bootRole(
 
   const booted = auditLine(`Booted app version ${step.to}`, step.role);
   if (oldVersion !== undefined) {
-    const stopOld = oldVersion === step.from && step.commands.stopOld ? step.commands.stopOld : stopContainer(config, step.role, oldVersion, detail.stopWaitTime);
+    const stopOld = oldVersion === step.from && step.commands.stopOld ? step.commands.stopOld : stopContainer(config, step.role, oldVersion, step.stopTimeout);
     reporter.step(`${prefix} stopping ${oldVersion}`);
     // Kamal ignores a failed stop of the old version: the new one already serves.
     const stopped = await runner.exec(step.host, `${booted} && ${stopOld}`, `stop ${oldVersion}`);
     if (stopped.code !== 0) reporter.warn(`${prefix} could not stop ${oldVersion}: ${lastLine(stopped.stderr) || `exit ${stopped.code}`}`);
+    await cleanUpAfterStop(step, (host, command, what) => runner.exec(host, command, what), reporter);
   } else {
     await runner.run(step.host, booted, 'audit');
   }
@@ -462,6 +465,7 @@ function rollForwardPlan(plan: RollbackPlan<KamalPlanDetail>, entries: KamalHost
     identity: { lockHolder: detail.lockHolder, performer: detail.performer },
     hooks: detail.hooks,
     lockVersion: targets.join(','),
+    errorPages: detail.errorPages,
   });
 }
 

@@ -5,7 +5,6 @@ import { quoteArgv } from '../shell';
 import { makeRunDirectory } from './commands/app';
 import { recordAudit } from './commands/auditor';
 import { acquireLock, lockDirectory, lockStatus, releaseLock, utcIso8601 } from './commands/lock';
-import { stopWaitTime } from './rollback-steps';
 import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './rollback-types';
 import type { KamalConfig } from './types';
 
@@ -32,6 +31,7 @@ export function assemblePlan(args: {
   identity: { lockHolder: string; performer: string };
   hooks: KamalHookPlan[];
   lockVersion: string;
+  errorPages?: KamalPlanDetail['errorPages'];
 }): RollbackPlan<KamalPlanDetail> {
   const { config, hostPlans } = args;
   const steps = hostPlans.flatMap((host) => host.steps);
@@ -65,7 +65,7 @@ export function assemblePlan(args: {
     },
     hooks: args.hooks,
     hooksCwd: projectRoot(config),
-    stopWaitTime: stopWaitTime(config),
+    ...(args.errorPages ? { errorPages: args.errorPages } : {}),
     plannedAt,
   };
   const to = targets.join(', ');
@@ -77,7 +77,7 @@ export function assemblePlan(args: {
         ? `Reboot ${label(config)} on ${to} (already running) ${where}`
         : `Roll ${label(config)} back from ${from} to ${to} ${where}`
       : `Roll ${label(config)} forward from ${from} to ${to} ${where}`;
-  return { source: 'kamal', environment: config.destination ?? 'default', app: config.service, from, to, summary, lines: planLines(detail, summary), overview: overviewLines(detail), detail };
+  return { source: 'kamal', environment: config.destination ?? 'default', app: config.service, from, to, summary, lines: planLines(detail), overview: overviewLines(detail), detail };
 }
 
 /** Per host and role from → to, in boot order, then the lock and hooks: what the confirmation shows. */
@@ -89,57 +89,181 @@ function overviewLines(detail: KamalPlanDetail): string[] {
       for (const step of host.steps) lines.push(`${prefix}${host.host} (${step.role}): ${step.from ?? 'nothing running'} → ${step.to}`);
     }
   });
+  const assetRoles = [...new Set(detail.hostPlans.flatMap((host) => host.steps).filter((step) => step.commands.extractAssets).map((step) => step.role))];
+  if (assetRoles.length > 0) lines.push(`Assets (${assetRoles.join(', ')}): both versions' files are served during the switch; other versions' asset folders are removed after.`);
+  if (detail.errorPages) lines.push(`Error pages: ${detail.errorPages.files.length ? detail.errorPages.files.map((file) => file.name).join(', ') : 'none found'} uploaded to every host first.`);
   const hooks = detail.hooks.filter((hook) => hook.present).map((hook) => hook.name);
   lines.push(`Deploy lock on ${detail.primaryHost}; hooks: ${hooks.length ? hooks.join(', ') : 'none'}.`);
   lines.push('The old containers keep serving until the new ones are healthy.');
   return lines;
 }
 
-function planLines(detail: KamalPlanDetail, summary: string): string[] {
-  const { config } = detail;
-  const lines = [summary];
-  const firstStep = detail.hostPlans[0]?.steps[0];
-  if (detail.reboot && firstStep) lines.push(`${firstStep.to} already serves everywhere: like Kamal, this is a reboot (rename, fresh container, stop the renamed one).`);
-  for (const host of detail.hostPlans) {
-    for (const step of host.steps) if (step.from === undefined) lines.push(`[ssh ${host.host}] ${step.role}: no container of ${detail.service} is running now.`);
+/** Where a long shell line may break: spaces outside quotes. */
+function breakPoints(command: string): number[] {
+  const points: number[] = [];
+  let quote: string | undefined;
+  for (let index = 0; index < command.length; index++) {
+    const char = command[index];
+    if (quote) {
+      if (char === quote) quote = undefined;
+      else if (char === '\\' && quote === '"') index++;
+    } else if (char === "'" || char === '"') quote = char;
+    else if (char === '\\') index++;
+    else if (char === ' ') points.push(index);
   }
-  const hook = (name: KamalHookPlan['name']): string => {
-    const entry = detail.hooks.find((candidate) => candidate.name === name);
-    return entry?.present ? `[local] hook ${name}: ${entry.file}` : `[local] hook ${name}: none`;
-  };
-  // Audit lines carry the time they are written; the plan shows its own time in their place.
-  const audit = (message: string, role?: string): string => recordAudit(config, { recordedAt: detail.plannedAt, performer: detail.performer, role }, message);
-  lines.push(hook('pre-connect'));
-  const others = detail.hosts.filter((host) => host !== detail.primaryHost);
-  lines.push(`[ssh ${detail.primaryHost}] ${detail.commands.makeRunDirectory} && ${detail.commands.acquireLock.replace(/\n/g, '\\n')}`);
-  if (others.length > 0) lines.push(`[ssh ${others.join(', ')}] ${detail.commands.makeRunDirectory}`);
-  lines.push(hook('pre-deploy'));
+  return points;
+}
+
+/** A command wrapped at `width` with ` \` continuations, so it stays copyable into a shell. */
+export function wrapCommand(command: string, indent: string, width = 100): string[] {
+  // Audit lines carry a literal newline-free echo, but lock details are base64 with newlines.
+  const flat = command.replace(/\n/g, '\\n');
+  const lines: string[] = [];
+  let rest = flat;
+  let prefix = indent;
+  while (prefix.length + rest.length > width) {
+    const limit = width - prefix.length - 2;
+    const points = breakPoints(rest).filter((point) => point > 0);
+    const cut = [...points].reverse().find((point) => point <= limit) ?? points.find((point) => point > limit);
+    if (cut === undefined) break;
+    lines.push(`${prefix}${rest.slice(0, cut)} \\`);
+    rest = rest.slice(cut + 1);
+    prefix = `${indent}    `;
+  }
+  lines.push(`${prefix}${rest}`);
+  return lines;
+}
+
+/** Prose wrapped at `width`, continuation lines indented under the first word. */
+export function wrapText(text: string, width = 100): string[] {
+  const lead = /^\s*/.exec(text)?.[0] ?? '';
+  const hanging = ' '.repeat((/^\s*(?:\d+\.\s)?/.exec(text)?.[0] ?? '').length + 2);
+  const lines: string[] = [];
+  let line = lead;
+  for (const word of text.slice(lead.length).split(' ')) {
+    if (line.trim() !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = `${hanging}${word}`;
+    } else line = line.trim() === '' ? `${line}${word}` : `${line} ${word}`;
+  }
+  lines.push(line);
+  return lines;
+}
+
+function whatHappens(detail: KamalPlanDetail): string[] {
+  const { config } = detail;
+  const lines: string[] = [];
+  const present = detail.hooks.filter((hook) => hook.present).map((hook) => hook.name);
+  lines.push(`Kamal's deploy lock is taken on ${detail.primaryHost} for the whole run; hooks that run: ${present.length ? present.join(', ') : 'none'}.`);
+  const steps = detail.hostPlans.flatMap((host) => host.steps);
+  const assetSteps = steps.filter((step) => step.commands.extractAssets);
+  let number = 1;
+  const pageSteps = steps.filter((step) => step.commands.errorPagesDirectory);
+  if (detail.errorPages && pageSteps.length > 0) {
+    const names = detail.errorPages.files.map((file) => file.name);
+    lines.push(
+      `${number++}. Before any switch, on ${[...new Set(pageSteps.map((step) => step.host))].join(', ')}: upload the error pages (${names.length ? names.join(', ') : 'none found'}) over SFTP to ${[...new Set(pageSteps.map((step) => step.commands.errorPagesDirectory))].join(', ')}; kamal-proxy serves them for ${pageSteps[0].to}.`,
+    );
+  }
+  if (assetSteps.length > 0) {
+    const hosts = [...new Set(assetSteps.map((step) => step.host))];
+    const roles = [...new Set(assetSteps.map((step) => step.role))];
+    lines.push(
+      `${number++}. Before any switch, on ${hosts.join(', ')} (${roles.join(', ')}): copy the assets out of the ${assetSteps[0].to} image and merge them, without overwriting, with the running version's, both ways, so requests in flight during the switch find the files of either version.`,
+    );
+  }
   detail.groups.forEach((group, index) => {
-    lines.push(`Group ${index + 1} of ${detail.groups.length}: ${group.join(', ')}${index > 0 && detail.bootWait > 0 ? ` (after waiting ${detail.bootWait}s)` : ''}`);
-    lines.push(hook('pre-app-boot'));
+    const wait = index > 0 && detail.bootWait > 0 ? ` after waiting ${detail.bootWait}s` : '';
+    lines.push(`${number++}. ${detail.groups.length > 1 ? `Group ${index + 1} of ${detail.groups.length}` : 'Then'}${wait}, ${group.length > 1 ? `on ${group.join(', ')} in parallel` : `on ${group[0]}`}${detail.roles.length > 1 ? ', roles one after another' : ''}:`);
     for (const hostName of group) {
       const host = detail.hostPlans.find((candidate) => candidate.host === hostName);
       if (!host) continue;
       for (const step of host.steps) {
-        const prefix = `[ssh ${host.host}] ${step.role}:`;
-        lines.push(`${prefix} ${step.from ?? 'nothing'} -> ${step.to}`);
-        lines.push(
-          step.commands.rename
-            ? `${prefix} ${audit(`Renaming container ${step.to} to ${step.renamedVersion}`, step.role)} && ${step.commands.rename} && ${step.commands.currentVersion}`
-            : `${prefix} ${step.commands.currentVersion}`,
-        );
-        lines.push(`${prefix} ${step.commands.run}`);
-        if (step.commands.proxyDeploy) lines.push(`${prefix} ${step.commands.proxyDeploy}`);
-        if (step.commands.healthStatus) lines.push(`${prefix} ${step.commands.healthStatus} (until healthy, within ${config.deployTimeout}s)`);
-        const booted = audit(`Booted app version ${step.to}`, step.role);
-        lines.push(`${prefix} ${step.commands.stopOld ? `${booted} && ${step.commands.stopOld}` : booted}`);
-        lines.push(`${prefix} on failure: ${step.commands.logs}; ${step.commands.stopNew}`);
+        const parts: string[] = [];
+        if (step.renameExisting) parts.push(`keep the retained ${step.containerName} aside (renamed ${step.renamedVersion})`);
+        parts.push(`start a fresh ${step.to} container from the same image${step.commands.extractAssets ? ' with the merged assets mounted' : ''}`);
+        parts.push(step.proxied ? 'kamal-proxy switches traffic to it once its health check passes and drains the old one' : `wait until it is healthy (at most ${config.deployTimeout}s)`);
+        let then = '';
+        if (step.from !== undefined) {
+          const stop = `stop ${step.from === step.to ? 'the renamed copy' : step.from}${step.stopTimeout !== undefined ? ` (docker stop -t ${step.stopTimeout})` : ''}`;
+          const removed = [step.commands.cleanUpAssets ? "asset folders" : '', step.commands.cleanUpErrorPages ? 'error pages' : ''].filter(Boolean).join(' and ');
+          then = `; then ${removed ? `${stop} and remove other versions' ${removed}` : stop}`;
+        }
+        lines.push(`   ${host.host} ${step.role} ${step.from ?? 'nothing running'} → ${step.to}: ${parts.join(', ')}${then}.`);
       }
     }
-    lines.push(hook('post-app-boot'));
   });
-  for (const host of detail.hostPlans) lines.push(`[ssh ${host.host}] ${audit(`Tagging ${detail.repository}:${host.tagVersion} as the latest image`)} && ${host.tagLatest}`);
-  lines.push(`[ssh ${detail.primaryHost}] ${detail.commands.releaseLock}`);
-  lines.push(hook('post-deploy'));
+  lines.push(`${number++}. Tag ${detail.repository}:${detail.hostPlans[0]?.tagVersion ?? ''} as ${detail.repository}:${config.destination ? `latest-${config.destination}` : 'latest'} on every host, so Kamal reads it as the current version, and release the lock.`);
+  lines.push('If a new container fails its health check, its logs are shown, it is stopped, and the old version keeps serving there.');
+  lines.push("The role env files already on the hosts are reused: no secret is read or sent (Kamal would re-write them from .kamal/secrets).");
+  return lines;
+}
+
+function planLines(detail: KamalPlanDetail): string[] {
+  const { config } = detail;
+  const lines = whatHappens(detail).flatMap((line) => wrapText(line));
+  const firstStep = detail.hostPlans[0]?.steps[0];
+  if (detail.reboot && firstStep) lines.push(`${firstStep.to} already serves everywhere: like Kamal, this is a reboot (rename, fresh container, stop the renamed one).`);
+  for (const host of detail.hostPlans) {
+    for (const step of host.steps) if (step.from === undefined) lines.push(`${host.host} ${step.role}: no container of ${detail.service} is running now.`);
+  }
+  lines.push('');
+  lines.push('Commands, in order:');
+  const hook = (name: KamalHookPlan['name']): string => {
+    const entry = detail.hooks.find((candidate) => candidate.name === name);
+    return entry?.present ? `[local] hook ${name}: ${entry.file}` : `[local] hook ${name}: none`;
+  };
+  const command = (where: string, text: string) => lines.push(...wrapCommand(`${where} ${text}`, '  '));
+  // Audit lines carry the time they are written; the plan shows its own time in their place.
+  const audit = (message: string, role?: string): string => recordAudit(config, { recordedAt: detail.plannedAt, performer: detail.performer, role }, message);
+  lines.push(`  ${hook('pre-connect')}`);
+  const others = detail.hosts.filter((host) => host !== detail.primaryHost);
+  command(`[ssh ${detail.primaryHost}]`, `${detail.commands.makeRunDirectory} && ${detail.commands.acquireLock}`);
+  if (others.length > 0) command(`[ssh ${others.join(', ')}]`, detail.commands.makeRunDirectory);
+  lines.push(`  ${hook('pre-deploy')}`);
+  if (detail.errorPages) {
+    for (const host of detail.hostPlans) {
+      for (const directory of new Set(host.steps.map((step) => step.commands.errorPagesDirectory).filter((entry): entry is string => entry !== undefined))) {
+        command(`[ssh ${host.host}]`, detail.errorPages.makeDirectory);
+        lines.push(`  [sftp ${host.host}] upload ${detail.errorPages.files.map((file) => file.name).join(' ') || '(no 4??.html/5??.html found)'} to ${directory}/ (mode 0700)`);
+      }
+    }
+  }
+  for (const host of detail.hostPlans) {
+    for (const step of host.steps) {
+      if (!step.commands.extractAssets || !step.commands.syncAssets) continue;
+      command(`[ssh ${host.host}] ${step.role}:`, step.commands.extractAssets);
+      command(`[ssh ${host.host}] ${step.role}:`, step.commands.currentVersion);
+      command(`[ssh ${host.host}] ${step.role}:`, step.commands.syncAssets);
+    }
+  }
+  detail.groups.forEach((group, index) => {
+    lines.push(`  Group ${index + 1} of ${detail.groups.length}: ${group.join(', ')}${index > 0 && detail.bootWait > 0 ? ` (after waiting ${detail.bootWait}s)` : ''}`);
+    lines.push(`  ${hook('pre-app-boot')}`);
+    for (const hostName of group) {
+      const host = detail.hostPlans.find((candidate) => candidate.host === hostName);
+      if (!host) continue;
+      for (const step of host.steps) {
+        const where = `[ssh ${host.host}] ${step.role}:`;
+        command(where, step.commands.rename ? `${audit(`Renaming container ${step.to} to ${step.renamedVersion}`, step.role)} && ${step.commands.rename} && ${step.commands.currentVersion}` : step.commands.currentVersion);
+        command(where, step.commands.run);
+        if (step.commands.proxyDeploy) command(where, step.commands.proxyDeploy);
+        if (step.commands.healthStatus) command(where, `${step.commands.healthStatus}  # until healthy, within ${config.deployTimeout}s`);
+        const booted = audit(`Booted app version ${step.to}`, step.role);
+        command(where, step.commands.stopOld ? `${booted} && ${step.commands.stopOld}` : booted);
+        if (step.commands.stopOld && step.commands.cleanUpAssets) command(where, step.commands.cleanUpAssets);
+        if (step.commands.stopOld && step.commands.cleanUpErrorPages) command(where, step.commands.cleanUpErrorPages);
+      }
+    }
+    lines.push(`  ${hook('post-app-boot')}`);
+  });
+  for (const host of detail.hostPlans) command(`[ssh ${host.host}]`, `${audit(`Tagging ${detail.repository}:${host.tagVersion} as the latest image`)} && ${host.tagLatest}`);
+  command(`[ssh ${detail.primaryHost}]`, detail.commands.releaseLock);
+  lines.push(`  ${hook('post-deploy')}`);
+  const sample = detail.hostPlans[0]?.steps[0];
+  if (sample) {
+    lines.push(`  On a failed health check (shown for ${sample.host} ${sample.role}):`);
+    command(`[ssh ${sample.host}] ${sample.role}:`, `${sample.commands.logs}; ${sample.commands.stopNew}`);
+  }
   return lines;
 }

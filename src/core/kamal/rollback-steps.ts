@@ -13,8 +13,10 @@ import {
   stopContainer,
   tagLatestImage,
 } from './commands/app';
-import { proxyDeployOptions, PROXY_CONTAINER_NAME } from './commands/proxy';
-import { containerPrefix } from './commands/app';
+import { proxyDeploy } from './commands/proxy';
+import { renderWords } from './commands/kamal-shell';
+import { cleanUpErrorPages, errorPagesVersionDirectory, hasErrorPages } from './commands/error-pages';
+import { assetVolumeArg, cleanUpAssets, extractAssets, roleHasAssets, syncAssetVolumes } from './commands/assets';
 import { TARGET_ARG_PLACEHOLDER, type KamalHostPlan, type KamalRoleStep } from './rollback-types';
 import type { KamalConfig, KamalRole } from './types';
 
@@ -22,13 +24,26 @@ export function randomHex(bytes: number): string {
   return randomBytes(bytes).toString('hex');
 }
 
-export function stopWaitTime(config: KamalConfig): number | undefined {
-  const value = config.raw.stop_wait_time;
+function wholeSeconds(config: KamalConfig, value: unknown, key: string): number | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new DeployRollbackError(`Refusing stop_wait_time ${JSON.stringify(value)} in ${config.file}: expected whole seconds.`, 'validate');
+    throw new DeployRollbackError(`Refusing ${key} ${JSON.stringify(value)} in ${config.destinationFile ?? config.file}: expected whole seconds.`, 'validate');
   }
   return value;
+}
+
+/**
+ * Kamal's `stop_args`: `-t` from the role's stop_timeout, else the top-level one, else (roles
+ * without kamal-proxy, which drains on its own) drain_timeout.
+ */
+export function stopTimeout(config: KamalConfig, role: KamalRole): number | undefined {
+  const roleRaw = config.raw.servers && typeof config.raw.servers === 'object' && !Array.isArray(config.raw.servers) ? (config.raw.servers as Record<string, unknown>)[role.name] : undefined;
+  const roleValue = roleRaw && typeof roleRaw === 'object' && !Array.isArray(roleRaw) ? (roleRaw as Record<string, unknown>).stop_timeout : undefined;
+  return (
+    wholeSeconds(config, roleValue, `servers.${role.name}.stop_timeout`) ??
+    wholeSeconds(config, config.raw.stop_timeout, 'stop_timeout') ??
+    (role.proxy ? undefined : config.drainTimeout)
+  );
 }
 
 /** Roles on a host in Kamal's order: the primary role first, then by name. */
@@ -37,19 +52,9 @@ export function rolesOnHost(config: KamalConfig, host: string): KamalRole[] {
   return [...roles.filter((role) => role.name === config.primaryRole), ...roles.filter((role) => role.name !== config.primaryRole)];
 }
 
-export function proxyDeployTemplate(config: KamalConfig, role: KamalRole): string[] | undefined {
-  if (!role.proxy) return undefined;
-  return [
-    'docker', 'exec', PROXY_CONTAINER_NAME, 'kamal-proxy', 'deploy', containerPrefix(config, role.name),
-    `--target=${TARGET_ARG_PLACEHOLDER}:${role.proxy.appPort}`,
-    ...proxyDeployOptions(config, role, role.proxy),
-  ];
-}
-
-/** Shows the template with `<cid12>` unquoted, so the dry run reads like the real line. */
-export function showTemplate(argv: string[]): string {
-  const marker = 'cid12placeholder';
-  return quoteArgv(argv.map((word) => word.replace(TARGET_ARG_PLACEHOLDER, marker))).replace(marker, TARGET_ARG_PLACEHOLDER);
+/** The proxy deploy line with `<cid12>` where the new container's id goes. */
+export function proxyDeployTemplate(config: KamalConfig, role: KamalRole, version: string): string | undefined {
+  return role.proxy ? proxyDeploy(config, role, TARGET_ARG_PLACEHOLDER, version) : undefined;
 }
 
 export function buildRoleStep(
@@ -60,8 +65,8 @@ export function buildRoleStep(
 ): KamalRoleStep {
   const renamedVersion = `${versions.to}_replaced_${randomHex(8)}`;
   const hostname = containerHostname(host, randomHex(6));
-  const proxyDeployArgv = proxyDeployTemplate(config, role);
-  const wait = stopWaitTime(config);
+  const proxyDeployLine = proxyDeployTemplate(config, role, versions.to);
+  const wait = stopTimeout(config, role);
   return {
     host,
     role: role.name,
@@ -71,14 +76,24 @@ export function buildRoleStep(
     renameExisting: versions.renameExisting,
     renamedVersion,
     containerHostname: hostname,
-    proxied: proxyDeployArgv !== undefined,
+    proxied: proxyDeployLine !== undefined,
+    stopTimeout: wait,
     commands: {
       rename: versions.renameExisting ? quoteArgv(renameContainer(config, role.name, versions.to, renamedVersion)) : undefined,
       currentVersion: currentRunningContainerName(config, role.name),
-      run: quoteArgv(runContainer(config, role, { host, version: versions.to, hostname })),
-      proxyDeployArgv,
-      proxyDeploy: proxyDeployArgv ? showTemplate(proxyDeployArgv) : undefined,
-      healthStatus: proxyDeployArgv ? undefined : containerStatus(config, role.name, versions.to),
+      run: renderWords(runContainer(config, role, { host, version: versions.to, hostname, assetVolume: assetVolumeArg(config, role, versions.to) })),
+      ...(roleHasAssets(config, role)
+        ? {
+            extractAssets: extractAssets(config, role, versions.to),
+            syncAssets: syncAssetVolumes(config, role.name, versions.to, versions.from),
+            cleanUpAssets: cleanUpAssets(config, role.name, versions.to),
+          }
+        : {}),
+      ...(hasErrorPages(config)
+        ? { errorPagesDirectory: errorPagesVersionDirectory(config, versions.to), cleanUpErrorPages: cleanUpErrorPages(config, versions.to) }
+        : {}),
+      proxyDeploy: proxyDeployLine,
+      healthStatus: proxyDeployLine ? undefined : containerStatus(config, role.name, versions.to),
       stopNew: stopContainer(config, role.name, versions.to, wait),
       logs: containerLogs(config, role.name, versions.to),
       // When the target already serves, the clashing container is renamed first and that is what stops.

@@ -17,19 +17,28 @@ export interface KamalRoleStep {
   /** `<host>-<12 hex>`. */
   containerHostname: string;
   proxied: boolean;
+  /** `docker stop -t` seconds for this role (Kamal's stop_args), absent for docker's default. */
+  stopTimeout?: number;
   /** The exact command lines (proxy deploy shows `<cid12>` until `docker run` prints the id). */
   commands: {
     rename?: string;
     currentVersion: string;
     run: string;
-    /** argv with {@link TARGET_ARG_PLACEHOLDER} where the `--target=` value goes. */
-    proxyDeployArgv?: string[];
+    /** With {@link TARGET_ARG_PLACEHOLDER} where the new container's 12-hex id goes. */
     proxyDeploy?: string;
     healthStatus?: string;
     stopNew: string;
     logs: string;
     /** Stop of the version serving when planned; the executor rebuilds it if that changed. */
     stopOld?: string;
+    /** Roles with assets: extract V's assets, bridge them with the running version's, clean up after the stop. */
+    extractAssets?: string;
+    /** With the version serving when planned; the executor rebuilds it with the one serving then. */
+    syncAssets?: string;
+    cleanUpAssets?: string;
+    /** With error_pages_path: V's folder (uploaded before any switch), and the removal of the others after the stop. */
+    errorPagesDirectory?: string;
+    cleanUpErrorPages?: string;
   };
 }
 
@@ -80,7 +89,8 @@ export interface KamalPlanDetail {
   };
   hooks: KamalHookPlan[];
   hooksCwd: string;
-  stopWaitTime?: number;
+  /** error_pages_path's 4??.html/5??.html, read when planning; uploaded to every host before any switch. */
+  errorPages?: { makeDirectory: string; files: { name: string; content: Buffer }[] };
   /** ISO 8601 time the plan was made. */
   plannedAt: string;
 }

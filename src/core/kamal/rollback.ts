@@ -15,7 +15,6 @@ import {
   currentRunningContainerName,
   envFileExists,
   listRoleContainers,
-  rawRoleConfig,
   roleEnvFile,
   validateDestination,
   validateEnvName,
@@ -32,10 +31,12 @@ import {
   optionArgs,
 } from './commands/app';
 import { describeLock, lockStatus, parseLockDetails } from './commands/lock';
-import { unsupportedProxySettings } from './commands/proxy';
+import { customCertificate, tlsFiles } from './commands/proxy';
+import { validateAssetPath } from './commands/assets';
+import { hasErrorPages, makeErrorPagesDirectory, readErrorPages } from './commands/error-pages';
 import { hookIsRunnable } from './hooks';
 import { assemblePlan, label, plural, projectRoot } from './rollback-plan';
-import { bootGroups, buildHostPlan, hostsInBootOrder, rolesOnHost, stopWaitTime } from './rollback-steps';
+import { bootGroups, buildHostPlan, hostsInBootOrder, rolesOnHost, stopTimeout } from './rollback-steps';
 import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './rollback-types';
 import type { KamalConfig } from './types';
 
@@ -55,7 +56,7 @@ export interface PlanKamalRollbackInput {
 }
 
 /** Dotted config keys that no rollback command reads: unresolved values there do not matter. */
-const IRRELEVANT_UNKNOWN = [/^builder(\.|$)/, /^accessories(\.|$)/, /^registry\.(username|password)(\.|$)/, /^aliases(\.|$)/, /^x-/, /(^|\.)env\.secret(\.|$)/, /^retain_containers$/, /^minimum_version$/, /^asset_path$/, /^secrets_path$/];
+const IRRELEVANT_UNKNOWN = [/^builder(\.|$)/, /^accessories(\.|$)/, /^registry\.(username|password)(\.|$)/, /^aliases(\.|$)/, /^x-/, /(^|\.)env\.secret(\.|$)/, /^retain_containers$/, /^minimum_version$/, /^secrets_path$/];
 
 export function relevantUnknowns(config: KamalConfig): string[] {
   return config.unknown.filter((path) => !IRRELEVANT_UNKNOWN.some((pattern) => pattern.test(path)));
@@ -94,18 +95,16 @@ export function validateConfigForRollback(config: KamalConfig): void {
     if (role.cmd !== undefined) splitCmd(role.cmd, `cmd of role ${role.name}`);
     // Building each host's run line once checks everything it carries (logging, tags, env).
     for (const host of role.hosts) runContainer(config, role, { host, version: 'validation', hostname: 'validation' });
-    const unsupported = unsupportedProxySettings(config, role.name);
-    if (rawRoleConfig(config, role.name)?.asset_path !== undefined || config.raw.asset_path !== undefined) unsupported.push('asset_path');
-    if (unsupported.length > 0) {
-      throw new DeployRollbackError(
-        `Cannot roll back role ${role.name} of ${config.service} faithfully: ${unsupported.join(', ')} ${unsupported.length === 1 ? 'is' : 'are'} not supported yet. Use \`kamal rollback\` for this app.`,
-        'validate',
-      );
+    try {
+      validateAssetPath(config, role.name, where);
+    } catch (error) {
+      const at = config.problems.find((problem) => /asset_path/.test(problem.message) && problem.line !== undefined);
+      throw at ? new DeployRollbackError(`${(error as Error).message} (${at.file}:${at.line})`, 'validate') : error;
     }
   }
   for (const host of config.hosts) validateHost(host, where);
   loggingArgs(config.logging);
-  stopWaitTime(config);
+  for (const role of config.roles) stopTimeout(config, role);
   for (const [name, value] of [['deploy_timeout', config.deployTimeout], ['drain_timeout', config.drainTimeout], ['readiness_delay', config.readinessDelay]] as const) {
     if (!Number.isFinite(value) || value < 0) throw new DeployRollbackError(`Refusing ${name} ${JSON.stringify(value)} in ${where}: expected seconds.`, 'validate');
   }
@@ -126,6 +125,8 @@ interface RoleFacts {
   targetPresent?: boolean;
   current?: string;
   envFile: boolean;
+  /** Custom TLS files the last deploy should have left on the host, missing now. */
+  missingTls: string[];
   errors: string[];
 }
 
@@ -151,6 +152,10 @@ export function preflightScript(config: KamalConfig, host: string, primary: bool
     if (targetVersion !== undefined) parts.push(section(`target ${role.name}`, quoteArgv(containerIdForVersion(config, role.name, targetVersion))));
     parts.push(section(`current ${role.name}`, currentRunningContainerName(config, role.name)));
     parts.push(section(`env ${role.name}`, envFileExists(config, role.name)));
+    if (role.proxy && customCertificate(config, role.name)) {
+      // Prints the certificate files the last deploy should have left, that are missing.
+      parts.push(section(`tls ${role.name}`, tlsFiles(config, role.name).host.map((file) => `test -f ${file} || echo ${file}`).join(' ; ')));
+    }
   }
   if (primary) parts.push(`${shellLine(['echo', `${MARK} lock`])}; ${lockStatus(config)}`);
   return parts.join('; ');
@@ -210,12 +215,19 @@ function parseHostFacts(config: KamalConfig, host: string, primary: boolean, std
     if (currentError) errors.push(currentError);
     const currentName = sections.get(`current ${role.name}`)?.lines[0]?.trim();
     const envLines = sections.get(`env ${role.name}`)?.lines ?? [];
+    let missingTls: string[] = [];
+    if (role.proxy && customCertificate(config, role.name)) {
+      const tlsError = failure(`tls ${role.name}`);
+      if (tlsError) errors.push(tlsError);
+      missingTls = (sections.get(`tls ${role.name}`)?.lines ?? []).map((line) => line.trim()).filter((line) => line !== '');
+    }
     facts.roles.push({
       role: role.name,
       containers,
       targetPresent,
       current: currentName ? versionFromName(config, role.name, currentName) : undefined,
       envFile: envLines.includes('yes'),
+      missingTls,
       errors,
     });
   }
@@ -366,6 +378,13 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
       'preflight',
     );
   }
+  const missingTls = facts.flatMap((host) => host.roles.flatMap((role) => role.missingTls.map((file) => `${host.host} (${role.role}): ${file}`)));
+  if (missingTls.length > 0) {
+    throw new DeployRollbackError(
+      `Cannot roll back ${label(config)} to ${target}, nothing was changed: proxy.ssl uses a custom certificate, and the files the last deploy left for kamal-proxy are missing on ${missingTls.join(', ')}. Run \`kamal deploy\` (it uploads them from your secrets); Deploy Rollback never reads secrets.`,
+      'preflight',
+    );
+  }
   if (missingEnv.length > 0) {
     throw new DeployRollbackError(
       `Cannot roll back ${label(config)} to ${target}, nothing was changed: the role env file is missing on ${missingEnv.join(', ')}. Run \`kamal env push\` or a deploy first.`,
@@ -381,6 +400,7 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
 
   const identity = await localIdentity(projectRoot(config), input.performer);
   const hooks = await planHooks(config.hooksPath);
-  return assemblePlan({ config, kind: 'rollback', hosts, groups, primaryHost, hostPlans, identity, hooks, lockVersion: target });
+  const errorPages = hasErrorPages(config) ? { makeDirectory: makeErrorPagesDirectory(config), files: await readErrorPages(config, projectRoot(config)) } : undefined;
+  return assemblePlan({ config, kind: 'rollback', hosts, groups, primaryHost, hostPlans, identity, hooks, lockVersion: target, errorPages });
 }
 

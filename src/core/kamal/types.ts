@@ -47,6 +47,8 @@ export interface KamalConfig {
 
 export interface KamalEnv {
   clear: Record<string, string>;
+  /** Clear keys whose YAML value was the boolean false: Kamal passes `KEY=false` unquoted. */
+  literalFalse?: string[];
   /** Names only: values live in the env file on the host and are never read. */
   secret: string[];
 }

@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Duplex } from 'node:stream';
+import { openSftp, type SftpChannel } from './sftp';
 import { Client, utils, type AnyAuthMethod, type AuthHandlerMiddleware, type ClientChannel, type ParsedKey } from 'ssh2';
 import { DeployRollbackError } from '../model';
 import { quote } from '../shell';
@@ -187,6 +188,11 @@ class Connection {
       this.close();
     }, this.options.idleCloseMs);
     this.idleTimer.unref();
+  }
+
+  /** An SFTP channel on this connection, for uploads (src/core/ssh/sftp.ts). */
+  sftp(): Promise<SftpChannel> {
+    return openSftp(this.client);
   }
 
   async exec(command: string, options: ExecOptions): Promise<ExecResult> {
@@ -646,6 +652,10 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
         async exec(command, execOptions = {}) {
           if (current.isClosed) current = await connection(resolved);
           return current.exec(command, execOptions);
+        },
+        async sftp() {
+          if (current.isClosed) current = await connection(resolved);
+          return current.sftp();
         },
       };
     },

@@ -23,7 +23,10 @@ import {
 import { acquireLock, lockStatus, parseLockDetails, releaseLock, rubyBase64, utcIso8601 } from '../../../src/core/kamal/commands/lock';
 import { auditLine, recordAudit } from '../../../src/core/kamal/commands/auditor';
 import { proxyDeploy } from '../../../src/core/kamal/commands/proxy';
-import { kamalConfig, proxyConfig, role } from './rollback-fixtures';
+import { argumentize, escapeShellValue, optionize, optionizeWith, renderWords, type Word } from '../../../src/core/kamal/commands/kamal-shell';
+import { parseKamalConfig } from '../../../src/core/kamal/config';
+import { stopTimeout } from '../../../src/core/kamal/rollback-steps';
+import { kamalConfig, role } from './rollback-fixtures';
 
 const web = role('web', ['web-1']);
 const plain = kamalConfig({ roles: [web] });
@@ -81,15 +84,15 @@ describe('Kamal commands', () => {
     });
   });
 
-  describe('docker run', () => {
+  describe('docker run (values escaped as Kamal\'s escape_shell_value)', () => {
     it('renders the full Kamal run line without a destination (bare destination label)', () => {
-      const line = quoteArgv(runContainer(plain, web, { host: 'web-1', version: 'v2', hostname: 'web-1-0123456789ab' }));
+      const line = renderWords(runContainer(plain, web, { host: 'web-1', version: 'v2', hostname: 'web-1-0123456789ab' }));
       assert.equal(
         line,
         'docker run --detach --restart unless-stopped --name chat-web-v2 --network kamal --hostname web-1-0123456789ab' +
-          ' --env KAMAL_CONTAINER_NAME=chat-web-v2 --env KAMAL_VERSION=v2 --env KAMAL_HOST=web-1' +
-          ' --env-file .kamal/apps/chat/env/roles/web.env --log-opt max-size=10m' +
-          ' --label service=chat --label role=web --label destination localhost:5555/bars/app:v2',
+          ' --env KAMAL_CONTAINER_NAME="chat-web-v2" --env KAMAL_VERSION="v2" --env KAMAL_HOST="web-1"' +
+          ' --env-file .kamal/apps/chat/env/roles/web.env --log-opt max-size="10m"' +
+          ' --label service="chat" --label role="web" --label destination localhost:5555/bars/app:v2',
       );
     });
 
@@ -106,69 +109,133 @@ describe('Kamal commands', () => {
         volumes: ['/data/storage:/rails/storage'],
         logging: { driver: 'json-file', options: { 'max-size': '100m', 'max-file': '3' } },
       });
-      const line = quoteArgv(runContainer(config, jobs, { host: '10.0.0.5', version: 'abc123', hostname: '10.0.0.5-aaaaaaaaaaaa' }));
+      const line = renderWords(runContainer(config, jobs, { host: '10.0.0.5', version: 'abc123', hostname: '10.0.0.5-aaaaaaaaaaaa' }));
       assert.equal(
         line,
         'docker run --detach --restart unless-stopped --name chat-jobs-production-abc123 --network kamal --hostname 10.0.0.5-aaaaaaaaaaaa' +
-          ' --env KAMAL_CONTAINER_NAME=chat-jobs-production-abc123 --env KAMAL_VERSION=abc123 --env KAMAL_HOST=10.0.0.5 --env KAMAL_DESTINATION=production' +
-          " --env RAILS_ENV=production --env 'GREETING=it'\\''s $HOME'" +
+          ' --env KAMAL_CONTAINER_NAME="chat-jobs-production-abc123" --env KAMAL_VERSION="abc123" --env KAMAL_HOST="10.0.0.5" --env KAMAL_DESTINATION="production"' +
+          ' --env RAILS_ENV="production" --env GREETING="it\'s \\$HOME"' +
           ' --env-file .kamal/apps/chat-production/env/roles/jobs.env' +
-          ' --log-driver json-file --log-opt max-size=100m --log-opt max-file=3' +
+          ' --log-driver "json-file" --log-opt max-size="100m" --log-opt max-file="3"' +
           ' --volume /data/storage:/rails/storage' +
-          " --label service=chat --label role=jobs --label destination=production --label traefik.enable=false --label 'team=core team'" +
-          ' --memory 512m --add-host a:1.2.3.4 --add-host b:5.6.7.8 --init' +
+          ' --label service="chat" --label role="jobs" --label destination="production" --label traefik.enable="false" --label team="core team"' +
+          ' --memory "512m" --add-host "a:1.2.3.4" --add-host "b:5.6.7.8" --init' +
           " localhost:5555/bars/app:abc123 bin/jobs --queue 'default high'",
       );
     });
 
     it('takes role logging from the raw role config over the top-level one', () => {
       const config = kamalConfig({ roles: [web], logging: { options: { 'max-size': '5m' } }, raw: { servers: { web: { logging: { driver: 'local' } } } } });
-      assert.match(quoteArgv(runContainer(config, web, { host: 'web-1', version: 'v1', hostname: 'h' })), / --log-driver local --log-opt max-size=5m /);
+      assert.match(renderWords(runContainer(config, web, { host: 'web-1', version: 'v1', hostname: 'h' })), / --log-driver "local" --log-opt max-size="5m" /);
+    });
+
+    it('passes clear env as Kamal does: ${VAR} for the host shell, $ and backticks escaped, false bare, blank as a bare key', () => {
+      const config = parseKamalConfig({
+        baseText:
+          'service: chat\nimage: bars/app\nservers: [web-1]\nenv:\n  clear:\n    HOST_TOKEN: "${HOST_TOKEN}"\n    PRICE: "$5 `date`"\n    QUOTE: \'say "hi" \\ #{x}\'\n    OFF: false\n    OFF_TEXT: "false"\n    BLANK: ""\n    SPACES: "  "\n    N: 1.0\n    CAFE: "café au lait"\n',
+        baseFile: '/app/config/deploy.yml',
+      });
+      assert.deepEqual(config.problems, []);
+      const line = renderWords(runContainer(config, config.roles[0], { host: 'web-1', version: 'v1', hostname: 'h' }));
+      assert.match(
+        line,
+        / --env HOST_TOKEN="\$\{HOST_TOKEN\}" --env PRICE="\\\$5 \\`date\\`" --env QUOTE="say \\"hi\\" \\\\ \\#\{x\}" --env false=false --env OFF_TEXT="false" --env BLANK --env SPACES --env N="1.0" --env CAFE="caf"é" au lait" --env-file /,
+      );
     });
   });
 
-  describe('kamal-proxy deploy', () => {
-    it('matches the line Kamal 2.12 ran for the default proxy config', () => {
-      const config = kamalConfig({ roles: [web], deployTimeout: 10 });
+  describe('escape_shell_value (lib/kamal/utils.rb)', () => {
+    it('renders as Kamal\'s utils.rb does (escape_shell_value, argumentize, optionize)', () => {
+      // The cases of Kamal's test/utils_test.rb, then what escape_shell_value's regexes give.
+      assert.equal(renderWords(argumentize('--label', [['foo', '`bar`'], ['baz', 'qux'], ['quux', null]])), '--label foo="\\`bar\\`" --label baz="qux" --label quux');
+      assert.equal(renderWords(optionize([['foo', 'bar'], ['baz', 'qux'], ['quux', true]])), '--foo "bar" --baz "qux" --quux');
+      assert.equal(renderWords(optionizeWith([['foo', 'bar'], ['baz', 'qux'], ['quux', true]])), '--foo="bar" --baz="qux" --quux');
+      assert.equal(escapeShellValue('`foo`'), '"\\`foo\\`"');
+      assert.equal(escapeShellValue('foo'), '"foo"');
+      assert.equal(escapeShellValue('_foo'), '"_foo"');
+      assert.equal(escapeShellValue('multi\nline'), '"multi\\nline"');
+      assert.equal(escapeShellValue('$PATH'), '"\\$PATH"');
+      assert.equal(escapeShellValue('${PATH}'), '"${PATH}"');
+      assert.equal(escapeShellValue('`foo`'), '"\\`foo\\`"');
+      assert.equal(escapeShellValue('foo\'bar'), '"foo\'bar"');
+      assert.equal(escapeShellValue('foo"bar'), '"foo\\"bar"');
+      assert.equal(escapeShellValue('$(ls)'), '"\\$(ls)"');
+    });
+  });
+
+  describe('docker stop -t (Kamal\'s stop_args)', () => {
+    const yaml = (extra: string) =>
+      parseKamalConfig({ baseText: `service: chat\nimage: bars/app\nservers:\n  web: [web-1]\n  workers:\n    hosts: [web-1]\n    cmd: bin/jobs\n${extra}`, baseFile: '/app/config/deploy.yml' });
+    it('leaves -t out for proxy roles and uses drain_timeout for the others', () => {
+      const config = yaml('');
+      assert.deepEqual(config.roles.map((entry) => stopTimeout(config, entry)), [undefined, 30]);
+      assert.equal(stopContainer(config, 'workers', 'v1', stopTimeout(config, config.roles[1])), "docker container ls --all --filter 'name=^chat-workers-v1$' --quiet | xargs docker stop -t 30");
+    });
+    it('takes the role\'s stop_timeout, else the top-level one, else drain_timeout', () => {
+      const roleLevel = yaml('    stop_timeout: 120\ndrain_timeout: 20\n');
+      assert.deepEqual(roleLevel.roles.map((entry) => stopTimeout(roleLevel, entry)), [undefined, 120]);
+      const topLevel = yaml('stop_timeout: 45\ndrain_timeout: 20\n');
+      assert.deepEqual(topLevel.roles.map((entry) => stopTimeout(topLevel, entry)), [45, 45]);
+      const drain = yaml('drain_timeout: 20\n');
+      assert.deepEqual(drain.roles.map((entry) => stopTimeout(drain, entry)), [undefined, 20]);
+    });
+  });
+
+  describe('kamal-proxy deploy (Kamal\'s deploy_options, unset flags left out)', () => {
+    const parse = (text: string, destination?: string) =>
+      parseKamalConfig({ baseText: `service: chat\nimage: bars/app\nservers: [web-1]\n${text}`, baseFile: '/app/config/deploy.yml', destination, destinationText: destination ? 'x-destination: true\n' : undefined });
+
+    it('matches the line Kamal 2.12 ran for a config with a health check path', () => {
+      const config = parse('deploy_timeout: 10\nproxy:\n  healthcheck:\n    path: /up\n');
+      assert.deepEqual(config.problems, []);
       assert.equal(
-        quoteArgv(proxyDeploy(config, web, 'c5744c3f08d9')),
-        'docker exec kamal-proxy kamal-proxy deploy chat-web --target=c5744c3f08d9:80 --deploy-timeout=10s --drain-timeout=30s --health-check-path=/up' +
-          ' --buffer-requests --buffer-responses --log-request-header=Cache-Control --log-request-header=Last-Modified --log-request-header=User-Agent',
+        proxyDeploy(config, config.roles[0], 'c5744c3f08d9', 'v2'),
+        'docker exec kamal-proxy kamal-proxy deploy chat-web --target="c5744c3f08d9:80" --deploy-timeout="10s" --drain-timeout="30s" --health-check-path="/up"' +
+          ' --buffer-requests --buffer-responses --log-request-header="Cache-Control" --log-request-header="Last-Modified" --log-request-header="User-Agent"',
+      );
+    });
+
+    it('leaves out health check flags nobody configured', () => {
+      const config = parse('');
+      assert.equal(
+        proxyDeploy(config, config.roles[0], 'c5744c3f08d9', 'v2'),
+        'docker exec kamal-proxy kamal-proxy deploy chat-web --target="c5744c3f08d9:80" --deploy-timeout="30s" --drain-timeout="30s"' +
+          ' --buffer-requests --buffer-responses --log-request-header="Cache-Control" --log-request-header="Last-Modified" --log-request-header="User-Agent"',
       );
     });
 
     it('carries every configured option, since deploy replaces the service\'s settings', () => {
-      const proxied = role('web', ['web-1'], {
-        proxy: proxyConfig({
-          hosts: ['chat.example.com', 'www.chat.example.com'],
-          appPort: 3000,
-          ssl: true,
-          healthcheck: { path: '/health', interval: 3, timeout: 10 },
-          responseTimeout: 60,
-          bufferRequests: false,
-          bufferResponses: true,
-          memory: 2000000,
-          maxRequestBody: 40000000,
-          maxResponseBody: 0,
-          forwardHeaders: true,
-          pathPrefix: '/app',
-          stripPathPrefix: false,
-          requestHeaders: ['X-Request-Id'],
-          responseHeaders: ['X-Runtime'],
-        }),
-      });
-      const config = kamalConfig({ roles: [proxied], destination: 'production', raw: { proxy: { ssl_redirect: false } } });
+      const config = parse(
+        'proxy:\n  hosts: [chat.example.com, www.chat.example.com]\n  app_port: 3000\n  ssl: true\n  ssl_redirect: false\n  response_timeout: 60\n' +
+          '  healthcheck: {path: /health, interval: 3, timeout: 10}\n  buffering: {requests: false, memory: 2000000, max_request_body: 40_000_000, max_response_body: 0}\n' +
+          '  forward_headers: true\n  path_prefix: /app\n  strip_path_prefix: false\n  logging: {request_headers: [X-Request-Id], response_headers: [X-Runtime]}\n',
+        'production',
+      );
+      assert.deepEqual(config.problems, []);
       assert.equal(
-        quoteArgv(proxyDeploy(config, proxied, '0123456789ab')),
-        'docker exec kamal-proxy kamal-proxy deploy chat-web-production --target=0123456789ab:3000 --host=chat.example.com --host=www.chat.example.com --tls' +
-          ' --deploy-timeout=10s --drain-timeout=30s --health-check-interval=3s --health-check-timeout=10s --health-check-path=/health --target-timeout=60s' +
-          ' --buffer-requests=false --buffer-responses --buffer-memory=2000000 --max-request-body=40000000 --max-response-body=0' +
-          ' --path-prefix=/app --strip-path-prefix=false --forward-headers --tls-redirect=false --log-request-header=X-Request-Id --log-response-header=X-Runtime',
+        proxyDeploy(config, config.roles[0], '0123456789ab', 'v2'),
+        'docker exec kamal-proxy kamal-proxy deploy chat-web-production --target="0123456789ab:3000" --host="chat.example.com" --host="www.chat.example.com" --tls' +
+          ' --deploy-timeout="30s" --drain-timeout="30s" --health-check-interval="3s" --health-check-timeout="10s" --health-check-path="/health" --target-timeout="60s"' +
+          ' --buffer-requests="false" --buffer-responses --buffer-memory="2000000" --max-request-body="40000000" --max-response-body="0"' +
+          ' --path-prefix="/app" --strip-path-prefix="false" --forward-headers --tls-redirect="false" --log-request-header="X-Request-Id" --log-response-header="X-Runtime"',
+      );
+    });
+
+    it('passes custom certificate paths and error pages as kamal-proxy sees them', () => {
+      const config = parse('error_pages_path: public\nproxy:\n  host: chat.example.com\n  ssl:\n    certificate_pem: CERTIFICATE_PEM\n    private_key_pem: PRIVATE_KEY_PEM\n', 'staging');
+      assert.deepEqual(config.problems, []);
+      assert.equal(
+        proxyDeploy(config, config.roles[0], '0123456789ab', 'v7'),
+        'docker exec kamal-proxy kamal-proxy deploy chat-web-staging --target="0123456789ab:80" --host="chat.example.com" --tls' +
+          ' --tls-certificate-path="/home/kamal-proxy/.apps-config/chat-staging/tls/web/cert.pem" --tls-private-key-path="/home/kamal-proxy/.apps-config/chat-staging/tls/web/key.pem"' +
+          ' --deploy-timeout="30s" --drain-timeout="30s" --buffer-requests --buffer-responses' +
+          ' --log-request-header="Cache-Control" --log-request-header="Last-Modified" --log-request-header="User-Agent"' +
+          ' --error-pages="/home/kamal-proxy/.apps-config/chat-staging/error_pages/v7"',
       );
     });
 
     it('refuses a target that is not a 12-hex container id', () => {
-      assert.throws(() => proxyDeploy(plain, web, '$(id)'), DeployRollbackError);
+      assert.throws(() => proxyDeploy(plain, web, '$(id)', 'v2'), DeployRollbackError);
     });
   });
 
@@ -245,7 +312,7 @@ describe('Kamal commands', () => {
       assert.throws(() => validateVersion('a'.repeat(129)), /Docker tag/);
     });
     it('refuses hostile env names, label keys and option names before building docker run', () => {
-      const build = (overrides: Partial<ReturnType<typeof role>>): string[] => runContainer(plain, role('web', ['web-1'], overrides), { host: 'web-1', version: 'v1', hostname: 'h' });
+      const build = (overrides: Partial<ReturnType<typeof role>>): Word[] => runContainer(plain, role('web', ['web-1'], overrides), { host: 'web-1', version: 'v1', hostname: 'h' });
       assert.throws(() => build({ env: { clear: { 'A;id': 'x' }, secret: [] } }), /env name/);
       assert.throws(() => build({ labels: { 'a b': 'x' } }), /label/);
       assert.throws(() => build({ options: { 'privileged --x': true } }), /docker option/);

@@ -106,7 +106,10 @@ describe('Kamal config discovery and loading', () => {
     assert.equal(staging.hooksPath, path.join(root, '.kamal/hooks'));
 
     const none = await loadKamalConfig(file, undefined, {});
-    assert.deepEqual(none.problems.map((p) => [p.line, p.message]), [[4, 'config/deploy.yml requires a destination: pick one of production, staging']]);
+    assert.deepEqual(none.problems.map((p) => [p.line, p.message]), [
+      [4, 'config/deploy.yml requires a destination: pick one of production, staging'],
+      [7, 'env/clear/WHERE: should be a string (Kamal refuses an env value that is null)'],
+    ]);
   });
 
   it('reports a missing config file as a problem, not an exception', async () => {

@@ -163,6 +163,8 @@ describe('Kamal config', () => {
       assert.equal(config.requireDestination, true);
       assert.deepEqual(config.problems, [
         { file: BASE_FILE, line: 3, column: 1, severity: 'error', message: 'config/deploy.yml requires a destination: pick one of production, staging' },
+        // ERB renders nothing there without a destination: a null env value, which Kamal refuses too.
+        { file: BASE_FILE, line: 17, column: 44, severity: 'error', message: 'env/clear/REGION: should be a string (Kamal refuses an env value that is null)' },
       ]);
     });
 
@@ -335,7 +337,7 @@ describe('Kamal config', () => {
         'deploy.yml:13:8 error',
         'deploy.yml:15:10 error',
         'deploy.yml:16:1 error',
-        'deploy.yml:17:1 warning',
+        'deploy.yml:17:1 error',
       ]);
       assert.deepEqual(config.problems.map((p) => p.message), [
         'servers/web/hosts: should be an array',
@@ -346,7 +348,7 @@ describe('Kamal config', () => {
         'proxy/ssl: Must set a host to enable automatic SSL',
         'boot/limit: should be a number of hosts or a percentage like "25%", got "lots"',
         "primary_role: The primary_role api isn't defined",
-        'unknown_setting: unknown key: unknown_setting (Kamal 2.12 refuses configs with unknown keys; prefix extensions with "x-")',
+        'unknown_setting: unknown key: unknown_setting (Kamal 2.12 refuses it; prefix extensions with "x-")',
       ]);
     });
 

@@ -23,7 +23,7 @@ function runCommands(fakes: FakeHosts, host: string): string[] {
         .replace(/_replaced_[0-9a-f]{16}/g, '_replaced_X')
         .replace(/--hostname (\S+)-[0-9a-f]{12}/, '--hostname $1-H')
         .replace(/\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\]/g, '[T]')
-        .replace(/--target=[0-9a-f]{12}/, '--target=CID')
+        .replace(/--target="[0-9a-f]{12}/, '--target="CID')
         .replace(/^mkdir -p \.kamal && mkdir \.kamal\/lock-chat && echo '[^']*'/s, "mkdir -p .kamal && mkdir .kamal/lock-chat && echo 'B64'"),
     );
 }
@@ -58,15 +58,15 @@ describe('executeKamalRollback', () => {
       "mkdir -p .kamal && mkdir .kamal/lock-chat && echo 'B64' > .kamal/lock-chat/details",
       `mkdir -p .kamal && echo '[T] [ada] [web] Renaming container v2 to v2_replaced_X' >> .kamal/chat-audit.log && docker rename chat-web-v2 chat-web-v2_replaced_X && ${currentVersion}`,
       runCommands(fakes, 'web-1')[2],
-      'docker exec kamal-proxy kamal-proxy deploy chat-web --target=CID:80 --deploy-timeout=10s --drain-timeout=30s --health-check-path=/up --buffer-requests --buffer-responses --log-request-header=Cache-Control --log-request-header=Last-Modified --log-request-header=User-Agent',
+      'docker exec kamal-proxy kamal-proxy deploy chat-web --target="CID:80" --deploy-timeout="10s" --drain-timeout="30s" --buffer-requests --buffer-responses --log-request-header="Cache-Control" --log-request-header="Last-Modified" --log-request-header="User-Agent"',
       "mkdir -p .kamal && echo '[T] [ada] [web] Booted app version v2' >> .kamal/chat-audit.log && docker container ls --all --filter 'name=^chat-web-v3$' --quiet | xargs docker stop",
       "mkdir -p .kamal && echo '[T] [ada] Tagging localhost:5555/bars/app:v2 as the latest image' >> .kamal/chat-audit.log && docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest",
       'rm .kamal/lock-chat/details && rm -r .kamal/lock-chat',
     ]);
     assert.equal(
       runCommands(fakes, 'web-1')[2],
-      'docker run --detach --restart unless-stopped --name chat-web-v2 --network kamal --hostname web-1-H --env KAMAL_CONTAINER_NAME=chat-web-v2 --env KAMAL_VERSION=v2 --env KAMAL_HOST=web-1' +
-        ' --env-file .kamal/apps/chat/env/roles/web.env --log-opt max-size=10m --label service=chat --label role=web --label destination localhost:5555/bars/app:v2',
+      'docker run --detach --restart unless-stopped --name chat-web-v2 --network kamal --hostname web-1-H --env KAMAL_CONTAINER_NAME="chat-web-v2" --env KAMAL_VERSION="v2" --env KAMAL_HOST="web-1"' +
+        ' --env-file .kamal/apps/chat/env/roles/web.env --log-opt max-size="10m" --label service="chat" --label role="web" --label destination localhost:5555/bars/app:v2',
     );
     assert.deepEqual(runCommands(fakes, 'web-2')[0], 'mkdir -p .kamal');
     // Only the primary host holds the lock.

@@ -4,6 +4,7 @@
  */
 import type { Reporter } from '../../../src/core/model';
 import type { ExecOptions, ExecResult, HostSession } from '../../../src/core/ssh/types';
+import type { SftpChannel } from '../../../src/core/ssh/sftp';
 import { emptyConfig } from '../../../src/core/kamal/config';
 import type { KamalConfig, KamalProxy, KamalRole } from '../../../src/core/kamal/types';
 
@@ -76,6 +77,27 @@ export class FakeHost implements HostSession {
   audit: string[] = [];
   tags: string[] = [];
   proxyTargets = new Map<string, string>();
+  /** Plain files on the host (the custom TLS files a deploy leaves). */
+  files = new Set<string>();
+  /** Asset and error page commands, in order. */
+  folderCommands: string[] = [];
+  /** What arrived over SFTP: folders made and files written, in order. */
+  uploads: { path: string; mode: number; content?: string }[] = [];
+
+  sftp(): Promise<SftpChannel> {
+    const uploads = this.uploads;
+    return Promise.resolve({
+      mkdir: (path, attributes, callback) => {
+        uploads.push({ path, mode: attributes.mode });
+        callback(null);
+      },
+      writeFile: (path, data, options, callback) => {
+        uploads.push({ path, mode: options.mode, content: data.toString('utf8') });
+        callback(null);
+      },
+      end: () => undefined,
+    });
+  }
   /** Versions whose new containers never become healthy. */
   unhealthy = new Set<string>();
   /** Set to make every later command fail as if the link dropped. */
@@ -226,13 +248,22 @@ export class FakeHost implements HostSession {
       this.containers.push(container);
       return this.ok(`${container.id}\n`);
     }
-    if ((match = /^docker exec kamal-proxy kamal-proxy deploy (\S+) --target=([0-9a-f]{12}):(\d+)/.exec(command))) {
+    if ((match = /^docker exec kamal-proxy kamal-proxy deploy (\S+) --target="?([0-9a-f]{12}):(\d+)/.exec(command))) {
       const target = match[2];
       const container = this.containers.find((candidate) => candidate.id.startsWith(target));
       if (!container || container.state !== 'running' || this.unhealthy.has(container.image.split(':').pop() ?? '')) {
         return this.fail(`Error: target failed to become healthy within configured timeout`);
       }
       this.proxyTargets.set(match[1], target);
+      return this.ok();
+    }
+    if (/^test -f \S+ \|\| echo \S+( ; test -f \S+ \|\| echo \S+)*$/.test(command)) {
+      const missing = [...command.matchAll(/test -f (\S+) \|\|/g)].map((found) => found[1]).filter((file) => !this.files.has(file));
+      return this.ok(missing.map((file) => `${file}\n`).join(''));
+    }
+    // Asset and error page folders: recorded, always fine.
+    if (/^(mkdir -p \.kamal\/(apps|proxy)\/\S+|docker container (rm|create|cp) .*|find \.kamal\/.*|mkdir -p \.kamal\/apps\/\S+\/assets\/volumes\/.* ; cp -rnT .*)$/s.test(command)) {
+      this.folderCommands.push(command);
       return this.ok();
     }
     if ((match = /^docker tag (\S+) (\S+)$/.exec(command))) {

@@ -43,12 +43,19 @@ describe('planKamalRollback', () => {
     assert.match(step.commands.rename ?? '', /^docker rename chat-web-v2 chat-web-v2_replaced_[0-9a-f]{16}$/);
     assert.match(step.commands.run, / --hostname web-2-[0-9a-f]{12} /);
     assert.equal(step.commands.stopOld, "docker container ls --all --filter 'name=^chat-web-v3$' --quiet | xargs docker stop");
-    assert.match(step.commands.proxyDeploy ?? '', /^docker exec kamal-proxy kamal-proxy deploy chat-web --target=<cid12>:80 --deploy-timeout=10s /);
-    assert.ok(plan.lines.some((line) => line.includes(step.commands.run)), 'the dry run shows the exact docker run');
-    assert.ok(plan.lines.some((line) => line.startsWith('[ssh web-3] mkdir -p .kamal && echo ') && line.endsWith(' Tagging localhost:5555/bars/app:v2 as the latest image\' >> .kamal/chat-audit.log && docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest')));
-    assert.ok(plan.lines.some((line) => line.startsWith('[ssh web-1] mkdir -p .kamal && mkdir .kamal/lock-chat && echo ')));
-    assert.ok(plan.lines.includes('[ssh web-2, web-3] mkdir -p .kamal'));
-    assert.ok(plan.lines.includes('[ssh web-1] rm .kamal/lock-chat/details && rm -r .kamal/lock-chat'));
+    assert.match(step.commands.proxyDeploy ?? '', /^docker exec kamal-proxy kamal-proxy deploy chat-web --target="<cid12>:80" --deploy-timeout="10s" /);
+    // The dry run's commands, with their ` \` continuations joined back into one line each.
+    const commands = plan.lines.join('\n').replace(/ \\\n {6}/g, ' ').split('\n').map((line) => line.replace(/^ {2}/, ''));
+    // Only a single quoted word that cannot be broken (sh -c '...') may run past 100 characters.
+    assert.ok(plan.lines.every((line) => line.length <= 100 || line.startsWith("      'sh -c") || line.startsWith("      'docker ps") || /^ {6}'[A-Za-z0-9+/=\\n]+' \\$/.test(line)), 'the dry run is wrapped');
+    assert.ok(!plan.lines.includes(plan.summary), 'the summary (printed above the lines) is not repeated in them');
+    const prose = plan.lines.join(' ').replace(/\s+/g, ' ');
+    assert.match(prose, /web-2 web v3 → v2: keep the retained chat-web-v2 aside \(renamed v2_replaced_[0-9a-f]{16}\), start a fresh v2 container from the same image, kamal-proxy switches traffic to it once its health check passes and drains the old one; then stop v3\./, 'says in words what happens per host');
+    assert.ok(commands.some((line) => line.includes(step.commands.run)), 'the dry run shows the exact docker run');
+    assert.ok(commands.some((line) => line.startsWith('[ssh web-3] mkdir -p .kamal && echo ') && line.endsWith(' Tagging localhost:5555/bars/app:v2 as the latest image\' >> .kamal/chat-audit.log && docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest')));
+    assert.ok(commands.some((line) => line.startsWith('[ssh web-1] mkdir -p .kamal && mkdir .kamal/lock-chat && echo ')));
+    assert.ok(commands.includes('[ssh web-2, web-3] mkdir -p .kamal'));
+    assert.ok(commands.includes('[ssh web-1] rm .kamal/lock-chat/details && rm -r .kamal/lock-chat'));
     assertReadOnly(fakes);
     for (const host of fakes.hosts.values()) assert.equal(host.commands.length, 1);
   });
@@ -114,8 +121,8 @@ describe('planKamalRollback', () => {
     const fakes = new FakeHosts(['web-1', 'web-2']);
     for (const host of fakes.hosts.values()) host.seed('web', ['v1', 'v2'], 'v2');
     const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v1', performer: 'ada' });
-    assert.match(plan.detail.hostPlans[0].steps[0].commands.run, / --env MODE=app --env LEVEL=info --env-file /);
-    assert.match(plan.detail.hostPlans[1].steps[0].commands.run, / --env MODE=monitor --env LEVEL=info --env-file /);
+    assert.match(plan.detail.hostPlans[0].steps[0].commands.run, / --env MODE="app" --env LEVEL="info" --env-file /);
+    assert.match(plan.detail.hostPlans[1].steps[0].commands.run, / --env MODE="monitor" --env LEVEL="info" --env-file /);
   });
 
   it('treats the running version as a reboot and says so', async () => {
@@ -201,10 +208,23 @@ describe('planKamalRollback', () => {
       assert.equal(fakes.allCommands().length, 0);
     });
 
-    it('when settings it cannot reproduce are configured', async () => {
+    it('when a custom certificate the last deploy left is missing on a host, naming host and file', async () => {
       const { config, fakes } = threeHosts();
-      const error = await refusal(planKamalRollback({ config: { ...config, raw: { proxy: { ssl: { certificate_pem: 'CERT', private_key_pem: 'KEY' } } } }, sessions: fakes.sessions, targetVersion: 'v2' }));
-      assert.match(error.message, /custom certificate/);
+      const custom = { ...config, raw: { proxy: { ssl: { certificate_pem: 'CERTIFICATE_PEM', private_key_pem: 'PRIVATE_KEY_PEM' } } } };
+      for (const host of fakes.hosts.values()) {
+        host.files.add('.kamal/proxy/apps-config/chat/tls/web/cert.pem');
+        if (host.host !== 'web-2') host.files.add('.kamal/proxy/apps-config/chat/tls/web/key.pem');
+      }
+      const error = await refusal(planKamalRollback({ config: custom, sessions: fakes.sessions, targetVersion: 'v2' }));
+      assert.match(error.message, /nothing was changed: proxy\.ssl uses a custom certificate, and the files the last deploy left for kamal-proxy are missing on web-2 \(web\): \.kamal\/proxy\/apps-config\/chat\/tls\/web\/key\.pem\. /);
+      assertReadOnly(fakes);
+
+      fakes.get('web-2').files.add('.kamal/proxy/apps-config/chat/tls/web/key.pem');
+      const plan = await planKamalRollback({ config: custom, sessions: fakes.sessions, targetVersion: 'v2' });
+      assert.match(
+        plan.detail.hostPlans[0].steps[0].commands.proxyDeploy ?? '',
+        / --tls --tls-certificate-path="\/home\/kamal-proxy\/\.apps-config\/chat\/tls\/web\/cert\.pem" --tls-private-key-path="\/home\/kamal-proxy\/\.apps-config\/chat\/tls\/web\/key\.pem" /,
+      );
     });
 
     it('when no earlier version exists everywhere', async () => {

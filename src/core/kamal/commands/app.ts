@@ -6,12 +6,15 @@
 import { DeployRollbackError } from '../../model';
 import { shellLine } from '../../shell';
 import type { KamalConfig, KamalRole } from '../types';
+import { argumentize, optionize, ShellWord, type KamalValue, type Word } from './kamal-shell';
 
-export const SERVICE_PATTERN = /^[a-z0-9_-]+$/;
+/** Kamal 2.12's ensure_valid_service_name: `/^[a-z0-9_-]+$/i`. */
+export const SERVICE_PATTERN = /^[a-z0-9_-]+$/i;
 /** Docker's tag rule. */
 export const VERSION_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 export const ROLE_PATTERN = /^[A-Za-z0-9_-]+$/;
-export const DESTINATION_PATTERN = /^[A-Za-z0-9_-]+$/;
+/** Destinations name files (`deploy.prod.eu.yml`), so dots are fine. */
+export const DESTINATION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 /** A DNS name, IPv4 or IPv6 address. */
 export const HOST_PATTERN = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|[0-9A-Fa-f:.]+)$/;
 /** `[registry[:port]/]path/to/image`, as Docker's reference grammar allows. */
@@ -30,7 +33,7 @@ function refuse(what: string, value: unknown, rule: string, where?: string): nev
 }
 
 export function validateService(service: string, where?: string): string {
-  if (!SERVICE_PATTERN.test(service)) refuse('service', service, 'a service may contain only a-z, 0-9, "_" and "-"', where);
+  if (!SERVICE_PATTERN.test(service)) refuse('service', service, 'a service may contain only letters, digits, "_" and "-"', where);
   return service;
 }
 
@@ -45,7 +48,7 @@ export function validateRole(role: string, where?: string): string {
 }
 
 export function validateDestination(destination: string, where?: string): string {
-  if (!DESTINATION_PATTERN.test(destination)) refuse('destination', destination, 'a destination may contain only letters, digits, "_" and "-"', where);
+  if (!DESTINATION_PATTERN.test(destination)) refuse('destination', destination, 'a destination may contain only letters, digits, ".", "_" and "-", starting with a letter or digit', where);
   return destination;
 }
 
@@ -191,6 +194,8 @@ export interface RunOptions {
   version: string;
   /** `<host>-<12 hex>`; random per boot in Kamal, fixed in the plan so the dry run shows it. */
   hostname: string;
+  /** `$PWD/.kamal/apps/S[-D]/assets/volumes/R-V:ASSET_PATH` for roles with assets. */
+  assetVolume?: ShellWord;
 }
 
 function roleLogging(config: KamalConfig, role: KamalRole): { driver?: string; options: Record<string, string> } {
@@ -220,25 +225,22 @@ function stringRecord(value: Record<string, unknown>): Record<string, string> {
 }
 
 /** Kamal's logging args: `--log-opt max-size="10m"` unless a driver or options are configured. */
-export function loggingArgs(logging: { driver?: string; options: Record<string, string> }): string[] {
+export function loggingArgs(logging: { driver?: string; options: Record<string, string> }): Word[] {
   const options = Object.entries(logging.options);
-  if (logging.driver === undefined && options.length === 0) return ['--log-opt', 'max-size=10m'];
-  return [
-    ...(logging.driver !== undefined ? ['--log-driver', logging.driver] : []),
-    ...options.flatMap(([key, value]) => ['--log-opt', `${validateLogOptionKey(key, 'logging.options')}=${value}`]),
-  ];
+  if (logging.driver === undefined && options.length === 0) return argumentize('--log-opt', [['max-size', '10m']]);
+  for (const [key] of options) validateLogOptionKey(key, 'logging.options');
+  return [...optionize(logging.driver !== undefined ? [['log-driver', logging.driver]] : []), ...argumentize('--log-opt', options)];
 }
 
-/** Kamal's `optionize` without `with`: `--key value`, `--key` for true, repeated for arrays. */
-export function optionArgs(options: Record<string, unknown>, where: string): string[] {
+/** Kamal's `optionize` without `with`: `--key "value"`, `--key` for true, repeated for arrays. */
+export function optionArgs(options: Record<string, unknown>, where: string): Word[] {
   return Object.entries(options).flatMap(([key, value]) => {
     validateOptionKey(key, where);
     const values = Array.isArray(value) ? value : [value];
-    return values.flatMap((entry) => {
-      if (entry === true) return [`--${key}`];
+    for (const entry of values) {
       if (entry === null || entry === undefined || typeof entry === 'object') refuse('docker option value', JSON.stringify(entry), `option "${key}" needs a string, number or boolean`, where);
-      return [`--${key}`, String(entry)];
-    });
+    }
+    return optionize([[key, values as KamalValue[]]]);
   });
 }
 
@@ -246,11 +248,11 @@ export function optionArgs(options: Record<string, unknown>, where: string): str
  * Clear env of the host's tags (`servers: [{host: tag}]` with `env.tags.<tag>`), merged over the
  * role's as Kamal merges them; tag secrets are already in the env file on the host.
  */
-export function hostTagClearEnv(config: Pick<KamalConfig, 'raw'>, role: KamalRole, host: string): Record<string, string> {
+export function hostTagClearEnv(config: Pick<KamalConfig, 'raw'>, role: KamalRole, host: string): Record<string, KamalValue> {
   const envRaw = config.raw.env;
   const tagsRaw = isRecord(envRaw) && isRecord(envRaw.tags) ? envRaw.tags : undefined;
   if (!tagsRaw) return {};
-  const clear: Record<string, string> = {};
+  const clear: Record<string, KamalValue> = {};
   for (const tag of role.hostTags[host] ?? []) {
     const value = tagsRaw[tag];
     if (!isRecord(value)) continue;
@@ -258,31 +260,41 @@ export function hostTagClearEnv(config: Pick<KamalConfig, 'raw'>, role: KamalRol
     const entries = structured ? (isRecord(value.clear) ? value.clear : {}) : value;
     for (const [key, entry] of Object.entries(entries)) {
       if (entry === null || typeof entry === 'object') continue;
-      clear[validateEnvName(key, `env.tags.${tag}`)] = String(entry);
+      clear[validateEnvName(key, `env.tags.${tag}`)] = entry === false ? false : String(entry);
     }
   }
   return clear;
 }
 
 /** Default labels first (service, role, destination), custom ones merged over them in place. */
-export function labelArgs(config: KamalConfig, role: KamalRole): string[] {
+export function labelArgs(config: KamalConfig, role: KamalRole): Word[] {
   const labels = new Map<string, string | undefined>([
     ['service', config.service],
     ['role', role.name],
     ['destination', config.destination],
   ]);
   for (const [key, value] of Object.entries(role.labels)) labels.set(validateLabelKey(key, `labels of role ${role.name}`), value);
-  return [...labels].flatMap(([key, value]) => ['--label', value === undefined ? key : `${key}=${value}`]);
+  return argumentize('--label', [...labels]);
+}
+
+/** The role's clear env for this host as Kamal merges it: top level, role, then host tags; false stays typed. */
+export function clearEnvFor(config: KamalConfig, role: KamalRole, host: string): [string, KamalValue][] {
+  const falses = new Set(role.env.literalFalse ?? []);
+  const merged: Record<string, KamalValue> = {};
+  for (const [key, value] of Object.entries(role.env.clear)) merged[key] = falses.has(key) && value === 'false' ? false : value;
+  Object.assign(merged, hostTagClearEnv(config, role, host));
+  return Object.entries(merged).map(([key, value]) => [validateEnvName(key, `env of role ${role.name}`), value]);
 }
 
 /**
  * `docker run` exactly as Kamal 2's `app.run` renders it (spec step 4c): the env file already on
  * the host is reused, never re-resolved.
  */
-export function runContainer(config: KamalConfig, role: KamalRole, options: RunOptions): string[] {
+export function runContainer(config: KamalConfig, role: KamalRole, options: RunOptions): Word[] {
   const name = containerName(config, role.name, options.version);
-  const clearEnv = Object.entries({ ...role.env.clear, ...hostTagClearEnv(config, role, options.host) }).flatMap(([key, value]) => ['--env', `${validateEnvName(key, `env of role ${role.name}`)}=${value}`]);
   const cmd = role.cmd !== undefined ? splitCmd(role.cmd, `cmd of role ${role.name}`) : [];
+  // Names, versions and hosts are validated: quoting them as Kamal does changes nothing they mean.
+  const kamalEnv = (key: string, value: string) => ['--env', new ShellWord(`${key}="${value}"`)];
   return [
     'docker', 'run',
     '--detach',
@@ -290,19 +302,25 @@ export function runContainer(config: KamalConfig, role: KamalRole, options: RunO
     '--name', name,
     '--network', 'kamal',
     '--hostname', options.hostname,
-    '--env', `KAMAL_CONTAINER_NAME=${name}`,
-    '--env', `KAMAL_VERSION=${options.version}`,
-    '--env', `KAMAL_HOST=${options.host}`,
-    ...(config.destination !== undefined ? ['--env', `KAMAL_DESTINATION=${config.destination}`] : []),
-    ...clearEnv,
+    ...kamalEnv('KAMAL_CONTAINER_NAME', validateContainerWord(name)),
+    ...kamalEnv('KAMAL_VERSION', validateVersion(options.version)),
+    ...kamalEnv('KAMAL_HOST', validateHost(options.host)),
+    ...(config.destination !== undefined ? kamalEnv('KAMAL_DESTINATION', validateDestination(config.destination)) : []),
+    ...argumentize('--env', clearEnvFor(config, role, options.host)),
     '--env-file', roleEnvFile(config, role.name),
     ...loggingArgs(roleLogging(config, role)),
     ...config.volumes.flatMap((volume) => ['--volume', volume]),
+    ...(options.assetVolume ? ['--volume', options.assetVolume] : []),
     ...labelArgs(config, role),
     ...optionArgs(role.options, `options of role ${role.name}`),
     image(config, options.version),
     ...cmd,
   ];
+}
+
+function validateContainerWord(name: string): string {
+  if (!/^[A-Za-z0-9_.-]+$/.test(name)) refuse('container name', name, 'a container name may contain only letters, digits, ".", "_" and "-"');
+  return name;
 }
 
 /** Kamal truncates the host to 51 characters so `<host>-<12 hex>` stays a valid hostname. */

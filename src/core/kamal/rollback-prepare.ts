@@ -1,0 +1,82 @@
+/**
+ * What `kamal app boot` does on every app host before the first boot group, and after each old
+ * version stops: asset extraction and bridging, error pages, and their clean-up.
+ */
+import type { Reporter } from '../model';
+import type { ExecResult } from '../ssh/types';
+import type { UploadFile } from '../ssh/sftp';
+import { syncAssetVolumes } from './commands/assets';
+import { versionFromName } from './commands/app';
+import type { KamalPlanDetail, KamalRoleStep } from './rollback-types';
+
+export type RunOnHost = (host: string, command: string, what: string) => Promise<ExecResult>;
+export type UploadToHost = (host: string, directory: { path: string; mode: number }, files: UploadFile[]) => Promise<void>;
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').slice(-1)[0] ?? '';
+}
+
+/**
+ * Kamal's `Assets#run` for every role with assets, all hosts in parallel: extract V's assets, read
+ * the version serving now, and bridge both ways. Throws with every failing host named; nothing
+ * has been switched then.
+ */
+export async function prepareHosts(detail: KamalPlanDetail, run: RunOnHost, reporter: Reporter, upload?: UploadToHost): Promise<void> {
+  const failures: string[] = [];
+  await Promise.all(
+    detail.hostPlans.map(async (host) => {
+      const pages = detail.errorPages;
+      const directories = [...new Set(host.steps.map((step) => step.commands.errorPagesDirectory).filter((entry): entry is string => entry !== undefined))];
+      if (pages && pages.files.length > 0) {
+        for (const directory of directories) {
+          try {
+            reporter.step(`[ssh ${host.host}] uploading ${pages.files.length} error page(s) to ${directory}`);
+            const made = await run(host.host, pages.makeDirectory, 'create the error pages folder');
+            if (made.code !== 0) throw new Error(`creating the error pages folder failed (exit ${made.code}${made.stderr.trim() ? `: ${lastLine(made.stderr)}` : ''})`);
+            if (!upload) throw new Error('no way to upload files to the host');
+            await upload(host.host, { path: directory, mode: 0o700 }, pages.files.map((file) => ({ remotePath: `${directory}/${file.name}`, content: file.content, mode: 0o700 })));
+          } catch (error) {
+            failures.push(`${host.host}: error pages: ${error instanceof Error ? error.message : String(error)}`);
+          }
+        }
+      }
+      for (const step of host.steps) {
+        if (!step.commands.extractAssets) continue;
+        const prefix = `[ssh ${step.host}] ${step.role}:`;
+        try {
+          reporter.step(`${prefix} extracting the assets of ${step.to}`);
+          const extracted = await run(step.host, step.commands.extractAssets, `extract the assets of ${step.to}`);
+          if (extracted.code !== 0) throw new Error(`extracting the assets of ${step.to} failed (exit ${extracted.code}${extracted.stderr.trim() ? `: ${lastLine(extracted.stderr)}` : ''})`);
+          const current = await run(step.host, step.commands.currentVersion, 'read the current version');
+          const currentName = current.stdout.trim().split('\n')[0]?.trim();
+          const old = currentName ? versionFromName(detail.config, step.role, currentName) : undefined;
+          const sync = old === step.from && step.commands.syncAssets ? step.commands.syncAssets : syncAssetVolumes(detail.config, step.role, step.to, old);
+          reporter.step(`${prefix} bridging the assets of ${step.to}${old ? ` and ${old}` : ''}`);
+          const synced = await run(step.host, sync, `bridge the assets of ${step.to}`);
+          if (synced.code !== 0) throw new Error(`copying the assets of ${step.to} failed (exit ${synced.code}${synced.stderr.trim() ? `: ${lastLine(synced.stderr)}` : ''})`);
+        } catch (error) {
+          failures.push(`${step.host} (${step.role}): ${error instanceof Error ? error.message : String(error)}`);
+        }
+      }
+    }),
+  );
+  if (failures.length > 0) throw new Error(`Nothing was switched: preparing the hosts failed: ${failures.join('; ')}`);
+}
+
+/** Kamal's clean-up after an old version stopped; a failure is reported, the new version already serves. */
+export async function cleanUpAfterStop(step: KamalRoleStep, run: RunOnHost, reporter: Reporter): Promise<void> {
+  const prefix = `[ssh ${step.host}] ${step.role}:`;
+  const cleanUps: [string | undefined, string][] = [
+    [step.commands.cleanUpAssets, 'remove the assets of other versions'],
+    [step.commands.cleanUpErrorPages, 'remove the error pages of other versions'],
+  ];
+  for (const [command, what] of cleanUps) {
+    if (!command) continue;
+    try {
+      const result = await run(step.host, command, what);
+      if (result.code !== 0) reporter.warn(`${prefix} could not ${what}: ${lastLine(result.stderr) || `exit ${result.code}`}`);
+    } catch (error) {
+      reporter.warn(`${prefix} could not ${what}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+}

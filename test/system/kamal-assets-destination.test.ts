@@ -1,0 +1,138 @@
+/**
+ * The same Rails-8-style app under a destination (`--destination staging`) with a custom TLS
+ * certificate: the pre-flight refuses while a host lacks the certificate files the last deploy
+ * left, naming host and file; once they are there, the rollback passes their paths to kamal-proxy
+ * and bridges the assets under the destination's folders.
+ */
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildSync } from 'esbuild';
+import { requireHostsOrSkip, startHosts, type TestHost, type TestHosts } from '../hosts/harness';
+
+const repoRoot = path.resolve(__dirname, '../..');
+const SERVICE = 'shop';
+const DESTINATION = 'staging';
+
+describe('Kamal assets with a destination and a custom TLS certificate on real hosts, with the CLI', function () {
+  this.timeout(300_000);
+  let hosts: TestHosts;
+  let dir: string;
+  let bundle: string;
+  let home: string;
+  let project: string;
+
+  function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [bundle, ...args], { cwd: project, env: { ...process.env, HOME: home, SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk) => (stdout += chunk));
+      child.stderr.on('data', (chunk) => (stderr += chunk));
+      child.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+  }
+
+  const tls = (host: TestHost) => path.join(host.home, '.kamal/proxy/apps-config', `${SERVICE}-${DESTINATION}`, 'tls/web');
+  const assets = (host: TestHost) => path.join(host.home, '.kamal/apps', `${SERVICE}-${DESTINATION}`, 'assets');
+
+  async function running(): Promise<string[]> {
+    const listings = await Promise.all(hosts.hosts.map((host) => hosts.docker(host, ['ps', '--format', '{{.Names}}'])));
+    return listings.map((listing) => listing.stdout.split('\n').sort().join(' '));
+  }
+
+  before(async function () {
+    requireHostsOrSkip(this);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-kamal-dest-'));
+    bundle = path.join(dir, 'cli.js');
+    buildSync({ entryPoints: [path.join(repoRoot, 'src/cli.ts')], bundle: true, platform: 'node', target: 'node20', outfile: bundle, external: ['cpu-features', '*.node'], logLevel: 'silent' });
+    hosts = await startHosts({
+      count: 2,
+      service: SERVICE,
+      dockerSeesHome: true,
+      images: [
+        { version: 'v1', assets: { 'application-v1.css': 'v1\n' } },
+        { version: 'v2', assets: { 'application-v2.css': 'v2\n' } },
+      ],
+    });
+    await hosts.seedKamalState({ service: SERVICE, destination: DESTINATION, versions: ['v1', 'v2'], running: 'v2' });
+    for (const host of hosts.hosts) {
+      fs.mkdirSync(path.join(assets(host), 'extracted/web-v2'), { recursive: true });
+      fs.mkdirSync(path.join(assets(host), 'volumes/web-v2'), { recursive: true });
+      fs.writeFileSync(path.join(assets(host), 'extracted/web-v2/application-v2.css'), 'v2\n');
+      fs.writeFileSync(path.join(assets(host), 'volumes/web-v2/application-v2.css'), 'v2\n');
+      fs.writeFileSync(path.join(assets(host), 'volumes/web-v2/application-v1.css'), 'v1\n');
+    }
+    // The last deploy left the certificate on the first host only.
+    fs.mkdirSync(tls(hosts.hosts[0]!), { recursive: true });
+    for (const name of ['cert.pem', 'key.pem']) fs.writeFileSync(path.join(tls(hosts.hosts[0]!), name), `not a real ${name}\n`, { mode: 0o600 });
+    home = path.join(dir, 'home');
+    fs.mkdirSync(path.join(home, '.ssh'), { recursive: true, mode: 0o700 });
+    fs.copyFileSync(hosts.clientKeyPath, path.join(home, '.ssh', 'id_ed25519'));
+    fs.chmodSync(path.join(home, '.ssh', 'id_ed25519'), 0o600);
+    fs.copyFileSync(hosts.knownHostsPath, path.join(home, '.ssh', 'known_hosts'));
+    project = path.join(dir, 'project');
+    fs.mkdirSync(path.join(project, 'config'), { recursive: true });
+    fs.writeFileSync(
+      path.join(project, 'config', 'deploy.yml'),
+      [`service: ${SERVICE}`, `image: ${hosts.repository}`, 'require_destination: true', 'asset_path: /rails/public/assets', 'deploy_timeout: 10', ''].join('\n'),
+    );
+    fs.writeFileSync(
+      path.join(project, 'config', `deploy.${DESTINATION}.yml`),
+      [
+        'servers:',
+        '  web:',
+        ...hosts.hosts.map((host) => `    - ${host.address}`),
+        'proxy:',
+        '  host: shop.example.test',
+        '  ssl:',
+        '    certificate_pem: CERTIFICATE_PEM',
+        '    private_key_pem: PRIVATE_KEY_PEM',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  after(async () => {
+    await hosts?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses while a host lacks the certificate files, naming host and file, and changes nothing', async () => {
+    const before = await running();
+    const { code, stderr } = await cli(['rollback', '--kamal', '.', '--destination', DESTINATION, '--to', 'v1', '--yes']);
+    assert.equal(code, 1, stderr);
+    const second = hosts.hosts[1]!.address.replace(/\./g, '\\.');
+    assert.match(stderr.replace(/\s+/g, ' '), new RegExp(`missing on ${second} \\(web\\): \\.kamal/proxy/apps-config/shop-staging/tls/web/cert\\.pem, ${second} \\(web\\): \\.kamal/proxy/apps-config/shop-staging/tls/web/key\\.pem`));
+    assert.deepEqual(await running(), before);
+    assert.deepEqual(fs.readdirSync(path.join(assets(hosts.hosts[0]!), 'extracted')), ['web-v2'], 'nothing was extracted');
+  });
+
+  it('rolls back once every host has them: certificate paths passed to kamal-proxy, assets under the destination', async () => {
+    fs.mkdirSync(tls(hosts.hosts[1]!), { recursive: true });
+    for (const name of ['cert.pem', 'key.pem']) fs.writeFileSync(path.join(tls(hosts.hosts[1]!), name), `not a real ${name}\n`, { mode: 0o600 });
+    // -d as kamal takes it.
+    const { code, stdout, stderr } = await cli(['rollback', '--kamal', '.', '-d', DESTINATION, '--to', 'v1', '--yes']);
+    assert.equal(code, 0, `${stdout}\n${stderr}`);
+    for (const host of hosts.hosts) {
+      assert.equal(await hosts.proxyTargetContainer(host, `${SERVICE}-web-${DESTINATION}`), `${SERVICE}-web-${DESTINATION}-v1`);
+      const proxy = await hosts.proxyState(host, `${SERVICE}-web-${DESTINATION}`);
+      const flags = proxy?.flags ?? [];
+      for (const flag of [
+        '--host=shop.example.test',
+        '--tls',
+        `--tls-certificate-path=/home/kamal-proxy/.apps-config/${SERVICE}-${DESTINATION}/tls/web/cert.pem`,
+        `--tls-private-key-path=/home/kamal-proxy/.apps-config/${SERVICE}-${DESTINATION}/tls/web/key.pem`,
+      ]) {
+        assert.ok(flags.includes(flag), `${flag} in ${flags.join(' ')}`);
+      }
+      assert.deepEqual(fs.readdirSync(path.join(assets(host), 'extracted')), ['web-v1']);
+      assert.deepEqual(fs.readdirSync(path.join(assets(host), 'volumes', 'web-v1')).sort(), ['application-v1.css', 'application-v2.css']);
+      const listing = await hosts.docker(host, ['exec', `${SERVICE}-web-${DESTINATION}-v1`, 'ls', '/rails/public/assets']);
+      assert.deepEqual(listing.stdout.split(/\s+/).filter(Boolean).sort(), ['application-v1.css', 'application-v2.css']);
+      assert.equal(fs.readFileSync(path.join(tls(host), 'cert.pem'), 'utf8'), 'not a real cert.pem\n', 'the certificate is left as the deploy wrote it');
+    }
+  });
+});
