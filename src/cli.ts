@@ -206,7 +206,7 @@ async function releasesCommand(flags: Flags, pool: () => SessionPool, reporter: 
 }
 
 function describeRelease(release: Release): string {
-  const flags = [release.current && 'current', release.previous && 'previous', release.rolledBack && 'rolled back', !release.rollbackable && !release.current && release.reason].filter(Boolean);
+  const flags = [release.current && 'current', release.previous && 'previous', release.rolledBack && 'rolled back', release.rollbackable && release.direction === 'forward' && 'roll forward', !release.rollbackable && !release.current && release.reason].filter(Boolean);
   return [release.version, release.created ?? '', release.title ?? '', flags.length ? `(${flags.join(', ')})` : ''].join('\t').trimEnd();
 }
 
@@ -224,7 +224,8 @@ async function rollbackCommand(flags: Flags, pool: () => SessionPool, reporter: 
     target ??= { id: `${app.id}@${flags.to}`, app, version: flags.to, current: false, rollbackable: true };
   }
   const plan = await source.planRollback(app, target);
-  process.stdout.write(`Roll back ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}\n${plan.summary}\n\n${plan.lines.join('\n')}\n`);
+  const verb = plan.direction === 'forward' ? 'Roll forward' : 'Roll back';
+  process.stdout.write(`${verb} ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}\n${plan.summary}\n\n${plan.lines.join('\n')}\n`);
   if (flags['dry-run']) {
     const extra = (await source.previewRollback?.(plan)) ?? [];
     if (extra.length) process.stdout.write(`\n${extra.join('\n')}\n`);
@@ -233,7 +234,7 @@ async function rollbackCommand(flags: Flags, pool: () => SessionPool, reporter: 
   }
   if (!flags.yes) {
     if (!process.stdin.isTTY) throw new DeployRollbackError('Refusing to roll back without --yes: stdin is not a terminal to confirm on.');
-    const answer = await ask(`\nRoll back ${plan.app} (${plan.environment}) to ${plan.to}? Type "yes": `);
+    const answer = await ask(`\n${verb} ${plan.app} (${plan.environment}) to ${plan.to}? Type "yes": `);
     if (answer.trim() !== 'yes') {
       process.stderr.write('Not confirmed: nothing was changed.\n');
       return 1;

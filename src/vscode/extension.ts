@@ -3,7 +3,7 @@ import { defaultFinders } from '../core/finders';
 import type { ReleaseSource } from '../core/model';
 import type { SessionPool } from '../core/ssh/types';
 import { registerCommands } from './commands';
-import { ReadOnlyDocuments } from './documents';
+import { GitContent, ReadOnlyDocuments } from './documents';
 import { Output } from './log';
 import { readSettings } from './settings';
 import { createPool } from './pool';
@@ -81,6 +81,7 @@ export function activate(context: vscode.ExtensionContext): DeployRollbackApi {
     diagnostics,
     documents,
     vscode.workspace.registerTextDocumentContentProvider(ReadOnlyDocuments.scheme, documents),
+    vscode.workspace.registerTextDocumentContentProvider(GitContent.scheme, new GitContent()),
     registry.onDidChange(() => void refresh()),
     view.onDidChangeVisibility(schedulePolling),
     vscode.workspace.onDidGrantWorkspaceTrust(() => {

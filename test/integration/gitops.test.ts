@@ -65,8 +65,12 @@ describe('gitops releases in VS Code', function () {
     assert.match(String(items[0]!.contextValue), /^release\b.*\bcurrent\b/);
     assert.doesNotMatch(String(items[0]!.contextValue), /\brollbackable\b/);
     assert.match(String(items[2]!.contextValue), /^release\b.*\brollbackable\b/);
-    assert.match(String(items[1]!.label), /^v2\.0\.0 /);
-    assert.match(String(items[0]!.description), /^current/);
+    // The version alone is the label: state and age come first in the description, the title last (cut first).
+    assert.equal(items[1]!.label, 'v2.0.0');
+    assert.match(String(items[0]!.description), /^current · /);
+    assert.match(String(items[1]!.description), /^previous · /);
+    // Menus follow the flags: a gitops release opens its change on click.
+    assert.equal(items[1]!.command?.command, 'deployRollback.openChange');
   });
 
   it('shows the latest releases, then "Show more…" for the rest', async () => {
@@ -75,7 +79,7 @@ describe('gitops releases in VS Code', function () {
       const app = await appNode('a');
       const children = await childrenOf(api, app);
       assert.deepEqual(children.map((node) => node.kind), ['release', 'release', 'showMore']);
-      assert.equal(api.tree.getTreeItem(children[2]!).label, 'Show more…');
+      assert.equal(api.tree.getTreeItem(children[2]!).label, 'Show 1 more…');
       await vscode.commands.executeCommand('deployRollback.showMore', children[2]);
       assert.deepEqual((await childrenOf(api, app)).map((node) => node.kind), ['release', 'release', 'release']);
     } finally {

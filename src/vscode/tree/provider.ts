@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { isHostError, type Problem, type ReleaseSource } from '../../core/model';
-import { treeItemFor } from './items';
+import { treeItemFor, type RowFacts } from './items';
 import type { AppNode, EnvironmentNode, ReleaseNode, TreeNode } from './nodes';
 
 export interface ReleasesTreeOptions {
@@ -10,12 +10,27 @@ export interface ReleasesTreeOptions {
   onError: (message: string, error: unknown) => void;
 }
 
+/** Facts about rows learned while reading their children, so their items (and menus) can change. */
+class LearnedFacts implements RowFacts {
+  private readonly previous = new Map<string, boolean>();
+  hasPrevious(appId: string): boolean | undefined {
+    return this.previous.get(appId);
+  }
+  /** True when this changed what the app row shows. */
+  setHasPrevious(appId: string, value: boolean): boolean {
+    if (this.previous.get(appId) === value) return false;
+    this.previous.set(appId, value);
+    return true;
+  }
+}
+
 /** Environments → apps → releases → host containers, read lazily level by level. */
 export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<TreeNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly limits = new Map<string, number>();
   private readonly problems = new Map<string, Problem[]>();
+  private readonly facts = new LearnedFacts();
 
   constructor(private readonly options: ReleasesTreeOptions) {}
 
@@ -30,7 +45,7 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
   }
 
   getTreeItem(node: TreeNode): vscode.TreeItem {
-    return treeItemFor(node);
+    return treeItemFor(node, Date.now(), this.facts);
   }
 
   async getChildren(node?: TreeNode): Promise<TreeNode[]> {
@@ -84,9 +99,21 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
     for (const app of apps) {
       this.recordProblems(app.id, app.problems);
       children.push(...app.problems.map((problem, index): TreeNode => ({ kind: 'problem', id: `${app.id}/problem/${index}`, problem })));
-      children.push({ kind: 'app', id: app.id, source: node.source, app });
+      const appNode: AppNode = { kind: 'app', id: app.id, source: node.source, app };
+      children.push(appNode);
+      void this.learnPrevious(appNode);
     }
     return children;
+  }
+
+  /** Reads an app's releases ahead of its expansion, so its menu offers "Roll Back to Previous" only when there is one. */
+  private async learnPrevious(node: AppNode): Promise<void> {
+    try {
+      const releases = await node.source.releases(node.app, { limit: this.limitFor(node) + this.options.releasesPerApp() });
+      if (this.facts.setHasPrevious(node.id, releases.some((release) => release.previous))) this.changed.fire(node);
+    } catch {
+      // Expanding the app shows why its releases cannot be read.
+    }
   }
 
   private limitFor(app: AppNode): number {
@@ -95,15 +122,17 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
 
   private async releases(node: AppNode): Promise<TreeNode[]> {
     const limit = this.limitFor(node);
-    // One more than shown tells whether "Show more…" has anything behind it.
-    const releases = await node.source.releases(node.app, { limit: limit + 1 });
+    const page = this.options.releasesPerApp();
+    // A page more than shown tells how many "Show more…" has behind it.
+    const releases = await node.source.releases(node.app, { limit: limit + page });
+    if (this.facts.setHasPrevious(node.id, releases.some((release) => release.previous))) this.changed.fire(node);
     const children: TreeNode[] = releases.slice(0, limit).map((release): ReleaseNode => ({
       kind: 'release',
       id: `${node.id}/${release.id}`,
       source: node.source,
       release,
     }));
-    if (releases.length > limit) children.push({ kind: 'showMore', id: `${node.id}/more`, app: node });
+    if (releases.length > limit) children.push({ kind: 'showMore', id: `${node.id}/more`, app: node, count: Math.min(page, releases.length - limit) });
     return children;
   }
 
