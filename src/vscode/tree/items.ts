@@ -10,6 +10,8 @@ const None = vscode.TreeItemCollapsibleState.None;
 export interface RowFacts {
   /** Whether the app has a previous release to roll back to; undefined until its releases were read. */
   hasPrevious?(appId: string): boolean | undefined;
+  /** Whether the user left the row expanded (kept across reloads by the extension). */
+  isExpanded?(id: string): boolean;
 }
 
 /**
@@ -19,11 +21,11 @@ export interface RowFacts {
 export function treeItemFor(node: TreeNode, now = Date.now(), facts: RowFacts = {}): vscode.TreeItem {
   switch (node.kind) {
     case 'environment':
-      return environmentItem(node);
+      return withExpansion(environmentItem(node), facts);
     case 'app':
-      return appItem(node, facts.hasPrevious?.(node.id));
+      return withExpansion(appItem(node, facts.hasPrevious?.(node.id)), facts);
     case 'release':
-      return releaseItem(node, now);
+      return withExpansion(releaseItem(node, now), facts);
     case 'hostContainer':
       return hostContainerItem(node, now);
     case 'hostError':
@@ -35,6 +37,12 @@ export function treeItemFor(node: TreeNode, now = Date.now(), facts: RowFacts = 
     case 'loadError':
       return loadErrorItem(node);
   }
+}
+
+/** VS Code forgets which custom-tree rows were open on reload; the ids the user left expanded say it again. */
+function withExpansion(item: vscode.TreeItem, facts: RowFacts): vscode.TreeItem {
+  if (item.collapsibleState === Collapsed && item.id && facts.isExpanded?.(item.id)) item.collapsibleState = vscode.TreeItemCollapsibleState.Expanded;
+  return item;
 }
 
 function environmentItem(node: EnvironmentNode): vscode.TreeItem {

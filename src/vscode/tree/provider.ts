@@ -8,11 +8,14 @@ export interface ReleasesTreeOptions {
   releasesPerApp: () => number;
   onProblems: (problems: Problem[]) => void;
   onError: (message: string, error: unknown) => void;
+  /** Rows the user left expanded, by id. */
+  isExpanded?: (id: string) => boolean;
 }
 
 /** Facts about rows learned while reading their children, so their items (and menus) can change. */
 class LearnedFacts implements RowFacts {
   private readonly previous = new Map<string, boolean>();
+  constructor(readonly isExpanded?: (id: string) => boolean) {}
   hasPrevious(appId: string): boolean | undefined {
     return this.previous.get(appId);
   }
@@ -30,9 +33,11 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
   readonly onDidChangeTreeData = this.changed.event;
   private readonly limits = new Map<string, number>();
   private readonly problems = new Map<string, Problem[]>();
-  private readonly facts = new LearnedFacts();
+  private readonly facts: LearnedFacts;
 
-  constructor(private readonly options: ReleasesTreeOptions) {}
+  constructor(private readonly options: ReleasesTreeOptions) {
+    this.facts = new LearnedFacts(options.isExpanded);
+  }
 
   refresh(node?: TreeNode): void {
     if (!node) this.problems.clear();
