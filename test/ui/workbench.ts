@@ -209,10 +209,14 @@ export class Workbench {
     return (await actions.evaluateAll((elements) => elements.map((element) => element.getAttribute('aria-label') ?? element.getAttribute('title') ?? ''))).map(normalizeText);
   }
 
-  /** Reloads the window as "Developer: Reload Window" does and waits for the workbench to be back. */
+  /**
+   * Reloads the window as "Developer: Reload Window" does and waits for the workbench to be back
+   * with the Releases view restored (it was showing: clicking its icon now would close it again).
+   */
   async reloadWindow(): Promise<void> {
     await this.page.reload({ waitUntil: 'domcontentloaded' });
     await this.page.locator('.monaco-workbench .part.activitybar').waitFor({ state: 'visible', timeout: 90_000 });
+    await this.releasesView.locator('.pane-body').waitFor({ state: 'visible', timeout: 60_000 });
   }
 
   /** Whether the row is expanded now (VS Code's aria-expanded), without touching it. */

@@ -33,6 +33,15 @@ export const everyRow = journey(
     await workbench.expandTreeItem(SAMPLE_SERVICE);
     await workbench.waitForTreeItemDescription('v2', /^previous\b/);
 
+    // From the palette, a preview says it is a dry run in every question it asks.
+    await workbench.runPaletteCommand('Deploy Rollback: Preview Rollback (Dry Run)…');
+    await workbench.waitForQuickInputTitle(/^Preview Rollback \(Dry Run\): environment$/);
+    await workbench.pickQuickItem('default');
+    await workbench.waitForQuickInputTitle(/^Preview Rollback \(Dry Run\): app in default$/);
+    await workbench.pickQuickItem(SAMPLE_SERVICE);
+    await workbench.waitForQuickInputTitle(new RegExp(`^Preview Rollback \\(Dry Run\\) ${SAMPLE_SERVICE} \\(default\\) to…$`));
+    await workbench.closeQuickInput();
+
     // Environment, app, current and previous release, container: each its own menu.
     const environmentMenu = await workbench.screenshotTreeItemMenu('default', 'menu-environment');
     for (const label of ['Refresh', 'Preview Rollback (Dry Run)…', 'Roll Back…']) assert.ok(has(environmentMenu, label), `environment menu: ${environmentMenu.join(' | ')}`);
@@ -101,7 +110,6 @@ export const everyRow = journey(
     await hosts.stopSshd(secondHost);
     ui.onCleanup(() => (sshdStopped ? hosts.startSshd(secondHost) : undefined));
     await workbench.reloadWindow();
-    await workbench.openView();
     for (const label of expanded) {
       await workbench.waitFor(() => workbench.isExpanded(label).catch(() => false), `${label} to come back expanded after the reload`, 60_000);
     }
