@@ -154,4 +154,37 @@ describe('menus on every row', function () {
     assert.match(text, /^a in staging \(gitops .*\): 3 releases, newest first/);
     assert.match(text, /\nv2\.0\.0 +previous /);
   });
+  it('asks only what an environment row does not say, and titles a preview\'s questions as a dry run', async () => {
+    const { environment } = await gitopsNodes();
+    const titles: string[] = [];
+    api.testing.setPrompter({
+      confirm: async () => false,
+      input: async () => undefined,
+      pick: async (items, options) => {
+        titles.push(String(options.title));
+        return titles.length === 1 ? items.find((item) => item.label === 'a') : undefined;
+      },
+    });
+    try {
+      await vscode.commands.executeCommand('deployRollback.rollback', environment);
+      assert.deepEqual(titles, ['Roll Back: app in staging', 'Roll Back a (staging) to…']);
+      titles.length = 0;
+      await vscode.commands.executeCommand('deployRollback.previewRollback', environment);
+      assert.deepEqual(titles, ['Preview Rollback (Dry Run): app in staging', 'Preview Rollback (Dry Run) a (staging) to…']);
+    } finally {
+      api.testing.setPrompter(undefined);
+    }
+  });
+
+  it('says so when a container printed nothing, instead of opening an empty editor', async () => {
+    const container: HostContainer = { id: 'c2', host: 'web-1', role: 'web', name: 'chat-web-v2', state: 'exited', status: 'Exited (0)', image: 'r/app:v2', created: new Date().toISOString(), version: 'v2' };
+    const silent = { ...kamalSource, containerLogs: async () => '' } as unknown as ReleaseSource;
+    const row: TreeNode = { kind: 'hostContainer', id: 'x/c2', source: silent, release: kamalRelease('v2', {}).release, container };
+    await vscode.commands.executeCommand('deployRollback.showContainerLogs', row);
+    const lines = vscode.workspace.getConfiguration('deployRollback').get<number>('containerLogs.lines');
+    const text: string = await waitFor(() => (vscode.window.activeTextEditor?.document.uri.path.endsWith('chat-web-v2.log') ? vscode.window.activeTextEditor.document.getText() : undefined), {
+      what: 'the log document',
+    });
+    assert.equal(text, `(no output in the last ${lines} lines of chat-web-v2 on web-1)\n`);
+  });
 });
