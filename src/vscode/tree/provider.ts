@@ -34,6 +34,8 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
   private readonly limits = new Map<string, number>();
   private readonly problems = new Map<string, Problem[]>();
   private readonly facts: LearnedFacts;
+  /** Read-aheads run one after another: a repository with many apps must not start a git per app at once. */
+  private readAhead: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: ReleasesTreeOptions) {
     this.facts = new LearnedFacts(options.isExpanded);
@@ -106,7 +108,7 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
       children.push(...app.problems.map((problem, index): TreeNode => ({ kind: 'problem', id: `${app.id}/problem/${index}`, problem })));
       const appNode: AppNode = { kind: 'app', id: app.id, source: node.source, app };
       children.push(appNode);
-      void this.learnPrevious(appNode);
+      this.readAhead = this.readAhead.then(() => this.learnPrevious(appNode));
     }
     return children;
   }
