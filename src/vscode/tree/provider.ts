@@ -36,13 +36,18 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
   private readonly facts: LearnedFacts;
   /** Read-aheads run one after another: a repository with many apps must not start a git per app at once. */
   private readAhead: Promise<void> = Promise.resolve();
+  /** The app nodes the tree shows now: only these may be named in a change event (a stale one is not in VS Code's tree). */
+  private readonly shownApps = new Map<string, AppNode>();
 
   constructor(private readonly options: ReleasesTreeOptions) {
     this.facts = new LearnedFacts(options.isExpanded);
   }
 
   refresh(node?: TreeNode): void {
-    if (!node) this.problems.clear();
+    if (!node) {
+      this.problems.clear();
+      this.shownApps.clear();
+    }
     this.changed.fire(node);
   }
 
@@ -108,16 +113,21 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
       children.push(...app.problems.map((problem, index): TreeNode => ({ kind: 'problem', id: `${app.id}/problem/${index}`, problem })));
       const appNode: AppNode = { kind: 'app', id: app.id, source: node.source, app };
       children.push(appNode);
+      this.shownApps.set(appNode.id, appNode);
       this.readAhead = this.readAhead.then(() => this.learnPrevious(appNode));
     }
     return children;
   }
 
   /** Reads an app's releases ahead of its expansion, so its menu offers "Roll Back to Previous" only when there is one. */
+  private learned(node: AppNode, hasPrevious: boolean): void {
+    if (this.facts.setHasPrevious(node.id, hasPrevious) && this.shownApps.get(node.id) === node) this.changed.fire(node);
+  }
+
   private async learnPrevious(node: AppNode): Promise<void> {
     try {
       const releases = await node.source.releases(node.app, { limit: this.limitFor(node) + this.options.releasesPerApp() });
-      if (this.facts.setHasPrevious(node.id, releases.some((release) => release.previous))) this.changed.fire(node);
+      this.learned(node, releases.some((release) => release.previous));
     } catch {
       // Expanding the app shows why its releases cannot be read.
     }
@@ -132,7 +142,7 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
     const page = this.options.releasesPerApp();
     // A page more than shown tells how many "Show more…" has behind it.
     const releases = await node.source.releases(node.app, { limit: limit + page });
-    if (this.facts.setHasPrevious(node.id, releases.some((release) => release.previous))) this.changed.fire(node);
+    this.learned(node, releases.some((release) => release.previous));
     const children: TreeNode[] = releases.slice(0, limit).map((release): ReleaseNode => ({
       kind: 'release',
       id: `${node.id}/${release.id}`,
