@@ -51,53 +51,45 @@ export async function resolveTarget(
   preview = false,
 ): Promise<RollbackTarget> {
   if (node?.kind === 'release') return { source: node.source, app: node.release.app, release: node.release };
-  if (node?.kind === 'app' && !askRelease) return { source: node.source, app: node.app };
   const action = preview ? 'Preview Rollback (Dry Run)' : 'Roll Back';
+  const { source, app } = node?.kind === 'app' ? { source: node.source, app: node.app } : await pickApp(context, action, node);
+  if (!askRelease) return { source, app };
+  return { source, app, release: await pickRelease(context, action, source, app) };
+}
 
+/** Environment (unless the row is one) → app (unless the environment row has only one). */
+async function pickApp(context: RollbackContext, action: string, node: EnvironmentNode | undefined): Promise<{ source: ReleaseSource; app: App }> {
   const prompter = context.prompter();
-  let source: ReleaseSource;
-  let environmentName: string;
-  let chosenApp: App;
-  if (node?.kind === 'app') {
-    source = node.source;
-    environmentName = node.app.environment.name;
-    chosenApp = node.app;
+  let chosen: { source: ReleaseSource; environment: Environment };
+  if (node) {
+    chosen = { source: node.source, environment: node.environment };
   } else {
-    let chosen: { source: ReleaseSource; environment: Environment };
-    if (node?.kind === 'environment') {
-      chosen = { source: node.source, environment: node.environment };
-    } else {
-      const sources = await context.sources();
-      const environments: PickItem<{ source: ReleaseSource; environment: Environment }>[] = [];
-      for (const candidate of sources) {
-        for (const environment of await candidate.environments()) {
-          environments.push({ label: environment.name, description: `${candidate.kind} · ${vscode.workspace.asRelativePath(environment.location)}`, value: { source: candidate, environment } });
-        }
+    const environments: PickItem<{ source: ReleaseSource; environment: Environment }>[] = [];
+    for (const source of await context.sources()) {
+      for (const environment of await source.environments()) {
+        environments.push({ label: environment.name, description: `${source.kind} · ${vscode.workspace.asRelativePath(environment.location)}`, value: { source, environment } });
       }
-      if (environments.length === 0) throw new Error('No Kamal config or gitops repository found in this workspace.');
-      const environment = await prompter.pick(environments, { title: `${action}: environment`, placeHolder: 'Pick the environment' });
-      if (!environment?.value) throw new UserCancelled();
-      chosen = environment.value;
     }
-    source = chosen.source;
-    environmentName = chosen.environment.name;
-    const apps = await source.apps(chosen.environment);
-    if (apps.length === 0) throw new Error(`No app to roll back in ${environmentName} (${vscode.workspace.asRelativePath(chosen.environment.location)}).`);
-    const app =
-      apps.length === 1 && node?.kind === 'environment'
-        ? { value: apps[0] }
-        : await prompter.pick(
-            apps.map((candidate) => ({ label: candidate.name, description: candidate.lock ? `locked by ${candidate.lock.holder}` : undefined, value: candidate })),
-            { title: `${action}: app in ${environmentName}`, placeHolder: 'Pick the app' },
-          );
-    if (!app?.value) throw new UserCancelled();
-    chosenApp = app.value;
+    if (environments.length === 0) throw new Error('No Kamal config or gitops repository found in this workspace.');
+    const picked = await prompter.pick(environments, { title: `${action}: environment`, placeHolder: 'Pick the environment' });
+    if (!picked?.value) throw new UserCancelled();
+    chosen = picked.value;
   }
-  if (!askRelease) return { source, app: chosenApp };
-  const environment = { label: environmentName };
-  const app = { value: chosenApp };
+  const { source, environment } = chosen;
+  const apps = await source.apps(environment);
+  if (apps.length === 0) throw new Error(`No app to roll back in ${environment.name} (${vscode.workspace.asRelativePath(environment.location)}).`);
+  if (apps.length === 1 && node) return { source, app: apps[0] };
+  const picked = await prompter.pick(
+    apps.map((candidate) => ({ label: candidate.name, description: candidate.lock ? `locked by ${candidate.lock.holder}` : undefined, value: candidate })),
+    { title: `${action}: app in ${environment.name}`, placeHolder: 'Pick the app' },
+  );
+  if (!picked?.value) throw new UserCancelled();
+  return { source, app: picked.value };
+}
 
-  const releases = await source.releases(app.value, { limit: 50 });
+/** The app's releases, non-targets visible with their reason: picking one explains instead of acting. */
+async function pickRelease(context: RollbackContext, action: string, source: ReleaseSource, app: App): Promise<Release> {
+  const releases = await source.releases(app, { limit: 50 });
   const items: PickItem<{ release: Release; why?: string }>[] = releases.map((release) => {
     const why = release.rollbackable ? undefined : release.current ? 'current' : release.reason ?? 'not a rollback target';
     return {
@@ -107,12 +99,11 @@ export async function resolveTarget(
       value: { release, why },
     };
   });
-  // Non-targets stay visible with their reason; picking one explains instead of acting.
   for (;;) {
-    const picked = await prompter.pick(items, { title: `${action} ${app.value.name} (${environment.label}) to…`, placeHolder: 'Pick the release to go to', matchOnDetail: true });
+    const picked = await context.prompter().pick(items, { title: `${action} ${app.name} (${app.environment.name}) to…`, placeHolder: 'Pick the release to go to', matchOnDetail: true });
     if (!picked?.value) throw new UserCancelled();
     const { release, why } = picked.value;
-    if (!why) return { source, app: app.value, release };
+    if (!why) return release;
     void vscode.window.showInformationMessage(`${release.version} cannot be ${release.direction === 'forward' ? 'rolled forward' : 'rolled back'} to: ${why}.`);
   }
 }
