@@ -83,6 +83,8 @@ export const everyRow = journey(
     assert.deepEqual(forwardMenu, ['Preview Roll Forward to This Release (Dry Run)', 'Show History on Hosts', 'Copy Version', 'Roll Forward to This Release']);
     assert.ok(!forwardMenu.some((label) => /Roll Back/.test(label)), `a newer release offers a rollback: ${forwardMenu.join(' | ')}`);
     await workbench.rightClickTreeItem('v3');
+    const menuRegion = await workbench.regionAround([workbench.sidebar.locator('.composite.title'), workbench.treeItem('v1'), workbench.page.locator('.context-view .monaco-menu').first()], 6);
+    await readmeScreenshot(workbench, 'roll-forward-menu', menuRegion);
     await workbench.clickContextMenu('Roll Forward to This Release');
     const question = await workbench.modalText();
     assert.match(question, new RegExp(`Roll forward ${SAMPLE_SERVICE} in default from v2 to v3\\?`));
