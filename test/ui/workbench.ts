@@ -219,6 +219,13 @@ export class Workbench {
     await this.releasesView.locator('.pane-body').waitFor({ state: 'visible', timeout: 60_000 });
   }
 
+  /** Whether the row's label and description are cut off (ellipsis) at the sidebar's current width. */
+  async isTreeItemTruncated(label: string): Promise<boolean> {
+    const item = this.treeItem(label);
+    await item.waitFor({ state: 'visible' });
+    return item.locator('.monaco-icon-label-container').first().evaluate((element) => element.scrollWidth > element.clientWidth + 1);
+  }
+
   /** Whether the row is expanded now (VS Code's aria-expanded), without touching it. */
   async isExpanded(label: string): Promise<boolean> {
     const item = this.treeItem(label);

@@ -28,10 +28,21 @@ export const everyRow = journey(
 
     const workbench = await ui.openWorkbench(sample.folder, { trusted: true, env: { HOME: sample.home } });
     await workbench.openView();
-    await workbench.setSidebarWidth(420);
     await workbench.expandTreeItem('default');
     await workbench.expandTreeItem(SAMPLE_SERVICE);
     await workbench.waitForTreeItemDescription('v2', /^previous\b/);
+    await workbench.expandTreeItem('v3');
+    // At the default sidebar width nothing of a Kamal row is cut off; the details are in the tooltip.
+    for (const label of ['default', SAMPLE_SERVICE, 'v3', 'v2', 'v1', `${firstHost.address} · web`]) {
+      assert.equal(await workbench.isTreeItemTruncated(label), false, `"${label}: ${await workbench.treeItemDescription(label)}" is cut off at the default sidebar width`);
+    }
+    // A gitops row is longer (its title comes last): it is cut, but its state still shows first.
+    await workbench.expandTreeItem('staging');
+    await workbench.expandTreeItem('a');
+    assert.equal(await workbench.isTreeItemTruncated('v2.0.0'), true, 'the long gitops row is not cut off: the check above would not notice either');
+    assert.match(await workbench.treeItemDescription('v2.0.0'), /^previous · /);
+    await workbench.screenshot('default-width');
+    await workbench.setSidebarWidth(420);
 
     // From the palette, a preview says it is a dry run in every question it asks.
     await workbench.runPaletteCommand('Deploy Rollback: Preview Rollback (Dry Run)…');
