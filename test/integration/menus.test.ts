@@ -115,7 +115,11 @@ describe('menus on every row', function () {
     assert.deepEqual(menuFor(contextOf(row), true), ['showContainerLogs']);
     // The age is computed when drawn, not docker's status of the last read.
     assert.equal(api.tree.getTreeItem(row).description, 'up 5m');
-    const hostError: TreeNode = { kind: 'hostError', id: 'x!web-2', error: { id: 'e', host: 'web-2', message: 'Could not connect' } };
+    const message = 'Could not connect to web-2: connect ECONNREFUSED 10.250.0.6:22';
+    const hostError: TreeNode = { kind: 'hostError', id: 'x!web-2', error: { id: 'e', host: 'web-2', message } };
+    // A few words in the row; the whole message in the tooltip.
+    assert.equal(api.tree.getTreeItem(hostError).description, 'cannot connect (ECONNREFUSED)');
+    assert.equal(api.tree.getTreeItem(hostError).tooltip, `web-2: ${message}`);
     const loadError: TreeNode = { kind: 'loadError', id: 'x/error', message: 'boom' };
     for (const node of [hostError, loadError]) {
       assert.deepEqual(menuFor(contextOf(node), false), ['retry', 'showOutput']);

@@ -211,11 +211,21 @@ function hostContainerItem(node: HostContainerNode, now: number): vscode.TreeIte
 function hostErrorItem(node: HostErrorNode): vscode.TreeItem {
   const item = new vscode.TreeItem(node.error.host, None);
   item.id = node.id;
-  item.description = node.error.message;
+  item.description = shortHostError(node.error.message);
   item.tooltip = `${node.error.host}: ${node.error.message}`;
   item.iconPath = new vscode.ThemeIcon('error', new vscode.ThemeColor('problemsErrorIcon.foreground'));
   item.contextValue = 'error+host';
   return item;
+}
+
+/** What went wrong on a host, in a few words; the whole message is in the tooltip and the output. */
+export function shortHostError(message: string): string {
+  if (/^Could not connect to /.test(message)) {
+    const cause = /\b(ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|timed out|host key|authentication)/i.exec(message)?.[1];
+    return cause ? `cannot connect (${cause})` : 'cannot connect';
+  }
+  if (/^docker container ls failed/.test(message)) return 'docker failed';
+  return shorten(message, 40);
 }
 
 function problemItem(node: ProblemNode): vscode.TreeItem {
