@@ -1,38 +1,13 @@
 import { strict as assert } from 'node:assert';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { DeployRollbackApi } from '../../src/vscode/extension';
 import type { AppNode, EnvironmentNode, ReleaseNode, TreeNode } from '../../src/vscode/tree/nodes';
 import type { Prompter } from '../../src/vscode/ui';
-import { gitopsScenarios, makeGitopsFixture, type GitopsFixture, type GitopsFixtureSpec } from '../fixtures/gitops';
-import { activateExtension, waitFor } from './helpers';
+import { gitopsScenarios, type GitopsFixture } from '../fixtures/gitops';
+import { useGitopsFixture, waitFor } from './helpers';
 
 async function childrenOf(api: DeployRollbackApi, node?: TreeNode): Promise<TreeNode[]> {
   return api.tree.getChildren(node);
-}
-
-/** Registers hooks that point `deployRollback.gitops.paths` at a fresh fixture for one suite. */
-function useGitopsFixture(spec: GitopsFixtureSpec): { api: () => DeployRollbackApi; fixture: () => GitopsFixture } {
-  let api: DeployRollbackApi;
-  let dir: string;
-  let fixture: GitopsFixture;
-  const settings = () => vscode.workspace.getConfiguration('deployRollback');
-  before(async () => {
-    api = await activateExtension();
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-vscode-gitops-'));
-    fixture = makeGitopsFixture(path.join(dir, 'gitops'), spec);
-    await settings().update('gitops.paths', [fixture.work], vscode.ConfigurationTarget.Global);
-    await api.refresh();
-  });
-  after(async () => {
-    api.testing.setPrompter(undefined);
-    await settings().update('gitops.paths', undefined, vscode.ConfigurationTarget.Global);
-    await api.refresh();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  return { api: () => api, fixture: () => fixture };
 }
 
 describe('gitops releases in VS Code', function () {

@@ -1,13 +1,10 @@
 import { strict as assert } from 'node:assert';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { App, Environment, HostContainer, Release, ReleaseSource } from '../../src/core/model';
 import type { DeployRollbackApi } from '../../src/vscode/extension';
 import type { AppNode, EnvironmentNode, ReleaseNode, TreeNode } from '../../src/vscode/tree/nodes';
-import { gitopsScenarios, makeGitopsFixture, type GitopsFixture } from '../fixtures/gitops';
-import { EXTENSION_ID, activateExtension, waitFor } from './helpers';
+import { gitopsScenarios, type GitopsFixture } from '../fixtures/gitops';
+import { EXTENSION_ID, useGitopsFixture, waitFor } from './helpers';
 
 interface MenuEntry {
   command: string;
@@ -42,23 +39,13 @@ function kamalRelease(version: string, extra: Partial<Release>): ReleaseNode {
 describe('menus on every row', function () {
   this.timeout(60_000);
   let api: DeployRollbackApi;
-  let dir: string;
   let fixture: GitopsFixture;
-  const settings = () => vscode.workspace.getConfiguration('deployRollback');
-
-  before(async () => {
-    api = await activateExtension();
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-vscode-menus-'));
-    fixture = makeGitopsFixture(path.join(dir, 'gitops'), gitopsScenarios.interleaved());
-    await settings().update('gitops.paths', [fixture.work], vscode.ConfigurationTarget.Global);
-    await api.refresh();
+  const context = useGitopsFixture(gitopsScenarios.interleaved());
+  before(() => {
+    api = context.api();
+    fixture = context.fixture();
   });
-  after(async () => {
-    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
-    await settings().update('gitops.paths', undefined, vscode.ConfigurationTarget.Global);
-    await api.refresh();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => vscode.commands.executeCommand('workbench.action.closeAllEditors'));
 
   const contextOf = (node: TreeNode) => String(api.tree.getTreeItem(node).contextValue);
 

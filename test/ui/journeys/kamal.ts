@@ -1,11 +1,10 @@
 import * as assert from 'node:assert/strict';
-import { missingHostPrerequisites, type TestHost, type TestHosts } from '../../hosts/harness';
-import { createSampleWorkspace, SAMPLE_SERVICE } from '../../fixtures/sample-workspace';
+import type { TestHosts } from '../../hosts/harness';
+import { SAMPLE_SERVICE } from '../../fixtures/sample-workspace';
 import { journey } from '../journey';
+import { kamalSample, PROXY_SERVICE, proxyTargets } from '../kamal-sample';
 import { readmeScreenshot } from '../readme-screenshots';
 import type { Workbench } from '../workbench';
-
-const PROXY_SERVICE = `${SAMPLE_SERVICE}-web`;
 
 /** What `docker ps -a` lists on each host, without the ticking "Up 3 seconds" column. */
 async function containersPerHost(hosts: TestHosts): Promise<Record<string, string>> {
@@ -15,10 +14,6 @@ async function containersPerHost(hosts: TestHosts): Promise<Record<string, strin
     listing[host.address] = result.stdout.split('\n').filter(Boolean).sort().join('\n');
   }
   return listing;
-}
-
-async function proxyTargets(hosts: TestHosts): Promise<Array<string | undefined>> {
-  return Promise.all(hosts.hosts.map((host: TestHost) => hosts.proxyTargetContainer(host, PROXY_SERVICE)));
 }
 
 /**
@@ -38,12 +33,7 @@ async function trustHostKeysWhenAsked(workbench: Workbench): Promise<{ asked: nu
 export const kamalRollback = journey(
   'Kamal: host containers per release, a rollback that switches every host, and a refused rollback to a pruned version that changes nothing',
   async (ui) => {
-    const missing = missingHostPrerequisites();
-    if (missing) ui.skip(missing);
-    const sample = await createSampleWorkspace(ui.emptyWorkspace(), { kamal: true });
-    ui.onCleanup(() => sample.stop());
-    const hosts = sample.hosts;
-    if (!hosts) return ui.skip(sample.kamalSkipped ?? 'the Kamal test hosts did not start');
+    const { sample, hosts } = await kamalSample(ui);
     const [firstHost] = hosts.hosts;
     assert.deepEqual(await proxyTargets(hosts), hosts.hosts.map(() => `${PROXY_SERVICE}-v3`), 'the sample hosts do not start on v3');
 

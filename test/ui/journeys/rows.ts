@@ -1,14 +1,8 @@
 import * as assert from 'node:assert/strict';
-import { missingHostPrerequisites, type TestHosts } from '../../hosts/harness';
-import { createSampleWorkspace, SAMPLE_SERVICE } from '../../fixtures/sample-workspace';
+import { SAMPLE_SERVICE } from '../../fixtures/sample-workspace';
 import { journey } from '../journey';
+import { kamalSample, PROXY_SERVICE, proxyTargets } from '../kamal-sample';
 import { readmeScreenshot } from '../readme-screenshots';
-
-const PROXY_SERVICE = `${SAMPLE_SERVICE}-web`;
-
-async function proxyTargets(hosts: TestHosts): Promise<Array<string | undefined>> {
-  return Promise.all(hosts.hosts.map((host) => hosts.proxyTargetContainer(host, PROXY_SERVICE)));
-}
 
 /** Menu labels without their ellipsis variants' differences, for readable assertions. */
 function has(menu: string[], label: string): boolean {
@@ -18,12 +12,7 @@ function has(menu: string[], label: string): boolean {
 export const everyRow = journey(
   'Every row: a menu per kind of row, a click on a gitops release opens its change, a Kamal roll forward called so everywhere, an error row to retry, expansion kept across a reload',
   async (ui) => {
-    const missing = missingHostPrerequisites();
-    if (missing) ui.skip(missing);
-    const sample = await createSampleWorkspace(ui.emptyWorkspace(), { kamal: true });
-    ui.onCleanup(() => sample.stop());
-    const hosts = sample.hosts;
-    if (!hosts) return ui.skip(sample.kamalSkipped ?? 'the Kamal test hosts did not start');
+    const { sample, hosts } = await kamalSample(ui);
     const [firstHost, secondHost] = hosts.hosts;
 
     const workbench = await ui.openWorkbench(sample.folder, { trusted: true, env: { HOME: sample.home } });
