@@ -15,8 +15,9 @@ export interface RowFacts {
 }
 
 /**
- * contextValue is `<kind>+<flag>+<flag>…` (Container Tools / GitLens style): package.json menus
- * match it with regexes anchored on the kind, e.g. `/^release\b(?=.*\+rollbackable\b)/`.
+ * contextValue is `<kind>+<flag>+<flag>…` (Container Tools / GitLens style), flags in a fixed order
+ * (releaseFlags): package.json menus match it with regexes anchored on the kind, e.g.
+ * `/^release\b.*\+rollbackable\+forward\b/` for Roll Forward.
  */
 export function treeItemFor(node: TreeNode, now = Date.now(), facts: RowFacts = {}): vscode.TreeItem {
   switch (node.kind) {
@@ -84,6 +85,7 @@ function appItem(node: AppNode, hasPrevious: boolean | undefined): vscode.TreeIt
   return item;
 }
 
+/** `release+<source>[+current][+previous][+rolledBack][+rollbackable+back|forward]`, in this order. */
 export function releaseFlags(release: Release): string[] {
   const flags = ['release', release.app.environment.source];
   if (release.current) flags.push('current');
