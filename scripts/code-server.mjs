@@ -193,6 +193,7 @@ async function answersHttp(url) {
 /**
  * Starts code-server on 127.0.0.1 with no auth and resolves once it answers HTTP.
  * `env` is added to the server's environment, which its extension host inherits.
+ * `onOutput` gets every line code-server prints (`quiet` keeps them off the console).
  */
 export async function startCodeServer({
   userDataDir,
@@ -203,6 +204,7 @@ export async function startCodeServer({
   env = {},
   startTimeoutMs = 60_000,
   quiet = false,
+  onOutput,
 } = {}) {
   if (!userDataDir || !extensionsDir) throw new Error('startCodeServer needs userDataDir and extensionsDir');
   const bin = await ensureCodeServer();
@@ -229,6 +231,7 @@ export async function startCodeServer({
       output.push(line);
       if (output.length > 200) output.shift();
       if (!quiet) console.log(`[code-server:${chosenPort}] ${line}`);
+      onOutput?.(line);
     }
   };
   child.stdout.on('data', collect);

@@ -2,7 +2,9 @@
 // Builds and packages the extension, creates a sample workspace (a Gimlet-format gitops repo
 // with a bare remote, and a Kamal app on real test hosts when root and Docker allow), installs
 // the .vsix into code-server and prints the URL. `--desktop` opens desktop VS Code instead when
-// `code` is on PATH. Ctrl-C tears everything down.
+// `code` is on PATH. Ctrl-C tears everything down: code-server, the test hosts and the temp
+// folder (workspace, remote, SSH key). code-server's own output goes to a log file in it.
+// DEPLOY_ROLLBACK_VSIX: use that package instead of building one.
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -10,12 +12,25 @@ import * as path from 'node:path';
 import { createSampleWorkspace, type SampleWorkspace } from '../test/fixtures/sample-workspace';
 
 interface CodeServerModule {
-  startCodeServer(options: { userDataDir: string; extensionsDir: string; folder?: string; disableWorkspaceTrust?: boolean; env?: Record<string, string>; port?: number }): Promise<{ url: string; stop(): Promise<void> }>;
+  startCodeServer(options: {
+    userDataDir: string;
+    extensionsDir: string;
+    folder?: string;
+    disableWorkspaceTrust?: boolean;
+    env?: Record<string, string>;
+    port?: number;
+    quiet?: boolean;
+    onOutput?: (line: string) => void;
+  }): Promise<{ url: string; stop(): Promise<void> }>;
   installVsix(vsix: string, extensionsDir: string, options?: { userDataDir?: string }): Promise<void>;
 }
 
 const repoRoot = path.resolve(__dirname, '..');
 const say = (line: string) => console.log(`[demo] ${line}`);
+
+function quoteForShell(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`;
+}
 
 function onPath(command: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
@@ -27,10 +42,13 @@ async function main(): Promise<void> {
   const portArg = process.argv.indexOf('--port');
   const port = portArg > 0 ? Number(process.argv[portArg + 1]) : undefined;
 
-  say('building and packaging the extension (npm run package)');
-  const pack = spawnSync('npm', ['run', '--silent', 'package'], { cwd: repoRoot, stdio: 'inherit' });
-  if (pack.status !== 0) throw new Error('npm run package failed');
-  const vsix = path.join(repoRoot, 'deploy-rollback.vsix');
+  let vsix = process.env.DEPLOY_ROLLBACK_VSIX;
+  if (!vsix) {
+    say('building and packaging the extension (npm run package)');
+    const pack = spawnSync('npm', ['run', '--silent', 'package'], { cwd: repoRoot, stdio: 'inherit' });
+    if (pack.status !== 0) throw new Error('npm run package failed');
+    vsix = path.join(repoRoot, 'deploy-rollback.vsix');
+  }
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deploy-rollback-demo-'));
   let workspace: SampleWorkspace | undefined;
@@ -43,13 +61,21 @@ async function main(): Promise<void> {
     await stopServer?.().catch(() => {});
     await workspace?.stop().catch((error: Error) => say(`test hosts: ${error.message}`));
     fs.rmSync(dir, { recursive: true, force: true });
+    say(`removed ${dir}`);
     process.exit(code);
   };
-  process.on('SIGINT', () => void teardown(0));
-  process.on('SIGTERM', () => void teardown(0));
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const onSignal = () => void teardown(0);
+  for (const signal of signals) process.on(signal, onSignal);
 
   try {
+    const before = new Map(signals.map((signal) => [signal, process.listeners(signal)]));
     workspace = await createSampleWorkspace(dir, { kamal: !noKamal, log: say });
+    // The hosts harness exits on a signal as soon as its hosts are down, before our clean-up
+    // could remove the temp folder; its own 'exit' hook still runs for whatever we leave.
+    for (const signal of signals) {
+      for (const listener of process.listeners(signal)) if (!before.get(signal)!.includes(listener)) process.removeListener(signal, listener);
+    }
     if (workspace.hosts) {
       say(`Kamal app "shop" on ${workspace.hosts.hosts.length} test hosts: ${workspace.hosts.hosts.map((host) => host.address).join(', ')} (v1, v2 exited; v3 running)`);
     } else {
@@ -72,12 +98,28 @@ async function main(): Promise<void> {
     fs.writeFileSync(path.join(userDataDir, 'User', 'settings.json'), JSON.stringify({ 'workbench.startupEditor': 'none', 'security.workspace.trust.enabled': false }, null, 2));
     say('installing the .vsix into code-server');
     await codeServer.installVsix(vsix, extensionsDir, { userDataDir });
-    const server = await codeServer.startCodeServer({ userDataDir, extensionsDir, folder: workspace.folder, disableWorkspaceTrust: true, env: { HOME: workspace.home }, port });
+    const logFile = path.join(dir, 'code-server.log');
+    const server = await codeServer.startCodeServer({
+      userDataDir,
+      extensionsDir,
+      folder: workspace.folder,
+      disableWorkspaceTrust: true,
+      env: { HOME: workspace.home },
+      port,
+      quiet: true,
+      onOutput: (line: string) => fs.appendFileSync(logFile, `${line}\n`),
+    });
     stopServer = () => server.stop();
     const url = `${server.url.replace(/\/$/, '')}/?folder=${encodeURIComponent(workspace.folder)}`;
+    const cli = `node ${quoteForShell(path.relative(process.cwd(), path.join(repoRoot, 'dist', 'cli.js')) || 'dist/cli.js')}`;
     console.log('');
     say(`open ${url}`);
     say('then click the Deploy Rollback icon in the activity bar. Ctrl-C stops everything.');
+    say(`code-server's own output: ${logFile}`);
+    say('the same from a terminal:');
+    console.log(`  ${cli} releases --gitops ${quoteForShell(workspace.gitopsRepo)} --env staging --app a`);
+    // The CLI reads SSH keys and known_hosts from HOME, as ssh does: the demo's HOME knows the test hosts.
+    if (workspace.kamalConfig) console.log(`  HOME=${quoteForShell(workspace.home)} ${cli} releases --kamal ${quoteForShell(workspace.kamalConfig)}`);
   } catch (error) {
     console.error(`[demo] ${error instanceof Error ? error.message : String(error)}`);
     await teardown(1);

@@ -212,7 +212,7 @@ async function releasesCommand(flags: Flags, pool: () => SessionPool, reporter: 
 
 function describeRelease(release: Release): string {
   const uncertain = release.reason?.startsWith('uncertain:') ? release.reason : undefined;
-  const flags = [release.current && 'current', release.previous && 'previous', release.rolledBack && 'rolled back', (!release.rollbackable && !release.current && release.reason) || uncertain].filter(Boolean);
+  const flags = [release.current && 'current', release.previous && 'previous', release.rolledBack && 'rolled back', release.rollbackable && release.direction === 'forward' && 'roll forward', (!release.rollbackable && !release.current && release.reason) || uncertain].filter(Boolean);
   return [release.version, release.created ?? '', release.title ?? '', flags.length ? `(${flags.join(', ')})` : ''].join('\t').trimEnd();
 }
 

@@ -174,6 +174,8 @@ export interface ReleaseSource {
   releases(app: App, options?: { limit?: number }): Promise<Release[]>;
   /** Kamal only: the containers of a release on each host. */
   hostEntries?(release: Release): Promise<HostEntry[]>;
+  /** Kamal only: the release's history on the hosts (audit log boots, containers now), as text lines. */
+  releaseHistory?(release: Release): Promise<string[]>;
   /** Kamal only: the last lines of a container's log, with timestamps. */
   containerLogs?(container: HostContainer, lines: number, signal?: AbortSignal): Promise<string>;
   /** Files whose change should refresh this source (globs relative to `location`'s folder). */

@@ -1,5 +1,7 @@
 import * as vscode from 'vscode';
-import type { ReadOnlyDocuments } from './documents';
+import type { GitopsRepo } from '../core/gitops/discovery';
+import type { Release, ReleaseSource } from '../core/model';
+import { openReleaseChange, type ReadOnlyDocuments } from './documents';
 import {
   assertTrusted,
   confirmPlan,
@@ -7,17 +9,20 @@ import {
   planWithProgress,
   reportOutcome,
   resolveTarget,
+  rollWords,
   UserCancelled,
   type RollbackContext,
 } from './rollback';
 import { readSettings } from './settings';
 import type { ReleasesTreeProvider } from './tree/provider';
-import type { AppNode, HostContainerNode, ReleaseNode, ShowMoreNode } from './tree/nodes';
+import type { AppNode, EnvironmentNode, HostContainerNode, ReleaseNode, ShowMoreNode } from './tree/nodes';
 
 export interface CommandDeps extends RollbackContext {
   tree: ReleasesTreeProvider;
   documents: ReadOnlyDocuments;
 }
+
+type TargetNode = EnvironmentNode | AppNode | ReleaseNode;
 
 /** Each handler has the `(node?)` shape: the tree passes its item, the palette passes nothing. */
 export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
@@ -36,12 +41,13 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       }
     });
 
-  const rollback = async (node: AppNode | ReleaseNode | undefined, askRelease: boolean) => {
+  const rollback = async (node: TargetNode | undefined, askRelease: boolean) => {
     assertTrusted('Rollback');
     const target = await resolveTarget(deps, node, askRelease);
     const plan = await planWithProgress(target);
+    const words = rollWords(plan.direction);
     if (!(await confirmPlan(deps, plan))) {
-      output.channel.info(`Rollback of ${plan.app} (${plan.environment}) to ${plan.to} not confirmed: nothing changed.`);
+      output.channel.info(`${words.noun} of ${plan.app} (${plan.environment}) to ${plan.to} not confirmed: nothing changed.`);
       return undefined;
     }
     try {
@@ -55,13 +61,14 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     }
   };
 
-  const preview = async (node: AppNode | ReleaseNode | undefined) => {
+  const preview = async (node: TargetNode | undefined, askRelease: boolean) => {
     assertTrusted('Preview');
-    const target = await resolveTarget(deps, node, true);
+    const target = await resolveTarget(deps, node, askRelease, true);
     const plan = await planWithProgress(target);
+    const words = rollWords(plan.direction);
     const extra = (await target.source.previewRollback?.(plan)) ?? [];
     const text = [
-      `Dry run: roll back ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}`,
+      `Dry run: ${words.verb} ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}`,
       plan.summary,
       'Nothing has been changed.',
       '',
@@ -69,19 +76,57 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       ...(extra.length ? ['', ...extra] : []),
       '',
     ].join('\n');
-    output.channel.info(`Preview of rollback of ${plan.app} (${plan.environment}) to ${plan.to}:\n${text}`);
-    await deps.documents.open(`Rollback plan ${plan.environment} ${plan.app} to ${plan.to}`, text);
+    output.channel.info(`Preview of ${words.planNoun} of ${plan.app} (${plan.environment}) to ${plan.to}:\n${text}`);
+    await deps.documents.open(`${words.noun} plan ${plan.environment} ${plan.app} to ${plan.to} (dry run)`, text);
     return plan;
+  };
+
+  const requireNode = <T>(node: T | undefined, what: string): T => {
+    if (!node) throw new Error(`Pick ${what} in the Releases view first.`);
+    return node;
+  };
+
+  const copy = async (text: string, what: string) => {
+    await vscode.env.clipboard.writeText(text);
+    vscode.window.setStatusBarMessage(`Copied ${what}: ${text}`, 4000);
   };
 
   return [
     wrap('deployRollback.refresh', async () => deps.refresh()),
+    wrap('deployRollback.retry', async () => deps.refresh()),
     wrap('deployRollback.showOutput', async () => output.show()),
-    wrap('deployRollback.rollback', async (node?: AppNode | ReleaseNode) => rollback(node, true)),
-    wrap('deployRollback.rollbackToRelease', async (node?: ReleaseNode) => rollback(node, true)),
-    wrap('deployRollback.rollbackToPrevious', async (node?: AppNode) => rollback(node, false)),
-    wrap('deployRollback.previewRollback', async (node?: AppNode | ReleaseNode) => preview(node)),
+    wrap('deployRollback.rollback', async (node?: TargetNode) => rollback(node, true)),
+    wrap('deployRollback.rollbackToRelease', async (node?: ReleaseNode) => rollback(requireNode(node, 'a release'), true)),
+    wrap('deployRollback.rollForwardToRelease', async (node?: ReleaseNode) => rollback(requireNode(node, 'a release'), true)),
+    wrap('deployRollback.rollbackToPrevious', async (node?: AppNode) => rollback(requireNode(node, 'an app'), false)),
+    wrap('deployRollback.previewRollback', async (node?: EnvironmentNode | AppNode) => preview(node, true)),
+    wrap('deployRollback.previewRollbackToRelease', async (node?: ReleaseNode) => preview(requireNode(node, 'a release'), true)),
+    wrap('deployRollback.previewRollForwardToRelease', async (node?: ReleaseNode) => preview(requireNode(node, 'a release'), true)),
+    wrap('deployRollback.previewRollbackToPrevious', async (node?: AppNode) => preview(requireNode(node, 'an app'), false)),
     wrap('deployRollback.showMore', async (node: ShowMoreNode) => deps.tree.showMore(node.app)),
+    wrap('deployRollback.copyVersion', async (node?: ReleaseNode) => copy(requireNode(node, 'a release').release.version, 'version')),
+    wrap('deployRollback.copySha', async (node?: ReleaseNode) => copy(requireNode(node, 'a release').release.id, 'gitops commit SHA')),
+    wrap('deployRollback.copyContainerName', async (node?: HostContainerNode) => copy(requireNode(node, 'a host container').container.name, 'container name')),
+    wrap('deployRollback.openChange', async (node?: ReleaseNode) => {
+      const { source, release } = requireNode(node, 'a gitops release');
+      const repo = gitopsRepoOf(source);
+      if (!repo) throw new Error(`${release.version} is not a gitops release: it has no commit to open.`);
+      await openReleaseChange(repo, release);
+    }),
+    wrap('deployRollback.showReleaseHistory', async (node?: ReleaseNode) => {
+      const { source, release } = requireNode(node, 'a Kamal release');
+      assertTrusted('Release history on the hosts');
+      if (!source.releaseHistory) throw new Error(`${release.version} has no history on hosts: it is not a Kamal release.`);
+      const lines = await source.releaseHistory(release);
+      await deps.documents.open(`History ${release.app.environment.name} ${release.app.name} ${release.version}`, `${lines.join('\n')}\n`);
+    }),
+    wrap('deployRollback.showAppHistory', async (node?: AppNode) => {
+      const { source, app } = requireNode(node, 'an app');
+      const releases = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `Reading the history of ${app.name}` }, () =>
+        source.releases(app, { limit: 500 }),
+      );
+      await deps.documents.open(`History ${app.environment.name} ${app.name}`, appHistoryText(source, app.name, app.environment.name, releases));
+    }),
     wrap('deployRollback.showContainerLogs', async (node: HostContainerNode) => {
       assertTrusted('Container logs');
       if (!node?.source.containerLogs) throw new Error('Pick a host container in the Releases view to see its logs.');
@@ -90,8 +135,36 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
         { location: vscode.ProgressLocation.Window, title: `Reading logs of ${node.container.name} on ${node.container.host}` },
         () => node.source.containerLogs!(node.container, lines),
       );
-      await deps.documents.open(`${node.container.host} ${node.container.name}.log`, text);
+      // An empty editor reads as a failure; say that the container printed nothing.
+      const shown = text.trim() ? text : `(no output in the last ${lines} lines of ${node.container.name} on ${node.container.host})\n`;
+      await deps.documents.open(`${node.container.host} ${node.container.name}.log`, shown);
     }),
   ];
 }
 
+/** The gitops repository a source reads, or undefined for a Kamal source. */
+function gitopsRepoOf(source: ReleaseSource): GitopsRepo | undefined {
+  return source.kind === 'gitops' && 'snapshot' in source ? (source as { snapshot: GitopsRepo }).snapshot : undefined;
+}
+
+/** Every release of an app, newest first, one line each: version, state, when, who, title. */
+export function appHistoryText(source: ReleaseSource, app: string, environment: string, releases: readonly Release[]): string {
+  const rows = releases.map((release) => {
+    const state = release.current
+      ? 'current'
+      : release.rolledBack
+        ? 'rolled back'
+        : release.rollbackable
+          ? release.direction === 'forward'
+            ? 'roll forward target'
+            : release.previous
+              ? 'previous'
+              : 'rollback target'
+          : `not a target: ${release.reason ?? 'unknown'}`;
+    return [release.version, state, release.created ?? '', release.triggeredBy ? `by ${release.triggeredBy}` : '', release.title ?? ''];
+  });
+  const widths = [0, 1, 2, 3].map((column) => Math.max(0, ...rows.map((row) => row[column].length)));
+  const lines = rows.map((row) => row.map((cell, column) => (column < 4 ? cell.padEnd(widths[column]) : cell)).join('  ').trimEnd());
+  const where = source.kind === 'kamal' ? `Kamal ${source.location}` : `gitops ${source.location}`;
+  return [`${app} in ${environment} (${where}): ${releases.length} ${releases.length === 1 ? 'release' : 'releases'}, newest first`, '', ...lines, ''].join('\n');
+}

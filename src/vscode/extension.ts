@@ -3,7 +3,7 @@ import { defaultFinders } from '../core/finders';
 import type { ReleaseSource } from '../core/model';
 import type { SessionPool } from '../core/ssh/types';
 import { registerCommands } from './commands';
-import { ReadOnlyDocuments } from './documents';
+import { GitContent, ReadOnlyDocuments } from './documents';
 import { Output } from './log';
 import { readSettings } from './settings';
 import { createPool } from './pool';
@@ -27,6 +27,7 @@ export function activate(context: vscode.ExtensionContext): DeployRollbackApi {
   const getPool = () => (pool ??= createPool(output, () => prompter, readSettings().sshConnectTimeoutSeconds));
   const registry = new SourceRegistry(defaultFinders, getPool, reporter);
   const diagnostics = vscode.languages.createDiagnosticCollection('deploy-rollback');
+  const expanded = new ExpandedRows(context.workspaceState);
 
   const tree = new ReleasesTreeProvider({
     sources: async () => {
@@ -52,6 +53,7 @@ export function activate(context: vscode.ExtensionContext): DeployRollbackApi {
       for (const [file, list] of byFile) diagnostics.set(vscode.Uri.file(file), list);
     },
     onError: (message) => output.channel.error(message),
+    isExpanded: (id) => expanded.has(id),
   });
 
   const view = vscode.window.createTreeView('deployRollback.releases', { treeDataProvider: tree, showCollapseAll: true });
@@ -81,7 +83,10 @@ export function activate(context: vscode.ExtensionContext): DeployRollbackApi {
     diagnostics,
     documents,
     vscode.workspace.registerTextDocumentContentProvider(ReadOnlyDocuments.scheme, documents),
+    vscode.workspace.registerTextDocumentContentProvider(GitContent.scheme, new GitContent()),
     registry.onDidChange(() => void refresh()),
+    view.onDidExpandElement(({ element }) => expanded.set(element.id, true)),
+    view.onDidCollapseElement(({ element }) => expanded.set(element.id, false)),
     view.onDidChangeVisibility(schedulePolling),
     vscode.workspace.onDidGrantWorkspaceTrust(() => {
       updateTrustMessage();
@@ -113,3 +118,24 @@ export function activate(context: vscode.ExtensionContext): DeployRollbackApi {
 }
 
 export function deactivate(): void {}
+
+/** Ids of the rows left expanded, per workspace, newest last and bounded so stale ids age out. */
+class ExpandedRows {
+  private static readonly key = 'deployRollback.expandedRows';
+  private static readonly limit = 500;
+  private readonly ids: Set<string>;
+
+  constructor(private readonly state: vscode.Memento) {
+    this.ids = new Set(state.get<string[]>(ExpandedRows.key, []));
+  }
+
+  has(id: string): boolean {
+    return this.ids.has(id);
+  }
+
+  set(id: string, open: boolean): void {
+    this.ids.delete(id);
+    if (open) this.ids.add(id);
+    void this.state.update(ExpandedRows.key, [...this.ids].slice(-ExpandedRows.limit));
+  }
+}

@@ -1,8 +1,8 @@
 import * as vscode from 'vscode';
-import type { App, Environment, Release, ReleaseSource, RollbackOutcome, RollbackPlan } from '../core/model';
+import type { App, Environment, Release, ReleaseSource, RollDirection, RollbackOutcome, RollbackPlan } from '../core/model';
 import type { Output } from './log';
 import { readSettings } from './settings';
-import type { AppNode, ReleaseNode } from './tree/nodes';
+import type { AppNode, EnvironmentNode, ReleaseNode } from './tree/nodes';
 import { relativeTime } from './tree/time';
 import type { PickItem, Prompter } from './ui';
 
@@ -26,6 +26,13 @@ export class UserCancelled extends Error {
   }
 }
 
+/** How every title, dialog and output line names a move: to an older release or to a newer one. */
+export function rollWords(direction: RollDirection | undefined) {
+  return direction === 'forward'
+    ? { title: 'Roll Forward', verb: 'roll forward', Verb: 'Roll forward', ing: 'Rolling forward', noun: 'Roll forward', planNoun: 'roll forward' }
+    : { title: 'Roll Back', verb: 'roll back', Verb: 'Roll back', ing: 'Rolling back', noun: 'Rollback', planNoun: 'rollback' };
+}
+
 /** Restricted Mode may look but never act; every acting command starts here. */
 export function assertTrusted(action: string): void {
   if (!vscode.workspace.isTrusted) {
@@ -33,55 +40,77 @@ export function assertTrusted(action: string): void {
   }
 }
 
-/** From a tree node, or (palette) by asking environment → app → release. One path for all. */
-export async function resolveTarget(context: RollbackContext, node: AppNode | ReleaseNode | undefined, askRelease: boolean): Promise<RollbackTarget> {
+/**
+ * From a tree node, or by asking what the node does not say: environment → app → release. One
+ * path for the palette, environment and app rows. `preview` titles every question as a dry run.
+ */
+export async function resolveTarget(
+  context: RollbackContext,
+  node: EnvironmentNode | AppNode | ReleaseNode | undefined,
+  askRelease: boolean,
+  preview = false,
+): Promise<RollbackTarget> {
   if (node?.kind === 'release') return { source: node.source, app: node.release.app, release: node.release };
-  if (node?.kind === 'app') return { source: node.source, app: node.app };
+  const action = preview ? 'Preview Rollback (Dry Run)' : 'Roll Back';
+  const { source, app } = node?.kind === 'app' ? { source: node.source, app: node.app } : await pickApp(context, action, node);
+  if (!askRelease) return { source, app };
+  return { source, app, release: await pickRelease(context, action, source, app) };
+}
 
+/** Environment (unless the row is one) → app (unless the environment row has only one). */
+async function pickApp(context: RollbackContext, action: string, node: EnvironmentNode | undefined): Promise<{ source: ReleaseSource; app: App }> {
   const prompter = context.prompter();
-  const sources = await context.sources();
-  const environments: PickItem<{ source: ReleaseSource; environment: Environment }>[] = [];
-  for (const source of sources) {
-    for (const environment of await source.environments()) {
-      environments.push({ label: environment.name, description: `${source.kind} · ${vscode.workspace.asRelativePath(environment.location)}`, value: { source, environment } });
+  let chosen: { source: ReleaseSource; environment: Environment };
+  if (node) {
+    chosen = { source: node.source, environment: node.environment };
+  } else {
+    const environments: PickItem<{ source: ReleaseSource; environment: Environment }>[] = [];
+    for (const source of await context.sources()) {
+      for (const environment of await source.environments()) {
+        environments.push({ label: environment.name, description: `${source.kind} · ${vscode.workspace.asRelativePath(environment.location)}`, value: { source, environment } });
+      }
     }
+    if (environments.length === 0) throw new Error('No Kamal config or gitops repository found in this workspace.');
+    const picked = await prompter.pick(environments, { title: `${action}: environment`, placeHolder: 'Pick the environment' });
+    if (!picked?.value) throw new UserCancelled();
+    chosen = picked.value;
   }
-  if (environments.length === 0) throw new Error('No Kamal config or gitops repository found in this workspace.');
-  const environment = await prompter.pick(environments, { title: 'Roll Back: environment', placeHolder: 'Pick the environment' });
-  if (!environment?.value) throw new UserCancelled();
-  const { source } = environment.value;
-
-  const apps = await source.apps(environment.value.environment);
-  const app = await prompter.pick(
+  const { source, environment } = chosen;
+  const apps = await source.apps(environment);
+  if (apps.length === 0) throw new Error(`No app to roll back in ${environment.name} (${vscode.workspace.asRelativePath(environment.location)}).`);
+  if (apps.length === 1 && node) return { source, app: apps[0] };
+  const picked = await prompter.pick(
     apps.map((candidate) => ({ label: candidate.name, description: candidate.lock ? `locked by ${candidate.lock.holder}` : undefined, value: candidate })),
-    { title: `Roll Back: app in ${environment.label}`, placeHolder: 'Pick the app' },
+    { title: `${action}: app in ${environment.name}`, placeHolder: 'Pick the app' },
   );
-  if (!app?.value) throw new UserCancelled();
-  if (!askRelease) return { source, app: app.value };
+  if (!picked?.value) throw new UserCancelled();
+  return { source, app: picked.value };
+}
 
-  const releases = await source.releases(app.value, { limit: 50 });
+/** The app's releases, non-targets visible with their reason: picking one explains instead of acting. */
+async function pickRelease(context: RollbackContext, action: string, source: ReleaseSource, app: App): Promise<Release> {
+  const releases = await source.releases(app, { limit: 50 });
   const items: PickItem<{ release: Release; why?: string }>[] = releases.map((release) => {
     const why = release.rollbackable ? undefined : release.current ? 'current' : release.reason ?? 'not a rollback target';
     return {
       label: release.rollbackable ? release.version : `$(circle-slash) ${release.version}`,
-      description: [release.title, release.previous ? 'previous' : undefined].filter(Boolean).join(' · '),
+      description: [release.title, release.previous ? 'previous' : undefined, release.rollbackable && release.direction === 'forward' ? 'roll forward' : undefined].filter(Boolean).join(' · '),
       detail: why ? `Not pickable: ${why}` : [release.created && `created ${relativeTime(Date.parse(release.created), Date.now())}`, release.presence, release.triggeredBy && `by ${release.triggeredBy}`].filter(Boolean).join(' · '),
       value: { release, why },
     };
   });
-  // Non-targets stay visible with their reason; picking one explains instead of acting.
   for (;;) {
-    const picked = await prompter.pick(items, { title: `Roll Back ${app.value.name} (${environment.label}) to…`, placeHolder: 'Pick the release to go back to', matchOnDetail: true });
+    const picked = await context.prompter().pick(items, { title: `${action} ${app.name} (${app.environment.name}) to…`, placeHolder: 'Pick the release to go to', matchOnDetail: true });
     if (!picked?.value) throw new UserCancelled();
     const { release, why } = picked.value;
-    if (!why) return { source, app: app.value, release };
-    void vscode.window.showInformationMessage(`${release.version} cannot be rolled back to: ${why}.`);
+    if (!why) return release;
+    void vscode.window.showInformationMessage(`${release.version} cannot be ${release.direction === 'forward' ? 'rolled forward' : 'rolled back'} to: ${why}.`);
   }
 }
 
 export async function planWithProgress(target: RollbackTarget): Promise<RollbackPlan> {
   return vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `Planning rollback of ${target.app.name}…`, cancellable: true },
+    { location: vscode.ProgressLocation.Notification, title: `Planning ${rollWords(target.release?.direction).planNoun} of ${target.app.name}…`, cancellable: true },
     async (_progress, token) => target.source.planRollback(target.app, target.release, abortSignalFor(token)),
   );
 }
@@ -97,17 +126,18 @@ function globToRegExp(glob: string): RegExp {
 
 export async function confirmPlan(context: RollbackContext, plan: RollbackPlan): Promise<boolean> {
   const prompter = context.prompter();
-  const message = `Roll back ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}?`;
+  const words = rollWords(plan.direction);
+  const message = `${words.Verb} ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}?`;
   // The dialog stays short enough for any window; every command is in the output already.
-  context.output.channel.info(`Plan for ${plan.app} (${plan.environment}), ${plan.from} → ${plan.to}:`);
+  context.output.channel.info(`${words.noun} plan for ${plan.app} (${plan.environment}), ${plan.from} → ${plan.to}:`);
   for (const line of plan.lines) context.output.channel.info(`  ${line}`);
   const overview = plan.overview ?? plan.lines.slice(0, 10).map((line) => (line.length > 110 ? `${line.slice(0, 109)}…` : line));
   const detail = [plan.summary, '', ...overview, '', 'Every command of the plan is in the Deploy Rollback output.'].join('\n');
-  if (!(await prompter.confirm(message, detail, 'Roll Back'))) return false;
+  if (!(await prompter.confirm(message, detail, words.title))) return false;
   if (!isProtected(plan.environment)) return true;
   const typed = await prompter.input({
     title: `${plan.environment} is a protected environment`,
-    prompt: `Type "${plan.app}" to roll it back to ${plan.to}`,
+    prompt: `Type "${plan.app}" to ${words.verb} it to ${plan.to}`,
     validateInput: (value) => (value === plan.app || value === '' ? undefined : `Type ${plan.app} exactly`),
   });
   return typed === plan.app;
@@ -115,9 +145,10 @@ export async function confirmPlan(context: RollbackContext, plan: RollbackPlan):
 
 export async function executeWithProgress(context: RollbackContext, source: ReleaseSource, plan: RollbackPlan): Promise<RollbackOutcome> {
   const { output } = context;
-  output.channel.info(`Rollback of ${plan.app} (${plan.environment}) from ${plan.from} to ${plan.to}: ${plan.summary}`);
+  const words = rollWords(plan.direction);
+  output.channel.info(`${words.noun} of ${plan.app} (${plan.environment}) from ${plan.from} to ${plan.to}: ${plan.summary}`);
   return vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `Rolling back ${plan.app} to ${plan.to}`, cancellable: true },
+    { location: vscode.ProgressLocation.Notification, title: `${words.ing} ${plan.app} to ${plan.to}`, cancellable: true },
     async (progress, token) => {
       const reporter = output.reporter(plan.source, (message) => progress.report({ message }));
       token.onCancellationRequested(() => reporter.warn('Cancel requested: finishing the step in flight, then stopping.'));

@@ -1,38 +1,13 @@
 import { strict as assert } from 'node:assert';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { DeployRollbackApi } from '../../src/vscode/extension';
 import type { AppNode, EnvironmentNode, ReleaseNode, TreeNode } from '../../src/vscode/tree/nodes';
 import type { Prompter } from '../../src/vscode/ui';
-import { gitopsScenarios, makeGitopsFixture, type GitopsFixture, type GitopsFixtureSpec } from '../fixtures/gitops';
-import { activateExtension, waitFor } from './helpers';
+import { gitopsScenarios, type GitopsFixture } from '../fixtures/gitops';
+import { useGitopsFixture, waitFor } from './helpers';
 
 async function childrenOf(api: DeployRollbackApi, node?: TreeNode): Promise<TreeNode[]> {
   return api.tree.getChildren(node);
-}
-
-/** Registers hooks that point `deployRollback.gitops.paths` at a fresh fixture for one suite. */
-function useGitopsFixture(spec: GitopsFixtureSpec): { api: () => DeployRollbackApi; fixture: () => GitopsFixture } {
-  let api: DeployRollbackApi;
-  let dir: string;
-  let fixture: GitopsFixture;
-  const settings = () => vscode.workspace.getConfiguration('deployRollback');
-  before(async () => {
-    api = await activateExtension();
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-vscode-gitops-'));
-    fixture = makeGitopsFixture(path.join(dir, 'gitops'), spec);
-    await settings().update('gitops.paths', [fixture.work], vscode.ConfigurationTarget.Global);
-    await api.refresh();
-  });
-  after(async () => {
-    api.testing.setPrompter(undefined);
-    await settings().update('gitops.paths', undefined, vscode.ConfigurationTarget.Global);
-    await api.refresh();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  return { api: () => api, fixture: () => fixture };
 }
 
 describe('gitops releases in VS Code', function () {
@@ -65,8 +40,12 @@ describe('gitops releases in VS Code', function () {
     assert.match(String(items[0]!.contextValue), /^release\b.*\bcurrent\b/);
     assert.doesNotMatch(String(items[0]!.contextValue), /\brollbackable\b/);
     assert.match(String(items[2]!.contextValue), /^release\b.*\brollbackable\b/);
-    assert.match(String(items[1]!.label), /^v2\.0\.0 /);
-    assert.match(String(items[0]!.description), /^current/);
+    // The version alone is the label: state and age come first in the description, the title last (cut first).
+    assert.equal(items[1]!.label, 'v2.0.0');
+    assert.match(String(items[0]!.description), /^current · /);
+    assert.match(String(items[1]!.description), /^previous · /);
+    // Menus follow the flags: a gitops release opens its change on click.
+    assert.equal(items[1]!.command?.command, 'deployRollback.openChange');
   });
 
   it('shows the latest releases, then "Show more…" for the rest', async () => {
@@ -75,7 +54,7 @@ describe('gitops releases in VS Code', function () {
       const app = await appNode('a');
       const children = await childrenOf(api, app);
       assert.deepEqual(children.map((node) => node.kind), ['release', 'release', 'showMore']);
-      assert.equal(api.tree.getTreeItem(children[2]!).label, 'Show more…');
+      assert.equal(api.tree.getTreeItem(children[2]!).label, 'Show 1 more…');
       await vscode.commands.executeCommand('deployRollback.showMore', children[2]);
       assert.deepEqual((await childrenOf(api, app)).map((node) => node.kind), ['release', 'release', 'release']);
     } finally {

@@ -1,7 +1,10 @@
 // Shared by the extension-host suites (test/integration/*.test.ts).
-import { readdirSync } from 'node:fs';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { DeployRollbackApi } from '../../src/vscode/extension';
+import { makeGitopsFixture, type GitopsFixture, type GitopsFixtureSpec } from '../fixtures/gitops';
 
 export const EXTENSION_ID = 'deploy-rollback.deploy-rollback';
 
@@ -21,7 +24,7 @@ export function workspaceFolder(): string {
 }
 
 export function workspaceIsEmpty(): boolean {
-  return readdirSync(workspaceFolder()).length === 0;
+  return fs.readdirSync(workspaceFolder()).length === 0;
 }
 
 /** Polls until `condition` returns a truthy value; fails naming `what` after `timeoutMs`. */
@@ -44,4 +47,26 @@ export async function waitFor<T>(
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/** Registers hooks that point `deployRollback.gitops.paths` at a fresh fixture for one suite. */
+export function useGitopsFixture(spec: GitopsFixtureSpec): { api: () => DeployRollbackApi; fixture: () => GitopsFixture } {
+  let api: DeployRollbackApi;
+  let dir: string;
+  let fixture: GitopsFixture;
+  const settings = () => vscode.workspace.getConfiguration('deployRollback');
+  before(async () => {
+    api = await activateExtension();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-vscode-gitops-'));
+    fixture = makeGitopsFixture(path.join(dir, 'gitops'), spec);
+    await settings().update('gitops.paths', [fixture.work], vscode.ConfigurationTarget.Global);
+    await api.refresh();
+  });
+  after(async () => {
+    api.testing.setPrompter(undefined);
+    await settings().update('gitops.paths', undefined, vscode.ConfigurationTarget.Global);
+    await api.refresh();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return { api: () => api, fixture: () => fixture };
 }

@@ -163,7 +163,8 @@ export class Workbench {
   async expandTreeItem(label: string): Promise<Locator> {
     const item = this.treeItem(label);
     await item.waitFor({ state: 'visible' });
-    if ((await item.getAttribute('aria-expanded')) === 'false') await item.click();
+    // The twistie, not the row: a row with a click action (a release opens its change or history) does not expand on click.
+    if ((await item.getAttribute('aria-expanded')) === 'false') await item.locator('.monaco-tl-twistie').click();
     await this.waitFor(async () => (await item.getAttribute('aria-expanded')) === 'true', `tree item "${label}" to expand`);
     return item;
   }
@@ -187,6 +188,49 @@ export class Workbench {
     const entries = await this.contextMenuEntries();
     await this.closeContextMenu();
     return entries;
+  }
+
+  /** Right-clicks the row, saves a screenshot of the row and its open menu, and returns the menu's labels (the menu is closed again). */
+  async screenshotTreeItemMenu(label: string, name: string): Promise<string[]> {
+    const item = this.treeItem(label);
+    await this.rightClickTreeItem(label);
+    const labels = await this.contextMenuItems();
+    const menu = this.contextMenu();
+    await this.screenshot(name, await this.regionAround([item, menu], 8));
+    await this.closeContextMenu();
+    return labels;
+  }
+
+  /** The labels of the row's inline actions (the icons shown on hover), by their titles. */
+  async inlineActions(label: string): Promise<string[]> {
+    const item = this.treeItem(label);
+    await item.hover();
+    const actions = item.locator('.actions .action-label');
+    return (await actions.evaluateAll((elements) => elements.map((element) => element.getAttribute('aria-label') ?? element.getAttribute('title') ?? ''))).map(normalizeText);
+  }
+
+  /**
+   * Reloads the window as "Developer: Reload Window" does and waits for the workbench to be back
+   * with the Releases view restored (it was showing: clicking its icon now would close it again).
+   */
+  async reloadWindow(): Promise<void> {
+    await this.page.reload({ waitUntil: 'domcontentloaded' });
+    await this.page.locator('.monaco-workbench .part.activitybar').waitFor({ state: 'visible', timeout: 90_000 });
+    await this.releasesView.locator('.pane-body').waitFor({ state: 'visible', timeout: 60_000 });
+  }
+
+  /** Whether the row's label and description are cut off (ellipsis) at the sidebar's current width. */
+  async isTreeItemTruncated(label: string): Promise<boolean> {
+    const item = this.treeItem(label);
+    await item.waitFor({ state: 'visible' });
+    return item.locator('.monaco-icon-label-container').first().evaluate((element) => element.scrollWidth > element.clientWidth + 1);
+  }
+
+  /** Whether the row is expanded now (VS Code's aria-expanded), without touching it. */
+  async isExpanded(label: string): Promise<boolean> {
+    const item = this.treeItem(label);
+    await item.waitFor({ state: 'visible' });
+    return (await item.getAttribute('aria-expanded')) === 'true';
   }
 
   private contextMenu(): Locator {

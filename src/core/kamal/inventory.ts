@@ -1,7 +1,7 @@
 import type { ContainerState, HostContainer, HostError, LockInfo, Reporter } from '../model';
 import { silentReporter } from '../model';
 import type { ExecResult, HostSession } from '../ssh/types';
-import { INVENTORY_MARKER, INVENTORY_SECTIONS, containerPrefix, inventoryCommand } from './commands/inventory';
+import { AUDIT_BOOTED, INVENTORY_MARKER, INVENTORY_SECTIONS, containerPrefix, inventoryCommand } from './commands/inventory';
 import type { KamalConfig } from './types';
 
 /**
@@ -21,8 +21,21 @@ export interface InventoryContainer extends HostContainer {
   order: number;
 }
 
+/** One "Booted app version V" line of a host's audit log: who booted which version where, and when. */
+export interface AuditBoot {
+  host: string;
+  /** As Kamal wrote it: UTC ISO 8601. */
+  recordedAt: string;
+  /** git user.email of whoever ran kamal, else their login. */
+  performer: string;
+  role?: string;
+  version: string;
+}
+
 export interface HostInventory {
   host: string;
+  /** The audit log's boot lines, oldest first (the last few hundred). */
+  boots?: AuditBoot[];
   /** Roles this host has in the config. */
   roles: string[];
   containers: InventoryContainer[];
@@ -120,7 +133,7 @@ async function readHost(
   if ('error' in parsed) return failed(parsed.error);
   for (const warning of parsed.warnings) reporter.warn(`[kamal ${host}] ${warning}`);
   return {
-    inventory: { host, roles, containers: parsed.containers, currentVersions: parsed.currentVersions },
+    inventory: { host, roles, containers: parsed.containers, currentVersions: parsed.currentVersions, boots: parsed.boots },
     lock: parsed.lock,
   };
 }
@@ -129,6 +142,7 @@ export interface ParsedHostOutput {
   containers: InventoryContainer[];
   currentVersions: Record<string, string>;
   lock?: LockInfo;
+  boots: AuditBoot[];
   /** Lines that could not be read; the rest of the host still counts. */
   warnings: string[];
 }
@@ -188,6 +202,7 @@ export function parseInventoryOutput(
     containers,
     currentVersions: currentVersionsByRole(containers, latestIds),
     lock: lockLines ? parseLockDetails(lockLines.join('\n')) ?? { holder: 'Unknown', message: 'The lock details could not be read.' } : undefined,
+    boots: (found.get(INVENTORY_SECTIONS.audit) ?? []).flatMap((line) => parseAuditBoot(config, host, line) ?? []),
     warnings,
   };
 }
@@ -348,6 +363,27 @@ export function newestFirstOrder(a: InventoryContainer, b: InventoryContainer): 
 function timeOf(iso: string): number {
   const time = Date.parse(iso);
   return Number.isNaN(time) ? 0 : time;
+}
+
+/**
+ * `[time] [performer] [destination] [role] Booted app version V` (Kamal's auditor tags; no
+ * destination, no role: no brackets). Undefined for any other line.
+ */
+export function parseAuditBoot(config: Pick<KamalConfig, 'destination'>, host: string, line: string): AuditBoot | undefined {
+  const tags: string[] = [];
+  let rest = line.replace(/\r$/, '');
+  for (let match = /^\[([^\]]*)\] /.exec(rest); match; match = /^\[([^\]]*)\] /.exec(rest)) {
+    tags.push(match[1]);
+    rest = rest.slice(match[0].length);
+  }
+  if (!rest.startsWith(AUDIT_BOOTED) || tags.length < 2) return undefined;
+  const version = rest.slice(AUDIT_BOOTED.length).trim();
+  if (!version || /\s/.test(version)) return undefined;
+  const [recordedAt, performer, ...others] = tags;
+  if (config.destination !== undefined && others[0] === config.destination) others.shift();
+  const boot: AuditBoot = { host, recordedAt, performer, version };
+  if (others.length > 0) boot.role = others[others.length - 1];
+  return boot;
 }
 
 /** `Locked by: <name> at <time>\nVersion: <v>\nMessage: <msg>` (message may span lines). */

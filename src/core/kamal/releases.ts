@@ -1,6 +1,6 @@
 import type { App, HostContainer, HostEntry, HostError, Release } from '../model';
 import { isHostError } from '../model';
-import type { HostInventory, InventoryContainer, KamalInventory } from './inventory';
+import type { AuditBoot, HostInventory, InventoryContainer, KamalInventory } from './inventory';
 import { newestFirstOrder } from './inventory';
 
 /**
@@ -96,6 +96,14 @@ function absenceReason(inventory: KamalInventory, version: string): { reasons: s
   return { reasons, fullHosts };
 }
 
+/** Every host's boot lines of `version`, oldest first. */
+export function bootsOf(inventory: KamalInventory, version: string): AuditBoot[] {
+  return inventory.hosts
+    .flatMap((host) => host.boots ?? [])
+    .filter((boot) => boot.version === version)
+    .sort((a, b) => a.recordedAt.localeCompare(b.recordedAt) || a.host.localeCompare(b.host));
+}
+
 export function kamalReleases(app: App, inventory: KamalInventory): Release[] {
   const current = appCurrentVersion(inventory);
   const total = inventory.hosts.length;
@@ -112,6 +120,9 @@ export function kamalReleases(app: App, inventory: KamalInventory): Release[] {
       rollbackable: !isCurrent && reasons.length === 0,
       presence: `${fullHosts} of ${total} ${total === 1 ? 'host' : 'hosts'}`,
     };
+    // Who deployed it: the first boot of the version in the hosts' audit logs (a rollback boots it again later).
+    const [firstBoot] = bootsOf(inventory, version);
+    if (firstBoot) release.triggeredBy = firstBoot.performer;
     if (isCurrent) release.reason = 'running now';
     else if (reasons.length > 0) release.reason = reasons.join('; ');
     return release;
@@ -119,6 +130,12 @@ export function kamalReleases(app: App, inventory: KamalInventory): Release[] {
   // Kamal #1677: the default target is the newest version deployed before the current one that
   // is present on every host and role (the rollback planner picks the same one).
   const currentIndex = releases.findIndex((release) => release.current);
+  // Newest first: a version listed above the current one was deployed after it.
+  if (currentIndex >= 0) {
+    releases.forEach((release, index) => {
+      if (index !== currentIndex) release.direction = index < currentIndex ? 'forward' : 'back';
+    });
+  }
   const previous = releases.slice(currentIndex + 1).find((release) => release.rollbackable);
   if (previous) previous.previous = true;
   return releases;
@@ -148,6 +165,22 @@ export function kamalReleaseHostEntries(release: Pick<Release, 'id' | 'version'>
   return entries;
 }
 
+/** What "Show History on Hosts" prints for a Kamal release: its boots from the audit logs, then its containers now. */
+export function kamalReleaseHistory(release: Pick<Release, 'id' | 'version'>, inventory: KamalInventory, auditLog: string): string[] {
+  const name = inventory.destination ? `${inventory.service} (${inventory.destination})` : inventory.service;
+  const lines = [`${release.version} of ${name} on its hosts`, '', `Booted (from each host's ${auditLog}, read ${inventory.readAt}):`];
+  const boots = bootsOf(inventory, release.version);
+  if (boots.length === 0) lines.push('  no "Booted app version" line for it in the audit logs read');
+  for (const boot of boots) lines.push(`  ${boot.recordedAt}  ${boot.host}${boot.role ? ` (${boot.role})` : ''}  by ${boot.performer}`);
+  const unread = inventory.hosts.filter((host) => host.error).map((host) => `${host.host}: ${host.error!.message}`);
+  if (unread.length > 0) lines.push('', 'Not read:', ...unread.map((line) => `  ${line}`));
+  lines.push('', 'Containers now:');
+  const entries = kamalReleaseHostEntries(release, inventory).filter((entry): entry is HostContainer => !isHostError(entry));
+  if (entries.length === 0) lines.push('  none (pruned everywhere)');
+  for (const entry of entries) lines.push(`  ${entry.host} (${entry.role})  ${entry.name}  ${entry.state}  created ${entry.created}`);
+  return lines;
+}
+
 /** What a host entry and `releases --json` both show of a container, in this order. */
 function containerDetails(container: HostContainer): Omit<HostContainer, 'id' | 'version'> {
   return {
@@ -166,7 +199,11 @@ export interface KamalReleaseJson {
   current: boolean;
   previous: boolean;
   rollbackable: boolean;
+  /** What going to it is: "back", "forward"; null for the current release. */
+  direction: string | null;
   reason: string | null;
+  /** From the audit logs: who first booted the version. */
+  deployedBy: string | null;
   containers: { host: string; role: string; name: string; state: string; status: string; image: string; created: string }[];
 }
 
@@ -177,7 +214,9 @@ export function kamalReleasesJson(releases: readonly Release[], entries: Readonl
     current: release.current,
     previous: release.previous === true,
     rollbackable: release.rollbackable,
+    direction: release.direction ?? null,
     reason: release.reason ?? null,
+    deployedBy: release.triggeredBy ?? null,
     containers: (entries.get(release.id) ?? [])
       .filter((entry) => !isHostError(entry))
       .map((entry) => containerDetails(entry as HostContainer)),

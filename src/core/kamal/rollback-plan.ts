@@ -77,7 +77,8 @@ export function assemblePlan(args: {
         ? `Reboot ${label(config)} on ${to} (already running) ${where}`
         : `Roll ${label(config)} back from ${from} to ${to} ${where}`
       : `Roll ${label(config)} forward from ${from} to ${to} ${where}`;
-  return { source: 'kamal', environment: config.destination ?? 'default', app: config.service, from, to, summary, lines: planLines(detail), overview: overviewLines(detail), detail };
+  const direction = args.kind === 'roll-forward' ? 'forward' : 'back';
+  return { source: 'kamal', environment: config.destination ?? 'default', app: config.service, from, to, direction, summary, lines: planLines(detail), overview: overviewLines(detail), detail };
 }
 
 /** Per host and role from → to, in boot order, then the lock and hooks: what the confirmation shows. */

@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
-import { DeployRollbackError, silentReporter, type LockInfo, type Reporter, type RollbackPlan } from '../model';
+import { DeployRollbackError, silentReporter, type LockInfo, type Reporter, type RollDirection, type RollbackPlan } from '../model';
 import { shellLine, quoteArgv } from '../shell';
 import type { HostSession } from '../ssh/types';
 import {
@@ -272,6 +272,24 @@ export function pickDefaultTarget(config: KamalConfig, facts: HostFacts[]): stri
   return candidates[0];
 }
 
+/** A target first deployed after the version running now is a roll forward (the tree's newest-first order). */
+export function targetDirection(config: KamalConfig, facts: HostFacts[], target: string): RollDirection {
+  const firstSeen = new Map<string, number>();
+  const currents = new Set<string>();
+  for (const host of facts) {
+    for (const role of host.roles) {
+      for (const container of role.containers) {
+        const base = versionFromName(config, role.role, container.name)?.replace(REPLACED, '');
+        if (base !== undefined && Number.isFinite(container.created)) firstSeen.set(base, Math.min(firstSeen.get(base) ?? Infinity, container.created));
+      }
+      if (role.current !== undefined) currents.add(role.current.replace(REPLACED, ''));
+    }
+  }
+  const targetSince = firstSeen.get(target);
+  if (targetSince === undefined || currents.has(target)) return 'back';
+  return [...currents].some((version) => (firstSeen.get(version) ?? Infinity) < targetSince) ? 'forward' : 'back';
+}
+
 function isDockerTag(version: string): boolean {
   try {
     validateVersion(version);
@@ -401,6 +419,7 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
   const identity = await localIdentity(projectRoot(config), input.performer);
   const hooks = await planHooks(config.hooksPath);
   const errorPages = hasErrorPages(config) ? { makeDirectory: makeErrorPagesDirectory(config), files: await readErrorPages(config, projectRoot(config)) } : undefined;
-  return assemblePlan({ config, kind: 'rollback', hosts, groups, primaryHost, hostPlans, identity, hooks, lockVersion: target, errorPages });
+  const kind = targetDirection(config, facts, target) === 'forward' ? 'roll-forward' : 'rollback';
+  return assemblePlan({ config, kind, hosts, groups, primaryHost, hostPlans, identity, hooks, lockVersion: target, errorPages });
 }
 

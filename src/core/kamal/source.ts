@@ -6,7 +6,8 @@ import { containerLogsCommand } from './commands/inventory';
 import { destinationFileFor, listDestinations, loadKamalConfig } from './config';
 import type { KamalInventory } from './inventory';
 import { readKamalInventory } from './inventory';
-import { kamalReleaseHostEntries, kamalReleases } from './releases';
+import { auditLogFile } from './commands/auditor';
+import { kamalReleaseHistory, kamalReleaseHostEntries, kamalReleases } from './releases';
 import { executeKamalRollback, planKamalRollback } from './rollback';
 import { sshTargetFor } from './ssh-target';
 import type { KamalConfig } from './types';
@@ -126,6 +127,11 @@ export class KamalSource implements ReleaseSource {
   async hostEntries(release: Release): Promise<HostEntry[]> {
     const config = await this.connectableConfig(release.app.environment);
     return kamalReleaseHostEntries(release, await this.inventory(config));
+  }
+
+  async releaseHistory(release: Release): Promise<string[]> {
+    const config = await this.connectableConfig(release.app.environment);
+    return kamalReleaseHistory(release, await this.inventory(config), auditLogFile(config));
   }
 
   async containerLogs(container: HostContainer, lines: number, signal?: AbortSignal): Promise<string> {

@@ -1,21 +1,34 @@
 import * as vscode from 'vscode';
-import type { Release } from '../../core/model';
+import type { HostContainer, Release } from '../../core/model';
 import type { AppNode, EnvironmentNode, HostContainerNode, HostErrorNode, LoadErrorNode, ProblemNode, ReleaseNode, ShowMoreNode, TreeNode } from './nodes';
-import { relativeTime } from './time';
+import { shortAge, shortDuration } from './time';
 
 const Collapsed = vscode.TreeItemCollapsibleState.Collapsed;
 const None = vscode.TreeItemCollapsibleState.None;
 
-export function treeItemFor(node: TreeNode, now = Date.now()): vscode.TreeItem {
+/** What the tree learned about a row beyond its node: kept by the view, read when the row is drawn. */
+export interface RowFacts {
+  /** Whether the app has a previous release to roll back to; undefined until its releases were read. */
+  hasPrevious?(appId: string): boolean | undefined;
+  /** Whether the user left the row expanded (kept across reloads by the extension). */
+  isExpanded?(id: string): boolean;
+}
+
+/**
+ * contextValue is `<kind>+<flag>+<flag>…` (Container Tools / GitLens style), flags in a fixed order
+ * (releaseFlags): package.json menus match it with regexes anchored on the kind, e.g.
+ * `/^release\b.*\+rollbackable\+forward\b/` for Roll Forward.
+ */
+export function treeItemFor(node: TreeNode, now = Date.now(), facts: RowFacts = {}): vscode.TreeItem {
   switch (node.kind) {
     case 'environment':
-      return environmentItem(node);
+      return withExpansion(environmentItem(node), facts);
     case 'app':
-      return appItem(node);
+      return withExpansion(appItem(node, facts.hasPrevious?.(node.id)), facts);
     case 'release':
-      return releaseItem(node, now);
+      return withExpansion(releaseItem(node, now), facts);
     case 'hostContainer':
-      return hostContainerItem(node);
+      return hostContainerItem(node, now);
     case 'hostError':
       return hostErrorItem(node);
     case 'problem':
@@ -27,30 +40,40 @@ export function treeItemFor(node: TreeNode, now = Date.now()): vscode.TreeItem {
   }
 }
 
+/** VS Code forgets which custom-tree rows were open on reload; the ids the user left expanded say it again. */
+function withExpansion(item: vscode.TreeItem, facts: RowFacts): vscode.TreeItem {
+  if (item.collapsibleState === Collapsed && item.id && facts.isExpanded?.(item.id)) item.collapsibleState = vscode.TreeItemCollapsibleState.Expanded;
+  return item;
+}
+
 function environmentItem(node: EnvironmentNode): vscode.TreeItem {
   const { environment } = node;
   const item = new vscode.TreeItem(environment.name, Collapsed);
   item.id = node.id;
-  item.contextValue = `environment+${environment.source}`;
+  const broken = environment.problems.some((problem) => problem.severity === 'error');
+  item.contextValue = ['environment', environment.source, ...(broken ? ['problems'] : [])].join('+');
   item.iconPath = new vscode.ThemeIcon(environment.source === 'kamal' ? 'server-environment' : 'repo');
   const where = vscode.workspace.asRelativePath(environment.location);
-  item.description = node.showSource ? `${environment.source} · ${where}` : environment.source;
+  // Two environments of the same name: the folder tells them apart; the full path is in the tooltip.
+  item.description = node.showSource ? `${environment.source} · ${shortPath(where)}` : environment.source;
   item.tooltip = `${environment.source === 'kamal' ? 'Kamal destination' : 'Gitops environment'} ${environment.name}\n${environment.location}`;
-  if (environment.problems.some((problem) => problem.severity === 'error')) {
+  if (broken) {
     item.iconPath = new vscode.ThemeIcon('error', new vscode.ThemeColor('problemsErrorIcon.foreground'));
   }
   return item;
 }
 
-function appItem(node: AppNode): vscode.TreeItem {
+function appItem(node: AppNode, hasPrevious: boolean | undefined): vscode.TreeItem {
   const { app } = node;
   const item = new vscode.TreeItem(app.name, Collapsed);
   item.id = node.id;
   const flags = ['app', app.environment.source];
+  // "Roll Back to Previous" is offered only once the releases show there is one.
+  if (hasPrevious) flags.push('hasPrevious');
   if (app.lock) {
     flags.push('locked');
     item.iconPath = new vscode.ThemeIcon('lock', new vscode.ThemeColor('problemsWarningIcon.foreground'));
-    item.description = `locked by ${app.lock.holder}`;
+    item.description = `locked by ${shorten(app.lock.holder, 20)}`;
     const tooltip = new vscode.MarkdownString(`**Deploy lock held** by ${escape(app.lock.holder)}`);
     if (app.lock.lockedAt) tooltip.appendMarkdown(` at ${escape(app.lock.lockedAt)}`);
     if (app.lock.message) tooltip.appendMarkdown(`\n\n${escape(app.lock.message)}`);
@@ -62,35 +85,52 @@ function appItem(node: AppNode): vscode.TreeItem {
   return item;
 }
 
+/** `release+<source>[+current][+previous][+rolledBack][+rollbackable+back|forward]`, in this order. */
 export function releaseFlags(release: Release): string[] {
   const flags = ['release', release.app.environment.source];
   if (release.current) flags.push('current');
   if (release.previous) flags.push('previous');
   if (release.rolledBack) flags.push('rolledBack');
-  if (release.rollbackable) flags.push('rollbackable');
+  if (release.rollbackable) flags.push('rollbackable', release.direction === 'forward' ? 'forward' : 'back');
   return flags;
+}
+
+/** One or two words for the sidebar; the whole reason is in the tooltip. */
+export function shortReason(reason: string): string {
+  if (/^pruned on |^missing on /.test(reason)) return 'pruned';
+  if (/unreachable/.test(reason)) return 'host unreachable';
+  return shorten(reason, 24);
+}
+
+/** What the description says, most important first: state, age, who, then the title (cut first). */
+export function releaseDescription(release: Release, now: number): string {
+  const parts: string[] = [];
+  if (release.current) parts.push('current');
+  else if (release.rolledBack) parts.push('rolled back');
+  else if (release.previous) parts.push('previous');
+  else if (release.rollbackable && release.direction === 'forward') parts.push('newer');
+  // Why a release cannot be picked belongs where the eye is; rolled back says it already.
+  if (!release.rollbackable && !release.current && !release.rolledBack && release.reason) parts.push(shortReason(release.reason));
+  // "3 of 3 hosts" says nothing; "2 of 3" does.
+  const partial = /^(\d+) of (\d+) /.exec(release.presence ?? '');
+  if (partial && partial[1] !== partial[2]) parts.push(`${partial[1]}/${partial[2]} hosts`);
+  if (release.created) parts.push(shortAge(Date.parse(release.created), now));
+  if (release.triggeredBy) parts.push(shorten(release.triggeredBy.replace(/@.*$/, ''), 16));
+  if (release.title) parts.push(release.title);
+  return parts.filter(Boolean).join(' · ');
 }
 
 function releaseItem(node: ReleaseNode, now: number): vscode.TreeItem {
   const { release } = node;
-  const label = release.title ? `${release.version}  ${release.title}` : release.version;
-  const item = new vscode.TreeItem(label, node.source.hostEntries ? Collapsed : None);
+  const item = new vscode.TreeItem(release.version, node.source.hostEntries ? Collapsed : None);
   item.id = node.id;
   item.contextValue = releaseFlags(release).join('+');
-
-  const description: string[] = [];
-  if (release.current) description.push('current');
-  else if (release.rolledBack) description.push('rolled back');
-  else if (release.previous) description.push('previous');
-  if (release.presence) description.push(release.presence);
-  // Why a release cannot be picked belongs where the eye is; rolled back says it already.
-  if (!release.rollbackable && !release.current && !release.rolledBack && release.reason) description.push(release.reason);
-  if (release.created) description.push(relativeTime(Date.parse(release.created), now));
-  if (release.triggeredBy) description.push(`by ${release.triggeredBy}`);
-  item.description = description.join(' · ');
+  item.description = releaseDescription(release, now);
 
   if (release.current) {
     item.iconPath = new vscode.ThemeIcon('pass-filled', new vscode.ThemeColor('testing.iconPassed'));
+  } else if (release.rollbackable && release.direction === 'forward') {
+    item.iconPath = new vscode.ThemeIcon(release.rolledBack ? 'redo' : 'arrow-up');
   } else if (release.rolledBack) {
     item.iconPath = new vscode.ThemeIcon('discard', new vscode.ThemeColor('disabledForeground'));
   } else if (release.rollbackable) {
@@ -98,22 +138,29 @@ function releaseItem(node: ReleaseNode, now: number): vscode.TreeItem {
   } else {
     item.iconPath = new vscode.ThemeIcon('circle-slash', new vscode.ThemeColor('disabledForeground'));
   }
-  item.tooltip = releaseTooltip(release);
+  item.tooltip = releaseTooltip(release, now);
+  // Click: gitops opens the release's change as a diff (GitLens opens the commit); Kamal its history on the hosts.
+  item.command =
+    release.app.environment.source === 'gitops'
+      ? { command: 'deployRollback.openChange', title: 'Open Change', arguments: [node] }
+      : { command: 'deployRollback.showReleaseHistory', title: 'Show History on Hosts', arguments: [node] };
   return item;
 }
 
-function releaseTooltip(release: Release): vscode.MarkdownString {
+function releaseTooltip(release: Release, now: number): vscode.MarkdownString {
   const md = new vscode.MarkdownString('', true);
   md.appendMarkdown(`**${escape(release.version)}**`);
+  if (release.title) md.appendMarkdown(` ${escape(release.title)}`);
   if (release.current) md.appendMarkdown(' — current');
   if (release.rolledBack) md.appendMarkdown(' — rolled back');
+  if (release.rollbackable) md.appendMarkdown(release.direction === 'forward' ? ' — going to it is a roll forward' : ' — going to it is a rollback');
   md.appendMarkdown('\n\n');
   const rows: [string, string | undefined][] = [
     ['Source', release.sourceRepo],
     ['Branch', release.sourceBranch],
     ['Author', release.author],
     ['Triggered by', release.triggeredBy],
-    ['Created', release.created],
+    [release.app.environment.source === 'kamal' ? 'Deployed' : 'Created', release.created && `${release.created} (${shortAge(Date.parse(release.created), now)})`],
     [release.app.environment.source === 'gitops' ? 'Gitops commit' : 'Release', release.app.environment.source === 'gitops' ? release.id : undefined],
     ['Hosts', release.presence],
     ['Not a rollback target', release.rollbackable ? undefined : release.reason],
@@ -136,18 +183,29 @@ const stateIcons: Record<string, [string, string]> = {
   dead: ['error', 'problemsErrorIcon.foreground'],
 };
 
-function hostContainerItem(node: HostContainerNode): vscode.TreeItem {
+/** "up 3m" / "exited · created 2d ago", from the creation time now, never docker's status text of the last read. */
+export function containerAge(container: Pick<HostContainer, 'state' | 'created'>, now: number): string {
+  const created = Date.parse(container.created);
+  if (Number.isNaN(created)) return container.state;
+  return container.state === 'running' ? `up ${shortDuration(created, now)}` : `${container.state} · created ${shortAge(created, now)}`;
+}
+
+function hostContainerItem(node: HostContainerNode, now: number): vscode.TreeItem {
   const { container } = node;
   const item = new vscode.TreeItem(`${container.host} · ${container.role}`, None);
   item.id = node.id;
   // A rollback keeps the container it displaced under `<name>_replaced_<hex>`; same host and role, so say so.
-  item.description = container.name.includes('_replaced_') ? `${container.state} · replaced copy` : container.state;
-  item.contextValue = `hostContainer+${container.state}`;
+  const replaced = container.name.includes('_replaced_');
+  item.description = `${containerAge(container, now)}${replaced ? ' · replaced copy' : ''}`;
+  item.contextValue = ['hostContainer', container.state, ...(replaced ? ['replaced'] : [])].join('+');
   const [icon, color] = stateIcons[container.state] ?? ['question', 'problemsWarningIcon.foreground'];
   item.iconPath = new vscode.ThemeIcon(icon, new vscode.ThemeColor(color));
   const md = new vscode.MarkdownString();
   md.appendMarkdown(`**${escape(container.name)}** on ${escape(container.host)}\n\n`);
-  md.appendMarkdown(`Status: ${escape(container.status)}  \nCreated: ${escape(container.created)}  \nImage: \`${container.image}\`  \nRole: ${escape(container.role)}`);
+  const created = Date.parse(container.created);
+  const age = Number.isNaN(created) ? '' : ` (${shortAge(created, now)})`;
+  // docker's status line ages from the moment it was read; the state and creation time do not.
+  md.appendMarkdown(`State: ${escape(container.state)}  \nCreated: ${escape(container.created)}${escape(age)}  \nImage: \`${container.image.replace(/`/g, "'")}\`  \nRole: ${escape(container.role)}`);
   item.tooltip = md;
   return item;
 }
@@ -155,11 +213,21 @@ function hostContainerItem(node: HostContainerNode): vscode.TreeItem {
 function hostErrorItem(node: HostErrorNode): vscode.TreeItem {
   const item = new vscode.TreeItem(node.error.host, None);
   item.id = node.id;
-  item.description = node.error.message;
+  item.description = shortHostError(node.error.message);
   item.tooltip = `${node.error.host}: ${node.error.message}`;
   item.iconPath = new vscode.ThemeIcon('error', new vscode.ThemeColor('problemsErrorIcon.foreground'));
-  item.contextValue = 'hostError';
+  item.contextValue = 'error+host';
   return item;
+}
+
+/** What went wrong on a host, in a few words; the whole message is in the tooltip and the output. */
+export function shortHostError(message: string): string {
+  if (/^Could not connect to /.test(message)) {
+    const cause = /\b(ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|timed out|host key|authentication)/i.exec(message)?.[1];
+    return cause ? `cannot connect (${cause})` : 'cannot connect';
+  }
+  if (/^docker container ls failed/.test(message)) return 'docker failed';
+  return shorten(message, 40);
 }
 
 function problemItem(node: ProblemNode): vscode.TreeItem {
@@ -170,7 +238,7 @@ function problemItem(node: ProblemNode): vscode.TreeItem {
   item.description = where;
   item.tooltip = `${where}: ${problem.message}`;
   item.iconPath = new vscode.ThemeIcon(problem.severity, new vscode.ThemeColor(problem.severity === 'error' ? 'problemsErrorIcon.foreground' : 'problemsWarningIcon.foreground'));
-  item.contextValue = 'problem';
+  item.contextValue = `problem+${problem.severity}`;
   const position = new vscode.Position(Math.max(0, (problem.line ?? 1) - 1), Math.max(0, (problem.column ?? 1) - 1));
   item.command = {
     command: 'vscode.open',
@@ -181,7 +249,7 @@ function problemItem(node: ProblemNode): vscode.TreeItem {
 }
 
 function showMoreItem(node: ShowMoreNode): vscode.TreeItem {
-  const item = new vscode.TreeItem('Show more…', None);
+  const item = new vscode.TreeItem(node.count ? `Show ${node.count} more…` : 'Show more…', None);
   item.id = node.id;
   item.iconPath = new vscode.ThemeIcon('ellipsis');
   item.contextValue = 'showMore';
@@ -194,8 +262,18 @@ function loadErrorItem(node: LoadErrorNode): vscode.TreeItem {
   item.id = node.id;
   item.tooltip = node.message;
   item.iconPath = new vscode.ThemeIcon('error', new vscode.ThemeColor('problemsErrorIcon.foreground'));
-  item.contextValue = 'loadError';
+  item.contextValue = 'error+load';
   return item;
+}
+
+function shorten(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/** The last two segments of a workspace-relative path. */
+function shortPath(where: string): string {
+  const parts = where.split(/[\\/]/);
+  return parts.length > 2 ? `…/${parts.slice(-2).join('/')}` : where;
 }
 
 function escape(text: string): string {

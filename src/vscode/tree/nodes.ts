@@ -50,6 +50,8 @@ export interface ShowMoreNode {
   kind: 'showMore';
   id: string;
   app: AppNode;
+  /** How many more a click shows, when known. */
+  count?: number;
 }
 
 /** Children that could not be read (a repository that fails, hosts in untrusted mode). */

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { isHostError, type Problem, type ReleaseSource } from '../../core/model';
-import { treeItemFor } from './items';
+import { treeItemFor, type RowFacts } from './items';
 import type { AppNode, EnvironmentNode, ReleaseNode, TreeNode } from './nodes';
 
 export interface ReleasesTreeOptions {
@@ -8,6 +8,23 @@ export interface ReleasesTreeOptions {
   releasesPerApp: () => number;
   onProblems: (problems: Problem[]) => void;
   onError: (message: string, error: unknown) => void;
+  /** Rows the user left expanded, by id. */
+  isExpanded?: (id: string) => boolean;
+}
+
+/** Facts about rows learned while reading their children, so their items (and menus) can change. */
+class LearnedFacts implements RowFacts {
+  private readonly previous = new Map<string, boolean>();
+  constructor(readonly isExpanded?: (id: string) => boolean) {}
+  hasPrevious(appId: string): boolean | undefined {
+    return this.previous.get(appId);
+  }
+  /** True when this changed what the app row shows. */
+  setHasPrevious(appId: string, value: boolean): boolean {
+    if (this.previous.get(appId) === value) return false;
+    this.previous.set(appId, value);
+    return true;
+  }
 }
 
 /** Environments → apps → releases → host containers, read lazily level by level. */
@@ -16,11 +33,21 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
   readonly onDidChangeTreeData = this.changed.event;
   private readonly limits = new Map<string, number>();
   private readonly problems = new Map<string, Problem[]>();
+  private readonly facts: LearnedFacts;
+  /** Read-aheads run one after another: a repository with many apps must not start a git per app at once. */
+  private readAhead: Promise<void> = Promise.resolve();
+  /** The app nodes the tree shows now: only these may be named in a change event (a stale one is not in VS Code's tree). */
+  private readonly shownApps = new Map<string, AppNode>();
 
-  constructor(private readonly options: ReleasesTreeOptions) {}
+  constructor(private readonly options: ReleasesTreeOptions) {
+    this.facts = new LearnedFacts(options.isExpanded);
+  }
 
   refresh(node?: TreeNode): void {
-    if (!node) this.problems.clear();
+    if (!node) {
+      this.problems.clear();
+      this.shownApps.clear();
+    }
     this.changed.fire(node);
   }
 
@@ -30,7 +57,7 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
   }
 
   getTreeItem(node: TreeNode): vscode.TreeItem {
-    return treeItemFor(node);
+    return treeItemFor(node, Date.now(), this.facts);
   }
 
   async getChildren(node?: TreeNode): Promise<TreeNode[]> {
@@ -84,9 +111,26 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
     for (const app of apps) {
       this.recordProblems(app.id, app.problems);
       children.push(...app.problems.map((problem, index): TreeNode => ({ kind: 'problem', id: `${app.id}/problem/${index}`, problem })));
-      children.push({ kind: 'app', id: app.id, source: node.source, app });
+      const appNode: AppNode = { kind: 'app', id: app.id, source: node.source, app };
+      children.push(appNode);
+      this.shownApps.set(appNode.id, appNode);
+      this.readAhead = this.readAhead.then(() => this.learnPrevious(appNode));
     }
     return children;
+  }
+
+  /** Reads an app's releases ahead of its expansion, so its menu offers "Roll Back to Previous" only when there is one. */
+  private learned(node: AppNode, hasPrevious: boolean): void {
+    if (this.facts.setHasPrevious(node.id, hasPrevious) && this.shownApps.get(node.id) === node) this.changed.fire(node);
+  }
+
+  private async learnPrevious(node: AppNode): Promise<void> {
+    try {
+      const releases = await node.source.releases(node.app, { limit: this.limitFor(node) + this.options.releasesPerApp() });
+      this.learned(node, releases.some((release) => release.previous));
+    } catch {
+      // Expanding the app shows why its releases cannot be read.
+    }
   }
 
   private limitFor(app: AppNode): number {
@@ -95,15 +139,17 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
 
   private async releases(node: AppNode): Promise<TreeNode[]> {
     const limit = this.limitFor(node);
-    // One more than shown tells whether "Show more…" has anything behind it.
-    const releases = await node.source.releases(node.app, { limit: limit + 1 });
+    const page = this.options.releasesPerApp();
+    // A page more than shown tells how many "Show more…" has behind it.
+    const releases = await node.source.releases(node.app, { limit: limit + page });
+    this.learned(node, releases.some((release) => release.previous));
     const children: TreeNode[] = releases.slice(0, limit).map((release): ReleaseNode => ({
       kind: 'release',
       id: `${node.id}/${release.id}`,
       source: node.source,
       release,
     }));
-    if (releases.length > limit) children.push({ kind: 'showMore', id: `${node.id}/more`, app: node });
+    if (releases.length > limit) children.push({ kind: 'showMore', id: `${node.id}/more`, app: node, count: Math.min(page, releases.length - limit) });
     return children;
   }
 

@@ -123,7 +123,7 @@ export const gitopsPreview = journey('Preview Rollback (Dry Run) opens the plan 
   await workbench.expandTreeItem(fixture.env);
   await workbench.expandTreeItem('a');
   await workbench.rightClickTreeItem('v2.0.0');
-  await workbench.clickContextMenu('Preview Rollback (Dry Run)');
+  await workbench.clickContextMenu('Preview Rollback to This Release (Dry Run)');
 
   const plan = await workbench.activeEditorText(/Rollback plan/);
   assert.match(plan.title, /Rollback plan staging a to v2\.0\.0/);

@@ -39,6 +39,7 @@ describe('kamal inventory command', () => {
         'docker container ls --all --quiet --filter label=service=chat --filter label=destination=prod --filter ancestor=localhost:5555/bars/app:latest-prod ; ' +
         'echo @@deploy-rollback:latest-exit:$? ;; esac ; echo @@deploy-rollback:lock ; ' +
         'test -e .kamal/lock-chat-prod && echo @@deploy-rollback:locked && cat .kamal/lock-chat-prod/details | base64 -d ; echo ; ' +
+        "echo @@deploy-rollback:audit ; grep -s -F -e 'Booted app version ' .kamal/chat-prod-audit.log | tail -n 300 ; " +
         'echo @@deploy-rollback:end',
     );
   });
@@ -53,7 +54,9 @@ describe('kamal inventory command', () => {
         `case "$c" in *'"State":"running"'*'"State":"running"'*|*'"State":"running"'*'"State":"restarting"'*|*'"State":"restarting"'*'"State":"running"'*|*'"State":"restarting"'*'"State":"restarting"'*) ` +
         'echo @@deploy-rollback:latest ; ' +
         'docker container ls --all --quiet --filter label=service=chat --filter label=destination= --filter ancestor=localhost:5555/bars/app:latest ; ' +
-        'echo @@deploy-rollback:latest-exit:$? ;; esac ; echo @@deploy-rollback:end',
+        'echo @@deploy-rollback:latest-exit:$? ;; esac ; ' +
+        "echo @@deploy-rollback:audit ; grep -s -F -e 'Booted app version ' .kamal/chat-audit.log | tail -n 300 ; " +
+        'echo @@deploy-rollback:end',
     );
   });
 

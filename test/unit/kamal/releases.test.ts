@@ -115,6 +115,7 @@ describe('kamal releases', () => {
     );
     assert.equal(releases.find((r) => r.previous)?.version, 'v1');
     assert.equal(releases[1].created, T2);
+    assert.deepEqual(releases.map((r) => r.direction), ['forward', undefined, 'back']);
     // The renamed copy is shown under its version but is not what makes it present.
     const entries = kamalReleaseHostEntries(releases[1], inventory).filter((e) => !isHostError(e) && e.host === 'web-1');
     assert.deepEqual(entries.map((e) => (isHostError(e) ? '' : e.name)), ['chat-web-v2', 'chat-web-v2_replaced_4817762cd88b9b78']);
@@ -134,6 +135,8 @@ describe('kamal releases', () => {
     const releases = kamalReleases(appFor(config), inventory);
     // v3 is rollbackable, but it is not "previous": it was deployed after the current version.
     assert.deepEqual(releases.map((r) => [r.version, r.current, r.rollbackable, r.previous === true]), [['v3', false, true, false], ['v2', true, false, false]]);
+    // Going to it is a roll forward, and everything names it so.
+    assert.deepEqual(releases.map((r) => r.direction), ['forward', undefined]);
   });
 
   it('shows an unreachable host as an error entry and makes no version rollbackable', async () => {
@@ -220,7 +223,9 @@ describe('kamal releases', () => {
         current: true,
         previous: false,
         rollbackable: false,
+        direction: null,
         reason: 'running now',
+        deployedBy: null,
         containers: [{ host: 'web-1', role: 'web', name: 'chat-web-v3', state: 'running', status: 'Up 2 hours', image: 'localhost:5555/bars/app:v3', created: T3 }],
       },
       {
@@ -228,7 +233,9 @@ describe('kamal releases', () => {
         current: false,
         previous: false,
         rollbackable: false,
+        direction: 'back',
         reason: 'host web-2 unreachable',
+        deployedBy: null,
         containers: [{ host: 'web-1', role: 'web', name: 'chat-web-v2', state: 'exited', status: 'Exited (0) 2 hours ago', image: 'localhost:5555/bars/app:v2', created: T2 }],
       },
     ]);

@@ -1,11 +1,12 @@
 import { quoteArgv, shellLine } from '../../shell';
 import { assertValidName } from '../names';
 import type { KamalConfig } from '../types';
+import { auditLogFile } from './auditor';
 
 /**
  * What the inventory runs on a host: ONE shell line per host per refresh, printing sections
  * separated by marker lines so a single round trip answers "which containers, which is
- * current, who holds the lock".
+ * current, who holds the lock, who deployed what when".
  */
 
 /** Starts every marker line; nothing docker or base64 prints starts with it. */
@@ -20,6 +21,8 @@ export const INVENTORY_SECTIONS = {
   lock: `${INVENTORY_MARKER}:lock`,
   /** Printed only when the lock directory exists, before its decoded details. */
   locked: `${INVENTORY_MARKER}:locked`,
+  /** The audit log's last "Booted app version" lines: who deployed what, when. */
+  audit: `${INVENTORY_MARKER}:audit`,
   end: `${INVENTORY_MARKER}:end`,
 } as const;
 
@@ -80,6 +83,17 @@ export function lockStatusLine(config: Pick<KamalConfig, 'service' | 'destinatio
   );
 }
 
+/** What Kamal's `app boot` (deploy, rollback) writes to the host's audit log for each role it boots. */
+export const AUDIT_BOOTED = 'Booted app version ';
+
+/** How many boot lines a host reports: the audit log is never rotated, so this bounds the answer. */
+export const AUDIT_BOOT_LINES = 300;
+
+/** The host's last boot lines; `-s`: a host never deployed to has no audit log, which is not an error. */
+export function auditBootLinesLine(config: Pick<KamalConfig, 'service' | 'destination'>): string {
+  return shellLine(['grep', '-s', '-F', '-e', AUDIT_BOOTED, auditLogFile(config)], '|', ['tail', '-n', String(AUDIT_BOOT_LINES)]);
+}
+
 /** `echo MARKER:$?` — constant text; `$?` must reach the shell unquoted. */
 function echoExitStatus(marker: string): string {
   return `echo ${marker}:$?`;
@@ -117,6 +131,7 @@ export function inventoryCommand(config: Pick<KamalConfig, 'service' | 'destinat
       quoteArgv(['echo']),
     );
   }
+  parts.push(quoteArgv(['echo', INVENTORY_SECTIONS.audit]), auditBootLinesLine(config));
   parts.push(quoteArgv(['echo', INVENTORY_SECTIONS.end]));
   return parts.join(' ; ');
 }
