@@ -10,12 +10,14 @@
  *   (exchanges, extra commands), not OpenSSH against ssh2 handshake costs;
  * - itself with 100 ms of round trip added on every host's link (harness `slowLink`: netem,
  *   or the in-host relay delaying every chunk by half the delay each way), which gives the
- *   number of sequential round trips on the critical path; likewise for a tree refresh.
+ *   number of sequential round trips on the critical path; likewise for a tree refresh, and
+ *   for one connect and one bare command (the unit prices those counts are made of).
  *
  * Runs with and without the delay alternate (so do rollback and floor), and each ratio is the
  * median over runs of the adjacent pair, to cancel the drift of a loaded machine.
  * Run: npx tsx bench/kamal-rollback.ts   (BENCH_RUNS=N pairs, default 7; BENCH_TRACE=1 prints
- * every exchange of the last rollback with its start and end time)
+ * every exchange of the last rollback, floor and refresh, with and without the delay, with its
+ * start and end time)
  */
 import * as path from 'node:path';
 import { silentReporter } from '../src/core/model';
@@ -246,6 +248,30 @@ async function floor(hosts: TestHosts, app: App): Promise<{ ms: number; pool: Co
   }
 }
 
+/** What one connect and one bare `true` on the open connection cost on the first host: the unit prices of the counts. */
+async function probe(hosts: TestHosts, app: App): Promise<{ connect: number; exec: number }> {
+  const pool = new CountedPool(hosts);
+  try {
+    return await bounded('connect and exec probe', pool, async () => {
+      const target = sshTargetFor(app.config, app.config.hosts[0]);
+      let session: HostSession | undefined;
+      const connect = await timed(async () => (session = await pool.pool.session(target)));
+      const execs: number[] = [];
+      for (let run = 0; run < 3; run++) {
+        execs.push(
+          await timed(async () => {
+            const result = await session!.exec('true');
+            if (result.code !== 0) throw new Error(`true on ${target.host}: exit ${result.code}`);
+          }),
+        );
+      }
+      return { connect, exec: median(execs) };
+    });
+  } finally {
+    pool.dispose();
+  }
+}
+
 async function setDelay(hosts: TestHosts, app: App, delayed: boolean): Promise<string> {
   const targets = hosts.hosts.slice(0, app.count);
   if (!delayed) {
@@ -260,6 +286,8 @@ interface Measured {
   rollback: number[];
   refresh: number[];
   floor: number[];
+  connect: number[];
+  exec: number[];
 }
 
 /** Median over runs of a per-run value. */
@@ -272,8 +300,8 @@ const list = (values: number[]): string => values.map((value) => Math.round(valu
 const verdict = (ok: boolean): string => (ok ? 'pass' : 'FAIL');
 
 async function measure(hosts: TestHosts, app: App): Promise<boolean> {
-  const fast: Measured = { rollback: [], refresh: [], floor: [] };
-  const slow: Measured = { rollback: [], refresh: [], floor: [] };
+  const fast: Measured = { rollback: [], refresh: [], floor: [], connect: [], exec: [] };
+  const slow: Measured = { rollback: [], refresh: [], floor: [], connect: [], exec: [] };
   let delayKind = '';
   // The pools of the last run of each kind, without and with the delay: their exchanges.
   const last: Record<'fast' | 'slow', Partial<Record<'rollback' | 'floor' | 'refresh', CountedPool>>> = { fast: {}, slow: {} };
@@ -299,6 +327,9 @@ async function measure(hosts: TestHosts, app: App): Promise<boolean> {
         const refreshed = await treeRefresh(hosts, app);
         into.refresh.push(refreshed.ms);
         last[delayed ? 'slow' : 'fast'].refresh = refreshed.pool;
+        const prices = await probe(hosts, app);
+        into.connect.push(prices.connect);
+        into.exec.push(prices.exec);
       }
     }
   } finally {
@@ -307,10 +338,10 @@ async function measure(hosts: TestHosts, app: App): Promise<boolean> {
 
   const n = app.count;
   const floorRatio = medianOf(RUNS, (run) => fast.rollback[run] / fast.floor[run]);
-  const roundTrips = (values: Measured, key: keyof Measured) => medianOf(RUNS, (run) => (slow[key][run] - values[key][run]) / ADDED_RTT_MS);
-  const rollbackTrips = roundTrips(fast, 'rollback');
-  const refreshTrips = roundTrips(fast, 'refresh');
-  const floorTrips = roundTrips(fast, 'floor');
+  const roundTrips = (key: keyof Measured): number => medianOf(RUNS, (run) => (slow[key][run] - fast[key][run]) / ADDED_RTT_MS);
+  const rollbackTrips = roundTrips('rollback');
+  const refreshTrips = roundTrips('refresh');
+  const floorTrips = roundTrips('floor');
   console.log(`${n} host(s), ${RUNS} runs each; added round trip ${ADDED_RTT_MS} ms by ${delayKind}`);
   // The relay accepts in the host's own kernel: TCP's handshake is not delayed, only SSH's bytes.
   if (delayKind === 'ssh-relay') console.log(`  (the relay delays SSH's bytes, not TCP's own handshake: on a real link each connect costs 1 round trip more)`);
@@ -341,6 +372,10 @@ async function measure(hosts: TestHosts, app: App): Promise<boolean> {
   console.log(`  round trips, rollback, ${n} host(s): ${rollbackTrips.toFixed(1)} (goal <= ${GOALS.rollbackRoundTrips}) ${verdict(ok.rollback)}`);
   console.log(`  round trips, tree refresh, ${n} host(s): ${refreshTrips.toFixed(1)} (goal <= ${GOALS.refreshRoundTrips}) ${verdict(ok.refresh)}`);
   console.log(`  (round trips of the floor itself, ${n} host(s): ${floorTrips.toFixed(1)})`);
+  console.log(
+    `  (unit prices: a connect ${roundTrips('connect').toFixed(1)} round trips, one exec on an open connection ${roundTrips('exec').toFixed(1)}; ` +
+      `fast: connect ${ms(median(fast.connect))}, exec ${ms(median(fast.exec))})`,
+  );
   return ok.floor && ok.rollback && ok.refresh;
 }
 
