@@ -56,7 +56,7 @@ function sshTarget(hosts: TestHosts, address: string): SshTarget {
 }
 
 /** One full read as the tree does it: app (with lock), releases, host entries of each. */
-async function readAll(source: KamalSource): Promise<number> {
+export async function readAll(source: KamalSource): Promise<number> {
   const [environment] = await source.environments();
   const [app] = await source.apps(environment);
   const releases = await source.releases(app);
