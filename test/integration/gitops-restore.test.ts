@@ -119,3 +119,82 @@ describe('gitops: a history reverts cannot unwind, in VS Code', function () {
     );
   });
 });
+
+/**
+ * a1, a2; a side branch from a1 adds a file, merged after a2; then a3 is deployed. a3 is current
+ * and a2 previous, but the merge on the path since a2 makes reverts unprovable: "Roll Back to
+ * Previous" (no release named by the user) offers the restore of the previous release's tree.
+ */
+describe('gitops: the restore-tree offer for "previous", in VS Code', function () {
+  this.timeout(90_000);
+  let api: DeployRollbackApi;
+  let fixture: GitopsFixture;
+  const context = useGitopsFixture({ steps: [{ kind: 'bootstrap' }, { kind: 'deploy', app: 'a', label: 'a1' }, { kind: 'deploy', app: 'a', label: 'a2' }] });
+  before(async () => {
+    api = context.api();
+    fixture = context.fixture();
+    fixture.git(['checkout', '-q', '-b', 'side', fixture.shas.a1]);
+    fs.writeFileSync(path.join(fixture.work, 'staging', 'a', 'pdb.yaml'), 'kind: PodDisruptionBudget\n');
+    fixture.git(['add', '-A']);
+    fixture.git(['commit', '-q', '-m', 'a: pdb on a side branch']);
+    fixture.git(['checkout', '-q', 'main']);
+    fixture.git(['merge', '-q', '--no-ff', '--no-edit', 'side']);
+    fixture.apply([{ kind: 'deploy', app: 'a', label: 'a3' }]);
+    fixture.git(['push', '-q', 'origin', 'HEAD:main']);
+    fixture.git(['fetch', '-q', 'origin']);
+    await api.refresh();
+  });
+
+  async function appA(): Promise<AppNode> {
+    const environment = (await api.tree.getChildren()).find((node): node is EnvironmentNode => node.kind === 'environment' && node.environment.location === fixture.work)!;
+    return (await api.tree.getChildren(environment)).find((node): node is AppNode => node.kind === 'app' && node.app.name === 'a')!;
+  }
+
+  function answering(answers: boolean[]): string[] {
+    const actions: string[] = [];
+    api.testing.setPrompter({
+      confirm: async (_message, _detail, action) => {
+        actions.push(action);
+        return answers.shift() ?? false;
+      },
+      input: async () => undefined,
+      pick: async () => undefined,
+    });
+    return actions;
+  }
+
+  it('Preview Rollback to Previous: the offer, then the restore plan as a dry run, nothing changed', async () => {
+    const releases = (await api.tree.getChildren(await appA())).filter((node): node is ReleaseNode => node.kind === 'release');
+    assert.deepEqual(
+      releases.map((node) => [node.release.id, Boolean(node.release.current), Boolean(node.release.previous)]),
+      [
+        [fixture.shas.a3, true, false],
+        [fixture.shas.a2, false, true],
+        [fixture.shas.a1, false, false],
+      ],
+    );
+    const actions = answering([true]);
+    const remoteBefore = fixture.git(['rev-parse', 'HEAD'], fixture.remote);
+
+    await vscode.commands.executeCommand('deployRollback.previewRollbackToPrevious', await appA());
+
+    assert.deepEqual(actions, [`Restore ${fixture.shas.a2.slice(0, 10)}'s Tree in One Commit`]);
+    const plan = vscode.workspace.textDocuments.map((document) => document.getText()).find((text) => text.startsWith('Dry run: roll back a in staging'));
+    assert.ok(plan, 'no dry-run document was opened');
+    assert.match(plan, new RegExp(`Write staging/a as it is at ${fixture.shas.a2.slice(0, 10)} in one commit`));
+    assert.match(plan, /Nothing has been changed\./);
+    assert.equal(fixture.git(['rev-parse', 'HEAD'], fixture.remote), remoteBefore);
+  });
+
+  it("Roll Back to Previous: choosing the restore pushes one commit holding the previous release's tree", async () => {
+    const actions = answering([true, true]);
+    const remoteBefore = fixture.git(['rev-parse', 'HEAD'], fixture.remote).trim();
+
+    const outcome = (await vscode.commands.executeCommand('deployRollback.rollbackToPrevious', await appA())) as { ok: boolean; message: string } | undefined;
+
+    assert.ok(outcome?.ok, outcome?.message ?? 'the command returned no outcome (an error was shown)');
+    assert.deepEqual(actions, [`Restore ${fixture.shas.a2.slice(0, 10)}'s Tree in One Commit`, 'Roll Back']);
+    assert.equal(fixture.git(['rev-parse', 'main^'], fixture.remote).trim(), remoteBefore, 'one commit on top of what was there');
+    assert.equal(fixture.git(['diff', '--stat', fixture.shas.a2, 'main', '--', 'staging/a'], fixture.remote), '');
+  });
+});
