@@ -164,6 +164,12 @@ export class DeployRollbackError extends Error {
   }
 }
 
+/** What the caller asks of a plan beyond its target; every field is the user's explicit choice. */
+export interface PlanRequest {
+  /** Gitops: one commit writing the target's tree instead of reverts (offered when reverts cannot be proven). */
+  restoreTree?: boolean;
+}
+
 /** One place releases come from: a Kamal config or a gitops repository. */
 export interface ReleaseSource {
   readonly kind: SourceKind;
@@ -180,7 +186,7 @@ export interface ReleaseSource {
   containerLogs?(container: HostContainer, lines: number, signal?: AbortSignal): Promise<string>;
   /** Files whose change should refresh this source (globs relative to `location`'s folder). */
   watchPatterns?(): string[];
-  planRollback(app: App, target: Release | undefined, signal?: AbortSignal): Promise<RollbackPlan>;
+  planRollback(app: App, target: Release | undefined, signal?: AbortSignal, request?: PlanRequest): Promise<RollbackPlan>;
   /** Extra dry-run output beyond `plan.lines` (e.g. the gitops diff stat); changes nothing. */
   previewRollback?(plan: RollbackPlan, signal?: AbortSignal): Promise<string[]>;
   /** Forget cached state so the next read goes to the hosts / repository again. */

@@ -6,7 +6,7 @@ import {
   assertTrusted,
   confirmPlan,
   executeWithProgress,
-  planWithProgress,
+  planOrOffer,
   reportOutcome,
   resolveTarget,
   rollWords,
@@ -44,7 +44,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
   const rollback = async (node: TargetNode | undefined, askRelease: boolean) => {
     assertTrusted('Rollback');
     const target = await resolveTarget(deps, node, askRelease);
-    const plan = await planWithProgress(target);
+    const plan = await planOrOffer(deps, target);
     const words = rollWords(plan.direction);
     if (!(await confirmPlan(deps, plan))) {
       output.channel.info(`${words.noun} of ${plan.app} (${plan.environment}) to ${plan.to} not confirmed: nothing changed.`);
@@ -64,7 +64,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
   const preview = async (node: TargetNode | undefined, askRelease: boolean) => {
     assertTrusted('Preview');
     const target = await resolveTarget(deps, node, askRelease, true);
-    const plan = await planWithProgress(target);
+    const plan = await planOrOffer(deps, target);
     const words = rollWords(plan.direction);
     const extra = (await target.source.previewRollback?.(plan)) ?? [];
     const text = [

@@ -1,7 +1,10 @@
 import * as vscode from 'vscode';
-import type { App, Environment, Release, ReleaseSource, RollDirection, RollbackOutcome, RollbackPlan } from '../core/model';
+import { shortSha } from '../core/gitops/git';
+import { RestoreTreeOffer } from '../core/gitops/rollback';
+import type { App, Environment, PlanRequest, Release, ReleaseSource, RollDirection, RollbackOutcome, RollbackPlan } from '../core/model';
 import type { Output } from './log';
 import { readSettings } from './settings';
+import { isUncertain } from './tree/items';
 import type { AppNode, EnvironmentNode, ReleaseNode } from './tree/nodes';
 import { relativeTime } from './tree/time';
 import type { PickItem, Prompter } from './ui';
@@ -95,7 +98,7 @@ async function pickRelease(context: RollbackContext, action: string, source: Rel
     return {
       label: release.rollbackable ? release.version : `$(circle-slash) ${release.version}`,
       description: [release.title, release.previous ? 'previous' : undefined, release.rollbackable && release.direction === 'forward' ? 'roll forward' : undefined].filter(Boolean).join(' · '),
-      detail: why ? `Not pickable: ${why}` : [release.created && `created ${relativeTime(Date.parse(release.created), Date.now())}`, release.presence, release.triggeredBy && `by ${release.triggeredBy}`].filter(Boolean).join(' · '),
+      detail: why ? `Not pickable: ${why}` : [isUncertain(release.reason) && `$(warning) ${release.reason}`, release.created && `created ${relativeTime(Date.parse(release.created), Date.now())}`, release.presence, release.triggeredBy && `by ${release.triggeredBy}`].filter(Boolean).join(' · '),
       value: { release, why },
     };
   });
@@ -108,11 +111,43 @@ async function pickRelease(context: RollbackContext, action: string, source: Rel
   }
 }
 
-export async function planWithProgress(target: RollbackTarget): Promise<RollbackPlan> {
+export async function planWithProgress(target: RollbackTarget, request?: PlanRequest): Promise<RollbackPlan> {
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Planning ${rollWords(target.release?.direction).planNoun} of ${target.app.name}…`, cancellable: true },
-    async (_progress, token) => target.source.planRollback(target.app, target.release, abortSignalFor(token)),
+    async (_progress, token) => target.source.planRollback(target.app, target.release, abortSignalFor(token), request),
   );
+}
+
+/**
+ * Plans, and when reverts cannot be proven to reach the target, offers the honest alternative
+ * (one commit restoring the target's tree) in a modal; only the user's explicit choice plans it.
+ */
+export async function planOrOffer(context: RollbackContext, target: RollbackTarget): Promise<RollbackPlan> {
+  try {
+    return await planWithProgress(target);
+  } catch (error) {
+    if (!(error instanceof RestoreTreeOffer)) throw error;
+    // "Previous" was the source's pick: the restore is planned against that exact release.
+    const release = target.release ?? (await target.source.releases(target.app, { limit: 50 })).find((candidate) => candidate.previous);
+    if (!release) throw error;
+    const sha = shortSha(release.id);
+    const label = `${target.app.environment.name}/${target.app.name}`;
+    const words = rollWords(release.direction);
+    const action = `Restore ${sha}'s Tree in One Commit`;
+    const detail = [
+      `Reverting commits cannot be shown to leave ${label} exactly as it is at ${release.version} (${sha}): ${error.reason}.`,
+      '',
+      `Instead, one new commit can write ${label} exactly as it is at ${sha}, naming that release and what it undoes. Nothing outside ${label} changes.`,
+      '',
+      'You will see the plan and confirm it before anything is pushed.',
+    ].join('\n');
+    context.output.channel.warn(`${words.noun} of ${label} to ${release.version}: ${error.message}`);
+    if (!(await context.prompter().confirm(`Reverts cannot ${words.verb} ${target.app.name} (${target.app.environment.name}) to ${release.version} exactly`, detail, action))) {
+      context.output.channel.info(`Restoring ${label} to ${sha} in one commit not chosen: nothing changed.`);
+      throw new UserCancelled();
+    }
+    return planWithProgress({ ...target, release }, { restoreTree: true });
+  }
 }
 
 function isProtected(environment: string): boolean {

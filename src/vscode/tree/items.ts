@@ -97,9 +97,15 @@ export function releaseFlags(release: Release): string[] {
 
 /** One or two words for the sidebar; the whole reason is in the tooltip. */
 export function shortReason(reason: string): string {
+  if (isUncertain(reason)) return 'uncertain history';
   if (/^pruned on |^missing on /.test(reason)) return 'pruned';
   if (/unreachable/.test(reason)) return 'host unreachable';
   return shorten(reason, 24);
+}
+
+/** The history could not be read with certainty ("uncertain: …"): said even on a rollback target. */
+export function isUncertain(reason: string | undefined): boolean {
+  return reason?.startsWith('uncertain:') ?? false;
 }
 
 /** What the description says, most important first: state, age, who, then the title (cut first). */
@@ -111,6 +117,7 @@ export function releaseDescription(release: Release, now: number): string {
   else if (release.rollbackable && release.direction === 'forward') parts.push('newer');
   // Why a release cannot be picked belongs where the eye is; rolled back says it already.
   if (!release.rollbackable && !release.current && !release.rolledBack && release.reason) parts.push(shortReason(release.reason));
+  else if (isUncertain(release.reason)) parts.push(shortReason(release.reason ?? ''));
   // "3 of 3 hosts" says nothing; "2 of 3" does.
   const partial = /^(\d+) of (\d+) /.exec(release.presence ?? '');
   if (partial && partial[1] !== partial[2]) parts.push(`${partial[1]}/${partial[2]} hosts`);
@@ -129,6 +136,8 @@ function releaseItem(node: ReleaseNode, now: number): vscode.TreeItem {
 
   if (release.current) {
     item.iconPath = new vscode.ThemeIcon('pass-filled', new vscode.ThemeColor('testing.iconPassed'));
+  } else if (isUncertain(release.reason)) {
+    item.iconPath = new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground'));
   } else if (release.rollbackable && release.direction === 'forward') {
     item.iconPath = new vscode.ThemeIcon(release.rolledBack ? 'redo' : 'arrow-up');
   } else if (release.rolledBack) {
@@ -164,6 +173,7 @@ function releaseTooltip(release: Release, now: number): vscode.MarkdownString {
     [release.app.environment.source === 'gitops' ? 'Gitops commit' : 'Release', release.app.environment.source === 'gitops' ? release.id : undefined],
     ['Hosts', release.presence],
     ['Not a rollback target', release.rollbackable ? undefined : release.reason],
+    ['History', release.rollbackable && isUncertain(release.reason) ? release.reason : undefined],
   ];
   for (const [name, value] of rows) if (value) md.appendMarkdown(`${name}: \`${value.replace(/`/g, "'")}\`  \n`);
   if (release.url) md.appendMarkdown(`[Open source commit](${encodeURI(release.url)})  \n`);
