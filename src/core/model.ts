@@ -97,10 +97,15 @@ export interface HostContainer {
 }
 
 /** A host that could not be read: shown as an error child, the rest of the tree still works. */
+/** Why a host could not be read: no answer, refused keys/host key, a deadline passed, or Docker down. */
+export type HostErrorKind = 'unreachable' | 'auth' | 'host-key' | 'timeout' | 'docker';
+
 export interface HostError {
   id: string;
   host: string;
   message: string;
+  /** Absent: not known (taken as unreachable). */
+  kind?: HostErrorKind;
 }
 
 export type HostEntry = HostContainer | HostError;

@@ -24,7 +24,7 @@ export function activate(context: vscode.ExtensionContext): DeployRollbackApi {
   const reporter = output.reporter();
   let prompter: Prompter = windowPrompter;
   let pool: SessionPool | undefined;
-  const getPool = () => (pool ??= createPool(output, () => prompter, readSettings().sshConnectTimeoutSeconds));
+  const getPool = () => (pool ??= createPool(output, () => prompter, readSettings()));
   const registry = new SourceRegistry(defaultFinders, getPool, reporter);
   const diagnostics = vscode.languages.createDiagnosticCollection('deploy-rollback');
 

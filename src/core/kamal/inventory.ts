@@ -1,5 +1,6 @@
-import type { ContainerState, HostContainer, HostError, LockInfo, Reporter } from '../model';
+import type { ContainerState, HostContainer, HostError, HostErrorKind, LockInfo, Reporter } from '../model';
 import { silentReporter } from '../model';
+import { hostErrorKind, looksLikeDockerDown } from '../ssh/errors';
 import type { ExecResult, HostSession } from '../ssh/types';
 import { INVENTORY_MARKER, INVENTORY_SECTIONS, containerPrefix, inventoryCommand } from './commands/inventory';
 import type { KamalConfig } from './types';
@@ -95,10 +96,10 @@ async function readHost(
   reporter: Reporter,
 ): Promise<{ inventory: HostInventory; lock?: LockInfo }> {
   const roles = rolesOfHost(config, host);
-  const failed = (message: string) => {
+  const failed = (message: string, kind: HostErrorKind) => {
     reporter.warn(`[kamal ${host}] ${message}`);
     return {
-      inventory: { host, roles, containers: [], currentVersions: {}, error: { id: hostErrorId(config.service, config.destination, host), host, message } },
+      inventory: { host, roles, containers: [], currentVersions: {}, error: { id: hostErrorId(config.service, config.destination, host), host, message, kind } },
     };
   };
   let session: HostSession;
@@ -106,7 +107,7 @@ async function readHost(
     session = await sessionFor(host);
   } catch (error) {
     if (signal?.aborted) throw error;
-    return failed(`Could not connect to ${host}: ${errorText(error)}`);
+    return failed(`Could not connect to ${host}: ${errorText(error)}`, hostErrorKind(error));
   }
   let result: ExecResult;
   try {
@@ -114,10 +115,10 @@ async function readHost(
     result = await session.exec(inventoryCommand(config, { withLock }), { signal });
   } catch (error) {
     if (signal?.aborted) throw error;
-    return failed(`Could not list containers on ${host}: ${errorText(error)}`);
+    return failed(`Could not list containers on ${host}: ${errorText(error)}`, hostErrorKind(error));
   }
   const parsed = parseInventoryOutput(config, host, result);
-  if ('error' in parsed) return failed(parsed.error);
+  if ('error' in parsed) return failed(parsed.error, looksLikeDockerDown(result.stderr) || parsed.error.startsWith('docker') ? 'docker' : 'unreachable');
   for (const warning of parsed.warnings) reporter.warn(`[kamal ${host}] ${warning}`);
   return {
     inventory: { host, roles, containers: parsed.containers, currentVersions: parsed.currentVersions },

@@ -132,7 +132,7 @@ export function kamalReleaseHostEntries(release: Pick<Release, 'id' | 'version'>
   const entries: HostEntry[] = [];
   for (const host of inventory.hosts) {
     if (host.error) {
-      const error: HostError = { id: `${release.id}!${host.host}`, host: host.host, message: host.error.message };
+      const error: HostError = { id: `${release.id}!${host.host}`, host: host.host, message: host.error.message, kind: host.error.kind };
       entries.push(error);
       continue;
     }
