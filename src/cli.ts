@@ -34,7 +34,9 @@ Options:
 Exit codes:
   0  success (rollback: every host / the remote ended on the target)
   1  refused or failed: the reason is on stderr; nothing half-done is left behind
-  2  usage error`;
+  2  usage error
+  129, 130, 143  interrupted by SIGHUP, SIGINT, SIGTERM: the run was cancelled, the lock released
+     and the per-host table printed; a second signal releases the lock (best effort) and exits at once`;
 
 class UsageError extends Error {}
 
@@ -127,8 +129,11 @@ async function main(argv: string[]): Promise<number> {
   if (rest.length) throw new UsageError(`unexpected argument: ${rest[0]}`);
 
   const reporter = stderrReporter(Boolean(flags.verbose));
-  const timeout = flags['connect-timeout'] ? Number(flags['connect-timeout']) : 10;
-  if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError('--connect-timeout takes a number of seconds');
+  const timeout = flags['connect-timeout'] !== undefined ? Number(flags['connect-timeout']) : 10;
+  // setTimeout fires at once beyond 2^31 ms: bound the value instead of letting it wrap.
+  if (flags['connect-timeout']?.trim() === '' || !Number.isFinite(timeout) || timeout <= 0 || timeout > 3600) {
+    throw new UsageError(`--connect-timeout takes seconds from 1 to 3600, not ${JSON.stringify(flags['connect-timeout'])}`);
+  }
   let pool: SessionPool | undefined;
   const getPool = () =>
     (pool ??= createSessionPool({ prompts: terminalPrompts, connectTimeoutMs: timeout * 1000, log: (line) => reporter.debug(line) }));
@@ -211,6 +216,8 @@ function describeRelease(release: Release): string {
 }
 
 async function rollbackCommand(flags: Flags, pool: () => SessionPool, reporter: Reporter): Promise<number> {
+  // An unset variable in a script (`--to "$VERSION"`) must not become "the default target".
+  if (flags.to !== undefined && flags.to.trim() === '') throw new UsageError('--to is empty: give the version to roll back to, or leave --to out for the previous one');
   if (flags.gitops && !flags.to) throw new UsageError('rollback --gitops needs --to SHA (the full sha of the release to go back to)');
   if (flags.gitops && flags.to && !/^[0-9a-f]{40}$/.test(flags.to)) {
     throw new DeployRollbackError(`--to must be the release's full 40-hex gitops sha, not "${flags.to}": a short sha is ambiguous and Gimlet would revert the whole history.`);
@@ -223,7 +230,83 @@ async function rollbackCommand(flags: Flags, pool: () => SessionPool, reporter: 
     if (!target && source.kind === 'gitops') throw new DeployRollbackError(`${flags.to} is not a release of ${app.name} in ${app.environment.name}.`);
     target ??= { id: `${app.id}@${flags.to}`, app, version: flags.to, current: false, rollbackable: true };
   }
-  const plan = await source.planRollback(app, target);
+  const interrupts = new Interrupts(reporter);
+  try {
+    return await planAndRun(flags, source, app, target, reporter, interrupts);
+  } finally {
+    interrupts.uninstall();
+  }
+}
+
+const SIGNAL_EXIT_CODES: Record<InterruptSignal, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
+type InterruptSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
+
+/**
+ * SIGINT, SIGTERM and SIGHUP all cancel a rollback the same way: the first one stops the step in
+ * flight, puts half-done steps back, releases the lock and prints the per-host table; a second one
+ * releases the lock (best effort, bounded) and exits at once.
+ */
+class Interrupts {
+  readonly controller = new AbortController();
+  received?: InterruptSignal;
+  /** Set once there is a lock to give back on the emergency exit. */
+  emergency?: () => Promise<string>;
+  private readonly handlers = new Map<InterruptSignal, () => void>();
+
+  constructor(private readonly reporter: Reporter) {
+    for (const signal of Object.keys(SIGNAL_EXIT_CODES) as InterruptSignal[]) {
+      const handler = () => this.onSignal(signal);
+      this.handlers.set(signal, handler);
+      process.on(signal, handler);
+    }
+    // A closed terminal (SIGHUP) must not turn the remaining report into a crash on EPIPE/EIO.
+    process.stdout.on('error', ignoreStreamError);
+    process.stderr.on('error', ignoreStreamError);
+  }
+
+  get exitCode(): number | undefined {
+    return this.received ? SIGNAL_EXIT_CODES[this.received] : undefined;
+  }
+
+  private onSignal(signal: InterruptSignal): void {
+    if (!this.received) {
+      this.received = signal;
+      this.reporter.warn(`${signal}: cancelling… (the step in flight is stopped, half-done steps are put back and the lock released; ${signal === 'SIGINT' ? 'Ctrl-C again' : 'a second signal'} exits at once)`);
+      this.controller.abort();
+      return;
+    }
+    this.reporter.warn(`${signal} again: releasing the deploy lock (best effort) and exiting now; the hosts' state is not read back.`);
+    const code = SIGNAL_EXIT_CODES[this.received];
+    const unlock = this.emergency?.() ?? Promise.resolve('No deploy lock was taken.');
+    void unlock.then(
+      (message) => {
+        process.stderr.write(`${message}\n`);
+        process.exit(code);
+      },
+      () => process.exit(code),
+    );
+  }
+
+  uninstall(): void {
+    for (const [signal, handler] of this.handlers) process.removeListener(signal, handler);
+  }
+}
+
+function ignoreStreamError(): void {}
+
+async function planAndRun(flags: Flags, source: ReleaseSource, app: App, target: Release | undefined, reporter: Reporter, interrupts: Interrupts): Promise<number> {
+  let plan;
+  try {
+    plan = await source.planRollback(app, target, interrupts.controller.signal);
+  } catch (error) {
+    if (interrupts.exitCode === undefined) throw error;
+    process.stderr.write(`Interrupted (${interrupts.received}) while checking the hosts: nothing was changed.\n`);
+    return interrupts.exitCode;
+  }
+  if (interrupts.exitCode !== undefined) {
+    process.stderr.write(`Interrupted (${interrupts.received}): nothing was changed.\n`);
+    return interrupts.exitCode;
+  }
   process.stdout.write(`Roll back ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}\n${plan.summary}\n\n${plan.lines.join('\n')}\n`);
   if (flags['dry-run']) {
     const extra = (await source.previewRollback?.(plan)) ?? [];
@@ -239,21 +322,13 @@ async function rollbackCommand(flags: Flags, pool: () => SessionPool, reporter: 
       return 1;
     }
   }
-  const controller = new AbortController();
-  const onSigint = () => {
-    reporter.warn('Interrupted: finishing the step in flight, then stopping.');
-    controller.abort();
-  };
-  process.once('SIGINT', onSigint);
-  let outcome: RollbackOutcome;
-  try {
-    outcome = await source.executeRollback(plan, reporter, controller.signal);
-  } finally {
-    process.removeListener('SIGINT', onSigint);
-  }
+  const runningPlan = plan;
+  if (source.releaseLockNow) interrupts.emergency = () => source.releaseLockNow!(runningPlan, 5000);
+  const outcome: RollbackOutcome = await source.executeRollback(plan, reporter, interrupts.controller.signal);
   for (const line of outcome.lines) process.stdout.write(`${line}\n`);
   (outcome.ok ? process.stdout : process.stderr).write(`${outcome.message}\n`);
-  return outcome.ok ? 0 : 1;
+  if (outcome.ok) return 0;
+  return interrupts.exitCode ?? 1;
 }
 
 main(process.argv.slice(2)).then(

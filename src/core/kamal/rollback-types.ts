@@ -30,6 +30,8 @@ export interface KamalRoleStep {
     logs: string;
     /** Stop of the version serving when planned; the executor rebuilds it if that changed. */
     stopOld?: string;
+    /** Set when the pre-flight saw `_replaced_` copies still running (an interrupted rollback): stopped once V serves. */
+    stopReplaced?: string;
   };
 }
 
@@ -94,9 +96,11 @@ export interface KamalHostOutcome {
   from?: string;
   to: string;
   result: KamalStepResult;
-  /** The version serving afterwards, when known. */
+  /** The version serving afterwards, when known (read back from the host after a failure or cancel). */
   serving?: string;
   message?: string;
+  /** What the read-back found besides the serving version, e.g. "v3 still running". */
+  note?: string;
 }
 
 export const TARGET_ARG_PLACEHOLDER = '<cid12>';

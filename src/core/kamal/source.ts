@@ -3,11 +3,12 @@ import type { App, Environment, HostContainer, HostEntry, Problem, Release, Rele
 import { DeployRollbackError, silentReporter } from '../model';
 import type { HostSession, SessionPool } from '../ssh/types';
 import { containerLogsCommand } from './commands/inventory';
+import { releaseLockIfOurs } from './commands/lock';
 import { destinationFileFor, listDestinations, loadKamalConfig } from './config';
 import type { KamalInventory } from './inventory';
 import { readKamalInventory } from './inventory';
 import { kamalReleaseHostEntries, kamalReleases } from './releases';
-import { executeKamalRollback, planKamalRollback } from './rollback';
+import { executeKamalRollback, planKamalRollback, type KamalPlanDetail } from './rollback';
 import { sshTargetFor } from './ssh-target';
 import type { KamalConfig } from './types';
 
@@ -175,6 +176,19 @@ export class KamalSource implements ReleaseSource {
       });
     } finally {
       this.inventories.delete(keyOf(config.destination));
+    }
+  }
+
+  async releaseLockNow(plan: RollbackPlan, timeoutMs: number): Promise<string> {
+    const detail = (plan as RollbackPlan<KamalPlanDetail>).detail;
+    const config = this.planConfigs.get(plan) ?? (await this.config(plan.environment === DEFAULT_ENVIRONMENT ? undefined : plan.environment));
+    const advice = `run \`kamal lock release\`${detail.destination ? ` -d ${detail.destination}` : ''} if \`kamal lock status\` names this run`;
+    try {
+      const session = await this.sessionsFor(config)(detail.primaryHost);
+      const result = await session.exec(releaseLockIfOurs(config, detail.lockHolder, detail.lockMessage), { timeoutMs });
+      return result.code === 0 ? `Released the deploy lock on ${detail.primaryHost} if this run held it.` : `Could not release the deploy lock on ${detail.primaryHost} (exit ${result.code}): ${advice}.`;
+    } catch (error) {
+      return `Could not release the deploy lock on ${detail.primaryHost} (${error instanceof Error ? error.message : String(error)}): ${advice}.`;
     }
   }
 

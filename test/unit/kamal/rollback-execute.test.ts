@@ -85,8 +85,8 @@ describe('executeKamalRollback', () => {
       ['web-2', 'v3', 'v2', 'rolled-back'],
       ['web-3', 'v3', 'v2', 'rolled-back'],
     ]);
-    assert.match(result.lines[0], /^HOST\s+ROLE\s+FROM\s+TO\s+OUTCOME$/);
-    assert.match(result.lines[2], /^web-2\s+web\s+v3\s+v2\s+rolled-back$/);
+    assert.match(result.lines[0], /^HOST\s+ROLE\s+FROM\s+TO\s+NOW\s+OUTCOME$/);
+    assert.match(result.lines[2], /^web-2\s+web\s+v3\s+v2\s+v2\s+rolled-back$/);
     assert.equal(result.rollForward, undefined);
     assert.match(reporter.text('step'), /\[ssh web-2\] web: starting chat-web-v2/);
     assert.match(reporter.text('debug'), /\[ssh web-3\] mkdir -p .kamal && echo .* docker rename chat-web-v2 chat-web-v2_replaced_/);
@@ -140,19 +140,44 @@ describe('executeKamalRollback', () => {
     assert.equal(fakes.get('web-1').lock, undefined);
   });
 
-  it('finishes the group in flight on cancel and starts no other', async () => {
+  it('stops the step in flight on cancel, puts the renamed container back, reads the host back and starts nothing else', async () => {
     const { config, fakes } = fleet(['web-1', 'web-2', 'web-3'], { boot: { limit: 1 } });
     const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
     const controller = new AbortController();
     fakes.get('web-1').beforeExec = (command) => {
       if (command.startsWith('docker run')) controller.abort();
     };
+    const reporter = new RecordingReporter();
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter, runHooks: false, signal: controller.signal });
+    assert.equal(result.ok, false);
+    const web1 = fakes.get('web-1');
+    assert.deepEqual(web1.running(), ['chat-web-v3'], 'the old version keeps serving');
+    assert.ok(web1.containers.some((container) => container.name === 'chat-web-v2' && container.state === 'exited'), 'v2 has its name back, so a re-run finds it');
+    assert.ok(!web1.containers.some((container) => container.name.includes('_replaced_')));
+    assert.ok(!web1.commands.some((command) => command.startsWith('docker exec kamal-proxy kamal-proxy deploy')), 'no step after the cancel');
+    assert.deepEqual(runCommands(fakes, 'web-2'), ['mkdir -p .kamal']);
+    assert.deepEqual(result.hosts.map((entry) => entry.result), ['cancelled', 'cancelled', 'cancelled']);
+    assert.deepEqual(result.hosts.map((entry) => entry.serving), ['v3', 'v3', 'v3']);
+    assert.match(result.message, /did not complete: cancelled\. Now serving: v3 on web-1 \(web\), web-2 \(web\), web-3 \(web\)/);
+    assert.match(reporter.text('warn'), /Cancelling: closing the commands in flight/);
+    assert.equal(web1.lock, undefined);
+    assert.equal(result.rollForward, undefined, 'every host is on one version: nothing to restore');
+    assert.match(result.lines[0], /^HOST\s+ROLE\s+FROM\s+TO\s+NOW\s+OUTCOME$/);
+  });
+
+  it('on cancel after a host switched, reports it on the new version and offers to restore one version everywhere', async () => {
+    const { config, fakes } = fleet(['web-1', 'web-2'], { boot: { limit: 1 } });
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+    const controller = new AbortController();
+    fakes.get('web-1').beforeExec = (command) => {
+      if (command.includes('xargs docker stop')) controller.abort();
+    };
     const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false, signal: controller.signal });
     assert.equal(result.ok, false);
-    assert.deepEqual(fakes.get('web-1').running(), ['chat-web-v2'], 'the host in flight finished');
-    assert.deepEqual(runCommands(fakes, 'web-2'), ['mkdir -p .kamal']);
-    assert.deepEqual(result.hosts.map((entry) => entry.result), ['rolled-back', 'cancelled', 'cancelled']);
-    assert.match(result.message, /cancelled before the next group/);
+    assert.deepEqual(result.hosts.map((entry) => [entry.host, entry.serving]), [['web-1', 'v2'], ['web-2', 'v3']]);
+    assert.match(result.hosts[0].note ?? '', /v3 also running/);
+    assert.deepEqual(result.rollForward?.detail.hosts, ['web-1']);
+    assert.equal(result.rollForward?.to, 'v3');
     assert.equal(fakes.get('web-1').lock, undefined);
   });
 
@@ -207,7 +232,7 @@ describe('executeKamalRollback', () => {
     };
     const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
     assert.equal(result.ok, false);
-    assert.match(result.message, /docker run chat-web-v2 failed on web-1 \(exit 125: docker: Error response from daemon: Conflict/);
+    assert.match(result.message, /docker run chat-web-v2 failed on web-1 \(exit 125\): docker: Error response from daemon: Conflict/);
     assert.equal(fakes.get('web-1').lock, undefined);
     assert.deepEqual(fakes.get('web-1').running(), ['chat-web-v3']);
   });

@@ -90,7 +90,9 @@ export class FakeHost implements HostSession {
   seed(roleName: string, versions: string[], running: string | undefined, options: { destination?: string } = {}): this {
     const prefix = [this.service, roleName, options.destination].filter(Boolean).join('-');
     for (const version of versions) {
-      this.containers.push({ id: containerId(), name: `${prefix}-${version}`, state: version === running ? 'running' : 'exited', created: this.clock++, image: `localhost:5555/bars/app:${version}` });
+      const id = containerId();
+      this.containers.push({ id, name: `${prefix}-${version}`, state: version === running ? 'running' : 'exited', created: this.clock++, image: `localhost:5555/bars/app:${version}` });
+      if (version === running) this.proxyTargets.set(prefix, id.slice(0, 12));
     }
     this.envFiles.add(roleName);
     return this;
@@ -100,12 +102,27 @@ export class FakeHost implements HostSession {
     return this.containers.filter((container) => container.state === 'running').map((container) => container.name);
   }
 
-  async exec(command: string, _options?: ExecOptions): Promise<ExecResult> {
+  async exec(command: string, options?: ExecOptions): Promise<ExecResult> {
     this.commands.push(command);
     this.beforeExec?.(command, this);
     if (this.down) throw new Error(`connect ECONNREFUSED ${this.host}:22`);
+    // As the pool does: a cancelled run's command never starts (or its channel is closed).
+    if (options?.signal?.aborted) throw Object.assign(new Error('Cancelled'), { name: 'AbortError' });
     if (command.includes('@@deploy-rollback')) return this.preflight(command);
+    if (command.includes('@@dr-readback')) return this.readBack(command);
     return this.run(command);
+  }
+
+  /** The executor's read-back after a failure or cancel: sections of containers and kamal-proxy's list. */
+  private readBack(script: string): ExecResult {
+    let stdout = '';
+    for (const chunk of script.split('echo "@@dr-readback-rc $?"')) {
+      const match = /echo (@@dr-readback-\S+); (.*?);?$/s.exec(chunk.trim().replace(/^;\s*/, ''));
+      if (!match) continue;
+      const result = this.run(match[2]);
+      stdout += `${match[1]}\n${result.stdout}@@dr-readback-rc ${result.code}\n`;
+    }
+    return this.ok(stdout);
   }
 
   private ok(stdout = ''): ExecResult {
@@ -233,6 +250,21 @@ export class FakeHost implements HostSession {
         return this.fail(`Error: target failed to become healthy within configured timeout`);
       }
       this.proxyTargets.set(match[1], target);
+      return this.ok();
+    }
+    if (command === 'docker exec kamal-proxy kamal-proxy list') {
+      return this.ok(['Service Target', ...[...this.proxyTargets].map(([service, target]) => `${service} ${target}:80`)].join('\n') + '\n');
+    }
+    if ((match = /^if docker container inspect (\S+) > \/dev\/null 2>&1; then docker rm -f (\S+) > \/dev\/null 2>&1; docker rename \S+ \S+; fi$/.exec(command))) {
+      const renamed = this.byName(match[1]);
+      if (!renamed) return this.ok();
+      this.containers = this.containers.filter((container) => container.name !== match?.[2]);
+      renamed.name = match[2];
+      return this.ok();
+    }
+    if ((match = /^docker ps --quiet --filter label=service=\S+ (?:--filter label=destination=\S+ )?--filter label=role=(\S+) --filter status=running --filter name=_replaced_ \| xargs -r docker stop/.exec(command))) {
+      const prefix = `${this.service}-${match[1]}-`;
+      for (const container of this.containers) if (container.name.startsWith(prefix) && container.name.includes('_replaced_') && container.state === 'running') container.state = 'exited';
       return this.ok();
     }
     if ((match = /^docker tag (\S+) (\S+)$/.exec(command))) {

@@ -45,6 +45,16 @@ export function releaseLock(config: Pick<KamalConfig, 'service' | 'destination'>
   return shellLine(['rm', lockDetailsFile(config)], '&&', ['rm', '-r', lockDirectory(config)]);
 }
 
+/**
+ * Releases the lock only when its details are ours (holder and message), for the emergency exit
+ * of an interrupted run that cannot tell whether its lock command reached the host.
+ */
+export function releaseLockIfOurs(config: Pick<KamalConfig, 'service' | 'destination'>, holder: string, message: string): string {
+  const decoded = shellLine(['cat', lockDetailsFile(config)], '|', ['base64', '-d']);
+  const mine = (line: string) => `${decoded} 2>/dev/null | ${shellLine(['grep', '-qF', '-e', line])}`;
+  return `if ${mine(`Locked by: ${holder} at `)} && ${mine(`Message: ${message}`)}; then ${releaseLock(config)}; fi`;
+}
+
 /** `stat .kamal/lock-S > /dev/null && cat .kamal/lock-S/details | base64 -d`: exits non-zero when free. */
 export function lockStatus(config: Pick<KamalConfig, 'service' | 'destination'>): string {
   return shellLine(['stat', lockDirectory(config)], '>', ['/dev/null'], '&&', ['cat', lockDetailsFile(config)], '|', ['base64', '-d']);
