@@ -334,6 +334,8 @@ async function planAndRun(flags: Flags, source: ReleaseSource, app: App, target:
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // Interrupted: connections still being opened must not keep the process for their timeout.
+    if (code >= 128) process.exit(code);
   },
   (error: unknown) => {
     if (error instanceof UsageError) {

@@ -119,8 +119,14 @@ export async function executeWithProgress(context: RollbackContext, source: Rele
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Rolling back ${plan.app} to ${plan.to}`, cancellable: true },
     async (progress, token) => {
-      const reporter = output.reporter(plan.source, (message) => progress.report({ message }));
-      token.onCancellationRequested(() => reporter.warn('Cancel requested: finishing the step in flight, then stopping.'));
+      let cancelling = false;
+      // Once cancelled, later steps (putting things back, unlocking) must not hide that it is cancelling.
+      const reporter = output.reporter(plan.source, (message) => progress.report({ message: cancelling ? `Cancelling… ${message}` : message }));
+      token.onCancellationRequested(() => {
+        cancelling = true;
+        progress.report({ message: 'Cancelling…' });
+        reporter.warn('Cancel requested: stopping the commands in flight, putting back half-done steps, then releasing the lock.');
+      });
       return source.executeRollback(plan, reporter, abortSignalFor(token));
     },
   );

@@ -58,7 +58,8 @@ function delay(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+/** `work`, or an AbortError as soon as `signal` aborts (the work itself goes on, bounded by its own deadline). */
+export function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return work;
   if (signal.aborted) return Promise.reject(abortError());
   return new Promise<T>((resolve, reject) => {
@@ -377,8 +378,9 @@ async function bootHost(
     } catch (error) {
       if (gatekeeper && barrier.set(false)) deps.reporter.error(`[ssh ${step.host}] first ${step.role} container failed: not booting the other roles`);
       if (isAbort(error) || deps.signal?.aborted) {
-        outcome.result = 'cancelled';
-        outcome.message = 'cancelled while in flight';
+        // Cancelled while stopping the old version: the new one already serves.
+        outcome.result = done.switched ? 'rolled-back' : 'cancelled';
+        outcome.message = done.switched ? `cancelled while stopping ${outcome.serving === step.to ? 'the old version' : 'it'}` : 'cancelled while in flight';
         return;
       }
       outcome.result = error instanceof HostUnreachable ? 'unreachable' : 'failed';

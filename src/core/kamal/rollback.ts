@@ -34,6 +34,7 @@ import {
 import { describeLock, lockStatus, parseLockDetails } from './commands/lock';
 import { unsupportedProxySettings } from './commands/proxy';
 import { hookIsRunnable } from './hooks';
+import { raceAbort } from './rollback-execute';
 import { assemblePlan, label, plural, projectRoot } from './rollback-plan';
 import { bootGroups, buildHostPlan, hostsInBootOrder, rolesOnHost, stopWaitTime } from './rollback-steps';
 import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './rollback-types';
@@ -317,7 +318,7 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
       input.signal?.throwIfAborted();
       const script = preflightScript(config, host, host === primaryHost, input.targetVersion);
       reporter.debug(`[ssh ${host}] ${script}`);
-      const session = await input.sessions(host);
+      const session = await raceAbort(input.sessions(host), input.signal);
       const result = await session.exec(script, { signal: input.signal });
       if (result.code === null) throw new Error(`the connection closed before the checks finished${result.stderr.trim() ? `: ${result.stderr.trim()}` : ''}`);
       return parseHostFacts(config, host, host === primaryHost, result.stdout, result.stderr, input.targetVersion);
