@@ -29,6 +29,8 @@ export interface Environment {
 
 export interface LockInfo {
   holder: string;
+  /** The lock directory exists but its details are missing, empty or not Kamal's format. */
+  unreadable?: boolean;
   /** ISO 8601, as the lock details say it. */
   lockedAt?: string;
   message?: string;

@@ -188,7 +188,7 @@ export function parseInventoryOutput(
   return {
     containers,
     currentVersions: currentVersionsByRole(containers, latestIds),
-    lock: lockLines ? parseLockDetails(lockLines.join('\n')) ?? { holder: 'Unknown', message: 'The lock details could not be read.' } : undefined,
+    lock: lockLines ? parseLockDetails(lockLines.join('\n')) ?? { holder: 'nobody recorded', unreadable: true, message: 'The lock directory exists but its details are empty or unreadable: if no deploy is running, release it with `kamal lock release`.' } : undefined,
     warnings,
   };
 }

@@ -9,7 +9,7 @@ import { looksLikeDockerDown } from '../ssh/errors';
 import type { ExecResult, HostSession } from '../ssh/types';
 import { containerName, stopContainer, tagLatestImage, versionFromName } from './commands/app';
 import { recordAudit } from './commands/auditor';
-import { acquireLock, describeLock, lockDetailsText, parseLockDetails, utcIso8601, type LockDetails } from './commands/lock';
+import { acquireLock, describeLock, lockDetailsText, parseLockDetails, releaseAdvice, unreadableLock, utcIso8601, type LockDetails } from './commands/lock';
 import { parseReadBack, readBackCommand, undoRename, type RoleReadBack } from './commands/recovery';
 import { runHook, type HookDetails, type KamalHookName } from './hooks';
 import { assemblePlan } from './rollback-plan';
@@ -298,7 +298,7 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
         holdingLockForHooks = false;
         reporter.step(`[ssh ${detail.primaryHost}] released the deploy lock`);
       } catch (error) {
-        const message = `Could not release the deploy lock on ${detail.primaryHost} (${errorText(error)}): run \`kamal lock release\`${detail.destination ? ` -d ${detail.destination}` : ''} once the host answers.`;
+        const message = `Could not release the deploy lock on ${detail.primaryHost} (${errorText(error)}): run ${releaseAdvice(config)} once the host answers.`;
         problems.push(message);
         reporter.error(message);
       }
@@ -343,6 +343,13 @@ async function takeLock(runner: HostRunner, detail: KamalPlanDetail, reporter: R
   const status = await runner.exec(detail.primaryHost, detail.commands.lockStatus, 'read the deploy lock');
   if (status.code === 0 && status.stdout.trim()) {
     throw new DeployRollbackError(`Nothing was changed: the deploy lock on ${detail.primaryHost} is ${describeLock(parseLockDetails(status.stdout))}.`, 'lock');
+  }
+  // `stat` found the directory, `cat` found no details: a lock someone's failed acquisition left behind.
+  if (status.code === 0) {
+    throw new DeployRollbackError(
+      `Nothing was changed: the deploy lock on ${detail.primaryHost} is ${describeLock(unreadableLock())}. If no deploy is running, release it with ${releaseAdvice(config)}.`,
+      'lock',
+    );
   }
   throw new DeployRollbackError(`Nothing was changed: could not take the deploy lock on ${detail.primaryHost} (exit ${result.code}${result.stderr.trim() ? `: ${lastLine(result.stderr)}` : ''}).`, 'lock');
 }

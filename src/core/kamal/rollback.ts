@@ -31,7 +31,7 @@ import {
   loggingArgs,
   optionArgs,
 } from './commands/app';
-import { describeLock, lockStatus, parseLockDetails } from './commands/lock';
+import { describeLock, lockDirectoryPresent, lockStatus, parseLockDetails, releaseAdvice, unreadableLock } from './commands/lock';
 import { unsupportedProxySettings } from './commands/proxy';
 import { hookIsRunnable } from './hooks';
 import { raceAbort } from './rollback-execute';
@@ -153,7 +153,11 @@ export function preflightScript(config: KamalConfig, host: string, primary: bool
     parts.push(section(`current ${role.name}`, currentRunningContainerName(config, role.name)));
     parts.push(section(`env ${role.name}`, envFileExists(config, role.name)));
   }
-  if (primary) parts.push(`${shellLine(['echo', `${MARK} lock`])}; ${lockStatus(config)}`);
+  if (primary) {
+    // Kamal's status prints nothing for a lock directory without details: ask for the directory too.
+    parts.push(section('lockdir', lockDirectoryPresent(config)));
+    parts.push(`${shellLine(['echo', `${MARK} lock`])}; ${lockStatus(config)}`);
+  }
   return parts.join('; ');
 }
 
@@ -223,6 +227,7 @@ function parseHostFacts(config: KamalConfig, host: string, primary: boolean, std
   if (primary) {
     const lock = sections.get('lock');
     if (lock && lock.lines.length > 0) facts.lock = parseLockDetails(lock.lines.join('\n'));
+    else if (sections.get('lockdir')?.lines.includes('present')) facts.lock = unreadableLock();
   }
   return facts;
 }
@@ -342,7 +347,7 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
   const lock = facts.find((host) => host.host === primaryHost)?.lock;
   if (lock) {
     throw new DeployRollbackError(
-      `Cannot roll back ${label(config)}: the deploy lock on ${primaryHost} is ${describeLock(lock)}. Wait for that deploy, or release it with \`kamal lock release\` if it is stale.`,
+      `Cannot roll back ${label(config)}: the deploy lock on ${primaryHost} is ${describeLock(lock)}. Wait for that deploy, or release it with ${releaseAdvice(config)} if it is stale.`,
       'lock',
     );
   }

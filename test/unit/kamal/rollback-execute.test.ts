@@ -24,7 +24,7 @@ function runCommands(fakes: FakeHosts, host: string): string[] {
         .replace(/--hostname (\S+)-[0-9a-f]{12}/, '--hostname $1-H')
         .replace(/\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\]/g, '[T]')
         .replace(/--target=[0-9a-f]{12}/, '--target=CID')
-        .replace(/^mkdir -p \.kamal && mkdir \.kamal\/lock-chat && echo '[^']*'/s, "mkdir -p .kamal && mkdir .kamal/lock-chat && echo 'B64'"),
+        .replace(/^mkdir -p \.kamal && mkdir \.kamal\/lock-chat && \{ echo '[^']*'/s, "mkdir -p .kamal && mkdir .kamal/lock-chat && { echo 'B64'"),
     );
 }
 
@@ -55,7 +55,7 @@ describe('executeKamalRollback', () => {
     assert.equal(result.ok, true, result.message);
     const currentVersion = plan.detail.hostPlans[0].steps[0].commands.currentVersion;
     assert.deepEqual(runCommands(fakes, 'web-1'), [
-      "mkdir -p .kamal && mkdir .kamal/lock-chat && echo 'B64' > .kamal/lock-chat/details",
+      "mkdir -p .kamal && mkdir .kamal/lock-chat && { echo 'B64' > .kamal/lock-chat/details || { rm -rf .kamal/lock-chat; false; }; }",
       `mkdir -p .kamal && echo '[T] [ada] [web] Renaming container v2 to v2_replaced_X' >> .kamal/chat-audit.log && docker rename chat-web-v2 chat-web-v2_replaced_X && ${currentVersion}`,
       runCommands(fakes, 'web-1')[2],
       'docker exec kamal-proxy kamal-proxy deploy chat-web --target=CID:80 --deploy-timeout=10s --drain-timeout=30s --health-check-path=/up --buffer-requests --buffer-responses --log-request-header=Cache-Control --log-request-header=Last-Modified --log-request-header=User-Agent',
@@ -221,6 +221,17 @@ describe('executeKamalRollback', () => {
     assert.match(fakes.get('web-1').lock ?? '', /Grace/);
     assert.ok(!fakes.allCommands().some((command) => command.startsWith('docker ') || command.startsWith('rm ')));
     assert.equal(result.rollForward, undefined);
+  });
+
+  it('names an empty lock left by a failed acquisition as such, with the release advice, and changes nothing', async () => {
+    const { config, fakes } = fleet(['web-1']);
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+    fakes.get('web-1').lock = '';
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
+    assert.equal(result.ok, false);
+    assert.match(result.message, /the deploy lock on web-1 is present but its details are empty or unreadable.*If no deploy is running, release it with `kamal lock release`/);
+    assert.equal(fakes.get('web-1').lock, '', 'a lock we did not take is left alone');
+    assert.ok(!fakes.allCommands().some((command) => command.startsWith('docker ') || command.startsWith('rm ')));
   });
 
   it('releases the lock when docker run fails', async () => {

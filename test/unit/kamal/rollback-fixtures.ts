@@ -183,11 +183,12 @@ export class FakeHost implements HostSession {
       this.audit.push(match[1]);
       return this.ok();
     }
-    if ((match = /^mkdir (\.kamal\/lock-\S+) && echo '([A-Za-z0-9+/=\n]+)' > \S+\/details$/s.exec(command))) {
+    if ((match = /^mkdir (\.kamal\/lock-\S+) && \{ echo '([A-Za-z0-9+/=\n]+)' > \S+\/details \|\| \{ rm -rf \S+; false; \}; \}$/s.exec(command))) {
       if (this.lock !== undefined) return this.fail(`mkdir: cannot create directory '${match[1]}': File exists`);
       this.lock = Buffer.from(match[2].replace(/\n/g, ''), 'base64').toString('utf8');
       return this.ok();
     }
+    if (/^test -d \.kamal\/lock-\S+ && echo present \|\| true$/.test(command)) return this.ok(this.lock !== undefined ? 'present\n' : '');
     if (/^stat \.kamal\/lock-\S+ > \/dev\/null && cat \S+ \| base64 -d$/.test(command)) {
       return this.lock !== undefined ? this.ok(`${this.lock}\n`) : this.fail("stat: cannot statx '.kamal/lock-chat': No such file or directory");
     }

@@ -46,7 +46,7 @@ describe('planKamalRollback', () => {
     assert.match(step.commands.proxyDeploy ?? '', /^docker exec kamal-proxy kamal-proxy deploy chat-web --target=<cid12>:80 --deploy-timeout=10s /);
     assert.ok(plan.lines.some((line) => line.includes(step.commands.run)), 'the dry run shows the exact docker run');
     assert.ok(plan.lines.some((line) => line.startsWith('[ssh web-3] mkdir -p .kamal && echo ') && line.endsWith(' Tagging localhost:5555/bars/app:v2 as the latest image\' >> .kamal/chat-audit.log && docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest')));
-    assert.ok(plan.lines.some((line) => line.startsWith('[ssh web-1] mkdir -p .kamal && mkdir .kamal/lock-chat && echo ')));
+    assert.ok(plan.lines.some((line) => line.startsWith('[ssh web-1] mkdir -p .kamal && mkdir .kamal/lock-chat && { echo ')));
     assert.ok(plan.lines.includes('[ssh web-2, web-3] mkdir -p .kamal'));
     assert.ok(plan.lines.includes('[ssh web-1] rm .kamal/lock-chat/details && rm -r .kamal/lock-chat'));
     assertReadOnly(fakes);
@@ -146,6 +146,14 @@ describe('planKamalRollback', () => {
       fakes.get('web-1').lock = 'Locked by: Grace Hopper at 2026-11-23T07:00:00Z\nVersion: v4\nMessage: Deploying the big migration';
       const error = await refusal(planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2' }));
       assert.match(error.message, /deploy lock on web-1 is held by Grace Hopper since 2026-11-23T07:00:00Z for version v4: "Deploying the big migration"/);
+      assertReadOnly(fakes);
+    });
+
+    it('when the lock directory is there without details (a failed lock), saying so and how to release it', async () => {
+      const { config, fakes } = threeHosts();
+      fakes.get('web-1').lock = '';
+      const error = await refusal(planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2' }));
+      assert.match(error.message, /deploy lock on web-1 is present but its details are empty or unreadable, so nobody is named .* release it with `kamal lock release` if it is stale/);
       assertReadOnly(fakes);
     });
 

@@ -35,9 +35,28 @@ export function lockDetailsText(details: LockDetails): string {
   return `Locked by: ${details.holder} at ${details.lockedAt}\nVersion: ${details.version}\nMessage: ${details.message}`;
 }
 
-/** `mkdir .kamal/lock-S && echo "<base64>" > .kamal/lock-S/details`: mkdir fails if someone holds it. */
+/**
+ * Kamal's `mkdir .kamal/lock-S && echo "<base64>" > .kamal/lock-S/details` (mkdir fails if someone
+ * holds it), except that a failed write (disk full) removes the directory this line just made:
+ * Kamal leaves it empty, and every later run then fails "File exists" naming nobody.
+ */
 export function acquireLock(config: Pick<KamalConfig, 'service' | 'destination'>, details: LockDetails): string {
-  return shellLine(['mkdir', lockDirectory(config)], '&&', ['echo', rubyBase64(lockDetailsText(details))], '>', [lockDetailsFile(config)]);
+  const write = shellLine(['echo', rubyBase64(lockDetailsText(details))], '>', [lockDetailsFile(config)]);
+  return `${shellLine(['mkdir', lockDirectory(config)])} && { ${write} || { ${shellLine(['rm', '-rf', lockDirectory(config)])}; false; }; }`;
+}
+
+/** Prints `present` when the lock directory exists, whatever its details say (or whether there are any). */
+export function lockDirectoryPresent(config: Pick<KamalConfig, 'service' | 'destination'>): string {
+  return shellLine(['test', '-d', lockDirectory(config)], '&&', ['echo', 'present'], '||', ['true']);
+}
+
+/** A lock directory with no readable details: nobody can be named as its holder. */
+export function unreadableLock(): LockInfo {
+  return { holder: 'nobody recorded', unreadable: true };
+}
+
+export function releaseAdvice(config: Pick<KamalConfig, 'destination'>): string {
+  return `\`kamal lock release${config.destination ? ` -d ${config.destination}` : ''}\``;
 }
 
 /** `rm .kamal/lock-S/details && rm -r .kamal/lock-S` */
@@ -64,6 +83,7 @@ export function lockStatus(config: Pick<KamalConfig, 'service' | 'destination'>)
 export function parseLockDetails(text: string): LockInfo {
   const lines = text.replace(/\r/g, '').split('\n');
   const first = lines.find((line) => line.startsWith('Locked by: '));
+  if (!first) return unreadableLock();
   const info: LockInfo = { holder: 'unknown' };
   if (first) {
     const match = /^Locked by: (.*) at (\S+)\s*$/.exec(first);
@@ -84,6 +104,7 @@ export function parseLockDetails(text: string): LockInfo {
 }
 
 export function describeLock(lock: LockInfo): string {
+  if (lock.unreadable) return 'present but its details are empty or unreadable, so nobody is named (a lock that failed half-way leaves this)';
   const parts = [`held by ${lock.holder}`];
   if (lock.lockedAt) parts.push(`since ${lock.lockedAt}`);
   if (lock.version) parts.push(`for version ${lock.version}`);
