@@ -203,4 +203,109 @@ describe('Kamal hosts that go silent (link down, no reset)', function () {
     await hosts.linkUp(appHosts[1]);
     assert.deepEqual(await proxyTargets(service), [`${service}-web-v2`, `${service}-web-v2`]);
   });
+
+  async function convergesOnRerun(config: KamalConfig, sessionPool: InspectableSessionPool, service: string): Promise<void> {
+    const { sessions } = sessionsFor(sessionPool, config);
+    const plan = await planKamalRollback({ config, sessions, targetVersion: 'v1', performer: 'fault-test' });
+    const result = await executeKamalRollback(plan, { sessions, reporter: silentReporter, runHooks: false });
+    assert.equal(result.ok, true, `${result.message}\n${result.lines.join('\n')}`);
+    assert.deepEqual(await proxyTargets(service), [`${service}-web-v1`, `${service}-web-v1`]);
+    for (const host of appHosts) {
+      const running = await hosts.docker(host, ['ps', '--filter', `label=service=${service}`, '--format', '{{.Names}}']);
+      assert.equal(running.stdout.trim(), `${service}-web-v1`, `${host.name}: only v1 runs after the re-run`);
+    }
+    assert.equal(await lockExists(service), false);
+  }
+
+  for (const phase of [
+    { name: 'boot', host: 1, when: (command: string) => command.startsWith('docker run') },
+    { name: 'stop', host: 1, when: (command: string) => command.includes('xargs docker stop') && !command.includes('_replaced_') },
+    { name: 'tag', host: 1, when: (command: string) => command.includes('docker tag') },
+    { name: 'unlock', host: 0, when: (command: string) => command.startsWith('rm .kamal/lock-') },
+  ]) {
+    it(`${phase.name}: a host going silent gives a clear answer within the bound, the others read back, the lock state told; a re-run converges`, async () => {
+      const service = `ph${phase.name}`;
+      await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });
+      const config = await writeConfig(root, hosts, service);
+      const sessionPool = pool();
+      const silent = appHosts[phase.host]!;
+      let dropped = 0;
+      const { sessions } = sessionsFor(sessionPool, config, async (host, command) => {
+        if (!dropped && host === silent.address && phase.when(command)) {
+          dropped = Date.now();
+          await hosts.linkDown(silent);
+        }
+      });
+      const plan = await planKamalRollback({ config, sessions, targetVersion: 'v1', performer: 'fault-test' });
+      const result = await executeKamalRollback(plan, { sessions, reporter: silentReporter, runHooks: false });
+      assert.ok(dropped, 'the link went down');
+      const ms = Date.now() - dropped;
+      assert.ok(ms < ANSWER_BOUND_MS, `took ${ms} ms`);
+      assert.equal(result.ok, false);
+      assert.match(result.message, new RegExp(`${escaped(silent.address)}.*stopped answering`), result.message);
+      const lost = result.hosts.find((entry) => entry.host === silent.address)!;
+      const other = result.hosts.find((entry) => entry.host !== silent.address)!;
+      if (phase.name === 'unlock') {
+        // Every host switched before the lock host went silent: the lock could not be given back.
+        assert.match(result.message, /Could not release the deploy lock on .*run `kamal lock release` once the host answers/);
+        await hosts.linkUp(silent);
+        assert.equal(await lockExists(service), true, 'the lock is still there, as the user was told');
+        assert.equal((await hosts.exec(appHosts[0], `rm .kamal/lock-${service}/details && rm -r .kamal/lock-${service}`)).code, 0);
+      } else {
+        if (phase.name === 'boot' || phase.name === 'stop') assert.equal(lost.result, 'unreachable', result.lines.join('\n'));
+        if (phase.name !== 'tag') assert.equal(lost.serving, undefined, 'the silent host is unknown, not assumed');
+        assert.equal(await lockExists(service), false, 'the lock on the healthy primary was released');
+        assert.equal(other.serving, phase.name === 'boot' ? other.serving : 'v1');
+        await hosts.linkUp(silent);
+      }
+      assert.match(result.lines[0]!, /NOW/);
+      await convergesOnRerun(config, sessionPool, service);
+    });
+  }
+
+  it('lock on a full disk: the failed write leaves no empty lock behind and says why; a re-run converges', async () => {
+    const service = 'fulldisk';
+    await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });
+    const config = await writeConfig(root, hosts, service);
+    const sessionPool = pool();
+    const { sessions } = sessionsFor(sessionPool, config);
+    const plan = await planKamalRollback({ config, sessions, targetVersion: 'v1', performer: 'fault-test' });
+    // A full file system over the host's .kamal, inside its sshd's own mount namespace.
+    const full = await hosts.exec(appHosts[0], 'mount -t tmpfs -o size=16k tmpfs .kamal && { dd if=/dev/zero of=.kamal/fill bs=4k 2>/dev/null; true; }');
+    assert.equal(full.code, 0, full.stderr);
+    try {
+      const result = await executeKamalRollback(plan, { sessions, reporter: silentReporter, runHooks: false });
+      assert.equal(result.ok, false);
+      assert.match(result.message, new RegExp(`could not take the deploy lock on ${escaped(appHosts[0].address)} \\(exit 1: .*No space left on device\\)`), result.message);
+      const left = await hosts.exec(appHosts[0], `test -e .kamal/lock-${service} && echo left || echo clean`);
+      assert.equal(left.stdout.trim(), 'clean', 'no empty lock directory left behind');
+    } finally {
+      await hosts.exec(appHosts[0], 'umount .kamal');
+    }
+    assert.deepEqual(await proxyTargets(service), [`${service}-web-v2`, `${service}-web-v2`]);
+    await convergesOnRerun(config, sessionPool, service);
+  });
+
+  it('target image missing on one host: refused in the pre-flight naming host and image, nothing changed; a re-run converges once it is back', async () => {
+    const service = 'noimage';
+    await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });
+    const config = await writeConfig(root, hosts, service);
+    const sessionPool = pool();
+    const { sessions } = sessionsFor(sessionPool, config);
+    const image = `${hosts.repository}:v1`;
+    const id = (await hosts.docker(appHosts[1], ['image', 'inspect', '--format', '{{.Id}}', image])).stdout.trim();
+    assert.equal((await hosts.docker(appHosts[1], ['rmi', '-f', image])).code, 0);
+    try {
+      await assert.rejects(planKamalRollback({ config, sessions, targetVersion: 'v1', performer: 'fault-test' }), (error: unknown) => {
+        assert.ok(error instanceof DeployRollbackError);
+        assert.match(error.message, new RegExp(`nothing was changed: the image ${escaped(image)} is missing on ${escaped(appHosts[1].address)}`));
+        return true;
+      });
+      assert.deepEqual(await proxyTargets(service), [`${service}-web-v2`, `${service}-web-v2`]);
+      assert.equal(await lockExists(service), false);
+    } finally {
+      await hosts.docker(appHosts[1], ['tag', id, image]);
+    }
+    await convergesOnRerun(config, sessionPool, service);
+  });
 });

@@ -78,6 +78,8 @@ export class FakeHost implements HostSession {
   proxyTargets = new Map<string, string>();
   /** Versions whose new containers never become healthy. */
   unhealthy = new Set<string>();
+  /** Image tags removed (docker rmi) while their containers stay. */
+  deletedImages = new Set<string>();
   /** Set to make every later command fail as if the link dropped. */
   down = false;
   /** Called before each command: lets a test drop the link at a chosen point. */
@@ -252,6 +254,11 @@ export class FakeHost implements HostSession {
       }
       this.proxyTargets.set(match[1], target);
       return this.ok();
+    }
+    if ((match = /^docker image ls --format '\{\{\.Tag\}\}' (\S+)$/.exec(command))) {
+      const repository = match[1];
+      const tags = new Set(this.containers.map((container) => container.image).filter((image) => image.startsWith(`${repository}:`) && !this.deletedImages.has(image)).map((image) => image.slice(repository.length + 1)));
+      return this.ok([...tags].map((tag) => `${tag}\n`).join(''));
     }
     if (command === 'docker exec kamal-proxy kamal-proxy list') {
       return this.ok(['Service Target', ...[...this.proxyTargets].map(([service, target]) => `${service} ${target}:80`)].join('\n') + '\n');

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { DeployRollbackError } from '../../../src/core/model';
-import { planKamalRollback } from '../../../src/core/kamal/rollback';
+import { executeKamalRollback, planKamalRollback } from '../../../src/core/kamal/rollback';
 import { bootGroups, hostsInBootOrder } from '../../../src/core/kamal/rollback-steps';
 import { FakeHosts, kamalConfig, role } from './rollback-fixtures';
 import type { KamalConfig } from '../../../src/core/kamal/types';
@@ -51,6 +51,25 @@ describe('planKamalRollback', () => {
     assert.ok(plan.lines.includes('[ssh web-1] rm .kamal/lock-chat/details && rm -r .kamal/lock-chat'));
     assertReadOnly(fakes);
     for (const host of fakes.hosts.values()) assert.equal(host.commands.length, 1);
+  });
+
+  it('after an interrupted rollback: renames a target left only as a _replaced_ copy back first, and stops copies left running', async () => {
+    const { config, fakes } = threeHosts();
+    const web2 = fakes.get('web-2');
+    web2.containers.find((container) => container.name === 'chat-web-v2')!.name = 'chat-web-v2_replaced_0123456789abcdef';
+    const web3 = fakes.get('web-3');
+    web3.containers.push({ id: 'e'.repeat(64), name: 'chat-web-v1_replaced_fedcba9876543210', state: 'running', created: 1, image: 'localhost:5555/bars/app:v1' });
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2' });
+    const steps = plan.detail.hostPlans.map((host) => host.steps[0]!);
+    assert.match(steps[1]!.commands.rename ?? '', /^docker rename chat-web-v2_replaced_0123456789abcdef chat-web-v2 && docker rename chat-web-v2 chat-web-v2_replaced_[0-9a-f]{16}$/);
+    assert.equal(steps[0]!.commands.stopReplaced, undefined);
+    assert.equal(steps[2]!.commands.stopReplaced, 'docker ps --quiet --filter label=service=chat --filter label=role=web --filter status=running --filter name=_replaced_ | xargs -r docker stop');
+    assert.ok(plan.lines.some((line) => line.startsWith('[ssh web-3] web: once v2 serves, stop the _replaced_ copies')));
+    assertReadOnly(fakes);
+
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: { step() {}, info() {}, debug() {}, warn() {}, error() {} }, runHooks: false });
+    assert.equal(result.ok, true, result.message);
+    for (const host of fakes.hosts.values()) assert.deepEqual(host.running(), ['chat-web-v2'], host.host);
   });
 
   it('gives the confirmation a short overview: hosts from → to in boot order, lock and hooks, no commands', async () => {
@@ -154,6 +173,14 @@ describe('planKamalRollback', () => {
       fakes.get('web-1').lock = '';
       const error = await refusal(planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2' }));
       assert.match(error.message, /deploy lock on web-1 is present but its details are empty or unreadable, so nobody is named .* release it with `kamal lock release` if it is stale/);
+      assertReadOnly(fakes);
+    });
+
+    it('when the target image tag is gone on a host although its container is there', async () => {
+      const { config, fakes } = threeHosts();
+      fakes.get('web-2').deletedImages.add('localhost:5555/bars/app:v2');
+      const error = await refusal(planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2' }));
+      assert.match(error.message, /nothing was changed: the image localhost:5555\/bars\/app:v2 is missing on web-2 \(its container is there/);
       assertReadOnly(fakes);
     });
 
