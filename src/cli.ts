@@ -5,7 +5,12 @@ import { defaultFinders, environmentsToJson, openSource, releasesToJson } from '
 import { DeployRollbackError, type App, type Release, type ReleaseSource, type Reporter, type RollbackOutcome } from './core/model';
 import { createSessionPool } from './core/ssh/pool';
 import type { SessionPool, SshPrompts } from './core/ssh/types';
+import { escapeControl } from './core/text';
 import { version } from '../package.json';
+
+// Everything this CLI prints may carry text from a host: control characters are shown, never obeyed.
+const out = (text: string): void => void process.stdout.write(escapeControl(text));
+const err = (text: string): void => void process.stderr.write(escapeControl(text));
 
 const USAGE = `deploy-rollback ${version}: see what runs where and roll back Kamal and gitops deploys.
 
@@ -61,7 +66,7 @@ const options = {
 type Flags = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
 
 function stderrReporter(verbose: boolean): Reporter {
-  const write = (prefix: string) => (message: string) => process.stderr.write(`${prefix}${message}\n`);
+  const write = (prefix: string) => (message: string) => err(`${prefix}${message}\n`);
   return {
     step: write('» '),
     info: write(''),
@@ -80,7 +85,7 @@ function ask(question: string, hidden = false): Promise<string> {
   return new Promise((resolve) => {
     rl.question(question, (answer) => {
       rl.close();
-      if (hidden) process.stderr.write('\n');
+      if (hidden) err('\n');
       resolve(answer);
     });
   });
@@ -90,7 +95,7 @@ const terminalPrompts: SshPrompts = {
   async confirmUnknownHostKey(host, port, keyType, fingerprint) {
     const where = port === 22 ? host : `[${host}]:${port}`;
     if (!process.stdin.isTTY) {
-      process.stderr.write(`Host key of ${where} is unknown (${keyType} ${fingerprint}); add it to ~/.ssh/known_hosts first (no terminal to ask).\n`);
+      err(`Host key of ${where} is unknown (${keyType} ${fingerprint}); add it to ~/.ssh/known_hosts first (no terminal to ask).\n`);
       return false;
     }
     const answer = await ask(`The authenticity of host '${where}' can't be established.\n${keyType} key fingerprint is ${fingerprint}.\nAre you sure you want to continue connecting (yes/no)? `);
@@ -118,12 +123,12 @@ async function main(argv: string[]): Promise<number> {
   }
   const flags = parsed.values;
   if (flags.version) {
-    process.stdout.write(`${version}\n`);
+    out(`${version}\n`);
     return 0;
   }
   const [command, ...rest] = parsed.positionals;
   if (flags.help || !command) {
-    process.stdout.write(`${USAGE}\n`);
+    out(`${USAGE}\n`);
     return flags.help ? 0 : 2;
   }
   if (rest.length) throw new UsageError(`unexpected argument: ${rest[0]}`);
@@ -161,8 +166,8 @@ async function environmentsCommand(flags: Flags, pool: () => SessionPool, report
     { pool, connectAllowed: () => true, reporter },
   );
   const json = await environmentsToJson(sources);
-  if (flags.json) process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
-  else for (const entry of json) process.stdout.write(`${entry.source}\t${entry.environment}\t${entry.path}\n`);
+  if (flags.json) out(`${JSON.stringify(json, null, 2)}\n`);
+  else for (const entry of json) out(`${entry.source}\t${entry.environment}\t${entry.path}\n`);
   return 0;
 }
 
@@ -205,8 +210,8 @@ async function releasesCommand(flags: Flags, pool: () => SessionPool, reporter: 
   const { source, app } = await openFromFlags(flags, pool, reporter, 'releases');
   const releases = await source.releases(app, { limit });
   const json = await releasesToJson(source, releases);
-  if (flags.json) process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
-  else for (const release of releases) process.stdout.write(`${describeRelease(release)}\n`);
+  if (flags.json) out(`${JSON.stringify(json, null, 2)}\n`);
+  else for (const release of releases) out(`${describeRelease(release)}\n`);
   return 0;
 }
 
@@ -280,7 +285,7 @@ class Interrupts {
     const unlock = this.emergency?.() ?? Promise.resolve('No deploy lock was taken.');
     void unlock.then(
       (message) => {
-        process.stderr.write(`${message}\n`);
+        err(`${message}\n`);
         process.exit(code);
       },
       () => process.exit(code),
@@ -300,33 +305,33 @@ async function planAndRun(flags: Flags, source: ReleaseSource, app: App, target:
     plan = await source.planRollback(app, target, interrupts.controller.signal);
   } catch (error) {
     if (interrupts.exitCode === undefined) throw error;
-    process.stderr.write(`Interrupted (${interrupts.received}) while checking the hosts: nothing was changed.\n`);
+    err(`Interrupted (${interrupts.received}) while checking the hosts: nothing was changed.\n`);
     return interrupts.exitCode;
   }
   if (interrupts.exitCode !== undefined) {
-    process.stderr.write(`Interrupted (${interrupts.received}): nothing was changed.\n`);
+    err(`Interrupted (${interrupts.received}): nothing was changed.\n`);
     return interrupts.exitCode;
   }
-  process.stdout.write(`Roll back ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}\n${plan.summary}\n\n${plan.lines.join('\n')}\n`);
+  out(`Roll back ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}\n${plan.summary}\n\n${plan.lines.join('\n')}\n`);
   if (flags['dry-run']) {
     const extra = (await source.previewRollback?.(plan)) ?? [];
-    if (extra.length) process.stdout.write(`\n${extra.join('\n')}\n`);
-    process.stdout.write('\nDry run: nothing was changed.\n');
+    if (extra.length) out(`\n${extra.join('\n')}\n`);
+    out('\nDry run: nothing was changed.\n');
     return 0;
   }
   if (!flags.yes) {
     if (!process.stdin.isTTY) throw new DeployRollbackError('Refusing to roll back without --yes: stdin is not a terminal to confirm on.');
     const answer = await ask(`\nRoll back ${plan.app} (${plan.environment}) to ${plan.to}? Type "yes": `);
     if (answer.trim() !== 'yes') {
-      process.stderr.write('Not confirmed: nothing was changed.\n');
+      err('Not confirmed: nothing was changed.\n');
       return 1;
     }
   }
   const runningPlan = plan;
   if (source.releaseLockNow) interrupts.emergency = () => source.releaseLockNow!(runningPlan, 5000);
   const outcome: RollbackOutcome = await source.executeRollback(plan, reporter, interrupts.controller.signal);
-  for (const line of outcome.lines) process.stdout.write(`${line}\n`);
-  (outcome.ok ? process.stdout : process.stderr).write(`${outcome.message}\n`);
+  for (const line of outcome.lines) out(`${line}\n`);
+  (outcome.ok ? out : err)(`${outcome.message}\n`);
   if (outcome.ok) return 0;
   return interrupts.exitCode ?? 1;
 }
@@ -339,12 +344,12 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     if (error instanceof UsageError) {
-      process.stderr.write(`deploy-rollback: ${error.message}\nRun deploy-rollback --help for usage.\n`);
+      err(`deploy-rollback: ${error.message}\nRun deploy-rollback --help for usage.\n`);
       process.exitCode = 2;
       return;
     }
-    process.stderr.write(`deploy-rollback: ${error instanceof Error ? error.message : String(error)}\n`);
-    if (process.env.DEPLOY_ROLLBACK_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    err(`deploy-rollback: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (process.env.DEPLOY_ROLLBACK_DEBUG && error instanceof Error) err(`${error.stack}\n`);
     process.exitCode = 1;
   },
 );

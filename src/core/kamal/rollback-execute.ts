@@ -6,6 +6,8 @@
 import { DeployRollbackError, type Reporter, type RollbackOutcome, type RollbackPlan } from '../model';
 import { quoteArgv } from '../shell';
 import { looksLikeDockerDown } from '../ssh/errors';
+import { redactSecrets } from '../ssh/redact';
+import { escapeControl } from '../text';
 import type { ExecResult, HostSession } from '../ssh/types';
 import { containerName, stopContainer, tagLatestImage, versionFromName } from './commands/app';
 import { recordAudit } from './commands/auditor';
@@ -86,8 +88,9 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** The last line of a host's output, control characters escaped: it goes into messages as is. */
 function lastLine(text: string): string {
-  return text.trim().split('\n').slice(-1)[0] ?? '';
+  return escapeControl(text.trim().split('\n').slice(-1)[0] ?? '');
 }
 
 /** A command failed with this exit status: the host answered. */
@@ -154,7 +157,7 @@ class HostRunner {
   async exec(host: string, command: string, what: string, how: ExecHow = {}): Promise<ExecResult> {
     const signal = how.cancellable === false ? undefined : this.deps.signal;
     if (signal?.aborted) throw abortError();
-    this.deps.reporter.debug(`[ssh ${host}] ${command}`);
+    this.deps.reporter.debug(`[ssh ${host}] ${redactSecrets(command)}`);
     let result: ExecResult;
     try {
       const session = await raceAbort(this.deps.sessions(host), signal);
@@ -496,7 +499,7 @@ async function bootRole(
 /** Docker's own reason, not its usage line: the `Error response from daemon` / `docker:` line if any. */
 function dockerCause(stderr: string): string {
   const lines = stderr.trim().split('\n').map((line) => line.trim()).filter(Boolean);
-  return lines.find((line) => /Error response from daemon|^docker: |Unable to find image|No such image|Error:/i.test(line)) ?? lines[0] ?? '';
+  return escapeControl(lines.find((line) => /Error response from daemon|^docker: |Unable to find image|No such image|Error:/i.test(line)) ?? lines[0] ?? '');
 }
 
 /** Shows why the new container failed, then stops it so the old version keeps serving alone. */
@@ -504,7 +507,7 @@ async function showLogsAndStop(step: KamalRoleStep, runner: HostRunner, reporter
   const prefix = `[ssh ${step.host}] ${step.role}:`;
   try {
     const logs = await runner.exec(step.host, step.commands.logs, `logs of ${step.containerName}`, { cancellable: false, timeoutMs: AFTERMATH_TIMEOUT_MS });
-    if (logs.stdout.trim()) reporter.error(`${prefix} last lines of ${step.containerName}:\n${logs.stdout.trimEnd()}`);
+    if (logs.stdout.trim()) reporter.error(`${prefix} last lines of ${step.containerName}:\n${escapeControl(logs.stdout.trimEnd())}`);
     reporter.step(`${prefix} stopping the failed ${step.containerName}`);
     const stopped = await runner.exec(step.host, step.commands.stopNew, `stop ${step.containerName}`, { cancellable: false, timeoutMs: AFTERMATH_TIMEOUT_MS });
     if (stopped.code !== 0 && !quiet) reporter.warn(`${prefix} could not stop ${step.containerName}: ${lastLine(stopped.stderr) || `exit ${stopped.code}`}`);
@@ -678,7 +681,7 @@ function rollForwardPlan(plan: RollbackPlan<KamalPlanDetail>, entries: KamalHost
   });
   const groups = detail.groups.map((group) => group.filter((host) => hosts.includes(host))).filter((group) => group.length > 0);
   const targets = [...new Set(switched.map((entry) => entry.from as string))];
-  return assemblePlan({
+  return redactPlanLines(assemblePlan({
     config,
     kind: 'roll-forward',
     hosts,
@@ -688,7 +691,14 @@ function rollForwardPlan(plan: RollbackPlan<KamalPlanDetail>, entries: KamalHost
     identity: { lockHolder: detail.lockHolder, performer: detail.performer },
     hooks: detail.hooks,
     lockVersion: targets.join(','),
-  });
+  }));
+}
+
+/** The plan shows (and the dry run prints) every command: secret-looking env values are masked there as in the log. */
+export function redactPlanLines<T extends RollbackPlan<KamalPlanDetail>>(plan: T): T {
+  plan.lines = plan.lines.map(redactSecrets);
+  if (plan.overview) plan.overview = plan.overview.map(redactSecrets);
+  return plan;
 }
 
 function outcomeTable(entries: KamalHostOutcome[]): string[] {

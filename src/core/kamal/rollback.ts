@@ -34,7 +34,7 @@ import {
 import { describeLock, lockDirectoryPresent, lockStatus, parseLockDetails, releaseAdvice, unreadableLock } from './commands/lock';
 import { unsupportedProxySettings } from './commands/proxy';
 import { hookIsRunnable } from './hooks';
-import { raceAbort } from './rollback-execute';
+import { raceAbort, redactPlanLines } from './rollback-execute';
 import { assemblePlan, label, plural, projectRoot } from './rollback-plan';
 import { stopRunningReplacedCopies } from './commands/recovery';
 import { bootGroups, buildHostPlan, hostsInBootOrder, rolesOnHost, stopWaitTime } from './rollback-steps';
@@ -439,6 +439,6 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
   for (const step of hostPlans.flatMap((host) => host.steps)) {
     if (step.commands.stopReplaced) plan.lines.push(`[ssh ${step.host}] ${step.role}: once ${target} serves, stop the _replaced_ copies an interrupted rollback left running: ${step.commands.stopReplaced}`);
   }
-  return plan;
+  return redactPlanLines(plan);
 }
 

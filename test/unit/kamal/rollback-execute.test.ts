@@ -28,6 +28,11 @@ function runCommands(fakes: FakeHosts, host: string): string[] {
     );
 }
 
+function isControl(char: string): boolean {
+  const code = char.charCodeAt(0);
+  return (code < 0x20 && char !== '\n' && char !== '\t') || (code >= 0x7f && code <= 0x9f);
+}
+
 describe('executeKamalRollback', () => {
   let hooksDir: string | undefined;
   afterEach(async () => {
@@ -232,6 +237,31 @@ describe('executeKamalRollback', () => {
     assert.match(result.message, /the deploy lock on web-1 is present but its details are empty or unreadable.*If no deploy is running, release it with `kamal lock release`/);
     assert.equal(fakes.get('web-1').lock, '', 'a lock we did not take is left alone');
     assert.ok(!fakes.allCommands().some((command) => command.startsWith('docker ') || command.startsWith('rm ')));
+  });
+
+  it('masks secret-looking env values in the plan, the dry run and the verbose log, but passes them to docker', async () => {
+    const config = kamalConfig({ roles: [role('web', ['web-1'], { env: { clear: { STRIPE_API_KEY: 'sk_live_abc', DB_PASSWORD: 'hunter2', GREETING: 'hello' }, secret: [] } })] });
+    const fakes = new FakeHosts(['web-1']);
+    fakes.get('web-1').seed('web', ['v1', 'v2', 'v3'], 'v3');
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+    const shown = [...plan.lines, ...(plan.overview ?? [])].join('\n');
+    assert.doesNotMatch(shown, /sk_live_abc|hunter2/);
+    assert.match(shown, /STRIPE_API_KEY=\[REDACTED\]/);
+    assert.match(shown, /GREETING=hello/, 'non-secret values stay visible');
+    const reporter = new RecordingReporter();
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter, runHooks: false });
+    assert.equal(result.ok, true, result.message);
+    assert.doesNotMatch(reporter.text(), /sk_live_abc|hunter2/);
+    assert.ok(fakes.get('web-1').commands.some((command) => command.includes('--env STRIPE_API_KEY=sk_live_abc')), 'docker gets the real value');
+  });
+
+  it('escapes control characters in what a host printed before showing it', async () => {
+    const { config, fakes } = fleet(['web-1']);
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+    fakes.get('web-1').lock = 'Locked by: \u001b]0;owned\u0007eve at 2026-11-23T08:00:00Z\nVersion: v4\nMessage: \r\u001b[32mAll good';
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
+    assert.ok(![...result.message].some(isControl), result.message);
+    assert.match(result.message, /held by \\e\]0;owned\\x07eve/);
   });
 
   it('releases the lock when docker run fails', async () => {

@@ -4,6 +4,7 @@
  */
 import type { LockInfo } from '../../model';
 import { shellLine } from '../../shell';
+import { escapeControl } from '../../text';
 import type { KamalConfig } from '../types';
 import { serviceWithDestination } from './app';
 
@@ -105,11 +106,12 @@ export function parseLockDetails(text: string): LockInfo {
 
 export function describeLock(lock: LockInfo): string {
   if (lock.unreadable) return 'present but its details are empty or unreadable, so nobody is named (a lock that failed half-way leaves this)';
-  const parts = [`held by ${lock.holder}`];
-  if (lock.lockedAt) parts.push(`since ${lock.lockedAt}`);
-  if (lock.version) parts.push(`for version ${lock.version}`);
+  // Whatever the lock file says is the host's text, shown, never obeyed.
+  const parts = [`held by ${escapeControl(lock.holder)}`];
+  if (lock.lockedAt) parts.push(`since ${escapeControl(lock.lockedAt)}`);
+  if (lock.version) parts.push(`for version ${escapeControl(lock.version)}`);
   let text = parts.join(' ');
-  if (lock.message) text += `: "${lock.message}"`;
+  if (lock.message) text += `: "${escapeControl(lock.message)}"`;
   return text;
 }
 
