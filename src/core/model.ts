@@ -191,6 +191,8 @@ export interface ReleaseSource {
   /** Forget cached state so the next read goes to the hosts / repository again. */
   refresh?(): void;
   executeRollback(plan: RollbackPlan, reporter: Reporter, signal?: AbortSignal): Promise<RollbackOutcome>;
+  /** Kamal only: hosts of the app that could not be read, once per host (not per release), with why. */
+  hostErrors?(app: App): Promise<HostError[]>;
   /** Kamal only: the emergency exit of an interrupted run releases the plan's lock if it is ours; says what happened. */
   releaseLockNow?(plan: RollbackPlan, timeoutMs: number): Promise<string>;
   dispose?(): void;

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import type { App, Environment, HostContainer, HostEntry, Problem, Release, ReleaseSource, Reporter, RollbackOutcome, RollbackPlan } from '../model';
+import type { App, Environment, HostContainer, HostEntry, HostError, Problem, Release, ReleaseSource, Reporter, RollbackOutcome, RollbackPlan } from '../model';
 import { DeployRollbackError, silentReporter } from '../model';
 import type { HostSession, SessionPool } from '../ssh/types';
 import { containerLogsCommand } from './commands/inventory';
@@ -122,6 +122,11 @@ export class KamalSource implements ReleaseSource {
     }
     const releases = kamalReleases(app, inventory);
     return options.limit !== undefined ? releases.slice(0, Math.max(0, options.limit)) : releases;
+  }
+
+  async hostErrors(app: App): Promise<HostError[]> {
+    const config = await this.connectableConfig(app.environment);
+    return (await this.inventory(config)).hosts.flatMap((host) => (host.error ? [host.error] : []));
   }
 
   async hostEntries(release: Release): Promise<HostEntry[]> {

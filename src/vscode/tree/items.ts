@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import type { Release } from '../../core/model';
-import type { AppNode, EnvironmentNode, HostContainerNode, HostErrorNode, LoadErrorNode, ProblemNode, ReleaseNode, ShowMoreNode, TreeNode } from './nodes';
+import type { AppNode, EnvironmentNode, HostContainerNode, HostErrorNode, LoadErrorNode, LoadingNode, ProblemNode, ReleaseNode, ShowMoreNode, TreeNode } from './nodes';
 import { relativeTime } from './time';
 
 const Collapsed = vscode.TreeItemCollapsibleState.Collapsed;
@@ -24,6 +24,8 @@ export function treeItemFor(node: TreeNode, now = Date.now()): vscode.TreeItem {
       return showMoreItem(node);
     case 'loadError':
       return loadErrorItem(node);
+    case 'loading':
+      return loadingItem(node);
   }
 }
 
@@ -152,12 +154,15 @@ function hostContainerItem(node: HostContainerNode): vscode.TreeItem {
   return item;
 }
 
+const HOST_ERROR_KINDS: Record<string, string> = { unreachable: 'unreachable', auth: 'SSH authentication failed', 'host-key': 'host key refused', timeout: 'timed out', docker: 'Docker not answering' };
+
 function hostErrorItem(node: HostErrorNode): vscode.TreeItem {
-  const item = new vscode.TreeItem(node.error.host, None);
+  const kind = HOST_ERROR_KINDS[node.error.kind ?? 'unreachable'];
+  const item = new vscode.TreeItem(`${node.error.host}: ${kind}`, None);
   item.id = node.id;
   item.description = node.error.message;
-  item.tooltip = `${node.error.host}: ${node.error.message}`;
-  item.iconPath = new vscode.ThemeIcon('error', new vscode.ThemeColor('problemsErrorIcon.foreground'));
+  item.tooltip = `${node.error.host} (${kind}): ${node.error.message}\nIts containers are not shown: they could not be read.`;
+  item.iconPath = new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground'));
   item.contextValue = 'hostError';
   return item;
 }
@@ -200,4 +205,12 @@ function loadErrorItem(node: LoadErrorNode): vscode.TreeItem {
 
 function escape(text: string): string {
   return text.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
+}
+
+function loadingItem(node: LoadingNode): vscode.TreeItem {
+  const item = new vscode.TreeItem(node.message, None);
+  item.id = node.id;
+  item.iconPath = new vscode.ThemeIcon('loading~spin');
+  item.contextValue = 'loading';
+  return item;
 }

@@ -3,6 +3,9 @@ import { isHostError, type Problem, type ReleaseSource } from '../../core/model'
 import { treeItemFor } from './items';
 import type { AppNode, EnvironmentNode, ReleaseNode, TreeNode } from './nodes';
 
+/** How long a node's children may take before it shows "reading…" and fills in when they arrive. */
+const LOADING_AFTER_MS = 400;
+
 export interface ReleasesTreeOptions {
   sources: () => Promise<ReleaseSource[]>;
   releasesPerApp: () => number;
@@ -16,11 +19,15 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
   readonly onDidChangeTreeData = this.changed.event;
   private readonly limits = new Map<string, number>();
   private readonly problems = new Map<string, Problem[]>();
+  /** Children still being read, per node: a slow Kamal host delays only its own node. */
+  private readonly pending = new Map<string, Promise<TreeNode[]>>();
 
   constructor(private readonly options: ReleasesTreeOptions) {}
 
   refresh(node?: TreeNode): void {
     if (!node) this.problems.clear();
+    if (node) this.pending.delete(node.id);
+    else this.pending.clear();
     this.changed.fire(node);
   }
 
@@ -34,23 +41,53 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
   }
 
   async getChildren(node?: TreeNode): Promise<TreeNode[]> {
+    if (!node) return this.guarded(undefined, () => this.environments());
+    switch (node.kind) {
+      case 'environment':
+        return this.progressive(node, 'Reading the hosts…', () => this.apps(node));
+      case 'app':
+        return this.progressive(node, 'Reading the hosts…', () => this.releases(node));
+      case 'release':
+        return this.guarded(node, () => this.hostEntries(node));
+      default:
+        return [];
+    }
+  }
+
+  private async guarded(node: TreeNode | undefined, read: () => Promise<TreeNode[]>): Promise<TreeNode[]> {
     try {
-      if (!node) return await this.environments();
-      switch (node.kind) {
-        case 'environment':
-          return await this.apps(node);
-        case 'app':
-          return await this.releases(node);
-        case 'release':
-          return await this.hostEntries(node);
-        default:
-          return [];
-      }
+      return await read();
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.options.onError(message, error);
       return [{ kind: 'loadError', id: `${node?.id ?? 'root'}/error`, message }];
     }
+  }
+
+  /**
+   * Children that arrive within a moment are returned as they are; slower ones (hosts that do not
+   * answer until their timeout) show a "reading" row at once and replace it when they arrive, so
+   * the view is never held by one source.
+   */
+  private async progressive(node: TreeNode, message: string, read: () => Promise<TreeNode[]>): Promise<TreeNode[]> {
+    let pending = this.pending.get(node.id);
+    if (!pending) {
+      pending = this.guarded(node, read);
+      this.pending.set(node.id, pending);
+    }
+    const settled = pending;
+    let timer: NodeJS.Timeout | undefined;
+    const early = await Promise.race([settled, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), LOADING_AFTER_MS)))]);
+    clearTimeout(timer);
+    if (early !== undefined) {
+      if (this.pending.get(node.id) === settled) this.pending.delete(node.id);
+      return early;
+    }
+    void settled.then(() => {
+      // The next getChildren takes the result from `pending` at once.
+      if (this.pending.get(node.id) === settled) this.changed.fire(node);
+    });
+    return [{ kind: 'loading', id: `${node.id}/loading`, message }];
   }
 
   private async environments(): Promise<TreeNode[]> {
@@ -96,13 +133,15 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
   private async releases(node: AppNode): Promise<TreeNode[]> {
     const limit = this.limitFor(node);
     // One more than shown tells whether "Show more…" has anything behind it.
-    const releases = await node.source.releases(node.app, { limit: limit + 1 });
-    const children: TreeNode[] = releases.slice(0, limit).map((release): ReleaseNode => ({
+    const [releases, hostErrors] = await Promise.all([node.source.releases(node.app, { limit: limit + 1 }), node.source.hostErrors?.(node.app) ?? []]);
+    // A host that could not be read is said once, here at the app, not under every release.
+    const children: TreeNode[] = hostErrors.map((error): TreeNode => ({ kind: 'hostError', id: `${node.id}/${error.id}`, error }));
+    children.push(...releases.slice(0, limit).map((release): ReleaseNode => ({
       kind: 'release',
       id: `${node.id}/${release.id}`,
       source: node.source,
       release,
-    }));
+    })));
     if (releases.length > limit) children.push({ kind: 'showMore', id: `${node.id}/more`, app: node });
     return children;
   }
@@ -110,7 +149,9 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
   private async hostEntries(node: ReleaseNode): Promise<TreeNode[]> {
     if (!node.source.hostEntries) return [];
     const entries = await node.source.hostEntries(node.release);
-    return entries.map((entry): TreeNode =>
+    // Sources that list host errors at the app leave them out here.
+    const shown = node.source.hostErrors ? entries.filter((entry) => !isHostError(entry)) : entries;
+    return shown.map((entry): TreeNode =>
       isHostError(entry)
         ? { kind: 'hostError', id: `${node.id}/${entry.id}`, error: entry }
         : { kind: 'hostContainer', id: `${node.id}/${entry.id}`, source: node.source, release: node.release, container: entry },
