@@ -308,4 +308,47 @@ describe('Kamal hosts that go silent (link down, no reset)', function () {
     }
     await convergesOnRerun(config, sessionPool, service);
   });
+
+  it('dockerd gone mid-switch on one host: told as Docker not answering (not a refused switch), that host unknown, the other read back, lock released; a re-run converges', async () => {
+    const service = 'dockerdown';
+    await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });
+    const config = await writeConfig(root, hosts, service);
+    const sessionPool = pool();
+    const victim = appHosts[1]!;
+    let stopped = false;
+    const { sessions } = sessionsFor(sessionPool, config, async (host, command) => {
+      if (!stopped && host === victim.address && command.startsWith('docker exec kamal-proxy kamal-proxy deploy')) {
+        stopped = true;
+        await hosts.stopDockerd(victim);
+      }
+    });
+    try {
+      const plan = await planKamalRollback({ config, sessions, targetVersion: 'v1', performer: 'fault-test' });
+      const result = await executeKamalRollback(plan, { sessions, reporter: silentReporter, runHooks: false });
+      assert.ok(stopped);
+      assert.equal(result.ok, false);
+      assert.match(result.message, new RegExp(`Docker is not answering on ${escaped(victim.address)} \\(kamal-proxy deploy: exit \\d+`), result.message);
+      assert.doesNotMatch(result.message, /kamal-proxy did not switch/);
+      const lost = result.hosts.find((entry) => entry.host === victim.address)!;
+      const other = result.hosts.find((entry) => entry.host !== victim.address)!;
+      assert.equal(lost.serving, undefined, `${result.lines.join('\n')}`);
+      assert.match(lost.note ?? '', /state unknown/);
+      assert.equal(other.serving, 'v1', 'the other host is read back, not assumed');
+      assert.equal(await lockExists(service), false);
+    } finally {
+      await hosts.startDockerd(victim);
+    }
+    await waitForProxy(victim, service);
+    await convergesOnRerun(config, sessionPool, service);
+  });
+
+  async function waitForProxy(host: TestHost, service: string): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const answer = await hosts.docker(host, ['exec', 'kamal-proxy', 'kamal-proxy', 'list']);
+      if (answer.code === 0 && answer.stdout.includes(`${service}-web`)) return;
+      if (Date.now() > deadline) throw new Error(`kamal-proxy on ${host.name} did not come back: ${answer.stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
 });
