@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { DeployRollbackApi } from '../../src/vscode/extension';
-import type { AppNode, EnvironmentNode, HostContainerNode, ReleaseNode, TreeNode } from '../../src/vscode/tree/nodes';
+import type { AppNode, EnvironmentNode, HostContainerNode, HostErrorNode, ReleaseNode, TreeNode } from '../../src/vscode/tree/nodes';
 import { requireHostsOrSkip, startHosts, type TestHosts } from '../hosts/harness';
 import { activateExtension } from './helpers';
 
@@ -72,14 +72,25 @@ describe('Kamal releases in VS Code on real hosts', function () {
     const environment = roots.find((node): node is EnvironmentNode => node.kind === 'environment' && node.environment.location === configFile);
     assert.ok(environment, 'the Kamal config is an environment');
     assert.equal(environment.environment.name, 'default');
-    const children = await api.tree.getChildren(environment);
+    const children = await settledChildren(environment);
     const found = children.find((node): node is AppNode => node.kind === 'app');
     assert.ok(found, `an app under the environment, got ${children.map((node) => node.kind).join(', ')}`);
     return found;
   }
 
+  /** Children once the hosts answered: a slow read first shows a "Reading the hosts…" row. */
+  async function settledChildren(node: TreeNode): Promise<TreeNode[]> {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const children = await api.tree.getChildren(node);
+      if (!children.some((child) => child.kind === 'loading')) return children;
+      if (Date.now() > deadline) throw new Error(`${node.id} still loading after 60 s`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
   async function releases(): Promise<ReleaseNode[]> {
-    const children: TreeNode[] = await api.tree.getChildren(await app());
+    const children: TreeNode[] = await settledChildren(await app());
     return children.filter((node): node is ReleaseNode => node.kind === 'release');
   }
 
@@ -121,5 +132,36 @@ describe('Kamal releases in VS Code on real hosts', function () {
     }
     const after = await releases();
     assert.deepEqual(after.find((node) => node.release.current)?.release.version, 'v1');
+  });
+
+  it('a host that goes silent never holds the view: shown once at the app with its kind within the bound, the environment warns, its rows are not shown', async () => {
+    const silent = hosts.hosts[1]!;
+    await hosts.linkDown(silent);
+    try {
+      await api.refresh();
+      const roots = await api.tree.getChildren();
+      const environment = roots.find((node): node is EnvironmentNode => node.kind === 'environment' && node.environment.location === configFile)!;
+      const started = Date.now();
+      const first = await api.tree.getChildren(environment);
+      assert.ok(Date.now() - started < 3000, `the environment answered after ${Date.now() - started} ms`);
+      assert.ok(first.some((node) => node.kind === 'loading' || node.kind === 'app'), first.map((node) => node.kind).join(', '));
+      const appNode = (await settledChildren(environment)).find((node): node is AppNode => node.kind === 'app')!;
+      const children = await settledChildren(appNode);
+      assert.ok(Date.now() - started < 20_000, `the app answered after ${Date.now() - started} ms`);
+      const errors = children.filter((node): node is HostErrorNode => node.kind === 'hostError');
+      assert.deepEqual(errors.map((node) => [node.error.host, node.error.kind]), [[silent.address, 'unreachable']]);
+      assert.match(String(api.tree.getTreeItem(errors[0]!).label), /unreachable/);
+      const current = children.find((node): node is ReleaseNode => node.kind === 'release' && node.release.current)!;
+      const rows = await api.tree.getChildren(current);
+      assert.ok(!rows.some((node) => node.kind === 'hostError'), 'not repeated under every release');
+      const shownHosts = new Set(rows.filter((node): node is HostContainerNode => node.kind === 'hostContainer').map((node) => node.container.host));
+      assert.deepEqual([...shownHosts], [hosts.hosts[0]!.address], 'no row of the silent host, never as running');
+      const deadline = Date.now() + 10_000;
+      while (!String(api.tree.getTreeItem(environment).description ?? '').includes('not read') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.match(String(api.tree.getTreeItem(environment).description), new RegExp(`${silent.address.replace(/\./g, '\\.')} not read`));
+    } finally {
+      await hosts.linkUp(silent);
+      await api.refresh();
+    }
   });
 });

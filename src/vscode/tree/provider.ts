@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { isHostError, type Problem, type ReleaseSource } from '../../core/model';
+import { isHostError, type HostError, type Problem, type ReleaseSource } from '../../core/model';
 import { treeItemFor } from './items';
 import type { AppNode, EnvironmentNode, ReleaseNode, TreeNode } from './nodes';
 
@@ -19,13 +19,19 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
   readonly onDidChangeTreeData = this.changed.event;
   private readonly limits = new Map<string, number>();
   private readonly problems = new Map<string, Problem[]>();
+  /** Environment id → its hosts that could not be read: the environment shows a warning state. */
+  private readonly hostTrouble = new Map<string, HostError[]>();
+  private readonly environmentNodes = new Map<string, EnvironmentNode>();
   /** Children still being read, per node: a slow Kamal host delays only its own node. */
   private readonly pending = new Map<string, Promise<TreeNode[]>>();
 
   constructor(private readonly options: ReleasesTreeOptions) {}
 
   refresh(node?: TreeNode): void {
-    if (!node) this.problems.clear();
+    if (!node) {
+      this.problems.clear();
+      this.hostTrouble.clear();
+    }
     if (node) this.pending.delete(node.id);
     else this.pending.clear();
     this.changed.fire(node);
@@ -37,16 +43,34 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
   }
 
   getTreeItem(node: TreeNode): vscode.TreeItem {
-    return treeItemFor(node);
+    const item = treeItemFor(node);
+    const trouble = node.kind === 'environment' ? this.hostTrouble.get(node.id) : undefined;
+    if (trouble && trouble.length > 0) {
+      const hosts = [...new Set(trouble.map((error) => error.host))];
+      item.iconPath = new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground'));
+      item.description = `${item.description ? `${String(item.description)} · ` : ''}${hosts.length === 1 ? `${hosts[0]} not read` : `${hosts.length} hosts not read`}`;
+      item.tooltip = `${typeof item.tooltip === 'string' ? `${item.tooltip}\n` : ''}${trouble.map((error) => `${error.host} (${error.kind ?? 'unreachable'}): ${error.message}`).join('\n')}`;
+    }
+    return item;
+  }
+
+  /** Records what the app's host read found; redraws the environment when its warning state changes. */
+  private noteHostTrouble(environmentId: string, errors: HostError[]): void {
+    const before = (this.hostTrouble.get(environmentId) ?? []).map((error) => `${error.host} ${error.kind}`).join();
+    if (errors.length > 0) this.hostTrouble.set(environmentId, errors);
+    else this.hostTrouble.delete(environmentId);
+    const node = this.environmentNodes.get(environmentId);
+    if (node && before !== errors.map((error) => `${error.host} ${error.kind}`).join()) this.changed.fire(node);
   }
 
   async getChildren(node?: TreeNode): Promise<TreeNode[]> {
     if (!node) return this.guarded(undefined, () => this.environments());
     switch (node.kind) {
+      // Only sources behind SSH can be slow; local repositories answer at once.
       case 'environment':
-        return this.progressive(node, 'Reading the hosts…', () => this.apps(node));
+        return node.source.kind === 'kamal' ? this.progressive(node, 'Reading the hosts…', () => this.apps(node)) : this.guarded(node, () => this.apps(node));
       case 'app':
-        return this.progressive(node, 'Reading the hosts…', () => this.releases(node));
+        return node.source.kind === 'kamal' ? this.progressive(node, 'Reading the hosts…', () => this.releases(node)) : this.guarded(node, () => this.releases(node));
       case 'release':
         return this.guarded(node, () => this.hostEntries(node));
       default:
@@ -106,18 +130,20 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
     const nameCount = new Map<string, number>();
     for (const { environment } of all) nameCount.set(environment.name, (nameCount.get(environment.name) ?? 0) + 1);
     for (const { environment } of all) this.recordProblems(environment.id, environment.problems);
-    return all.map(({ source, environment }): EnvironmentNode => ({
-      kind: 'environment',
-      id: environment.id,
-      source,
-      environment,
-      showSource: (nameCount.get(environment.name) ?? 0) > 1,
-    }));
+    return all.map(({ source, environment }): EnvironmentNode => {
+      const node: EnvironmentNode = { kind: 'environment', id: environment.id, source, environment, showSource: (nameCount.get(environment.name) ?? 0) > 1 };
+      this.environmentNodes.set(node.id, node);
+      return node;
+    });
   }
 
   private async apps(node: EnvironmentNode): Promise<TreeNode[]> {
     const apps = await node.source.apps(node.environment);
     const children: TreeNode[] = node.environment.problems.map((problem, index) => ({ kind: 'problem', id: `${node.id}/problem/${index}`, problem }));
+    if (node.source.hostErrors && apps.length > 0) {
+      // The host read behind the apps is already done (the lock comes from it): this costs nothing.
+      void Promise.all(apps.map((app) => node.source.hostErrors!(app).catch(() => [] as HostError[]))).then((errors) => this.noteHostTrouble(node.id, errors.flat()));
+    }
     for (const app of apps) {
       this.recordProblems(app.id, app.problems);
       children.push(...app.problems.map((problem, index): TreeNode => ({ kind: 'problem', id: `${app.id}/problem/${index}`, problem })));
