@@ -5,6 +5,7 @@ import type { SessionPool } from '../core/ssh/types';
 import { registerCommands } from './commands';
 import { ReadOnlyDocuments } from './documents';
 import { Output } from './log';
+import { cancelRunningRollbacks } from './rollback';
 import { readSettings } from './settings';
 import { createPool } from './pool';
 import { SourceRegistry } from './sources';
@@ -16,7 +17,7 @@ export interface DeployRollbackApi {
   tree: ReleasesTreeProvider;
   refresh(): Promise<void>;
   sources(): Promise<ReleaseSource[]>;
-  testing: { setPrompter(prompter: Prompter | undefined): void };
+  testing: { setPrompter(prompter: Prompter | undefined): void; cancelRollbacks(): string[] };
 }
 
 export function activate(context: vscode.ExtensionContext): DeployRollbackApi {
@@ -108,6 +109,7 @@ export function activate(context: vscode.ExtensionContext): DeployRollbackApi {
       setPrompter: (replacement) => {
         prompter = replacement ?? windowPrompter;
       },
+      cancelRollbacks: () => cancelRunningRollbacks(),
     },
   };
 }

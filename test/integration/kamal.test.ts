@@ -164,4 +164,35 @@ describe('Kamal releases in VS Code on real hosts', function () {
       await api.refresh();
     }
   });
+
+  it('Cancel during a rollback shows "Cancelling…" at once, stops within seconds, releases the lock and leaves every host as it was', async () => {
+    const hooks = path.join(dir, '.kamal', 'hooks');
+    const marker = path.join(dir, 'hook-started');
+    fs.mkdirSync(hooks, { recursive: true });
+    fs.writeFileSync(path.join(hooks, 'pre-app-boot'), `#!/bin/sh\necho $$ > ${JSON.stringify(marker)}\nexec sleep 60\n`, { mode: 0o755 });
+    try {
+      const before = await Promise.all(hosts.hosts.map((host) => hosts.proxyTargetContainer(host, `${SERVICE}-web`)));
+      const target = (await releases()).find((node) => !node.release.current && node.release.rollbackable)!;
+      const running = vscode.commands.executeCommand('deployRollback.rollbackToRelease', target) as Thenable<{ ok: boolean; message: string } | undefined>;
+      const deadline = Date.now() + 60_000;
+      while (!fs.existsSync(marker) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.ok(fs.existsSync(marker), 'the pre-app-boot hook started');
+      const lockDir = path.join(hosts.hosts[0]!.home, '.kamal', `lock-${SERVICE}`);
+      assert.ok(fs.existsSync(lockDir), 'the rollback holds the lock while its hook runs');
+      const cancelledAt = Date.now();
+      assert.deepEqual(api.testing.cancelRollbacks(), ['Cancelling…']);
+      const outcome = await running;
+      const took = Date.now() - cancelledAt;
+      assert.ok(took < 5000, `stopped ${took} ms after Cancel`);
+      assert.equal(outcome?.ok, false);
+      assert.match(outcome?.message ?? '', /did not complete: cancelled before any host was changed/);
+      assert.equal(fs.existsSync(lockDir), false, 'the lock was released');
+      const pid = Number(fs.readFileSync(marker, 'utf8').trim());
+      assert.ok(!fs.existsSync(`/proc/${pid}`) || /\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')), 'the hook was stopped');
+      assert.deepEqual(await Promise.all(hosts.hosts.map((host) => hosts.proxyTargetContainer(host, `${SERVICE}-web`))), before);
+    } finally {
+      fs.rmSync(hooks, { recursive: true, force: true });
+      fs.rmSync(marker, { force: true });
+    }
+  });
 });
