@@ -248,7 +248,13 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
     if (locked.status === 'fulfilled') lockHeld = true;
     if (deps.signal?.aborted) throw abortError();
     const unmade = made.flatMap((entry, index) => (entry.status === 'rejected' ? [`${others[index]}: ${errorText(entry.reason)}`] : []));
-    if (locked.status === 'rejected') throw locked.reason;
+    if (locked.status === 'rejected') {
+      // The lock line may have reached the host before it went silent: say how to check.
+      if (locked.reason instanceof HostUnreachable) {
+        throw new DeployRollbackError(`${errorText(locked.reason)}. The deploy lock may have been taken there: once it answers, \`kamal lock status\` tells, and ${releaseAdvice(config)} releases it if it names this run.`, 'lock');
+      }
+      throw locked.reason;
+    }
     if (unmade.length > 0) throw new DeployRollbackError(`Nothing was changed: could not prepare ${unmade.join('; ')}.`, 'prepare');
     lockHeld = true;
     holdingLockForHooks = true;

@@ -119,6 +119,9 @@ describe('executeKamalRollback', () => {
     const web2 = fakes.get('web-2');
     assert.deepEqual(web2.running(), ['chat-web-v3'], 'v3 still serves on web-2');
     assert.equal(web2.containers.find((container) => container.name === 'chat-web-v2')?.state, 'exited', 'the failed v2 was stopped');
+    // Unlike Kamal, the retained v2 gets its name back (the failed fresh one is removed): a re-run finds it.
+    assert.equal(web2.containers.find((container) => container.name === 'chat-web-v2')?.created, fakes.get('web-3').containers.find((container) => container.name === 'chat-web-v2')?.created);
+    assert.ok(!web2.containers.some((container) => container.name.includes('_replaced_')), web2.containers.map((container) => container.name).join(', '));
     assert.ok(runCommands(fakes, 'web-2').includes("docker container ls --all --filter 'name=^chat-web-v2$' --quiet | xargs docker logs --timestamps --tail 50 2>&1"));
     assert.match(reporter.text('error'), /last lines of chat-web-v2:\n.*health check failed/s);
     assert.ok(!web2.audit.some((line) => line.includes('Booted')), 'no Booted audit line for a failed boot');
