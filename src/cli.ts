@@ -2,7 +2,8 @@ import { parseArgs } from 'node:util';
 import * as readline from 'node:readline';
 import { discoverSources } from './core/discovery';
 import { defaultFinders, environmentsToJson, openSource, releasesToJson } from './core/finders';
-import { DeployRollbackError, type App, type Release, type ReleaseSource, type Reporter, type RollbackOutcome } from './core/model';
+import { DeployRollbackError, type App, type Release, type ReleaseSource, type Reporter, type RollbackOutcome, type RollbackPlan } from './core/model';
+import { quote } from './core/shell';
 import { createSessionPool } from './core/ssh/pool';
 import type { SessionPool, SshPrompts } from './core/ssh/types';
 import { escapeControl } from './core/text';
@@ -333,6 +334,12 @@ async function planAndRun(flags: Flags, source: ReleaseSource, app: App, target:
   for (const line of outcome.lines) out(`${line}\n`);
   (outcome.ok ? out : err)(`${outcome.message}\n`);
   if (outcome.ok) return 0;
+  const rollForward = (outcome as RollbackOutcome & { rollForward?: RollbackPlan }).rollForward;
+  if (rollForward && flags.kamal) {
+    // Hosts differ: both ways back to one version everywhere, as commands to paste.
+    const base = `deploy-rollback rollback --kamal ${quote(flags.kamal)}${flags.destination ? ` --destination ${quote(flags.destination)}` : ''}`;
+    err(`To finish on ${plan.to} everywhere: ${base} --to ${quote(plan.to)}\nTo put every host back on ${rollForward.to}: ${base} --to ${quote(rollForward.to)}\n`);
+  }
   return interrupts.exitCode ?? 1;
 }
 

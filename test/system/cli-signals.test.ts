@@ -240,6 +240,7 @@ describe('deploy-rollback CLI interrupted by signals on real Kamal hosts', funct
             const [first, second] = hosts.hosts;
             assert.match(result.stdout, new RegExp(`${first!.address.replace(/\./g, '\\.')} +web +v2 +v1 +v1 +rolled-back`), said);
             assert.match(result.stdout, new RegExp(`${second!.address.replace(/\./g, '\\.')} +web +v2 +v1 +v2 +cancelled`), said);
+            assert.match(result.stderr, /To finish on v1 everywhere: deploy-rollback rollback --kamal \. --to v1\nTo put every host back on v2: deploy-rollback rollback --kamal \. --to v2/, said);
           }
         }
         for (const name of Object.keys(phase.hooks ?? {})) fs.rmSync(path.join(cwd, '.kamal', 'hooks', name));
