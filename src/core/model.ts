@@ -96,6 +96,8 @@ export interface HostContainer {
   image: string;
   created: string;
   version: string;
+  /** The host did not answer the last read: this is what an earlier read saw, not its state now. */
+  stale?: { seenAt: string };
 }
 
 /** A host that could not be read: shown as an error child, the rest of the tree still works. */

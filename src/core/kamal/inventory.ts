@@ -31,6 +31,8 @@ export interface HostInventory {
   currentVersions: Record<string, string>;
   /** Set when the host could not be read; then `containers` is empty. */
   error?: HostError;
+  /** With `error`: what the last read that reached this host saw, and when (shown as stale, never as now). */
+  lastSeen?: { containers: InventoryContainer[]; readAt: string };
 }
 
 export interface KamalInventory {

@@ -32,6 +32,12 @@ export interface KamalSourceDeps {
 }
 
 /**
+ * Per config, destination and host, the last read that reached it: a host that stops answering
+ * keeps its rows, marked stale. Outlives a source, which a refresh re-creates.
+ */
+const lastSeenByHost = new Map<string, { containers: KamalInventory['hosts'][number]['containers']; readAt: string }>();
+
+/**
  * One Kamal config file (config/deploy.yml and its destinations): environments are the
  * destinations, the app is the service, releases come from one inventory per destination,
  * read once (one exec per host) and kept until `refresh()`.
@@ -225,13 +231,22 @@ export class KamalSource implements ReleaseSource {
     const key = keyOf(config.destination);
     let reading = this.inventories.get(key);
     if (!reading) {
-      reading = readKamalInventory(config, this.sessionsFor(config), { reporter: this.reporter });
+      reading = readKamalInventory(config, this.sessionsFor(config), { reporter: this.reporter }).then((inventory) => this.keepLastSeen(key, inventory));
       reading.catch(() => {
         if (this.inventories.get(key) === reading) this.inventories.delete(key);
       });
       this.inventories.set(key, reading);
     }
     return reading;
+  }
+
+  private keepLastSeen(key: string, inventory: KamalInventory): KamalInventory {
+    for (const host of inventory.hosts) {
+      const hostKey = `${this.location}\n${key}\n${host.host}`;
+      if (!host.error) lastSeenByHost.set(hostKey, { containers: host.containers, readAt: inventory.readAt });
+      else if (lastSeenByHost.has(hostKey)) host.lastSeen = lastSeenByHost.get(hostKey);
+    }
+    return inventory;
   }
 
   private async connectableConfig(environment: Environment): Promise<KamalConfig> {

@@ -147,6 +147,12 @@ function hostContainerItem(node: HostContainerNode): vscode.TreeItem {
   item.contextValue = `hostContainer+${container.state}`;
   const [icon, color] = stateIcons[container.state] ?? ['question', 'problemsWarningIcon.foreground'];
   item.iconPath = new vscode.ThemeIcon(icon, new vscode.ThemeColor(color));
+  if (container.stale) {
+    // The host did not answer: an earlier read's view, never shown as the state now.
+    item.description = `stale: was ${container.state} at ${container.stale.seenAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z')} · host not answering`;
+    item.iconPath = new vscode.ThemeIcon('history', new vscode.ThemeColor('disabledForeground'));
+    item.contextValue = 'hostContainer+stale';
+  }
   const md = new vscode.MarkdownString();
   md.appendMarkdown(`**${escape(container.name)}** on ${escape(container.host)}\n\n`);
   md.appendMarkdown(`Status: ${escape(container.status)}  \nCreated: ${escape(container.created)}  \nImage: \`${container.image}\`  \nRole: ${escape(container.role)}`);
