@@ -2,11 +2,17 @@ import { parseArgs } from 'node:util';
 import * as readline from 'node:readline';
 import { discoverSources } from './core/discovery';
 import { defaultFinders, environmentsToJson, openSource, releasesToJson } from './core/finders';
-import { fullShaProblem, type GitopsSource } from './core/gitops';
-import { DeployRollbackError, type App, type Release, type ReleaseSource, type Reporter, type RollbackOutcome } from './core/model';
+import { fullShaProblem } from './core/gitops';
+import { DeployRollbackError, type App, type Release, type ReleaseSource, type Reporter, type RollbackOutcome, type RollbackPlan } from './core/model';
+import { quote } from './core/shell';
 import { createSessionPool } from './core/ssh/pool';
 import type { SessionPool, SshPrompts } from './core/ssh/types';
+import { escapeControl } from './core/text';
 import { version } from '../package.json';
+
+// Everything this CLI prints may carry text from a host: control characters are shown, never obeyed.
+const out = (text: string): void => void process.stdout.write(escapeControl(text));
+const err = (text: string): void => void process.stderr.write(escapeControl(text));
 
 const USAGE = `deploy-rollback ${version}: see what runs where and roll back Kamal and gitops deploys.
 
@@ -38,7 +44,9 @@ Options:
 Exit codes:
   0  success (rollback: every host / the remote ended on the target)
   1  refused or failed: the reason is on stderr; nothing half-done is left behind
-  2  usage error`;
+  2  usage error
+  129, 130, 143  interrupted by SIGHUP, SIGINT, SIGTERM: the run was cancelled, the lock released
+     and the per-host table printed; a second signal releases the lock (best effort) and exits at once`;
 
 class UsageError extends Error {}
 
@@ -64,7 +72,7 @@ const options = {
 type Flags = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
 
 function stderrReporter(verbose: boolean): Reporter {
-  const write = (prefix: string) => (message: string) => process.stderr.write(`${prefix}${message}\n`);
+  const write = (prefix: string) => (message: string) => err(`${prefix}${message}\n`);
   return {
     step: write('» '),
     info: write(''),
@@ -83,7 +91,7 @@ function ask(question: string, hidden = false): Promise<string> {
   return new Promise((resolve) => {
     rl.question(question, (answer) => {
       rl.close();
-      if (hidden) process.stderr.write('\n');
+      if (hidden) err('\n');
       resolve(answer);
     });
   });
@@ -93,7 +101,7 @@ const terminalPrompts: SshPrompts = {
   async confirmUnknownHostKey(host, port, keyType, fingerprint) {
     const where = port === 22 ? host : `[${host}]:${port}`;
     if (!process.stdin.isTTY) {
-      process.stderr.write(`Host key of ${where} is unknown (${keyType} ${fingerprint}); add it to ~/.ssh/known_hosts first (no terminal to ask).\n`);
+      err(`Host key of ${where} is unknown (${keyType} ${fingerprint}); add it to ~/.ssh/known_hosts first (no terminal to ask).\n`);
       return false;
     }
     const answer = await ask(`The authenticity of host '${where}' can't be established.\n${keyType} key fingerprint is ${fingerprint}.\nAre you sure you want to continue connecting (yes/no)? `);
@@ -121,19 +129,22 @@ async function main(argv: string[]): Promise<number> {
   }
   const flags = parsed.values;
   if (flags.version) {
-    process.stdout.write(`${version}\n`);
+    out(`${version}\n`);
     return 0;
   }
   const [command, ...rest] = parsed.positionals;
   if (flags.help || !command) {
-    process.stdout.write(`${USAGE}\n`);
+    out(`${USAGE}\n`);
     return flags.help ? 0 : 2;
   }
   if (rest.length) throw new UsageError(`unexpected argument: ${rest[0]}`);
 
   const reporter = stderrReporter(Boolean(flags.verbose));
-  const timeout = flags['connect-timeout'] ? Number(flags['connect-timeout']) : 10;
-  if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError('--connect-timeout takes a number of seconds');
+  const timeout = flags['connect-timeout'] !== undefined ? Number(flags['connect-timeout']) : 10;
+  // setTimeout fires at once beyond 2^31 ms: bound the value instead of letting it wrap.
+  if (flags['connect-timeout']?.trim() === '' || !Number.isFinite(timeout) || timeout <= 0 || timeout > 3600) {
+    throw new UsageError(`--connect-timeout takes seconds from 1 to 3600, not ${JSON.stringify(flags['connect-timeout'])}`);
+  }
   let pool: SessionPool | undefined;
   const getPool = () =>
     (pool ??= createSessionPool({ prompts: terminalPrompts, connectTimeoutMs: timeout * 1000, log: (line) => reporter.debug(line) }));
@@ -161,8 +172,8 @@ async function environmentsCommand(flags: Flags, pool: () => SessionPool, report
     { pool, connectAllowed: () => true, reporter },
   );
   const json = await environmentsToJson(sources);
-  if (flags.json) process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
-  else for (const entry of json) process.stdout.write(`${entry.source}\t${entry.environment}\t${entry.path}\n`);
+  if (flags.json) out(`${JSON.stringify(json, null, 2)}\n`);
+  else for (const entry of json) out(`${entry.source}\t${entry.environment}\t${entry.path}\n`);
   return 0;
 }
 
@@ -205,8 +216,8 @@ async function releasesCommand(flags: Flags, pool: () => SessionPool, reporter: 
   const { source, app } = await openFromFlags(flags, pool, reporter, 'releases');
   const releases = await source.releases(app, { limit });
   const json = await releasesToJson(source, releases);
-  if (flags.json) process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
-  else for (const release of releases) process.stdout.write(`${describeRelease(release)}\n`);
+  if (flags.json) out(`${JSON.stringify(json, null, 2)}\n`);
+  else for (const release of releases) out(`${describeRelease(release)}\n`);
   return 0;
 }
 
@@ -217,6 +228,8 @@ function describeRelease(release: Release): string {
 }
 
 async function rollbackCommand(flags: Flags, pool: () => SessionPool, reporter: Reporter): Promise<number> {
+  // An unset variable in a script (`--to "$VERSION"`) must not become "the default target".
+  if (flags.to !== undefined && flags.to.trim() === '') throw new UsageError('--to is empty: give the version to roll back to, or leave --to out for the previous one');
   if (flags.gitops && !flags.to) throw new UsageError('rollback --gitops needs --to SHA (the full sha of the release to go back to)');
   const shaProblem = flags.gitops && flags.to !== undefined ? fullShaProblem(flags.to) : undefined;
   if (shaProblem) throw new DeployRollbackError(`--to ${shaProblem}`);
@@ -231,60 +244,128 @@ async function rollbackCommand(flags: Flags, pool: () => SessionPool, reporter: 
     target = releases.find((release) => release.id === flags.to || release.version === flags.to);
     target ??= { id: `${app.id}@${flags.to}`, app, version: flags.to, current: false, rollbackable: true };
   }
-  const plan =
-    source.kind === 'gitops'
-      ? await (source as GitopsSource).planRollback(app, target, undefined, { restoreTree: flags['restore-tree'] })
-      : await source.planRollback(app, target);
+  const interrupts = new Interrupts(reporter);
+  try {
+    return await planAndRun(flags, source, app, target, reporter, interrupts);
+  } finally {
+    interrupts.uninstall();
+  }
+}
+
+const SIGNAL_EXIT_CODES: Record<InterruptSignal, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
+type InterruptSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
+
+/**
+ * SIGINT, SIGTERM and SIGHUP all cancel a rollback the same way: the first one stops the step in
+ * flight, puts half-done steps back, releases the lock and prints the per-host table; a second one
+ * releases the lock (best effort, bounded) and exits at once.
+ */
+class Interrupts {
+  readonly controller = new AbortController();
+  received?: InterruptSignal;
+  /** Set once there is a lock to give back on the emergency exit. */
+  emergency?: () => Promise<string>;
+  private readonly handlers = new Map<InterruptSignal, () => void>();
+
+  constructor(private readonly reporter: Reporter) {
+    for (const signal of Object.keys(SIGNAL_EXIT_CODES) as InterruptSignal[]) {
+      const handler = () => this.onSignal(signal);
+      this.handlers.set(signal, handler);
+      process.on(signal, handler);
+    }
+    // A closed terminal (SIGHUP) must not turn the remaining report into a crash on EPIPE/EIO.
+    process.stdout.on('error', ignoreStreamError);
+    process.stderr.on('error', ignoreStreamError);
+  }
+
+  get exitCode(): number | undefined {
+    return this.received ? SIGNAL_EXIT_CODES[this.received] : undefined;
+  }
+
+  private onSignal(signal: InterruptSignal): void {
+    if (!this.received) {
+      this.received = signal;
+      this.reporter.warn(`${signal}: cancelling… (the step in flight is stopped, half-done steps are put back and the lock released; ${signal === 'SIGINT' ? 'Ctrl-C again' : 'a second signal'} exits at once)`);
+      this.controller.abort();
+      return;
+    }
+    this.reporter.warn(`${signal} again: releasing the deploy lock (best effort) and exiting now; the hosts' state is not read back.`);
+    const code = SIGNAL_EXIT_CODES[this.received];
+    const unlock = this.emergency?.() ?? Promise.resolve('No deploy lock was taken.');
+    void unlock.then(
+      (message) => {
+        err(`${message}\n`);
+        process.exit(code);
+      },
+      () => process.exit(code),
+    );
+  }
+
+  uninstall(): void {
+    for (const [signal, handler] of this.handlers) process.removeListener(signal, handler);
+  }
+}
+
+function ignoreStreamError(): void {}
+
+async function planAndRun(flags: Flags, source: ReleaseSource, app: App, target: Release | undefined, reporter: Reporter, interrupts: Interrupts): Promise<number> {
+  let plan;
+  try {
+    plan = await source.planRollback(app, target, interrupts.controller.signal, { restoreTree: flags['restore-tree'] === true });
+  } catch (error) {
+    if (interrupts.exitCode === undefined) throw error;
+    err(`Interrupted (${interrupts.received}) while checking the hosts: nothing was changed.\n`);
+    return interrupts.exitCode;
+  }
+  if (interrupts.exitCode !== undefined) {
+    err(`Interrupted (${interrupts.received}): nothing was changed.\n`);
+    return interrupts.exitCode;
+  }
   const verb = plan.direction === 'forward' ? 'Roll forward' : 'Roll back';
-  process.stdout.write(`${verb} ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}\n${plan.summary}\n\n${plan.lines.join('\n')}\n`);
+  out(`${verb} ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}\n${plan.summary}\n\n${plan.lines.join('\n')}\n`);
   if (flags['dry-run']) {
     const extra = (await source.previewRollback?.(plan)) ?? [];
-    if (extra.length) process.stdout.write(`\n${extra.join('\n')}\n`);
-    process.stdout.write('\nDry run: nothing was changed.\n');
+    if (extra.length) out(`\n${extra.join('\n')}\n`);
+    out('\nDry run: nothing was changed.\n');
     return 0;
   }
   if (!flags.yes) {
     if (!process.stdin.isTTY) throw new DeployRollbackError('Refusing to roll back without --yes: stdin is not a terminal to confirm on.');
     const answer = await ask(`\n${verb} ${plan.app} (${plan.environment}) to ${plan.to}? Type "yes": `);
     if (answer.trim() !== 'yes') {
-      process.stderr.write('Not confirmed: nothing was changed.\n');
+      err('Not confirmed: nothing was changed.\n');
       return 1;
     }
   }
-  const controller = new AbortController();
-  const onSigint = () => {
-    reporter.warn('Interrupted: finishing the step in flight, then stopping.');
-    controller.abort();
-  };
-  process.once('SIGINT', onSigint);
-  // SIGTERM too: aborting lets the gitops rollback remove its temporary worktree before exiting.
-  process.once('SIGTERM', onSigint);
-  process.once('SIGHUP', onSigint);
-  let outcome: RollbackOutcome;
-  try {
-    outcome = await source.executeRollback(plan, reporter, controller.signal);
-  } finally {
-    process.removeListener('SIGINT', onSigint);
-    process.removeListener('SIGTERM', onSigint);
-    process.removeListener('SIGHUP', onSigint);
+  const runningPlan = plan;
+  if (source.releaseLockNow) interrupts.emergency = () => source.releaseLockNow!(runningPlan, 5000);
+  const outcome: RollbackOutcome = await source.executeRollback(plan, reporter, interrupts.controller.signal);
+  for (const line of outcome.lines) out(`${line}\n`);
+  (outcome.ok ? out : err)(`${outcome.message}\n`);
+  if (outcome.ok) return 0;
+  const rollForward = (outcome as RollbackOutcome & { rollForward?: RollbackPlan }).rollForward;
+  if (rollForward && flags.kamal) {
+    // Hosts differ: both ways back to one version everywhere, as commands to paste.
+    const base = `deploy-rollback rollback --kamal ${quote(flags.kamal)}${flags.destination ? ` --destination ${quote(flags.destination)}` : ''}`;
+    err(`To finish on ${plan.to} everywhere: ${base} --to ${quote(plan.to)}\nTo put every host back on ${rollForward.to}: ${base} --to ${quote(rollForward.to)}\n`);
   }
-  for (const line of outcome.lines) process.stdout.write(`${line}\n`);
-  (outcome.ok ? process.stdout : process.stderr).write(`${outcome.message}\n`);
-  return outcome.ok ? 0 : 1;
+  return interrupts.exitCode ?? 1;
 }
 
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // Interrupted: connections still being opened must not keep the process for their timeout.
+    if (code >= 128) process.exit(code);
   },
   (error: unknown) => {
     if (error instanceof UsageError) {
-      process.stderr.write(`deploy-rollback: ${error.message}\nRun deploy-rollback --help for usage.\n`);
+      err(`deploy-rollback: ${error.message}\nRun deploy-rollback --help for usage.\n`);
       process.exitCode = 2;
       return;
     }
-    process.stderr.write(`deploy-rollback: ${error instanceof Error ? error.message : String(error)}\n`);
-    if (process.env.DEPLOY_ROLLBACK_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    err(`deploy-rollback: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (process.env.DEPLOY_ROLLBACK_DEBUG && error instanceof Error) err(`${error.stack}\n`);
     process.exitCode = 1;
   },
 );

@@ -29,6 +29,8 @@ export interface Environment {
 
 export interface LockInfo {
   holder: string;
+  /** The lock directory exists but its details are missing, empty or not Kamal's format. */
+  unreadable?: boolean;
   /** ISO 8601, as the lock details say it. */
   lockedAt?: string;
   message?: string;
@@ -94,13 +96,20 @@ export interface HostContainer {
   image: string;
   created: string;
   version: string;
+  /** The host did not answer the last read: this is what an earlier read saw, not its state now. */
+  stale?: { seenAt: string };
 }
 
 /** A host that could not be read: shown as an error child, the rest of the tree still works. */
+/** Why a host could not be read: no answer, refused keys/host key, a deadline passed, or Docker down. */
+export type HostErrorKind = 'unreachable' | 'auth' | 'host-key' | 'timeout' | 'docker';
+
 export interface HostError {
   id: string;
   host: string;
   message: string;
+  /** Absent: not known (taken as unreachable). */
+  kind?: HostErrorKind;
 }
 
 export type HostEntry = HostContainer | HostError;
@@ -192,5 +201,9 @@ export interface ReleaseSource {
   /** Forget cached state so the next read goes to the hosts / repository again. */
   refresh?(): void;
   executeRollback(plan: RollbackPlan, reporter: Reporter, signal?: AbortSignal): Promise<RollbackOutcome>;
+  /** Kamal only: hosts of the app that could not be read, once per host (not per release), with why. */
+  hostErrors?(app: App): Promise<HostError[]>;
+  /** Kamal only: the emergency exit of an interrupted run releases the plan's lock if it is ours; says what happened. */
+  releaseLockNow?(plan: RollbackPlan, timeoutMs: number): Promise<string>;
   dispose?(): void;
 }

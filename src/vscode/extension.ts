@@ -5,6 +5,7 @@ import type { SessionPool } from '../core/ssh/types';
 import { registerCommands } from './commands';
 import { GitContent, ReadOnlyDocuments } from './documents';
 import { Output } from './log';
+import { cancelRunningRollbacks } from './rollback';
 import { readSettings } from './settings';
 import { createPool } from './pool';
 import { SourceRegistry } from './sources';
@@ -16,7 +17,7 @@ export interface DeployRollbackApi {
   tree: ReleasesTreeProvider;
   refresh(): Promise<void>;
   sources(): Promise<ReleaseSource[]>;
-  testing: { setPrompter(prompter: Prompter | undefined): void };
+  testing: { setPrompter(prompter: Prompter | undefined): void; cancelRollbacks(): string[] };
 }
 
 export function activate(context: vscode.ExtensionContext): DeployRollbackApi {
@@ -24,7 +25,7 @@ export function activate(context: vscode.ExtensionContext): DeployRollbackApi {
   const reporter = output.reporter();
   let prompter: Prompter = windowPrompter;
   let pool: SessionPool | undefined;
-  const getPool = () => (pool ??= createPool(output, () => prompter, readSettings().sshConnectTimeoutSeconds));
+  const getPool = () => (pool ??= createPool(output, () => prompter, readSettings()));
   const registry = new SourceRegistry(defaultFinders, getPool, reporter);
   const diagnostics = vscode.languages.createDiagnosticCollection('deploy-rollback');
   const expanded = new ExpandedRows(context.workspaceState);
@@ -113,6 +114,7 @@ export function activate(context: vscode.ExtensionContext): DeployRollbackApi {
       setPrompter: (replacement) => {
         prompter = replacement ?? windowPrompter;
       },
+      cancelRollbacks: () => cancelRunningRollbacks(),
     },
   };
 }

@@ -178,6 +178,14 @@ export async function confirmPlan(context: RollbackContext, plan: RollbackPlan):
   return typed === plan.app;
 }
 
+/** Rollbacks in flight: each entry cancels one as its notification's Cancel button does, and returns what it showed. */
+const runningRollbacks = new Set<() => string>();
+
+/** Cancels every rollback in flight (the integration suite's Cancel button); returns the progress messages shown at once. */
+export function cancelRunningRollbacks(): string[] {
+  return [...runningRollbacks].map((cancel) => cancel());
+}
+
 export async function executeWithProgress(context: RollbackContext, source: ReleaseSource, plan: RollbackPlan): Promise<RollbackOutcome> {
   const { output } = context;
   const words = rollWords(plan.direction);
@@ -185,9 +193,27 @@ export async function executeWithProgress(context: RollbackContext, source: Rele
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `${words.ing} ${plan.app} to ${plan.to}`, cancellable: true },
     async (progress, token) => {
-      const reporter = output.reporter(plan.source, (message) => progress.report({ message }));
-      token.onCancellationRequested(() => reporter.warn('Cancel requested: finishing the step in flight, then stopping.'));
-      return source.executeRollback(plan, reporter, abortSignalFor(token));
+      let cancelling = false;
+      const controller = new AbortController();
+      // Once cancelled, later steps (putting things back, unlocking) must not hide that it is cancelling.
+      const reporter = output.reporter(plan.source, (message) => progress.report({ message: cancelling ? `Cancelling… ${message}` : message }));
+      const cancel = (): string => {
+        if (!cancelling) {
+          cancelling = true;
+          progress.report({ message: 'Cancelling…' });
+          reporter.warn('Cancel requested: stopping the commands in flight, putting back half-done steps, then releasing the lock.');
+          controller.abort();
+        }
+        return 'Cancelling…';
+      };
+      if (token.isCancellationRequested) cancel();
+      token.onCancellationRequested(cancel);
+      runningRollbacks.add(cancel);
+      try {
+        return await source.executeRollback(plan, reporter, controller.signal);
+      } finally {
+        runningRollbacks.delete(cancel);
+      }
     },
   );
 }

@@ -8,6 +8,8 @@ export interface Settings {
   kamalConfigPaths: string[];
   protectedEnvironments: string[];
   sshConnectTimeoutSeconds: number;
+  sshCommandTimeoutSeconds: number;
+  sshKeepaliveIntervalSeconds: number;
   runHooks: boolean;
   pollIntervalSeconds: number;
   logLines: number;
@@ -25,6 +27,8 @@ export function readSettings(): Settings {
     kamalConfigPaths: config.get<string[]>('kamal.configPaths', []),
     protectedEnvironments: config.get<string[]>('protectedEnvironments', ['production', 'prod']),
     sshConnectTimeoutSeconds: config.get<number>('ssh.connectTimeout', 10),
+    sshCommandTimeoutSeconds: config.get<number>('ssh.commandTimeout', 120),
+    sshKeepaliveIntervalSeconds: config.get<number>('ssh.keepaliveInterval', 5),
     runHooks: config.get<boolean>('kamal.runHooks', true),
     pollIntervalSeconds: config.get<number>('refresh.pollInterval', 0),
     logLines: config.get<number>('containerLogs.lines', 200),

@@ -86,6 +86,10 @@ export interface TestHosts {
   startSshd(host: TestHost | string): Promise<void>;
   linkDown(host: TestHost | string): Promise<void>;
   linkUp(host: TestHost | string): Promise<void>;
+  /** Stops the host's dockerd (SIGTERM; its containers stop with it), as a daemon crash or restart would. */
+  stopDockerd(host: TestHost | string): Promise<void>;
+  /** Starts it again on the same data: containers with a restart policy come back. */
+  startDockerd(host: TestHost | string): Promise<void>;
   /**
    * Adds `delayMs` of round-trip latency: with tc netem on the veth when the kernel has it,
    * else (this machine's kernel lacks sch_netem) by redirecting the host's port 22 through a
@@ -520,6 +524,15 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHosts>
         rmSync(host.sshdPidFile, { force: true });
       },
       startSshd: async (hostOrName) => startSshd(byName(hostOrName)),
+      stopDockerd: async (hostOrName) => {
+        const host = byName(hostOrName);
+        const pid = readOwnedPid(host.dockerPidFile, host.dir);
+        if (pid === undefined) return;
+        process.kill(pid, 'SIGTERM');
+        await waitFor(`dockerd of ${host.name} (pid ${pid}) to exit`, () => !existsSync(`/proc/${pid}`) || isZombie(pid), 30_000);
+        rmSync(host.dockerPidFile, { force: true });
+      },
+      startDockerd: async (hostOrName) => startDockerd(byName(hostOrName), daemonConfig),
       // The host's own end goes down, as a dead NIC would: this machine keeps its route, so
       // packets are dropped ("No route to host" after ARP gives up) instead of leaving by the default route.
       linkDown: async (hostOrName) => {

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { DeployRollbackApi } from '../../src/vscode/extension';
-import type { AppNode, EnvironmentNode, HostContainerNode, ReleaseNode, TreeNode } from '../../src/vscode/tree/nodes';
+import type { AppNode, EnvironmentNode, HostContainerNode, HostErrorNode, ReleaseNode, TreeNode } from '../../src/vscode/tree/nodes';
 import { requireHostsOrSkip, startHosts, type TestHosts } from '../hosts/harness';
 import { activateExtension } from './helpers';
 
@@ -72,14 +72,25 @@ describe('Kamal releases in VS Code on real hosts', function () {
     const environment = roots.find((node): node is EnvironmentNode => node.kind === 'environment' && node.environment.location === configFile);
     assert.ok(environment, 'the Kamal config is an environment');
     assert.equal(environment.environment.name, 'default');
-    const children = await api.tree.getChildren(environment);
+    const children = await settledChildren(environment);
     const found = children.find((node): node is AppNode => node.kind === 'app');
     assert.ok(found, `an app under the environment, got ${children.map((node) => node.kind).join(', ')}`);
     return found;
   }
 
+  /** Children once the hosts answered: a slow read first shows a "Reading the hosts…" row. */
+  async function settledChildren(node: TreeNode): Promise<TreeNode[]> {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const children = await api.tree.getChildren(node);
+      if (!children.some((child) => child.kind === 'loading')) return children;
+      if (Date.now() > deadline) throw new Error(`${node.id} still loading after 60 s`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
   async function releases(): Promise<ReleaseNode[]> {
-    const children: TreeNode[] = await api.tree.getChildren(await app());
+    const children: TreeNode[] = await settledChildren(await app());
     return children.filter((node): node is ReleaseNode => node.kind === 'release');
   }
 
@@ -121,5 +132,71 @@ describe('Kamal releases in VS Code on real hosts', function () {
     }
     const after = await releases();
     assert.deepEqual(after.find((node) => node.release.current)?.release.version, 'v1');
+  });
+
+  it('a host that goes silent never holds the view: shown once at the app with its kind within the bound, the environment warns, its rows are marked stale, never running', async () => {
+    const silent = hosts.hosts[1]!;
+    await hosts.linkDown(silent);
+    try {
+      await api.refresh();
+      const roots = await api.tree.getChildren();
+      const environment = roots.find((node): node is EnvironmentNode => node.kind === 'environment' && node.environment.location === configFile)!;
+      const started = Date.now();
+      const first = await api.tree.getChildren(environment);
+      assert.ok(Date.now() - started < 3000, `the environment answered after ${Date.now() - started} ms`);
+      assert.ok(first.some((node) => node.kind === 'loading' || node.kind === 'app'), first.map((node) => node.kind).join(', '));
+      const appNode = (await settledChildren(environment)).find((node): node is AppNode => node.kind === 'app')!;
+      const children = await settledChildren(appNode);
+      assert.ok(Date.now() - started < 20_000, `the app answered after ${Date.now() - started} ms`);
+      const errors = children.filter((node): node is HostErrorNode => node.kind === 'hostError');
+      assert.deepEqual(errors.map((node) => [node.error.host, node.error.kind]), [[silent.address, 'unreachable']]);
+      assert.match(String(api.tree.getTreeItem(errors[0]!).label), /unreachable/);
+      const current = children.find((node): node is ReleaseNode => node.kind === 'release' && node.release.current)!;
+      const rows = await api.tree.getChildren(current);
+      assert.ok(!rows.some((node) => node.kind === 'hostError'), 'not repeated under every release');
+      const silentRows = rows.filter((node): node is HostContainerNode => node.kind === 'hostContainer' && node.container.host === silent.address);
+      assert.ok(silentRows.length > 0, 'what the last read saw there is still shown');
+      for (const row of silentRows) {
+        assert.ok(row.container.stale, 'marked stale');
+        assert.match(String(api.tree.getTreeItem(row).description), /^stale: was \w+ at .* · host not answering$/);
+      }
+      const deadline = Date.now() + 10_000;
+      while (!String(api.tree.getTreeItem(environment).description ?? '').includes('not read') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.match(String(api.tree.getTreeItem(environment).description), new RegExp(`${silent.address.replace(/\./g, '\\.')} not read`));
+    } finally {
+      await hosts.linkUp(silent);
+      await api.refresh();
+    }
+  });
+
+  it('Cancel during a rollback shows "Cancelling…" at once, stops within seconds, releases the lock and leaves every host as it was', async () => {
+    const hooks = path.join(dir, '.kamal', 'hooks');
+    const marker = path.join(dir, 'hook-started');
+    fs.mkdirSync(hooks, { recursive: true });
+    fs.writeFileSync(path.join(hooks, 'pre-app-boot'), `#!/bin/sh\necho $$ > ${JSON.stringify(marker)}\nexec sleep 60\n`, { mode: 0o755 });
+    try {
+      const before = await Promise.all(hosts.hosts.map((host) => hosts.proxyTargetContainer(host, `${SERVICE}-web`)));
+      const target = (await releases()).find((node) => !node.release.current && node.release.rollbackable)!;
+      const running = vscode.commands.executeCommand('deployRollback.rollbackToRelease', target) as Thenable<{ ok: boolean; message: string } | undefined>;
+      const deadline = Date.now() + 60_000;
+      while (!fs.existsSync(marker) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.ok(fs.existsSync(marker), 'the pre-app-boot hook started');
+      const lockDir = path.join(hosts.hosts[0]!.home, '.kamal', `lock-${SERVICE}`);
+      assert.ok(fs.existsSync(lockDir), 'the rollback holds the lock while its hook runs');
+      const cancelledAt = Date.now();
+      assert.deepEqual(api.testing.cancelRollbacks(), ['Cancelling…']);
+      const outcome = await running;
+      const took = Date.now() - cancelledAt;
+      assert.ok(took < 5000, `stopped ${took} ms after Cancel`);
+      assert.equal(outcome?.ok, false);
+      assert.match(outcome?.message ?? '', /did not complete: cancelled before any host was changed/);
+      assert.equal(fs.existsSync(lockDir), false, 'the lock was released');
+      const pid = Number(fs.readFileSync(marker, 'utf8').trim());
+      assert.ok(!fs.existsSync(`/proc/${pid}`) || /\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')), 'the hook was stopped');
+      assert.deepEqual(await Promise.all(hosts.hosts.map((host) => hosts.proxyTargetContainer(host, `${SERVICE}-web`))), before);
+    } finally {
+      fs.rmSync(hooks, { recursive: true, force: true });
+      fs.rmSync(marker, { force: true });
+    }
   });
 });

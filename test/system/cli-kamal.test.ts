@@ -97,7 +97,7 @@ describe('deploy-rollback CLI on real Kamal hosts', function () {
   it('rolls back to the previous version with --yes and exits 0 when every host is on it', async () => {
     const { code, stdout, stderr } = await cli(['rollback', '--kamal', '.', '--yes']);
     assert.equal(code, 0, stderr);
-    assert.match(stdout, /HOST +ROLE +FROM +TO +OUTCOME/);
+    assert.match(stdout, /HOST +ROLE +FROM +TO +NOW +OUTCOME/);
     for (const host of hosts.hosts) assert.equal(await hosts.proxyTargetContainer(host, `${SERVICE}-web`), `${SERVICE}-web-v2`);
   });
 });

@@ -91,6 +91,26 @@ describe('deploy-rollback CLI', function () {
     assert.match(stderr, /No environment "prod".*found: staging/);
   });
 
+  it('refuses an empty --to (an unset variable in a script) instead of picking the default target', () => {
+    for (const to of ['', '  ']) {
+      const { code, stderr } = cli(['rollback', '--kamal', path.join(dir, 'nowhere', 'config', 'deploy.yml'), '--to', to, '--yes']);
+      assert.equal(code, 2, stderr);
+      assert.match(stderr, /--to is empty: give the version to roll back to/);
+    }
+  });
+
+  it('refuses a --connect-timeout a timer cannot hold, and non-numbers', () => {
+    for (const value of [String(2 ** 31), '3601', '0', '-1', 'ten', '']) {
+      const { code, stderr } = cli(['releases', '--kamal', 'x', `--connect-timeout=${value}`]);
+      assert.equal(code, 2, `${value}: ${stderr}`);
+      assert.match(stderr, /--connect-timeout takes seconds from 1 to 3600/);
+    }
+  });
+
+  it('documents the exit codes of an interrupted rollback', () => {
+    assert.match(cli(['--help']).stdout, /129, 130, 143 {2}interrupted by SIGHUP, SIGINT, SIGTERM/);
+  });
+
   it('refuses a short sha before reading anything', () => {
     const { code, stderr } = cli(['rollback', '--gitops', fixture.work, '--env', 'staging', '--app', 'a', '--to', fixture.shas.a1!.slice(0, 7), '--yes']);
     assert.equal(code, 1);

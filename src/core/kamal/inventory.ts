@@ -1,5 +1,6 @@
-import type { ContainerState, HostContainer, HostError, LockInfo, Reporter } from '../model';
+import type { ContainerState, HostContainer, HostError, HostErrorKind, LockInfo, Reporter } from '../model';
 import { silentReporter } from '../model';
+import { hostErrorKind, looksLikeDockerDown } from '../ssh/errors';
 import type { ExecResult, HostSession } from '../ssh/types';
 import { AUDIT_BOOTED, INVENTORY_MARKER, INVENTORY_SECTIONS, containerPrefix, inventoryCommand } from './commands/inventory';
 import type { KamalConfig } from './types';
@@ -43,6 +44,8 @@ export interface HostInventory {
   currentVersions: Record<string, string>;
   /** Set when the host could not be read; then `containers` is empty. */
   error?: HostError;
+  /** With `error`: what the last read that reached this host saw, and when (shown as stale, never as now). */
+  lastSeen?: { containers: InventoryContainer[]; readAt: string };
 }
 
 export interface KamalInventory {
@@ -108,10 +111,10 @@ async function readHost(
   reporter: Reporter,
 ): Promise<{ inventory: HostInventory; lock?: LockInfo }> {
   const roles = rolesOfHost(config, host);
-  const failed = (message: string) => {
+  const failed = (message: string, kind: HostErrorKind) => {
     reporter.warn(`[kamal ${host}] ${message}`);
     return {
-      inventory: { host, roles, containers: [], currentVersions: {}, error: { id: hostErrorId(config.service, config.destination, host), host, message } },
+      inventory: { host, roles, containers: [], currentVersions: {}, error: { id: hostErrorId(config.service, config.destination, host), host, message, kind } },
     };
   };
   let session: HostSession;
@@ -119,7 +122,7 @@ async function readHost(
     session = await sessionFor(host);
   } catch (error) {
     if (signal?.aborted) throw error;
-    return failed(`Could not connect to ${host}: ${errorText(error)}`);
+    return failed(`Could not connect to ${host}: ${errorText(error)}`, hostErrorKind(error));
   }
   let result: ExecResult;
   try {
@@ -127,10 +130,10 @@ async function readHost(
     result = await session.exec(inventoryCommand(config, { withLock }), { signal });
   } catch (error) {
     if (signal?.aborted) throw error;
-    return failed(`Could not list containers on ${host}: ${errorText(error)}`);
+    return failed(`Could not list containers on ${host}: ${errorText(error)}`, hostErrorKind(error));
   }
   const parsed = parseInventoryOutput(config, host, result);
-  if ('error' in parsed) return failed(parsed.error);
+  if ('error' in parsed) return failed(parsed.error, looksLikeDockerDown(result.stderr) || parsed.error.startsWith('docker') ? 'docker' : 'unreachable');
   for (const warning of parsed.warnings) reporter.warn(`[kamal ${host}] ${warning}`);
   return {
     inventory: { host, roles, containers: parsed.containers, currentVersions: parsed.currentVersions, boots: parsed.boots },
@@ -201,7 +204,7 @@ export function parseInventoryOutput(
   return {
     containers,
     currentVersions: currentVersionsByRole(containers, latestIds),
-    lock: lockLines ? parseLockDetails(lockLines.join('\n')) ?? { holder: 'Unknown', message: 'The lock details could not be read.' } : undefined,
+    lock: lockLines ? parseLockDetails(lockLines.join('\n')) ?? { holder: 'nobody recorded', unreadable: true, message: 'The lock directory exists but its details are empty or unreadable: if no deploy is running, release it with `kamal lock release`.' } : undefined,
     boots: (found.get(INVENTORY_SECTIONS.audit) ?? []).flatMap((line) => parseAuditBoot(config, host, line) ?? []),
     warnings,
   };

@@ -149,8 +149,13 @@ export function kamalReleaseHostEntries(release: Pick<Release, 'id' | 'version'>
   const entries: HostEntry[] = [];
   for (const host of inventory.hosts) {
     if (host.error) {
-      const error: HostError = { id: `${release.id}!${host.host}`, host: host.host, message: host.error.message };
+      const error: HostError = { id: `${release.id}!${host.host}`, host: host.host, message: host.error.message, kind: host.error.kind };
       entries.push(error);
+      // What an earlier read saw there, marked stale: it is history, not the host's state now.
+      const seen = host.lastSeen;
+      for (const container of seen?.containers.filter((entry) => entry.version === release.version) ?? []) {
+        entries.push({ id: `${container.id}~stale`, ...containerDetails(container), version: container.version, stale: { seenAt: seen!.readAt } });
+      }
       continue;
     }
     const roleOrder = (role: string) => {

@@ -5,10 +5,14 @@
  */
 import { DeployRollbackError, type Reporter, type RollbackOutcome, type RollbackPlan } from '../model';
 import { quoteArgv } from '../shell';
+import { looksLikeDockerDown } from '../ssh/errors';
+import { redactSecrets } from '../ssh/redact';
+import { escapeControl } from '../text';
 import type { ExecResult, HostSession } from '../ssh/types';
 import { containerName, stopContainer, tagLatestImage, versionFromName } from './commands/app';
 import { recordAudit } from './commands/auditor';
-import { acquireLock, describeLock, parseLockDetails, utcIso8601 } from './commands/lock';
+import { acquireLock, describeLock, lockDetailsText, parseLockDetails, releaseAdvice, unreadableLock, utcIso8601, type LockDetails } from './commands/lock';
+import { parseReadBack, readBackCommand, undoRename, type RoleReadBack } from './commands/recovery';
 import { runHook, type HookDetails, type KamalHookName } from './hooks';
 import { assemblePlan } from './rollback-plan';
 import { cleanUpAfterStop, prepareHosts } from './rollback-prepare';
@@ -30,17 +34,65 @@ export interface ExecuteKamalRollbackDeps {
 export type KamalRollbackResult = RollbackOutcome & { hosts: KamalHostOutcome[]; rollForward?: RollbackPlan<KamalPlanDetail> };
 
 const CONTAINER_ID = /^[0-9a-f]{12,64}$/;
+/** Unlock, read-back and undo run after a cancel or failure: never cancelled, always bounded. */
+const AFTERMATH_TIMEOUT_MS = 15_000;
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+function abortError(): Error {
+  const error = new Error('Cancelled');
+  error.name = 'AbortError';
+  return error;
+}
+
+/** Resolves after `ms`, or rejects as soon as `signal` aborts. */
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(abortError());
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortError());
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** `work`, or an AbortError as soon as `signal` aborts (the work itself goes on, bounded by its own deadline). */
+export function raceAbort<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) return Promise.reject(abortError());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError());
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function isAbort(error: unknown): boolean {
+  return error instanceof Error && error.name === 'AbortError';
 }
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** The last line of a host's output, control characters escaped: it goes into messages as is. */
 function lastLine(text: string): string {
-  return text.trim().split('\n').slice(-1)[0] ?? '';
+  return escapeControl(text.trim().split('\n').slice(-1)[0] ?? '');
 }
 
 /** A command failed with this exit status: the host answered. */
@@ -55,6 +107,29 @@ class HostUnreachable extends Error {
   constructor(readonly host: string, cause: string) {
     super(`${host} stopped answering: ${cause}`);
   }
+}
+
+/** sshd answers but `docker` cannot reach its daemon (exit 255 from `docker exec`, or docker's own words). */
+class DockerDown extends Error {
+  constructor(readonly host: string, what: string, result: ExecResult) {
+    super(`Docker is not answering on ${host} (${what}: exit ${result.code}${result.stderr.trim() ? `: ${lastLine(result.stderr)}` : ''})`);
+  }
+}
+
+interface ExecHow {
+  /** Default true: the run's cancel closes the channel. Unlock, read-back and undo pass false. */
+  cancellable?: boolean;
+  timeoutMs?: number;
+}
+
+/** What a step did so far on its host: decides what a failure or cancel must put back. */
+interface StepProgress {
+  renamed: boolean;
+  /** `docker run` was sent (it may have created the container even if its answer never came). */
+  ranNew: boolean;
+  containerId?: string;
+  /** The new version serves: a later failure (stopping O) leaves it serving. */
+  switched: boolean;
 }
 
 /**
@@ -80,23 +155,29 @@ class Barrier {
 class HostRunner {
   constructor(private readonly deps: ExecuteKamalRollbackDeps) {}
 
-  /** Runs one line; a lost connection becomes HostUnreachable, an exit status is returned. */
-  async exec(host: string, command: string, what: string): Promise<ExecResult> {
-    this.deps.reporter.debug(`[ssh ${host}] ${command}`);
+  /** Runs one line; a lost connection becomes HostUnreachable, a cancel an AbortError, an exit status is returned. */
+  async exec(host: string, command: string, what: string, how: ExecHow = {}): Promise<ExecResult> {
+    const signal = how.cancellable === false ? undefined : this.deps.signal;
+    if (signal?.aborted) throw abortError();
+    this.deps.reporter.debug(`[ssh ${host}] ${redactSecrets(command)}`);
     let result: ExecResult;
     try {
-      const session = await this.deps.sessions(host);
-      result = await session.exec(command);
+      const session = await raceAbort(this.deps.sessions(host), signal);
+      result = await session.exec(command, { signal, timeoutMs: how.timeoutMs });
     } catch (error) {
+      if (isAbort(error) || signal?.aborted) throw abortError();
       throw new HostUnreachable(host, `${what}: ${errorText(error)}`);
     }
     if (result.code === null) throw new HostUnreachable(host, `${what}: the connection closed before the command finished`);
     return result;
   }
 
-  async run(host: string, command: string, what: string): Promise<ExecResult> {
-    const result = await this.exec(host, command, what);
-    if (result.code !== 0) throw new CommandFailed(host, what, result);
+  async run(host: string, command: string, what: string, how: ExecHow = {}): Promise<ExecResult> {
+    const result = await this.exec(host, command, what, how);
+    if (result.code !== 0) {
+      if (looksLikeDockerDown(result.stderr)) throw new DockerDown(host, what, result);
+      throw new CommandFailed(host, what, result);
+    }
     return result;
   }
 }
@@ -108,9 +189,11 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
   const runner = new HostRunner(deps);
   const startedAt = Date.now();
   const outcomes = new Map<string, KamalHostOutcome>();
+  const progress = new Map<string, StepProgress>();
   for (const host of detail.hostPlans) {
     for (const step of host.steps) {
       outcomes.set(key(step.host, step.role), { host: step.host, role: step.role, from: step.from, to: step.to, result: 'not-started', serving: step.from });
+      progress.set(key(step.host, step.role), { renamed: false, ranNew: false, switched: false });
     }
   }
 
@@ -120,13 +203,17 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
   const barrier =
     allSteps.some((step) => step.role === primaryRole) && allSteps.some((step) => step.role !== primaryRole) ? new Barrier(primaryRole) : undefined;
   let lockHeld = false;
+  let lockSent = false;
   let holdingLockForHooks = false;
   const problems: string[] = [];
   let cancelled = false;
   let groupsDone = 0;
   let tagged = false;
+  const lockDetails: LockDetails = { holder: detail.lockHolder, lockedAt: utcIso8601(), version: detail.hostPlans[0]?.tagVersion ?? '', message: detail.lockMessage };
+  const onCancel = () => reporter.warn('Cancelling: closing the commands in flight; no further step starts.');
+  deps.signal?.addEventListener('abort', onCancel, { once: true });
 
-  const hook = async (name: KamalHookName, hosts: string[] = detail.hosts, runtime?: number): Promise<void> => {
+  const hook = async (name: KamalHookName, hosts: string[] = detail.hosts, runtime?: number, cancellable = true): Promise<void> => {
     if (!deps.runHooks) return;
     const details: HookDetails = {
       recordedAt: utcIso8601(),
@@ -141,7 +228,7 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
       runtime,
     };
     const entry = detail.hooks.find((candidate) => candidate.name === name);
-    const run = await runHook(name, { hooksPath: config.hooksPath, cwd: detail.hooksCwd, details, env: deps.env });
+    const run = await runHook(name, { hooksPath: config.hooksPath, cwd: detail.hooksCwd, details, env: deps.env, signal: cancellable ? deps.signal : undefined });
     if (run.ran) {
       reporter.step(`[local] ran the ${name} hook${entry ? ` (${entry.file})` : ''}`);
       if (run.output.trim()) reporter.info(`[local] ${name}: ${run.output.trimEnd()}`);
@@ -150,18 +237,26 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
 
   try {
     await hook('pre-connect');
-    deps.signal?.throwIfAborted();
+    if (deps.signal?.aborted) throw abortError();
 
     // `mkdir -p .kamal` everywhere, in the same round trip as the lock on the primary host.
     reporter.step(`[ssh ${detail.hosts.join(', ')}] ${detail.commands.makeRunDirectory}`);
     const others = detail.hosts.filter((host) => host !== detail.primaryHost);
+    lockSent = true;
     const [locked, ...made] = await Promise.allSettled([
-      takeLock(runner, detail, reporter),
+      takeLock(runner, detail, reporter, lockDetails),
       ...others.map((host) => runner.run(host, detail.commands.makeRunDirectory, 'mkdir -p .kamal')),
     ]);
     if (locked.status === 'fulfilled') lockHeld = true;
+    if (deps.signal?.aborted) throw abortError();
     const unmade = made.flatMap((entry, index) => (entry.status === 'rejected' ? [`${others[index]}: ${errorText(entry.reason)}`] : []));
-    if (locked.status === 'rejected') throw locked.reason;
+    if (locked.status === 'rejected') {
+      // The lock line may have reached the host before it went silent: say how to check.
+      if (locked.reason instanceof HostUnreachable) {
+        throw new DeployRollbackError(`${errorText(locked.reason)}. The deploy lock may have been taken there: once it answers, \`kamal lock status\` tells, and ${releaseAdvice(config)} releases it if it names this run.`, 'lock');
+      }
+      throw locked.reason;
+    }
     if (unmade.length > 0) throw new DeployRollbackError(`Nothing was changed: could not prepare ${unmade.join('; ')}.`, 'prepare');
     lockHeld = true;
     holdingLockForHooks = true;
@@ -170,15 +265,13 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
     await prepareHosts(detail, (host, command, what) => runner.exec(host, command, what), reporter, async (host, directory, files) => uploadFiles(await deps.sessions(host), directory, files));
 
     for (const [index, group] of detail.groups.entries()) {
-      if (deps.signal?.aborted) {
-        cancelled = true;
-        break;
-      }
-      if (index > 0 && detail.bootWait > 0) await delay(detail.bootWait * 1000);
+      if (deps.signal?.aborted) throw abortError();
+      if (index > 0 && detail.bootWait > 0) await delay(detail.bootWait * 1000, deps.signal);
       reporter.step(`Group ${index + 1} of ${detail.groups.length}: ${group.join(', ')}`);
       await hook('pre-app-boot', group);
       const hostPlans = group.map((name) => detail.hostPlans.find((host) => host.host === name)).filter((host): host is KamalHostPlan => host !== undefined);
-      await Promise.all(hostPlans.map((host) => bootHost(host, runner, detail, deps, outcomes, barrier)));
+      await Promise.all(hostPlans.map((host) => bootHost(host, runner, detail, deps, outcomes, progress, barrier)));
+      if (deps.signal?.aborted) throw abortError();
       const failed = hostPlans.flatMap((host) => host.steps).filter((step) => {
         const result = outcomes.get(key(step.host, step.role))?.result;
         return result === 'failed' || result === 'unreachable';
@@ -194,41 +287,43 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
     if (groupsDone === detail.groups.length) {
       await tagLatest(runner, detail, reporter, problems);
       tagged = problems.length === 0;
-    } else if (cancelled) {
-      reporter.warn(`Cancelled after ${groupsDone} of ${detail.groups.length} groups: the remaining hosts were not touched.`);
     }
   } catch (error) {
-    if (deps.signal?.aborted && error instanceof Error && error.name === 'AbortError') {
+    if (deps.signal?.aborted) {
       cancelled = true;
-      reporter.warn('Cancelled before any host was changed.');
     } else {
       problems.push(errorText(error));
       reporter.error(errorText(error));
     }
   } finally {
+    deps.signal?.removeEventListener('abort', onCancel);
+    const touched = [...progress.values()].some((entry) => entry.renamed || entry.ranNew);
+    if (cancelled) reporter.warn(touched ? `Cancelled after ${groupsDone} of ${detail.groups.length} groups: putting back what was half-done, then reading every host.` : 'Cancelled before any host was changed.');
+    for (const outcome of outcomes.values()) if (outcome.result === 'not-started' && cancelled) outcome.result = 'cancelled';
+    // Put half-done steps back and read what hosts really run, while the lock still keeps others out.
+    const unfinished = cancelled || problems.length > 0 || [...outcomes.values()].some((outcome) => outcome.result !== 'rolled-back');
+    if (touched && unfinished) await settleAndReadBack(runner, detail, reporter, outcomes, progress);
+    if (!lockHeld && lockSent && cancelled) lockHeld = await lockIsOurs(runner, detail, lockDetails);
     if (lockHeld) {
       try {
-        await runner.run(detail.primaryHost, detail.commands.releaseLock, 'release the deploy lock');
+        await runner.run(detail.primaryHost, detail.commands.releaseLock, 'release the deploy lock', { cancellable: false, timeoutMs: AFTERMATH_TIMEOUT_MS });
         holdingLockForHooks = false;
         reporter.step(`[ssh ${detail.primaryHost}] released the deploy lock`);
       } catch (error) {
-        const message = `Could not release the deploy lock on ${detail.primaryHost} (${errorText(error)}): run \`kamal lock release\`${detail.destination ? ` -d ${detail.destination}` : ''} once the host answers.`;
+        const message = `Could not release the deploy lock on ${detail.primaryHost} (${errorText(error)}): run ${releaseAdvice(config)} once the host answers.`;
         problems.push(message);
         reporter.error(message);
       }
     }
   }
 
-  for (const outcome of outcomes.values()) {
-    if (outcome.result === 'not-started' && cancelled) outcome.result = 'cancelled';
-  }
   const entries = [...outcomes.values()];
   const allSwitched = entries.every((entry) => entry.result === 'rolled-back');
   const ok = allSwitched && tagged && !cancelled && problems.length === 0;
 
   if (ok) {
     try {
-      await hook('post-deploy', detail.hosts, Math.round((Date.now() - startedAt) / 1000));
+      await hook('post-deploy', detail.hosts, Math.round((Date.now() - startedAt) / 1000), false);
     } catch (error) {
       problems.push(errorText(error));
       reporter.error(errorText(error));
@@ -237,9 +332,10 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
 
   // Offered only when some host was left behind; a failed unlock or tag needs no roll-forward.
   const rollForward = allSwitched ? undefined : rollForwardPlan(plan, entries);
+  const touchedAny = [...progress.values()].some((entry) => entry.renamed || entry.ranNew);
   return {
     ok: ok && problems.length === 0,
-    message: outcomeMessage(plan, entries, problems, cancelled ? (groupsDone === 0 ? 'cancelled before any host was changed' : 'cancelled before the next group') : undefined, ok && problems.length === 0),
+    message: outcomeMessage(plan, entries, problems, cancelled ? (touchedAny ? 'cancelled' : 'cancelled before any host was changed') : undefined, ok && problems.length === 0),
     lines: outcomeTable(entries),
     hosts: entries,
     rollForward,
@@ -250,9 +346,9 @@ function key(host: string, role: string): string {
   return `${host}\n${role}`;
 }
 
-async function takeLock(runner: HostRunner, detail: KamalPlanDetail, reporter: Reporter): Promise<void> {
+async function takeLock(runner: HostRunner, detail: KamalPlanDetail, reporter: Reporter, details: LockDetails): Promise<void> {
   const { config } = detail;
-  const command = acquireLock(config, { holder: detail.lockHolder, lockedAt: utcIso8601(), version: detail.hostPlans[0]?.tagVersion ?? '', message: detail.lockMessage });
+  const command = acquireLock(config, details);
   reporter.step(`[ssh ${detail.primaryHost}] taking the deploy lock`);
   const result = await runner.exec(detail.primaryHost, `${detail.commands.makeRunDirectory} && ${command}`, 'take the deploy lock');
   if (result.code === 0) return;
@@ -260,7 +356,24 @@ async function takeLock(runner: HostRunner, detail: KamalPlanDetail, reporter: R
   if (status.code === 0 && status.stdout.trim()) {
     throw new DeployRollbackError(`Nothing was changed: the deploy lock on ${detail.primaryHost} is ${describeLock(parseLockDetails(status.stdout))}.`, 'lock');
   }
+  // `stat` found the directory, `cat` found no details: a lock someone's failed acquisition left behind.
+  if (status.code === 0) {
+    throw new DeployRollbackError(
+      `Nothing was changed: the deploy lock on ${detail.primaryHost} is ${describeLock(unreadableLock())}. If no deploy is running, release it with ${releaseAdvice(config)}.`,
+      'lock',
+    );
+  }
   throw new DeployRollbackError(`Nothing was changed: could not take the deploy lock on ${detail.primaryHost} (exit ${result.code}${result.stderr.trim() ? `: ${lastLine(result.stderr)}` : ''}).`, 'lock');
+}
+
+/** A cancel closed the lock command's channel: the host may still have run it. Ours when it names us at our time. */
+async function lockIsOurs(runner: HostRunner, detail: KamalPlanDetail, details: LockDetails): Promise<boolean> {
+  try {
+    const status = await runner.exec(detail.primaryHost, detail.commands.lockStatus, 'read the deploy lock', { cancellable: false, timeoutMs: AFTERMATH_TIMEOUT_MS });
+    return status.code === 0 && status.stdout.includes(lockDetailsText(details).split('\n')[0]);
+  } catch {
+    return false;
+  }
 }
 
 async function bootHost(
@@ -269,17 +382,26 @@ async function bootHost(
   detail: KamalPlanDetail,
   deps: ExecuteKamalRollbackDeps,
   outcomes: Map<string, KamalHostOutcome>,
+  progress: Map<string, StepProgress>,
   barrier: Barrier | undefined,
 ): Promise<void> {
   for (const step of host.steps) {
     const outcome = outcomes.get(key(step.host, step.role));
-    if (!outcome) continue;
+    const done = progress.get(key(step.host, step.role));
+    if (!outcome || !done) continue;
+    if (deps.signal?.aborted) return;
     const gatekeeper = barrier !== undefined && step.role === barrier.primaryRole;
     try {
-      await bootRole(step, runner, detail, deps, outcome, gatekeeper ? undefined : barrier);
+      await bootRole(step, runner, detail, deps, outcome, done, gatekeeper ? undefined : barrier);
       if (gatekeeper && barrier.set(true)) deps.reporter.step(`[ssh ${step.host}] first ${step.role} container is healthy: booting the other roles`);
     } catch (error) {
       if (gatekeeper && barrier.set(false)) deps.reporter.error(`[ssh ${step.host}] first ${step.role} container failed: not booting the other roles`);
+      if (isAbort(error) || deps.signal?.aborted) {
+        // Cancelled while stopping the old version: the new one already serves.
+        outcome.result = done.switched ? 'rolled-back' : 'cancelled';
+        outcome.message = done.switched ? `cancelled while stopping ${outcome.serving === step.to ? 'the old version' : 'it'}` : 'cancelled while in flight';
+        return;
+      }
       outcome.result = error instanceof HostUnreachable ? 'unreachable' : 'failed';
       outcome.message = errorText(error);
       if (error instanceof HostUnreachable) outcome.serving = undefined;
@@ -295,6 +417,7 @@ async function bootRole(
   detail: KamalPlanDetail,
   deps: ExecuteKamalRollbackDeps,
   outcome: KamalHostOutcome,
+  done: StepProgress,
   waitFor: Barrier | undefined,
 ): Promise<void> {
   const { config } = detail;
@@ -308,6 +431,8 @@ async function bootRole(
   if (step.renameExisting && step.commands.rename) {
     reporter.step(`${prefix} renaming ${step.containerName} to ${containerName(config, step.role, step.renamedVersion)}`);
     readCurrent = `${auditLine(`Renaming container ${step.to} to ${step.renamedVersion}`, step.role)} && ${step.commands.rename} && ${step.commands.currentVersion}`;
+    // Sent: from here a failure or cancel checks for the renamed copy and puts it back.
+    done.renamed = true;
   }
   const current = await runner.run(step.host, readCurrent, step.renameExisting ? `rename ${step.containerName}` : 'read the current version');
   const currentName = current.stdout.trim().split('\n')[0]?.trim();
@@ -316,28 +441,34 @@ async function bootRole(
 
   if (waitFor) {
     reporter.step(`${prefix} waiting for the first healthy ${waitFor.primaryRole} container`);
-    if (!(await waitFor.settled)) {
+    if (!(await raceAbort(waitFor.settled, deps.signal))) {
       throw new DeployRollbackError(`not booted: the first ${waitFor.primaryRole} container of ${step.to} failed its health check`, 'barrier');
     }
   }
   reporter.step(`${prefix} starting ${step.containerName}`);
+  done.ranNew = true;
   const run = await runner.exec(step.host, step.commands.run, `docker run ${step.containerName}`);
   if (run.code !== 0) {
-    await cleanUpFailedBoot(step, runner, reporter, true);
-    throw new CommandFailed(step.host, `docker run ${step.containerName}`, run);
+    await showLogsAndStop(step, runner, reporter, true);
+    if (looksLikeDockerDown(run.stderr)) throw new DockerDown(step.host, `docker run ${step.containerName}`, run);
+    throw new DeployRollbackError(`docker run ${step.containerName} failed on ${step.host} (exit ${run.code}): ${dockerCause(run.stderr) || 'no error output'}`, 'boot');
   }
   const containerId = run.stdout.trim().split('\n').slice(-1)[0]?.trim() ?? '';
   if (!CONTAINER_ID.test(containerId)) {
-    await cleanUpFailedBoot(step, runner, reporter, true);
+    await showLogsAndStop(step, runner, reporter, true);
     throw new DeployRollbackError(`docker run on ${step.host} printed no container id (${JSON.stringify(containerId.slice(0, 80))}).`, 'boot');
   }
+  done.containerId = containerId;
 
   try {
     if (step.commands.proxyDeploy) {
       const target = containerId.slice(0, 12);
       reporter.step(`${prefix} kamal-proxy switching to ${target} (waits for its health check)`);
-      const deployed = await runner.exec(step.host, step.commands.proxyDeploy.replace(TARGET_ARG_PLACEHOLDER, target), 'kamal-proxy deploy');
+      // kamal-proxy waits up to deploy_timeout for health, then drains the old target up to drain_timeout.
+      const deployed = await runner.exec(step.host, step.commands.proxyDeploy.replace(TARGET_ARG_PLACEHOLDER, target), 'kamal-proxy deploy', { timeoutMs: (config.deployTimeout + config.drainTimeout + 30) * 1000 });
       if (deployed.code !== 0) {
+        // 255: `docker exec` itself failed (daemon gone), kamal-proxy never answered.
+        if (deployed.code === 255 || looksLikeDockerDown(deployed.stderr)) throw new DockerDown(step.host, 'kamal-proxy deploy', deployed);
         throw new DeployRollbackError(
           `kamal-proxy did not switch to ${step.containerName} on ${step.host}: ${lastLine(deployed.stderr || deployed.stdout) || `exit ${deployed.code}`}`,
           'health',
@@ -348,38 +479,141 @@ async function bootRole(
       await waitUntilHealthy(step, runner, detail, deps);
     }
   } catch (error) {
-    if (!(error instanceof HostUnreachable)) await cleanUpFailedBoot(step, runner, reporter, false);
+    if (!(error instanceof HostUnreachable) && !isAbort(error) && !(error instanceof DockerDown)) await showLogsAndStop(step, runner, reporter, false);
     throw error;
   }
+  done.switched = true;
+  outcome.serving = step.to;
 
   const booted = auditLine(`Booted app version ${step.to}`, step.role);
   if (oldVersion !== undefined) {
     const stopOld = oldVersion === step.from && step.commands.stopOld ? step.commands.stopOld : stopContainer(config, step.role, oldVersion, step.stopTimeout);
     reporter.step(`${prefix} stopping ${oldVersion}`);
     // Kamal ignores a failed stop of the old version: the new one already serves.
-    const stopped = await runner.exec(step.host, `${booted} && ${stopOld}`, `stop ${oldVersion}`);
+    const stopped = await runner.exec(step.host, `${booted} && ${stopOld}`, `stop ${oldVersion}`, { timeoutMs: ((step.stopTimeout ?? 10) + 30) * 1000 });
     if (stopped.code !== 0) reporter.warn(`${prefix} could not stop ${oldVersion}: ${lastLine(stopped.stderr) || `exit ${stopped.code}`}`);
     await cleanUpAfterStop(step, (host, command, what) => runner.exec(host, command, what), reporter);
   } else {
     await runner.run(step.host, booted, 'audit');
   }
+  if (step.commands.stopReplaced) {
+    reporter.step(`${prefix} stopping the _replaced_ copies an interrupted rollback left running`);
+    const stopped = await runner.exec(step.host, step.commands.stopReplaced, 'stop _replaced_ copies', { timeoutMs: ((step.stopTimeout ?? 10) + 30) * 1000 });
+    if (stopped.code !== 0) reporter.warn(`${prefix} could not stop the _replaced_ copies: ${lastLine(stopped.stderr) || `exit ${stopped.code}`}`);
+  }
   outcome.result = 'rolled-back';
-  outcome.serving = step.to;
   outcome.from = oldVersion ?? outcome.from;
 }
 
+/** Docker's own reason, not its usage line: the `Error response from daemon` / `docker:` line if any. */
+function dockerCause(stderr: string): string {
+  const lines = stderr.trim().split('\n').map((line) => line.trim()).filter(Boolean);
+  return escapeControl(lines.find((line) => /Error response from daemon|^docker: |Unable to find image|No such image|Error:/i.test(line)) ?? lines[0] ?? '');
+}
+
 /** Shows why the new container failed, then stops it so the old version keeps serving alone. */
-async function cleanUpFailedBoot(step: KamalRoleStep, runner: HostRunner, reporter: Reporter, quiet: boolean): Promise<void> {
+async function showLogsAndStop(step: KamalRoleStep, runner: HostRunner, reporter: Reporter, quiet: boolean): Promise<void> {
   const prefix = `[ssh ${step.host}] ${step.role}:`;
   try {
-    const logs = await runner.exec(step.host, step.commands.logs, `logs of ${step.containerName}`);
-    if (logs.stdout.trim()) reporter.error(`${prefix} last lines of ${step.containerName}:\n${logs.stdout.trimEnd()}`);
+    const logs = await runner.exec(step.host, step.commands.logs, `logs of ${step.containerName}`, { cancellable: false, timeoutMs: AFTERMATH_TIMEOUT_MS });
+    if (logs.stdout.trim()) reporter.error(`${prefix} last lines of ${step.containerName}:\n${escapeControl(logs.stdout.trimEnd())}`);
     reporter.step(`${prefix} stopping the failed ${step.containerName}`);
-    const stopped = await runner.exec(step.host, step.commands.stopNew, `stop ${step.containerName}`);
+    const stopped = await runner.exec(step.host, step.commands.stopNew, `stop ${step.containerName}`, { cancellable: false, timeoutMs: AFTERMATH_TIMEOUT_MS });
     if (stopped.code !== 0 && !quiet) reporter.warn(`${prefix} could not stop ${step.containerName}: ${lastLine(stopped.stderr) || `exit ${stopped.code}`}`);
   } catch (error) {
     reporter.error(`${prefix} could not clean up ${step.containerName}: ${errorText(error)}`);
   }
+}
+
+/**
+ * After a failure or cancel: on each host that still answers, read what runs and what the proxy
+ * serves, put the retained container back under its name where the new one does not serve (so
+ * a re-run finds it), and record the real state. Hosts that do not answer stay "unknown".
+ */
+async function settleAndReadBack(
+  runner: HostRunner,
+  detail: KamalPlanDetail,
+  reporter: Reporter,
+  outcomes: Map<string, KamalHostOutcome>,
+  progress: Map<string, StepProgress>,
+): Promise<void> {
+  const { config } = detail;
+  // Hosts the run never touched serve what the pre-flight saw; only touched ones are read again.
+  const touchedHosts = detail.hostPlans.filter((host) => host.steps.some((step) => progress.get(key(step.host, step.role))?.renamed));
+  await Promise.all(
+    touchedHosts.map(async (host) => {
+      const roles = host.steps.map((step) => step.role);
+      const proxied = host.steps.some((step) => step.proxied);
+      const unknown = (why: string) => {
+        for (const step of host.steps) {
+          const outcome = outcomes.get(key(step.host, step.role));
+          if (outcome) {
+            outcome.serving = undefined;
+            outcome.note = why;
+          }
+        }
+      };
+      const read = async (): Promise<Map<string, RoleReadBack>> => {
+        const result = await runner.exec(host.host, readBackCommand(config, roles, proxied), 'read back the state', { cancellable: false, timeoutMs: AFTERMATH_TIMEOUT_MS });
+        return parseReadBack(config, roles, result.stdout, result.stderr);
+      };
+      if (host.steps.every((step) => outcomes.get(key(step.host, step.role))?.result === 'unreachable')) {
+        unknown('state unknown: the host does not answer');
+        return;
+      }
+      try {
+        let state = await read();
+        let undone = false;
+        for (const step of host.steps) {
+          const done = progress.get(key(step.host, step.role));
+          const role = state.get(step.role);
+          if (!done || !role || !done.renamed || done.switched) continue;
+          const newServes = done.containerId !== undefined && role.proxyTarget !== undefined && done.containerId.startsWith(role.proxyTarget.id.slice(0, 12));
+          if (newServes) {
+            done.switched = true;
+            continue;
+          }
+          reporter.step(`[ssh ${step.host}] ${step.role}: putting ${containerName(config, step.role, step.renamedVersion)} back as ${step.containerName}`);
+          const undo = await runner.exec(step.host, undoRename(config, step.role, step.to, step.renamedVersion), 'undo the rename', { cancellable: false, timeoutMs: AFTERMATH_TIMEOUT_MS });
+          if (undo.code !== 0) reporter.error(`[ssh ${step.host}] ${step.role}: could not put ${step.containerName} back (${dockerCause(undo.stderr) || `exit ${undo.code}`})`);
+          undone = true;
+        }
+        if (undone) state = await read();
+        for (const step of host.steps) {
+          const outcome = outcomes.get(key(step.host, step.role));
+          const role = state.get(step.role);
+          if (!outcome || !role) continue;
+          describeReadBack(config, step, outcome, role);
+        }
+      } catch (error) {
+        unknown(`state unknown: ${errorText(error)}`);
+      }
+    }),
+  );
+}
+
+/** Sets what a role really serves from the read-back: the proxy target, else the one running version. */
+function describeReadBack(config: KamalPlanDetail['config'], step: KamalRoleStep, outcome: KamalHostOutcome, role: RoleReadBack): void {
+  const version = (name: string) => versionFromName(config, step.role, name)?.replace(/_replaced_[0-9a-f]+$/, '');
+  const running = [...new Set(role.containers.filter((container) => container.state === 'running' || container.state === 'restarting').map((container) => version(container.name)).filter((entry): entry is string => entry !== undefined))];
+  if (role.listError) {
+    outcome.serving = undefined;
+    outcome.note = `state unknown: ${role.listError}`;
+    return;
+  }
+  if (step.proxied) {
+    if (role.proxyError) {
+      outcome.serving = undefined;
+      outcome.note = `proxy target unknown (${role.proxyError}); running: ${running.join(', ') || 'nothing'}`;
+      return;
+    }
+    outcome.serving = role.proxyTarget ? version(role.proxyTarget.name) ?? role.proxyTarget.name : undefined;
+    const others = running.filter((entry) => entry !== outcome.serving);
+    outcome.note = outcome.serving === undefined ? `the proxy serves no container of ${step.role}` : others.length > 0 ? `${others.join(', ')} also running` : undefined;
+    return;
+  }
+  outcome.serving = running.length === 1 ? running[0] : undefined;
+  outcome.note = running.length === 0 ? 'nothing running' : running.length > 1 ? `running: ${running.join(', ')}` : undefined;
 }
 
 const HEALTHY_STATES = new Set(['healthy']);
@@ -400,14 +634,14 @@ async function waitUntilHealthy(step: KamalRoleStep, runner: HostRunner, detail:
     if (DEAD_STATES.has(lastStatus)) break;
     if (lastStatus === 'running') {
       // No health check configured: running after readiness_delay counts as ready.
-      await delay(config.readinessDelay * 1000);
+      await delay(config.readinessDelay * 1000, deps.signal);
       const again = await runner.exec(step.host, command, `health of ${step.containerName}`);
       lastStatus = again.stdout.trim() || lastStatus;
       if (lastStatus === 'running' || HEALTHY_STATES.has(lastStatus)) return;
       break;
     }
     if (Date.now() + pollMs > deadline) break;
-    await delay(pollMs);
+    await delay(pollMs, deps.signal);
   }
   throw new DeployRollbackError(`${step.containerName} on ${step.host} did not become healthy within ${config.deployTimeout}s (last status: ${lastStatus}).`, 'health');
 }
@@ -439,7 +673,8 @@ async function tagLatest(
 function rollForwardPlan(plan: RollbackPlan<KamalPlanDetail>, entries: KamalHostOutcome[]): RollbackPlan<KamalPlanDetail> | undefined {
   const detail = plan.detail;
   const { config } = detail;
-  const switched = entries.filter((entry) => entry.result === 'rolled-back' && entry.from !== undefined && entry.from !== entry.to && !/_replaced_/.test(entry.from));
+  // What the hosts serve now (read back after a failure or cancel), not what the run hoped.
+  const switched = entries.filter((entry) => (entry.result === 'rolled-back' || entry.serving === entry.to) && entry.serving !== undefined && entry.from !== undefined && entry.from !== entry.to && !/_replaced_/.test(entry.from));
   const hosts = detail.hosts.filter((host) => switched.some((entry) => entry.host === host));
   if (hosts.length === 0) return undefined;
   const previous = new Map(switched.map((entry) => [key(entry.host, entry.role), entry.from as string]));
@@ -455,7 +690,7 @@ function rollForwardPlan(plan: RollbackPlan<KamalPlanDetail>, entries: KamalHost
   });
   const groups = detail.groups.map((group) => group.filter((host) => hosts.includes(host))).filter((group) => group.length > 0);
   const targets = [...new Set(switched.map((entry) => entry.from as string))];
-  return assemblePlan({
+  return redactPlanLines(assemblePlan({
     config,
     kind: 'roll-forward',
     hosts,
@@ -466,13 +701,30 @@ function rollForwardPlan(plan: RollbackPlan<KamalPlanDetail>, entries: KamalHost
     hooks: detail.hooks,
     lockVersion: targets.join(','),
     errorPages: detail.errorPages,
-  });
+  }));
+}
+
+/** The plan shows (and the dry run prints) every command: secret-looking env values are masked there as in the log. */
+export function redactPlanLines<T extends RollbackPlan<KamalPlanDetail>>(plan: T): T {
+  plan.lines = plan.lines.map(redactSecrets);
+  if (plan.overview) plan.overview = plan.overview.map(redactSecrets);
+  return plan;
 }
 
 function outcomeTable(entries: KamalHostOutcome[]): string[] {
-  const rows = [['HOST', 'ROLE', 'FROM', 'TO', 'OUTCOME'], ...entries.map((entry) => [entry.host, entry.role, entry.from ?? '-', entry.to, entry.result + (entry.message ? `: ${entry.message}` : '')])];
-  const widths = [0, 1, 2, 3].map((column) => Math.max(...rows.map((row) => row[column].length)));
-  return rows.map((row) => row.map((cell, column) => (column < 4 ? cell.padEnd(widths[column]) : cell)).join('  ').trimEnd());
+  const rows = [
+    ['HOST', 'ROLE', 'FROM', 'TO', 'NOW', 'OUTCOME'],
+    ...entries.map((entry) => [
+      entry.host,
+      entry.role,
+      entry.from ?? '-',
+      entry.to,
+      entry.serving ?? 'unknown',
+      entry.result + (entry.message ? `: ${entry.message}` : '') + (entry.note ? ` (${entry.note})` : ''),
+    ]),
+  ];
+  const widths = [0, 1, 2, 3, 4].map((column) => Math.max(...rows.map((row) => row[column].length)));
+  return rows.map((row) => row.map((cell, column) => (column < 5 ? cell.padEnd(widths[column]) : cell)).join('  ').trimEnd());
 }
 
 function outcomeMessage(plan: RollbackPlan<KamalPlanDetail>, entries: KamalHostOutcome[], problems: string[], cancelled: string | undefined, ok: boolean): string {
@@ -484,6 +736,6 @@ function outcomeMessage(plan: RollbackPlan<KamalPlanDetail>, entries: KamalHostO
     byServing.set(serving, [...(byServing.get(serving) ?? []), `${entry.host} (${entry.role})`]);
   }
   const state = [...byServing].map(([version, where]) => `${version} on ${where.join(', ')}`).join('; ');
-  const reason = cancelled !== undefined && problems.length === 0 ? cancelled : problems.join('; ');
+  const reason = [cancelled, ...problems].filter((part): part is string => part !== undefined).join('; ');
   return `Rollback of ${name} to ${plan.to} did not complete: ${reason}. Now serving: ${state}.`;
 }

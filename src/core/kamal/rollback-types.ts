@@ -39,6 +39,8 @@ export interface KamalRoleStep {
     /** With error_pages_path: V's folder (uploaded before any switch), and the removal of the others after the stop. */
     errorPagesDirectory?: string;
     cleanUpErrorPages?: string;
+    /** Set when the pre-flight saw `_replaced_` copies still running (an interrupted rollback): stopped once V serves. */
+    stopReplaced?: string;
   };
 }
 
@@ -104,9 +106,11 @@ export interface KamalHostOutcome {
   from?: string;
   to: string;
   result: KamalStepResult;
-  /** The version serving afterwards, when known. */
+  /** The version serving afterwards, when known (read back from the host after a failure or cancel). */
   serving?: string;
   message?: string;
+  /** What the read-back found besides the serving version, e.g. "v3 still running". */
+  note?: string;
 }
 
 export const TARGET_ARG_PLACEHOLDER = '<cid12>';

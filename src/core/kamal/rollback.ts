@@ -30,12 +30,14 @@ import {
   loggingArgs,
   optionArgs,
 } from './commands/app';
-import { describeLock, lockStatus, parseLockDetails } from './commands/lock';
+import { describeLock, lockDirectoryPresent, lockStatus, parseLockDetails, releaseAdvice, unreadableLock } from './commands/lock';
 import { customCertificate, tlsFiles } from './commands/proxy';
 import { validateAssetPath } from './commands/assets';
 import { hasErrorPages, makeErrorPagesDirectory, readErrorPages } from './commands/error-pages';
 import { hookIsRunnable } from './hooks';
+import { raceAbort, redactPlanLines } from './rollback-execute';
 import { assemblePlan, label, plural, projectRoot } from './rollback-plan';
+import { stopRunningReplacedCopies } from './commands/recovery';
 import { bootGroups, buildHostPlan, hostsInBootOrder, rolesOnHost, stopTimeout } from './rollback-steps';
 import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './rollback-types';
 import type { KamalConfig } from './types';
@@ -134,6 +136,8 @@ interface HostFacts {
   host: string;
   roles: RoleFacts[];
   lock?: LockInfo;
+  /** Tags of REPO present on the host; undefined when docker could not say. */
+  imageTags?: Set<string>;
 }
 
 const MARK = '@@deploy-rollback';
@@ -157,7 +161,13 @@ export function preflightScript(config: KamalConfig, host: string, primary: bool
       parts.push(section(`tls ${role.name}`, tlsFiles(config, role.name).host.map((file) => `test -f ${file} || echo ${file}`).join(' ; ')));
     }
   }
-  if (primary) parts.push(`${shellLine(['echo', `${MARK} lock`])}; ${lockStatus(config)}`);
+  // The retained container is not enough: `docker run REPO:V` needs the image tag too (a prune or rmi removes it).
+  parts.push(section('images', quoteArgv(['docker', 'image', 'ls', '--format', '{{.Tag}}', config.repository])));
+  if (primary) {
+    // Kamal's status prints nothing for a lock directory without details: ask for the directory too.
+    parts.push(section('lockdir', lockDirectoryPresent(config)));
+    parts.push(`${shellLine(['echo', `${MARK} lock`])}; ${lockStatus(config)}`);
+  }
   return parts.join('; ');
 }
 
@@ -231,14 +241,50 @@ function parseHostFacts(config: KamalConfig, host: string, primary: boolean, std
       errors,
     });
   }
+  const images = sections.get('images');
+  if (images && images.rc === 0) facts.imageTags = new Set(images.lines.map((line) => line.trim()).filter(Boolean));
   if (primary) {
     const lock = sections.get('lock');
     if (lock && lock.lines.length > 0) facts.lock = parseLockDetails(lock.lines.join('\n'));
+    else if (sections.get('lockdir')?.lines.includes('present')) facts.lock = unreadableLock();
   }
   return facts;
 }
 
 const REPLACED = /_replaced_[0-9a-f]+$/;
+
+/**
+ * An interrupted rollback can leave the target only as `S-R-V_replaced_<hex>` (renamed, then the
+ * host went silent before the new container ran): the newest such copy, when `S-R-V` is absent.
+ */
+function leftoverCopy(config: KamalConfig, role: RoleFacts, target: string): ListedContainer | undefined {
+  if (role.targetPresent === true || role.containers.some((container) => container.name === containerName(config, role.role, target))) return undefined;
+  const prefix = `${containerName(config, role.role, target)}_replaced_`;
+  return role.containers.filter((container) => container.name.startsWith(prefix) && REPLACED.test(container.name)).sort((a, b) => b.created - a.created)[0];
+}
+
+/**
+ * So that a plain re-run converges after an interrupted one: a target left only as a renamed copy
+ * is renamed back first, and `_replaced_` copies left running are stopped once the target serves.
+ */
+function repairInterruptedSteps(config: KamalConfig, hostPlans: KamalHostPlan[], facts: HostFacts[], target: string, reporter: Reporter): void {
+  for (const hostPlan of hostPlans) {
+    for (const step of hostPlan.steps) {
+      const role = facts.find((host) => host.host === step.host)?.roles.find((entry) => entry.role === step.role);
+      if (!role) continue;
+      const copy = leftoverCopy(config, role, target);
+      if (copy && step.commands.rename) {
+        reporter.warn(`[ssh ${step.host}] ${step.role}: ${target} is only there as ${copy.name} (left by an interrupted rollback): it is renamed back first.`);
+        step.commands.rename = `${quoteArgv(['docker', 'rename', copy.name, step.containerName])} && ${step.commands.rename}`;
+      }
+      const running = (container: ListedContainer) => container.state === 'running' || container.state === 'restarting';
+      const targetRunsBeside = role.current !== target && role.containers.some((container) => container.name === step.containerName && running(container));
+      if (targetRunsBeside || role.containers.some((container) => REPLACED.test(container.name) && running(container))) {
+        step.commands.stopReplaced = stopRunningReplacedCopies(config, step.role, stopTimeout(config, config.roles.find((entry) => entry.name === step.role)!));
+      }
+    }
+  }
+}
 
 /**
  * Kamal #1677: the newest version, first deployed before the current one, whose container is
@@ -347,7 +393,7 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
       input.signal?.throwIfAborted();
       const script = preflightScript(config, host, host === primaryHost, input.targetVersion);
       reporter.debug(`[ssh ${host}] ${script}`);
-      const session = await input.sessions(host);
+      const session = await raceAbort(input.sessions(host), input.signal);
       const result = await session.exec(script, { signal: input.signal });
       if (result.code === null) throw new Error(`the connection closed before the checks finished${result.stderr.trim() ? `: ${result.stderr.trim()}` : ''}`);
       return parseHostFacts(config, host, host === primaryHost, result.stdout, result.stderr, input.targetVersion);
@@ -371,7 +417,7 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
   const lock = facts.find((host) => host.host === primaryHost)?.lock;
   if (lock) {
     throw new DeployRollbackError(
-      `Cannot roll back ${label(config)}: the deploy lock on ${primaryHost} is ${describeLock(lock)}. Wait for that deploy, or release it with \`kamal lock release\` if it is stale.`,
+      `Cannot roll back ${label(config)}: the deploy lock on ${primaryHost} is ${describeLock(lock)}. Wait for that deploy, or release it with ${releaseAdvice(config)} if it is stale.`,
       'lock',
     );
   }
@@ -383,10 +429,11 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
 
   const missing: string[] = [];
   const missingEnv: string[] = [];
+  const missingImage = facts.filter((host) => host.imageTags !== undefined && !host.imageTags.has(target)).map((host) => host.host);
   for (const host of facts) {
     for (const role of host.roles) {
       const present = role.targetPresent ?? role.containers.some((container) => container.name === containerName(config, role.role, target));
-      if (!present) missing.push(`${host.host} (${role.role})`);
+      if (!present && !leftoverCopy(config, role, target)) missing.push(`${host.host} (${role.role})`);
       if (!role.envFile) missingEnv.push(`${host.host} (${role.role}: ${roleEnvFile(config, role.role)})`);
     }
   }
@@ -403,6 +450,12 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
       'preflight',
     );
   }
+  if (missingImage.length > 0) {
+    throw new DeployRollbackError(
+      `Cannot roll back ${label(config)} to ${target}, nothing was changed: the image ${config.repository}:${target} is missing on ${missingImage.join(', ')} (its container is there, but docker run needs the image: pull or re-tag it there first).`,
+      'preflight',
+    );
+  }
   if (missingEnv.length > 0) {
     throw new DeployRollbackError(
       `Cannot roll back ${label(config)} to ${target}, nothing was changed: the role env file is missing on ${missingEnv.join(', ')}. Run \`kamal env push\` or a deploy first.`,
@@ -415,11 +468,16 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
   const hostPlans: KamalHostPlan[] = hosts.map((host) =>
     buildHostPlan(config, host, host === primaryHost, (role) => ({ to: target, from: currentOf.get(`${host}\n${role.name}`), renameExisting: true })),
   );
+  repairInterruptedSteps(config, hostPlans, facts, target, reporter);
 
   const identity = await localIdentity(projectRoot(config), input.performer);
   const hooks = await planHooks(config.hooksPath);
   const errorPages = hasErrorPages(config) ? { makeDirectory: makeErrorPagesDirectory(config), files: await readErrorPages(config, projectRoot(config)) } : undefined;
   const kind = targetDirection(config, facts, target) === 'forward' ? 'roll-forward' : 'rollback';
-  return assemblePlan({ config, kind, hosts, groups, primaryHost, hostPlans, identity, hooks, lockVersion: target, errorPages });
+  const plan = assemblePlan({ config, kind, hosts, groups, primaryHost, hostPlans, identity, hooks, lockVersion: target, errorPages });
+  for (const step of hostPlans.flatMap((host) => host.steps)) {
+    if (step.commands.stopReplaced) plan.lines.push(`[ssh ${step.host}] ${step.role}: once ${target} serves, stop the _replaced_ copies an interrupted rollback left running: ${step.commands.stopReplaced}`);
+  }
+  return redactPlanLines(plan);
 }
 

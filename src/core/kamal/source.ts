@@ -1,14 +1,15 @@
 import * as path from 'node:path';
-import type { App, Environment, HostContainer, HostEntry, Problem, Release, ReleaseSource, Reporter, RollbackOutcome, RollbackPlan } from '../model';
+import type { App, Environment, HostContainer, HostEntry, HostError, Problem, Release, ReleaseSource, Reporter, RollbackOutcome, RollbackPlan } from '../model';
 import { DeployRollbackError, silentReporter } from '../model';
 import type { HostSession, SessionPool } from '../ssh/types';
 import { containerLogsCommand } from './commands/inventory';
+import { releaseLockIfOurs } from './commands/lock';
 import { destinationFileFor, listDestinations, loadKamalConfig } from './config';
 import type { KamalInventory } from './inventory';
 import { readKamalInventory } from './inventory';
 import { auditLogFile } from './commands/auditor';
 import { kamalReleaseHistory, kamalReleaseHostEntries, kamalReleases } from './releases';
-import { executeKamalRollback, planKamalRollback } from './rollback';
+import { executeKamalRollback, planKamalRollback, type KamalPlanDetail } from './rollback';
 import { sshTargetFor } from './ssh-target';
 import type { KamalConfig } from './types';
 
@@ -30,6 +31,12 @@ export interface KamalSourceDeps {
   /** For tests; defaults to the config reader. */
   loadConfig?: (file: string, destination: string | undefined, env: NodeJS.ProcessEnv) => Promise<KamalConfig>;
 }
+
+/**
+ * Per config, destination and host, the last read that reached it: a host that stops answering
+ * keeps its rows, marked stale. Outlives a source, which a refresh re-creates.
+ */
+const lastSeenByHost = new Map<string, { containers: KamalInventory['hosts'][number]['containers']; readAt: string }>();
 
 /**
  * One Kamal config file (config/deploy.yml and its destinations): environments are the
@@ -124,6 +131,11 @@ export class KamalSource implements ReleaseSource {
     return options.limit !== undefined ? releases.slice(0, Math.max(0, options.limit)) : releases;
   }
 
+  async hostErrors(app: App): Promise<HostError[]> {
+    const config = await this.connectableConfig(app.environment);
+    return (await this.inventory(config)).hosts.flatMap((host) => (host.error ? [host.error] : []));
+  }
+
   async hostEntries(release: Release): Promise<HostEntry[]> {
     const config = await this.connectableConfig(release.app.environment);
     return kamalReleaseHostEntries(release, await this.inventory(config));
@@ -184,6 +196,19 @@ export class KamalSource implements ReleaseSource {
     }
   }
 
+  async releaseLockNow(plan: RollbackPlan, timeoutMs: number): Promise<string> {
+    const detail = (plan as RollbackPlan<KamalPlanDetail>).detail;
+    const config = this.planConfigs.get(plan) ?? (await this.config(plan.environment === DEFAULT_ENVIRONMENT ? undefined : plan.environment));
+    const advice = `run \`kamal lock release\`${detail.destination ? ` -d ${detail.destination}` : ''} if \`kamal lock status\` names this run`;
+    try {
+      const session = await this.sessionsFor(config)(detail.primaryHost);
+      const result = await session.exec(releaseLockIfOurs(config, detail.lockHolder, detail.lockMessage), { timeoutMs });
+      return result.code === 0 ? `Released the deploy lock on ${detail.primaryHost} if this run held it.` : `Could not release the deploy lock on ${detail.primaryHost} (exit ${result.code}): ${advice}.`;
+    } catch (error) {
+      return `Could not release the deploy lock on ${detail.primaryHost} (${error instanceof Error ? error.message : String(error)}): ${advice}.`;
+    }
+  }
+
   refresh(): void {
     this.configs.clear();
     this.inventories.clear();
@@ -212,13 +237,22 @@ export class KamalSource implements ReleaseSource {
     const key = keyOf(config.destination);
     let reading = this.inventories.get(key);
     if (!reading) {
-      reading = readKamalInventory(config, this.sessionsFor(config), { reporter: this.reporter });
+      reading = readKamalInventory(config, this.sessionsFor(config), { reporter: this.reporter }).then((inventory) => this.keepLastSeen(key, inventory));
       reading.catch(() => {
         if (this.inventories.get(key) === reading) this.inventories.delete(key);
       });
       this.inventories.set(key, reading);
     }
     return reading;
+  }
+
+  private keepLastSeen(key: string, inventory: KamalInventory): KamalInventory {
+    for (const host of inventory.hosts) {
+      const hostKey = `${this.location}\n${key}\n${host.host}`;
+      if (!host.error) lastSeenByHost.set(hostKey, { containers: host.containers, readAt: inventory.readAt });
+      else if (lastSeenByHost.has(hostKey)) host.lastSeen = lastSeenByHost.get(hostKey);
+    }
+    return inventory;
   }
 
   private async connectableConfig(environment: Environment): Promise<KamalConfig> {

@@ -11,6 +11,7 @@ import { openSftp, type SftpChannel } from './sftp';
 import { Client, utils, type AnyAuthMethod, type AuthHandlerMiddleware, type ClientChannel, type ParsedKey } from 'ssh2';
 import { DeployRollbackError } from '../model';
 import { quote } from '../shell';
+import { SshError } from './errors';
 import { inlineIncludes } from './includes';
 import { appendKnownHost, checkKnownHosts, fingerprintSha256, keyTypeOfBlob, knownHostsName } from './knownHosts';
 import { redactSecrets } from './redact';
@@ -25,6 +26,16 @@ export interface SessionPoolOptions {
   connectTimeoutMs?: number;
   /** Close a connection after this long without a command. Default 300000. */
   idleCloseMs?: number;
+  /** Deadline of one command (exec) unless the caller gives its own. Default 120000. */
+  commandTimeoutMs?: number;
+  /**
+   * Keepalive period: the target's own (Kamal's ssh.keepalive_interval) when shorter. A host
+   * that misses `keepaliveMisses` in a row is declared unreachable and its connection evicted.
+   * Default 5000.
+   */
+  keepaliveIntervalMs?: number;
+  /** Default 3. */
+  keepaliveMisses?: number;
   /** Default os.homedir(). */
   homeDir?: string;
   /** Default <homeDir>/.ssh/known_hosts: read and appended to. */
@@ -57,6 +68,11 @@ export interface InspectableSessionPool extends SessionPool {
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_IDLE_CLOSE_MS = 300_000;
+const DEFAULT_COMMAND_TIMEOUT_MS = 120_000;
+const DEFAULT_KEEPALIVE_INTERVAL_MS = 5_000;
+const DEFAULT_KEEPALIVE_MISSES = 3;
+/** setTimeout's ceiling: a longer delay fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 const PASSPHRASE_ATTEMPTS = 3;
 const MAX_CHANNEL_OPEN_ATTEMPTS = 20;
 
@@ -145,22 +161,31 @@ class Connection {
     private readonly client: Client,
     readonly where: string,
     private readonly cleanup: () => void,
-    private readonly options: { idleCloseMs: number; maxChannels: number; log: (line: string) => void },
+    private readonly options: { idleCloseMs: number; maxChannels: number; commandTimeoutMs: number; silentAfterMs: number; log: (line: string) => void },
   ) {
     this.limiter = new ChannelLimiter(options.maxChannels);
-    const onGone = (reason: string) => {
+    const onGone = (reason: string, silent = false) => {
       if (this.closed) return;
       this.closed = true;
       clearTimeout(this.idleTimer);
       options.log(`[ssh ${where}] connection closed (${reason})`);
-      for (const reject of this.inFlight) reject(new DeployRollbackError(`The SSH connection to ${where} was lost (${reason})`));
+      const lost = silent
+        ? new SshError(`${where} stopped answering (${reason}): declared unreachable`, 'unreachable')
+        : new SshError(`The SSH connection to ${where} was lost (${reason})`, 'unreachable');
+      for (const reject of this.inFlight) reject(lost);
       this.inFlight.clear();
       this.cleanup();
       for (const listener of this.closeListeners.splice(0)) listener();
     };
     client.on('close', () => onGone('closed by the remote side or the network'));
     client.on('end', () => onGone('ended'));
-    client.on('error', (error) => onGone(error.message));
+    client.on('error', (error: Error & { level?: string }) => {
+      // ssh2's keepalive gave up: the link is silent (dropped, not reset), so no TCP error would come for minutes.
+      if (error.level === 'client-timeout') {
+        onGone(`no answer for ${seconds(options.silentAfterMs)}`, true);
+        client.destroy();
+      } else onGone(error.message);
+    });
     this.armIdle();
   }
 
@@ -197,7 +222,7 @@ class Connection {
 
   async exec(command: string, options: ExecOptions): Promise<ExecResult> {
     const shown = redactSecrets(command);
-    const what = `${shown} on ${this.where}`;
+    const what = `${shown.length > 120 ? `${shown.slice(0, 117)}...` : shown} on ${this.where}`;
     if (options.signal?.aborted) throw abortError(what);
     this.active++;
     clearTimeout(this.idleTimer);
@@ -228,26 +253,30 @@ class Connection {
   private runChannel(command: string, options: ExecOptions, what: string): Promise<ExecResult> {
     return new Promise<ExecResult>((resolve, reject) => {
       if (this.closed) {
-        reject(new DeployRollbackError(`The SSH connection to ${this.where} is closed`));
+        reject(new SshError(`The SSH connection to ${this.where} is closed`, 'unreachable'));
         return;
       }
       let settled = false;
       let openChannel: ClientChannel | undefined;
+      const timer: { deadline?: NodeJS.Timeout } = {};
       const finish = (error: Error | undefined, result?: ExecResult) => {
         if (settled) return;
         settled = true;
+        clearTimeout(timer.deadline);
         this.inFlight.delete(fail);
         options.signal?.removeEventListener('abort', onAbort);
         if (error) reject(error);
         else resolve(result!);
       };
       const fail = (error: Error) => finish(error);
+      const stopRemote = () => {
+        if (!openChannel) return;
+        signalChannel(openChannel, 'TERM');
+        openChannel.close();
+      };
       // Reject at once: sshd may keep the channel until the remote process exits.
       const onAbort = () => {
-        if (openChannel) {
-          signalChannel(openChannel, 'TERM');
-          openChannel.close();
-        }
+        stopRemote();
         fail(abortError(what));
       };
       this.inFlight.add(fail);
@@ -256,6 +285,12 @@ class Connection {
         return;
       }
       options.signal?.addEventListener('abort', onAbort, { once: true });
+      const timeoutMs = Math.min(options.timeoutMs ?? this.options.commandTimeoutMs, MAX_TIMER_MS);
+      timer.deadline = setTimeout(() => {
+        stopRemote();
+        this.options.log(`[ssh ${this.where}] no result within ${seconds(timeoutMs)}: stopped`);
+        fail(new SshError(`${what} gave no result within ${seconds(timeoutMs)}`, 'timeout'));
+      }, timeoutMs);
 
       this.client.exec(command, (error, channel: ClientChannel) => {
         if (error) {
@@ -290,6 +325,14 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
   const log = options.log ?? (() => {});
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const idleCloseMs = options.idleCloseMs ?? DEFAULT_IDLE_CLOSE_MS;
+  const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  const keepaliveIntervalMs = options.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS;
+  const keepaliveMisses = Math.max(1, options.keepaliveMisses ?? DEFAULT_KEEPALIVE_MISSES);
+  const keepaliveMs = (target: ResolvedSshTarget): number =>
+    Math.max(100, Math.min(keepaliveIntervalMs, target.keepaliveInterval > 0 ? target.keepaliveInterval * 1000 : keepaliveIntervalMs));
+  for (const [name, value] of [['connectTimeoutMs', connectTimeoutMs], ['commandTimeoutMs', commandTimeoutMs], ['keepaliveIntervalMs', keepaliveIntervalMs]] as const) {
+    if (!Number.isFinite(value) || value <= 0 || value > MAX_TIMER_MS) throw new DeployRollbackError(`SSH ${name} must be between 1 and ${MAX_TIMER_MS} ms, not ${value}`);
+  }
   const homeDir = options.homeDir ?? os.homedir();
   const knownHostsFile = options.knownHostsFile ?? path.join(homeDir, '.ssh', 'known_hosts');
   const globalKnownHostsFile = options.globalKnownHostsFile === undefined ? '/etc/ssh/ssh_known_hosts' : options.globalKnownHostsFile;
@@ -364,19 +407,20 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
       const verdict = checkKnownHosts(text, target.hostName, target.port, keyType, keyBase64);
       if (verdict === 'match') return;
       if (verdict === 'revoked') {
-        throw new DeployRollbackError(`The ${keyType} host key of ${name} (${fingerprint}) is marked @revoked in ${file}: refusing to connect.`);
+        throw new SshError(`The ${keyType} host key of ${name} (${fingerprint}) is marked @revoked in ${file}: refusing to connect.`, 'host-key');
       }
       if (verdict !== 'unknown') {
-        throw new DeployRollbackError(
+        throw new SshError(
           `WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED for ${name}: the ${keyType} host key it sent (${fingerprint}) ` +
             `is not the one in known_hosts. Someone could be eavesdropping on you right now (man-in-the-middle attack), ` +
             `or the host key has just been changed. Offending key in ${file}:${verdict.changed}. Refusing to connect. ` +
             `If the change is expected, remove the old key with: ssh-keygen -f ${quote(file)} -R ${quote(name)}`,
+          'host-key',
         );
       }
     }
     if (hostKeyPolicy === 'strict') {
-      throw new DeployRollbackError(`The ${keyType} host key of ${name} (${fingerprint}) is not in ${knownHostsFile}, and unknown host keys are refused.`);
+      throw new SshError(`The ${keyType} host key of ${name} (${fingerprint}) is not in ${knownHostsFile}, and unknown host keys are refused.`, 'host-key');
     }
     // Parallel connects to one new host ask once.
     const promptKey = `${name} ${keyType} ${keyBase64}`;
@@ -395,7 +439,7 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
     }
     const answer = shared;
     if (!(await pausingTimeout(() => answer))) {
-      throw new DeployRollbackError(`The ${keyType} host key of ${name} (${fingerprint}) was not trusted: not connecting.`);
+      throw new SshError(`The ${keyType} host key of ${name} (${fingerprint}) was not trusted: not connecting.`, 'host-key');
     }
   }
 
@@ -440,7 +484,7 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
   function forwardThrough(jump: Client, target: ResolvedSshTarget, where: string): Promise<Duplex> {
     return new Promise((resolve, reject) => {
       jump.forwardOut('127.0.0.1', 0, target.hostName, target.port, (error, channel) => {
-        if (error) reject(new DeployRollbackError(`Cannot connect to ${where}: the jump host could not reach it (${error.message})`));
+        if (error) reject(new SshError(`Cannot connect to ${where}: the jump host could not reach it (${error.message})`, 'unreachable'));
         else resolve(channel);
       });
     });
@@ -469,7 +513,7 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
         return { client, cleanup };
       } catch (error) {
         const said = await proxyStderr();
-        if (said && error instanceof DeployRollbackError) throw new DeployRollbackError(`${error.message} (ProxyCommand said: ${said})`);
+        if (said && error instanceof DeployRollbackError) throw new SshError(`${error.message} (ProxyCommand said: ${said})`, error instanceof SshError ? error.kind : 'unreachable');
         throw error;
       }
     } catch (error) {
@@ -499,7 +543,7 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
       const arm = () => {
         clearTimeout(timer);
         if (prompting > 0 || settled) return;
-        timer = setTimeout(() => fail(new DeployRollbackError(`Cannot connect to ${where}: connection timed out after ${seconds(connectTimeoutMs)}`)), connectTimeoutMs);
+        timer = setTimeout(() => fail(new SshError(`Cannot connect to ${where}: connection timed out after ${seconds(connectTimeoutMs)}`, 'unreachable')), connectTimeoutMs);
       };
       const pausingTimeout = async <T>(work: () => Promise<T>): Promise<T> => {
         prompting++;
@@ -550,7 +594,7 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
             : tried.length > 0
               ? `tried ${tried.join(' and ')}`
               : `no usable key (looked for ${target.identityFiles.map((file) => tildePath(file, homeDir)).join(', ')}${agentSocket && !target.identitiesOnly ? '' : ' and no agent'})`;
-        return new DeployRollbackError(`Cannot connect to ${where}: authentication failed: ${cause}`);
+        return new SshError(`Cannot connect to ${where}: authentication failed: ${cause}`, 'auth');
       };
 
       client.on('ready', () => {
@@ -571,7 +615,7 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
         }
         fail(ownError ?? connectError(where, error, connectTimeoutMs));
       });
-      client.on('close', () => fail(ownError ?? new DeployRollbackError(`Cannot connect to ${where}: the connection closed during the SSH handshake`)));
+      client.on('close', () => fail(ownError ?? new SshError(`Cannot connect to ${where}: the connection closed during the SSH handshake`, 'unreachable')));
 
       arm();
       client.connect({
@@ -580,8 +624,9 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
         username: target.user,
         sock,
         readyTimeout: 0,
-        keepaliveInterval: target.keepaliveInterval * 1000,
-        keepaliveCountMax: 3,
+        keepaliveInterval: keepaliveMs(target),
+        // ssh2 gives up when a tick finds more than this many pings unanswered: the Nth silent period.
+        keepaliveCountMax: keepaliveMisses - 1,
         hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {
           verifyHostKey(target, key, pausingTimeout).then(
             () => verify(true),
@@ -602,7 +647,7 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
     const { client, cleanup } = await dial(target);
     connectionsOpened++;
     log(`[ssh ${target.alias}] connected to ${where}`);
-    const opened = new Connection(client, where, cleanup, { idleCloseMs, maxChannels, log });
+    const opened = new Connection(client, where, cleanup, { idleCloseMs, maxChannels, commandTimeoutMs, silentAfterMs: keepaliveMs(target) * keepaliveMisses, log });
     openConnections.add(opened);
     opened.onClose(() => openConnections.delete(opened));
     return opened;
@@ -695,20 +740,20 @@ function safeLocalUser(): string {
   }
 }
 
-function connectError(where: string, error: Error & { level?: string; code?: string }, timeoutMs: number): DeployRollbackError {
+function connectError(where: string, error: Error & { level?: string; code?: string }, timeoutMs: number): SshError {
   switch (error.code) {
     case 'ECONNREFUSED':
-      return new DeployRollbackError(`Cannot connect to ${where}: connection refused (is sshd listening on that port?)`);
+      return new SshError(`Cannot connect to ${where}: connection refused (is sshd listening on that port?)`, 'unreachable');
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
-      return new DeployRollbackError(`Cannot connect to ${where}: host unreachable`);
+      return new SshError(`Cannot connect to ${where}: host unreachable`, 'unreachable');
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return new DeployRollbackError(`Cannot connect to ${where}: host name not found`);
+      return new SshError(`Cannot connect to ${where}: host name not found`, 'unreachable');
     case 'ETIMEDOUT':
-      return new DeployRollbackError(`Cannot connect to ${where}: connection timed out after ${seconds(timeoutMs)}`);
+      return new SshError(`Cannot connect to ${where}: connection timed out after ${seconds(timeoutMs)}`, 'unreachable');
     case 'ECONNRESET':
-      return new DeployRollbackError(`Cannot connect to ${where}: connection reset by the server`);
+      return new SshError(`Cannot connect to ${where}: connection reset by the server`, 'unreachable');
   }
-  return new DeployRollbackError(`Cannot connect to ${where}: ${error.message}`);
+  return new SshError(`Cannot connect to ${where}: ${error.message}`, 'unreachable');
 }

@@ -11,6 +11,8 @@ export interface ExecOptions {
   signal?: AbortSignal;
   /** Written to the command's stdin, then closed. */
   stdin?: string;
+  /** Deadline for this command (default: the pool's command timeout); past it the command is stopped and rejected. */
+  timeoutMs?: number;
 }
 
 export interface HostSession {

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import type { HostContainer, Release } from '../../core/model';
-import type { AppNode, EnvironmentNode, HostContainerNode, HostErrorNode, LoadErrorNode, ProblemNode, ReleaseNode, ShowMoreNode, TreeNode } from './nodes';
+import type { AppNode, EnvironmentNode, HostContainerNode, HostErrorNode, LoadErrorNode, LoadingNode, ProblemNode, ReleaseNode, ShowMoreNode, TreeNode } from './nodes';
 import { shortAge, shortDuration } from './time';
 
 const Collapsed = vscode.TreeItemCollapsibleState.Collapsed;
@@ -37,6 +37,8 @@ export function treeItemFor(node: TreeNode, now = Date.now(), facts: RowFacts = 
       return showMoreItem(node);
     case 'loadError':
       return loadErrorItem(node);
+    case 'loading':
+      return loadingItem(node);
   }
 }
 
@@ -210,6 +212,12 @@ function hostContainerItem(node: HostContainerNode, now: number): vscode.TreeIte
   item.contextValue = ['hostContainer', container.state, ...(replaced ? ['replaced'] : [])].join('+');
   const [icon, color] = stateIcons[container.state] ?? ['question', 'problemsWarningIcon.foreground'];
   item.iconPath = new vscode.ThemeIcon(icon, new vscode.ThemeColor(color));
+  if (container.stale) {
+    // The host did not answer: an earlier read's view, never shown as the state now.
+    item.description = `stale: was ${container.state} at ${container.stale.seenAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z')} · host not answering`;
+    item.iconPath = new vscode.ThemeIcon('history', new vscode.ThemeColor('disabledForeground'));
+    item.contextValue = 'hostContainer+stale';
+  }
   const md = new vscode.MarkdownString();
   md.appendMarkdown(`**${escape(container.name)}** on ${escape(container.host)}\n\n`);
   const created = Date.parse(container.created);
@@ -220,12 +228,15 @@ function hostContainerItem(node: HostContainerNode, now: number): vscode.TreeIte
   return item;
 }
 
+const HOST_ERROR_KINDS: Record<string, string> = { unreachable: 'unreachable', auth: 'SSH authentication failed', 'host-key': 'host key refused', timeout: 'timed out', docker: 'Docker not answering' };
+
 function hostErrorItem(node: HostErrorNode): vscode.TreeItem {
-  const item = new vscode.TreeItem(node.error.host, None);
+  const kind = HOST_ERROR_KINDS[node.error.kind ?? 'unreachable'];
+  const item = new vscode.TreeItem(`${node.error.host}: ${kind}`, None);
   item.id = node.id;
   item.description = shortHostError(node.error.message);
-  item.tooltip = `${node.error.host}: ${node.error.message}`;
-  item.iconPath = new vscode.ThemeIcon('error', new vscode.ThemeColor('problemsErrorIcon.foreground'));
+  item.tooltip = `${node.error.host} (${kind}): ${node.error.message}\nIts containers are not shown: they could not be read.`;
+  item.iconPath = new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground'));
   item.contextValue = 'error+host';
   return item;
 }
@@ -288,4 +299,12 @@ function shortPath(where: string): string {
 
 function escape(text: string): string {
   return text.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
+}
+
+function loadingItem(node: LoadingNode): vscode.TreeItem {
+  const item = new vscode.TreeItem(node.message, None);
+  item.id = node.id;
+  item.iconPath = new vscode.ThemeIcon('loading~spin');
+  item.contextValue = 'loading';
+  return item;
 }

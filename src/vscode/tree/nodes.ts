@@ -1,7 +1,7 @@
 import type { App, Environment, HostContainer, HostError, Problem, Release, ReleaseSource } from '../../core/model';
 
 /** What the Releases tree holds; each kind has its own item builder in items.ts. */
-export type TreeNode = EnvironmentNode | AppNode | ReleaseNode | HostContainerNode | HostErrorNode | ProblemNode | ShowMoreNode | LoadErrorNode;
+export type TreeNode = EnvironmentNode | AppNode | ReleaseNode | HostContainerNode | HostErrorNode | ProblemNode | ShowMoreNode | LoadErrorNode | LoadingNode;
 
 export interface EnvironmentNode {
   kind: 'environment';
@@ -57,6 +57,13 @@ export interface ShowMoreNode {
 /** Children that could not be read (a repository that fails, hosts in untrusted mode). */
 export interface LoadErrorNode {
   kind: 'loadError';
+  id: string;
+  message: string;
+}
+
+/** Shown while a slow source (Kamal hosts) is read, so the rest of the tree never waits for it. */
+export interface LoadingNode {
+  kind: 'loading';
   id: string;
   message: string;
 }

@@ -250,8 +250,12 @@ describe('Kamal commands', () => {
       assert.equal(Buffer.from(encoded, 'base64').toString('utf8').split('\n')[1], 'Version: v2');
     });
     it('acquires with mkdir then writes the details', () => {
-      assert.equal(acquireLock(plain, details), `mkdir .kamal/lock-chat && echo '${rubyBase64('Locked by: Ada Lovelace at 2026-11-23T00:17:41Z\nVersion: v2\nMessage: Rollback to v2 by Deploy Rollback')}' > .kamal/lock-chat/details`);
-      assert.match(acquireLock(production, details), /^mkdir \.kamal\/lock-chat-production && echo '[A-Za-z0-9+/=\n]+' > \.kamal\/lock-chat-production\/details$/);
+      // Kamal's line, plus: a failed write removes the directory it just made (no empty lock left behind).
+      assert.equal(
+        acquireLock(plain, details),
+        `mkdir .kamal/lock-chat && { echo '${rubyBase64('Locked by: Ada Lovelace at 2026-11-23T00:17:41Z\nVersion: v2\nMessage: Rollback to v2 by Deploy Rollback')}' > .kamal/lock-chat/details || { rm -rf .kamal/lock-chat; false; }; }`,
+      );
+      assert.match(acquireLock(production, details), /^mkdir \.kamal\/lock-chat-production && \{ echo '[A-Za-z0-9+/=\n]+' > \.kamal\/lock-chat-production\/details \|\| \{ rm -rf \.kamal\/lock-chat-production; false; \}; \}$/);
     });
     it('reads status and releases exactly as Kamal', () => {
       assert.equal(lockStatus(plain), 'stat .kamal/lock-chat > /dev/null && cat .kamal/lock-chat/details | base64 -d');

@@ -237,11 +237,15 @@ describe('kamal deploy lock parsing', () => {
     assert.equal(parseLockDetails('garbage'), undefined);
   });
 
-  it('reports a lock directory without readable details as held by Unknown', () => {
+  it('reports a lock directory without readable details as such, with the release advice, naming nobody', () => {
     const config = configFixture();
     const stdout = inventoryOutput(config, []).replace('@@deploy-rollback:end', '@@deploy-rollback:lock\n@@deploy-rollback:locked\n\n@@deploy-rollback:end');
     const host = parsed(parseInventoryOutput(config, 'web-1', { code: 0, stdout, stderr: '' }));
-    assert.deepEqual(host.lock, { holder: 'Unknown', message: 'The lock details could not be read.' });
+    assert.deepEqual(host.lock, {
+      holder: 'nobody recorded',
+      unreadable: true,
+      message: 'The lock directory exists but its details are empty or unreadable: if no deploy is running, release it with `kamal lock release`.',
+    });
   });
 
   it('reports no lock when the lock directory is absent', () => {

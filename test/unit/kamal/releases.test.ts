@@ -159,6 +159,21 @@ describe('kamal releases', () => {
     assert.equal(entries[2].id, `${releases[1].id}!web-3`);
   });
 
+  it('shows what an earlier read saw on a host that stopped answering as stale rows, never as its state now', async () => {
+    const { inventory } = await inventoryOf(config, {
+      'web-1': { containers: threeDeploys(), latest: 'v3' },
+      'web-2': { containers: threeDeploys(), latest: 'v3' },
+      'web-3': { unreachable: 'web-3 stopped answering' },
+    });
+    const seen = (await inventoryOf(config, { 'web-3': { containers: threeDeploys(), latest: 'v3' } })).inventory.hosts.find((host) => host.host === 'web-3')!;
+    inventory.hosts[2]!.lastSeen = { containers: seen.containers, readAt: '2026-11-23T10:00:00.000Z' };
+    const releases = kamalReleases(appFor(config), inventory);
+    const current = releases.find((release) => release.current)!;
+    const entries = kamalReleaseHostEntries(current, inventory).filter((entry) => entry.host === 'web-3');
+    assert.deepEqual(entries.map((entry) => (isHostError(entry) ? 'error' : [entry.name, entry.state, entry.stale?.seenAt])), ['error', ['chat-web-v3', 'running', '2026-11-23T10:00:00.000Z']]);
+    assert.equal(summary(releases).find((release) => release.version === 'v2')?.reason, 'host web-3 unreachable', 'stale rows never make a version present');
+  });
+
   it('requires a version on every role of every host when roles live on different hosts', async () => {
     const roles = configFixture({ roles: { web: ['web-1', 'web-2'], job: ['job-1'] } });
     const { inventory } = await inventoryOf(roles, {

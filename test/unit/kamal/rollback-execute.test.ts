@@ -24,8 +24,13 @@ function runCommands(fakes: FakeHosts, host: string): string[] {
         .replace(/--hostname (\S+)-[0-9a-f]{12}/, '--hostname $1-H')
         .replace(/\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\]/g, '[T]')
         .replace(/--target="[0-9a-f]{12}/, '--target="CID')
-        .replace(/^mkdir -p \.kamal && mkdir \.kamal\/lock-chat && echo '[^']*'/s, "mkdir -p .kamal && mkdir .kamal/lock-chat && echo 'B64'"),
+        .replace(/^mkdir -p \.kamal && mkdir \.kamal\/lock-chat && \{ echo '[^']*'/s, "mkdir -p .kamal && mkdir .kamal/lock-chat && { echo 'B64'"),
     );
+}
+
+function isControl(char: string): boolean {
+  const code = char.charCodeAt(0);
+  return (code < 0x20 && char !== '\n' && char !== '\t') || (code >= 0x7f && code <= 0x9f);
 }
 
 describe('executeKamalRollback', () => {
@@ -55,7 +60,7 @@ describe('executeKamalRollback', () => {
     assert.equal(result.ok, true, result.message);
     const currentVersion = plan.detail.hostPlans[0].steps[0].commands.currentVersion;
     assert.deepEqual(runCommands(fakes, 'web-1'), [
-      "mkdir -p .kamal && mkdir .kamal/lock-chat && echo 'B64' > .kamal/lock-chat/details",
+      "mkdir -p .kamal && mkdir .kamal/lock-chat && { echo 'B64' > .kamal/lock-chat/details || { rm -rf .kamal/lock-chat; false; }; }",
       `mkdir -p .kamal && echo '[T] [ada] [web] Renaming container v2 to v2_replaced_X' >> .kamal/chat-audit.log && docker rename chat-web-v2 chat-web-v2_replaced_X && ${currentVersion}`,
       runCommands(fakes, 'web-1')[2],
       'docker exec kamal-proxy kamal-proxy deploy chat-web --target="CID:80" --deploy-timeout="10s" --drain-timeout="30s" --buffer-requests --buffer-responses --log-request-header="Cache-Control" --log-request-header="Last-Modified" --log-request-header="User-Agent"',
@@ -85,8 +90,8 @@ describe('executeKamalRollback', () => {
       ['web-2', 'v3', 'v2', 'rolled-back'],
       ['web-3', 'v3', 'v2', 'rolled-back'],
     ]);
-    assert.match(result.lines[0], /^HOST\s+ROLE\s+FROM\s+TO\s+OUTCOME$/);
-    assert.match(result.lines[2], /^web-2\s+web\s+v3\s+v2\s+rolled-back$/);
+    assert.match(result.lines[0], /^HOST\s+ROLE\s+FROM\s+TO\s+NOW\s+OUTCOME$/);
+    assert.match(result.lines[2], /^web-2\s+web\s+v3\s+v2\s+v2\s+rolled-back$/);
     assert.equal(result.rollForward, undefined);
     assert.match(reporter.text('step'), /\[ssh web-2\] web: starting chat-web-v2/);
     assert.match(reporter.text('debug'), /\[ssh web-3\] mkdir -p .kamal && echo .* docker rename chat-web-v2 chat-web-v2_replaced_/);
@@ -114,6 +119,9 @@ describe('executeKamalRollback', () => {
     const web2 = fakes.get('web-2');
     assert.deepEqual(web2.running(), ['chat-web-v3'], 'v3 still serves on web-2');
     assert.equal(web2.containers.find((container) => container.name === 'chat-web-v2')?.state, 'exited', 'the failed v2 was stopped');
+    // Unlike Kamal, the retained v2 gets its name back (the failed fresh one is removed): a re-run finds it.
+    assert.equal(web2.containers.find((container) => container.name === 'chat-web-v2')?.created, fakes.get('web-3').containers.find((container) => container.name === 'chat-web-v2')?.created);
+    assert.ok(!web2.containers.some((container) => container.name.includes('_replaced_')), web2.containers.map((container) => container.name).join(', '));
     assert.ok(runCommands(fakes, 'web-2').includes("docker container ls --all --filter 'name=^chat-web-v2$' --quiet | xargs docker logs --timestamps --tail 50 2>&1"));
     assert.match(reporter.text('error'), /last lines of chat-web-v2:\n.*health check failed/s);
     assert.ok(!web2.audit.some((line) => line.includes('Booted')), 'no Booted audit line for a failed boot');
@@ -140,19 +148,44 @@ describe('executeKamalRollback', () => {
     assert.equal(fakes.get('web-1').lock, undefined);
   });
 
-  it('finishes the group in flight on cancel and starts no other', async () => {
+  it('stops the step in flight on cancel, puts the renamed container back, reads the host back and starts nothing else', async () => {
     const { config, fakes } = fleet(['web-1', 'web-2', 'web-3'], { boot: { limit: 1 } });
     const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
     const controller = new AbortController();
     fakes.get('web-1').beforeExec = (command) => {
       if (command.startsWith('docker run')) controller.abort();
     };
+    const reporter = new RecordingReporter();
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter, runHooks: false, signal: controller.signal });
+    assert.equal(result.ok, false);
+    const web1 = fakes.get('web-1');
+    assert.deepEqual(web1.running(), ['chat-web-v3'], 'the old version keeps serving');
+    assert.ok(web1.containers.some((container) => container.name === 'chat-web-v2' && container.state === 'exited'), 'v2 has its name back, so a re-run finds it');
+    assert.ok(!web1.containers.some((container) => container.name.includes('_replaced_')));
+    assert.ok(!web1.commands.some((command) => command.startsWith('docker exec kamal-proxy kamal-proxy deploy')), 'no step after the cancel');
+    assert.deepEqual(runCommands(fakes, 'web-2'), ['mkdir -p .kamal']);
+    assert.deepEqual(result.hosts.map((entry) => entry.result), ['cancelled', 'cancelled', 'cancelled']);
+    assert.deepEqual(result.hosts.map((entry) => entry.serving), ['v3', 'v3', 'v3']);
+    assert.match(result.message, /did not complete: cancelled\. Now serving: v3 on web-1 \(web\), web-2 \(web\), web-3 \(web\)/);
+    assert.match(reporter.text('warn'), /Cancelling: closing the commands in flight/);
+    assert.equal(web1.lock, undefined);
+    assert.equal(result.rollForward, undefined, 'every host is on one version: nothing to restore');
+    assert.match(result.lines[0], /^HOST\s+ROLE\s+FROM\s+TO\s+NOW\s+OUTCOME$/);
+  });
+
+  it('on cancel after a host switched, reports it on the new version and offers to restore one version everywhere', async () => {
+    const { config, fakes } = fleet(['web-1', 'web-2'], { boot: { limit: 1 } });
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+    const controller = new AbortController();
+    fakes.get('web-1').beforeExec = (command) => {
+      if (command.includes('xargs docker stop')) controller.abort();
+    };
     const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false, signal: controller.signal });
     assert.equal(result.ok, false);
-    assert.deepEqual(fakes.get('web-1').running(), ['chat-web-v2'], 'the host in flight finished');
-    assert.deepEqual(runCommands(fakes, 'web-2'), ['mkdir -p .kamal']);
-    assert.deepEqual(result.hosts.map((entry) => entry.result), ['rolled-back', 'cancelled', 'cancelled']);
-    assert.match(result.message, /cancelled before the next group/);
+    assert.deepEqual(result.hosts.map((entry) => [entry.host, entry.serving]), [['web-1', 'v2'], ['web-2', 'v3']]);
+    assert.match(result.hosts[0].note ?? '', /v3 also running/);
+    assert.deepEqual(result.rollForward?.detail.hosts, ['web-1']);
+    assert.equal(result.rollForward?.to, 'v3');
     assert.equal(fakes.get('web-1').lock, undefined);
   });
 
@@ -198,6 +231,42 @@ describe('executeKamalRollback', () => {
     assert.equal(result.rollForward, undefined);
   });
 
+  it('names an empty lock left by a failed acquisition as such, with the release advice, and changes nothing', async () => {
+    const { config, fakes } = fleet(['web-1']);
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+    fakes.get('web-1').lock = '';
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
+    assert.equal(result.ok, false);
+    assert.match(result.message, /the deploy lock on web-1 is present but its details are empty or unreadable.*If no deploy is running, release it with `kamal lock release`/);
+    assert.equal(fakes.get('web-1').lock, '', 'a lock we did not take is left alone');
+    assert.ok(!fakes.allCommands().some((command) => command.startsWith('docker ') || command.startsWith('rm ')));
+  });
+
+  it('masks secret-looking env values in the plan, the dry run and the verbose log, but passes them to docker', async () => {
+    const config = kamalConfig({ roles: [role('web', ['web-1'], { env: { clear: { STRIPE_API_KEY: 'sk_live_abc', DB_PASSWORD: 'hunter2', GREETING: 'hello' }, secret: [] } })] });
+    const fakes = new FakeHosts(['web-1']);
+    fakes.get('web-1').seed('web', ['v1', 'v2', 'v3'], 'v3');
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+    const shown = [...plan.lines, ...(plan.overview ?? [])].join('\n');
+    assert.doesNotMatch(shown, /sk_live_abc|hunter2/);
+    assert.match(shown, /STRIPE_API_KEY=\[REDACTED\]/);
+    assert.match(shown, /GREETING="hello"/, 'non-secret values stay visible');
+    const reporter = new RecordingReporter();
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter, runHooks: false });
+    assert.equal(result.ok, true, result.message);
+    assert.doesNotMatch(reporter.text(), /sk_live_abc|hunter2/);
+    assert.ok(fakes.get('web-1').commands.some((command) => command.includes('--env STRIPE_API_KEY="sk_live_abc"')), 'docker gets the real value');
+  });
+
+  it('escapes control characters in what a host printed before showing it', async () => {
+    const { config, fakes } = fleet(['web-1']);
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+    fakes.get('web-1').lock = 'Locked by: \u001b]0;owned\u0007eve at 2026-11-23T08:00:00Z\nVersion: v4\nMessage: \r\u001b[32mAll good';
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
+    assert.ok(![...result.message].some(isControl), result.message);
+    assert.match(result.message, /held by \\e\]0;owned\\x07eve/);
+  });
+
   it('releases the lock when docker run fails', async () => {
     const { config, fakes } = fleet(['web-1']);
     const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
@@ -207,7 +276,7 @@ describe('executeKamalRollback', () => {
     };
     const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
     assert.equal(result.ok, false);
-    assert.match(result.message, /docker run chat-web-v2 failed on web-1 \(exit 125: docker: Error response from daemon: Conflict/);
+    assert.match(result.message, /docker run chat-web-v2 failed on web-1 \(exit 125\): docker: Error response from daemon: Conflict/);
     assert.equal(fakes.get('web-1').lock, undefined);
     assert.deepEqual(fakes.get('web-1').running(), ['chat-web-v3']);
   });

@@ -100,6 +100,8 @@ export class FakeHost implements HostSession {
   }
   /** Versions whose new containers never become healthy. */
   unhealthy = new Set<string>();
+  /** Image tags removed (docker rmi) while their containers stay. */
+  deletedImages = new Set<string>();
   /** Set to make every later command fail as if the link dropped. */
   down = false;
   /** Called before each command: lets a test drop the link at a chosen point. */
@@ -112,7 +114,9 @@ export class FakeHost implements HostSession {
   seed(roleName: string, versions: string[], running: string | undefined, options: { destination?: string } = {}): this {
     const prefix = [this.service, roleName, options.destination].filter(Boolean).join('-');
     for (const version of versions) {
-      this.containers.push({ id: containerId(), name: `${prefix}-${version}`, state: version === running ? 'running' : 'exited', created: this.clock++, image: `localhost:5555/bars/app:${version}` });
+      const id = containerId();
+      this.containers.push({ id, name: `${prefix}-${version}`, state: version === running ? 'running' : 'exited', created: this.clock++, image: `localhost:5555/bars/app:${version}` });
+      if (version === running) this.proxyTargets.set(prefix, id.slice(0, 12));
     }
     this.envFiles.add(roleName);
     return this;
@@ -122,12 +126,27 @@ export class FakeHost implements HostSession {
     return this.containers.filter((container) => container.state === 'running').map((container) => container.name);
   }
 
-  async exec(command: string, _options?: ExecOptions): Promise<ExecResult> {
+  async exec(command: string, options?: ExecOptions): Promise<ExecResult> {
     this.commands.push(command);
     this.beforeExec?.(command, this);
     if (this.down) throw new Error(`connect ECONNREFUSED ${this.host}:22`);
+    // As the pool does: a cancelled run's command never starts (or its channel is closed).
+    if (options?.signal?.aborted) throw Object.assign(new Error('Cancelled'), { name: 'AbortError' });
     if (command.includes('@@deploy-rollback')) return this.preflight(command);
+    if (command.includes('@@dr-readback')) return this.readBack(command);
     return this.run(command);
+  }
+
+  /** The executor's read-back after a failure or cancel: sections of containers and kamal-proxy's list. */
+  private readBack(script: string): ExecResult {
+    let stdout = '';
+    for (const chunk of script.split('echo "@@dr-readback-rc $?"')) {
+      const match = /echo (@@dr-readback-\S+); (.*?);?$/s.exec(chunk.trim().replace(/^;\s*/, ''));
+      if (!match) continue;
+      const result = this.run(match[2]);
+      stdout += `${match[1]}\n${result.stdout}@@dr-readback-rc ${result.code}\n`;
+    }
+    return this.ok(stdout);
   }
 
   private ok(stdout = ''): ExecResult {
@@ -188,11 +207,12 @@ export class FakeHost implements HostSession {
       this.audit.push(match[1]);
       return this.ok();
     }
-    if ((match = /^mkdir (\.kamal\/lock-\S+) && echo '([A-Za-z0-9+/=\n]+)' > \S+\/details$/s.exec(command))) {
+    if ((match = /^mkdir (\.kamal\/lock-\S+) && \{ echo '([A-Za-z0-9+/=\n]+)' > \S+\/details \|\| \{ rm -rf \S+; false; \}; \}$/s.exec(command))) {
       if (this.lock !== undefined) return this.fail(`mkdir: cannot create directory '${match[1]}': File exists`);
       this.lock = Buffer.from(match[2].replace(/\n/g, ''), 'base64').toString('utf8');
       return this.ok();
     }
+    if (/^test -d \.kamal\/lock-\S+ && echo present \|\| true$/.test(command)) return this.ok(this.lock !== undefined ? 'present\n' : '');
     if (/^stat \.kamal\/lock-\S+ > \/dev\/null && cat \S+ \| base64 -d$/.test(command)) {
       return this.lock !== undefined ? this.ok(`${this.lock}\n`) : this.fail("stat: cannot statx '.kamal/lock-chat': No such file or directory");
     }
@@ -264,6 +284,26 @@ export class FakeHost implements HostSession {
     // Asset and error page folders: recorded, always fine.
     if (/^(mkdir -p \.kamal\/(apps|proxy)\/\S+|docker container (rm|create|cp) .*|find \.kamal\/.*|mkdir -p \.kamal\/apps\/\S+\/assets\/volumes\/.* ; cp -rnT .*)$/s.test(command)) {
       this.folderCommands.push(command);
+      return this.ok();
+    }
+    if ((match = /^docker image ls --format '\{\{\.Tag\}\}' (\S+)$/.exec(command))) {
+      const repository = match[1];
+      const tags = new Set(this.containers.map((container) => container.image).filter((image) => image.startsWith(`${repository}:`) && !this.deletedImages.has(image)).map((image) => image.slice(repository.length + 1)));
+      return this.ok([...tags].map((tag) => `${tag}\n`).join(''));
+    }
+    if (command === 'docker exec kamal-proxy kamal-proxy list') {
+      return this.ok(['Service Target', ...[...this.proxyTargets].map(([service, target]) => `${service} ${target}:80`)].join('\n') + '\n');
+    }
+    if ((match = /^if docker container inspect (\S+) > \/dev\/null 2>&1; then docker rm -f (\S+) > \/dev\/null 2>&1; docker rename \S+ \S+; fi$/.exec(command))) {
+      const renamed = this.byName(match[1]);
+      if (!renamed) return this.ok();
+      this.containers = this.containers.filter((container) => container.name !== match?.[2]);
+      renamed.name = match[2];
+      return this.ok();
+    }
+    if ((match = /^docker ps --quiet --filter label=service=\S+ (?:--filter label=destination=\S+ )?--filter label=role=(\S+) --filter status=running --filter name=_replaced_ \| xargs -r docker stop/.exec(command))) {
+      const prefix = `${this.service}-${match[1]}-`;
+      for (const container of this.containers) if (container.name.startsWith(prefix) && container.name.includes('_replaced_') && container.state === 'running') container.state = 'exited';
       return this.ok();
     }
     if ((match = /^docker tag (\S+) (\S+)$/.exec(command))) {

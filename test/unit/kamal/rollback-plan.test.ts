@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { DeployRollbackError } from '../../../src/core/model';
-import { planKamalRollback } from '../../../src/core/kamal/rollback';
+import { executeKamalRollback, planKamalRollback } from '../../../src/core/kamal/rollback';
 import { bootGroups, hostsInBootOrder } from '../../../src/core/kamal/rollback-steps';
 import { FakeHosts, kamalConfig, role } from './rollback-fixtures';
 import type { KamalConfig } from '../../../src/core/kamal/types';
@@ -53,11 +53,30 @@ describe('planKamalRollback', () => {
     assert.match(prose, /web-2 web v3 → v2: keep the retained chat-web-v2 aside \(renamed v2_replaced_[0-9a-f]{16}\), start a fresh v2 container from the same image, kamal-proxy switches traffic to it once its health check passes and drains the old one; then stop v3\./, 'says in words what happens per host');
     assert.ok(commands.some((line) => line.includes(step.commands.run)), 'the dry run shows the exact docker run');
     assert.ok(commands.some((line) => line.startsWith('[ssh web-3] mkdir -p .kamal && echo ') && line.endsWith(' Tagging localhost:5555/bars/app:v2 as the latest image\' >> .kamal/chat-audit.log && docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest')));
-    assert.ok(commands.some((line) => line.startsWith('[ssh web-1] mkdir -p .kamal && mkdir .kamal/lock-chat && echo ')));
+    assert.ok(commands.some((line) => line.startsWith('[ssh web-1] mkdir -p .kamal && mkdir .kamal/lock-chat && { echo ')));
     assert.ok(commands.includes('[ssh web-2, web-3] mkdir -p .kamal'));
     assert.ok(commands.includes('[ssh web-1] rm .kamal/lock-chat/details && rm -r .kamal/lock-chat'));
     assertReadOnly(fakes);
     for (const host of fakes.hosts.values()) assert.equal(host.commands.length, 1);
+  });
+
+  it('after an interrupted rollback: renames a target left only as a _replaced_ copy back first, and stops copies left running', async () => {
+    const { config, fakes } = threeHosts();
+    const web2 = fakes.get('web-2');
+    web2.containers.find((container) => container.name === 'chat-web-v2')!.name = 'chat-web-v2_replaced_0123456789abcdef';
+    const web3 = fakes.get('web-3');
+    web3.containers.push({ id: 'e'.repeat(64), name: 'chat-web-v1_replaced_fedcba9876543210', state: 'running', created: 1, image: 'localhost:5555/bars/app:v1' });
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2' });
+    const steps = plan.detail.hostPlans.map((host) => host.steps[0]!);
+    assert.match(steps[1]!.commands.rename ?? '', /^docker rename chat-web-v2_replaced_0123456789abcdef chat-web-v2 && docker rename chat-web-v2 chat-web-v2_replaced_[0-9a-f]{16}$/);
+    assert.equal(steps[0]!.commands.stopReplaced, undefined);
+    assert.equal(steps[2]!.commands.stopReplaced, 'docker ps --quiet --filter label=service=chat --filter label=role=web --filter status=running --filter name=_replaced_ | xargs -r docker stop');
+    assert.ok(plan.lines.some((line) => line.startsWith('[ssh web-3] web: once v2 serves, stop the _replaced_ copies')));
+    assertReadOnly(fakes);
+
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: { step() {}, info() {}, debug() {}, warn() {}, error() {} }, runHooks: false });
+    assert.equal(result.ok, true, result.message);
+    for (const host of fakes.hosts.values()) assert.deepEqual(host.running(), ['chat-web-v2'], host.host);
   });
 
   it('gives the confirmation a short overview: hosts from → to in boot order, lock and hooks, no commands', async () => {
@@ -153,6 +172,22 @@ describe('planKamalRollback', () => {
       fakes.get('web-1').lock = 'Locked by: Grace Hopper at 2026-11-23T07:00:00Z\nVersion: v4\nMessage: Deploying the big migration';
       const error = await refusal(planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2' }));
       assert.match(error.message, /deploy lock on web-1 is held by Grace Hopper since 2026-11-23T07:00:00Z for version v4: "Deploying the big migration"/);
+      assertReadOnly(fakes);
+    });
+
+    it('when the lock directory is there without details (a failed lock), saying so and how to release it', async () => {
+      const { config, fakes } = threeHosts();
+      fakes.get('web-1').lock = '';
+      const error = await refusal(planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2' }));
+      assert.match(error.message, /deploy lock on web-1 is present but its details are empty or unreadable, so nobody is named .* release it with `kamal lock release` if it is stale/);
+      assertReadOnly(fakes);
+    });
+
+    it('when the target image tag is gone on a host although its container is there', async () => {
+      const { config, fakes } = threeHosts();
+      fakes.get('web-2').deletedImages.add('localhost:5555/bars/app:v2');
+      const error = await refusal(planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2' }));
+      assert.match(error.message, /nothing was changed: the image localhost:5555\/bars\/app:v2 is missing on web-2 \(its container is there/);
       assertReadOnly(fakes);
     });
 

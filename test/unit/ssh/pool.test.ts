@@ -3,11 +3,47 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { SshError } from '../../../src/core/ssh/errors';
 import { createSessionPool, type InspectableSessionPool, type SessionPoolOptions } from '../../../src/core/ssh/pool';
 import type { SshPrompts, SshTarget } from '../../../src/core/ssh/types';
 import { generateKey, sshdUnavailable, sshKeygenFingerprint, startAgent, startSshd, waitFor, type KeyPair, type TestSshd } from '../../fixtures/ssh/sshd';
 
 const PASSPHRASE = 'correct horse';
+
+/**
+ * A TCP relay to `port` whose link can go silent: `drop()` stops forwarding in both directions
+ * without closing anything, as a pulled cable or a dropped route does (no RST, no FIN).
+ */
+async function silentableRelay(port: number): Promise<{ port: number; drop(): void; restore(): void; close(): Promise<void> }> {
+  let dropped = false;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((inbound) => {
+    const outbound = net.connect(port, '127.0.0.1');
+    sockets.add(inbound).add(outbound);
+    inbound.on('data', (chunk) => {
+      if (!dropped) outbound.write(chunk);
+    });
+    outbound.on('data', (chunk) => {
+      if (!dropped) inbound.write(chunk);
+    });
+    const end = () => {
+      inbound.destroy();
+      outbound.destroy();
+    };
+    inbound.on('close', end).on('error', end);
+    outbound.on('close', end).on('error', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    drop: () => (dropped = true),
+    restore: () => (dropped = false),
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
 
 
 describe('SSH session pool against a real sshd on loopback', function () {
@@ -375,6 +411,87 @@ describe('SSH session pool against a real sshd on loopback', function () {
     await waitFor(() => pool.stats().open === 0, 'the pool to notice the drop');
     assert.equal((await session.exec('echo back')).stdout, 'back\n');
     assert.equal(pool.stats().connectionsOpened, 2);
+  });
+
+  function relayKnownHosts(port: number): string {
+    const file = path.join(root, `known_hosts_relay_${port}`);
+    writeFileSync(file, `[127.0.0.1]:${port} ${sshd.hostKeyTypeAndBase64().join(' ')}\n`);
+    return file;
+  }
+
+  it('declares a host whose link went silent unreachable within the keepalive bound, names it, evicts it, and reconnects once it answers', async () => {
+    const relay = await silentableRelay(sshd.port);
+    try {
+      const { pool, logs } = makePool({ keepaliveIntervalMs: 200, keepaliveMisses: 3, commandTimeoutMs: 60_000, knownHostsFile: relayKnownHosts(relay.port) });
+      const session = await pool.session({ ...target(sshd), port: relay.port });
+      assert.equal((await session.exec('echo up')).stdout, 'up\n');
+      relay.drop();
+      const started = Date.now();
+      const error = await session.exec('echo never').then(
+        () => assert.fail('a silent host answered'),
+        (caught: unknown) => caught,
+      );
+      const took = Date.now() - started;
+      assert.ok(error instanceof SshError, String(error));
+      assert.equal(error.kind, 'unreachable');
+      assert.match(error.message, new RegExp(`root@127\\.0\\.0\\.1:${relay.port} stopped answering \\(no answer for 0\\.6 s\\): declared unreachable`));
+      // Three missed keepalives of 200 ms, not the command timeout of 60 s.
+      assert.ok(took >= 300 && took < 5000, `took ${took} ms`);
+      await waitFor(() => pool.stats().open === 0, 'the silent connection to be evicted');
+      assert.ok(logs.some((line) => line.includes('connection closed (no answer for 0.6 s)')), logs.join('\n'));
+      relay.restore();
+      assert.equal((await session.exec('echo back')).stdout, 'back\n');
+      assert.equal(pool.stats().connectionsOpened, 2);
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it("uses the target's keepalive_interval when it is shorter than the pool's", async () => {
+    const relay = await silentableRelay(sshd.port);
+    try {
+      const { pool } = makePool({ keepaliveIntervalMs: 60_000, knownHostsFile: relayKnownHosts(relay.port) });
+      const session = await pool.session({ ...target(sshd, { keepaliveInterval: 1 }), port: relay.port });
+      await session.exec('true');
+      relay.drop();
+      const started = Date.now();
+      await assert.rejects(session.exec('true'), { name: 'DeployRollbackError', kind: 'unreachable' });
+      assert.ok(Date.now() - started < 8000, `took ${Date.now() - started} ms`);
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('stops a command that runs past its deadline with a timeout error; the connection stays usable', async () => {
+    const { pool } = makePool({ commandTimeoutMs: 400 });
+    const session = await pool.session(target(sshd));
+    const started = Date.now();
+    await assert.rejects(session.exec('sleep 20'), (error: unknown) => {
+      assert.ok(error instanceof SshError);
+      assert.equal(error.kind, 'timeout');
+      assert.match(error.message, /sleep 20 on root@127\.0\.0\.1:\d+ gave no result within 0\.4 s/);
+      return true;
+    });
+    assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+    assert.equal((await session.exec('echo ok', { timeoutMs: 10_000 })).stdout, 'ok\n');
+    assert.equal(pool.stats().connectionsOpened, 1);
+  });
+
+  it('refuses timeouts a timer cannot hold instead of firing at once', () => {
+    assert.throws(() => makePool({ connectTimeoutMs: 2 ** 31 }), /connectTimeoutMs must be between 1 and 2147483647 ms/);
+    assert.throws(() => makePool({ commandTimeoutMs: 0 }), /commandTimeoutMs/);
+    assert.throws(() => makePool({ keepaliveIntervalMs: Number.NaN }), /keepaliveIntervalMs/);
+  });
+
+  it('tells an authentication failure apart from an unreachable host', async () => {
+    const stranger = generateKey(path.join(root, 'keys', 'stranger-kind'));
+    const { pool } = makePool({ connectTimeoutMs: 3000 });
+    await assert.rejects(pool.session(target(sshd, { keys: [stranger.privateFile], keysOnly: true })), { kind: 'auth' });
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as net.AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    await assert.rejects(pool.session({ ...target(sshd), port }), { kind: 'unreachable' });
   });
 
   it('refuses new sessions after dispose', async () => {

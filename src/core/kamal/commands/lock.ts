@@ -4,6 +4,7 @@
  */
 import type { LockInfo } from '../../model';
 import { shellLine } from '../../shell';
+import { escapeControl } from '../../text';
 import type { KamalConfig } from '../types';
 import { serviceWithDestination } from './app';
 
@@ -35,14 +36,43 @@ export function lockDetailsText(details: LockDetails): string {
   return `Locked by: ${details.holder} at ${details.lockedAt}\nVersion: ${details.version}\nMessage: ${details.message}`;
 }
 
-/** `mkdir .kamal/lock-S && echo "<base64>" > .kamal/lock-S/details`: mkdir fails if someone holds it. */
+/**
+ * Kamal's `mkdir .kamal/lock-S && echo "<base64>" > .kamal/lock-S/details` (mkdir fails if someone
+ * holds it), except that a failed write (disk full) removes the directory this line just made:
+ * Kamal leaves it empty, and every later run then fails "File exists" naming nobody.
+ */
 export function acquireLock(config: Pick<KamalConfig, 'service' | 'destination'>, details: LockDetails): string {
-  return shellLine(['mkdir', lockDirectory(config)], '&&', ['echo', rubyBase64(lockDetailsText(details))], '>', [lockDetailsFile(config)]);
+  const write = shellLine(['echo', rubyBase64(lockDetailsText(details))], '>', [lockDetailsFile(config)]);
+  return `${shellLine(['mkdir', lockDirectory(config)])} && { ${write} || { ${shellLine(['rm', '-rf', lockDirectory(config)])}; false; }; }`;
+}
+
+/** Prints `present` when the lock directory exists, whatever its details say (or whether there are any). */
+export function lockDirectoryPresent(config: Pick<KamalConfig, 'service' | 'destination'>): string {
+  return shellLine(['test', '-d', lockDirectory(config)], '&&', ['echo', 'present'], '||', ['true']);
+}
+
+/** A lock directory with no readable details: nobody can be named as its holder. */
+export function unreadableLock(): LockInfo {
+  return { holder: 'nobody recorded', unreadable: true };
+}
+
+export function releaseAdvice(config: Pick<KamalConfig, 'destination'>): string {
+  return `\`kamal lock release${config.destination ? ` -d ${config.destination}` : ''}\``;
 }
 
 /** `rm .kamal/lock-S/details && rm -r .kamal/lock-S` */
 export function releaseLock(config: Pick<KamalConfig, 'service' | 'destination'>): string {
   return shellLine(['rm', lockDetailsFile(config)], '&&', ['rm', '-r', lockDirectory(config)]);
+}
+
+/**
+ * Releases the lock only when its details are ours (holder and message), for the emergency exit
+ * of an interrupted run that cannot tell whether its lock command reached the host.
+ */
+export function releaseLockIfOurs(config: Pick<KamalConfig, 'service' | 'destination'>, holder: string, message: string): string {
+  const decoded = shellLine(['cat', lockDetailsFile(config)], '|', ['base64', '-d']);
+  const mine = (line: string) => `${decoded} 2>/dev/null | ${shellLine(['grep', '-qF', '-e', line])}`;
+  return `if ${mine(`Locked by: ${holder} at `)} && ${mine(`Message: ${message}`)}; then ${releaseLock(config)}; fi`;
 }
 
 /** `stat .kamal/lock-S > /dev/null && cat .kamal/lock-S/details | base64 -d`: exits non-zero when free. */
@@ -54,6 +84,7 @@ export function lockStatus(config: Pick<KamalConfig, 'service' | 'destination'>)
 export function parseLockDetails(text: string): LockInfo {
   const lines = text.replace(/\r/g, '').split('\n');
   const first = lines.find((line) => line.startsWith('Locked by: '));
+  if (!first) return unreadableLock();
   const info: LockInfo = { holder: 'unknown' };
   if (first) {
     const match = /^Locked by: (.*) at (\S+)\s*$/.exec(first);
@@ -74,11 +105,13 @@ export function parseLockDetails(text: string): LockInfo {
 }
 
 export function describeLock(lock: LockInfo): string {
-  const parts = [`held by ${lock.holder}`];
-  if (lock.lockedAt) parts.push(`since ${lock.lockedAt}`);
-  if (lock.version) parts.push(`for version ${lock.version}`);
+  if (lock.unreadable) return 'present but its details are empty or unreadable, so nobody is named (a lock that failed half-way leaves this)';
+  // Whatever the lock file says is the host's text, shown, never obeyed.
+  const parts = [`held by ${escapeControl(lock.holder)}`];
+  if (lock.lockedAt) parts.push(`since ${escapeControl(lock.lockedAt)}`);
+  if (lock.version) parts.push(`for version ${escapeControl(lock.version)}`);
   let text = parts.join(' ');
-  if (lock.message) text += `: "${lock.message}"`;
+  if (lock.message) text += `: "${escapeControl(lock.message)}"`;
   return text;
 }
 

@@ -1,0 +1,90 @@
+/**
+ * After a failed or cancelled rollback: read back what each host really runs and serves, and
+ * put a half-done step back so that a plain re-run finds the target container under its name.
+ * Not Kamal commands: Kamal leaves these states behind; we do not.
+ */
+import { quoteArgv, shellLine } from '../../shell';
+import type { KamalConfig } from '../types';
+import { containerName, containerPrefix, listRoleContainers } from './app';
+import { PROXY_CONTAINER_NAME } from './proxy';
+
+const MARK = '@@dr-readback';
+
+export interface ReadBackContainer {
+  id: string;
+  name: string;
+  state: string;
+}
+
+export interface RoleReadBack {
+  containers: ReadBackContainer[];
+  /** Container the proxy sends this role's traffic to; undefined when unknown or none. */
+  proxyTarget?: ReadBackContainer;
+  /** The proxy could not be asked (exit status): its answer is not known. */
+  proxyError?: string;
+  /** The container listing failed (e.g. Docker is down). */
+  listError?: string;
+}
+
+/** One line per host: each role's containers, and (if any role is proxied) kamal-proxy's list. */
+export function readBackCommand(config: Pick<KamalConfig, 'service' | 'destination'>, roles: string[], proxied: boolean): string {
+  const parts = roles.map((role) => `echo ${MARK}-list-${role}; ${quoteArgv(listRoleContainers(config, role))}; echo "${MARK}-rc $?"`);
+  if (proxied) parts.push(`echo ${MARK}-proxy; ${quoteArgv(['docker', 'exec', PROXY_CONTAINER_NAME, 'kamal-proxy', 'list'])}; echo "${MARK}-rc $?"`);
+  return parts.join('; ');
+}
+
+/** Parses what {@link readBackCommand} printed. */
+export function parseReadBack(config: Pick<KamalConfig, 'service' | 'destination'>, roles: string[], stdout: string, stderr = ''): Map<string, RoleReadBack> {
+  const sections = new Map<string, { lines: string[]; rc?: number }>();
+  let current: { lines: string[]; rc?: number } | undefined;
+  for (const line of stdout.split('\n')) {
+    if (line.startsWith(`${MARK}-rc `)) {
+      if (current) current.rc = Number(line.slice(`${MARK}-rc `.length));
+      current = undefined;
+    } else if (line.startsWith(`${MARK}-`)) {
+      current = { lines: [] };
+      sections.set(line.slice(MARK.length + 1), current);
+    } else if (current && line.trim() !== '') current.lines.push(line);
+  }
+  const why = stderr.trim().split('\n').slice(-1)[0] ?? '';
+  const proxy = sections.get('proxy');
+  const result = new Map<string, RoleReadBack>();
+  for (const role of roles) {
+    const listed = sections.get(`list-${role}`);
+    const containers = (listed?.lines ?? []).flatMap((line): ReadBackContainer[] => {
+      const [id, name, state] = line.split('\t');
+      return id && name ? [{ id, name, state: state ?? 'unknown' }] : [];
+    });
+    const entry: RoleReadBack = { containers };
+    if (!listed || listed.rc !== 0) entry.listError = `docker container ls ${listed ? `exited ${listed.rc}` : 'gave no answer'}${why ? `: ${why}` : ''}`;
+    if (proxy && proxy.rc === 0) {
+      const service = containerPrefix(config, role);
+      const row = proxy.lines.find((line) => line.split(/\s+/)[0] === service);
+      const target = row?.split(/\s+/).find((word) => /^[0-9a-f]{12,64}:\d+$/.test(word))?.split(':')[0];
+      if (target) entry.proxyTarget = containers.find((container) => container.id.startsWith(target) || target.startsWith(container.id)) ?? { id: target, name: `container ${target}`, state: 'unknown' };
+    } else if (proxy) entry.proxyError = `kamal-proxy list exited ${proxy.rc ?? 'without status'}${why ? `: ${why}` : ''}`;
+    result.set(role, entry);
+  }
+  return result;
+}
+
+/**
+ * Puts the retained container of version V back under its name after a boot that did not take:
+ * removes the new `S-R-V` only when the renamed copy is there, then renames the copy back.
+ */
+export function undoRename(config: Pick<KamalConfig, 'service' | 'destination'>, role: string, version: string, renamedVersion: string): string {
+  const name = containerName(config, role, version);
+  const renamed = containerName(config, role, renamedVersion);
+  return `if ${shellLine(['docker', 'container', 'inspect', renamed], '>', ['/dev/null'])} 2>&1; then ${shellLine(['docker', 'rm', '-f', name], '>', ['/dev/null'])} 2>&1; ${quoteArgv(['docker', 'rename', renamed, name])}; fi`;
+}
+
+/**
+ * `_replaced_` copies of this role still running (left by an interrupted rollback): stopped once
+ * the new version serves, so nothing but it and its drained predecessor keeps running.
+ */
+export function stopRunningReplacedCopies(config: Pick<KamalConfig, 'service' | 'destination'>, role: string, stopWaitTime?: number): string {
+  const filters = [`label=service=${config.service}`, ...(config.destination !== undefined ? [`label=destination=${config.destination}`] : []), `label=role=${role}`, 'status=running', 'name=_replaced_'];
+  const list = ['docker', 'ps', '--quiet', ...filters.flatMap((filter) => ['--filter', filter])];
+  const stop = ['xargs', '-r', 'docker', 'stop', ...(stopWaitTime !== undefined ? ['-t', String(stopWaitTime)] : [])];
+  return shellLine(list, '|', stop);
+}

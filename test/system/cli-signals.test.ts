@@ -1,0 +1,259 @@
+/**
+ * The CLI bundle interrupted by SIGINT, SIGTERM and SIGHUP at several phases of a Kamal rollback on
+ * real hosts. Each case asserts the exit code, what the user was told (the per-host table), the
+ * deploy lock, each host's state (one consistent version, the target container under its name),
+ * and that a plain re-run then converges.
+ * Run: npx mocha --require tsx/cjs --timeout 300000 test/system/cli-signals.test.ts
+ */
+import { strict as assert } from 'node:assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildSync } from 'esbuild';
+import { requireHostsOrSkip, startHosts, type TestHost, type TestHosts } from '../hosts/harness';
+
+const repoRoot = path.resolve(__dirname, '../..');
+
+interface Run {
+  child: ChildProcess;
+  /** Resolves when stderr has a line matching `pattern`. */
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; endedAt: number }>;
+}
+
+describe('deploy-rollback CLI interrupted by signals on real Kamal hosts', function () {
+  this.timeout(300_000);
+  let hosts: TestHosts;
+  let dir: string;
+  let bundle: string;
+  let home: string;
+
+  function project(service: string, extra: string[] = [], hooks: Record<string, string> = {}): string {
+    const root = path.join(dir, service);
+    fs.mkdirSync(path.join(root, 'config'), { recursive: true });
+    fs.writeFileSync(
+      path.join(root, 'config', 'deploy.yml'),
+      [`service: ${service}`, `image: ${hosts.repository}`, 'servers:', ...hosts.hosts.map((host) => `  - ${host.address}`), 'deploy_timeout: 10', ...extra, ''].join('\n'),
+    );
+    for (const [name, body] of Object.entries(hooks)) {
+      fs.mkdirSync(path.join(root, '.kamal', 'hooks'), { recursive: true });
+      fs.writeFileSync(path.join(root, '.kamal', 'hooks', name), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+    }
+    return root;
+  }
+
+  function start(cwd: string, args: string[]): Run {
+    const child = spawn(process.execPath, [bundle, ...args], { cwd, env: { ...process.env, HOME: home, SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const waiters: Array<{ pattern: RegExp; resolve: () => void }> = [];
+    child.stdout!.on('data', (chunk) => (stdout += chunk));
+    child.stderr!.on('data', (chunk) => {
+      stderr += chunk;
+      for (const waiter of waiters.splice(0)) {
+        if (waiter.pattern.test(stderr)) waiter.resolve();
+        else waiters.push(waiter);
+      }
+    });
+    const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; endedAt: number }>((resolve) =>
+      child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, endedAt: Date.now() })),
+    );
+    return {
+      child,
+      done,
+      waitForLine: (pattern, timeoutMs = 60_000) =>
+        new Promise<void>((resolve, reject) => {
+          if (pattern.test(stderr)) {
+            resolve();
+            return;
+          }
+          const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms; stderr so far:\n${stderr}`)), timeoutMs);
+          waiters.push({
+            pattern,
+            resolve: () => {
+              clearTimeout(timer);
+              resolve();
+            },
+          });
+          void done.then(() => {
+            clearTimeout(timer);
+            if (!pattern.test(stderr)) reject(new Error(`the CLI ended before a line matching ${pattern}; stderr:\n${stderr}`));
+          });
+        }),
+    };
+  }
+
+  async function lockExists(service: string): Promise<boolean> {
+    return fs.existsSync(path.join(hosts.hosts[0]!.home, '.kamal', `lock-${service}`));
+  }
+
+  /** The version the proxy serves, and the names of the service's running containers. */
+  async function hostState(host: TestHost, service: string): Promise<{ serving?: string; running: string[]; names: string[] }> {
+    const target = await hosts.proxyTargetContainer(host, `${service}-web`);
+    const listed = await hosts.docker(host, ['ps', '-a', '--filter', `label=service=${service}`, '--format', '{{.Names}} {{.State}}']);
+    const rows = listed.stdout.split('\n').filter(Boolean).map((line) => line.split(' '));
+    return {
+      serving: target?.replace(`${service}-web-`, '').replace(/_replaced_[0-9a-f]+$/, ''),
+      running: rows.filter(([, state]) => state === 'running').map(([name]) => name!).sort(),
+      names: rows.map(([name]) => name!).sort(),
+    };
+  }
+
+  /** One consistent version per host: the proxy's, the target container findable by its exact name. */
+  async function assertConsistent(service: string, target: string): Promise<Array<string | undefined>> {
+    const serving: Array<string | undefined> = [];
+    for (const host of hosts.hosts) {
+      const state = await hostState(host, service);
+      assert.ok(state.serving === 'v1' || state.serving === 'v2', `${host.name} serves ${state.serving}`);
+      assert.ok(state.names.includes(`${service}-web-${target}`), `${host.name}: ${service}-web-${target} exists for a re-run (${state.names.join(', ')})`);
+      assert.ok(state.running.includes(`${service}-web-${state.serving}`) || state.running.some((name) => name.startsWith(`${service}-web-${state.serving}_replaced_`)), `${host.name} runs what it serves`);
+      serving.push(state.serving);
+    }
+    return serving;
+  }
+
+  async function rerunConverges(cwd: string, service: string): Promise<void> {
+    const again = start(cwd, ['rollback', '--kamal', '.', '--to', 'v1', '--yes']);
+    const result = await again.done;
+    assert.equal(result.code, 0, result.stderr);
+    for (const host of hosts.hosts) {
+      const state = await hostState(host, service);
+      assert.equal(state.serving, 'v1', `${host.name} after the re-run`);
+      assert.deepEqual(state.running, [`${service}-web-v1`], `${host.name}: only v1 runs after the re-run`);
+    }
+    assert.equal(await lockExists(service), false);
+  }
+
+  before(async function () {
+    requireHostsOrSkip(this);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-cli-signals-'));
+    bundle = path.join(dir, 'cli.js');
+    buildSync({ entryPoints: [path.join(repoRoot, 'src/cli.ts')], bundle: true, platform: 'node', target: 'node20', outfile: bundle, external: ['cpu-features', '*.node'], logLevel: 'silent' });
+    hosts = await startHosts({ count: 2, images: [{ version: 'v1' }, { version: 'v2' }] });
+    home = path.join(dir, 'home');
+    fs.mkdirSync(path.join(home, '.ssh'), { recursive: true, mode: 0o700 });
+    fs.copyFileSync(hosts.clientKeyPath, path.join(home, '.ssh', 'id_ed25519'));
+    fs.chmodSync(path.join(home, '.ssh', 'id_ed25519'), 0o600);
+    fs.copyFileSync(hosts.knownHostsPath, path.join(home, '.ssh', 'known_hosts'));
+  });
+
+  after(async () => {
+    await hosts?.stop();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  interface Phase {
+    name: string;
+    extra?: string[];
+    hooks?: Record<string, string>;
+    /** Brings the run to the phase; resolves when the signal should go. */
+    reach(run: Run, service: string): Promise<void>;
+    /** What each host serves after the cancel (in host order). */
+    after: Array<'v1' | 'v2'> | 'consistent';
+    changed: boolean;
+  }
+
+  const phases: Phase[] = [
+    {
+      name: 'pre-flight',
+      reach: async (run) => {
+        await run.waitForLine(/Checking 2 hosts/);
+      },
+      after: ['v2', 'v2'],
+      changed: false,
+    },
+    {
+      name: 'a pre-deploy hook (lock held)',
+      hooks: { 'pre-deploy': 'exec sleep 60' },
+      reach: async (run, service) => {
+        await run.waitForLine(/taking the deploy lock/);
+        await waitUntil(() => lockExists(service), 'the run to take the lock');
+        await run.waitForLine(/\[ssh [^\]]+\] mkdir -p \.kamal|mkdir -p \.kamal/);
+      },
+      after: ['v2', 'v2'],
+      changed: false,
+    },
+    {
+      name: 'boot',
+      reach: async (run, service) => {
+        await run.waitForLine(new RegExp(`starting ${service}-web-v1`));
+      },
+      after: 'consistent',
+      changed: true,
+    },
+    {
+      name: 'after the first group (post-app-boot hook)',
+      extra: ['boot:', '  limit: 1'],
+      hooks: { 'post-app-boot': 'exec sleep 60' },
+      reach: async (run) => {
+        await run.waitForLine(/Group 1 of 2/);
+        await run.waitForLine(/stopping v2/);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      },
+      after: ['v1', 'v2'],
+      changed: true,
+    },
+  ];
+
+  const EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
+
+  for (const phase of phases) {
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGINT twice'] as const) {
+      it(`${signal} during ${phase.name}: exit ${EXIT[signal.split(' ')[0]!]}, lock released, hosts consistent, told; a re-run converges`, async () => {
+        const service = `s${phases.indexOf(phase)}${signal.replace(/[^A-Z]/g, '').toLowerCase().slice(3)}${signal.includes('twice') ? '2' : ''}`;
+        await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });
+        const cwd = project(service, phase.extra, phase.hooks);
+        const slow = phase.name === 'pre-flight';
+        if (slow) await hosts.slowLink(hosts.hosts[1]!, 3000);
+        let result: Awaited<Run['done']>;
+        let sent = 0;
+        try {
+          const run = start(cwd, ['rollback', '--kamal', '.', '--to', 'v1', '--yes']);
+          await phase.reach(run, service);
+          sent = Date.now();
+          const name = signal.split(' ')[0] as NodeJS.Signals;
+          run.child.kill(name);
+          if (signal.includes('twice')) run.child.kill(name);
+          result = await run.done;
+        } finally {
+          if (slow) await hosts.clearLink(hosts.hosts[1]!);
+        }
+        const said = `${result.stdout}\n${result.stderr}`;
+        assert.equal(result.code, EXIT[signal.split(' ')[0]!], said);
+        assert.ok(result.endedAt - sent < 8000, `ended ${result.endedAt - sent} ms after the signal`);
+        assert.equal(await lockExists(service), false, `the lock was released\n${said}`);
+        if (!phase.changed) {
+          assert.match(result.stderr, /nothing was changed|before any host was changed|Released the deploy lock/, said);
+        } else if (!signal.includes('twice')) {
+          assert.match(result.stdout, /HOST +ROLE +FROM +TO +NOW +OUTCOME/, said);
+          assert.match(result.stderr, /did not complete: cancelled/, said);
+        }
+        if (signal.includes('twice')) {
+          // The emergency exit skips the read-back: the hosts are only required to be fixable by a re-run.
+          if (!phase.changed) for (const host of hosts.hosts) assert.equal((await hostState(host, service)).serving, 'v2');
+        } else if (phase.after === 'consistent') {
+          await assertConsistent(service, 'v1');
+        } else {
+          assert.deepEqual(await assertConsistent(service, 'v1'), phase.after);
+          if (phase.changed) {
+            const [first, second] = hosts.hosts;
+            assert.match(result.stdout, new RegExp(`${first!.address.replace(/\./g, '\\.')} +web +v2 +v1 +v1 +rolled-back`), said);
+            assert.match(result.stdout, new RegExp(`${second!.address.replace(/\./g, '\\.')} +web +v2 +v1 +v2 +cancelled`), said);
+            assert.match(result.stderr, /To finish on v1 everywhere: deploy-rollback rollback --kamal \. --to v1\nTo put every host back on v2: deploy-rollback rollback --kamal \. --to v2/, said);
+          }
+        }
+        for (const name of Object.keys(phase.hooks ?? {})) fs.rmSync(path.join(cwd, '.kamal', 'hooks', name));
+        await rerunConverges(cwd, service);
+      });
+    }
+  }
+});
+
+async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
