@@ -78,7 +78,7 @@ export const kamalRollback = journey(
     await workbench.waitForTreeItemDescription('v2', /^current\b/);
     assert.doesNotMatch(await workbench.treeItemDescription('v3'), /^current\b/);
     const outcomeRows = await workbench.outputLinesContaining('rolled-back');
-    for (const host of hosts.hosts) assert.match(outcomeRows, new RegExp(`${host.address.replace(/\./g, '\\.')}\\s+web\\s+v3\\s+v2\\s+rolled-back`));
+    for (const host of hosts.hosts) assert.match(outcomeRows, new RegExp(`${host.address.replace(/\./g, '\\.')}\\s+web\\s+v3\\s+v2\\s+v2\\s+rolled-back`));
     await workbench.waitForOutputText(/Rolled\sshop\sback\sto\sv2\son\severy\shost/);
     await workbench.clearNotifications();
     await workbench.page.mouse.move(200, 700);

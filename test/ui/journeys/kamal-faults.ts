@@ -1,0 +1,89 @@
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { missingHostPrerequisites, type TestHost, type TestHosts } from '../../hosts/harness';
+import { createSampleWorkspace, SAMPLE_SERVICE } from '../../fixtures/sample-workspace';
+import { journey } from '../journey';
+
+const PROXY_SERVICE = `${SAMPLE_SERVICE}-web`;
+
+async function proxyTargets(hosts: TestHosts): Promise<Array<string | undefined>> {
+  return Promise.all(hosts.hosts.map((host: TestHost) => hosts.proxyTargetContainer(host, PROXY_SERVICE)));
+}
+
+export const kamalSilentHost = journey(
+  'Kamal: a host that goes silent is shown once at the app within the bound while the gitops tree stays usable; Cancel during a rollback says Cancelling… at once and changes nothing',
+  async (ui) => {
+    const missing = missingHostPrerequisites();
+    if (missing) ui.skip(missing);
+    const sample = await createSampleWorkspace(ui.emptyWorkspace(), { kamal: true });
+    ui.onCleanup(() => sample.stop());
+    const hosts = sample.hosts;
+    if (!hosts) return ui.skip(sample.kamalSkipped ?? 'the Kamal test hosts did not start');
+    const [primary, second] = hosts.hosts as [TestHost, TestHost];
+
+    const workbench = await ui.openWorkbench(sample.folder, { trusted: true, env: { HOME: sample.home } });
+    await workbench.openView();
+    await workbench.setSidebarWidth(560);
+    await workbench.expandTreeItem('default');
+    await workbench.expandTreeItem(SAMPLE_SERVICE);
+    await workbench.waitForTreeItemDescription('v3', /^current\b/);
+    await workbench.expandTreeItem('staging');
+    await workbench.expandTreeItem('a');
+    await workbench.treeItem('v2.0.0').waitFor({ state: 'visible' });
+
+    await hosts.linkDown(second);
+    try {
+      const started = Date.now();
+      await workbench.runPaletteCommand('Deploy Rollback: Refresh');
+      await workbench.screenshot('refreshing');
+      // The gitops releases come back while the silent host is still being waited for.
+      await workbench.treeItem('v2.0.0').waitFor({ state: 'visible', timeout: 10_000 });
+      const gitopsMs = Date.now() - started;
+      assert.ok(gitopsMs < 10_000, `the gitops releases took ${gitopsMs} ms while a Kamal host was silent`);
+      await workbench.expandTreeItem('default');
+      // The environment warns as soon as its hosts were read (the silent one timed out).
+      await workbench.waitForTreeItemDescription('default', new RegExp(`${second.address.replace(/\./g, '\\.')} not read`), 25_000);
+      const kamalMs = Date.now() - started;
+      assert.ok(kamalMs < 25_000, `the silent host was reported after ${kamalMs} ms`);
+      await workbench.expandTreeItem(SAMPLE_SERVICE);
+      const problem = `${second.address}: unreachable`;
+      await workbench.treeItem(problem).waitFor({ state: 'visible', timeout: 10_000 });
+      const labels = await workbench.treeLabels();
+      assert.equal(labels.filter((label) => label.includes('unreachable')).length, 1, `the host problem is shown once: ${labels.join(' | ')}`);
+      await workbench.screenshot('silent-host');
+    } finally {
+      await hosts.linkUp(second);
+    }
+
+    // Cancel while a hook holds the rollback (lock taken, nothing switched yet).
+    const hooks = path.join(sample.folder, SAMPLE_SERVICE, '.kamal', 'hooks');
+    const marker = path.join(sample.folder, 'hook-started');
+    fs.mkdirSync(hooks, { recursive: true });
+    fs.writeFileSync(path.join(hooks, 'pre-app-boot'), `#!/bin/sh\necho started > ${JSON.stringify(marker)}\nexec sleep 60\n`, { mode: 0o755 });
+    await workbench.runPaletteCommand('Deploy Rollback: Refresh');
+    await workbench.expandTreeItem('default');
+    await workbench.expandTreeItem(SAMPLE_SERVICE);
+    await workbench.waitForTreeItemDescription('v2', /^previous\b/);
+    await workbench.rightClickTreeItem('v2');
+    await workbench.clickContextMenu('Roll Back to This Release');
+    await workbench.modalText();
+    const fit = await workbench.modalOverflow();
+    if (fit.hiddenAbove || fit.hiddenBelow) await workbench.answerModalWithEnter('Roll Back');
+    else await workbench.answerModal('Roll Back');
+    await workbench.waitFor(async () => fs.existsSync(marker), 'the pre-app-boot hook to start', 60_000);
+    const progress = workbench.page.locator('.notifications-toasts .notification-list-item').filter({ hasText: /Rolling back shop to v2/ }).first();
+    await progress.getByRole('button', { name: 'Cancel' }).click();
+    const cancelledAt = Date.now();
+    // Visible at once: the progress says "Cancelling…", or the cancel is already over and its outcome shows.
+    const outcome = workbench.page.locator('.notifications-toasts .notification-list-item-message').filter({ hasText: /did not complete/ });
+    await progress.filter({ hasText: /Cancelling…/ }).or(outcome).first().waitFor({ state: 'visible', timeout: 2_000 });
+    const shownMs = Date.now() - cancelledAt;
+    await workbench.screenshot('cancelling');
+    assert.match(await workbench.waitForNotification(/did not complete/, 15_000), /cancelled before any host was changed/);
+    assert.ok(shownMs < 2_000, `"Cancelling…" or the outcome appeared ${shownMs} ms after Cancel`);
+    assert.deepEqual(await proxyTargets(hosts), hosts.hosts.map(() => `${PROXY_SERVICE}-v3`), 'a host switched although the rollback was cancelled');
+    assert.equal(fs.existsSync(path.join(primary.home, '.kamal', `lock-${SAMPLE_SERVICE}`)), false, 'the deploy lock was released');
+  },
+  { timeoutMs: 240_000 },
+);
