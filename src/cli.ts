@@ -247,6 +247,11 @@ async function rollbackCommand(flags: Flags, pool: () => SessionPool, reporter: 
   const interrupts = new Interrupts(reporter);
   try {
     return await planAndRun(flags, source, app, target, reporter, interrupts);
+  } catch (error) {
+    // A cancelled gitops rollback ends in an error (nothing pushed); it still exits as interrupted.
+    if (interrupts.exitCode === undefined) throw error;
+    err(`deploy-rollback: ${error instanceof Error ? error.message : String(error)}\n`);
+    return interrupts.exitCode;
   } finally {
     interrupts.uninstall();
   }
