@@ -104,7 +104,7 @@ describe('deploy-rollback CLI: gitops back and forward', function () {
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
-    assert.match(stderr, /Interrupted: finishing the step in flight, then stopping/);
+    assert.match(stderr, /SIGTERM: cancelling…/);
     assert.match(stderr, /Rollback cancelled while reverting [0-9a-f]{10} in staging\/a; nothing was pushed and your checkout is unchanged/);
     assert.equal(runGit(['worktree', 'list', '--porcelain'], repo.work).split('\n').filter((line) => line.startsWith('worktree ')).length, 1);
     assert.deepEqual(fs.readdirSync(tmp), []);
