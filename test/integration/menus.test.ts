@@ -106,7 +106,7 @@ describe('menus on every row', function () {
     const hostError: TreeNode = { kind: 'hostError', id: 'x!web-2', error: { id: 'e', host: 'web-2', message } };
     // A few words in the row; the whole message in the tooltip.
     assert.equal(api.tree.getTreeItem(hostError).description, 'cannot connect (ECONNREFUSED)');
-    assert.equal(api.tree.getTreeItem(hostError).tooltip, `web-2: ${message}`);
+    assert.equal(api.tree.getTreeItem(hostError).tooltip, `web-2 (unreachable): ${message}\nIts containers are not shown: they could not be read.`);
     const loadError: TreeNode = { kind: 'loadError', id: 'x/error', message: 'boom' };
     for (const node of [hostError, loadError]) {
       assert.deepEqual(menuFor(contextOf(node), false), ['retry', 'showOutput']);
