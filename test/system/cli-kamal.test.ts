@@ -3,14 +3,12 @@
  * codes that scripts can trust (0 only when every host ended on the target).
  */
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildSync } from 'esbuild';
 import { requireHostsOrSkip, startHosts, type TestHosts } from '../hosts/harness';
+import { buildCliBundle, runCli, sshHome } from './cli-bundle';
 
-const repoRoot = path.resolve(__dirname, '../..');
 const SERVICE = 'clisvc';
 
 describe('deploy-rollback CLI on real Kamal hosts', function () {
@@ -21,16 +19,7 @@ describe('deploy-rollback CLI on real Kamal hosts', function () {
   let home: string;
   let project: string;
 
-  function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      const child = spawn(process.execPath, [bundle, ...args], { cwd: project, env: { ...process.env, HOME: home, SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk) => (stdout += chunk));
-      child.stderr.on('data', (chunk) => (stderr += chunk));
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
+  const cli = (args: string[]) => runCli(bundle, args, { cwd: project, home });
 
   async function containersEverywhere(): Promise<string[]> {
     const listings = await Promise.all(hosts.hosts.map((host) => hosts.docker(host, ['ps', '-a', '--format', '{{.ID}} {{.Names}} {{.State}} {{.Image}}'])));
@@ -40,16 +29,11 @@ describe('deploy-rollback CLI on real Kamal hosts', function () {
   before(async function () {
     requireHostsOrSkip(this);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-cli-kamal-'));
-    bundle = path.join(dir, 'cli.js');
-    buildSync({ entryPoints: [path.join(repoRoot, 'src/cli.ts')], bundle: true, platform: 'node', target: 'node20', outfile: bundle, external: ['cpu-features', '*.node'], logLevel: 'silent' });
+    bundle = buildCliBundle(dir);
     hosts = await startHosts({ count: 2, service: SERVICE, images: [{ version: 'v1' }, { version: 'v2' }, { version: 'v3' }] });
     await hosts.seedKamalState({ service: SERVICE, versions: ['v1', 'v2', 'v3'], running: 'v3', missing: { [hosts.hosts[1]!.name]: ['v1'] } });
     // A HOME of its own: the harness key as the default identity, the hosts in known_hosts.
-    home = path.join(dir, 'home');
-    fs.mkdirSync(path.join(home, '.ssh'), { recursive: true, mode: 0o700 });
-    fs.copyFileSync(hosts.clientKeyPath, path.join(home, '.ssh', 'id_ed25519'));
-    fs.chmodSync(path.join(home, '.ssh', 'id_ed25519'), 0o600);
-    fs.copyFileSync(hosts.knownHostsPath, path.join(home, '.ssh', 'known_hosts'));
+    home = sshHome(dir, hosts);
     project = path.join(dir, 'project');
     fs.mkdirSync(path.join(project, 'config'), { recursive: true });
     fs.writeFileSync(

@@ -10,10 +10,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildSync } from 'esbuild';
 import { requireHostsOrSkip, startHosts, type TestHost, type TestHosts } from '../hosts/harness';
+import { buildCliBundle, sshHome } from './cli-bundle';
 
-const repoRoot = path.resolve(__dirname, '../..');
 
 interface Run {
   child: ChildProcess;
@@ -128,14 +127,9 @@ describe('deploy-rollback CLI interrupted by signals on real Kamal hosts', funct
   before(async function () {
     requireHostsOrSkip(this);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-cli-signals-'));
-    bundle = path.join(dir, 'cli.js');
-    buildSync({ entryPoints: [path.join(repoRoot, 'src/cli.ts')], bundle: true, platform: 'node', target: 'node20', outfile: bundle, external: ['cpu-features', '*.node'], logLevel: 'silent' });
+    bundle = buildCliBundle(dir);
     hosts = await startHosts({ count: 2, images: [{ version: 'v1' }, { version: 'v2' }] });
-    home = path.join(dir, 'home');
-    fs.mkdirSync(path.join(home, '.ssh'), { recursive: true, mode: 0o700 });
-    fs.copyFileSync(hosts.clientKeyPath, path.join(home, '.ssh', 'id_ed25519'));
-    fs.chmodSync(path.join(home, '.ssh', 'id_ed25519'), 0o600);
-    fs.copyFileSync(hosts.knownHostsPath, path.join(home, '.ssh', 'known_hosts'));
+    home = sshHome(dir, hosts);
   });
 
   after(async () => {

@@ -3,12 +3,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildSync } from 'esbuild';
 import { gitopsScenarios, makeGitopsFixture, runGit, type GitopsFixture } from '../fixtures/gitops';
+import { buildCliBundle } from './cli-bundle';
 
 /** The gitops CLI as users run it (the bundle): roll forward, `--to` messages, SIGTERM mid-revert. */
 
-const repoRoot = path.resolve(__dirname, '../..');
 
 describe('deploy-rollback CLI: gitops back and forward', function () {
   this.timeout(120_000);
@@ -17,8 +16,7 @@ describe('deploy-rollback CLI: gitops back and forward', function () {
 
   before(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-gitops-cli-'));
-    bundle = path.join(dir, 'cli.js');
-    buildSync({ entryPoints: [path.join(repoRoot, 'src/cli.ts')], bundle: true, platform: 'node', target: 'node20', outfile: bundle, external: ['cpu-features', '*.node'], logLevel: 'silent' });
+    bundle = buildCliBundle(dir);
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 

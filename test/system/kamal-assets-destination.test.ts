@@ -5,14 +5,12 @@
  * and bridges the assets under the destination's folders.
  */
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildSync } from 'esbuild';
 import { requireHostsOrSkip, startHosts, type TestHost, type TestHosts } from '../hosts/harness';
+import { buildCliBundle, runCli, sshHome } from './cli-bundle';
 
-const repoRoot = path.resolve(__dirname, '../..');
 const SERVICE = 'shop';
 const DESTINATION = 'staging';
 
@@ -24,16 +22,7 @@ describe('Kamal assets with a destination and a custom TLS certificate on real h
   let home: string;
   let project: string;
 
-  function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      const child = spawn(process.execPath, [bundle, ...args], { cwd: project, env: { ...process.env, HOME: home, SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk) => (stdout += chunk));
-      child.stderr.on('data', (chunk) => (stderr += chunk));
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
+  const cli = (args: string[]) => runCli(bundle, args, { cwd: project, home });
 
   const tls = (host: TestHost) => path.join(host.home, '.kamal/proxy/apps-config', `${SERVICE}-${DESTINATION}`, 'tls/web');
   const assets = (host: TestHost) => path.join(host.home, '.kamal/apps', `${SERVICE}-${DESTINATION}`, 'assets');
@@ -46,8 +35,7 @@ describe('Kamal assets with a destination and a custom TLS certificate on real h
   before(async function () {
     requireHostsOrSkip(this);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-kamal-dest-'));
-    bundle = path.join(dir, 'cli.js');
-    buildSync({ entryPoints: [path.join(repoRoot, 'src/cli.ts')], bundle: true, platform: 'node', target: 'node20', outfile: bundle, external: ['cpu-features', '*.node'], logLevel: 'silent' });
+    bundle = buildCliBundle(dir);
     hosts = await startHosts({
       count: 2,
       service: SERVICE,
@@ -68,11 +56,7 @@ describe('Kamal assets with a destination and a custom TLS certificate on real h
     // The last deploy left the certificate on the first host only.
     fs.mkdirSync(tls(hosts.hosts[0]!), { recursive: true });
     for (const name of ['cert.pem', 'key.pem']) fs.writeFileSync(path.join(tls(hosts.hosts[0]!), name), `not a real ${name}\n`, { mode: 0o600 });
-    home = path.join(dir, 'home');
-    fs.mkdirSync(path.join(home, '.ssh'), { recursive: true, mode: 0o700 });
-    fs.copyFileSync(hosts.clientKeyPath, path.join(home, '.ssh', 'id_ed25519'));
-    fs.chmodSync(path.join(home, '.ssh', 'id_ed25519'), 0o600);
-    fs.copyFileSync(hosts.knownHostsPath, path.join(home, '.ssh', 'known_hosts'));
+    home = sshHome(dir, hosts);
     project = path.join(dir, 'project');
     fs.mkdirSync(path.join(project, 'config'), { recursive: true });
     fs.writeFileSync(

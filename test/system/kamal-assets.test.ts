@@ -4,14 +4,12 @@
  * role with stop_timeout. The hosts start as a `kamal deploy` of v1 then v2 leaves them.
  */
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildSync } from 'esbuild';
 import { requireHostsOrSkip, startHosts, type TestHost, type TestHosts } from '../hosts/harness';
+import { buildCliBundle, runCli, sshHome } from './cli-bundle';
 
-const repoRoot = path.resolve(__dirname, '../..');
 const SERVICE = 'rails';
 
 function listTree(dir: string): string[] {
@@ -30,16 +28,7 @@ describe('Kamal assets, error pages and a worker on real hosts, with the CLI', f
   let home: string;
   let project: string;
 
-  function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      const child = spawn(process.execPath, [bundle, ...args], { cwd: project, env: { ...process.env, HOME: home, SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk) => (stdout += chunk));
-      child.stderr.on('data', (chunk) => (stderr += chunk));
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
-  }
+  const cli = (args: string[]) => runCli(bundle, args, { cwd: project, home });
 
   /** GET a path from inside a container, through its own web server. */
   async function get(host: TestHost, container: string, urlPath: string): Promise<string> {
@@ -62,8 +51,7 @@ describe('Kamal assets, error pages and a worker on real hosts, with the CLI', f
   before(async function () {
     requireHostsOrSkip(this);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-kamal-assets-'));
-    bundle = path.join(dir, 'cli.js');
-    buildSync({ entryPoints: [path.join(repoRoot, 'src/cli.ts')], bundle: true, platform: 'node', target: 'node20', outfile: bundle, external: ['cpu-features', '*.node'], logLevel: 'silent' });
+    bundle = buildCliBundle(dir);
     hosts = await startHosts({
       count: 2,
       service: SERVICE,
@@ -88,11 +76,7 @@ describe('Kamal assets, error pages and a worker on real hosts, with the CLI', f
       fs.mkdirSync(path.join(errorPages(host), 'v2'), { recursive: true });
       fs.writeFileSync(path.join(errorPages(host), 'v2/404.html'), 'old 404\n');
     }
-    home = path.join(dir, 'home');
-    fs.mkdirSync(path.join(home, '.ssh'), { recursive: true, mode: 0o700 });
-    fs.copyFileSync(hosts.clientKeyPath, path.join(home, '.ssh', 'id_ed25519'));
-    fs.chmodSync(path.join(home, '.ssh', 'id_ed25519'), 0o600);
-    fs.copyFileSync(hosts.knownHostsPath, path.join(home, '.ssh', 'known_hosts'));
+    home = sshHome(dir, hosts);
     project = path.join(dir, 'project');
     fs.mkdirSync(path.join(project, 'config'), { recursive: true });
     fs.mkdirSync(path.join(project, 'public'), { recursive: true });
