@@ -4,7 +4,7 @@
  * plus the values only a run can know (the new container id, the version serving right now).
  */
 import { DeployRollbackError, type Reporter, type RollbackOutcome, type RollbackPlan } from '../model';
-import { quoteArgv } from '../shell';
+import { quoteArgv, shellLine } from '../shell';
 import { looksLikeDockerDown } from '../ssh/errors';
 import { redactSecrets } from '../ssh/redact';
 import { escapeControl } from '../text';
@@ -209,6 +209,8 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
   let cancelled = false;
   let groupsDone = 0;
   let tagged = false;
+  /** The tag-and-unlock exchange ended without saying whether the release ran. */
+  let unlockUncertain = false;
   const lockDetails: LockDetails = { holder: detail.lockHolder, lockedAt: utcIso8601(), version: detail.hostPlans[0]?.tagVersion ?? '', message: detail.lockMessage };
   const onCancel = () => reporter.warn('Cancelling: closing the commands in flight; no further step starts.');
   deps.signal?.addEventListener('abort', onCancel, { once: true });
@@ -285,7 +287,13 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
     }
 
     if (groupsDone === detail.groups.length) {
-      await tagLatest(runner, detail, reporter, problems);
+      // The primary host's tag and unlock share one exchange (Kamal's order: tag, then release).
+      const unlocked = await tagLatest(runner, detail, reporter, problems, lockHeld);
+      if (unlocked !== 'held') {
+        lockHeld = false;
+        holdingLockForHooks = false;
+        unlockUncertain = unlocked === 'unknown';
+      }
       tagged = problems.length === 0;
     }
   } catch (error) {
@@ -303,7 +311,9 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
     // Put half-done steps back and read what hosts really run, while the lock still keeps others out.
     const unfinished = cancelled || problems.length > 0 || [...outcomes.values()].some((outcome) => outcome.result !== 'rolled-back');
     if (touched && unfinished) await settleAndReadBack(runner, detail, reporter, outcomes, progress);
-    if (!lockHeld && lockSent && cancelled) lockHeld = await lockIsOurs(runner, detail, lockDetails);
+    if (!lockHeld && lockSent && cancelled && !unlockUncertain) lockHeld = (await lockIsOurs(runner, detail, lockDetails)) === true;
+    // Unknown whether the release ran: release again unless the lock is known to be gone or not ours.
+    if (unlockUncertain) lockHeld = (await lockIsOurs(runner, detail, lockDetails)) !== false;
     if (lockHeld) {
       try {
         await runner.run(detail.primaryHost, detail.commands.releaseLock, 'release the deploy lock', { cancellable: false, timeoutMs: AFTERMATH_TIMEOUT_MS });
@@ -367,12 +377,12 @@ async function takeLock(runner: HostRunner, detail: KamalPlanDetail, reporter: R
 }
 
 /** A cancel closed the lock command's channel: the host may still have run it. Ours when it names us at our time. */
-async function lockIsOurs(runner: HostRunner, detail: KamalPlanDetail, details: LockDetails): Promise<boolean> {
+async function lockIsOurs(runner: HostRunner, detail: KamalPlanDetail, details: LockDetails): Promise<boolean | undefined> {
   try {
     const status = await runner.exec(detail.primaryHost, detail.commands.lockStatus, 'read the deploy lock', { cancellable: false, timeoutMs: AFTERMATH_TIMEOUT_MS });
     return status.code === 0 && status.stdout.includes(lockDetailsText(details).split('\n')[0]);
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -646,18 +656,70 @@ async function waitUntilHealthy(step: KamalRoleStep, runner: HostRunner, detail:
   throw new DeployRollbackError(`${step.containerName} on ${step.host} did not become healthy within ${config.deployTimeout}s (last status: ${lastStatus}).`, 'health');
 }
 
+const MARK = '@@deploy-rollback';
+
+/** `echo '@@deploy-rollback NAME'; COMMAND; echo "@@deploy-rollback rc $?"`: the pre-flight's section form. */
+function section(name: string, command: string): string {
+  return `${shellLine(['echo', `${MARK} ${name}`])}; ${command}; echo "${MARK} rc $?"`;
+}
+
+/** Exit status of each section the host answered, by name. */
+function sectionStatus(stdout: string): Map<string, { rc?: number; lines: string[] }> {
+  const sections = new Map<string, { rc?: number; lines: string[] }>();
+  let current: { rc?: number; lines: string[] } | undefined;
+  for (const line of stdout.split('\n')) {
+    if (line.startsWith(`${MARK} rc `)) {
+      if (current) current.rc = Number(line.slice(`${MARK} rc `.length));
+      current = undefined;
+    } else if (line.startsWith(`${MARK} `)) {
+      current = { lines: [] };
+      sections.set(line.slice(MARK.length + 1), current);
+    } else if (current && line.trim() !== '') current.lines.push(line);
+  }
+  return sections;
+}
+
+/**
+ * Tags V as latest on every host; on the primary host the lock is released in the same exchange
+ * when `unlockToo`. Returns what became of the lock: released, still held, or unknown (the
+ * exchange ended before the host said).
+ */
 async function tagLatest(
   runner: HostRunner,
   detail: KamalPlanDetail,
   reporter: Reporter,
   problems: string[],
-): Promise<void> {
+  unlockToo: boolean,
+): Promise<'released' | 'held' | 'unknown'> {
+  let lock: 'released' | 'held' | 'unknown' = 'held';
   const results = await Promise.allSettled(
     detail.hostPlans.map(async (host) => {
       const image = `${detail.repository}:${host.tagVersion}`;
       reporter.step(`[ssh ${host.host}] tagging ${image} as the latest image`);
       const auditTag = recordAudit(detail.config, { recordedAt: utcIso8601(), performer: detail.performer }, `Tagging ${image} as the latest image`);
-      await runner.run(host.host, `${auditTag} && ${host.tagLatest}`, `tag ${image} as latest`);
+      const tagLine = `${auditTag} && ${host.tagLatest}`;
+      if (!(unlockToo && host.host === detail.primaryHost)) {
+        await runner.run(host.host, tagLine, `tag ${image} as latest`);
+        return;
+      }
+      lock = 'unknown';
+      // Never cancelled: everything already serves, and a closed channel would leave the lock in doubt.
+      const script = `${section('tag', tagLine)}; ${section('unlock', detail.commands.releaseLock)}`;
+      const result = await runner.exec(host.host, script, `tag ${image} as latest and release the deploy lock`, { cancellable: false, timeoutMs: AFTERMATH_TIMEOUT_MS });
+      const sections = sectionStatus(result.stdout);
+      const unlock = sections.get('unlock')?.rc;
+      if (unlock === 0) {
+        lock = 'released';
+        reporter.step(`[ssh ${detail.primaryHost}] released the deploy lock`);
+      } else if (unlock !== undefined) {
+        lock = 'held';
+      }
+      const tag = sections.get('tag')?.rc;
+      if (tag !== 0) {
+        const failed = { code: tag ?? result.code, stdout: '', stderr: result.stderr };
+        if (looksLikeDockerDown(result.stderr)) throw new DockerDown(host.host, `tag ${image} as latest`, failed);
+        throw new CommandFailed(host.host, `tag ${image} as latest`, failed);
+      }
     }),
   );
   results.forEach((entry, index) => {
@@ -667,6 +729,7 @@ async function tagLatest(
       reporter.error(message);
     }
   });
+  return lock;
 }
 
 /** A plan that puts back the version each switched host ran before, run by this same executor. */

@@ -65,9 +65,16 @@ describe('executeKamalRollback', () => {
       runCommands(fakes, 'web-1')[2],
       'docker exec kamal-proxy kamal-proxy deploy chat-web --target="CID:80" --deploy-timeout="10s" --drain-timeout="30s" --buffer-requests --buffer-responses --log-request-header="Cache-Control" --log-request-header="Last-Modified" --log-request-header="User-Agent"',
       "mkdir -p .kamal && echo '[T] [ada] [web] Booted app version v2' >> .kamal/chat-audit.log && docker container ls --all --filter 'name=^chat-web-v3$' --quiet | xargs docker stop",
-      "mkdir -p .kamal && echo '[T] [ada] Tagging localhost:5555/bars/app:v2 as the latest image' >> .kamal/chat-audit.log && docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest",
-      'rm .kamal/lock-chat/details && rm -r .kamal/lock-chat',
     ]);
+    // Tag and unlock share the primary host's last exchange, each line byte for byte in its own section.
+    const tagAndUnlock = fakes.get('web-1').commands.slice(-1)[0].replace(/\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\]/g, '[T]');
+    assert.equal(
+      tagAndUnlock,
+      "echo '@@deploy-rollback tag'; mkdir -p .kamal && echo '[T] [ada] Tagging localhost:5555/bars/app:v2 as the latest image' >> .kamal/chat-audit.log && docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest; echo \"@@deploy-rollback rc $?\"; " +
+        "echo '@@deploy-rollback unlock'; rm .kamal/lock-chat/details && rm -r .kamal/lock-chat; echo \"@@deploy-rollback rc $?\"",
+    );
+    assert.ok(!runCommands(fakes, 'web-2').some((command) => command.includes('lock-chat')));
+    assert.match(runCommands(fakes, 'web-2').slice(-1)[0], /Tagging .* && docker tag /);
     assert.equal(
       runCommands(fakes, 'web-1')[2],
       'docker run --detach --restart unless-stopped --name chat-web-v2 --network kamal --hostname web-1-H --env KAMAL_CONTAINER_NAME="chat-web-v2" --env KAMAL_VERSION="v2" --env KAMAL_HOST="web-1"' +
