@@ -211,7 +211,13 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
   let tagged = false;
   /** The tag-and-unlock exchange ended without saying whether the release ran. */
   let unlockUncertain = false;
-  const lockDetails: LockDetails = { holder: detail.lockHolder, lockedAt: utcIso8601(), version: detail.hostPlans[0]?.tagVersion ?? '', message: detail.lockMessage };
+  const lockDetails: LockDetails = detail.lockTaken ?? { holder: detail.lockHolder, lockedAt: utcIso8601(), version: detail.hostPlans[0]?.tagVersion ?? '', message: detail.lockMessage };
+  // The pre-flight took it (and made `.kamal` everywhere): every way out below releases it.
+  if (detail.lockTaken) {
+    lockSent = true;
+    lockHeld = true;
+    holdingLockForHooks = true;
+  }
   const onCancel = () => reporter.warn('Cancelling: closing the commands in flight; no further step starts.');
   deps.signal?.addEventListener('abort', onCancel, { once: true });
 
@@ -237,11 +243,8 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
     }
   };
 
-  try {
-    await hook('pre-connect');
-    if (deps.signal?.aborted) throw abortError();
-
-    // `mkdir -p .kamal` everywhere, in the same round trip as the lock on the primary host.
+  /** `mkdir -p .kamal` everywhere, in the same round trip as the lock on the primary host. */
+  const takeLockEverywhere = async (): Promise<void> => {
     reporter.step(`[ssh ${detail.hosts.join(', ')}] ${detail.commands.makeRunDirectory}`);
     const others = detail.hosts.filter((host) => host !== detail.primaryHost);
     lockSent = true;
@@ -260,6 +263,13 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
       throw locked.reason;
     }
     if (unmade.length > 0) throw new DeployRollbackError(`Nothing was changed: could not prepare ${unmade.join('; ')}.`, 'prepare');
+  };
+
+  try {
+    await hook('pre-connect');
+    if (deps.signal?.aborted) throw abortError();
+
+    if (!detail.lockTaken) await takeLockEverywhere();
     lockHeld = true;
     holdingLockForHooks = true;
 
@@ -293,6 +303,12 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
         lockHeld = false;
         holdingLockForHooks = false;
         unlockUncertain = unlocked === 'unknown';
+      }
+      if (typeof unlocked === 'object') {
+        // The host went silent: asking it again would only wait out another bound.
+        const message = `Could not release the deploy lock on ${detail.primaryHost} (${errorText(unlocked.lost)}): run ${releaseAdvice(config)} once the host answers.`;
+        problems.push(message);
+        reporter.error(message);
       }
       tagged = problems.length === 0;
     }
@@ -690,8 +706,8 @@ async function tagLatest(
   reporter: Reporter,
   problems: string[],
   unlockToo: boolean,
-): Promise<'released' | 'held' | 'unknown'> {
-  let lock: 'released' | 'held' | 'unknown' = 'held';
+): Promise<'released' | 'held' | 'unknown' | { lost: HostUnreachable }> {
+  let lock: 'released' | 'held' | 'unknown' | { lost: HostUnreachable } = 'held';
   const results = await Promise.allSettled(
     detail.hostPlans.map(async (host) => {
       const image = `${detail.repository}:${host.tagVersion}`;
@@ -705,7 +721,13 @@ async function tagLatest(
       lock = 'unknown';
       // Never cancelled: everything already serves, and a closed channel would leave the lock in doubt.
       const script = `${section('tag', tagLine)}; ${section('unlock', detail.commands.releaseLock)}`;
-      const result = await runner.exec(host.host, script, `tag ${image} as latest and release the deploy lock`, { cancellable: false, timeoutMs: AFTERMATH_TIMEOUT_MS });
+      let result: ExecResult;
+      try {
+        result = await runner.exec(host.host, script, `tag ${image} as latest and release the deploy lock`, { cancellable: false, timeoutMs: AFTERMATH_TIMEOUT_MS });
+      } catch (error) {
+        if (error instanceof HostUnreachable) lock = { lost: error };
+        throw error;
+      }
       const sections = sectionStatus(result.stdout);
       const unlock = sections.get('unlock')?.rc;
       if (unlock === 0) {
