@@ -120,6 +120,7 @@ interface ExecHow {
   /** Default true: the run's cancel closes the channel. Unlock, read-back and undo pass false. */
   cancellable?: boolean;
   timeoutMs?: number;
+  onStdout?: (text: string) => void;
 }
 
 /** What a step did so far on its host: decides what a failure or cancel must put back. */
@@ -163,7 +164,7 @@ class HostRunner {
     let result: ExecResult;
     try {
       const session = await raceAbort(this.deps.sessions(host), signal);
-      result = await session.exec(command, { signal, timeoutMs: how.timeoutMs });
+      result = await session.exec(command, { signal, timeoutMs: how.timeoutMs, onStdout: how.onStdout });
     } catch (error) {
       if (isAbort(error) || signal?.aborted) throw abortError();
       throw new HostUnreachable(host, `${what}: ${errorText(error)}`);
@@ -437,6 +438,37 @@ async function bootHost(
   }
 }
 
+/**
+ * Sections joined so that each runs only if the one before exited 0: `echo '@@… a'; A && echo
+ * "@@… rc 0" && echo '@@… b' && B; echo "@@… rc $?"`. The last section that started gets the
+ * status of the one that stopped the chain.
+ */
+function chain(sections: [string, string][]): string {
+  return `${sections.map(([name, command], index) => `${index === 0 ? '' : ` && echo "${MARK} rc 0" && `}${shellLine(['echo', `${MARK} ${name}`])}${index === 0 ? ';' : ' &&'} ${command}`).join('')}; echo "${MARK} rc $?"`;
+}
+
+/** Reports each marker line as it arrives (sessions that cannot stream: all at the end), once. */
+function markerWatcher(onSection: (name: string) => void): { onStdout: (text: string) => void; finish: (stdout: string) => void } {
+  const seen = new Set<string>();
+  let pending = '';
+  const line = (text: string) => {
+    if (!text.startsWith(`${MARK} `) || text.startsWith(`${MARK} rc `)) return;
+    const name = text.slice(MARK.length + 1).trim();
+    if (seen.has(name)) return;
+    seen.add(name);
+    onSection(name);
+  };
+  return {
+    onStdout: (text) => {
+      pending += text;
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      lines.forEach(line);
+    },
+    finish: (stdout) => stdout.split('\n').forEach(line),
+  };
+}
+
 async function bootRole(
   step: KamalRoleStep,
   runner: HostRunner,
@@ -450,30 +482,58 @@ async function bootRole(
   const { reporter } = deps;
   const prefix = `[ssh ${step.host}] ${step.role}:`;
 
-  // One round trip for audit, rename and reading O: the pre-flight saw the target container, and
-  // the lock has been held since, so Kamal's second existence check is folded into the rename.
+  // The pre-flight saw the target container, and the lock has been held since, so Kamal's second
+  // existence check is folded into the rename; without a barrier to wait at, `docker run` follows
+  // in the same exchange (each step a marker section, reported as its marker arrives).
   const auditLine = (message: string, role?: string): string => recordAudit(config, { recordedAt: utcIso8601(), performer: detail.performer, role }, message);
   let readCurrent = step.commands.currentVersion;
-  if (step.renameExisting && step.commands.rename) {
+  const renaming = step.renameExisting && step.commands.rename !== undefined;
+  if (renaming) {
     reporter.step(`${prefix} renaming ${step.containerName} to ${containerName(config, step.role, step.renamedVersion)}`);
     readCurrent = `${auditLine(`Renaming container ${step.to} to ${step.renamedVersion}`, step.role)} && ${step.commands.rename} && ${step.commands.currentVersion}`;
     // Sent: from here a failure or cancel checks for the renamed copy and puts it back.
     done.renamed = true;
   }
-  const current = await runner.run(step.host, readCurrent, step.renameExisting ? `rename ${step.containerName}` : 'read the current version');
+  const readWhat = renaming ? `rename ${step.containerName}` : 'read the current version';
+  let current: ExecResult;
+  let run: ExecResult | undefined;
+  if (waitFor) {
+    current = await runner.run(step.host, readCurrent, readWhat);
+  } else {
+    // Sent with the run: a cancel or lost host from here may have left the new container created.
+    done.ranNew = true;
+    const watch = markerWatcher((name) => {
+      if (name === 'run') reporter.step(`${prefix} starting ${step.containerName}`);
+    });
+    const fused = await runner.exec(step.host, chain([['current', readCurrent], ['run', step.commands.run]]), `${readWhat}, docker run ${step.containerName}`, { onStdout: watch.onStdout });
+    watch.finish(fused.stdout);
+    const sections = sectionStatus(fused.stdout);
+    const read = sections.get('current');
+    if (!sections.has('run')) {
+      done.ranNew = false;
+      const failed: ExecResult = { code: read?.rc ?? fused.code, stdout: read?.lines.join('\n') ?? '', stderr: fused.stderr };
+      if (looksLikeDockerDown(failed.stderr)) throw new DockerDown(step.host, readWhat, failed);
+      throw new CommandFailed(step.host, readWhat, failed);
+    }
+    current = { code: 0, stdout: `${read?.lines.join('\n') ?? ''}\n`, stderr: '' };
+    const ran = sections.get('run');
+    run = { code: ran?.rc ?? fused.code, stdout: `${ran?.lines.join('\n') ?? ''}\n`, stderr: fused.stderr };
+  }
   const currentName = current.stdout.trim().split('\n')[0]?.trim();
   const oldVersion = currentName ? versionFromName(config, step.role, currentName) : undefined;
   if (oldVersion !== undefined) outcome.serving = oldVersion;
 
-  if (waitFor) {
-    reporter.step(`${prefix} waiting for the first healthy ${waitFor.primaryRole} container`);
-    if (!(await raceAbort(waitFor.settled, deps.signal))) {
-      throw new DeployRollbackError(`not booted: the first ${waitFor.primaryRole} container of ${step.to} failed its health check`, 'barrier');
+  if (!run) {
+    if (waitFor) {
+      reporter.step(`${prefix} waiting for the first healthy ${waitFor.primaryRole} container`);
+      if (!(await raceAbort(waitFor.settled, deps.signal))) {
+        throw new DeployRollbackError(`not booted: the first ${waitFor.primaryRole} container of ${step.to} failed its health check`, 'barrier');
+      }
     }
+    reporter.step(`${prefix} starting ${step.containerName}`);
+    done.ranNew = true;
+    run = await runner.exec(step.host, step.commands.run, `docker run ${step.containerName}`);
   }
-  reporter.step(`${prefix} starting ${step.containerName}`);
-  done.ranNew = true;
-  const run = await runner.exec(step.host, step.commands.run, `docker run ${step.containerName}`);
   if (run.code !== 0) {
     await showLogsAndStop(step, runner, reporter, true);
     if (looksLikeDockerDown(run.stderr)) throw new DockerDown(step.host, `docker run ${step.containerName}`, run);
@@ -486,20 +546,44 @@ async function bootRole(
   }
   done.containerId = containerId;
 
+  // Once V serves: the "Booted" audit line with the stop of the old version (behind kamal-proxy, in the switch's exchange).
+  const booted = auditLine(`Booted app version ${step.to}`, step.role);
+  const stopOld = oldVersion === undefined ? undefined : oldVersion === step.from && step.commands.stopOld ? step.commands.stopOld : stopContainer(config, step.role, oldVersion, step.stopTimeout);
+  const bootedLine = stopOld ? `${booted} && ${stopOld}` : booted;
+  const stopMs = ((step.stopTimeout ?? 10) + 30) * 1000;
+  const onBooted = (name: string) => {
+    if (name !== 'booted') return;
+    done.switched = true;
+    outcome.serving = step.to;
+    if (oldVersion !== undefined) reporter.step(`${prefix} stopping ${oldVersion}`);
+  };
+
+  let after: ExecResult | undefined;
   try {
     if (step.commands.proxyDeploy) {
       const target = containerId.slice(0, 12);
       reporter.step(`${prefix} kamal-proxy switching to ${target} (waits for its health check)`);
       // kamal-proxy waits up to deploy_timeout for health, then drains the old target up to drain_timeout.
-      const deployed = await runner.exec(step.host, step.commands.proxyDeploy.replace(TARGET_ARG_PLACEHOLDER, target), 'kamal-proxy deploy', { timeoutMs: (config.deployTimeout + config.drainTimeout + 30) * 1000 });
-      if (deployed.code !== 0) {
+      const proxyLine = step.commands.proxyDeploy.replace(TARGET_ARG_PLACEHOLDER, target);
+      const watch = markerWatcher(onBooted);
+      const fused = await runner.exec(step.host, chain([['proxy', proxyLine], ['booted', bootedLine]]), `kamal-proxy deploy, then stop ${oldVersion ?? 'nothing'}`, {
+        timeoutMs: (config.deployTimeout + config.drainTimeout + 30) * 1000 + stopMs,
+        onStdout: watch.onStdout,
+      });
+      watch.finish(fused.stdout);
+      const sections = sectionStatus(fused.stdout);
+      if (!sections.has('booted')) {
+        const proxied = sections.get('proxy');
+        const code = proxied?.rc ?? fused.code;
+        const deployed: ExecResult = { code, stdout: proxied?.lines.join('\n') ?? '', stderr: fused.stderr };
         // 255: `docker exec` itself failed (daemon gone), kamal-proxy never answered.
-        if (deployed.code === 255 || looksLikeDockerDown(deployed.stderr)) throw new DockerDown(step.host, 'kamal-proxy deploy', deployed);
+        if (code === 255 || looksLikeDockerDown(deployed.stderr)) throw new DockerDown(step.host, 'kamal-proxy deploy', deployed);
         throw new DeployRollbackError(
-          `kamal-proxy did not switch to ${step.containerName} on ${step.host}: ${lastLine(deployed.stderr || deployed.stdout) || `exit ${deployed.code}`}`,
+          `kamal-proxy did not switch to ${step.containerName} on ${step.host}: ${lastLine(deployed.stderr || deployed.stdout) || `exit ${code}`}`,
           'health',
         );
       }
+      after = fused;
     } else {
       reporter.step(`${prefix} waiting for ${step.containerName} to be healthy`);
       await waitUntilHealthy(step, runner, detail, deps);
@@ -511,20 +595,21 @@ async function bootRole(
   done.switched = true;
   outcome.serving = step.to;
 
-  const booted = auditLine(`Booted app version ${step.to}`, step.role);
-  if (oldVersion !== undefined) {
-    const stopOld = oldVersion === step.from && step.commands.stopOld ? step.commands.stopOld : stopContainer(config, step.role, oldVersion, step.stopTimeout);
-    reporter.step(`${prefix} stopping ${oldVersion}`);
-    // Kamal ignores a failed stop of the old version: the new one already serves.
-    const stopped = await runner.exec(step.host, `${booted} && ${stopOld}`, `stop ${oldVersion}`, { timeoutMs: ((step.stopTimeout ?? 10) + 30) * 1000 });
-    if (stopped.code !== 0) reporter.warn(`${prefix} could not stop ${oldVersion}: ${lastLine(stopped.stderr) || `exit ${stopped.code}`}`);
-    await cleanUpAfterStop(step, (host, command, what) => runner.exec(host, command, what), reporter);
-  } else {
-    await runner.run(step.host, booted, 'audit');
+  if (!after) {
+    const watch = markerWatcher(onBooted);
+    after = await runner.exec(step.host, section('booted', bootedLine), `stop ${oldVersion ?? 'nothing'}`, { timeoutMs: stopMs, onStdout: watch.onStdout });
+    watch.finish(after.stdout);
   }
+  const bootedStatus = sectionStatus(after.stdout).get('booted')?.rc ?? after.code;
+  if (bootedStatus !== 0) {
+    if (oldVersion === undefined) throw new CommandFailed(step.host, 'audit', { code: bootedStatus, stdout: '', stderr: after.stderr });
+    // Kamal ignores a failed stop of the old version: the new one already serves.
+    reporter.warn(`${prefix} could not stop ${oldVersion}: ${lastLine(after.stderr) || `exit ${bootedStatus}`}`);
+  }
+  if (oldVersion !== undefined) await cleanUpAfterStop(step, (host, command, what) => runner.exec(host, command, what), reporter);
   if (step.commands.stopReplaced) {
     reporter.step(`${prefix} stopping the _replaced_ copies an interrupted rollback left running`);
-    const stopped = await runner.exec(step.host, step.commands.stopReplaced, 'stop _replaced_ copies', { timeoutMs: ((step.stopTimeout ?? 10) + 30) * 1000 });
+    const stopped = await runner.exec(step.host, step.commands.stopReplaced, 'stop _replaced_ copies', { timeoutMs: stopMs });
     if (stopped.code !== 0) reporter.warn(`${prefix} could not stop the _replaced_ copies: ${lastLine(stopped.stderr) || `exit ${stopped.code}`}`);
   }
   outcome.result = 'rolled-back';

@@ -65,16 +65,20 @@ describe('executeKamalRollback', () => {
       runCommands(fakes, 'web-1')[2],
       'docker exec kamal-proxy kamal-proxy deploy chat-web --target="CID:80" --deploy-timeout="10s" --drain-timeout="30s" --buffer-requests --buffer-responses --log-request-header="Cache-Control" --log-request-header="Last-Modified" --log-request-header="User-Agent"',
       "mkdir -p .kamal && echo '[T] [ada] [web] Booted app version v2' >> .kamal/chat-audit.log && docker container ls --all --filter 'name=^chat-web-v3$' --quiet | xargs docker stop",
+      "mkdir -p .kamal && echo '[T] [ada] Tagging localhost:5555/bars/app:v2 as the latest image' >> .kamal/chat-audit.log && docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest",
+      'rm .kamal/lock-chat/details && rm -r .kamal/lock-chat',
     ]);
-    // Tag and unlock share the primary host's last exchange, each line byte for byte in its own section.
-    const tagAndUnlock = fakes.get('web-1').commands.slice(-1)[0].replace(/\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\]/g, '[T]');
+    // Fused exchanges on the primary: lock; rename+run; switch+stop; tag+unlock (each line byte for byte in its section).
+    const exchanges = fakes.get('web-1').exchanges.slice(1).map((command) => command.replace(/\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\]/g, '[T]'));
+    assert.equal(exchanges.length, 4);
+    assert.match(exchanges[1], /^echo '@@deploy-rollback current'; mkdir -p \.kamal && echo .* docker rename .* && sh -c .* \| head -1 && echo "@@deploy-rollback rc 0" && echo '@@deploy-rollback run' && docker run --detach .*; echo "@@deploy-rollback rc \$\?"$/);
+    assert.match(exchanges[2], /^echo '@@deploy-rollback proxy'; docker exec kamal-proxy kamal-proxy deploy .* && echo "@@deploy-rollback rc 0" && echo '@@deploy-rollback booted' && mkdir -p \.kamal && echo '\[T\] \[ada\] \[web\] Booted app version v2' .* \| xargs docker stop; echo "@@deploy-rollback rc \$\?"$/);
     assert.equal(
-      tagAndUnlock,
+      exchanges[3],
       "echo '@@deploy-rollback tag'; mkdir -p .kamal && echo '[T] [ada] Tagging localhost:5555/bars/app:v2 as the latest image' >> .kamal/chat-audit.log && docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest; echo \"@@deploy-rollback rc $?\"; " +
         "echo '@@deploy-rollback unlock'; rm .kamal/lock-chat/details && rm -r .kamal/lock-chat; echo \"@@deploy-rollback rc $?\"",
     );
-    assert.ok(!runCommands(fakes, 'web-2').some((command) => command.includes('lock-chat')));
-    assert.match(runCommands(fakes, 'web-2').slice(-1)[0], /Tagging .* && docker tag /);
+    assert.equal(fakes.get('web-2').exchanges.length, 5, 'pre-flight, mkdir, rename+run, switch+stop, tag');
     assert.equal(
       runCommands(fakes, 'web-1')[2],
       'docker run --detach --restart unless-stopped --name chat-web-v2 --network kamal --hostname web-1-H --env KAMAL_CONTAINER_NAME="chat-web-v2" --env KAMAL_VERSION="v2" --env KAMAL_HOST="web-1"' +
@@ -101,7 +105,7 @@ describe('executeKamalRollback', () => {
     assert.match(result.lines[2], /^web-2\s+web\s+v3\s+v2\s+v2\s+rolled-back$/);
     assert.equal(result.rollForward, undefined);
     assert.match(reporter.text('step'), /\[ssh web-2\] web: starting chat-web-v2/);
-    assert.match(reporter.text('debug'), /\[ssh web-3\] mkdir -p .kamal && echo .* docker rename chat-web-v2 chat-web-v2_replaced_/);
+    assert.match(reporter.text('debug'), /\[ssh web-3\] echo '@@deploy-rollback current'; mkdir -p .kamal && echo .* docker rename chat-web-v2 chat-web-v2_replaced_/);
   });
 
   describe('with the lock taken in the pre-flight (a run that follows at once)', () => {
@@ -278,7 +282,7 @@ describe('executeKamalRollback', () => {
     const web3 = result.hosts.find((entry) => entry.host === 'web-3');
     assert.equal(web3?.result, 'unreachable');
     assert.equal(web3?.serving, undefined);
-    assert.match(result.message, /web-3 stopped answering: kamal-proxy deploy: connect ECONNREFUSED/);
+    assert.match(result.message, /web-3 stopped answering: kamal-proxy deploy, then stop v3: connect ECONNREFUSED/);
     assert.equal(fakes.get('web-1').lock, undefined);
     assert.deepEqual(fakes.get('web-1').tags, []);
     assert.deepEqual(result.rollForward?.detail.hosts, ['web-1', 'web-2']);
