@@ -4,7 +4,7 @@
  * plus the values only a run can know (the new container id, the version serving right now).
  */
 import { DeployRollbackError, type Reporter, type RollbackOutcome, type RollbackPlan } from '../model';
-import { quoteArgv, shellLine } from '../shell';
+import { quoteArgv } from '../shell';
 import { looksLikeDockerDown } from '../ssh/errors';
 import { redactSecrets } from '../ssh/redact';
 import { escapeControl } from '../text';
@@ -18,6 +18,7 @@ import { assemblePlan } from './rollback-plan';
 import { cleanUpAfterStop, prepareHosts } from './rollback-prepare';
 import { uploadFiles } from '../ssh/sftp';
 import { buildHostPlan } from './rollback-steps';
+import { chain, markerWatcher, parseSections, section } from './sections';
 import { TARGET_ARG_PLACEHOLDER, type KamalHostOutcome, type KamalHostPlan, type KamalPlanDetail, type KamalRoleStep } from './rollback-types';
 
 export interface ExecuteKamalRollbackDeps {
@@ -438,37 +439,6 @@ async function bootHost(
   }
 }
 
-/**
- * Sections joined so that each runs only if the one before exited 0: `echo '@@… a'; A && echo
- * "@@… rc 0" && echo '@@… b' && B; echo "@@… rc $?"`. The last section that started gets the
- * status of the one that stopped the chain.
- */
-function chain(sections: [string, string][]): string {
-  return `${sections.map(([name, command], index) => `${index === 0 ? '' : ` && echo "${MARK} rc 0" && `}${shellLine(['echo', `${MARK} ${name}`])}${index === 0 ? ';' : ' &&'} ${command}`).join('')}; echo "${MARK} rc $?"`;
-}
-
-/** Reports each marker line as it arrives (sessions that cannot stream: all at the end), once. */
-function markerWatcher(onSection: (name: string) => void): { onStdout: (text: string) => void; finish: (stdout: string) => void } {
-  const seen = new Set<string>();
-  let pending = '';
-  const line = (text: string) => {
-    if (!text.startsWith(`${MARK} `) || text.startsWith(`${MARK} rc `)) return;
-    const name = text.slice(MARK.length + 1).trim();
-    if (seen.has(name)) return;
-    seen.add(name);
-    onSection(name);
-  };
-  return {
-    onStdout: (text) => {
-      pending += text;
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      lines.forEach(line);
-    },
-    finish: (stdout) => stdout.split('\n').forEach(line),
-  };
-}
-
 async function bootRole(
   step: KamalRoleStep,
   runner: HostRunner,
@@ -507,7 +477,7 @@ async function bootRole(
     });
     const fused = await runner.exec(step.host, chain([['current', readCurrent], ['run', step.commands.run]]), `${readWhat}, docker run ${step.containerName}`, { onStdout: watch.onStdout });
     watch.finish(fused.stdout);
-    const sections = sectionStatus(fused.stdout);
+    const sections = parseSections(fused.stdout);
     const read = sections.get('current');
     if (!sections.has('run')) {
       done.ranNew = false;
@@ -571,7 +541,7 @@ async function bootRole(
         onStdout: watch.onStdout,
       });
       watch.finish(fused.stdout);
-      const sections = sectionStatus(fused.stdout);
+      const sections = parseSections(fused.stdout);
       if (!sections.has('booted')) {
         const proxied = sections.get('proxy');
         const code = proxied?.rc ?? fused.code;
@@ -600,7 +570,7 @@ async function bootRole(
     after = await runner.exec(step.host, section('booted', bootedLine), `stop ${oldVersion ?? 'nothing'}`, { timeoutMs: stopMs, onStdout: watch.onStdout });
     watch.finish(after.stdout);
   }
-  const bootedStatus = sectionStatus(after.stdout).get('booted')?.rc ?? after.code;
+  const bootedStatus = parseSections(after.stdout).get('booted')?.rc ?? after.code;
   if (bootedStatus !== 0) {
     if (oldVersion === undefined) throw new CommandFailed(step.host, 'audit', { code: bootedStatus, stdout: '', stderr: after.stderr });
     // Kamal ignores a failed stop of the old version: the new one already serves.
@@ -757,29 +727,6 @@ async function waitUntilHealthy(step: KamalRoleStep, runner: HostRunner, detail:
   throw new DeployRollbackError(`${step.containerName} on ${step.host} did not become healthy within ${config.deployTimeout}s (last status: ${lastStatus}).`, 'health');
 }
 
-const MARK = '@@deploy-rollback';
-
-/** `echo '@@deploy-rollback NAME'; COMMAND; echo "@@deploy-rollback rc $?"`: the pre-flight's section form. */
-function section(name: string, command: string): string {
-  return `${shellLine(['echo', `${MARK} ${name}`])}; ${command}; echo "${MARK} rc $?"`;
-}
-
-/** Exit status of each section the host answered, by name. */
-function sectionStatus(stdout: string): Map<string, { rc?: number; lines: string[] }> {
-  const sections = new Map<string, { rc?: number; lines: string[] }>();
-  let current: { rc?: number; lines: string[] } | undefined;
-  for (const line of stdout.split('\n')) {
-    if (line.startsWith(`${MARK} rc `)) {
-      if (current) current.rc = Number(line.slice(`${MARK} rc `.length));
-      current = undefined;
-    } else if (line.startsWith(`${MARK} `)) {
-      current = { lines: [] };
-      sections.set(line.slice(MARK.length + 1), current);
-    } else if (current && line.trim() !== '') current.lines.push(line);
-  }
-  return sections;
-}
-
 /**
  * Tags V as latest on every host; on the primary host the lock is released in the same exchange
  * when `unlockToo`. Returns what became of the lock: released, still held, or unknown (the
@@ -813,7 +760,7 @@ async function tagLatest(
         if (error instanceof HostUnreachable) lock = { lost: error };
         throw error;
       }
-      const sections = sectionStatus(result.stdout);
+      const sections = parseSections(result.stdout);
       const unlock = sections.get('unlock')?.rc;
       if (unlock === 0) {
         lock = 'released';

@@ -54,6 +54,7 @@ import { hookIsRunnable } from './hooks';
 import { raceAbort, redactPlanLines } from './rollback-execute';
 import { assemblePlan, label, lockMessageFor, plural, projectRoot } from './rollback-plan';
 import { stopRunningReplacedCopies } from './commands/recovery';
+import { MARK, STATUS_ECHO, parseSections, section } from './sections';
 import { bootGroups, buildHostPlan, hostsInBootOrder, rolesOnHost, stopTimeout } from './rollback-steps';
 import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './rollback-types';
 import type { KamalConfig } from './types';
@@ -166,14 +167,6 @@ interface HostFacts {
   prepareError?: string;
 }
 
-const MARK = '@@deploy-rollback';
-/** Constant text, so it can be appended to a quoted line without quoting. */
-const STATUS_ECHO = `echo "${MARK} rc $?"`;
-
-function section(name: string, command: string): string {
-  return `${shellLine(['echo', `${MARK} ${name}`])}; ${command}; ${STATUS_ECHO}`;
-}
-
 /** One line per host: every role's containers, current version, env file, and (primary) the lock; `prepare` runs last. */
 export function preflightScript(config: KamalConfig, host: string, primary: boolean, targetVersion?: string, prepare?: string): string {
   const parts: string[] = [];
@@ -197,23 +190,6 @@ export function preflightScript(config: KamalConfig, host: string, primary: bool
   // After the lock was read: `mkdir` of the lock directory fails if someone holds it, whatever was read.
   if (prepare !== undefined) parts.push(section('prepare', prepare));
   return parts.join('; ');
-}
-
-function parseSections(stdout: string): Map<string, { lines: string[]; rc?: number }> {
-  const sections = new Map<string, { lines: string[]; rc?: number }>();
-  let current: { lines: string[]; rc?: number } | undefined;
-  for (const line of stdout.split('\n')) {
-    if (line.startsWith(`${MARK} rc `)) {
-      if (current) current.rc = Number(line.slice(`${MARK} rc `.length));
-      current = undefined;
-    } else if (line.startsWith(`${MARK} `)) {
-      current = { lines: [] };
-      sections.set(line.slice(MARK.length + 1), current);
-    } else if (current && line.trim() !== '') {
-      current.lines.push(line);
-    }
-  }
-  return sections;
 }
 
 /** Docker's `CreatedAt`: `2026-11-23 00:17:41 +0000 UTC`. */
