@@ -165,7 +165,8 @@ async function rollback(hosts: TestHosts, app: App): Promise<{ ms: number; pool:
       timed(async () => {
         const config = await loadKamalConfig(app.configFile, undefined, {});
         const sessions = (host: string) => pool.pool.session(sshTargetFor(config, host));
-        const plan = await planKamalRollback({ config, sessions, targetVersion: target, performer: 'bench', signal });
+        // As `deploy-rollback rollback --yes` (no confirmation in between): the lock is taken with the pre-flight.
+        const plan = await planKamalRollback({ config, sessions, targetVersion: target, performer: 'bench', signal, takeLock: true });
         const result = await executeKamalRollback(plan, { sessions, reporter: silentReporter, runHooks: false, signal });
         if (!result.ok) throw new Error(`rollback to ${target} failed: ${result.message}\n${result.lines.join('\n')}`);
       }),

@@ -315,14 +315,34 @@ function ignoreStreamError(): void {}
 
 async function planAndRun(flags: Flags, source: ReleaseSource, app: App, target: Release | undefined, reporter: Reporter, interrupts: Interrupts): Promise<number> {
   let plan;
+  const runsAtOnce = flags.yes === true && flags['dry-run'] !== true;
   try {
-    plan = await source.planRollback(app, target, interrupts.controller.signal, { restoreTree: flags['restore-tree'] === true });
+    const planning = source.planRollback(app, target, interrupts.controller.signal, { restoreTree: flags['restore-tree'] === true, runsAtOnce });
+    const releaseLockNow = source.releaseLockNow?.bind(source);
+    if (runsAtOnce && releaseLockNow) {
+      // The pre-flight may take the lock: a second signal waits (bounded) for the plan's own release, or releases it.
+      interrupts.emergency = async () => {
+        let timer: NodeJS.Timeout | undefined;
+        const bound = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, 5000, undefined)));
+        try {
+          const planned = await Promise.race([planning, bound]);
+          return planned ? await releaseLockNow(planned, 5000) : 'The checks did not end within 5 s: `kamal lock status` tells whether they left the deploy lock taken.';
+        } catch {
+          return 'Stopped while checking the hosts: a deploy lock taken with the checks was released if it named this run.';
+        } finally {
+          clearTimeout(timer);
+        }
+      };
+    }
+    plan = await planning;
   } catch (error) {
     if (interrupts.exitCode === undefined) throw error;
     err(`Interrupted (${interrupts.received}) while checking the hosts: nothing was changed.\n`);
     return interrupts.exitCode;
   }
   if (interrupts.exitCode !== undefined) {
+    // A lock taken with the pre-flight goes back (only if it names this run).
+    if (runsAtOnce && source.releaseLockNow) err(`${await source.releaseLockNow(plan, 5000)}\n`);
     err(`Interrupted (${interrupts.received}): nothing was changed.\n`);
     return interrupts.exitCode;
   }

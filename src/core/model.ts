@@ -177,6 +177,8 @@ export class DeployRollbackError extends Error {
 export interface PlanRequest {
   /** Gitops: one commit writing the target's tree instead of reverts (offered when reverts cannot be proven). */
   restoreTree?: boolean;
+  /** The run follows at once, unconfirmed (CLI --yes): Kamal may take its deploy lock with the pre-flight. */
+  runsAtOnce?: boolean;
 }
 
 /** One place releases come from: a Kamal config or a gitops repository. */

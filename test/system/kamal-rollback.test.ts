@@ -144,7 +144,7 @@ describe('kamal rollback on real hosts', function () {
     const jobCommands = commands.filter((entry) => entry.host === third.address).map((entry) => entry.command);
     assert.ok(jobCommands.some((command) => command.includes('xargs docker inspect --format')), 'health polled');
     assert.ok(!jobCommands.some((command) => command.includes('kamal-proxy deploy')), 'no proxy for jobs');
-    const firstWebDeploy = commands.findIndex((entry) => entry.command.startsWith('docker exec kamal-proxy'));
+    const firstWebDeploy = commands.findIndex((entry) => entry.command.includes('docker exec kamal-proxy kamal-proxy deploy'));
     const jobsRun = commands.findIndex((entry) => entry.host === third.address && entry.command.startsWith('docker run'));
     assert.ok(firstWebDeploy >= 0 && jobsRun > firstWebDeploy, 'jobs booted after the first web container was healthy');
     for (const host of [first, second]) assert.equal(await hosts.proxyTargetContainer(host, 'chatroles-web'), 'chatroles-web-v1');
@@ -205,6 +205,49 @@ describe('kamal rollback on real hosts', function () {
     assert.deepEqual(after, before);
   });
 
+  it('with the lock taken in the pre-flight (--yes), a refusal releases it and changes nothing', async () => {
+    const service = 'chatprunedlock';
+    const third = appHosts[2];
+    await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2', missing: { [third.name]: ['v1'] } });
+    const config = await writeConfig(root, hosts, service);
+    const before = await Promise.all(appHosts.map((host) => allContainers(hosts, host)));
+    const { sessions, commands } = sessionsFor(pool, config);
+    await assert.rejects(planKamalRollback({ config, sessions, targetVersion: 'v1', performer: 'system-test', takeLock: true }), /version v1 has no container on/);
+    assert.ok(commands[0]?.command.includes("echo '@@deploy-rollback prepare'") || commands.some((entry) => entry.command.includes('mkdir .kamal/lock-')), 'the lock went with the checks');
+    assert.equal(await lockExists(appHosts[0], service), false, 'the lock taken with the checks was released');
+    assert.deepEqual(await Promise.all(appHosts.map((host) => allContainers(hosts, host))), before);
+  });
+
+  it('cancel in the middle of the fused rename-and-run exchange: the rename is put back, the lock released, v2 serves everywhere', async () => {
+    const service = 'chatcancel';
+    await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });
+    const config = await writeConfig(root, hosts, service);
+    const { sessions } = sessionsFor(pool, config);
+    const plan = await planKamalRollback({ config, sessions, targetVersion: 'v1', performer: 'system-test', takeLock: true });
+    const controller = new AbortController();
+    const steps: string[] = [];
+    // The 'run' marker streams in after the rename section answered, while docker run is in flight.
+    const reporter = { ...silentReporter, step: (line: string) => (steps.push(line), /starting chatcancel-web-v1/.test(line) && controller.abort()) };
+    const result = await executeKamalRollback(plan, { sessions, reporter, runHooks: false, signal: controller.signal });
+    assert.equal(result.ok, false);
+    assert.match(result.message, /cancelled/);
+    const renamed = steps.findIndex((line) => /renaming chatcancel-web-v1/.test(line));
+    const started = steps.findIndex((line) => /starting chatcancel-web-v1/.test(line));
+    assert.ok(renamed >= 0 && started > renamed, steps.join('\n'));
+    for (const host of appHosts) {
+      assert.equal(await hosts.proxyTargetContainer(host, 'chatcancel-web'), 'chatcancel-web-v2', `${host.name} still serves v2`);
+      assert.equal(await containerState(hosts, host, 'chatcancel-web-v2'), 'running');
+    }
+    for (const entry of result.hosts) assert.equal(entry.serving, 'v2', result.lines.join('\n'));
+    assert.equal(await lockExists(appHosts[0], service), false);
+    // A re-run finds v1 under its own name again and converges.
+    const again = await planKamalRollback({ config, sessions, targetVersion: 'v1', performer: 'system-test', takeLock: true });
+    const done = await executeKamalRollback(again, { sessions, reporter: silentReporter, runHooks: false });
+    assert.equal(done.ok, true, `${done.message}\n${done.lines.join('\n')}`);
+    for (const host of appHosts) assert.equal(await hosts.proxyTargetContainer(host, 'chatcancel-web'), 'chatcancel-web-v1');
+    assert.equal(await lockExists(appHosts[0], service), false);
+  });
+
   it('refuses while someone holds the deploy lock, naming them', async () => {
     const service = 'chatlocked';
     await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });
@@ -222,7 +265,7 @@ describe('kamal rollback on real hosts', function () {
     const third = appHosts[2];
     let dropped = false;
     const { sessions } = sessionsFor(pool, config, async (host, command) => {
-      if (host === third.address && !dropped && command.startsWith('docker exec kamal-proxy')) {
+      if (host === third.address && !dropped && command.includes('docker exec kamal-proxy kamal-proxy deploy')) {
         dropped = true;
         await hosts.linkDown(third);
       }

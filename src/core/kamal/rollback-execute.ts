@@ -18,6 +18,7 @@ import { assemblePlan } from './rollback-plan';
 import { cleanUpAfterStop, prepareHosts } from './rollback-prepare';
 import { uploadFiles } from '../ssh/sftp';
 import { buildHostPlan } from './rollback-steps';
+import { chain, markerWatcher, parseSections, section } from './sections';
 import { TARGET_ARG_PLACEHOLDER, type KamalHostOutcome, type KamalHostPlan, type KamalPlanDetail, type KamalRoleStep } from './rollback-types';
 
 export interface ExecuteKamalRollbackDeps {
@@ -120,6 +121,7 @@ interface ExecHow {
   /** Default true: the run's cancel closes the channel. Unlock, read-back and undo pass false. */
   cancellable?: boolean;
   timeoutMs?: number;
+  onStdout?: (text: string) => void;
 }
 
 /** What a step did so far on its host: decides what a failure or cancel must put back. */
@@ -163,7 +165,7 @@ class HostRunner {
     let result: ExecResult;
     try {
       const session = await raceAbort(this.deps.sessions(host), signal);
-      result = await session.exec(command, { signal, timeoutMs: how.timeoutMs });
+      result = await session.exec(command, { signal, timeoutMs: how.timeoutMs, onStdout: how.onStdout });
     } catch (error) {
       if (isAbort(error) || signal?.aborted) throw abortError();
       throw new HostUnreachable(host, `${what}: ${errorText(error)}`);
@@ -209,7 +211,15 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
   let cancelled = false;
   let groupsDone = 0;
   let tagged = false;
-  const lockDetails: LockDetails = { holder: detail.lockHolder, lockedAt: utcIso8601(), version: detail.hostPlans[0]?.tagVersion ?? '', message: detail.lockMessage };
+  /** The tag-and-unlock exchange ended without saying whether the release ran. */
+  let unlockUncertain = false;
+  const lockDetails: LockDetails = detail.lockTaken ?? { holder: detail.lockHolder, lockedAt: utcIso8601(), version: detail.hostPlans[0]?.tagVersion ?? '', message: detail.lockMessage };
+  // The pre-flight took it (and made `.kamal` everywhere): every way out below releases it.
+  if (detail.lockTaken) {
+    lockSent = true;
+    lockHeld = true;
+    holdingLockForHooks = true;
+  }
   const onCancel = () => reporter.warn('Cancelling: closing the commands in flight; no further step starts.');
   deps.signal?.addEventListener('abort', onCancel, { once: true });
 
@@ -235,11 +245,8 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
     }
   };
 
-  try {
-    await hook('pre-connect');
-    if (deps.signal?.aborted) throw abortError();
-
-    // `mkdir -p .kamal` everywhere, in the same round trip as the lock on the primary host.
+  /** `mkdir -p .kamal` everywhere, in the same round trip as the lock on the primary host. */
+  const takeLockEverywhere = async (): Promise<void> => {
     reporter.step(`[ssh ${detail.hosts.join(', ')}] ${detail.commands.makeRunDirectory}`);
     const others = detail.hosts.filter((host) => host !== detail.primaryHost);
     lockSent = true;
@@ -258,6 +265,13 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
       throw locked.reason;
     }
     if (unmade.length > 0) throw new DeployRollbackError(`Nothing was changed: could not prepare ${unmade.join('; ')}.`, 'prepare');
+  };
+
+  try {
+    await hook('pre-connect');
+    if (deps.signal?.aborted) throw abortError();
+
+    if (!detail.lockTaken) await takeLockEverywhere();
     lockHeld = true;
     holdingLockForHooks = true;
 
@@ -285,7 +299,19 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
     }
 
     if (groupsDone === detail.groups.length) {
-      await tagLatest(runner, detail, reporter, problems);
+      // The primary host's tag and unlock share one exchange (Kamal's order: tag, then release).
+      const unlocked = await tagLatest(runner, detail, reporter, problems, lockHeld);
+      if (unlocked !== 'held') {
+        lockHeld = false;
+        holdingLockForHooks = false;
+        unlockUncertain = unlocked === 'unknown';
+      }
+      if (typeof unlocked === 'object') {
+        // The host went silent: asking it again would only wait out another bound.
+        const message = `Could not release the deploy lock on ${detail.primaryHost} (${errorText(unlocked.lost)}): run ${releaseAdvice(config)} once the host answers.`;
+        problems.push(message);
+        reporter.error(message);
+      }
       tagged = problems.length === 0;
     }
   } catch (error) {
@@ -303,7 +329,9 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
     // Put half-done steps back and read what hosts really run, while the lock still keeps others out.
     const unfinished = cancelled || problems.length > 0 || [...outcomes.values()].some((outcome) => outcome.result !== 'rolled-back');
     if (touched && unfinished) await settleAndReadBack(runner, detail, reporter, outcomes, progress);
-    if (!lockHeld && lockSent && cancelled) lockHeld = await lockIsOurs(runner, detail, lockDetails);
+    if (!lockHeld && lockSent && cancelled && !unlockUncertain) lockHeld = (await lockIsOurs(runner, detail, lockDetails)) === true;
+    // Unknown whether the release ran: release again unless the lock is known to be gone or not ours.
+    if (unlockUncertain) lockHeld = (await lockIsOurs(runner, detail, lockDetails)) !== false;
     if (lockHeld) {
       try {
         await runner.run(detail.primaryHost, detail.commands.releaseLock, 'release the deploy lock', { cancellable: false, timeoutMs: AFTERMATH_TIMEOUT_MS });
@@ -367,12 +395,12 @@ async function takeLock(runner: HostRunner, detail: KamalPlanDetail, reporter: R
 }
 
 /** A cancel closed the lock command's channel: the host may still have run it. Ours when it names us at our time. */
-async function lockIsOurs(runner: HostRunner, detail: KamalPlanDetail, details: LockDetails): Promise<boolean> {
+async function lockIsOurs(runner: HostRunner, detail: KamalPlanDetail, details: LockDetails): Promise<boolean | undefined> {
   try {
     const status = await runner.exec(detail.primaryHost, detail.commands.lockStatus, 'read the deploy lock', { cancellable: false, timeoutMs: AFTERMATH_TIMEOUT_MS });
     return status.code === 0 && status.stdout.includes(lockDetailsText(details).split('\n')[0]);
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -424,30 +452,58 @@ async function bootRole(
   const { reporter } = deps;
   const prefix = `[ssh ${step.host}] ${step.role}:`;
 
-  // One round trip for audit, rename and reading O: the pre-flight saw the target container, and
-  // the lock has been held since, so Kamal's second existence check is folded into the rename.
+  // The pre-flight saw the target container, and the lock has been held since, so Kamal's second
+  // existence check is folded into the rename; without a barrier to wait at, `docker run` follows
+  // in the same exchange (each step a marker section, reported as its marker arrives).
   const auditLine = (message: string, role?: string): string => recordAudit(config, { recordedAt: utcIso8601(), performer: detail.performer, role }, message);
   let readCurrent = step.commands.currentVersion;
-  if (step.renameExisting && step.commands.rename) {
+  const renaming = step.renameExisting && step.commands.rename !== undefined;
+  if (renaming) {
     reporter.step(`${prefix} renaming ${step.containerName} to ${containerName(config, step.role, step.renamedVersion)}`);
     readCurrent = `${auditLine(`Renaming container ${step.to} to ${step.renamedVersion}`, step.role)} && ${step.commands.rename} && ${step.commands.currentVersion}`;
     // Sent: from here a failure or cancel checks for the renamed copy and puts it back.
     done.renamed = true;
   }
-  const current = await runner.run(step.host, readCurrent, step.renameExisting ? `rename ${step.containerName}` : 'read the current version');
+  const readWhat = renaming ? `rename ${step.containerName}` : 'read the current version';
+  let current: ExecResult;
+  let run: ExecResult | undefined;
+  if (waitFor) {
+    current = await runner.run(step.host, readCurrent, readWhat);
+  } else {
+    // Sent with the run: a cancel or lost host from here may have left the new container created.
+    done.ranNew = true;
+    const watch = markerWatcher((name) => {
+      if (name === 'run') reporter.step(`${prefix} starting ${step.containerName}`);
+    });
+    const fused = await runner.exec(step.host, chain([['current', readCurrent], ['run', step.commands.run]]), `${readWhat}, docker run ${step.containerName}`, { onStdout: watch.onStdout });
+    watch.finish(fused.stdout);
+    const sections = parseSections(fused.stdout);
+    const read = sections.get('current');
+    if (!sections.has('run')) {
+      done.ranNew = false;
+      const failed: ExecResult = { code: read?.rc ?? fused.code, stdout: read?.lines.join('\n') ?? '', stderr: fused.stderr };
+      if (looksLikeDockerDown(failed.stderr)) throw new DockerDown(step.host, readWhat, failed);
+      throw new CommandFailed(step.host, readWhat, failed);
+    }
+    current = { code: 0, stdout: `${read?.lines.join('\n') ?? ''}\n`, stderr: '' };
+    const ran = sections.get('run');
+    run = { code: ran?.rc ?? fused.code, stdout: `${ran?.lines.join('\n') ?? ''}\n`, stderr: fused.stderr };
+  }
   const currentName = current.stdout.trim().split('\n')[0]?.trim();
   const oldVersion = currentName ? versionFromName(config, step.role, currentName) : undefined;
   if (oldVersion !== undefined) outcome.serving = oldVersion;
 
-  if (waitFor) {
-    reporter.step(`${prefix} waiting for the first healthy ${waitFor.primaryRole} container`);
-    if (!(await raceAbort(waitFor.settled, deps.signal))) {
-      throw new DeployRollbackError(`not booted: the first ${waitFor.primaryRole} container of ${step.to} failed its health check`, 'barrier');
+  if (!run) {
+    if (waitFor) {
+      reporter.step(`${prefix} waiting for the first healthy ${waitFor.primaryRole} container`);
+      if (!(await raceAbort(waitFor.settled, deps.signal))) {
+        throw new DeployRollbackError(`not booted: the first ${waitFor.primaryRole} container of ${step.to} failed its health check`, 'barrier');
+      }
     }
+    reporter.step(`${prefix} starting ${step.containerName}`);
+    done.ranNew = true;
+    run = await runner.exec(step.host, step.commands.run, `docker run ${step.containerName}`);
   }
-  reporter.step(`${prefix} starting ${step.containerName}`);
-  done.ranNew = true;
-  const run = await runner.exec(step.host, step.commands.run, `docker run ${step.containerName}`);
   if (run.code !== 0) {
     await showLogsAndStop(step, runner, reporter, true);
     if (looksLikeDockerDown(run.stderr)) throw new DockerDown(step.host, `docker run ${step.containerName}`, run);
@@ -460,20 +516,44 @@ async function bootRole(
   }
   done.containerId = containerId;
 
+  // Once V serves: the "Booted" audit line with the stop of the old version (behind kamal-proxy, in the switch's exchange).
+  const booted = auditLine(`Booted app version ${step.to}`, step.role);
+  const stopOld = oldVersion === undefined ? undefined : oldVersion === step.from && step.commands.stopOld ? step.commands.stopOld : stopContainer(config, step.role, oldVersion, step.stopTimeout);
+  const bootedLine = stopOld ? `${booted} && ${stopOld}` : booted;
+  const stopMs = ((step.stopTimeout ?? 10) + 30) * 1000;
+  const onBooted = (name: string) => {
+    if (name !== 'booted') return;
+    done.switched = true;
+    outcome.serving = step.to;
+    if (oldVersion !== undefined) reporter.step(`${prefix} stopping ${oldVersion}`);
+  };
+
+  let after: ExecResult | undefined;
   try {
     if (step.commands.proxyDeploy) {
       const target = containerId.slice(0, 12);
       reporter.step(`${prefix} kamal-proxy switching to ${target} (waits for its health check)`);
       // kamal-proxy waits up to deploy_timeout for health, then drains the old target up to drain_timeout.
-      const deployed = await runner.exec(step.host, step.commands.proxyDeploy.replace(TARGET_ARG_PLACEHOLDER, target), 'kamal-proxy deploy', { timeoutMs: (config.deployTimeout + config.drainTimeout + 30) * 1000 });
-      if (deployed.code !== 0) {
+      const proxyLine = step.commands.proxyDeploy.replace(TARGET_ARG_PLACEHOLDER, target);
+      const watch = markerWatcher(onBooted);
+      const fused = await runner.exec(step.host, chain([['proxy', proxyLine], ['booted', bootedLine]]), `kamal-proxy deploy, then stop ${oldVersion ?? 'nothing'}`, {
+        timeoutMs: (config.deployTimeout + config.drainTimeout + 30) * 1000 + stopMs,
+        onStdout: watch.onStdout,
+      });
+      watch.finish(fused.stdout);
+      const sections = parseSections(fused.stdout);
+      if (!sections.has('booted')) {
+        const proxied = sections.get('proxy');
+        const code = proxied?.rc ?? fused.code;
+        const deployed: ExecResult = { code, stdout: proxied?.lines.join('\n') ?? '', stderr: fused.stderr };
         // 255: `docker exec` itself failed (daemon gone), kamal-proxy never answered.
-        if (deployed.code === 255 || looksLikeDockerDown(deployed.stderr)) throw new DockerDown(step.host, 'kamal-proxy deploy', deployed);
+        if (code === 255 || looksLikeDockerDown(deployed.stderr)) throw new DockerDown(step.host, 'kamal-proxy deploy', deployed);
         throw new DeployRollbackError(
-          `kamal-proxy did not switch to ${step.containerName} on ${step.host}: ${lastLine(deployed.stderr || deployed.stdout) || `exit ${deployed.code}`}`,
+          `kamal-proxy did not switch to ${step.containerName} on ${step.host}: ${lastLine(deployed.stderr || deployed.stdout) || `exit ${code}`}`,
           'health',
         );
       }
+      after = fused;
     } else {
       reporter.step(`${prefix} waiting for ${step.containerName} to be healthy`);
       await waitUntilHealthy(step, runner, detail, deps);
@@ -485,20 +565,21 @@ async function bootRole(
   done.switched = true;
   outcome.serving = step.to;
 
-  const booted = auditLine(`Booted app version ${step.to}`, step.role);
-  if (oldVersion !== undefined) {
-    const stopOld = oldVersion === step.from && step.commands.stopOld ? step.commands.stopOld : stopContainer(config, step.role, oldVersion, step.stopTimeout);
-    reporter.step(`${prefix} stopping ${oldVersion}`);
-    // Kamal ignores a failed stop of the old version: the new one already serves.
-    const stopped = await runner.exec(step.host, `${booted} && ${stopOld}`, `stop ${oldVersion}`, { timeoutMs: ((step.stopTimeout ?? 10) + 30) * 1000 });
-    if (stopped.code !== 0) reporter.warn(`${prefix} could not stop ${oldVersion}: ${lastLine(stopped.stderr) || `exit ${stopped.code}`}`);
-    await cleanUpAfterStop(step, (host, command, what) => runner.exec(host, command, what), reporter);
-  } else {
-    await runner.run(step.host, booted, 'audit');
+  if (!after) {
+    const watch = markerWatcher(onBooted);
+    after = await runner.exec(step.host, section('booted', bootedLine), `stop ${oldVersion ?? 'nothing'}`, { timeoutMs: stopMs, onStdout: watch.onStdout });
+    watch.finish(after.stdout);
   }
+  const bootedStatus = parseSections(after.stdout).get('booted')?.rc ?? after.code;
+  if (bootedStatus !== 0) {
+    if (oldVersion === undefined) throw new CommandFailed(step.host, 'audit', { code: bootedStatus, stdout: '', stderr: after.stderr });
+    // Kamal ignores a failed stop of the old version: the new one already serves.
+    reporter.warn(`${prefix} could not stop ${oldVersion}: ${lastLine(after.stderr) || `exit ${bootedStatus}`}`);
+  }
+  if (oldVersion !== undefined) await cleanUpAfterStop(step, (host, command, what) => runner.exec(host, command, what), reporter);
   if (step.commands.stopReplaced) {
     reporter.step(`${prefix} stopping the _replaced_ copies an interrupted rollback left running`);
-    const stopped = await runner.exec(step.host, step.commands.stopReplaced, 'stop _replaced_ copies', { timeoutMs: ((step.stopTimeout ?? 10) + 30) * 1000 });
+    const stopped = await runner.exec(step.host, step.commands.stopReplaced, 'stop _replaced_ copies', { timeoutMs: stopMs });
     if (stopped.code !== 0) reporter.warn(`${prefix} could not stop the _replaced_ copies: ${lastLine(stopped.stderr) || `exit ${stopped.code}`}`);
   }
   outcome.result = 'rolled-back';
@@ -646,18 +727,53 @@ async function waitUntilHealthy(step: KamalRoleStep, runner: HostRunner, detail:
   throw new DeployRollbackError(`${step.containerName} on ${step.host} did not become healthy within ${config.deployTimeout}s (last status: ${lastStatus}).`, 'health');
 }
 
+/**
+ * Tags V as latest on every host; on the primary host the lock is released in the same exchange
+ * when `unlockToo`. Returns what became of the lock: released, still held, or unknown (the
+ * exchange ended before the host said).
+ */
 async function tagLatest(
   runner: HostRunner,
   detail: KamalPlanDetail,
   reporter: Reporter,
   problems: string[],
-): Promise<void> {
+  unlockToo: boolean,
+): Promise<'released' | 'held' | 'unknown' | { lost: HostUnreachable }> {
+  let lock: 'released' | 'held' | 'unknown' | { lost: HostUnreachable } = 'held';
   const results = await Promise.allSettled(
     detail.hostPlans.map(async (host) => {
       const image = `${detail.repository}:${host.tagVersion}`;
       reporter.step(`[ssh ${host.host}] tagging ${image} as the latest image`);
       const auditTag = recordAudit(detail.config, { recordedAt: utcIso8601(), performer: detail.performer }, `Tagging ${image} as the latest image`);
-      await runner.run(host.host, `${auditTag} && ${host.tagLatest}`, `tag ${image} as latest`);
+      const tagLine = `${auditTag} && ${host.tagLatest}`;
+      if (!(unlockToo && host.host === detail.primaryHost)) {
+        await runner.run(host.host, tagLine, `tag ${image} as latest`);
+        return;
+      }
+      lock = 'unknown';
+      // Never cancelled: everything already serves, and a closed channel would leave the lock in doubt.
+      const script = `${section('tag', tagLine)}; ${section('unlock', detail.commands.releaseLock)}`;
+      let result: ExecResult;
+      try {
+        result = await runner.exec(host.host, script, `tag ${image} as latest and release the deploy lock`, { cancellable: false, timeoutMs: AFTERMATH_TIMEOUT_MS });
+      } catch (error) {
+        if (error instanceof HostUnreachable) lock = { lost: error };
+        throw error;
+      }
+      const sections = parseSections(result.stdout);
+      const unlock = sections.get('unlock')?.rc;
+      if (unlock === 0) {
+        lock = 'released';
+        reporter.step(`[ssh ${detail.primaryHost}] released the deploy lock`);
+      } else if (unlock !== undefined) {
+        lock = 'held';
+      }
+      const tag = sections.get('tag')?.rc;
+      if (tag !== 0) {
+        const failed = { code: tag ?? result.code, stdout: '', stderr: result.stderr };
+        if (looksLikeDockerDown(result.stderr)) throw new DockerDown(host.host, `tag ${image} as latest`, failed);
+        throw new CommandFailed(host.host, `tag ${image} as latest`, failed);
+      }
     }),
   );
   results.forEach((entry, index) => {
@@ -667,6 +783,7 @@ async function tagLatest(
       reporter.error(message);
     }
   });
+  return lock;
 }
 
 /** A plan that puts back the version each switched host ran before, run by this same executor. */

@@ -8,6 +8,11 @@ import { acquireLock, lockDirectory, lockStatus, releaseLock, utcIso8601 } from 
 import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './rollback-types';
 import type { KamalConfig } from './types';
 
+/** What the deploy lock says this run is doing. */
+export function lockMessageFor(kind: KamalPlanDetail['kind'], version: string): string {
+  return `${kind === 'rollback' ? 'Rollback' : 'Roll forward'} to ${version} by Deploy Rollback`;
+}
+
 /** The project root: Kamal runs from the folder holding config/deploy.yml. */
 export function projectRoot(config: KamalConfig): string {
   return dirname(dirname(config.file));
@@ -39,7 +44,7 @@ export function assemblePlan(args: {
   const froms = [...new Set(steps.map((step) => step.from ?? 'nothing running'))];
   const reboot = steps.every((step) => step.from === step.to);
   const plannedAt = utcIso8601();
-  const lockMessage = `${args.kind === 'rollback' ? 'Rollback' : 'Roll forward'} to ${args.lockVersion} by Deploy Rollback`;
+  const lockMessage = lockMessageFor(args.kind, args.lockVersion);
   const detail: KamalPlanDetail = {
     kind: args.kind,
     config,

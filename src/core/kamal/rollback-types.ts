@@ -91,6 +91,8 @@ export interface KamalPlanDetail {
   };
   hooks: KamalHookPlan[];
   hooksCwd: string;
+  /** Set when the pre-flight already took the deploy lock (and made `.kamal` on every host): the run starts holding it. */
+  lockTaken?: { holder: string; lockedAt: string; version: string; message: string };
   /** error_pages_path's 4??.html/5??.html, read when planning; uploaded to every host before any switch. */
   errorPages?: { makeDirectory: string; files: { name: string; content: Buffer }[] };
   /** ISO 8601 time the plan was made. */

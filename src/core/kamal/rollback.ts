@@ -28,16 +28,33 @@ import {
   versionFromName,
   splitCmd,
   loggingArgs,
+  makeRunDirectory,
   optionArgs,
 } from './commands/app';
-import { describeLock, lockDirectoryPresent, lockStatus, parseLockDetails, releaseAdvice, unreadableLock } from './commands/lock';
+import {
+  acquireLock,
+  describeLock,
+  lockDetailsFile,
+  lockDetailsText,
+  lockDirectoryPresent,
+  lockStatus,
+  parseLockDetails,
+  releaseAdvice,
+  releaseLockIfOurs,
+  rubyBase64,
+  unreadableLock,
+  utcIso8601,
+  type LockDetails,
+} from './commands/lock';
+import { escapeControl } from '../text';
 import { customCertificate, tlsFiles } from './commands/proxy';
 import { validateAssetPath } from './commands/assets';
 import { hasErrorPages, makeErrorPagesDirectory, readErrorPages } from './commands/error-pages';
 import { hookIsRunnable } from './hooks';
 import { raceAbort, redactPlanLines } from './rollback-execute';
-import { assemblePlan, label, plural, projectRoot } from './rollback-plan';
+import { assemblePlan, label, lockMessageFor, plural, projectRoot } from './rollback-plan';
 import { stopRunningReplacedCopies } from './commands/recovery';
+import { MARK, STATUS_ECHO, parseSections, section } from './sections';
 import { bootGroups, buildHostPlan, hostsInBootOrder, rolesOnHost, stopTimeout } from './rollback-steps';
 import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './rollback-types';
 import type { KamalConfig } from './types';
@@ -55,6 +72,13 @@ export interface PlanKamalRollbackInput {
   performer?: string;
   signal?: AbortSignal;
   reporter?: Reporter;
+  /**
+   * The run follows at once (no confirmation in between): take the deploy lock on the primary host
+   * and make `.kamal` on the others in the pre-flight's own exchange, released again if the
+   * pre-flight refuses. Ignored (the run takes the lock) when a pre-connect hook must run first
+   * or no target is given (the lock names it).
+   */
+  takeLock?: boolean;
 }
 
 /** Dotted config keys that no rollback command reads: unresolved values there do not matter. */
@@ -138,18 +162,13 @@ interface HostFacts {
   lock?: LockInfo;
   /** Tags of REPO present on the host; undefined when docker could not say. */
   imageTags?: Set<string>;
+  /** Exit status of the `prepare` section (lock / mkdir) when one was sent. */
+  prepared?: number;
+  prepareError?: string;
 }
 
-const MARK = '@@deploy-rollback';
-/** Constant text, so it can be appended to a quoted line without quoting. */
-const STATUS_ECHO = `echo "${MARK} rc $?"`;
-
-function section(name: string, command: string): string {
-  return `${shellLine(['echo', `${MARK} ${name}`])}; ${command}; ${STATUS_ECHO}`;
-}
-
-/** One line per host: every role's containers, current version, env file, and (primary) the lock. */
-export function preflightScript(config: KamalConfig, host: string, primary: boolean, targetVersion?: string): string {
+/** One line per host: every role's containers, current version, env file, and (primary) the lock; `prepare` runs last. */
+export function preflightScript(config: KamalConfig, host: string, primary: boolean, targetVersion?: string, prepare?: string): string {
   const parts: string[] = [];
   for (const role of rolesOnHost(config, host)) {
     parts.push(section(`list ${role.name}`, quoteArgv(listRoleContainers(config, role.name))));
@@ -166,26 +185,11 @@ export function preflightScript(config: KamalConfig, host: string, primary: bool
   if (primary) {
     // Kamal's status prints nothing for a lock directory without details: ask for the directory too.
     parts.push(section('lockdir', lockDirectoryPresent(config)));
-    parts.push(`${shellLine(['echo', `${MARK} lock`])}; ${lockStatus(config)}`);
+    parts.push(`${shellLine(['echo', `${MARK} lock`])}; ${lockStatus(config)}${prepare !== undefined ? `; ${STATUS_ECHO}` : ''}`);
   }
+  // After the lock was read: `mkdir` of the lock directory fails if someone holds it, whatever was read.
+  if (prepare !== undefined) parts.push(section('prepare', prepare));
   return parts.join('; ');
-}
-
-function parseSections(stdout: string): Map<string, { lines: string[]; rc?: number }> {
-  const sections = new Map<string, { lines: string[]; rc?: number }>();
-  let current: { lines: string[]; rc?: number } | undefined;
-  for (const line of stdout.split('\n')) {
-    if (line.startsWith(`${MARK} rc `)) {
-      if (current) current.rc = Number(line.slice(`${MARK} rc `.length));
-      current = undefined;
-    } else if (line.startsWith(`${MARK} `)) {
-      current = { lines: [] };
-      sections.set(line.slice(MARK.length + 1), current);
-    } else if (current && line.trim() !== '') {
-      current.lines.push(line);
-    }
-  }
-  return sections;
 }
 
 /** Docker's `CreatedAt`: `2026-11-23 00:17:41 +0000 UTC`. */
@@ -243,6 +247,11 @@ function parseHostFacts(config: KamalConfig, host: string, primary: boolean, std
   }
   const images = sections.get('images');
   if (images && images.rc === 0) facts.imageTags = new Set(images.lines.map((line) => line.trim()).filter(Boolean));
+  const prepare = sections.get('prepare');
+  if (prepare) {
+    facts.prepared = prepare.rc;
+    if (prepare.rc !== 0 && stderr.trim()) facts.prepareError = escapeControl(stderr.trim().split('\n').slice(-1)[0] ?? '');
+  }
   if (primary) {
     const lock = sections.get('lock');
     if (lock && lock.lines.length > 0) facts.lock = parseLockDetails(lock.lines.join('\n'));
@@ -387,11 +396,25 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
   if (primaryHost === undefined) throw new DeployRollbackError(`The primary role ${config.primaryRole} of ${config.service} has no hosts.`, 'validate');
   const groups = bootGroups(hosts, config.boot.limit, config.destinationFile ?? config.file);
 
+  const identity = await localIdentity(projectRoot(config), input.performer);
+  const hooks = await planHooks(config.hooksPath);
+  // Kamal runs pre-connect before the lock: with that hook the run takes the lock itself, after it.
+  const lockTaken: LockDetails | undefined =
+    input.takeLock === true && input.targetVersion !== undefined && !hooks.some((hook) => hook.name === 'pre-connect' && hook.present)
+      ? { holder: identity.lockHolder, lockedAt: utcIso8601(), version: input.targetVersion, message: lockMessageFor('rollback', input.targetVersion) }
+      : undefined;
+  const prepareOn = (host: string): string | undefined => {
+    if (!lockTaken) return undefined;
+    const made = quoteArgv(makeRunDirectory());
+    return host === primaryHost ? `${made} && ${acquireLock(config, lockTaken)}` : made;
+  };
+
   reporter.step(`Checking ${plural(hosts.length, 'host')} for ${label(config)}`);
+  if (lockTaken) reporter.step(`[ssh ${primaryHost}] taking the deploy lock with the checks`);
   const settled = await Promise.allSettled(
     hosts.map(async (host) => {
       input.signal?.throwIfAborted();
-      const script = preflightScript(config, host, host === primaryHost, input.targetVersion);
+      const script = preflightScript(config, host, host === primaryHost, input.targetVersion, prepareOn(host));
       reporter.debug(`[ssh ${host}] ${script}`);
       const session = await raceAbort(input.sessions(host), input.signal);
       const result = await session.exec(script, { signal: input.signal });
@@ -399,8 +422,81 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
       return parseHostFacts(config, host, host === primaryHost, result.stdout, result.stderr, input.targetVersion);
     }),
   );
-  input.signal?.throwIfAborted();
+  if (!lockTaken) {
+    input.signal?.throwIfAborted();
+    return planFromFacts(input, { hosts, groups, primaryHost, identity, hooks, settled, reporter });
+  }
+  const primaryFacts = settled[hosts.indexOf(primaryHost)];
+  // Unknown when the exchange did not finish: released then only if the lock names this run.
+  const held: boolean | undefined = primaryFacts?.status === 'fulfilled' ? primaryFacts.value.prepared === 0 : undefined;
+  try {
+    input.signal?.throwIfAborted();
+    const plan = await planFromFacts(input, { hosts, groups, primaryHost, identity, hooks, settled, reporter, lockTaken });
+    const primary = primaryFacts?.status === 'fulfilled' ? primaryFacts.value : undefined;
+    if (primary?.prepared !== 0) {
+      throw new DeployRollbackError(`Cannot roll back ${label(config)}, nothing was changed: could not take the deploy lock on ${primaryHost}${primary?.prepareError ? ` (${primary.prepareError})` : ''}.`, 'lock');
+    }
+    const unprepared = settled.flatMap((entry, index) => (entry.status === 'fulfilled' && entry.value.prepared !== 0 ? [`${hosts[index]}: mkdir -p .kamal failed${entry.value.prepareError ? ` (${entry.value.prepareError})` : ''}`] : []));
+    if (unprepared.length > 0) throw new DeployRollbackError(`Cannot roll back ${label(config)}, nothing was changed: could not prepare ${unprepared.join('; ')}.`, 'prepare');
+    if (plan.detail.lockMessage !== lockTaken.message) {
+      // A roll forward: the lock says so, as the run's own lock would.
+      const details = { ...lockTaken, message: plan.detail.lockMessage };
+      const session = await raceAbort(input.sessions(primaryHost), input.signal);
+      const rewritten = await session.exec(shellLine(['echo', rubyBase64(lockDetailsText(details))], '>', [lockDetailsFile(config)]), { signal: input.signal });
+      if (rewritten.code !== 0) throw new DeployRollbackError(`Cannot roll forward ${label(config)}, nothing was changed: could not write the deploy lock's details on ${primaryHost} (exit ${rewritten.code}).`, 'lock');
+      plan.detail.lockTaken = details;
+    }
+    input.signal?.throwIfAborted();
+    reporter.step(`[ssh ${hosts.join(', ')}] ${quoteArgv(makeRunDirectory())} (with the checks; the deploy lock on ${primaryHost} is held from here)`);
+    return plan;
+  } catch (error) {
+    let note: string | undefined;
+    if (held === true || (held === undefined && input.signal?.aborted)) {
+      note = await releaseTakenLock(input, primaryHost, lockTaken, held === true);
+    } else if (held === undefined) {
+      // The host went silent with the lock line maybe run: asking again would wait out another bound.
+      note = `The deploy lock may have been taken on ${primaryHost} with the checks: once it answers, \`kamal lock status\` tells, and ${releaseAdvice(config)} releases it if it names this run.`;
+    }
+    if (note && error instanceof DeployRollbackError) error.message = `${error.message} ${note}`;
+    throw error;
+  }
+}
 
+/**
+ * Puts back a lock the pre-flight took (or may have taken) when the plan refuses or is cancelled:
+ * only if it still names this run. Returns a note when that could not be done.
+ */
+async function releaseTakenLock(input: PlanKamalRollbackInput, primaryHost: string, lock: LockDetails, surelyHeld: boolean): Promise<string | undefined> {
+  const { config } = input;
+  const advice = `run ${releaseAdvice(config)} if \`kamal lock status\` names this run`;
+  try {
+    const session = await input.sessions(primaryHost);
+    const result = await session.exec(releaseLockIfOurs(config, lock.holder, lock.message), { timeoutMs: 15_000 });
+    if (result.code === 0) {
+      if (surelyHeld) input.reporter?.step(`[ssh ${primaryHost}] released the deploy lock`);
+      return undefined;
+    }
+    return `The deploy lock taken with the checks could not be released (exit ${result.code}): ${advice}.`;
+  } catch (error) {
+    return `The deploy lock taken with the checks may still be held (${error instanceof Error ? error.message : String(error)}): ${advice}.`;
+  }
+}
+
+async function planFromFacts(
+  input: PlanKamalRollbackInput,
+  args: {
+    hosts: string[];
+    groups: string[][];
+    primaryHost: string;
+    identity: { lockHolder: string; performer: string };
+    hooks: KamalHookPlan[];
+    settled: PromiseSettledResult<HostFacts>[];
+    reporter: Reporter;
+    lockTaken?: LockDetails;
+  },
+): Promise<RollbackPlan<KamalPlanDetail>> {
+  const { config } = input;
+  const { hosts, groups, primaryHost, identity, hooks, settled, reporter } = args;
   const problems: string[] = [];
   const facts: HostFacts[] = [];
   settled.forEach((entry, index) => {
@@ -415,6 +511,7 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
   if (problems.length > 0) throw new DeployRollbackError(`Cannot roll back ${label(config)}, nothing was changed: ${problems.join('; ')}.`, 'preflight');
 
   const lock = facts.find((host) => host.host === primaryHost)?.lock;
+  // With the lock taken in the same exchange, the lock read there is someone else's (ours failed to be made).
   if (lock) {
     throw new DeployRollbackError(
       `Cannot roll back ${label(config)}: the deploy lock on ${primaryHost} is ${describeLock(lock)}. Wait for that deploy, or release it with ${releaseAdvice(config)} if it is stale.`,
@@ -470,11 +567,10 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
   );
   repairInterruptedSteps(config, hostPlans, facts, target, reporter);
 
-  const identity = await localIdentity(projectRoot(config), input.performer);
-  const hooks = await planHooks(config.hooksPath);
   const errorPages = hasErrorPages(config) ? { makeDirectory: makeErrorPagesDirectory(config), files: await readErrorPages(config, projectRoot(config)) } : undefined;
   const kind = targetDirection(config, facts, target) === 'forward' ? 'roll-forward' : 'rollback';
   const plan = assemblePlan({ config, kind, hosts, groups, primaryHost, hostPlans, identity, hooks, lockVersion: target, errorPages });
+  if (args.lockTaken) plan.detail.lockTaken = args.lockTaken;
   for (const step of hostPlans.flatMap((host) => host.steps)) {
     if (step.commands.stopReplaced) plan.lines.push(`[ssh ${step.host}] ${step.role}: once ${target} serves, stop the _replaced_ copies an interrupted rollback left running: ${step.commands.stopReplaced}`);
   }

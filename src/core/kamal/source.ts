@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import type { App, Environment, HostContainer, HostEntry, HostError, Problem, Release, ReleaseSource, Reporter, RollbackOutcome, RollbackPlan } from '../model';
+import type { App, Environment, HostContainer, HostEntry, HostError, PlanRequest, Problem, Release, ReleaseSource, Reporter, RollbackOutcome, RollbackPlan } from '../model';
 import { DeployRollbackError, silentReporter } from '../model';
 import type { HostSession, SessionPool } from '../ssh/types';
 import { containerLogsCommand } from './commands/inventory';
@@ -165,7 +165,7 @@ export class KamalSource implements ReleaseSource {
     return [`${folder}/${stem}*.yml`];
   }
 
-  async planRollback(app: App, target: Release | undefined, signal?: AbortSignal): Promise<RollbackPlan> {
+  async planRollback(app: App, target: Release | undefined, signal?: AbortSignal, request: PlanRequest = {}): Promise<RollbackPlan> {
     const config = await this.connectableConfig(app.environment);
     // The tree's "previous" is the default target, so the menu and the plan always agree.
     const targetVersion = target?.version ?? kamalReleases(app, await this.inventory(config)).find((release) => release.previous)?.version;
@@ -175,6 +175,7 @@ export class KamalSource implements ReleaseSource {
       targetVersion,
       signal,
       reporter: this.reporter,
+      takeLock: request.runsAtOnce === true,
     });
     this.planConfigs.set(plan, config);
     return plan;

@@ -2,6 +2,7 @@
  * SSH connections with ssh2: one connection per (user, host, port, jump), reused by every
  * command for that host, with OpenSSH-compatible host key checks and key/agent auth.
  */
+import { StringDecoder } from 'node:string_decoder';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
@@ -305,7 +306,11 @@ class Connection {
         const stdout: Buffer[] = [];
         const stderr: Buffer[] = [];
         let code: number | null = null;
-        channel.on('data', (chunk: Buffer) => stdout.push(chunk));
+        const decoder = options.onStdout ? new StringDecoder('utf8') : undefined;
+        channel.on('data', (chunk: Buffer) => {
+          stdout.push(chunk);
+          if (decoder) options.onStdout?.(decoder.write(chunk));
+        });
         channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
         channel.on('exit', (exitCode: number | null) => {
           code = typeof exitCode === 'number' ? exitCode : null;

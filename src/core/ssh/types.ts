@@ -13,6 +13,8 @@ export interface ExecOptions {
   stdin?: string;
   /** Deadline for this command (default: the pool's command timeout); past it the command is stopped and rejected. */
   timeoutMs?: number;
+  /** Called with the command's standard output as it arrives (UTF-8, split anywhere); the result still has all of it. */
+  onStdout?: (text: string) => void;
 }
 
 export interface HostSession {

@@ -68,6 +68,17 @@ describe('executeKamalRollback', () => {
       "mkdir -p .kamal && echo '[T] [ada] Tagging localhost:5555/bars/app:v2 as the latest image' >> .kamal/chat-audit.log && docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest",
       'rm .kamal/lock-chat/details && rm -r .kamal/lock-chat',
     ]);
+    // Fused exchanges on the primary: lock; rename+run; switch+stop; tag+unlock (each line byte for byte in its section).
+    const exchanges = fakes.get('web-1').exchanges.slice(1).map((command) => command.replace(/\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\]/g, '[T]'));
+    assert.equal(exchanges.length, 4);
+    assert.match(exchanges[1], /^echo '@@deploy-rollback current'; mkdir -p \.kamal && echo .* docker rename .* && sh -c .* \| head -1 && echo "@@deploy-rollback rc 0" && echo '@@deploy-rollback run' && docker run --detach .*; echo "@@deploy-rollback rc \$\?"$/);
+    assert.match(exchanges[2], /^echo '@@deploy-rollback proxy'; docker exec kamal-proxy kamal-proxy deploy .* && echo "@@deploy-rollback rc 0" && echo '@@deploy-rollback booted' && mkdir -p \.kamal && echo '\[T\] \[ada\] \[web\] Booted app version v2' .* \| xargs docker stop; echo "@@deploy-rollback rc \$\?"$/);
+    assert.equal(
+      exchanges[3],
+      "echo '@@deploy-rollback tag'; mkdir -p .kamal && echo '[T] [ada] Tagging localhost:5555/bars/app:v2 as the latest image' >> .kamal/chat-audit.log && docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest; echo \"@@deploy-rollback rc $?\"; " +
+        "echo '@@deploy-rollback unlock'; rm .kamal/lock-chat/details && rm -r .kamal/lock-chat; echo \"@@deploy-rollback rc $?\"",
+    );
+    assert.equal(fakes.get('web-2').exchanges.length, 5, 'pre-flight, mkdir, rename+run, switch+stop, tag');
     assert.equal(
       runCommands(fakes, 'web-1')[2],
       'docker run --detach --restart unless-stopped --name chat-web-v2 --network kamal --hostname web-1-H --env KAMAL_CONTAINER_NAME="chat-web-v2" --env KAMAL_VERSION="v2" --env KAMAL_HOST="web-1"' +
@@ -94,7 +105,65 @@ describe('executeKamalRollback', () => {
     assert.match(result.lines[2], /^web-2\s+web\s+v3\s+v2\s+v2\s+rolled-back$/);
     assert.equal(result.rollForward, undefined);
     assert.match(reporter.text('step'), /\[ssh web-2\] web: starting chat-web-v2/);
-    assert.match(reporter.text('debug'), /\[ssh web-3\] mkdir -p .kamal && echo .* docker rename chat-web-v2 chat-web-v2_replaced_/);
+    assert.match(reporter.text('debug'), /\[ssh web-3\] echo '@@deploy-rollback current'; mkdir -p .kamal && echo .* docker rename chat-web-v2 chat-web-v2_replaced_/);
+  });
+
+  describe('with the lock taken in the pre-flight (a run that follows at once)', () => {
+    it('locks on the primary and makes .kamal elsewhere in the pre-flight exchange, then runs without a lock exchange', async () => {
+      const { config, fakes } = fleet(['web-1', 'web-2']);
+      const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada', takeLock: true });
+      const preflight = fakes.get('web-1').commands[0];
+      assert.match(preflight, /echo '@@deploy-rollback lock'; stat \.kamal\/lock-chat .*; echo '@@deploy-rollback prepare'; mkdir -p \.kamal && mkdir \.kamal\/lock-chat && \{ echo '[A-Za-z0-9+/=\n]+' > \.kamal\/lock-chat\/details \|\| \{ rm -rf \.kamal\/lock-chat; false; \}; \}; echo "@@deploy-rollback rc \$\?"$/s);
+      assert.match(fakes.get('web-2').commands[0], /; echo '@@deploy-rollback prepare'; mkdir -p \.kamal; echo "@@deploy-rollback rc \$\?"$/);
+      assert.match(fakes.get('web-1').lock ?? '', /^Locked by: ada at \S+\nVersion: v2\nMessage: Rollback to v2 by Deploy Rollback$/);
+      assert.equal(fakes.get('web-1').commands.length, 1, 'one exchange so far');
+
+      const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
+      assert.equal(result.ok, true, result.message);
+      assert.equal(runCommands(fakes, 'web-1').filter((command) => command.includes('mkdir .kamal/lock-chat')).length, 0, 'no second lock exchange');
+      assert.ok(!runCommands(fakes, 'web-2').includes('mkdir -p .kamal'));
+      assert.equal(fakes.get('web-1').lock, undefined);
+      for (const host of fakes.hosts.values()) assert.deepEqual(host.running(), ['chat-web-v2'], host.host);
+    });
+
+    it('releases the lock it took when the pre-flight refuses', async () => {
+      const { config, fakes } = fleet(['web-1', 'web-2']);
+      fakes.get('web-2').envFiles.delete('web');
+      await assert.rejects(planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada', takeLock: true }), /role env file is missing on web-2/);
+      assert.equal(fakes.get('web-1').lock, undefined);
+      assert.match(fakes.get('web-1').commands.slice(-1)[0], /^if cat \.kamal\/lock-chat\/details .* then rm \.kamal\/lock-chat\/details && rm -r \.kamal\/lock-chat; fi$/);
+      assert.ok(!fakes.allCommands().some((command) => command.startsWith('docker ')), 'no container was touched');
+    });
+
+    it("leaves someone else's lock alone and takes none", async () => {
+      const { config, fakes } = fleet(['web-1']);
+      fakes.get('web-1').lock = 'Locked by: Grace at 2026-11-23T00:00:00Z\nVersion: v3\nMessage: Deploying v3';
+      await assert.rejects(planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada', takeLock: true }), /deploy lock on web-1 is held by Grace/);
+      assert.match(fakes.get('web-1').lock ?? '', /Grace/);
+      assert.equal(fakes.get('web-1').commands.length, 1, 'no release of a lock that is not ours');
+    });
+
+    it('writes a roll forward into the lock as the run would', async () => {
+      const config = kamalConfig({ roles: [role('web', ['web-1'])] });
+      const fakes = new FakeHosts(['web-1']);
+      fakes.get('web-1').seed('web', ['v1', 'v2', 'v3'], 'v1');
+      const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v3', performer: 'ada', takeLock: true });
+      assert.equal(plan.detail.kind, 'roll-forward');
+      assert.match(fakes.get('web-1').lock ?? '', /Message: Roll forward to v3 by Deploy Rollback$/);
+      assert.equal(plan.detail.lockTaken?.message, 'Roll forward to v3 by Deploy Rollback');
+      const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
+      assert.equal(result.ok, true, result.message);
+      assert.equal(fakes.get('web-1').lock, undefined);
+    });
+
+    it('takes the lock in the run, after the pre-connect hook, when there is one', async () => {
+      const dir = await writeHooks({ 'pre-connect': 'true' });
+      const { config, fakes } = fleet(['web-1'], { hooksPath: dir, file: join(dir, '..', '..', 'config', 'deploy.yml') });
+      const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada', takeLock: true });
+      assert.equal(plan.detail.lockTaken, undefined);
+      assert.equal(fakes.get('web-1').lock, undefined);
+      assert.ok(!fakes.get('web-1').commands[0].includes('prepare'));
+    });
   });
 
   it('runs groups one after another', async () => {
@@ -213,7 +282,7 @@ describe('executeKamalRollback', () => {
     const web3 = result.hosts.find((entry) => entry.host === 'web-3');
     assert.equal(web3?.result, 'unreachable');
     assert.equal(web3?.serving, undefined);
-    assert.match(result.message, /web-3 stopped answering: kamal-proxy deploy: connect ECONNREFUSED/);
+    assert.match(result.message, /web-3 stopped answering: kamal-proxy deploy, then stop v3: connect ECONNREFUSED/);
     assert.equal(fakes.get('web-1').lock, undefined);
     assert.deepEqual(fakes.get('web-1').tags, []);
     assert.deepEqual(result.rollForward?.detail.hosts, ['web-1', 'web-2']);

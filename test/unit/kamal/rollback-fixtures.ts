@@ -74,6 +74,8 @@ export class FakeHost implements HostSession {
   containers: FakeContainer[] = [];
   lock?: string;
   envFiles = new Set<string>();
+  /** Every exchange as sent (a fused one whole); `commands` has its steps. */
+  exchanges: string[] = [];
   audit: string[] = [];
   tags: string[] = [];
   proxyTargets = new Map<string, string>();
@@ -127,6 +129,9 @@ export class FakeHost implements HostSession {
   }
 
   async exec(command: string, options?: ExecOptions): Promise<ExecResult> {
+    this.exchanges.push(command);
+    // The executor's fused exchanges: each step is recorded, and can be interrupted, on its own.
+    if (command.includes('@@deploy-rollback') && !command.includes("'@@deploy-rollback list ")) return this.fused(command, options);
     this.commands.push(command);
     this.beforeExec?.(command, this);
     if (this.down) throw new Error(`connect ECONNREFUSED ${this.host}:22`);
@@ -135,6 +140,46 @@ export class FakeHost implements HostSession {
     if (command.includes('@@deploy-rollback')) return this.preflight(command);
     if (command.includes('@@dr-readback')) return this.readBack(command);
     return this.run(command);
+  }
+
+  /**
+   * `echo 'M a'; A; echo "M rc $?"` sections, and chains `echo 'M a'; A && echo "M rc 0" && echo
+   * 'M b' && B; echo "M rc $?"` where a failing step skips the rest of its chain.
+   */
+  private fused(script: string, options?: ExecOptions): ExecResult {
+    const RC_ANY = '; echo "@@deploy-rollback rc $?"';
+    const RC_0 = ' && echo "@@deploy-rollback rc 0" && ';
+    let stdout = '';
+    let stderr = '';
+    let pos = 0;
+    while (pos < script.length) {
+      if (script.startsWith('; ', pos)) pos += 2;
+      const head = /^echo '(@@deploy-rollback [^']*)'(?:; | && )/.exec(script.slice(pos));
+      if (!head) break;
+      stdout += `${head[1]}\n`;
+      pos += head[0].length;
+      const endAny = script.indexOf(RC_ANY, pos);
+      const end0 = script.indexOf(RC_0, pos);
+      const chained = end0 !== -1 && (endAny === -1 || end0 < endAny);
+      const end = chained ? end0 : endAny;
+      const step = script.slice(pos, end === -1 ? undefined : end);
+      this.commands.push(step);
+      this.beforeExec?.(step, this);
+      if (this.down) throw new Error(`connect ECONNREFUSED ${this.host}:22`);
+      if (options?.signal?.aborted) throw Object.assign(new Error('Cancelled'), { name: 'AbortError' });
+      const result = this.run(step);
+      stdout += result.stdout;
+      stderr += result.stderr;
+      if (chained && result.code === 0) {
+        stdout += '@@deploy-rollback rc 0\n';
+        pos = end + RC_0.length;
+        continue;
+      }
+      stdout += `@@deploy-rollback rc ${result.code}\n`;
+      const last = chained ? script.indexOf(RC_ANY, end) : end;
+      pos = last === -1 ? script.length : last + RC_ANY.length;
+    }
+    return { code: 0, stdout, stderr };
   }
 
   /** The executor's read-back after a failure or cancel: sections of containers and kamal-proxy's list. */
@@ -177,7 +222,8 @@ export class FakeHost implements HostSession {
 
   /** A `&&` list: each part (or known two-part form) in turn, stopping at the first failure. */
   private run(command: string): ExecResult {
-    const whole = this.runOne(command);
+    // A fused exchange is always taken part by part (a leading command's pattern could swallow it whole).
+    const whole = command.includes('@@deploy-rollback') ? { code: 127, stdout: '', stderr: '' } : this.runOne(command);
     const parts = splitAndList(command);
     if (whole.code !== 127 || parts.length === 1) return whole;
     let stdout = '';
@@ -203,6 +249,8 @@ export class FakeHost implements HostSession {
   private runOne(command: string): ExecResult {
     let match: RegExpExecArray | null;
     if (command === 'mkdir -p .kamal') return this.ok();
+    // The executor's fused exchanges: marker lines between the steps.
+    if ((match = /^echo (?:'(@@deploy-rollback [^']*)'|"(@@deploy-rollback rc 0)")$/.exec(command))) return this.ok(`${match[1] ?? match[2]}\n`);
     if ((match = /^mkdir -p \.kamal && echo '(.*)' >> (\.kamal\/\S+-audit\.log)$/s.exec(command))) {
       this.audit.push(match[1]);
       return this.ok();
@@ -210,6 +258,14 @@ export class FakeHost implements HostSession {
     if ((match = /^mkdir (\.kamal\/lock-\S+) && \{ echo '([A-Za-z0-9+/=\n]+)' > \S+\/details \|\| \{ rm -rf \S+; false; \}; \}$/s.exec(command))) {
       if (this.lock !== undefined) return this.fail(`mkdir: cannot create directory '${match[1]}': File exists`);
       this.lock = Buffer.from(match[2].replace(/\n/g, ''), 'base64').toString('utf8');
+      return this.ok();
+    }
+    if ((match = /^if cat \S+ \| base64 -d 2>\/dev\/null \| grep -qF -e '([^']*)' && cat \S+ \| base64 -d 2>\/dev\/null \| grep -qF -e '([^']*)'; then (.*); fi$/s.exec(command))) {
+      return this.lock !== undefined && this.lock.includes(match[1]) && this.lock.includes(match[2]) ? this.run(match[3]) : this.ok();
+    }
+    if ((match = /^echo '([A-Za-z0-9+/=\n]+)' > \.kamal\/lock-\S+\/details$/s.exec(command))) {
+      if (this.lock === undefined) return this.fail('sh: cannot create .kamal/lock-chat/details: Directory nonexistent');
+      this.lock = Buffer.from(match[1].replace(/\n/g, ''), 'base64').toString('utf8');
       return this.ok();
     }
     if (/^test -d \.kamal\/lock-\S+ && echo present \|\| true$/.test(command)) return this.ok(this.lock !== undefined ? 'present\n' : '');

@@ -12,7 +12,7 @@ export function lockDirectory(config: Pick<KamalConfig, 'service' | 'destination
   return `.kamal/lock-${serviceWithDestination(config)}`;
 }
 
-function lockDetailsFile(config: Pick<KamalConfig, 'service' | 'destination'>): string {
+export function lockDetailsFile(config: Pick<KamalConfig, 'service' | 'destination'>): string {
   return `${lockDirectory(config)}/details`;
 }
 
