@@ -180,10 +180,10 @@ describe('deploy-rollback CLI interrupted by signals on real Kamal hosts', funct
       name: 'after the first group (post-app-boot hook)',
       extra: ['boot:', '  limit: 1'],
       hooks: { 'post-app-boot': 'exec sleep 60' },
-      reach: async (run) => {
+      reach: async (run, service) => {
         await run.waitForLine(/Group 1 of 2/);
         await run.waitForLine(/stopping v2/);
-        await new Promise((resolve) => setTimeout(resolve, 500));
+        await waitUntil(async () => !(await hostState(hosts.hosts[0]!, service)).running.includes(`${service}-web-v2`), 'the first group to stop v2');
       },
       after: ['v1', 'v2'],
       changed: true,
@@ -242,6 +242,31 @@ describe('deploy-rollback CLI interrupted by signals on real Kamal hosts', funct
       });
     }
   }
+
+  it('SIGINT while a host has gone silent mid-boot (link dropped, no reset): a clear answer within 20 s, that host unknown, the lock released; a re-run converges', async () => {
+    const service = 'silentint';
+    await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });
+    const cwd = project(service);
+    const silent = hosts.hosts[1]!;
+    let result: Awaited<Run['done']>;
+    let sent = 0;
+    try {
+      const run = start(cwd, ['rollback', '--kamal', '.', '--to', 'v1', '--yes']);
+      await run.waitForLine(new RegExp(`\\[ssh ${silent.address.replace(/\./g, '\\.')}\\].*starting ${service}-web-v1`));
+      await hosts.linkDown(silent);
+      sent = Date.now();
+      run.child.kill('SIGINT');
+      result = await run.done;
+    } finally {
+      await hosts.linkUp(silent);
+    }
+    const said = `${result.stdout}\n${result.stderr}`;
+    assert.equal(result.code, 130, said);
+    assert.ok(result.endedAt - sent < 20_000, `ended ${result.endedAt - sent} ms after SIGINT`);
+    assert.equal(await lockExists(service), false, `the lock on the answering host was released\n${said}`);
+    assert.match(result.stdout, new RegExp(`${silent.address.replace(/\./g, '\\.')} +web +v2 +v1 +unknown`), said);
+    await rerunConverges(cwd, service);
+  });
 });
 
 async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
