@@ -199,4 +199,44 @@ describe('Kamal releases in VS Code on real hosts', function () {
       fs.rmSync(marker, { force: true });
     }
   });
+
+  it('Cancel while one host has gone silent mid-boot (link dropped, no reset): a clear answer within 20 s, that host unknown, the lock released', async () => {
+    const hooks = path.join(dir, '.kamal', 'hooks');
+    const marker = path.join(dir, 'hook-waiting');
+    const go = path.join(dir, 'hook-go');
+    fs.mkdirSync(hooks, { recursive: true });
+    // The hook holds the boot until the link is down, so the silent host's boot exchange is in flight.
+    fs.writeFileSync(path.join(hooks, 'pre-app-boot'), `#!/bin/sh\ntouch ${JSON.stringify(marker)}\nwhile [ ! -f ${JSON.stringify(go)} ]; do sleep 0.1; done\n`, { mode: 0o755 });
+    const [answering, silent] = hosts.hosts as [(typeof hosts.hosts)[0], (typeof hosts.hosts)[0]];
+    try {
+      const target = (await releases()).find((node) => !node.release.current && node.release.rollbackable)!;
+      const running = vscode.commands.executeCommand('deployRollback.rollbackToRelease', target) as Thenable<{ ok: boolean; message: string; lines: string[] } | undefined>;
+      await waitFor(() => fs.existsSync(marker), 'the pre-app-boot hook to start');
+      await hosts.linkDown(silent);
+      fs.writeFileSync(go, '');
+      await waitFor(async () => (await hosts.proxyTargetContainer(answering, `${SERVICE}-web`)) === `${SERVICE}-web-${target.release.version}`, `${answering.name} to switch to ${target.release.version}`);
+      const cancelledAt = Date.now();
+      assert.deepEqual(api.testing.cancelRollbacks(), ['Cancelling…']);
+      const outcome = await running;
+      const took = Date.now() - cancelledAt;
+      assert.ok(took < 20_000, `answered ${took} ms after Cancel`);
+      assert.equal(outcome?.ok, false);
+      const table = (outcome?.lines ?? []).join('\n');
+      assert.match(table, new RegExp(`${silent.address.replace(/\./g, '\\.')} +web +\\S+ +${target.release.version} +unknown`), table);
+      assert.equal(fs.existsSync(path.join(answering.home, '.kamal', `lock-${SERVICE}`)), false, 'the lock on the answering host was released');
+    } finally {
+      await hosts.linkUp(silent);
+      fs.rmSync(hooks, { recursive: true, force: true });
+      fs.rmSync(marker, { force: true });
+      fs.rmSync(go, { force: true });
+    }
+  });
 });
+
+async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
