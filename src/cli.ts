@@ -349,10 +349,11 @@ async function planAndRun(flags: Flags, source: ReleaseSource, app: App, target:
   const verb = plan.direction === 'forward' ? 'Roll forward' : 'Roll back';
   out(`${verb} ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}\n${plan.summary}\n\n${plan.lines.join('\n')}\n`);
   if (flags['dry-run']) {
-    const extra = (await source.previewRollback?.(plan)) ?? [];
+    // Interrupted, the preview stops too, so its throw-away worktree is removed before exiting.
+    const extra = (await source.previewRollback?.(plan, interrupts.controller.signal)) ?? [];
     if (extra.length) out(`\n${extra.join('\n')}\n`);
     out('\nDry run: nothing was changed.\n');
-    return 0;
+    return interrupts.exitCode ?? 0;
   }
   if (!flags.yes) {
     if (!process.stdin.isTTY) throw new DeployRollbackError('Refusing to roll back without --yes: stdin is not a terminal to confirm on.');
