@@ -16,9 +16,8 @@ import { sshTargetFor } from '../../src/core/kamal/ssh-target';
 import { executeKamalRollback, planKamalRollback } from '../../src/core/kamal/rollback';
 import type { KamalConfig } from '../../src/core/kamal/types';
 import type { InspectableSessionPool } from '../../src/core/ssh/pool';
-import type { HostSession } from '../../src/core/ssh/types';
 import { requireHostsOrSkip, startHosts, type TestHost, type TestHosts } from '../hosts/harness';
-import { realPool, writeDeployYml } from './kamal-hosts';
+import { realPool, sessionsFor, writeDeployYml } from './kamal-hosts';
 
 /** The issue's bound: a clear answer within 20 s of the link going down (keepalive gives 15 s). */
 const ANSWER_BOUND_MS = 20_000;
@@ -28,23 +27,6 @@ async function writeConfig(root: string, hosts: TestHosts, service: string): Pro
   const config = await loadKamalConfig(file, undefined, {});
   assert.deepEqual(config.problems.filter((problem) => problem.severity === 'error'), []);
   return config;
-}
-
-/** Sessions from the real pool that let a test act just before a command matching `when` runs on `host`. */
-function sessionsFor(pool: InspectableSessionPool, config: KamalConfig, before?: (host: string, command: string) => Promise<void>) {
-  const commands: { host: string; command: string }[] = [];
-  const sessions = async (host: string): Promise<HostSession> => {
-    const session = await pool.session(sshTargetFor(config, host));
-    return {
-      host: session.host,
-      exec: async (command, options) => {
-        commands.push({ host, command });
-        if (before) await before(host, command);
-        return session.exec(command, options);
-      },
-    };
-  };
-  return { sessions, commands };
 }
 
 async function timed<T>(work: () => Promise<T>): Promise<{ value?: T; error?: unknown; ms: number }> {

@@ -12,6 +12,8 @@ import * as path from 'node:path';
 import { createSessionPool, type InspectableSessionPool } from '../../src/core/ssh/pool';
 import type { ExecOptions, HostSession, SessionPool, SshTarget } from '../../src/core/ssh/types';
 import { startHosts, type StartHostsOptions, type TestHost, type TestHosts } from '../hosts/harness';
+import { sshTargetFor } from '../../src/core/kamal/ssh-target';
+import type { KamalConfig } from '../../src/core/kamal/types';
 
 /**
  * The real SSH pool for the harness hosts: their known_hosts only (strict), no agent, no ssh
@@ -141,4 +143,21 @@ export function runIfMain(benchModule: NodeModule, main: () => Promise<number>):
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)];
+}
+
+/** Sessions from the real pool that record every command and let a test act just before one runs on its host. */
+export function sessionsFor(pool: InspectableSessionPool, config: KamalConfig, before?: (host: string, command: string) => Promise<void>) {
+  const commands: { host: string; command: string }[] = [];
+  const sessions = async (host: string): Promise<HostSession> => {
+    const session = await pool.session(sshTargetFor(config, host));
+    return {
+      host: session.host,
+      exec: async (command, options) => {
+        commands.push({ host, command });
+        if (before) await before(host, command);
+        return session.exec(command, options);
+      },
+    };
+  };
+  return { sessions, commands };
 }

@@ -10,13 +10,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeployRollbackError, silentReporter } from '../../src/core/model';
 import { loadKamalConfig } from '../../src/core/kamal/config';
-import { sshTargetFor } from '../../src/core/kamal/ssh-target';
 import { executeKamalRollback, planKamalRollback } from '../../src/core/kamal/rollback';
 import type { KamalConfig } from '../../src/core/kamal/types';
 import type { InspectableSessionPool } from '../../src/core/ssh/pool';
-import type { HostSession } from '../../src/core/ssh/types';
 import { requireHostsOrSkip, startHosts, type TestHost, type TestHosts } from '../hosts/harness';
-import { holdDeployLock, realPool, writeDeployYml } from './kamal-hosts';
+import { holdDeployLock, realPool, sessionsFor, writeDeployYml } from './kamal-hosts';
 
 /** A deploy.yml for `service` on the harness hosts, role web behind kamal-proxy. */
 async function writeConfig(root: string, hosts: TestHosts, service: string, extra: string[] = [], servers?: string[]): Promise<KamalConfig> {
@@ -29,23 +27,6 @@ async function writeConfig(root: string, hosts: TestHosts, service: string, extr
   const config = await loadKamalConfig(file, undefined, {});
   assert.deepEqual(config.problems.filter((problem) => problem.severity === 'error'), []);
   return config;
-}
-
-/** Sessions from the real pool, counting commands and letting a test act before one runs. */
-function sessionsFor(pool: InspectableSessionPool, config: KamalConfig, before?: (host: string, command: string) => Promise<void>) {
-  const commands: { host: string; command: string }[] = [];
-  const sessions = async (host: string): Promise<HostSession> => {
-    const session = await pool.session(sshTargetFor(config, host));
-    return {
-      host: session.host,
-      exec: async (command, options) => {
-        commands.push({ host, command });
-        if (before) await before(host, command);
-        return session.exec(command, options);
-      },
-    };
-  };
-  return { sessions, commands };
 }
 
 async function dockerOk(hosts: TestHosts, host: TestHost, args: string[]): Promise<string> {
