@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import type { DeployRollbackApi } from '../../src/vscode/extension';
 import type { AppNode, EnvironmentNode, HostContainerNode, HostErrorNode, ReleaseNode, TreeNode } from '../../src/vscode/tree/nodes';
 import { requireHostsOrSkip, startHosts, type TestHosts } from '../hosts/harness';
-import { activateExtension } from './helpers';
+import { activateExtension, waitFor } from './helpers';
 
 const SERVICE = 'vsc';
 
@@ -211,10 +211,10 @@ describe('Kamal releases in VS Code on real hosts', function () {
     try {
       const target = (await releases()).find((node) => !node.release.current && node.release.rollbackable)!;
       const running = vscode.commands.executeCommand('deployRollback.rollbackToRelease', target) as Thenable<{ ok: boolean; message: string; lines: string[] } | undefined>;
-      await waitFor(() => fs.existsSync(marker), 'the pre-app-boot hook to start');
+      await waitFor(() => fs.existsSync(marker), { what: 'the pre-app-boot hook to start', timeoutMs: 60_000 });
       await hosts.linkDown(silent);
       fs.writeFileSync(go, '');
-      await waitFor(async () => (await hosts.proxyTargetContainer(answering, `${SERVICE}-web`)) === `${SERVICE}-web-${target.release.version}`, `${answering.name} to switch to ${target.release.version}`);
+      await waitFor(async () => (await hosts.proxyTargetContainer(answering, `${SERVICE}-web`)) === `${SERVICE}-web-${target.release.version}`, { what: `${answering.name} to switch to ${target.release.version}`, timeoutMs: 60_000 });
       const cancelledAt = Date.now();
       assert.deepEqual(api.testing.cancelRollbacks(), ['Cancelling…']);
       const outcome = await running;
@@ -232,11 +232,3 @@ describe('Kamal releases in VS Code on real hosts', function () {
     }
   });
 });
-
-async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { requireHostsOrSkip, startHosts, type TestHost, type TestHosts } from '../hosts/harness';
+import { waitFor } from '../hosts/exec';
 import { buildCliBundle, sshHome } from './cli-bundle';
 
 
@@ -162,7 +163,7 @@ describe('deploy-rollback CLI interrupted by signals on real Kamal hosts', funct
       hooks: { 'pre-deploy': 'exec sleep 60' },
       reach: async (run, service) => {
         await run.waitForLine(/taking the deploy lock/);
-        await waitUntil(() => lockExists(service), 'the run to take the lock');
+        await waitFor('the run to take the lock', () => lockExists(service), 30_000);
         await run.waitForLine(/\[ssh [^\]]+\] mkdir -p \.kamal|mkdir -p \.kamal/);
       },
       after: ['v2', 'v2'],
@@ -183,7 +184,7 @@ describe('deploy-rollback CLI interrupted by signals on real Kamal hosts', funct
       reach: async (run, service) => {
         await run.waitForLine(/Group 1 of 2/);
         await run.waitForLine(/stopping v2/);
-        await waitUntil(async () => !(await hostState(hosts.hosts[0]!, service)).running.includes(`${service}-web-v2`), 'the first group to stop v2');
+        await waitFor('the first group to stop v2', async () => !(await hostState(hosts.hosts[0]!, service)).running.includes(`${service}-web-v2`), 30_000);
       },
       after: ['v1', 'v2'],
       changed: true,
@@ -268,11 +269,3 @@ describe('deploy-rollback CLI interrupted by signals on real Kamal hosts', funct
     await rerunConverges(cwd, service);
   });
 });
-
-async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}

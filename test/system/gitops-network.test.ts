@@ -9,6 +9,7 @@ import { executeGitopsRollback, planGitopsRollback, pruneStaleWorktrees } from '
 import { listReleases } from '../../src/core/gitops/history';
 import { copyGitopsFixture, gitopsScenarios, runGit, type GitopsFixture } from '../fixtures/gitops';
 import { recordingReporter, rejection, snapshot } from '../unit/gitops/helpers';
+import { waitFor } from '../hosts/exec';
 
 /**
  * Gitops rollbacks against real remotes that misbehave: two clones pushing at the same moment,
@@ -62,14 +63,6 @@ async function silentServer(): Promise<{ url: string; connections: () => number;
         server.close(() => resolve());
       }),
   };
-}
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 describe('gitops push races: two clones pushing at the same moment', function () {
@@ -140,7 +133,7 @@ describe('gitops: a remote that never answers', function () {
       assert.match(error.message, /^Rolling back staging\/a failed: git fetch got no answer within 1\.5 s while fetching origin\/main \(deployRollback\.gitops\.networkTimeout\): the remote is not responding, so git was stopped\. Nothing was pushed/);
       assert.ok(took < 15_000, `ended after ${took} ms`);
       assert.ok(server.connections() > 0, 'git did connect to the silent remote');
-      await waitFor('git to drop its connection', () => server.open() === 0);
+      await waitFor('git to drop its connection', () => server.open() === 0, 15_000, 20);
       assert.deepEqual(snapshot(fixture), before);
     } finally {
       await server.close();
@@ -156,13 +149,13 @@ describe('gitops: a remote that never answers', function () {
       const plan = await planGitopsRollback(repo, 'staging', 'a', fixture.shas.a1);
       const controller = new AbortController();
       const running = rejection(executeGitopsRollback(plan, recordingReporter(), controller.signal, { networkTimeoutMs: 600_000 }));
-      await waitFor('git to connect', () => server.connections() > 0);
+      await waitFor('git to connect', () => server.connections() > 0, 15_000, 20);
       const cancelled = Date.now();
       controller.abort();
       const error = await running;
       assert.ok(Date.now() - cancelled < 5_000, 'stopped at once');
       assert.match(error.message, /^Rollback cancelled while fetching origin\/main; nothing was pushed and your checkout is unchanged$/);
-      await waitFor('git to drop its connection', () => server.open() === 0);
+      await waitFor('git to drop its connection', () => server.open() === 0, 15_000, 20);
     } finally {
       await server.close();
     }
