@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Duplex } from 'node:stream';
 import { openSftp, type SftpChannel } from './sftp';
+import { canOpenAhead, execOnChannel, isUnused, openSessionChannel } from './channels';
 import { Client, utils, type AnyAuthMethod, type AuthHandlerMiddleware, type ClientChannel, type ParsedKey } from 'ssh2';
 import { DeployRollbackError } from '../model';
 import { quote } from '../shell';
@@ -53,6 +54,11 @@ export interface SessionPoolOptions {
   maxChannelsPerConnection?: number;
   /** Default os.userInfo().username. */
   localUser?: string;
+  /**
+   * Keep a session channel opened ahead on each connection, so a command costs one round trip
+   * instead of two (src/core/ssh/channels.ts). Default true.
+   */
+  openChannelAhead?: boolean;
 }
 
 export interface SessionPoolStats {
@@ -157,14 +163,18 @@ class Connection {
   private readonly closeListeners: Array<() => void> = [];
   private readonly inFlight = new Set<(error: Error) => void>();
   private readonly limiter: ChannelLimiter;
+  /** The channel opened ahead for the next command (undefined while none is, or once the server refused one). */
+  private ahead: Promise<ClientChannel | undefined> | undefined;
+  private openAhead: boolean;
 
   constructor(
     private readonly client: Client,
     readonly where: string,
     private readonly cleanup: () => void,
-    private readonly options: { idleCloseMs: number; maxChannels: number; commandTimeoutMs: number; silentAfterMs: number; log: (line: string) => void },
+    private readonly options: { idleCloseMs: number; maxChannels: number; commandTimeoutMs: number; silentAfterMs: number; openChannelAhead: boolean; log: (line: string) => void },
   ) {
     this.limiter = new ChannelLimiter(options.maxChannels);
+    this.openAhead = options.openChannelAhead && canOpenAhead(client);
     const onGone = (reason: string, silent = false) => {
       if (this.closed) return;
       this.closed = true;
@@ -188,6 +198,7 @@ class Connection {
       } else onGone(error.message);
     });
     this.armIdle();
+    this.openNextAhead();
   }
 
   get isClosed(): boolean {
@@ -214,6 +225,45 @@ class Connection {
       this.close();
     }, this.options.idleCloseMs);
     this.idleTimer.unref();
+  }
+
+  private openNextAhead(): void {
+    if (!this.openAhead || this.closed || this.ahead) return;
+    this.ahead = openSessionChannel(this.client).catch((error: Error) => {
+      // sshd's MaxSessions (or an old server): the spare would only compete with real commands.
+      this.openAhead = false;
+      this.options.log(`[ssh ${this.where}] not opening channels ahead: ${error.message}`);
+      return undefined;
+    });
+  }
+
+  /** Starts `command` on the channel opened ahead when there is one, else as ssh2's exec() does. */
+  private startCommand(command: string, wanted: () => boolean, started: (error: Error | undefined, channel?: ClientChannel) => void): void {
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    if (!ahead) {
+      this.client.exec(command, (error, channel) => started(error, channel));
+      this.openNextAhead();
+      return;
+    }
+    void ahead.then((channel) => {
+      if (!wanted()) {
+        // Cancelled or timed out while the channel was on its way: the command never ran.
+        channel?.close();
+      } else if (!channel || !isUnused(channel) || this.closed) {
+        if (this.closed) started(new Error('the connection closed'));
+        else this.client.exec(command, (error, opened) => started(error, opened));
+      } else {
+        execOnChannel(channel, command, (error) => {
+          if (error) {
+            channel.close();
+            started(error);
+          }
+        });
+        started(undefined, channel);
+      }
+      this.openNextAhead();
+    });
   }
 
   /** An SFTP channel on this connection, for uploads (src/core/ssh/sftp.ts). */
@@ -293,9 +343,9 @@ class Connection {
         fail(new SshError(`${what} gave no result within ${seconds(timeoutMs)}`, 'timeout'));
       }, timeoutMs);
 
-      this.client.exec(command, (error, channel: ClientChannel) => {
-        if (error) {
-          fail(new ChannelOpenFailure(`Cannot run a command on ${this.where}: ${error.message}`));
+      this.startCommand(command, () => !settled, (error, channel) => {
+        if (error || !channel) {
+          fail(new ChannelOpenFailure(`Cannot run a command on ${this.where}: ${error?.message ?? 'no channel'}`));
           return;
         }
         if (settled) {
@@ -346,6 +396,7 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
   const hostKeyPolicy = options.hostKeyPolicy ?? 'ask';
   const maxChannels = options.maxChannelsPerConnection ?? 8;
   const localUser = options.localUser ?? safeLocalUser();
+  const openChannelAhead = options.openChannelAhead ?? true;
 
   const connections = new Map<string, Promise<Connection>>();
   const decryptedKeys = new Map<string, { data: Buffer; key: ParsedKey }>();
@@ -652,7 +703,7 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
     const { client, cleanup } = await dial(target);
     connectionsOpened++;
     log(`[ssh ${target.alias}] connected to ${where}`);
-    const opened = new Connection(client, where, cleanup, { idleCloseMs, maxChannels, commandTimeoutMs, silentAfterMs: keepaliveMs(target) * keepaliveMisses, log });
+    const opened = new Connection(client, where, cleanup, { idleCloseMs, maxChannels, commandTimeoutMs, silentAfterMs: keepaliveMs(target) * keepaliveMisses, openChannelAhead, log });
     openConnections.add(opened);
     opened.onClose(() => openConnections.delete(opened));
     return opened;

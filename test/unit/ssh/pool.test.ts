@@ -45,6 +45,30 @@ async function silentableRelay(port: number): Promise<{ port: number; drop(): vo
   };
 }
 
+/** A TCP relay to `port` that holds every chunk `oneWayMs` in each direction, as a distant link does. */
+async function delayRelay(port: number, oneWayMs: number): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((inbound) => {
+    const outbound = net.connect(port, '127.0.0.1');
+    sockets.add(inbound).add(outbound);
+    inbound.on('data', (chunk) => setTimeout(() => outbound.write(chunk), oneWayMs));
+    outbound.on('data', (chunk) => setTimeout(() => inbound.write(chunk), oneWayMs));
+    const end = () => {
+      inbound.destroy();
+      outbound.destroy();
+    };
+    inbound.on('close', end).on('error', end);
+    outbound.on('close', end).on('error', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
 
 describe('SSH session pool against a real sshd on loopback', function () {
   // Decrypting a passphrase-protected key runs bcrypt in JavaScript: about a second per try.
@@ -442,6 +466,34 @@ describe('SSH session pool against a real sshd on loopback', function () {
       relay.restore();
       assert.equal((await session.exec('echo back')).stdout, 'back\n');
       assert.equal(pool.stats().connectionsOpened, 2);
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('runs a command on an open connection in one round trip (its channel opened ahead), where exec() alone takes two', async () => {
+    const oneWayMs = 150;
+    const relay = await delayRelay(sshd.port, oneWayMs);
+    try {
+      const timeCommands = async (openChannelAhead: boolean): Promise<number[]> => {
+        const { pool } = makePool({ openChannelAhead, knownHostsFile: relayKnownHosts(relay.port) });
+        const session = await pool.session({ ...target(sshd), port: relay.port });
+        await session.exec('true');
+        const took: number[] = [];
+        for (let run = 0; run < 3; run++) {
+          const started = Date.now();
+          assert.equal((await session.exec(`echo out-${run}`)).stdout, `out-${run}\n`);
+          took.push(Date.now() - started);
+        }
+        pool.dispose();
+        return took;
+      };
+      const rtt = 2 * oneWayMs;
+      const ahead = await timeCommands(true);
+      const plain = await timeCommands(false);
+      // The control shows the relay really costs a round trip per exchange.
+      assert.ok(plain.every((ms) => ms >= 2 * rtt), `exec() alone: ${plain.join(', ')} ms for a ${rtt} ms round trip`);
+      assert.ok(ahead.every((ms) => ms < 1.5 * rtt), `with a channel opened ahead: ${ahead.join(', ')} ms for a ${rtt} ms round trip (exec() alone: ${plain.join(', ')} ms)`);
     } finally {
       await relay.close();
     }
