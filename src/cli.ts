@@ -239,6 +239,9 @@ async function rollbackCommand(flags: Flags, pool: () => SessionPool, reporter: 
   if (flags.to && source.kind === 'gitops') {
     // The gitops planner says exactly why a sha is not a target (unknown, shallow clone, not a release).
     target = { id: flags.to, app, version: flags.to, current: false, rollbackable: true };
+  } else if (flags.to && source.kind === 'kamal') {
+    // The planner reads every host for this version anyway (with the lock under --yes): no read before it.
+    target = { id: `${app.id}@${flags.to}`, app, version: flags.to, current: false, rollbackable: true };
   } else if (flags.to) {
     const releases = await source.releases(app, { limit: 10_000 });
     target = releases.find((release) => release.id === flags.to || release.version === flags.to);
@@ -317,7 +320,7 @@ async function planAndRun(flags: Flags, source: ReleaseSource, app: App, target:
   let plan;
   const runsAtOnce = flags.yes === true && flags['dry-run'] !== true;
   try {
-    const planning = source.planRollback(app, target, interrupts.controller.signal, { restoreTree: flags['restore-tree'] === true, runsAtOnce });
+    const planning = source.planRollback(app, target, interrupts.controller.signal, { restoreTree: flags['restore-tree'] === true, runsAtOnce, dryRun: flags['dry-run'] === true });
     const releaseLockNow = source.releaseLockNow?.bind(source);
     if (runsAtOnce && releaseLockNow) {
       // The pre-flight may take the lock: a second signal waits (bounded) for the plan's own release, or releases it.

@@ -179,6 +179,8 @@ export interface PlanRequest {
   restoreTree?: boolean;
   /** The run follows at once, unconfirmed (CLI --yes): Kamal may take its deploy lock with the pre-flight. */
   runsAtOnce?: boolean;
+  /** A preview: read the hosts now rather than plan from a read moments ago. */
+  dryRun?: boolean;
 }
 
 /** One place releases come from: a Kamal config or a gitops repository. */

@@ -64,7 +64,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
   const preview = async (node: TargetNode | undefined, askRelease: boolean) => {
     assertTrusted('Preview');
     const target = await resolveTarget(deps, node, askRelease, true);
-    const plan = await planOrOffer(deps, target);
+    const plan = await planOrOffer(deps, target, { dryRun: true });
     const words = rollWords(plan.direction);
     const extra = (await target.source.previewRollback?.(plan)) ?? [];
     const text = [

@@ -122,9 +122,9 @@ export async function planWithProgress(target: RollbackTarget, request?: PlanReq
  * Plans, and when reverts cannot be proven to reach the target, offers the honest alternative
  * (one commit restoring the target's tree) in a modal; only the user's explicit choice plans it.
  */
-export async function planOrOffer(context: RollbackContext, target: RollbackTarget): Promise<RollbackPlan> {
+export async function planOrOffer(context: RollbackContext, target: RollbackTarget, request: PlanRequest = {}): Promise<RollbackPlan> {
   try {
-    return await planWithProgress(target);
+    return await planWithProgress(target, request);
   } catch (error) {
     if (!(error instanceof RestoreTreeOffer)) throw error;
     // "Previous" was the source's pick: the restore is planned against that exact release.
@@ -146,7 +146,7 @@ export async function planOrOffer(context: RollbackContext, target: RollbackTarg
       context.output.channel.info(`Restoring ${label} to ${sha} in one commit not chosen: nothing changed.`);
       throw new UserCancelled();
     }
-    return planWithProgress({ ...target, release }, { restoreTree: true });
+    return planWithProgress({ ...target, release }, { ...request, restoreTree: true });
   }
 }
 

@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeployRollbackError, silentReporter } from '../../src/core/model';
 import { loadKamalConfig } from '../../src/core/kamal/config';
+import { readKamalInventory } from '../../src/core/kamal/inventory';
 import { executeKamalRollback, planKamalRollback } from '../../src/core/kamal/rollback';
 import type { KamalConfig } from '../../src/core/kamal/types';
 import type { InspectableSessionPool } from '../../src/core/ssh/pool';
@@ -184,6 +185,34 @@ describe('kamal rollback on real hosts', function () {
     assert.equal(commands.length, appHosts.length, 'one read per host, nothing else');
     const after = await Promise.all(appHosts.map((host) => allContainers(hosts, host)));
     assert.deepEqual(after, before);
+  });
+
+  it("plans from the tree's reading without reading the hosts again; the run checks them with the lock and refuses once one changed", async () => {
+    const service = 'chatrecent';
+    await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });
+    const config = await writeConfig(root, hosts, service);
+    const { sessions, commands } = sessionsFor(pool, config);
+    const read = await readKamalInventory(config, sessions);
+    const readCommands = commands.length;
+    const plan = await planKamalRollback({ config, sessions, targetVersion: 'v1', performer: 'system-test', recentRead: read });
+    assert.equal(commands.length, readCommands, 'planning sent nothing to the hosts');
+    assert.deepEqual(plan.detail.hostPlans.map((host) => host.steps[0]?.from), ['v2', 'v2', 'v2']);
+
+    // Someone removes v1 on the last host while the confirmation is open.
+    const last = appHosts[appHosts.length - 1];
+    await dockerOk(hosts, last, ['rm', `${service}-web-v1`]);
+    const before = await Promise.all(appHosts.map((host) => allContainers(hosts, host)));
+    const refused = await executeKamalRollback(plan, { sessions, reporter: silentReporter, runHooks: false });
+    assert.equal(refused.ok, false);
+    assert.match(refused.message, new RegExp(`Nothing was changed: the hosts no longer fit the confirmed plan: version v1 has no container on ${last.address.replace(/\./g, '\\.')} \\(web\\) any more`));
+    assert.deepEqual(await Promise.all(appHosts.map((host) => allContainers(hosts, host))), before, 'a refused run changed a host');
+    assert.equal(await lockExists(appHosts[0], service), false, 'the lock taken with the checks was released');
+
+    // Planned again from a fresh reading of the hosts as they are (v1 now only on two): refused before the confirmation.
+    await assert.rejects(
+      planKamalRollback({ config, sessions, targetVersion: 'v1', performer: 'system-test', recentRead: await readKamalInventory(config, sessions) }),
+      /version v1 has no container on/,
+    );
   });
 
   it('with the lock taken in the pre-flight (--yes), a refusal releases it and changes nothing', async () => {

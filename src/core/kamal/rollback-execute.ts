@@ -11,7 +11,7 @@ import { escapeControl } from '../text';
 import type { ExecResult, HostSession } from '../ssh/types';
 import { containerName, stopContainer, tagLatestImage, versionFromName } from './commands/app';
 import { recordAudit } from './commands/auditor';
-import { acquireLock, describeLock, lockDetailsText, parseLockDetails, releaseAdvice, unreadableLock, utcIso8601, type LockDetails } from './commands/lock';
+import { acquireLock, describeLock, lockDetailsText, releaseAdvice, utcIso8601, type LockDetails } from './commands/lock';
 import { parseReadBack, readBackCommand, undoRename, type RoleReadBack } from './commands/recovery';
 import { runHook, type HookDetails, type KamalHookName } from './hooks';
 import { assemblePlan } from './rollback-plan';
@@ -19,6 +19,7 @@ import { cleanUpAfterStop, prepareHosts } from './rollback-prepare';
 import { uploadFiles } from '../ssh/sftp';
 import { buildHostPlan } from './rollback-steps';
 import { chain, markerWatcher, parseSections, section } from './sections';
+import { changesSince, parseHostFacts, preflightScript, type HostFacts } from './rollback-preflight';
 import { TARGET_ARG_PLACEHOLDER, type KamalHostOutcome, type KamalHostPlan, type KamalPlanDetail, type KamalRoleStep } from './rollback-types';
 
 export interface ExecuteKamalRollbackDeps {
@@ -245,33 +246,61 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
     }
   };
 
-  /** `mkdir -p .kamal` everywhere, in the same round trip as the lock on the primary host. */
-  const takeLockEverywhere = async (): Promise<void> => {
-    reporter.step(`[ssh ${detail.hosts.join(', ')}] ${detail.commands.makeRunDirectory}`);
-    const others = detail.hosts.filter((host) => host !== detail.primaryHost);
+  /**
+   * The deploy lock on the primary host and `mkdir -p .kamal` on the others, each in one exchange
+   * with the pre-flight's checks read again: the plan was confirmed on an earlier reading (maybe
+   * the tree's), so it runs only if it still fits the hosts.
+   */
+  const takeLockWithChecks = async (): Promise<void> => {
+    const target = detail.hostPlans[0]?.tagVersion;
+    const primary = detail.primaryHost;
+    reporter.step(`[ssh ${detail.hosts.join(', ')}] ${detail.commands.makeRunDirectory}, the deploy lock on ${primary}, and the checks again`);
     lockSent = true;
-    const [locked, ...made] = await Promise.allSettled([
-      takeLock(runner, detail, reporter, lockDetails),
-      ...others.map((host) => runner.run(host, detail.commands.makeRunDirectory, 'mkdir -p .kamal')),
-    ]);
-    if (locked.status === 'fulfilled') lockHeld = true;
+    const prepareOn = (host: string) => (host === primary ? `${detail.commands.makeRunDirectory} && ${acquireLock(config, lockDetails)}` : detail.commands.makeRunDirectory);
+    const settled = await Promise.allSettled(
+      detail.hosts.map(async (host) => {
+        const what = host === primary ? 'take the deploy lock with the checks' : 'mkdir -p .kamal with the checks';
+        const result = await runner.exec(host, preflightScript(config, host, host === primary, target, prepareOn(host)), what);
+        return parseHostFacts(config, host, host === primary, result.stdout, result.stderr, target);
+      }),
+    );
+    const locked = settled[detail.hosts.indexOf(primary)];
+    if (locked?.status === 'fulfilled' && locked.value.prepared === 0) lockHeld = true;
     if (deps.signal?.aborted) throw abortError();
-    const unmade = made.flatMap((entry, index) => (entry.status === 'rejected' ? [`${others[index]}: ${errorText(entry.reason)}`] : []));
-    if (locked.status === 'rejected') {
+    if (!locked || locked.status === 'rejected') {
+      const reason: unknown = locked?.status === 'rejected' ? locked.reason : new Error(`${primary} is not among the hosts`);
       // The lock line may have reached the host before it went silent: say how to check.
-      if (locked.reason instanceof HostUnreachable) {
-        throw new DeployRollbackError(`${errorText(locked.reason)}. The deploy lock may have been taken there: once it answers, \`kamal lock status\` tells, and ${releaseAdvice(config)} releases it if it names this run.`, 'lock');
+      if (reason instanceof HostUnreachable) {
+        throw new DeployRollbackError(`${errorText(reason)}. The deploy lock may have been taken there: once it answers, \`kamal lock status\` tells, and ${releaseAdvice(config)} releases it if it names this run.`, 'lock');
       }
-      throw locked.reason;
+      throw reason;
     }
+    if (locked.value.prepared !== 0) {
+      const lock = locked.value.lock;
+      if (lock?.unreadable) {
+        throw new DeployRollbackError(`Nothing was changed: the deploy lock on ${primary} is ${describeLock(lock)}. If no deploy is running, release it with ${releaseAdvice(config)}.`, 'lock');
+      }
+      if (lock) throw new DeployRollbackError(`Nothing was changed: the deploy lock on ${primary} is ${describeLock(lock)}.`, 'lock');
+      throw new DeployRollbackError(`Nothing was changed: could not take the deploy lock on ${primary} (exit ${locked.value.prepared ?? 'unknown'}${locked.value.prepareError ? `: ${locked.value.prepareError}` : ''}).`, 'lock');
+    }
+    const facts: HostFacts[] = [];
+    const unmade = settled.flatMap((entry, index) => {
+      if (entry.status === 'rejected') return [`${detail.hosts[index]}: ${errorText(entry.reason)}`];
+      facts.push(entry.value);
+      return entry.value.prepared !== 0 ? [`${detail.hosts[index]}: mkdir -p .kamal failed (exit ${entry.value.prepared ?? 'unknown'}${entry.value.prepareError ? `: ${entry.value.prepareError}` : ''})`] : [];
+    });
     if (unmade.length > 0) throw new DeployRollbackError(`Nothing was changed: could not prepare ${unmade.join('; ')}.`, 'prepare');
+    const changes = changesSince(detail, facts);
+    if (changes.length > 0) {
+      throw new DeployRollbackError(`Nothing was changed: the hosts no longer fit the confirmed plan: ${changes.join('; ')}. Refresh and plan again.`, 'preflight');
+    }
   };
 
   try {
     await hook('pre-connect');
     if (deps.signal?.aborted) throw abortError();
 
-    if (!detail.lockTaken) await takeLockEverywhere();
+    if (!detail.lockTaken) await takeLockWithChecks();
     lockHeld = true;
     holdingLockForHooks = true;
 
@@ -372,26 +401,6 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
 
 function key(host: string, role: string): string {
   return `${host}\n${role}`;
-}
-
-async function takeLock(runner: HostRunner, detail: KamalPlanDetail, reporter: Reporter, details: LockDetails): Promise<void> {
-  const { config } = detail;
-  const command = acquireLock(config, details);
-  reporter.step(`[ssh ${detail.primaryHost}] taking the deploy lock`);
-  const result = await runner.exec(detail.primaryHost, `${detail.commands.makeRunDirectory} && ${command}`, 'take the deploy lock');
-  if (result.code === 0) return;
-  const status = await runner.exec(detail.primaryHost, detail.commands.lockStatus, 'read the deploy lock');
-  if (status.code === 0 && status.stdout.trim()) {
-    throw new DeployRollbackError(`Nothing was changed: the deploy lock on ${detail.primaryHost} is ${describeLock(parseLockDetails(status.stdout))}.`, 'lock');
-  }
-  // `stat` found the directory, `cat` found no details: a lock someone's failed acquisition left behind.
-  if (status.code === 0) {
-    throw new DeployRollbackError(
-      `Nothing was changed: the deploy lock on ${detail.primaryHost} is ${describeLock(unreadableLock())}. If no deploy is running, release it with ${releaseAdvice(config)}.`,
-      'lock',
-    );
-  }
-  throw new DeployRollbackError(`Nothing was changed: could not take the deploy lock on ${detail.primaryHost} (exit ${result.code}${result.stderr.trim() ? `: ${lastLine(result.stderr)}` : ''}).`, 'lock');
 }
 
 /** A cancel closed the lock command's channel: the host may still have run it. Ours when it names us at our time. */

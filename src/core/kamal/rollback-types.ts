@@ -14,6 +14,8 @@ export interface KamalRoleStep {
   renameExisting: boolean;
   /** `V_replaced_<16 hex>`. */
   renamedVersion: string;
+  /** The `_replaced_` copy an interrupted rollback left in place of the target, renamed back first. */
+  restoresCopy?: string;
   /** `<host>-<12 hex>`. */
   containerHostname: string;
   proxied: boolean;

@@ -5,17 +5,11 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
-import { DeployRollbackError, silentReporter, type LockInfo, type Reporter, type RollDirection, type RollbackPlan } from '../model';
+import { DeployRollbackError, silentReporter, type Reporter, type RollDirection, type RollbackPlan } from '../model';
 import { shellLine, quoteArgv } from '../shell';
 import type { HostSession } from '../ssh/types';
 import {
-  containerIdForVersion,
-  containerName,
   runContainer,
-  currentRunningContainerName,
-  envFileExists,
-  listRoleContainers,
-  roleEnvFile,
   validateDestination,
   validateEnvName,
   validateHost,
@@ -36,26 +30,21 @@ import {
   describeLock,
   lockDetailsFile,
   lockDetailsText,
-  lockDirectoryPresent,
-  lockStatus,
-  parseLockDetails,
   releaseAdvice,
   releaseLockIfOurs,
   rubyBase64,
-  unreadableLock,
   utcIso8601,
   type LockDetails,
 } from './commands/lock';
-import { escapeControl } from '../text';
-import { customCertificate, tlsFiles } from './commands/proxy';
 import { validateAssetPath } from './commands/assets';
 import { hasErrorPages, makeErrorPagesDirectory, readErrorPages } from './commands/error-pages';
 import { hookIsRunnable } from './hooks';
 import { raceAbort, redactPlanLines } from './rollback-execute';
 import { assemblePlan, label, lockMessageFor, plural, projectRoot } from './rollback-plan';
 import { stopRunningReplacedCopies } from './commands/recovery';
-import { MARK, STATUS_ECHO, parseSections, section } from './sections';
-import { bootGroups, buildHostPlan, hostsInBootOrder, rolesOnHost, stopTimeout } from './rollback-steps';
+import { factsFromInventory, leftoverCopy, needsReplacedStop, parseHostFacts, preflightScript, REPLACED, targetProblems, type HostFacts } from './rollback-preflight';
+import type { KamalInventory } from './inventory';
+import { bootGroups, buildHostPlan, hostsInBootOrder, stopTimeout } from './rollback-steps';
 import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './rollback-types';
 import type { KamalConfig } from './types';
 
@@ -79,6 +68,12 @@ export interface PlanKamalRollbackInput {
    * or no target is given (the lock names it).
    */
   takeLock?: boolean;
+  /**
+   * The hosts as a read moments ago saw them (the tree's inventory): planned from it without
+   * reading them again. The run re-reads them when it takes the lock and refuses if the plan no
+   * longer fits. Ignored with `takeLock`, or when a host could not be read.
+   */
+  recentRead?: KamalInventory;
 }
 
 /** Dotted config keys that no rollback command reads: unresolved values there do not matter. */
@@ -136,141 +131,6 @@ export function validateConfigForRollback(config: KamalConfig): void {
   }
 }
 
-/** A container of one role on one host, as the pre-flight listed it. */
-interface ListedContainer {
-  id: string;
-  name: string;
-  state: string;
-  created: number;
-}
-
-interface RoleFacts {
-  role: string;
-  containers: ListedContainer[];
-  /** From the exact-name query (only when a target was given). */
-  targetPresent?: boolean;
-  current?: string;
-  envFile: boolean;
-  /** Custom TLS files the last deploy should have left on the host, missing now. */
-  missingTls: string[];
-  errors: string[];
-}
-
-interface HostFacts {
-  host: string;
-  roles: RoleFacts[];
-  lock?: LockInfo;
-  /** Tags of REPO present on the host; undefined when docker could not say. */
-  imageTags?: Set<string>;
-  /** Exit status of the `prepare` section (lock / mkdir) when one was sent. */
-  prepared?: number;
-  prepareError?: string;
-}
-
-/** One line per host: every role's containers, current version, env file, and (primary) the lock; `prepare` runs last. */
-export function preflightScript(config: KamalConfig, host: string, primary: boolean, targetVersion?: string, prepare?: string): string {
-  const parts: string[] = [];
-  for (const role of rolesOnHost(config, host)) {
-    parts.push(section(`list ${role.name}`, quoteArgv(listRoleContainers(config, role.name))));
-    if (targetVersion !== undefined) parts.push(section(`target ${role.name}`, quoteArgv(containerIdForVersion(config, role.name, targetVersion))));
-    parts.push(section(`current ${role.name}`, currentRunningContainerName(config, role.name)));
-    parts.push(section(`env ${role.name}`, envFileExists(config, role.name)));
-    if (role.proxy && customCertificate(config, role.name)) {
-      // Prints the certificate files the last deploy should have left, that are missing.
-      parts.push(section(`tls ${role.name}`, tlsFiles(config, role.name).host.map((file) => `test -f ${file} || echo ${file}`).join(' ; ')));
-    }
-  }
-  // The retained container is not enough: `docker run REPO:V` needs the image tag too (a prune or rmi removes it).
-  parts.push(section('images', quoteArgv(['docker', 'image', 'ls', '--format', '{{.Tag}}', config.repository])));
-  if (primary) {
-    // Kamal's status prints nothing for a lock directory without details: ask for the directory too.
-    parts.push(section('lockdir', lockDirectoryPresent(config)));
-    parts.push(`${shellLine(['echo', `${MARK} lock`])}; ${lockStatus(config)}${prepare !== undefined ? `; ${STATUS_ECHO}` : ''}`);
-  }
-  // After the lock was read: `mkdir` of the lock directory fails if someone holds it, whatever was read.
-  if (prepare !== undefined) parts.push(section('prepare', prepare));
-  return parts.join('; ');
-}
-
-/** Docker's `CreatedAt`: `2026-11-23 00:17:41 +0000 UTC`. */
-function parseDockerTime(text: string): number {
-  const match = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}) ([+-]\d{2})(\d{2})/.exec(text.trim());
-  if (!match) return Number.NaN;
-  return Date.parse(`${match[1]}T${match[2]}${match[3]}:${match[4]}`);
-}
-
-function parseHostFacts(config: KamalConfig, host: string, primary: boolean, stdout: string, stderr: string, targetVersion?: string): HostFacts {
-  const sections = parseSections(stdout);
-  const facts: HostFacts = { host, roles: [] };
-  const failure = (name: string): string | undefined => {
-    const entry = sections.get(name);
-    if (!entry) return `no answer to the ${name.split(' ')[0]} query${stderr.trim() ? ` (${stderr.trim().split('\n').slice(-1)[0]})` : ''}`;
-    if (entry.rc !== 0) return `the ${name.split(' ')[0]} query failed (exit ${entry.rc ?? 'unknown'}${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-1)[0]}` : ''})`;
-    return undefined;
-  };
-  for (const role of rolesOnHost(config, host)) {
-    const errors: string[] = [];
-    const listName = `list ${role.name}`;
-    const listError = failure(listName);
-    if (listError) errors.push(listError);
-    const listed = sections.get(listName)?.lines ?? [];
-    // CreatedAt has whole seconds; docker lists newest first, so the position breaks ties.
-    const containers = listed.flatMap((line, index): ListedContainer[] => {
-      const [id, name, state, created] = line.split('\t');
-      return id && name ? [{ id, name, state: state ?? 'unknown', created: parseDockerTime(created ?? '') + (listed.length - index) / 1000 }] : [];
-    });
-    let targetPresent: boolean | undefined;
-    if (targetVersion !== undefined) {
-      const targetError = failure(`target ${role.name}`);
-      if (targetError) errors.push(targetError);
-      targetPresent = (sections.get(`target ${role.name}`)?.lines.length ?? 0) > 0;
-    }
-    const currentError = failure(`current ${role.name}`);
-    if (currentError) errors.push(currentError);
-    const currentName = sections.get(`current ${role.name}`)?.lines[0]?.trim();
-    const envLines = sections.get(`env ${role.name}`)?.lines ?? [];
-    let missingTls: string[] = [];
-    if (role.proxy && customCertificate(config, role.name)) {
-      const tlsError = failure(`tls ${role.name}`);
-      if (tlsError) errors.push(tlsError);
-      missingTls = (sections.get(`tls ${role.name}`)?.lines ?? []).map((line) => line.trim()).filter((line) => line !== '');
-    }
-    facts.roles.push({
-      role: role.name,
-      containers,
-      targetPresent,
-      current: currentName ? versionFromName(config, role.name, currentName) : undefined,
-      envFile: envLines.includes('yes'),
-      missingTls,
-      errors,
-    });
-  }
-  const images = sections.get('images');
-  if (images && images.rc === 0) facts.imageTags = new Set(images.lines.map((line) => line.trim()).filter(Boolean));
-  const prepare = sections.get('prepare');
-  if (prepare) {
-    facts.prepared = prepare.rc;
-    if (prepare.rc !== 0 && stderr.trim()) facts.prepareError = escapeControl(stderr.trim().split('\n').slice(-1)[0] ?? '');
-  }
-  if (primary) {
-    const lock = sections.get('lock');
-    if (lock && lock.lines.length > 0) facts.lock = parseLockDetails(lock.lines.join('\n'));
-    else if (sections.get('lockdir')?.lines.includes('present')) facts.lock = unreadableLock();
-  }
-  return facts;
-}
-
-const REPLACED = /_replaced_[0-9a-f]+$/;
-
-/**
- * An interrupted rollback can leave the target only as `S-R-V_replaced_<hex>` (renamed, then the
- * host went silent before the new container ran): the newest such copy, when `S-R-V` is absent.
- */
-function leftoverCopy(config: KamalConfig, role: RoleFacts, target: string): ListedContainer | undefined {
-  if (role.targetPresent === true || role.containers.some((container) => container.name === containerName(config, role.role, target))) return undefined;
-  const prefix = `${containerName(config, role.role, target)}_replaced_`;
-  return role.containers.filter((container) => container.name.startsWith(prefix) && REPLACED.test(container.name)).sort((a, b) => b.created - a.created)[0];
-}
 
 /**
  * So that a plain re-run converges after an interrupted one: a target left only as a renamed copy
@@ -285,10 +145,9 @@ function repairInterruptedSteps(config: KamalConfig, hostPlans: KamalHostPlan[],
       if (copy && step.commands.rename) {
         reporter.warn(`[ssh ${step.host}] ${step.role}: ${target} is only there as ${copy.name} (left by an interrupted rollback): it is renamed back first.`);
         step.commands.rename = `${quoteArgv(['docker', 'rename', copy.name, step.containerName])} && ${step.commands.rename}`;
+        step.restoresCopy = copy.name;
       }
-      const running = (container: ListedContainer) => container.state === 'running' || container.state === 'restarting';
-      const targetRunsBeside = role.current !== target && role.containers.some((container) => container.name === step.containerName && running(container));
-      if (targetRunsBeside || role.containers.some((container) => REPLACED.test(container.name) && running(container))) {
+      if (needsReplacedStop(config, role, target)) {
         step.commands.stopReplaced = stopRunningReplacedCopies(config, step.role, stopTimeout(config, config.roles.find((entry) => entry.name === step.role)!));
       }
     }
@@ -409,6 +268,17 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
     return host === primaryHost ? `${made} && ${acquireLock(config, lockTaken)}` : made;
   };
 
+  const known = !lockTaken && input.recentRead ? factsFromInventory(config, input.recentRead) : undefined;
+  if (known) {
+    reporter.step(`Planning from the hosts as read at ${input.recentRead!.readAt} (checked again when the lock is taken)`);
+    const settled = hosts.map((host): PromiseSettledResult<HostFacts> => {
+      const value = known.find((facts) => facts.host === host);
+      return value ? { status: 'fulfilled', value } : { status: 'rejected', reason: new Error('not in the recent read') };
+    });
+    const plan = await planFromFacts(input, { hosts, groups, primaryHost, identity, hooks, settled, reporter });
+    plan.lines.unshift(`Planned from the hosts as read at ${input.recentRead!.readAt}; when the deploy lock is taken they are read again, and the run stops (nothing changed) if this plan no longer fits.`, '');
+    return plan;
+  }
   reporter.step(`Checking ${plural(hosts.length, 'host')} for ${label(config)}`);
   if (lockTaken) reporter.step(`[ssh ${primaryHost}] taking the deploy lock with the checks`);
   const settled = await Promise.allSettled(
@@ -524,23 +394,13 @@ async function planFromFacts(
     throw new DeployRollbackError(`Cannot pick a version to roll ${label(config)} back to: no earlier version has a container on every host and role. Pick one explicitly.`, 'preflight');
   }
 
-  const missing: string[] = [];
-  const missingEnv: string[] = [];
-  const missingImage = facts.filter((host) => host.imageTags !== undefined && !host.imageTags.has(target)).map((host) => host.host);
-  for (const host of facts) {
-    for (const role of host.roles) {
-      const present = role.targetPresent ?? role.containers.some((container) => container.name === containerName(config, role.role, target));
-      if (!present && !leftoverCopy(config, role, target)) missing.push(`${host.host} (${role.role})`);
-      if (!role.envFile) missingEnv.push(`${host.host} (${role.role}: ${roleEnvFile(config, role.role)})`);
-    }
-  }
+  const { missing, missingEnv, missingTls, missingImage } = targetProblems(config, facts, target);
   if (missing.length > 0) {
     throw new DeployRollbackError(
       `Cannot roll back ${label(config)} to ${target}, nothing was changed: version ${target} has no container on ${missing.join(', ')} (pruned, or never deployed there).`,
       'preflight',
     );
   }
-  const missingTls = facts.flatMap((host) => host.roles.flatMap((role) => role.missingTls.map((file) => `${host.host} (${role.role}): ${file}`)));
   if (missingTls.length > 0) {
     throw new DeployRollbackError(
       `Cannot roll back ${label(config)} to ${target}, nothing was changed: proxy.ssl uses a custom certificate, and the files the last deploy left for kamal-proxy are missing on ${missingTls.join(', ')}. Run \`kamal deploy\` (it uploads them from your secrets); Deploy Rollback never reads secrets.`,

@@ -15,6 +15,8 @@ import type { KamalConfig } from './types';
 
 /** The environment name used when a config has no destination. */
 export const DEFAULT_ENVIRONMENT = 'default';
+/** How old the tree's reading may be for a rollback to plan from it: "a moment ago", shown as such. */
+const RECENT_READ_MS = 60_000;
 
 /** Config keys the inventory needs resolved: with any of them unknown it would read the wrong containers. */
 const INVENTORY_KEYS = ['service', 'image', 'registry', 'servers', 'ssh', 'primary_role'];
@@ -176,6 +178,7 @@ export class KamalSource implements ReleaseSource {
       signal,
       reporter: this.reporter,
       takeLock: request.runsAtOnce === true,
+      recentRead: request.runsAtOnce || request.dryRun ? undefined : await this.recentInventory(config),
     });
     this.planConfigs.set(plan, config);
     return plan;
@@ -231,6 +234,16 @@ export class KamalSource implements ReleaseSource {
       this.configs.set(key, loading);
     }
     return loading;
+  }
+
+  /**
+   * The inventory read within RECENT_READ_MS (what the tree shows), else undefined: a rollback
+   * plans from it instead of reading the hosts again, and the run checks them with the lock.
+   */
+  private async recentInventory(config: KamalConfig): Promise<KamalInventory | undefined> {
+    const reading = this.inventories.get(keyOf(config.destination));
+    const inventory = await reading?.catch(() => undefined);
+    return inventory && Date.now() - Date.parse(inventory.readAt) <= RECENT_READ_MS ? inventory : undefined;
   }
 
   /** One inventory per destination until `refresh()`; concurrent callers share it. */

@@ -3,6 +3,7 @@ import { chmod, mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { executeKamalRollback, planKamalRollback } from '../../../src/core/kamal/rollback';
+import type { KamalInventory } from '../../../src/core/kamal/inventory';
 import type { KamalConfig } from '../../../src/core/kamal/types';
 import { FakeHosts, kamalConfig, RecordingReporter, role } from './rollback-fixtures';
 
@@ -60,17 +61,18 @@ describe('executeKamalRollback', () => {
     assert.equal(result.ok, true, result.message);
     const currentVersion = plan.detail.hostPlans[0].steps[0].commands.currentVersion;
     assert.deepEqual(runCommands(fakes, 'web-1'), [
-      "mkdir -p .kamal && mkdir .kamal/lock-chat && { echo 'B64' > .kamal/lock-chat/details || { rm -rf .kamal/lock-chat; false; }; }",
       `mkdir -p .kamal && echo '[T] [ada] [web] Renaming container v2 to v2_replaced_X' >> .kamal/chat-audit.log && docker rename chat-web-v2 chat-web-v2_replaced_X && ${currentVersion}`,
-      runCommands(fakes, 'web-1')[2],
+      runCommands(fakes, 'web-1')[1],
       'docker exec kamal-proxy kamal-proxy deploy chat-web --target="CID:80" --deploy-timeout="10s" --drain-timeout="30s" --buffer-requests --buffer-responses --log-request-header="Cache-Control" --log-request-header="Last-Modified" --log-request-header="User-Agent"',
       "mkdir -p .kamal && echo '[T] [ada] [web] Booted app version v2' >> .kamal/chat-audit.log && docker container ls --all --filter 'name=^chat-web-v3$' --quiet | xargs docker stop",
       "mkdir -p .kamal && echo '[T] [ada] Tagging localhost:5555/bars/app:v2 as the latest image' >> .kamal/chat-audit.log && docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest",
       'rm .kamal/lock-chat/details && rm -r .kamal/lock-chat',
     ]);
-    // Fused exchanges on the primary: lock; rename+run; switch+stop; tag+unlock (each line byte for byte in its section).
+    // Fused exchanges on the primary: the checks again with the lock; rename+run; switch+stop; tag+unlock (each line byte for byte in its section).
     const exchanges = fakes.get('web-1').exchanges.slice(1).map((command) => command.replace(/\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\]/g, '[T]'));
     assert.equal(exchanges.length, 4);
+    assert.match(exchanges[0], /^echo '@@deploy-rollback list web'; .*; echo '@@deploy-rollback target web'; .*; echo '@@deploy-rollback prepare'; mkdir -p \.kamal && mkdir \.kamal\/lock-chat && \{ echo '[A-Za-z0-9+/=\n]+' > \.kamal\/lock-chat\/details \|\| \{ rm -rf \.kamal\/lock-chat; false; \}; \}; echo "@@deploy-rollback rc \$\?"$/s);
+    assert.match(fakes.get('web-2').exchanges[1], /^echo '@@deploy-rollback list web'; .*; echo '@@deploy-rollback prepare'; mkdir -p \.kamal; echo "@@deploy-rollback rc \$\?"$/s);
     assert.match(exchanges[1], /^echo '@@deploy-rollback current'; mkdir -p \.kamal && echo .* docker rename .* && sh -c .* \| head -1 && echo "@@deploy-rollback rc 0" && echo '@@deploy-rollback run' && docker run --detach .*; echo "@@deploy-rollback rc \$\?"$/);
     assert.match(exchanges[2], /^echo '@@deploy-rollback proxy'; docker exec kamal-proxy kamal-proxy deploy .* && echo "@@deploy-rollback rc 0" && echo '@@deploy-rollback booted' && mkdir -p \.kamal && echo '\[T\] \[ada\] \[web\] Booted app version v2' .* \| xargs docker stop; echo "@@deploy-rollback rc \$\?"$/);
     assert.equal(
@@ -78,13 +80,12 @@ describe('executeKamalRollback', () => {
       "echo '@@deploy-rollback tag'; mkdir -p .kamal && echo '[T] [ada] Tagging localhost:5555/bars/app:v2 as the latest image' >> .kamal/chat-audit.log && docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest; echo \"@@deploy-rollback rc $?\"; " +
         "echo '@@deploy-rollback unlock'; rm .kamal/lock-chat/details && rm -r .kamal/lock-chat; echo \"@@deploy-rollback rc $?\"",
     );
-    assert.equal(fakes.get('web-2').exchanges.length, 5, 'pre-flight, mkdir, rename+run, switch+stop, tag');
+    assert.equal(fakes.get('web-2').exchanges.length, 5, 'pre-flight, the checks again with mkdir, rename+run, switch+stop, tag');
     assert.equal(
-      runCommands(fakes, 'web-1')[2],
+      runCommands(fakes, 'web-1')[1],
       'docker run --detach --restart unless-stopped --name chat-web-v2 --network kamal --hostname web-1-H --env KAMAL_CONTAINER_NAME="chat-web-v2" --env KAMAL_VERSION="v2" --env KAMAL_HOST="web-1"' +
         ' --env-file .kamal/apps/chat/env/roles/web.env --log-opt max-size="10m" --label service="chat" --label role="web" --label destination localhost:5555/bars/app:v2',
     );
-    assert.deepEqual(runCommands(fakes, 'web-2')[0], 'mkdir -p .kamal');
     // Only the primary host holds the lock.
     assert.ok(!runCommands(fakes, 'web-2').some((command) => command.includes('lock-chat')));
     for (const host of fakes.hosts.values()) {
@@ -106,6 +107,93 @@ describe('executeKamalRollback', () => {
     assert.equal(result.rollForward, undefined);
     assert.match(reporter.text('step'), /\[ssh web-2\] web: starting chat-web-v2/);
     assert.match(reporter.text('debug'), /\[ssh web-3\] echo '@@deploy-rollback current'; mkdir -p .kamal && echo .* docker rename chat-web-v2 chat-web-v2_replaced_/);
+  });
+
+  describe('a plan confirmed on an earlier reading (the tree\'s, or before a confirmation)', () => {
+    /** What the tree's inventory would have read from the fakes just now. */
+    function recentRead(config: KamalConfig, fakes: FakeHosts): KamalInventory {
+      return {
+        service: config.service,
+        primaryHost: 'web-1',
+        primaryRole: 'web',
+        readAt: new Date().toISOString(),
+        hosts: [...fakes.hosts.values()].map((host) => {
+          const listed = [...host.containers].reverse();
+          return {
+            host: host.host,
+            roles: ['web'],
+            containers: listed.map((container, order) => ({
+              id: container.id,
+              host: host.host,
+              role: 'web',
+              name: container.name,
+              state: container.state === 'running' ? 'running' : 'exited',
+              status: container.state,
+              image: container.image,
+              created: new Date(container.created * 1000).toISOString(),
+              version: container.name.replace('chat-web-', ''),
+              replaced: container.name.includes('_replaced_'),
+              order,
+            })),
+            currentVersions: Object.fromEntries(host.running().map((name) => ['web', name.replace('chat-web-', '')])),
+          };
+        }),
+      };
+    }
+
+    it('refuses when the lock is taken if a host runs another version than planned: nothing changed, the lock released', async () => {
+      const { config, fakes } = fleet(['web-1', 'web-2']);
+      const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+      // Someone deploys v4 on web-2 while the confirmation is open.
+      const web2 = fakes.get('web-2');
+      for (const container of web2.containers) container.state = 'exited';
+      web2.seed('web', ['v4'], 'v4');
+      const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
+      assert.equal(result.ok, false);
+      assert.match(result.message, /Nothing was changed: the hosts no longer fit the confirmed plan: web-2 \(web\) runs v4 now, not v3 as planned\. Refresh and plan again\./);
+      for (const host of fakes.hosts.values()) assert.ok(!host.commands.some((command) => /docker (run|rename|tag)/.test(command)), `${host.host}: ${host.commands.join(' | ')}`);
+      assert.deepEqual(web2.running(), ['chat-web-v4']);
+      assert.equal(fakes.get('web-1').lock, undefined, 'lock released');
+    });
+
+    it('tells a roll forward from a rollback by the recent read as by the pre-flight', async () => {
+      const { config, fakes } = fleet(['web-1']);
+      const web1 = fakes.get('web-1');
+      for (const container of web1.containers) container.state = container.name === 'chat-web-v2' ? 'running' : 'exited';
+      const forward = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v3', performer: 'ada', recentRead: recentRead(config, fakes) });
+      assert.equal(web1.exchanges.length, 0);
+      assert.equal(forward.detail.kind, 'roll-forward');
+      assert.equal(forward.direction, 'forward');
+      const back = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v1', performer: 'ada', recentRead: recentRead(config, fakes) });
+      assert.equal(back.detail.kind, 'rollback');
+      const read = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v3', performer: 'ada' });
+      assert.deepEqual([read.detail.kind, read.from, read.to], [forward.detail.kind, forward.from, forward.to]);
+    });
+
+    it('plans from a recent read without reading the hosts; the run checks them again in its lock exchange', async () => {
+      const { config, fakes } = fleet(['web-1', 'web-2']);
+      const read = recentRead(config, fakes);
+      const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada', recentRead: read });
+      for (const host of fakes.hosts.values()) assert.equal(host.exchanges.length, 0, `${host.host} was read again`);
+      assert.match(plan.lines[0], new RegExp(`^Planned from the hosts as read at ${read.readAt.replace(/[.]/g, '\\.')}; when the deploy lock is taken they are read again`));
+      assert.deepEqual(plan.detail.hostPlans.map((host) => [host.host, host.steps[0].from, host.steps[0].to]), [['web-1', 'v3', 'v2'], ['web-2', 'v3', 'v2']]);
+
+      // What the tree does not read (the env file) is checked with the lock: gone since, refused.
+      fakes.get('web-2').envFiles.delete('web');
+      const refused = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
+      assert.equal(refused.ok, false);
+      assert.match(refused.message, /Nothing was changed: the hosts no longer fit the confirmed plan: the role env file is missing on web-2 \(web: \.kamal\/apps\/chat\/env\/roles\/web\.env\)/);
+      assert.equal(fakes.get('web-1').lock, undefined, 'lock released');
+      assert.deepEqual(fakes.get('web-2').running(), ['chat-web-v3']);
+
+      fakes.get('web-2').envFiles.add('web');
+      const before = fakes.get('web-1').exchanges.length;
+      const again = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada', recentRead: read });
+      const result = await executeKamalRollback(again, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
+      assert.equal(result.ok, true, result.message);
+      assert.equal(fakes.get('web-1').exchanges.length - before, 4, 'checks with the lock, rename+run, switch+stop, tag+unlock');
+      for (const host of fakes.hosts.values()) assert.deepEqual(host.running(), ['chat-web-v2'], host.host);
+    });
   });
 
   describe('with the lock taken in the pre-flight (a run that follows at once)', () => {
@@ -195,7 +283,8 @@ describe('executeKamalRollback', () => {
     assert.match(reporter.text('error'), /last lines of chat-web-v2:\n.*health check failed/s);
     assert.ok(!web2.audit.some((line) => line.includes('Booted')), 'no Booted audit line for a failed boot');
     assert.deepEqual(web2.tags, []);
-    assert.deepEqual(runCommands(fakes, 'web-3'), ['mkdir -p .kamal'], 'the next group never started');
+    assert.deepEqual(runCommands(fakes, 'web-3'), [], 'the next group never started');
+    assert.equal(fakes.get('web-3').exchanges.length, 2, 'the pre-flight, then the checks again with mkdir -p .kamal');
     assert.equal(fakes.get('web-1').lock, undefined, 'lock released');
     assert.deepEqual(fakes.get('web-1').tags, [], 'latest stays until every host is on the target');
     assert.deepEqual(result.hosts.map((entry) => [entry.host, entry.result, entry.serving]), [
@@ -232,7 +321,8 @@ describe('executeKamalRollback', () => {
     assert.ok(web1.containers.some((container) => container.name === 'chat-web-v2' && container.state === 'exited'), 'v2 has its name back, so a re-run finds it');
     assert.ok(!web1.containers.some((container) => container.name.includes('_replaced_')));
     assert.ok(!web1.commands.some((command) => command.startsWith('docker exec kamal-proxy kamal-proxy deploy')), 'no step after the cancel');
-    assert.deepEqual(runCommands(fakes, 'web-2'), ['mkdir -p .kamal']);
+    assert.deepEqual(runCommands(fakes, 'web-2'), []);
+    assert.equal(fakes.get('web-2').exchanges.length, 2, 'the pre-flight, then the checks again with mkdir -p .kamal');
     assert.deepEqual(result.hosts.map((entry) => entry.result), ['cancelled', 'cancelled', 'cancelled']);
     assert.deepEqual(result.hosts.map((entry) => entry.serving), ['v3', 'v3', 'v3']);
     assert.match(result.message, /did not complete: cancelled\. Now serving: v3 on web-1 \(web\), web-2 \(web\), web-3 \(web\)/);

@@ -1,0 +1,251 @@
+/**
+ * The pre-flight: what every host holds for a rollback (containers per role, the version serving,
+ * the env file, the image, TLS files, the deploy lock), read in one exchange per host, and what
+ * that reading means for a target. Planning reads it before the confirmation; the run reads it
+ * again with the lock and refuses if the plan no longer fits.
+ */
+import type { LockInfo } from '../model';
+import { quoteArgv, shellLine } from '../shell';
+import { escapeControl } from '../text';
+import { containerIdForVersion, containerName, currentRunningContainerName, envFileExists, listRoleContainers, roleEnvFile, versionFromName } from './commands/app';
+import { lockDirectoryPresent, lockStatus, parseLockDetails, unreadableLock } from './commands/lock';
+import { customCertificate, tlsFiles } from './commands/proxy';
+import type { KamalInventory } from './inventory';
+import { MARK, STATUS_ECHO, parseSections, section } from './sections';
+import { rolesOnHost } from './rollback-steps';
+import type { KamalPlanDetail } from './rollback-types';
+import type { KamalConfig } from './types';
+
+/** A container of one role on one host, as the pre-flight listed it. */
+export interface ListedContainer {
+  id: string;
+  name: string;
+  state: string;
+  created: number;
+}
+
+export interface RoleFacts {
+  role: string;
+  containers: ListedContainer[];
+  /** From the exact-name query (only when a target was given). */
+  targetPresent?: boolean;
+  current?: string;
+  envFile: boolean;
+  /** Custom TLS files the last deploy should have left on the host, missing now. */
+  missingTls: string[];
+  errors: string[];
+}
+
+export interface HostFacts {
+  host: string;
+  roles: RoleFacts[];
+  lock?: LockInfo;
+  /** Tags of REPO present on the host; undefined when docker could not say. */
+  imageTags?: Set<string>;
+  /** Exit status of the `prepare` section (lock / mkdir) when one was sent. */
+  prepared?: number;
+  prepareError?: string;
+}
+
+/** One line per host: every role's containers, current version, env file, and (primary) the lock; `prepare` runs last. */
+export function preflightScript(config: KamalConfig, host: string, primary: boolean, targetVersion?: string, prepare?: string): string {
+  const parts: string[] = [];
+  for (const role of rolesOnHost(config, host)) {
+    parts.push(section(`list ${role.name}`, quoteArgv(listRoleContainers(config, role.name))));
+    if (targetVersion !== undefined) parts.push(section(`target ${role.name}`, quoteArgv(containerIdForVersion(config, role.name, targetVersion))));
+    parts.push(section(`current ${role.name}`, currentRunningContainerName(config, role.name)));
+    parts.push(section(`env ${role.name}`, envFileExists(config, role.name)));
+    if (role.proxy && customCertificate(config, role.name)) {
+      // Prints the certificate files the last deploy should have left, that are missing.
+      parts.push(section(`tls ${role.name}`, tlsFiles(config, role.name).host.map((file) => `test -f ${file} || echo ${file}`).join(' ; ')));
+    }
+  }
+  // The retained container is not enough: `docker run REPO:V` needs the image tag too (a prune or rmi removes it).
+  parts.push(section('images', quoteArgv(['docker', 'image', 'ls', '--format', '{{.Tag}}', config.repository])));
+  if (primary) {
+    // Kamal's status prints nothing for a lock directory without details: ask for the directory too.
+    parts.push(section('lockdir', lockDirectoryPresent(config)));
+    parts.push(`${shellLine(['echo', `${MARK} lock`])}; ${lockStatus(config)}${prepare !== undefined ? `; ${STATUS_ECHO}` : ''}`);
+  }
+  // After the lock was read: `mkdir` of the lock directory fails if someone holds it, whatever was read.
+  if (prepare !== undefined) parts.push(section('prepare', prepare));
+  return parts.join('; ');
+}
+
+/** Docker's `CreatedAt`: `2026-11-23 00:17:41 +0000 UTC`. */
+function parseDockerTime(text: string): number {
+  const match = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}) ([+-]\d{2})(\d{2})/.exec(text.trim());
+  if (!match) return Number.NaN;
+  return Date.parse(`${match[1]}T${match[2]}${match[3]}:${match[4]}`);
+}
+
+export function parseHostFacts(config: KamalConfig, host: string, primary: boolean, stdout: string, stderr: string, targetVersion?: string): HostFacts {
+  const sections = parseSections(stdout);
+  const facts: HostFacts = { host, roles: [] };
+  const failure = (name: string): string | undefined => {
+    const entry = sections.get(name);
+    if (!entry) return `no answer to the ${name.split(' ')[0]} query${stderr.trim() ? ` (${stderr.trim().split('\n').slice(-1)[0]})` : ''}`;
+    if (entry.rc !== 0) return `the ${name.split(' ')[0]} query failed (exit ${entry.rc ?? 'unknown'}${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-1)[0]}` : ''})`;
+    return undefined;
+  };
+  for (const role of rolesOnHost(config, host)) {
+    const errors: string[] = [];
+    const listName = `list ${role.name}`;
+    const listError = failure(listName);
+    if (listError) errors.push(listError);
+    const listed = sections.get(listName)?.lines ?? [];
+    // CreatedAt has whole seconds; docker lists newest first, so the position breaks ties.
+    const containers = listed.flatMap((line, index): ListedContainer[] => {
+      const [id, name, state, created] = line.split('\t');
+      return id && name ? [{ id, name, state: state ?? 'unknown', created: parseDockerTime(created ?? '') + (listed.length - index) / 1000 }] : [];
+    });
+    let targetPresent: boolean | undefined;
+    if (targetVersion !== undefined) {
+      const targetError = failure(`target ${role.name}`);
+      if (targetError) errors.push(targetError);
+      targetPresent = (sections.get(`target ${role.name}`)?.lines.length ?? 0) > 0;
+    }
+    const currentError = failure(`current ${role.name}`);
+    if (currentError) errors.push(currentError);
+    const currentName = sections.get(`current ${role.name}`)?.lines[0]?.trim();
+    const envLines = sections.get(`env ${role.name}`)?.lines ?? [];
+    let missingTls: string[] = [];
+    if (role.proxy && customCertificate(config, role.name)) {
+      const tlsError = failure(`tls ${role.name}`);
+      if (tlsError) errors.push(tlsError);
+      missingTls = (sections.get(`tls ${role.name}`)?.lines ?? []).map((line) => line.trim()).filter((line) => line !== '');
+    }
+    facts.roles.push({
+      role: role.name,
+      containers,
+      targetPresent,
+      current: currentName ? versionFromName(config, role.name, currentName) : undefined,
+      envFile: envLines.includes('yes'),
+      missingTls,
+      errors,
+    });
+  }
+  const images = sections.get('images');
+  if (images && images.rc === 0) facts.imageTags = new Set(images.lines.map((line) => line.trim()).filter(Boolean));
+  const prepare = sections.get('prepare');
+  if (prepare) {
+    facts.prepared = prepare.rc;
+    if (prepare.rc !== 0 && stderr.trim()) facts.prepareError = escapeControl(stderr.trim().split('\n').slice(-1)[0] ?? '');
+  }
+  if (primary) {
+    const lock = sections.get('lock');
+    if (lock && lock.lines.length > 0) facts.lock = parseLockDetails(lock.lines.join('\n'));
+    else if (sections.get('lockdir')?.lines.includes('present')) facts.lock = unreadableLock();
+  }
+  return facts;
+}
+
+export const REPLACED = /_replaced_[0-9a-f]+$/;
+
+/**
+ * An interrupted rollback can leave the target only as `S-R-V_replaced_<hex>` (renamed, then the
+ * host went silent before the new container ran): the newest such copy, when `S-R-V` is absent.
+ */
+export function leftoverCopy(config: KamalConfig, role: RoleFacts, target: string): ListedContainer | undefined {
+  if (role.targetPresent === true || role.containers.some((container) => container.name === containerName(config, role.role, target))) return undefined;
+  const prefix = `${containerName(config, role.role, target)}_replaced_`;
+  return role.containers.filter((container) => container.name.startsWith(prefix) && REPLACED.test(container.name)).sort((a, b) => b.created - a.created)[0];
+}
+
+const running = (container: ListedContainer): boolean => container.state === 'running' || container.state === 'restarting';
+
+/** `_replaced_` copies (or the target beside another version) left running by an interrupted rollback: stopped once the target serves. */
+export function needsReplacedStop(config: KamalConfig, role: RoleFacts, target: string): boolean {
+  const targetRunsBeside = role.current !== target && role.containers.some((container) => container.name === containerName(config, role.role, target) && running(container));
+  return targetRunsBeside || role.containers.some((container) => REPLACED.test(container.name) && running(container));
+}
+
+/** What keeps `target` from booting on the hosts as read, each entry naming host and role. */
+export interface TargetProblems {
+  /** No container of the target (nor a renamed copy of it). */
+  missing: string[];
+  missingEnv: string[];
+  missingTls: string[];
+  /** Hosts without the image tag `docker run` needs. */
+  missingImage: string[];
+}
+
+export function targetProblems(config: KamalConfig, facts: HostFacts[], target: string): TargetProblems {
+  const problems: TargetProblems = { missing: [], missingEnv: [], missingTls: [], missingImage: [] };
+  for (const host of facts) {
+    if (host.imageTags !== undefined && !host.imageTags.has(target)) problems.missingImage.push(host.host);
+    for (const role of host.roles) {
+      const present = role.targetPresent ?? role.containers.some((container) => container.name === containerName(config, role.role, target));
+      if (!present && !leftoverCopy(config, role, target)) problems.missing.push(`${host.host} (${role.role})`);
+      if (!role.envFile) problems.missingEnv.push(`${host.host} (${role.role}: ${roleEnvFile(config, role.role)})`);
+      problems.missingTls.push(...role.missingTls.map((file) => `${host.host} (${role.role}): ${file}`));
+    }
+  }
+  return problems;
+}
+
+/** The tree's reading (created in ISO 8601), its listing position breaking ties as the pre-flight's does. */
+function listedFromInventory(containers: KamalInventory['hosts'][number]['containers']): ListedContainer[] {
+  return containers.map((container) => ({ id: container.id, name: container.name, state: container.state, created: Date.parse(container.created) + (containers.length - container.order) / 1000 }));
+}
+
+/**
+ * The pre-flight's facts as a recent inventory (the tree's reading) gives them: containers, the
+ * version serving and the lock. The env files, image tags and TLS files it does not read are
+ * taken as present here, and checked when the run takes the lock (see changesSince). Undefined
+ * when a host could not be read.
+ */
+export function factsFromInventory(config: KamalConfig, inventory: KamalInventory): HostFacts[] | undefined {
+  if (inventory.hosts.some((host) => host.error)) return undefined;
+  const facts: HostFacts[] = [];
+  for (const host of rolesByHost(config)) {
+    const read = inventory.hosts.find((entry) => entry.host === host.host);
+    if (!read) return undefined;
+    facts.push({
+      host: host.host,
+      roles: host.roles.map((role) => ({
+        role,
+        containers: listedFromInventory(read.containers.filter((container) => container.role === role)),
+        current: read.currentVersions[role],
+        envFile: true,
+        missingTls: [],
+        errors: [],
+      })),
+      ...(host.host === inventory.primaryHost && inventory.lock ? { lock: inventory.lock } : {}),
+    });
+  }
+  return facts;
+}
+
+function rolesByHost(config: KamalConfig): { host: string; roles: string[] }[] {
+  const hosts = [...new Set(config.roles.flatMap((role) => role.hosts))];
+  return hosts.map((host) => ({ host, roles: rolesOnHost(config, host).map((role) => role.name) }));
+}
+
+/**
+ * Why a confirmed plan no longer fits the hosts, read again when the run takes the lock: another
+ * version serving, the target gone, a copy to restore or stop that the plan did not hold, or
+ * anything the pre-flight refuses (env file, image, TLS files). Empty: it runs as confirmed.
+ */
+export function changesSince(detail: KamalPlanDetail, facts: HostFacts[]): string[] {
+  const { config } = detail;
+  const changes: string[] = [];
+  const target = detail.hostPlans[0]?.tagVersion;
+  if (target === undefined) return changes;
+  for (const step of detail.hostPlans.flatMap((host) => host.steps)) {
+    const role = facts.find((host) => host.host === step.host)?.roles.find((entry) => entry.role === step.role);
+    if (!role) continue;
+    const where = `${step.host} (${step.role})`;
+    changes.push(...role.errors.map((error) => `${where}: ${error}`));
+    if (role.current !== step.from) changes.push(`${where} runs ${role.current ?? 'nothing'} now, not ${step.from ?? 'nothing'} as planned`);
+    const copy = leftoverCopy(config, role, target)?.name;
+    if (copy !== step.restoresCopy) changes.push(copy ? `${where} holds ${target} only as ${copy} now` : `${where}: ${step.restoresCopy} is gone`);
+    if (needsReplacedStop(config, role, target) !== (step.commands.stopReplaced !== undefined)) changes.push(`${where}: the _replaced_ copies running there changed`);
+  }
+  const problems = targetProblems(config, facts, target);
+  if (problems.missing.length > 0) changes.push(`version ${target} has no container on ${problems.missing.join(', ')} any more`);
+  if (problems.missingEnv.length > 0) changes.push(`the role env file is missing on ${problems.missingEnv.join(', ')} (\`kamal env push\` or a deploy writes it)`);
+  if (problems.missingTls.length > 0) changes.push(`the custom certificate files kamal-proxy needs are missing on ${problems.missingTls.join(', ')} (\`kamal deploy\` uploads them)`);
+  if (problems.missingImage.length > 0) changes.push(`the image ${config.repository}:${target} is missing on ${problems.missingImage.join(', ')}`);
+  return changes;
+}
