@@ -270,13 +270,15 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
 
   const known = !lockTaken && input.recentRead ? factsFromInventory(config, input.recentRead) : undefined;
   if (known) {
-    reporter.step(`Planning from the hosts as read at ${input.recentRead!.readAt} (checked again when the lock is taken)`);
+    const readAt = new Date(input.recentRead!.readAt);
+    const when = `${readAt.toISOString().slice(11, 19)} UTC, ${Math.max(0, Math.round((Date.now() - readAt.getTime()) / 1000))} s ago`;
+    reporter.step(`Planning from the hosts as read at ${when} (checked again when the lock is taken)`);
     const settled = hosts.map((host): PromiseSettledResult<HostFacts> => {
       const value = known.find((facts) => facts.host === host);
       return value ? { status: 'fulfilled', value } : { status: 'rejected', reason: new Error('not in the recent read') };
     });
     const plan = await planFromFacts(input, { hosts, groups, primaryHost, identity, hooks, settled, reporter });
-    plan.lines.unshift(`Planned from the hosts as read at ${input.recentRead!.readAt}; when the deploy lock is taken they are read again, and the run stops (nothing changed) if this plan no longer fits.`, '');
+    plan.lines.unshift(`Planned from the hosts as read at ${when}; when the deploy lock is taken they are read again, and the run stops (nothing changed) if this plan no longer fits.`, '');
     return plan;
   }
   reporter.step(`Checking ${plural(hosts.length, 'host')} for ${label(config)}`);
