@@ -221,6 +221,14 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
     lockHeld = true;
     holdingLockForHooks = true;
   }
+  let pendingLockRewrite = detail.lockTaken ? detail.lockRewrite : undefined;
+  /** The roll forward's lock message, for the first exchange on the primary host only. */
+  const takeLockRewrite = (host: string): string | undefined => {
+    if (host !== detail.primaryHost) return undefined;
+    const rewrite = pendingLockRewrite;
+    pendingLockRewrite = undefined;
+    return rewrite;
+  };
   const onCancel = () => reporter.warn('Cancelling: closing the commands in flight; no further step starts.');
   deps.signal?.addEventListener('abort', onCancel, { once: true });
 
@@ -313,7 +321,7 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
       reporter.step(`Group ${index + 1} of ${detail.groups.length}: ${group.join(', ')}`);
       await hook('pre-app-boot', group);
       const hostPlans = group.map((name) => detail.hostPlans.find((host) => host.host === name)).filter((host): host is KamalHostPlan => host !== undefined);
-      await Promise.all(hostPlans.map((host) => bootHost(host, runner, detail, deps, outcomes, progress, barrier)));
+      await Promise.all(hostPlans.map((host) => bootHost(host, runner, detail, deps, outcomes, progress, barrier, takeLockRewrite)));
       if (deps.signal?.aborted) throw abortError();
       const failed = hostPlans.flatMap((host) => host.steps).filter((step) => {
         const result = outcomes.get(key(step.host, step.role))?.result;
@@ -421,6 +429,7 @@ async function bootHost(
   outcomes: Map<string, KamalHostOutcome>,
   progress: Map<string, StepProgress>,
   barrier: Barrier | undefined,
+  takeLockRewrite: (host: string) => string | undefined,
 ): Promise<void> {
   for (const step of host.steps) {
     const outcome = outcomes.get(key(step.host, step.role));
@@ -429,7 +438,7 @@ async function bootHost(
     if (deps.signal?.aborted) return;
     const gatekeeper = barrier !== undefined && step.role === barrier.primaryRole;
     try {
-      await bootRole(step, runner, detail, deps, outcome, done, gatekeeper ? undefined : barrier);
+      await bootRole(step, runner, detail, deps, outcome, done, gatekeeper ? undefined : barrier, takeLockRewrite(step.host));
       if (gatekeeper && barrier.set(true)) deps.reporter.step(`[ssh ${step.host}] first ${step.role} container is healthy: booting the other roles`);
     } catch (error) {
       if (gatekeeper && barrier.set(false)) deps.reporter.error(`[ssh ${step.host}] first ${step.role} container failed: not booting the other roles`);
@@ -456,10 +465,19 @@ async function bootRole(
   outcome: KamalHostOutcome,
   done: StepProgress,
   waitFor: Barrier | undefined,
+  lockRewrite?: string,
 ): Promise<void> {
   const { config } = detail;
   const { reporter } = deps;
   const prefix = `[ssh ${step.host}] ${step.role}:`;
+  const lockRewritten = (rc: number | null | undefined) => {
+    if (rc === 0) reporter.step(`[ssh ${step.host}] the deploy lock now says: ${detail.lockMessage}`);
+    else reporter.warn(`[ssh ${step.host}] could not write "${detail.lockMessage}" into the deploy lock's details (exit ${rc ?? 'unknown'}); the lock holds and names this run.`);
+  };
+  if (lockRewrite && waitFor) {
+    lockRewritten((await runner.exec(step.host, lockRewrite, 'write the roll forward into the deploy lock')).code);
+    lockRewrite = undefined;
+  }
 
   // The pre-flight saw the target container, and the lock has been held since, so Kamal's second
   // existence check is folded into the rename; without a barrier to wait at, `docker run` follows
@@ -484,9 +502,11 @@ async function bootRole(
     const watch = markerWatcher((name) => {
       if (name === 'run') reporter.step(`${prefix} starting ${step.containerName}`);
     });
-    const fused = await runner.exec(step.host, chain([['current', readCurrent], ['run', step.commands.run]]), `${readWhat}, docker run ${step.containerName}`, { onStdout: watch.onStdout });
+    const line = chain([['current', readCurrent], ['run', step.commands.run]]);
+    const fused = await runner.exec(step.host, lockRewrite ? `${section('lockmsg', lockRewrite)}; ${line}` : line, `${readWhat}, docker run ${step.containerName}`, { onStdout: watch.onStdout });
     watch.finish(fused.stdout);
     const sections = parseSections(fused.stdout);
+    if (lockRewrite) lockRewritten(sections.get('lockmsg')?.rc);
     const read = sections.get('current');
     if (!sections.has('run')) {
       done.ranNew = false;

@@ -11,7 +11,7 @@ import { containerIdForVersion, containerName, currentRunningContainerName, envF
 import { lockDirectoryPresent, lockStatus, parseLockDetails, unreadableLock } from './commands/lock';
 import { customCertificate, tlsFiles } from './commands/proxy';
 import type { KamalInventory } from './inventory';
-import { MARK, STATUS_ECHO, parseSections, section } from './sections';
+import { MARK, STATUS_ECHO, concurrent, parseSections, section } from './sections';
 import { rolesOnHost } from './rollback-steps';
 import type { KamalPlanDetail } from './rollback-types';
 import type { KamalConfig } from './types';
@@ -47,13 +47,18 @@ export interface HostFacts {
   prepareError?: string;
 }
 
-/** One line per host: every role's containers, current version, env file, and (primary) the lock; `prepare` runs last. */
+/**
+ * One line per host: the docker queries (every role's containers, target and current version, the
+ * image tags) at the same time, then the env files, TLS files and (primary) the lock; `prepare`
+ * runs last.
+ */
 export function preflightScript(config: KamalConfig, host: string, primary: boolean, targetVersion?: string, prepare?: string): string {
+  const queries: [string, string][] = [];
   const parts: string[] = [];
   for (const role of rolesOnHost(config, host)) {
-    parts.push(section(`list ${role.name}`, quoteArgv(listRoleContainers(config, role.name))));
-    if (targetVersion !== undefined) parts.push(section(`target ${role.name}`, quoteArgv(containerIdForVersion(config, role.name, targetVersion))));
-    parts.push(section(`current ${role.name}`, currentRunningContainerName(config, role.name)));
+    queries.push([`list ${role.name}`, quoteArgv(listRoleContainers(config, role.name))]);
+    if (targetVersion !== undefined) queries.push([`target ${role.name}`, quoteArgv(containerIdForVersion(config, role.name, targetVersion))]);
+    queries.push([`current ${role.name}`, currentRunningContainerName(config, role.name)]);
     parts.push(section(`env ${role.name}`, envFileExists(config, role.name)));
     if (role.proxy && customCertificate(config, role.name)) {
       // Prints the certificate files the last deploy should have left, that are missing.
@@ -61,7 +66,7 @@ export function preflightScript(config: KamalConfig, host: string, primary: bool
     }
   }
   // The retained container is not enough: `docker run REPO:V` needs the image tag too (a prune or rmi removes it).
-  parts.push(section('images', quoteArgv(['docker', 'image', 'ls', '--format', '{{.Tag}}', config.repository])));
+  queries.push(['images', quoteArgv(['docker', 'image', 'ls', '--format', '{{.Tag}}', config.repository])]);
   if (primary) {
     // Kamal's status prints nothing for a lock directory without details: ask for the directory too.
     parts.push(section('lockdir', lockDirectoryPresent(config)));
@@ -69,7 +74,7 @@ export function preflightScript(config: KamalConfig, host: string, primary: bool
   }
   // After the lock was read: `mkdir` of the lock directory fails if someone holds it, whatever was read.
   if (prepare !== undefined) parts.push(section('prepare', prepare));
-  return parts.join('; ');
+  return [concurrent(queries), ...parts].join('; ');
 }
 
 /** Docker's `CreatedAt`: `2026-11-23 00:17:41 +0000 UTC`. */

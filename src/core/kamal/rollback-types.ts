@@ -95,6 +95,11 @@ export interface KamalPlanDetail {
   hooksCwd: string;
   /** Set when the pre-flight already took the deploy lock (and made `.kamal` on every host): the run starts holding it. */
   lockTaken?: { holder: string; lockedAt: string; version: string; message: string };
+  /**
+   * With lockTaken, when the plan turned out a roll forward: rewrites the lock's details with
+   * lockMessage, sent with the first boot exchange on the primary host.
+   */
+  lockRewrite?: string;
   /** error_pages_path's 4??.html/5??.html, read when planning; uploaded to every host before any switch. */
   errorPages?: { makeDirectory: string; files: { name: string; content: Buffer }[] };
   /** ISO 8601 time the plan was made. */

@@ -311,12 +311,8 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
     const unprepared = settled.flatMap((entry, index) => (entry.status === 'fulfilled' && entry.value.prepared !== 0 ? [`${hosts[index]}: mkdir -p .kamal failed${entry.value.prepareError ? ` (${entry.value.prepareError})` : ''}`] : []));
     if (unprepared.length > 0) throw new DeployRollbackError(`Cannot roll back ${label(config)}, nothing was changed: could not prepare ${unprepared.join('; ')}.`, 'prepare');
     if (plan.detail.lockMessage !== lockTaken.message) {
-      // A roll forward: the lock says so, as the run's own lock would.
-      const details = { ...lockTaken, message: plan.detail.lockMessage };
-      const session = await raceAbort(input.sessions(primaryHost), input.signal);
-      const rewritten = await session.exec(shellLine(['echo', rubyBase64(lockDetailsText(details))], '>', [lockDetailsFile(config)]), { signal: input.signal });
-      if (rewritten.code !== 0) throw new DeployRollbackError(`Cannot roll forward ${label(config)}, nothing was changed: could not write the deploy lock's details on ${primaryHost} (exit ${rewritten.code}).`, 'lock');
-      plan.detail.lockTaken = details;
+      // A roll forward: the lock says so from the run's first exchange on the primary host (no exchange of its own).
+      plan.detail.lockRewrite = shellLine(['echo', rubyBase64(lockDetailsText({ ...lockTaken, message: plan.detail.lockMessage }))], '>', [lockDetailsFile(config)]);
     }
     input.signal?.throwIfAborted();
     reporter.step(`[ssh ${hosts.join(', ')}] ${quoteArgv(makeRunDirectory())} (with the checks; the deploy lock on ${primaryHost} is held from here)`);
@@ -343,7 +339,7 @@ async function releaseTakenLock(input: PlanKamalRollbackInput, primaryHost: stri
   const advice = `run ${releaseAdvice(config)} if \`kamal lock status\` names this run`;
   try {
     const session = await input.sessions(primaryHost);
-    const result = await session.exec(releaseLockIfOurs(config, lock.holder, lock.message), { timeoutMs: 15_000 });
+    const result = await session.exec(releaseLockIfOurs(config, lock.holder, lock.message, lock.lockedAt), { timeoutMs: 15_000 });
     if (result.code === 0) {
       if (surelyHeld) input.reporter?.step(`[ssh ${primaryHost}] released the deploy lock`);
       return undefined;

@@ -31,11 +31,45 @@ export function chain(sections: [string, string][]): string {
   return `${parts.join('')}; ${STATUS_ECHO}`;
 }
 
-/** Each section's output lines and exit status, by name. */
+/** What starts every line a concurrent section writes: `@@deploy-rollback@N ` (N its index). */
+const CONCURRENT_PREFIX = `${MARK}@`;
+const CONCURRENT_LINE = /^@@deploy-rollback@(\d+) (.*)$/s;
+
+/**
+ * Sections run at the same time, for queries that do not depend on each other (each docker CLI
+ * call costs its own start-up). Every line a section writes is prefixed with its index by a
+ * shell loop, one `printf` (one write, far under PIPE_BUF) per line, so lines of different
+ * sections never mix; parseSections puts them back in order. No temporary files: a full /tmp
+ * must not stop a rollback during an incident.
+ */
+export function concurrent(sections: [string, string][]): string {
+  if (sections.length < 2) return sections.map(([name, command]) => section(name, command)).join('; ');
+  const jobs = sections.map(([name, command], index) => `{ ${section(name, command)}; } | while IFS= read -r line; do printf '%s\\n' "${CONCURRENT_PREFIX}${index} $line"; done &`);
+  return `${jobs.join(' ')} wait`;
+}
+
+/** Concurrent sections' lines back in order, each section whole, before the lines that came after them. */
+function demultiplex(lines: string[]): string[] {
+  const jobs = new Map<number, string[]>();
+  const rest: string[] = [];
+  for (const line of lines) {
+    const match = CONCURRENT_LINE.exec(line);
+    if (!match) {
+      rest.push(line);
+      continue;
+    }
+    const index = Number(match[1]);
+    jobs.set(index, [...(jobs.get(index) ?? []), match[2]]);
+  }
+  if (jobs.size === 0) return lines;
+  return [...[...jobs.keys()].sort((a, b) => a - b).flatMap((index) => jobs.get(index)!), ...rest];
+}
+
+/** Each section's output lines and exit status, by name (concurrent sections included). */
 export function parseSections(stdout: string): Map<string, Section> {
   const sections = new Map<string, Section>();
   let current: Section | undefined;
-  for (const line of stdout.split('\n')) {
+  for (const line of demultiplex(stdout.split('\n'))) {
     if (line.startsWith(`${MARK} rc `)) {
       if (current) current.rc = Number(line.slice(`${MARK} rc `.length));
       current = undefined;

@@ -206,7 +206,7 @@ export class KamalSource implements ReleaseSource {
     const advice = `run \`kamal lock release\`${detail.destination ? ` -d ${detail.destination}` : ''} if \`kamal lock status\` names this run`;
     try {
       const session = await this.sessionsFor(config)(detail.primaryHost);
-      const result = await session.exec(releaseLockIfOurs(config, detail.lockHolder, detail.lockMessage), { timeoutMs });
+      const result = await session.exec(releaseLockIfOurs(config, detail.lockHolder, detail.lockMessage, detail.lockTaken?.lockedAt), { timeoutMs });
       return result.code === 0 ? `Released the deploy lock on ${detail.primaryHost} if this run held it.` : `Could not release the deploy lock on ${detail.primaryHost} (exit ${result.code}): ${advice}.`;
     } catch (error) {
       return `Could not release the deploy lock on ${detail.primaryHost} (${error instanceof Error ? error.message : String(error)}): ${advice}.`;

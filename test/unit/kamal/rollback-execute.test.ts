@@ -71,8 +71,8 @@ describe('executeKamalRollback', () => {
     // Fused exchanges on the primary: the checks again with the lock; rename+run; switch+stop; tag+unlock (each line byte for byte in its section).
     const exchanges = fakes.get('web-1').exchanges.slice(1).map((command) => command.replace(/\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\]/g, '[T]'));
     assert.equal(exchanges.length, 4);
-    assert.match(exchanges[0], /^echo '@@deploy-rollback list web'; .*; echo '@@deploy-rollback target web'; .*; echo '@@deploy-rollback prepare'; mkdir -p \.kamal && mkdir \.kamal\/lock-chat && \{ echo '[A-Za-z0-9+/=\n]+' > \.kamal\/lock-chat\/details \|\| \{ rm -rf \.kamal\/lock-chat; false; \}; \}; echo "@@deploy-rollback rc \$\?"$/s);
-    assert.match(fakes.get('web-2').exchanges[1], /^echo '@@deploy-rollback list web'; .*; echo '@@deploy-rollback prepare'; mkdir -p \.kamal; echo "@@deploy-rollback rc \$\?"$/s);
+    assert.match(exchanges[0], /^\{ echo '@@deploy-rollback list web'; .* & \{ echo '@@deploy-rollback target web'; .* & wait; .*; echo '@@deploy-rollback prepare'; mkdir -p \.kamal && mkdir \.kamal\/lock-chat && \{ echo '[A-Za-z0-9+/=\n]+' > \.kamal\/lock-chat\/details \|\| \{ rm -rf \.kamal\/lock-chat; false; \}; \}; echo "@@deploy-rollback rc \$\?"$/s);
+    assert.match(fakes.get('web-2').exchanges[1], /^\{ echo '@@deploy-rollback list web'; .* & wait; .*; echo '@@deploy-rollback prepare'; mkdir -p \.kamal; echo "@@deploy-rollback rc \$\?"$/s);
     assert.match(exchanges[1], /^echo '@@deploy-rollback current'; mkdir -p \.kamal && echo .* docker rename .* && sh -c .* \| head -1 && echo "@@deploy-rollback rc 0" && echo '@@deploy-rollback run' && docker run --detach .*; echo "@@deploy-rollback rc \$\?"$/);
     assert.match(exchanges[2], /^echo '@@deploy-rollback proxy'; docker exec kamal-proxy kamal-proxy deploy .* && echo "@@deploy-rollback rc 0" && echo '@@deploy-rollback booted' && mkdir -p \.kamal && echo '\[T\] \[ada\] \[web\] Booted app version v2' .* \| xargs docker stop; echo "@@deploy-rollback rc \$\?"$/);
     assert.equal(
@@ -237,10 +237,19 @@ describe('executeKamalRollback', () => {
       fakes.get('web-1').seed('web', ['v1', 'v2', 'v3'], 'v1');
       const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v3', performer: 'ada', takeLock: true });
       assert.equal(plan.detail.kind, 'roll-forward');
-      assert.match(fakes.get('web-1').lock ?? '', /Message: Roll forward to v3 by Deploy Rollback$/);
-      assert.equal(plan.detail.lockTaken?.message, 'Roll forward to v3 by Deploy Rollback');
-      const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
+      // Taken before the direction was known; rewritten with the first boot exchange, not in one of its own.
+      assert.match(fakes.get('web-1').lock ?? '', /Message: Rollback to v3 by Deploy Rollback$/);
+      assert.equal(fakes.get('web-1').exchanges.length, 1);
+      let lockAtRun: string | undefined;
+      fakes.get('web-1').beforeExec = (command, host) => {
+        if (command.startsWith('docker run')) lockAtRun = host.lock;
+      };
+      const reporter = new RecordingReporter();
+      const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter, runHooks: false });
       assert.equal(result.ok, true, result.message);
+      assert.match(lockAtRun ?? '', /^Locked by: ada at \S+\nVersion: v3\nMessage: Roll forward to v3 by Deploy Rollback$/);
+      assert.match(reporter.text('step'), /\[ssh web-1\] the deploy lock now says: Roll forward to v3 by Deploy Rollback/);
+      assert.equal(fakes.get('web-1').exchanges.length, 4, 'pre-flight with the lock, rewrite + rename + run, switch + stop, tag + unlock');
       assert.equal(fakes.get('web-1').lock, undefined);
     });
 

@@ -260,8 +260,8 @@ export class FakeHost implements HostSession {
       this.lock = Buffer.from(match[2].replace(/\n/g, ''), 'base64').toString('utf8');
       return this.ok();
     }
-    if ((match = /^if cat \S+ \| base64 -d 2>\/dev\/null \| grep -qF -e '([^']*)' && cat \S+ \| base64 -d 2>\/dev\/null \| grep -qF -e '([^']*)'; then (.*); fi$/s.exec(command))) {
-      return this.lock !== undefined && this.lock.includes(match[1]) && this.lock.includes(match[2]) ? this.run(match[3]) : this.ok();
+    if ((match = /^if cat \S+ \| base64 -d 2>\/dev\/null \| grep -qF -e '([^']*)'(?: && cat \S+ \| base64 -d 2>\/dev\/null \| grep -qF -e '([^']*)')?; then (.*); fi$/s.exec(command))) {
+      return this.lock !== undefined && this.lock.includes(match[1]) && this.lock.includes(match[2] ?? '') ? this.run(match[3]) : this.ok();
     }
     if ((match = /^echo '([A-Za-z0-9+/=\n]+)' > \.kamal\/lock-\S+\/details$/s.exec(command))) {
       if (this.lock === undefined) return this.fail('sh: cannot create .kamal/lock-chat/details: Directory nonexistent');

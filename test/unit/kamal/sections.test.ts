@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { chain, markerWatcher, parseSections, section } from '../../../src/core/kamal/sections';
+import { execFileSync } from 'node:child_process';
+import { chain, concurrent, markerWatcher, parseSections, section } from '../../../src/core/kamal/sections';
 
 describe('marker sections (several steps in one exchange)', () => {
   it('builds a section and a chain whose later steps run only after a 0', () => {
@@ -36,5 +37,27 @@ describe('marker sections (several steps in one exchange)', () => {
     const late: string[] = [];
     markerWatcher((name) => late.push(name)).finish('@@deploy-rollback proxy\n@@deploy-rollback rc 0\n@@deploy-rollback booted\n@@deploy-rollback rc 0\n');
     assert.deepEqual(late, ['proxy', 'booted'], 'a session that cannot stream reports them at the end');
+  });
+
+  it('runs concurrent sections at once in sh and bash, and reads each whole and in order however their lines interleave', () => {
+    const script = `${concurrent([
+      ['slow', 'echo a1; sleep 0.3; echo "a2  with  spaces"'],
+      ['fast', 'echo b1; sleep 0.1; echo b2; (exit 3)'],
+      ['empty', 'true'],
+    ])}; ${section('after', 'echo c')}`;
+    for (const shell of ['sh', 'bash']) {
+      const started = Date.now();
+      const stdout = execFileSync(shell, ['-c', script], { encoding: 'utf8' });
+      const took = Date.now() - started;
+      // Interleaved as written: b2 (0.1 s) before a2 (0.3 s).
+      assert.ok(stdout.indexOf('b2') < stdout.indexOf('a2'), stdout);
+      assert.ok(took < 1_000, `${shell}: ${took} ms, the sections ran one after another`);
+      const sections = parseSections(stdout);
+      assert.deepEqual([...sections.keys()], ['slow', 'fast', 'empty', 'after'], shell);
+      assert.deepEqual(sections.get('slow'), { lines: ['a1', 'a2  with  spaces'], rc: 0 }, shell);
+      assert.deepEqual(sections.get('fast'), { lines: ['b1', 'b2'], rc: 3 }, shell);
+      assert.deepEqual(sections.get('empty'), { lines: [], rc: 0 }, shell);
+      assert.deepEqual(sections.get('after'), { lines: ['c'], rc: 0 }, shell);
+    }
   });
 });

@@ -66,13 +66,15 @@ export function releaseLock(config: Pick<KamalConfig, 'service' | 'destination'>
 }
 
 /**
- * Releases the lock only when its details are ours (holder and message), for the emergency exit
- * of an interrupted run that cannot tell whether its lock command reached the host.
+ * Releases the lock only when its details are ours (holder and time, else holder and message), for
+ * the emergency exit of an interrupted run that cannot tell whether its lock command reached the host.
  */
-export function releaseLockIfOurs(config: Pick<KamalConfig, 'service' | 'destination'>, holder: string, message: string): string {
+export function releaseLockIfOurs(config: Pick<KamalConfig, 'service' | 'destination'>, holder: string, message: string, lockedAt?: string): string {
   const decoded = shellLine(['cat', lockDetailsFile(config)], '|', ['base64', '-d']);
   const mine = (line: string) => `${decoded} 2>/dev/null | ${shellLine(['grep', '-qF', '-e', line])}`;
-  return `if ${mine(`Locked by: ${holder} at `)} && ${mine(`Message: ${message}`)}; then ${releaseLock(config)}; fi`;
+  // With its time, the first line is this run's own, whatever the message says by then (a roll forward rewrites it).
+  const ours = lockedAt !== undefined ? mine(`Locked by: ${holder} at ${lockedAt}`) : `${mine(`Locked by: ${holder} at `)} && ${mine(`Message: ${message}`)}`;
+  return `if ${ours}; then ${releaseLock(config)}; fi`;
 }
 
 /** `stat .kamal/lock-S > /dev/null && cat .kamal/lock-S/details | base64 -d`: exits non-zero when free. */
