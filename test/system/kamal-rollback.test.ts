@@ -215,6 +215,43 @@ describe('kamal rollback on real hosts', function () {
     );
   });
 
+  it('a roll forward with the lock taken in the pre-flight (--yes): the lock says so from the first boot exchange, with no exchange of its own', async () => {
+    const service = 'chatforward';
+    await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v1' });
+    const config = await writeConfig(root, hosts, service);
+    const lockFile = path.join(appHosts[0].home, '.kamal', `lock-${service}`, 'details');
+    let lockAtRun: string | undefined;
+    const { sessions, commands } = sessionsFor(pool, config);
+    const plan = await planKamalRollback({ config, sessions, targetVersion: 'v2', performer: 'system-test', takeLock: true });
+    assert.equal(plan.detail.kind, 'roll-forward');
+    assert.match(Buffer.from(await fs.readFile(lockFile, 'utf8'), 'base64').toString('utf8'), /Message: Rollback to v2 by Deploy Rollback$/);
+    const messages: string[] = [];
+    const reporter = { ...silentReporter, step: (line: string) => messages.push(line) };
+    const primaryBefore = commands.filter((entry) => entry.host === appHosts[0].address).length;
+    const result = await executeKamalRollback(plan, {
+      sessions: async (host) => {
+        const session = await sessions(host);
+        return {
+          host: session.host,
+          exec: async (command, options) => {
+            const answer = await session.exec(command, options);
+            // The lock as the primary host's first boot exchange (rename + run) left it.
+            if (lockAtRun === undefined && host === appHosts[0].address && command.includes('docker run')) lockAtRun = Buffer.from(await fs.readFile(lockFile, 'utf8'), 'base64').toString('utf8');
+            return answer;
+          },
+        };
+      },
+      reporter,
+      runHooks: false,
+    });
+    assert.equal(result.ok, true, result.message);
+    assert.match(lockAtRun ?? '', /^Locked by: system-test at \S+\nVersion: v2\nMessage: Roll forward to v2 by Deploy Rollback$/);
+    assert.ok(messages.some((line) => line.includes('the deploy lock now says: Roll forward to v2 by Deploy Rollback')), messages.join('\n'));
+    assert.equal(commands.filter((entry) => entry.host === appHosts[0].address).length - primaryBefore, 3, 'rewrite + rename + run, switch + stop, tag + unlock');
+    assert.equal(await lockExists(appHosts[0], service), false);
+    assert.deepEqual(await Promise.all(appHosts.map((host) => dockerOk(hosts, host, ['ps', '--filter', `label=service=${service}`, '--format', '{{.Names}}']))), appHosts.map(() => `${service}-web-v2`));
+  });
+
   it('with the lock taken in the pre-flight (--yes), a refusal releases it and changes nothing', async () => {
     const service = 'chatprunedlock';
     const third = appHosts[2];
