@@ -10,8 +10,9 @@
  *   (exchanges, extra commands), not OpenSSH against ssh2 handshake costs;
  * - itself with 100 ms of round trip added on every host's link (harness `slowLink`: netem,
  *   or the in-host relay delaying every chunk by half the delay each way), which gives the
- *   number of sequential round trips on the critical path; likewise for a tree refresh, and
- *   for one connect and one bare command (the unit prices those counts are made of).
+ *   number of sequential round trips on the critical path; likewise for a tree refresh, for a
+ *   rollback started from the tree (its connections open, planned from its reading), and for
+ *   one connect and one bare command (the unit prices those counts are made of).
  *
  * Runs with and without the delay alternate (so do rollback and floor), and each ratio is the
  * median over runs of the adjacent pair, to cancel the drift of a loaded machine.
