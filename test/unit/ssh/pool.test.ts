@@ -11,21 +11,23 @@ import { generateKey, sshdUnavailable, sshKeygenFingerprint, startAgent, startSs
 const PASSPHRASE = 'correct horse';
 
 /**
- * A TCP relay to `port` whose link can go silent: `drop()` stops forwarding in both directions
- * without closing anything, as a pulled cable or a dropped route does (no RST, no FIN).
+ * A TCP relay to `port`, holding every chunk `oneWayMs` in each direction as a distant link does,
+ * whose link can go silent: `drop()` stops forwarding both ways without closing anything, as a
+ * pulled cable or a dropped route does (no RST, no FIN).
  */
-async function silentableRelay(port: number): Promise<{ port: number; drop(): void; restore(): void; close(): Promise<void> }> {
+async function startRelay(port: number, oneWayMs = 0): Promise<{ port: number; drop(): void; restore(): void; close(): Promise<void> }> {
   let dropped = false;
   const sockets = new Set<net.Socket>();
+  const forward = (to: net.Socket) => (chunk: Buffer) => {
+    if (dropped) return;
+    if (oneWayMs > 0) setTimeout(() => to.write(chunk), oneWayMs);
+    else to.write(chunk);
+  };
   const server = net.createServer((inbound) => {
     const outbound = net.connect(port, '127.0.0.1');
     sockets.add(inbound).add(outbound);
-    inbound.on('data', (chunk) => {
-      if (!dropped) outbound.write(chunk);
-    });
-    outbound.on('data', (chunk) => {
-      if (!dropped) inbound.write(chunk);
-    });
+    inbound.on('data', forward(outbound));
+    outbound.on('data', forward(inbound));
     const end = () => {
       inbound.destroy();
       outbound.destroy();
@@ -38,31 +40,6 @@ async function silentableRelay(port: number): Promise<{ port: number; drop(): vo
     port: (server.address() as net.AddressInfo).port,
     drop: () => (dropped = true),
     restore: () => (dropped = false),
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
-
-/** A TCP relay to `port` that holds every chunk `oneWayMs` in each direction, as a distant link does. */
-async function delayRelay(port: number, oneWayMs: number): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((inbound) => {
-    const outbound = net.connect(port, '127.0.0.1');
-    sockets.add(inbound).add(outbound);
-    inbound.on('data', (chunk) => setTimeout(() => outbound.write(chunk), oneWayMs));
-    outbound.on('data', (chunk) => setTimeout(() => inbound.write(chunk), oneWayMs));
-    const end = () => {
-      inbound.destroy();
-      outbound.destroy();
-    };
-    inbound.on('close', end).on('error', end);
-    outbound.on('close', end).on('error', end);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => server.close(resolve));
@@ -444,7 +421,7 @@ describe('SSH session pool against a real sshd on loopback', function () {
   }
 
   it('declares a host whose link went silent unreachable within the keepalive bound, names it, evicts it, and reconnects once it answers', async () => {
-    const relay = await silentableRelay(sshd.port);
+    const relay = await startRelay(sshd.port);
     try {
       const { pool, logs } = makePool({ keepaliveIntervalMs: 200, keepaliveMisses: 3, commandTimeoutMs: 60_000, knownHostsFile: relayKnownHosts(relay.port) });
       const session = await pool.session({ ...target(sshd), port: relay.port });
@@ -473,7 +450,7 @@ describe('SSH session pool against a real sshd on loopback', function () {
 
   it('runs a command on an open connection in one round trip (its channel opened ahead), where exec() alone takes two', async () => {
     const oneWayMs = 150;
-    const relay = await delayRelay(sshd.port, oneWayMs);
+    const relay = await startRelay(sshd.port, oneWayMs);
     try {
       const timeCommands = async (openChannelAhead: boolean): Promise<number[]> => {
         const { pool } = makePool({ openChannelAhead, knownHostsFile: relayKnownHosts(relay.port) });
@@ -500,7 +477,7 @@ describe('SSH session pool against a real sshd on loopback', function () {
   });
 
   it("uses the target's keepalive_interval when it is shorter than the pool's", async () => {
-    const relay = await silentableRelay(sshd.port);
+    const relay = await startRelay(sshd.port);
     try {
       const { pool } = makePool({ keepaliveIntervalMs: 60_000, knownHostsFile: relayKnownHosts(relay.port) });
       const session = await pool.session({ ...target(sshd, { keepaliveInterval: 1 }), port: relay.port });
