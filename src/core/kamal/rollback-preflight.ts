@@ -229,8 +229,10 @@ function rolesByHost(config: KamalConfig): { host: string; roles: string[] }[] {
 
 /**
  * Why a confirmed plan no longer fits the hosts, read again when the run takes the lock: another
- * version serving, the target gone, a copy to restore or stop that the plan did not hold, or
- * anything the pre-flight refuses (env file, image, TLS files). Empty: it runs as confirmed.
+ * version serving, the target gone, a renamed copy to restore that the plan did not hold (or the
+ * other way round), or anything the pre-flight refuses (env file, image, TLS files). Empty: it
+ * runs as confirmed. `_replaced_` copies left running are not a change: the plan stops them if it
+ * saw them, and leaving them running is what a run without that step did.
  */
 export function changesSince(detail: KamalPlanDetail, facts: HostFacts[]): string[] {
   const { config } = detail;
@@ -245,7 +247,6 @@ export function changesSince(detail: KamalPlanDetail, facts: HostFacts[]): strin
     if (role.current !== step.from) changes.push(`${where} runs ${role.current ?? 'nothing'} now, not ${step.from ?? 'nothing'} as planned`);
     const copy = leftoverCopy(config, role, target)?.name;
     if (copy !== step.restoresCopy) changes.push(copy ? `${where} holds ${target} only as ${copy} now` : `${where}: ${step.restoresCopy} is gone`);
-    if (needsReplacedStop(config, role, target) !== (step.commands.stopReplaced !== undefined)) changes.push(`${where}: the _replaced_ copies running there changed`);
   }
   const problems = targetProblems(config, facts, target);
   if (problems.missing.length > 0) changes.push(`version ${target} has no container on ${problems.missing.join(', ')} any more`);
