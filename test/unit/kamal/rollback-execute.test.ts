@@ -156,6 +156,16 @@ describe('executeKamalRollback', () => {
       assert.equal(fakes.get('web-1').lock, undefined, 'lock released');
     });
 
+    it('does not count a _replaced_ copy left running since as a change (the run leaves it, as one without that step did)', async () => {
+      const { config, fakes } = fleet(['web-1']);
+      const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+      const web1 = fakes.get('web-1');
+      web1.containers.push({ id: `${'f'.repeat(12)}${'ab'.repeat(26)}`, name: 'chat-web-v1_replaced_0123456789abcdef', state: 'running', created: 1_600_000_000, image: 'localhost:5555/bars/app:v1' });
+      const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
+      assert.equal(result.ok, true, result.message);
+      assert.ok(web1.running().includes('chat-web-v2'));
+    });
+
     it('tells a roll forward from a rollback by the recent read as by the pre-flight', async () => {
       const { config, fakes } = fleet(['web-1']);
       const web1 = fakes.get('web-1');
