@@ -82,6 +82,8 @@ const DEFAULT_KEEPALIVE_MISSES = 3;
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 const PASSPHRASE_ATTEMPTS = 3;
 const MAX_CHANNEL_OPEN_ATTEMPTS = 20;
+/** How long a command waits for the channel opened ahead before opening its own. */
+const AHEAD_WAIT_MS = 3_000;
 
 function abortError(what: string): Error {
   const error = new Error(`Cancelled: ${what}`);
@@ -246,7 +248,16 @@ class Connection {
       this.openNextAhead();
       return;
     }
-    void ahead.then((channel) => {
+    // A server slow to confirm the spare must not hold the command: past the bound it goes as exec() would.
+    let bound: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (bound = setTimeout(() => resolve('late'), AHEAD_WAIT_MS)));
+    void Promise.race([ahead, late]).then((first) => {
+      clearTimeout(bound);
+      if (first === 'late') {
+        this.options.log(`[ssh ${this.where}] the channel opened ahead was not confirmed within ${seconds(AHEAD_WAIT_MS)}: opening another`);
+        void ahead.then((channel) => channel?.close());
+      }
+      const channel = first === 'late' ? undefined : first;
       if (!wanted()) {
         // Cancelled or timed out while the channel was on its way: the command never ran.
         channel?.close();
