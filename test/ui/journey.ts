@@ -166,6 +166,18 @@ export async function runJourney(environment: Environment, journeyToRun: Journey
     for (const workbench of workbenches) {
       const shot = await workbench.screenshot('failure').catch(() => undefined);
       if (shot) console.log(`    failure screenshot: ${path.relative(process.cwd(), shot)}`);
+      // What the extension said up to the failure, for the next reader of a CI log (best effort, bounded).
+      let bound: NodeJS.Timeout | undefined;
+      const output = await Promise.race([
+        workbench.outputChannelText().catch(() => undefined),
+        new Promise<undefined>((resolve) => (bound = setTimeout(resolve, 10_000, undefined))),
+      ]);
+      clearTimeout(bound);
+      if (output) {
+        const file = path.join(screenshotDir, 'failure-output.txt');
+        writeFileSync(file, `${output}\n`);
+        console.log(`    the Deploy Rollback output on screen (${path.relative(process.cwd(), file)}):\n${output.split('\n').slice(-15).map((line) => `      | ${line}`).join('\n')}`);
+      }
     }
     throw error;
   } finally {
