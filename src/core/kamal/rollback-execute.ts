@@ -260,7 +260,6 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
    * the tree's), so it runs only if it still fits the hosts.
    */
   const takeLockWithChecks = async (): Promise<void> => {
-    const target = detail.hostPlans[0]?.tagVersion;
     const primary = detail.primaryHost;
     reporter.step(`[ssh ${detail.hosts.join(', ')}] ${detail.commands.makeRunDirectory}, the deploy lock on ${primary}, and the checks again`);
     lockSent = true;
@@ -268,8 +267,8 @@ export async function executeKamalRollback(plan: RollbackPlan<KamalPlanDetail>, 
     const settled = await Promise.allSettled(
       detail.hosts.map(async (host) => {
         const what = host === primary ? 'take the deploy lock with the checks' : 'mkdir -p .kamal with the checks';
-        const result = await runner.exec(host, preflightScript(config, host, host === primary, target, prepareOn(host)), what);
-        return parseHostFacts(config, host, host === primary, result.stdout, result.stderr, target);
+        const result = await runner.exec(host, preflightScript(config, host, host === primary, prepareOn(host)), what);
+        return parseHostFacts(config, host, host === primary, result.stdout, result.stderr);
       }),
     );
     const locked = settled[detail.hosts.indexOf(primary)];

@@ -7,7 +7,7 @@
 import type { LockInfo } from '../model';
 import { quoteArgv, shellLine } from '../shell';
 import { escapeControl } from '../text';
-import { containerIdForVersion, containerName, currentRunningContainerName, envFileExists, listRoleContainers, roleEnvFile, versionFromName } from './commands/app';
+import { containerName, envFileExists, latestImageContainerName, listRoleContainers, roleEnvFile, versionFromName } from './commands/app';
 import { lockDirectoryPresent, lockStatus, parseLockDetails, unreadableLock } from './commands/lock';
 import { customCertificate, tlsFiles } from './commands/proxy';
 import type { KamalInventory } from './inventory';
@@ -52,13 +52,14 @@ export interface HostFacts {
  * image tags) at the same time, then the env files, TLS files and (primary) the lock; `prepare`
  * runs last.
  */
-export function preflightScript(config: KamalConfig, host: string, primary: boolean, targetVersion?: string, prepare?: string): string {
+export function preflightScript(config: KamalConfig, host: string, primary: boolean, prepare?: string): string {
   const queries: [string, string][] = [];
   const parts: string[] = [];
   for (const role of rolesOnHost(config, host)) {
+    // The list answers Kamal's exact-name check for the target and the second half of its current
+    // version (the newest active container): one docker call each fewer per role.
     queries.push([`list ${role.name}`, quoteArgv(listRoleContainers(config, role.name))]);
-    if (targetVersion !== undefined) queries.push([`target ${role.name}`, quoteArgv(containerIdForVersion(config, role.name, targetVersion))]);
-    queries.push([`current ${role.name}`, currentRunningContainerName(config, role.name)]);
+    queries.push([`current ${role.name}`, quoteArgv(latestImageContainerName(config, role.name))]);
     parts.push(section(`env ${role.name}`, envFileExists(config, role.name)));
     if (role.proxy && customCertificate(config, role.name)) {
       // Prints the certificate files the last deploy should have left, that are missing.
@@ -84,7 +85,9 @@ function parseDockerTime(text: string): number {
   return Date.parse(`${match[1]}T${match[2]}${match[3]}:${match[4]}`);
 }
 
-export function parseHostFacts(config: KamalConfig, host: string, primary: boolean, stdout: string, stderr: string, targetVersion?: string): HostFacts {
+const running = (container: ListedContainer): boolean => container.state === 'running' || container.state === 'restarting';
+
+export function parseHostFacts(config: KamalConfig, host: string, primary: boolean, stdout: string, stderr: string): HostFacts {
   const sections = parseSections(stdout);
   const facts: HostFacts = { host, roles: [] };
   const failure = (name: string): string | undefined => {
@@ -104,15 +107,10 @@ export function parseHostFacts(config: KamalConfig, host: string, primary: boole
       const [id, name, state, created] = line.split('\t');
       return id && name ? [{ id, name, state: state ?? 'unknown', created: parseDockerTime(created ?? '') + (listed.length - index) / 1000 }] : [];
     });
-    let targetPresent: boolean | undefined;
-    if (targetVersion !== undefined) {
-      const targetError = failure(`target ${role.name}`);
-      if (targetError) errors.push(targetError);
-      targetPresent = (sections.get(`target ${role.name}`)?.lines.length ?? 0) > 0;
-    }
     const currentError = failure(`current ${role.name}`);
     if (currentError) errors.push(currentError);
-    const currentName = sections.get(`current ${role.name}`)?.lines[0]?.trim();
+    // Kamal's current version: the newest active container of the latest image, else the newest active one.
+    const currentName = sections.get(`current ${role.name}`)?.lines[0]?.trim() || containers.find(running)?.name;
     const envLines = sections.get(`env ${role.name}`)?.lines ?? [];
     let missingTls: string[] = [];
     if (role.proxy && customCertificate(config, role.name)) {
@@ -123,7 +121,6 @@ export function parseHostFacts(config: KamalConfig, host: string, primary: boole
     facts.roles.push({
       role: role.name,
       containers,
-      targetPresent,
       current: currentName ? versionFromName(config, role.name, currentName) : undefined,
       envFile: envLines.includes('yes'),
       missingTls,
@@ -156,8 +153,6 @@ export function leftoverCopy(config: KamalConfig, role: RoleFacts, target: strin
   const prefix = `${containerName(config, role.role, target)}_replaced_`;
   return role.containers.filter((container) => container.name.startsWith(prefix) && REPLACED.test(container.name)).sort((a, b) => b.created - a.created)[0];
 }
-
-const running = (container: ListedContainer): boolean => container.state === 'running' || container.state === 'restarting';
 
 /** `_replaced_` copies (or the target beside another version) left running by an interrupted rollback: stopped once the target serves. */
 export function needsReplacedStop(config: KamalConfig, role: RoleFacts, target: string): boolean {

@@ -286,12 +286,12 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
   const settled = await Promise.allSettled(
     hosts.map(async (host) => {
       input.signal?.throwIfAborted();
-      const script = preflightScript(config, host, host === primaryHost, input.targetVersion, prepareOn(host));
+      const script = preflightScript(config, host, host === primaryHost, prepareOn(host));
       reporter.debug(`[ssh ${host}] ${script}`);
       const session = await raceAbort(input.sessions(host), input.signal);
       const result = await session.exec(script, { signal: input.signal });
       if (result.code === null) throw new Error(`the connection closed before the checks finished${result.stderr.trim() ? `: ${result.stderr.trim()}` : ''}`);
-      return parseHostFacts(config, host, host === primaryHost, result.stdout, result.stderr, input.targetVersion);
+      return parseHostFacts(config, host, host === primaryHost, result.stdout, result.stderr);
     }),
   );
   if (!lockTaken) {

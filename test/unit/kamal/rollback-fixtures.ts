@@ -307,7 +307,8 @@ export class FakeHost implements HostSession {
       }
       if (rest.startsWith('xargs docker logs --timestamps --tail 50')) return this.ok(`2026-11-23T00:00:00Z ${container.name} booting\n2026-11-23T00:00:01Z health check failed\n`);
     }
-    if ((match = /^sh -c .*label=role=([A-Za-z0-9_-]+) .*\| head -1$/s.exec(command))) {
+    // Kamal's current version (sh -c …| head -1) and its first half (the latest image's active container): the newest running.
+    if ((match = /^sh -c .*label=role=([A-Za-z0-9_-]+) .*\| head -1$/s.exec(command)) || (match = /^docker ps --latest --format '\{\{\.Names\}\}' .*label=role=([A-Za-z0-9_-]+) .*--filter ancestor=\S+$/s.exec(command))) {
       const running = this.containers.filter((container) => container.state === 'running' && new RegExp(`^${this.service}-${match?.[1]}-`).test(container.name));
       running.sort((a, b) => b.created - a.created);
       return this.ok(running[0] ? `${running[0].name}\n` : '');

@@ -169,9 +169,17 @@ const ACTIVE_STATUSES = ['running', 'restarting'];
  * active one. Prints the container name; {@link versionFromName} strips the prefix.
  */
 export function currentRunningContainerName(config: Pick<KamalConfig, 'service' | 'destination' | 'repository'>, role: string): string {
-  const listActive = (extra: string[]): string[] => ['docker', 'ps', '--latest', '--format', '{{.Names}}', ...labelFilters(config, role, ACTIVE_STATUSES), ...extra];
-  const inner = shellLine(listActive(['--filter', `ancestor=${latestImage(config)}`]), ';', listActive([]));
+  const inner = shellLine(latestImageContainerName(config, role), ';', activeContainerName(config, role));
   return shellLine(['sh', '-c', inner], '|', ['head', '-1']);
+}
+
+/** The first half of {@link currentRunningContainerName}: the newest active container of `REPO:latest[-D]`. */
+export function latestImageContainerName(config: Pick<KamalConfig, 'service' | 'destination' | 'repository'>, role: string): string[] {
+  return [...activeContainerName(config, role), '--filter', `ancestor=${latestImage(config)}`];
+}
+
+function activeContainerName(config: Pick<KamalConfig, 'service' | 'destination'>, role: string): string[] {
+  return ['docker', 'ps', '--latest', '--format', '{{.Names}}', ...labelFilters(config, role, ACTIVE_STATUSES)];
 }
 
 /** Every container of this role, for picking the default target: `ID\tNames\tState\tCreatedAt`. */
