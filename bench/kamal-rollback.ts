@@ -22,11 +22,11 @@
  */
 import * as path from 'node:path';
 import { silentReporter } from '../src/core/model';
-import { loadKamalConfig } from '../src/core/kamal/config';
+import { loadKamalConfig } from '../src/core/kamal/config/read';
 import { KamalSource } from '../src/core/kamal/source';
 import { sshTargetFor } from '../src/core/kamal/ssh-target';
 import { TARGET_ARG_PLACEHOLDER, executeKamalRollback, planKamalRollback, type KamalRoleStep } from '../src/core/kamal/rollback';
-import type { KamalConfig } from '../src/core/kamal/types';
+import type { KamalConfig } from '../src/core/kamal/config/types';
 import type { InspectableSessionPool } from '../src/core/ssh/pool';
 import type { HostSession, SessionPool } from '../src/core/ssh/types';
 import type { TestHosts } from '../test/hosts/harness';

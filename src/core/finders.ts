@@ -2,9 +2,9 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { DiscoveryDeps, SourceFinder } from './discovery';
 import { environmentsJson, findGitopsRepos, GitopsSource, readGitopsRepo, releasesJson } from './gitops';
-import { kamalEnvironmentsJson, loadKamalConfig } from './kamal/config';
-import { discoverKamalConfigs } from './kamal/discover';
-import { kamalReleasesJson } from './kamal/releases';
+import { kamalEnvironmentsJson, loadKamalConfig } from './kamal/config/read';
+import { discoverKamalConfigs } from './kamal/config/discover';
+import { kamalReleasesJson } from './kamal/hosts/releases';
 import { DEFAULT_ENVIRONMENT, KamalSource } from './kamal/source';
 import { DeployRollbackError, type HostEntry, type Release, type ReleaseSource } from './model';
 

@@ -13,7 +13,7 @@ import { createSessionPool, type InspectableSessionPool } from '../../src/core/s
 import type { ExecOptions, HostSession, SessionPool, SshTarget } from '../../src/core/ssh/types';
 import { startHosts, type StartHostsOptions, type TestHost, type TestHosts } from '../hosts/harness';
 import { sshTargetFor } from '../../src/core/kamal/ssh-target';
-import type { KamalConfig } from '../../src/core/kamal/types';
+import type { KamalConfig } from '../../src/core/kamal/config/types';
 
 /**
  * The real SSH pool for the harness hosts: their known_hosts only (strict), no agent, no ssh

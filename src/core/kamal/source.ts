@@ -4,14 +4,14 @@ import { DeployRollbackError, silentReporter } from '../model';
 import type { HostSession, SessionPool } from '../ssh/types';
 import { containerLogsCommand } from './commands/inventory';
 import { releaseLockIfOurs } from './commands/lock';
-import { destinationFileFor, listDestinations, loadKamalConfig } from './config';
-import type { KamalInventory } from './inventory';
-import { readKamalInventory } from './inventory';
+import { destinationFileFor, listDestinations, loadKamalConfig } from './config/read';
+import type { KamalInventory } from './hosts/inventory';
+import { readKamalInventory } from './hosts/inventory';
 import { auditLogFile } from './commands/auditor';
-import { kamalReleaseHistory, kamalReleaseHostEntries, kamalReleases } from './releases';
+import { kamalReleaseHistory, kamalReleaseHostEntries, kamalReleases } from './hosts/releases';
 import { executeKamalRollback, planKamalRollback, type KamalPlanDetail } from './rollback';
 import { sshTargetFor } from './ssh-target';
-import type { KamalConfig } from './types';
+import type { KamalConfig } from './config/types';
 
 /** The environment name used when a config has no destination. */
 export const DEFAULT_ENVIRONMENT = 'default';

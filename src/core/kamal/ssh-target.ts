@@ -1,5 +1,5 @@
 import type { SshTarget } from '../ssh/types';
-import type { KamalConfig } from './types';
+import type { KamalConfig } from './config/types';
 
 /**
  * Where to SSH for one config host. Kamal hands hosts to SSHKit, which also accepts

@@ -1,10 +1,10 @@
 import { strict as assert } from 'node:assert';
-import { parseKamalConfig } from '../../../src/core/kamal/config';
+import { parseKamalConfig } from '../../../src/core/kamal/config/read';
 import { assetVolumeArg, cleanUpAssets, extractAssets, roleHasAssets, syncAssetVolumes } from '../../../src/core/kamal/commands/assets';
 import { renderWords } from '../../../src/core/kamal/commands/kamal-shell';
 import { runContainer } from '../../../src/core/kamal/commands/app';
 import { executeKamalRollback, planKamalRollback } from '../../../src/core/kamal/rollback';
-import type { KamalConfig } from '../../../src/core/kamal/types';
+import type { KamalConfig } from '../../../src/core/kamal/config/types';
 import { FakeHosts, RecordingReporter } from './rollback-fixtures';
 
 /** Kamal's test/commands/app_test.rb setup: service app, image dhh/app, version 999. */

@@ -5,8 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { auditBootLinesLine, inventoryCommand } from '../../../src/core/kamal/commands/inventory';
 import { auditLine } from '../../../src/core/kamal/commands/auditor';
-import { parseAuditBoot, parseInventoryOutput, readKamalInventory } from '../../../src/core/kamal/inventory';
-import { kamalReleaseHistory, kamalReleases } from '../../../src/core/kamal/releases';
+import { parseAuditBoot, parseInventoryOutput, readKamalInventory } from '../../../src/core/kamal/hosts/inventory';
+import { kamalReleaseHistory, kamalReleases } from '../../../src/core/kamal/hosts/releases';
 import type { App } from '../../../src/core/model';
 import { FakeSessions, configFixture, fixtureId, inventoryOutput } from './inventory-fixtures.test';
 

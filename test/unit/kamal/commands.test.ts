@@ -24,8 +24,8 @@ import { acquireLock, lockStatus, parseLockDetails, releaseLock, rubyBase64, utc
 import { auditLine, recordAudit } from '../../../src/core/kamal/commands/auditor';
 import { proxyDeploy } from '../../../src/core/kamal/commands/proxy';
 import { argumentize, escapeShellValue, optionize, optionizeWith, renderWords, type Word } from '../../../src/core/kamal/commands/kamal-shell';
-import { parseKamalConfig } from '../../../src/core/kamal/config';
-import { stopTimeout } from '../../../src/core/kamal/rollback-steps';
+import { parseKamalConfig } from '../../../src/core/kamal/config/read';
+import { stopTimeout } from '../../../src/core/kamal/rollback/steps';
 import { kamalConfig, role } from './rollback-fixtures';
 
 const web = role('web', ['web-1']);

@@ -2,8 +2,8 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { discoverKamalConfigs } from '../../../src/core/kamal/discover';
-import { kamalEnvironmentsJson, listDestinations, loadKamalConfig } from '../../../src/core/kamal/config';
+import { discoverKamalConfigs } from '../../../src/core/kamal/config/discover';
+import { kamalEnvironmentsJson, listDestinations, loadKamalConfig } from '../../../src/core/kamal/config/read';
 
 const MINIMAL = 'service: chat\nimage: bars/app\nservers: [web-1]\n';
 

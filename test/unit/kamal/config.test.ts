@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { parseKamalConfig, deepMerge, destinationFileFor } from '../../../src/core/kamal/config';
-import type { KamalConfig, KamalProxy } from '../../../src/core/kamal/types';
+import { parseKamalConfig, deepMerge, destinationFileFor } from '../../../src/core/kamal/config/read';
+import type { KamalConfig, KamalProxy } from '../../../src/core/kamal/config/types';
 
 const FIXTURES = path.join(__dirname, '..', '..', 'fixtures', 'kamal');
 const BASE_FILE = '/app/config/deploy.yml';

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { containsUnresolvedMarker, evaluateErbExpression, lineCounter, renderErb } from '../../../src/core/kamal/erb';
+import { containsUnresolvedMarker, evaluateErbExpression, lineCounter, renderErb } from '../../../src/core/kamal/config/erb';
 
 describe('Kamal ERB rendering', () => {
   const env = { APP: 'chat', EMPTY: '' };

@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseKamalConfig } from '../../../src/core/kamal/config';
+import { parseKamalConfig } from '../../../src/core/kamal/config/read';
 import { cleanUpErrorPages, makeErrorPagesDirectory } from '../../../src/core/kamal/commands/error-pages';
 import { executeKamalRollback, planKamalRollback } from '../../../src/core/kamal/rollback';
 import { FakeHosts, RecordingReporter } from './rollback-fixtures';

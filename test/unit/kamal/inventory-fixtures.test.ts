@@ -7,9 +7,9 @@
 import { strict as assert } from 'node:assert';
 import type { ExecOptions, ExecResult, HostSession } from '../../../src/core/ssh/types';
 import { INVENTORY_SECTIONS } from '../../../src/core/kamal/commands/inventory';
-import { emptyConfig } from '../../../src/core/kamal/config';
-import { parseInventoryOutput } from '../../../src/core/kamal/inventory';
-import type { KamalConfig, KamalRole } from '../../../src/core/kamal/types';
+import { emptyConfig } from '../../../src/core/kamal/config/read';
+import { parseInventoryOutput } from '../../../src/core/kamal/hosts/inventory';
+import type { KamalConfig, KamalRole } from '../../../src/core/kamal/config/types';
 
 export function configFixture(options: {
   service?: string;

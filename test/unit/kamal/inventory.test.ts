@@ -16,7 +16,7 @@ import {
   versionFromContainerName,
   type InventoryContainer,
   type ParsedHostOutput,
-} from '../../../src/core/kamal/inventory';
+} from '../../../src/core/kamal/hosts/inventory';
 import { quoteArgv } from '../../../src/core/shell';
 import { DeployRollbackError } from '../../../src/core/model';
 import { FakeSessions, REAL_DOCKER_OUTPUT, configFixture, fixtureId, inventoryOutput } from './inventory-fixtures.test';

@@ -13,7 +13,7 @@ import {
   validateService,
   validateSshUser,
   validateVersion,
-} from '../../../src/core/kamal/names';
+} from '../../../src/core/kamal/config/names';
 
 const HOSTILE = ['a;b', '$(reboot)', '`id`', 'a b', '../x', "it's", 'a"b', 'a\nb', '-oProxyCommand=x', ''];
 

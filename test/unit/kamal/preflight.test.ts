@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { parseHostFacts, preflightScript } from '../../../src/core/kamal/rollback-preflight';
+import { parseHostFacts, preflightScript } from '../../../src/core/kamal/rollback/preflight';
 import { kamalConfig, role } from './rollback-fixtures';
 
 describe('Kamal pre-flight reading', () => {

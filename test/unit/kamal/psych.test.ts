@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
-import { parseKamalConfig } from '../../../src/core/kamal/config';
-import { psychScalar, rubyFloatToS } from '../../../src/core/kamal/psych';
+import { parseKamalConfig } from '../../../src/core/kamal/config/read';
+import { psychScalar, rubyFloatToS } from '../../../src/core/kamal/config/psych';
 
 /**
  * Plain scalars and what Psych 5 (Ruby 3.x, Psych::ScalarScanner#tokenize) makes of them, as

@@ -1,9 +1,9 @@
 import { strict as assert } from 'node:assert';
 import type { App, HostEntry, Release } from '../../../src/core/model';
 import { isHostError } from '../../../src/core/model';
-import { readKamalInventory, type KamalInventory } from '../../../src/core/kamal/inventory';
-import { appCurrentVersion, kamalReleaseHostEntries, kamalReleases, kamalReleasesJson } from '../../../src/core/kamal/releases';
-import type { KamalConfig } from '../../../src/core/kamal/types';
+import { readKamalInventory, type KamalInventory } from '../../../src/core/kamal/hosts/inventory';
+import { appCurrentVersion, kamalReleaseHostEntries, kamalReleases, kamalReleasesJson } from '../../../src/core/kamal/hosts/releases';
+import type { KamalConfig } from '../../../src/core/kamal/config/types';
 import { FakeSessions, configFixture, fixtureId, inventoryOutput, type ContainerFixture, type HostBehaviour } from './inventory-fixtures.test';
 
 const T1 = '2026-11-20T10:00:00Z';

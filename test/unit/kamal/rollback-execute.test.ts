@@ -3,8 +3,8 @@ import { chmod, mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { executeKamalRollback, planKamalRollback } from '../../../src/core/kamal/rollback';
-import type { KamalInventory } from '../../../src/core/kamal/inventory';
-import type { KamalConfig } from '../../../src/core/kamal/types';
+import type { KamalInventory } from '../../../src/core/kamal/hosts/inventory';
+import type { KamalConfig } from '../../../src/core/kamal/config/types';
 import { FakeHosts, kamalConfig, RecordingReporter, role } from './rollback-fixtures';
 
 function fleet(hosts: string[], overrides: Partial<KamalConfig> = {}): { config: KamalConfig; fakes: FakeHosts } {

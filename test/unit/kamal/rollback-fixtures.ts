@@ -5,8 +5,8 @@
 import type { Reporter } from '../../../src/core/model';
 import type { ExecOptions, ExecResult, HostSession } from '../../../src/core/ssh/types';
 import type { SftpChannel } from '../../../src/core/ssh/sftp';
-import { emptyConfig } from '../../../src/core/kamal/config';
-import type { KamalConfig, KamalProxy, KamalRole } from '../../../src/core/kamal/types';
+import { emptyConfig } from '../../../src/core/kamal/config/read';
+import type { KamalConfig, KamalProxy, KamalRole } from '../../../src/core/kamal/config/types';
 
 export function proxyConfig(overrides: Partial<KamalProxy> = {}): KamalProxy {
   return {

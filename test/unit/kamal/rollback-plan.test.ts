@@ -1,9 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { DeployRollbackError } from '../../../src/core/model';
 import { executeKamalRollback, planKamalRollback } from '../../../src/core/kamal/rollback';
-import { bootGroups, hostsInBootOrder } from '../../../src/core/kamal/rollback-steps';
+import { bootGroups, hostsInBootOrder } from '../../../src/core/kamal/rollback/steps';
 import { FakeHosts, kamalConfig, role } from './rollback-fixtures';
-import type { KamalConfig } from '../../../src/core/kamal/types';
+import type { KamalConfig } from '../../../src/core/kamal/config/types';
 
 function threeHosts(): { config: KamalConfig; fakes: FakeHosts } {
   const config = kamalConfig({ roles: [role('web', ['web-1', 'web-2', 'web-3'])] });

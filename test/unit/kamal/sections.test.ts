@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
-import { chain, concurrent, markerWatcher, parseSections, section } from '../../../src/core/kamal/sections';
+import { chain, concurrent, markerWatcher, parseSections, section } from '../../../src/core/kamal/rollback/sections';
 
 describe('marker sections (several steps in one exchange)', () => {
   it('builds a section and a chain whose later steps run only after a 0', () => {

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { parseKamalConfig } from '../../../src/core/kamal/config';
+import { parseKamalConfig } from '../../../src/core/kamal/config/read';
 import { containerName, validateDestination, validateService } from '../../../src/core/kamal/commands/app';
 
 const BASE_FILE = '/app/config/deploy.yml';

@@ -5,7 +5,7 @@
  */
 import { DeployRollbackError } from '../../model';
 import { shellLine } from '../../shell';
-import type { KamalConfig, KamalRole } from '../types';
+import type { KamalConfig, KamalRole } from '../config/types';
 import { argumentize, optionize, ShellWord, type KamalValue, type Word } from './kamal-shell';
 
 /** Kamal 2.12's ensure_valid_service_name: `/^[a-z0-9_-]+$/i`. */

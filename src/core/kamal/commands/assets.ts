@@ -5,7 +5,7 @@
  */
 import { DeployRollbackError } from '../../model';
 import { quote } from '../../shell';
-import type { KamalConfig, KamalRole } from '../types';
+import type { KamalConfig, KamalRole } from '../config/types';
 import { containerPrefix, image, isRecord, rawRoleConfig, serviceWithDestination, validateVersion } from './app';
 import { ShellWord } from './kamal-shell';
 

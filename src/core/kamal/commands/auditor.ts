@@ -3,7 +3,7 @@
  * `.kamal/S[-D]-audit.log` on each host, `[time] [performer] [destination] [role] message`.
  */
 import { shellLine } from '../../shell';
-import type { KamalConfig } from '../types';
+import type { KamalConfig } from '../config/types';
 import { makeRunDirectory, serviceWithDestination } from './app';
 
 export function auditLogFile(config: Pick<KamalConfig, 'service' | 'destination'>): string {

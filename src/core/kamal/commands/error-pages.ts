@@ -7,7 +7,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { DeployRollbackError } from '../../model';
-import type { KamalConfig } from '../types';
+import type { KamalConfig } from '../config/types';
 import { validateVersion } from './app';
 import { proxyAppsConfigDirectory } from './proxy';
 

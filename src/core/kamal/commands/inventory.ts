@@ -1,6 +1,6 @@
 import { quoteArgv, shellLine } from '../../shell';
-import { assertValidName } from '../names';
-import type { KamalConfig } from '../types';
+import { assertValidName } from '../config/names';
+import type { KamalConfig } from '../config/types';
 import { auditLogFile } from './auditor';
 
 /**

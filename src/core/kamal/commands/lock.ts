@@ -5,7 +5,7 @@
 import type { LockInfo } from '../../model';
 import { shellLine } from '../../shell';
 import { escapeControl } from '../../text';
-import type { KamalConfig } from '../types';
+import type { KamalConfig } from '../config/types';
 import { serviceWithDestination } from './app';
 
 export function lockDirectory(config: Pick<KamalConfig, 'service' | 'destination'>): string {

@@ -4,7 +4,7 @@
  * full flag set is rebuilt from the config every time: a bare `--target` would drop hosts and TLS.
  */
 import { DeployRollbackError } from '../../model';
-import type { KamalConfig, KamalProxy, KamalRole } from '../types';
+import type { KamalConfig, KamalProxy, KamalRole } from '../config/types';
 import { containerPrefix, isRecord, rawRoleConfig, serviceWithDestination } from './app';
 import { optionizeWith, renderWords, ShellWord, type KamalValue, type Word } from './kamal-shell';
 

@@ -4,7 +4,7 @@
  * Not Kamal commands: Kamal leaves these states behind; we do not.
  */
 import { quoteArgv, shellLine } from '../../shell';
-import type { KamalConfig } from '../types';
+import type { KamalConfig } from '../config/types';
 import { containerName, containerPrefix, listRoleContainers } from './app';
 import { PROXY_CONTAINER_NAME } from './proxy';
 

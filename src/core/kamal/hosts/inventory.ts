@@ -1,9 +1,9 @@
-import type { ContainerState, HostContainer, HostError, HostErrorKind, LockInfo, Reporter } from '../model';
-import { silentReporter } from '../model';
-import { hostErrorKind, looksLikeDockerDown } from '../ssh/errors';
-import type { ExecResult, HostSession } from '../ssh/types';
-import { AUDIT_BOOTED, INVENTORY_MARKER, INVENTORY_SECTIONS, containerPrefix, inventoryCommand } from './commands/inventory';
-import type { KamalConfig } from './types';
+import type { ContainerState, HostContainer, HostError, HostErrorKind, LockInfo, Reporter } from '../../model';
+import { silentReporter } from '../../model';
+import { hostErrorKind, looksLikeDockerDown } from '../../ssh/errors';
+import type { ExecResult, HostSession } from '../../ssh/types';
+import { AUDIT_BOOTED, INVENTORY_MARKER, INVENTORY_SECTIONS, containerPrefix, inventoryCommand } from '../commands/inventory';
+import type { KamalConfig } from '../config/types';
 
 /**
  * What is on the hosts of one (config, destination): one exec per host, all hosts in

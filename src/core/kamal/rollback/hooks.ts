@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { access, constants, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DeployRollbackError } from '../model';
+import { DeployRollbackError } from '../../model';
 
 export type KamalHookName = 'pre-connect' | 'pre-deploy' | 'pre-app-boot' | 'post-app-boot' | 'post-deploy';
 

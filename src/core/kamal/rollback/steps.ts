@@ -1,7 +1,7 @@
 /** Turns a validated config plus per-host versions into the exact steps the executor runs. */
 import { randomBytes } from 'node:crypto';
-import { DeployRollbackError } from '../model';
-import { quoteArgv } from '../shell';
+import { DeployRollbackError } from '../../model';
+import { quoteArgv } from '../../shell';
 import {
   containerHostname,
   containerLogs,
@@ -12,13 +12,13 @@ import {
   runContainer,
   stopContainer,
   tagLatestImage,
-} from './commands/app';
-import { proxyDeploy } from './commands/proxy';
-import { renderWords } from './commands/kamal-shell';
-import { cleanUpErrorPages, errorPagesVersionDirectory, hasErrorPages } from './commands/error-pages';
-import { assetVolumeArg, cleanUpAssets, extractAssets, roleHasAssets, syncAssetVolumes } from './commands/assets';
-import { TARGET_ARG_PLACEHOLDER, type KamalHostPlan, type KamalRoleStep } from './rollback-types';
-import type { KamalConfig, KamalRole } from './types';
+} from '../commands/app';
+import { proxyDeploy } from '../commands/proxy';
+import { renderWords } from '../commands/kamal-shell';
+import { cleanUpErrorPages, errorPagesVersionDirectory, hasErrorPages } from '../commands/error-pages';
+import { assetVolumeArg, cleanUpAssets, extractAssets, roleHasAssets, syncAssetVolumes } from '../commands/assets';
+import { TARGET_ARG_PLACEHOLDER, type KamalHostPlan, type KamalRoleStep } from './types';
+import type { KamalConfig, KamalRole } from '../config/types';
 
 export function randomHex(bytes: number): string {
   return randomBytes(bytes).toString('hex');

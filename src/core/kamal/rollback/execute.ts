@@ -3,24 +3,24 @@
  * `latest` tag, unlock on every path out. Nothing is re-planned: the plan's lines are what runs,
  * plus the values only a run can know (the new container id, the version serving right now).
  */
-import { DeployRollbackError, type Reporter, type RollbackOutcome, type RollbackPlan } from '../model';
-import { quoteArgv } from '../shell';
-import { looksLikeDockerDown } from '../ssh/errors';
-import { redactSecrets } from '../ssh/redact';
-import { escapeControl } from '../text';
-import type { ExecResult, HostSession } from '../ssh/types';
-import { containerName, stopContainer, tagLatestImage, versionFromName } from './commands/app';
-import { recordAudit } from './commands/auditor';
-import { acquireLock, describeLock, lockDetailsText, releaseAdvice, utcIso8601, type LockDetails } from './commands/lock';
-import { parseReadBack, readBackCommand, undoRename, type RoleReadBack } from './commands/recovery';
+import { DeployRollbackError, type Reporter, type RollbackOutcome, type RollbackPlan } from '../../model';
+import { quoteArgv } from '../../shell';
+import { looksLikeDockerDown } from '../../ssh/errors';
+import { redactSecrets } from '../../ssh/redact';
+import { escapeControl } from '../../text';
+import type { ExecResult, HostSession } from '../../ssh/types';
+import { containerName, stopContainer, tagLatestImage, versionFromName } from '../commands/app';
+import { recordAudit } from '../commands/auditor';
+import { acquireLock, describeLock, lockDetailsText, releaseAdvice, utcIso8601, type LockDetails } from '../commands/lock';
+import { parseReadBack, readBackCommand, undoRename, type RoleReadBack } from '../commands/recovery';
 import { runHook, type HookDetails, type KamalHookName } from './hooks';
-import { assemblePlan } from './rollback-plan';
-import { cleanUpAfterStop, prepareHosts } from './rollback-prepare';
-import { uploadFiles } from '../ssh/sftp';
-import { buildHostPlan } from './rollback-steps';
+import { assemblePlan } from './plan';
+import { cleanUpAfterStop, prepareHosts } from './prepare';
+import { uploadFiles } from '../../ssh/sftp';
+import { buildHostPlan } from './steps';
 import { chain, markerWatcher, parseSections, section } from './sections';
-import { changesSince, parseHostFacts, preflightScript, type HostFacts } from './rollback-preflight';
-import { TARGET_ARG_PLACEHOLDER, type KamalHostOutcome, type KamalHostPlan, type KamalPlanDetail, type KamalRoleStep } from './rollback-types';
+import { changesSince, parseHostFacts, preflightScript, type HostFacts } from './preflight';
+import { TARGET_ARG_PLACEHOLDER, type KamalHostOutcome, type KamalHostPlan, type KamalPlanDetail, type KamalRoleStep } from './types';
 
 export interface ExecuteKamalRollbackDeps {
   sessions: (host: string) => Promise<HostSession>;

@@ -7,7 +7,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node as YamlNode } from 'yaml';
-import type { Problem } from '../model';
+import type { Problem } from '../../model';
 import type { KamalConfig, KamalEnv, KamalProxy, KamalRole, KamalSsh } from './types';
 import { containsUnresolvedMarker, lineCounter, renderErb } from './erb';
 import { psychScalar } from './psych';

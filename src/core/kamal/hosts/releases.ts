@@ -1,5 +1,5 @@
-import type { App, HostContainer, HostEntry, HostError, Release } from '../model';
-import { isHostError } from '../model';
+import type { App, HostContainer, HostEntry, HostError, Release } from '../../model';
+import { isHostError } from '../../model';
 import type { AuditBoot, HostInventory, InventoryContainer, KamalInventory } from './inventory';
 import { newestFirstOrder } from './inventory';
 

@@ -5,7 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { listDestinations, projectDirOf } from './config';
+import { listDestinations, projectDirOf } from './read';
 
 export interface KamalConfigFile {
   /** Absolute path of config/deploy.yml (or the file a setting names). */

@@ -2,12 +2,12 @@
  * What `kamal app boot` does on every app host before the first boot group, and after each old
  * version stops: asset extraction and bridging, error pages, and their clean-up.
  */
-import type { Reporter } from '../model';
-import type { ExecResult } from '../ssh/types';
-import type { UploadFile } from '../ssh/sftp';
-import { syncAssetVolumes } from './commands/assets';
-import { versionFromName } from './commands/app';
-import type { KamalPlanDetail, KamalRoleStep } from './rollback-types';
+import type { Reporter } from '../../model';
+import type { ExecResult } from '../../ssh/types';
+import type { UploadFile } from '../../ssh/sftp';
+import { syncAssetVolumes } from '../commands/assets';
+import { versionFromName } from '../commands/app';
+import type { KamalPlanDetail, KamalRoleStep } from './types';
 
 export type RunOnHost = (host: string, command: string, what: string) => Promise<ExecResult>;
 export type UploadToHost = (host: string, directory: { path: string; mode: number }, files: UploadFile[]) => Promise<void>;

@@ -4,17 +4,17 @@
  * that reading means for a target. Planning reads it before the confirmation; the run reads it
  * again with the lock and refuses if the plan no longer fits.
  */
-import type { LockInfo } from '../model';
-import { quoteArgv, shellLine } from '../shell';
-import { escapeControl } from '../text';
-import { containerName, envFileExists, latestImageContainerName, listRoleContainers, roleEnvFile, versionFromName } from './commands/app';
-import { lockDirectoryPresent, lockStatus, parseLockDetails, unreadableLock } from './commands/lock';
-import { customCertificate, tlsFiles } from './commands/proxy';
-import type { KamalInventory } from './inventory';
+import type { LockInfo } from '../../model';
+import { quoteArgv, shellLine } from '../../shell';
+import { escapeControl } from '../../text';
+import { containerName, envFileExists, latestImageContainerName, listRoleContainers, roleEnvFile, versionFromName } from '../commands/app';
+import { lockDirectoryPresent, lockStatus, parseLockDetails, unreadableLock } from '../commands/lock';
+import { customCertificate, tlsFiles } from '../commands/proxy';
+import type { KamalInventory } from '../hosts/inventory';
 import { MARK, STATUS_ECHO, concurrent, parseSections, section } from './sections';
-import { rolesOnHost } from './rollback-steps';
-import type { KamalPlanDetail } from './rollback-types';
-import type { KamalConfig } from './types';
+import { rolesOnHost } from './steps';
+import type { KamalPlanDetail } from './types';
+import type { KamalConfig } from '../config/types';
 
 /** A container of one role on one host, as the pre-flight listed it. */
 export interface ListedContainer {

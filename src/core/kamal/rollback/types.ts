@@ -1,4 +1,4 @@
-import type { KamalConfig } from './types';
+import type { KamalConfig } from '../config/types';
 
 /** One role on one host: what the executor runs there, in order. */
 export interface KamalRoleStep {

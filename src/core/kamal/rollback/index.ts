@@ -5,9 +5,9 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
-import { DeployRollbackError, silentReporter, type Reporter, type RollDirection, type RollbackPlan } from '../model';
-import { shellLine, quoteArgv } from '../shell';
-import type { HostSession } from '../ssh/types';
+import { DeployRollbackError, silentReporter, type Reporter, type RollDirection, type RollbackPlan } from '../../model';
+import { shellLine, quoteArgv } from '../../shell';
+import type { HostSession } from '../../ssh/types';
 import {
   runContainer,
   validateDestination,
@@ -24,7 +24,7 @@ import {
   loggingArgs,
   makeRunDirectory,
   optionArgs,
-} from './commands/app';
+} from '../commands/app';
 import {
   acquireLock,
   describeLock,
@@ -35,22 +35,22 @@ import {
   rubyBase64,
   utcIso8601,
   type LockDetails,
-} from './commands/lock';
-import { validateAssetPath } from './commands/assets';
-import { hasErrorPages, makeErrorPagesDirectory, readErrorPages } from './commands/error-pages';
+} from '../commands/lock';
+import { validateAssetPath } from '../commands/assets';
+import { hasErrorPages, makeErrorPagesDirectory, readErrorPages } from '../commands/error-pages';
 import { hookIsRunnable } from './hooks';
-import { raceAbort, redactPlanLines } from './rollback-execute';
-import { assemblePlan, label, lockMessageFor, plural, projectRoot } from './rollback-plan';
-import { stopRunningReplacedCopies } from './commands/recovery';
-import { factsFromInventory, leftoverCopy, needsReplacedStop, parseHostFacts, preflightScript, REPLACED, targetProblems, type HostFacts } from './rollback-preflight';
-import type { KamalInventory } from './inventory';
-import { bootGroups, buildHostPlan, hostsInBootOrder, stopTimeout } from './rollback-steps';
-import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './rollback-types';
-import type { KamalConfig } from './types';
+import { raceAbort, redactPlanLines } from './execute';
+import { assemblePlan, label, lockMessageFor, plural, projectRoot } from './plan';
+import { stopRunningReplacedCopies } from '../commands/recovery';
+import { factsFromInventory, leftoverCopy, needsReplacedStop, parseHostFacts, preflightScript, REPLACED, targetProblems, type HostFacts } from './preflight';
+import type { KamalInventory } from '../hosts/inventory';
+import { bootGroups, buildHostPlan, hostsInBootOrder, stopTimeout } from './steps';
+import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './types';
+import type { KamalConfig } from '../config/types';
 
-export * from './rollback-types';
-export { executeKamalRollback, type ExecuteKamalRollbackDeps, type KamalRollbackResult } from './rollback-execute';
-export { assemblePlan } from './rollback-plan';
+export * from './types';
+export { executeKamalRollback, type ExecuteKamalRollbackDeps, type KamalRollbackResult } from './execute';
+export { assemblePlan } from './plan';
 
 export interface PlanKamalRollbackInput {
   config: KamalConfig;

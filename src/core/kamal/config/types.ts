@@ -1,4 +1,4 @@
-import type { Problem } from '../model';
+import type { Problem } from '../../model';
 
 /**
  * A Kamal config after ERB, destination merge and validation: what the inventory, the

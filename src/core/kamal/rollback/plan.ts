@@ -1,12 +1,12 @@
 /** A Kamal rollback plan as a value: the summary, the dry-run lines and the detail the executor runs. */
 import { dirname } from 'node:path';
-import type { RollbackPlan } from '../model';
-import { quoteArgv } from '../shell';
-import { makeRunDirectory } from './commands/app';
-import { recordAudit } from './commands/auditor';
-import { acquireLock, lockDirectory, lockStatus, releaseLock, utcIso8601 } from './commands/lock';
-import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './rollback-types';
-import type { KamalConfig } from './types';
+import type { RollbackPlan } from '../../model';
+import { quoteArgv } from '../../shell';
+import { makeRunDirectory } from '../commands/app';
+import { recordAudit } from '../commands/auditor';
+import { acquireLock, lockDirectory, lockStatus, releaseLock, utcIso8601 } from '../commands/lock';
+import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './types';
+import type { KamalConfig } from '../config/types';
 
 /** What the deploy lock says this run is doing. */
 export function lockMessageFor(kind: KamalPlanDetail['kind'], version: string): string {

@@ -3,7 +3,7 @@
  * undefined when it is fine. The config reader drops refused values (recording a Problem);
  * the command builders call `assertValidName` again so nothing hostile reaches a command.
  */
-import { DeployRollbackError } from '../model';
+import { DeployRollbackError } from '../../model';
 
 export type NameKind =
   | 'service'

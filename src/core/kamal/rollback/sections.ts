@@ -3,7 +3,7 @@
  * (`@@deploy-rollback NAME`), its output, and its exit status (`@@deploy-rollback rc N`), so the
  * caller reads every step's own result and can report each as its marker arrives.
  */
-import { shellLine } from '../shell';
+import { shellLine } from '../../shell';
 
 export const MARK = '@@deploy-rollback';
 /** Constant text, so it can be appended to a quoted line without quoting. */
