@@ -1,7 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { parseKamalConfig, deepMerge, destinationFileFor } from '../../../src/core/kamal/config/read';
+import { parseKamalConfig, destinationFileFor } from '../../../src/core/kamal/config/read';
+import { deepMerge } from '../../../src/core/kamal/config/parse';
 import type { KamalConfig, KamalProxy } from '../../../src/core/kamal/config/types';
 
 const FIXTURES = path.join(__dirname, '..', '..', 'fixtures', 'kamal');

@@ -5,7 +5,8 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { listDestinations, projectDirOf } from './read';
+import { projectDirOf } from './parse';
+import { listDestinations } from './read';
 
 export interface KamalConfigFile {
   /** Absolute path of config/deploy.yml (or the file a setting names). */
