@@ -26,7 +26,6 @@ import {
   optionArgs,
 } from '../commands/app';
 import {
-  acquireLock,
   describeLock,
   lockDetailsFile,
   lockDetailsText,
@@ -39,10 +38,10 @@ import {
 import { validateAssetPath } from '../commands/assets';
 import { hasErrorPages, makeErrorPagesDirectory, readErrorPages } from '../commands/error-pages';
 import { hookIsRunnable } from './hooks';
-import { raceAbort, redactPlanLines } from './execute';
-import { assemblePlan, label, lockMessageFor, plural, projectRoot } from './plan';
+import { raceAbort } from './runner';
+import { assemblePlan, label, lockMessageFor, plural, projectRoot, redactPlanLines } from './plan';
 import { stopRunningReplacedCopies } from '../commands/recovery';
-import { factsFromInventory, leftoverCopy, needsReplacedStop, parseHostFacts, preflightScript, REPLACED, targetProblems, type HostFacts } from './preflight';
+import { factsFromInventory, leftoverCopy, needsReplacedStop, readHosts, readHostsTakingLock, REPLACED, targetProblems, type HostFacts, type ReadHost } from './preflight';
 import type { KamalInventory } from '../hosts/inventory';
 import { bootGroups, buildHostPlan, hostsInBootOrder, stopTimeout } from './steps';
 import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './types';
@@ -262,12 +261,6 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
     input.takeLock === true && input.targetVersion !== undefined && !hooks.some((hook) => hook.name === 'pre-connect' && hook.present)
       ? { holder: identity.lockHolder, lockedAt: utcIso8601(), version: input.targetVersion, message: lockMessageFor('rollback', input.targetVersion) }
       : undefined;
-  const prepareOn = (host: string): string | undefined => {
-    if (!lockTaken) return undefined;
-    const made = quoteArgv(makeRunDirectory());
-    return host === primaryHost ? `${made} && ${acquireLock(config, lockTaken)}` : made;
-  };
-
   const known = !lockTaken && input.recentRead ? factsFromInventory(config, input.recentRead) : undefined;
   if (known) {
     const readAt = new Date(input.recentRead!.readAt);
@@ -283,33 +276,27 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
   }
   reporter.step(`Checking ${plural(hosts.length, 'host')} for ${label(config)}`);
   if (lockTaken) reporter.step(`[ssh ${primaryHost}] taking the deploy lock with the checks`);
-  const settled = await Promise.allSettled(
-    hosts.map(async (host) => {
-      input.signal?.throwIfAborted();
-      const script = preflightScript(config, host, host === primaryHost, prepareOn(host));
-      reporter.debug(`[ssh ${host}] ${script}`);
-      const session = await raceAbort(input.sessions(host), input.signal);
-      const result = await session.exec(script, { signal: input.signal });
-      if (result.code === null) throw new Error(`the connection closed before the checks finished${result.stderr.trim() ? `: ${result.stderr.trim()}` : ''}`);
-      return parseHostFacts(config, host, host === primaryHost, result.stdout, result.stderr);
-    }),
-  );
+  const read: ReadHost = async (host, script) => {
+    input.signal?.throwIfAborted();
+    reporter.debug(`[ssh ${host}] ${script}`);
+    const session = await raceAbort(input.sessions(host), input.signal);
+    const result = await session.exec(script, { signal: input.signal });
+    if (result.code === null) throw new Error(`the connection closed before the checks finished${result.stderr.trim() ? `: ${result.stderr.trim()}` : ''}`);
+    return result;
+  };
   if (!lockTaken) {
+    const settled = await readHosts(config, hosts, primaryHost, read);
     input.signal?.throwIfAborted();
     return planFromFacts(input, { hosts, groups, primaryHost, identity, hooks, settled, reporter });
   }
-  const primaryFacts = settled[hosts.indexOf(primaryHost)];
-  // Unknown when the exchange did not finish: released then only if the lock names this run.
-  const held: boolean | undefined = primaryFacts?.status === 'fulfilled' ? primaryFacts.value.prepared === 0 : undefined;
+  const locked = await readHostsTakingLock(config, hosts, primaryHost, lockTaken, read);
+  const { settled, held } = locked;
   try {
     input.signal?.throwIfAborted();
     const plan = await planFromFacts(input, { hosts, groups, primaryHost, identity, hooks, settled, reporter, lockTaken });
-    const primary = primaryFacts?.status === 'fulfilled' ? primaryFacts.value : undefined;
-    if (primary?.prepared !== 0) {
-      throw new DeployRollbackError(`Cannot roll back ${label(config)}, nothing was changed: could not take the deploy lock on ${primaryHost}${primary?.prepareError ? ` (${primary.prepareError})` : ''}.`, 'lock');
-    }
-    const unprepared = settled.flatMap((entry, index) => (entry.status === 'fulfilled' && entry.value.prepared !== 0 ? [`${hosts[index]}: mkdir -p .kamal failed${entry.value.prepareError ? ` (${entry.value.prepareError})` : ''}`] : []));
-    if (unprepared.length > 0) throw new DeployRollbackError(`Cannot roll back ${label(config)}, nothing was changed: could not prepare ${unprepared.join('; ')}.`, 'prepare');
+    // An unreachable host or someone else's lock was refused by planFromFacts already.
+    if (held !== true) throw new DeployRollbackError(`Cannot roll back ${label(config)}, nothing was changed: ${locked.refusal ?? `could not take the deploy lock on ${primaryHost}`}.`, 'lock');
+    if (locked.unprepared.length > 0) throw new DeployRollbackError(`Cannot roll back ${label(config)}, nothing was changed: could not prepare ${locked.unprepared.join('; ')}.`, 'prepare');
     if (plan.detail.lockMessage !== lockTaken.message) {
       // A roll forward: the lock says so from the run's first exchange on the primary host (no exchange of its own).
       plan.detail.lockRewrite = shellLine(['echo', rubyBase64(lockDetailsText({ ...lockTaken, message: plan.detail.lockMessage }))], '>', [lockDetailsFile(config)]);

@@ -2,6 +2,7 @@
 import { dirname } from 'node:path';
 import type { RollbackPlan } from '../../model';
 import { quoteArgv } from '../../shell';
+import { redactSecrets } from '../../ssh/redact';
 import { makeRunDirectory } from '../commands/app';
 import { recordAudit } from '../commands/auditor';
 import { acquireLock, lockDirectory, lockStatus, releaseLock, utcIso8601 } from '../commands/lock';
@@ -272,4 +273,11 @@ function planLines(detail: KamalPlanDetail): string[] {
     command(`[ssh ${sample.host}] ${sample.role}:`, `${sample.commands.logs}; ${sample.commands.stopNew}`);
   }
   return lines;
+}
+
+/** The plan shows (and the dry run prints) every command: secret-looking env values are masked there as in the log. */
+export function redactPlanLines<T extends RollbackPlan<KamalPlanDetail>>(plan: T): T {
+  plan.lines = plan.lines.map(redactSecrets);
+  if (plan.overview) plan.overview = plan.overview.map(redactSecrets);
+  return plan;
 }

@@ -4,14 +4,17 @@
  * that reading means for a target. Planning reads it before the confirmation; the run reads it
  * again with the lock and refuses if the plan no longer fits.
  */
-import type { LockInfo } from '../../model';
+import { DeployRollbackError, type LockInfo } from '../../model';
 import { quoteArgv, shellLine } from '../../shell';
+import type { ExecResult } from '../../ssh/types';
 import { escapeControl } from '../../text';
-import { containerName, envFileExists, latestImageContainerName, listRoleContainers, roleEnvFile, versionFromName } from '../commands/app';
-import { lockDirectoryPresent, lockStatus, parseLockDetails, unreadableLock } from '../commands/lock';
+import { containerName, envFileExists, latestImageContainerName, listRoleContainers, makeRunDirectory, roleEnvFile, versionFromName } from '../commands/app';
+import { acquireLock, describeLock, lockDirectoryPresent, lockStatus, parseLockDetails, releaseAdvice, unreadableLock, type LockDetails } from '../commands/lock';
 import { customCertificate, tlsFiles } from '../commands/proxy';
 import type { KamalInventory } from '../hosts/inventory';
 import { MARK, STATUS_ECHO, concurrent, parseSections, section } from './sections';
+import { abortError, errorText, HostUnreachable } from './runner';
+import type { RunState } from './run-state';
 import { rolesOnHost } from './steps';
 import type { KamalPlanDetail } from './types';
 import type { KamalConfig } from '../config/types';
@@ -27,8 +30,6 @@ export interface ListedContainer {
 export interface RoleFacts {
   role: string;
   containers: ListedContainer[];
-  /** From the exact-name query (only when a target was given). */
-  targetPresent?: boolean;
   current?: string;
   envFile: boolean;
   /** Custom TLS files the last deploy should have left on the host, missing now. */
@@ -48,9 +49,9 @@ export interface HostFacts {
 }
 
 /**
- * One line per host: the docker queries (every role's containers, target and current version, the
- * image tags) at the same time, then the env files, TLS files and (primary) the lock; `prepare`
- * runs last.
+ * One line per host: the docker queries (every role's containers and current version, the image
+ * tags) at the same time, then the env files, TLS files and (primary) the lock; `prepare` runs
+ * last.
  */
 export function preflightScript(config: KamalConfig, host: string, primary: boolean, prepare?: string): string {
   const queries: [string, string][] = [];
@@ -149,7 +150,7 @@ export const REPLACED = /_replaced_[0-9a-f]+$/;
  * host went silent before the new container ran): the newest such copy, when `S-R-V` is absent.
  */
 export function leftoverCopy(config: KamalConfig, role: RoleFacts, target: string): ListedContainer | undefined {
-  if (role.targetPresent === true || role.containers.some((container) => container.name === containerName(config, role.role, target))) return undefined;
+  if (role.containers.some((container) => container.name === containerName(config, role.role, target))) return undefined;
   const prefix = `${containerName(config, role.role, target)}_replaced_`;
   return role.containers.filter((container) => container.name.startsWith(prefix) && REPLACED.test(container.name)).sort((a, b) => b.created - a.created)[0];
 }
@@ -175,7 +176,7 @@ export function targetProblems(config: KamalConfig, facts: HostFacts[], target: 
   for (const host of facts) {
     if (host.imageTags !== undefined && !host.imageTags.has(target)) problems.missingImage.push(host.host);
     for (const role of host.roles) {
-      const present = role.targetPresent ?? role.containers.some((container) => container.name === containerName(config, role.role, target));
+      const present = role.containers.some((container) => container.name === containerName(config, role.role, target));
       if (!present && !leftoverCopy(config, role, target)) problems.missing.push(`${host.host} (${role.role})`);
       if (!role.envFile) problems.missingEnv.push(`${host.host} (${role.role}: ${roleEnvFile(config, role.role)})`);
       problems.missingTls.push(...role.missingTls.map((file) => `${host.host} (${role.role}): ${file}`));
@@ -249,4 +250,91 @@ export function changesSince(detail: KamalPlanDetail, facts: HostFacts[]): strin
   if (problems.missingTls.length > 0) changes.push(`the custom certificate files kamal-proxy needs are missing on ${problems.missingTls.join(', ')} (\`kamal deploy\` uploads them)`);
   if (problems.missingImage.length > 0) changes.push(`the image ${config.repository}:${target} is missing on ${problems.missingImage.join(', ')}`);
   return changes;
+}
+
+/** Runs the pre-flight's script on one host and returns what it printed (a lost host rejects). */
+export type ReadHost = (host: string, script: string) => Promise<ExecResult>;
+
+/** Every host's facts, read in parallel, one exchange each; `prepareOn` a host's line runs last there. */
+export function readHosts(config: KamalConfig, hosts: string[], primaryHost: string, read: ReadHost, prepareOn?: (host: string) => string): Promise<PromiseSettledResult<HostFacts>[]> {
+  return Promise.allSettled(
+    hosts.map(async (host) => {
+      const result = await read(host, preflightScript(config, host, host === primaryHost, prepareOn?.(host)));
+      return parseHostFacts(config, host, host === primaryHost, result.stdout, result.stderr);
+    }),
+  );
+}
+
+/** What taking the deploy lock with the checks came to. */
+export interface LockedRead {
+  /** Each host's facts, in the order of the hosts. */
+  settled: PromiseSettledResult<HostFacts>[];
+  /** Taken; not taken; or undefined when the primary host's exchange did not finish (it may have run). */
+  held: boolean | undefined;
+  /** Why the primary host did not take it, when it answered: someone's lock, or the failed write. */
+  refusal?: string;
+  /** The other hosts where `.kamal` was not made, each with why. */
+  unprepared: string[];
+}
+
+/**
+ * The deploy lock on the primary host and `mkdir -p .kamal` on the others, each in the same
+ * exchange as the pre-flight's checks (after them: `mkdir` of the lock directory fails if someone
+ * holds it, whatever was read). Planning takes it so when the run follows at once; the run, when
+ * planning did not.
+ */
+export async function readHostsTakingLock(config: KamalConfig, hosts: string[], primaryHost: string, lock: LockDetails, read: ReadHost): Promise<LockedRead> {
+  const made = quoteArgv(makeRunDirectory());
+  const settled = await readHosts(config, hosts, primaryHost, read, (host) => (host === primaryHost ? `${made} && ${acquireLock(config, lock)}` : made));
+  const primary = settled[hosts.indexOf(primaryHost)];
+  const answered = primary?.status === 'fulfilled' ? primary.value : undefined;
+  const unprepared = settled.flatMap((entry, index) => {
+    if (hosts[index] === primaryHost) return [];
+    if (entry.status === 'rejected') return [`${hosts[index]}: ${errorText(entry.reason)}`];
+    return entry.value.prepared !== 0 ? [`${hosts[index]}: mkdir -p .kamal failed (${exitText(entry.value)})`] : [];
+  });
+  return { settled, held: answered ? answered.prepared === 0 : undefined, refusal: answered && answered.prepared !== 0 ? lockRefusal(config, primaryHost, answered) : undefined, unprepared };
+}
+
+function exitText(facts: HostFacts): string {
+  return `exit ${facts.prepared ?? 'unknown'}${facts.prepareError ? `: ${facts.prepareError}` : ''}`;
+}
+
+function lockRefusal(config: KamalConfig, primaryHost: string, facts: HostFacts): string {
+  const lock = facts.lock;
+  if (lock?.unreadable) return `the deploy lock on ${primaryHost} is ${describeLock(lock)}. If no deploy is running, release it with ${releaseAdvice(config)}`;
+  if (lock) return `the deploy lock on ${primaryHost} is ${describeLock(lock)}`;
+  return `could not take the deploy lock on ${primaryHost} (${exitText(facts)})`;
+}
+
+/**
+ * The run's first exchange when planning did not take the lock: the lock and `.kamal` with the
+ * pre-flight's checks read again. The plan was confirmed on an earlier reading (maybe the
+ * tree's), so it runs only if it still fits the hosts.
+ */
+export async function relockWithChecks(run: RunState): Promise<void> {
+  const { detail, runner } = run;
+  const primary = detail.primaryHost;
+  run.reporter.step(`[ssh ${detail.hosts.join(', ')}] ${detail.commands.makeRunDirectory}, the deploy lock on ${primary}, and the checks again`);
+  run.lock.sent = true;
+  const locked = await readHostsTakingLock(detail.config, detail.hosts, primary, run.lock.details, (host, script) =>
+    runner.exec(host, script, host === primary ? 'take the deploy lock with the checks' : 'mkdir -p .kamal with the checks'),
+  );
+  if (locked.held) run.lock.held = true;
+  if (run.deps.signal?.aborted) throw abortError();
+  const primaryRead = locked.settled[detail.hosts.indexOf(primary)];
+  if (!primaryRead || primaryRead.status === 'rejected') {
+    const reason: unknown = primaryRead?.status === 'rejected' ? primaryRead.reason : new Error(`${primary} is not among the hosts`);
+    // The lock line may have reached the host before it went silent: say how to check.
+    if (reason instanceof HostUnreachable) {
+      throw new DeployRollbackError(`${errorText(reason)}. The deploy lock may have been taken there: once it answers, \`kamal lock status\` tells, and ${releaseAdvice(detail.config)} releases it if it names this run.`, 'lock');
+    }
+    throw reason;
+  }
+  if (locked.refusal) throw new DeployRollbackError(`Nothing was changed: ${locked.refusal}.`, 'lock');
+  if (locked.unprepared.length > 0) throw new DeployRollbackError(`Nothing was changed: could not prepare ${locked.unprepared.join('; ')}.`, 'prepare');
+  const changes = changesSince(detail, locked.settled.flatMap((entry) => (entry.status === 'fulfilled' ? [entry.value] : [])));
+  if (changes.length > 0) {
+    throw new DeployRollbackError(`Nothing was changed: the hosts no longer fit the confirmed plan: ${changes.join('; ')}. Refresh and plan again.`, 'preflight');
+  }
 }

@@ -1,0 +1,94 @@
+/**
+ * What one run of a plan holds while its phases run: the lock, what each host and role has done so
+ * far, and the outcome. One object, made here, passed from phase to phase, read at the end.
+ */
+import type { Reporter, RollbackPlan } from '../../model';
+import type { HostSession } from '../../ssh/types';
+import { utcIso8601, type LockDetails } from '../commands/lock';
+import { HostRunner } from './runner';
+import type { KamalHostOutcome, KamalPlanDetail } from './types';
+
+export interface ExecuteKamalRollbackDeps {
+  sessions: (host: string) => Promise<HostSession>;
+  reporter: Reporter;
+  signal?: AbortSignal;
+  runHooks: boolean;
+  /** Environment the hooks start from (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+  /** How often a non-proxy role's health is polled; tests shorten it. */
+  healthPollMs?: number;
+}
+
+/** What a step did so far on its host: decides what a failure or cancel must put back. */
+export interface StepProgress {
+  renamed: boolean;
+  /** `docker run` was sent (it may have created the container even if its answer never came). */
+  ranNew: boolean;
+  containerId?: string;
+  /** The new version serves: a later failure (stopping O) leaves it serving. */
+  switched: boolean;
+}
+
+export interface LockState {
+  readonly details: LockDetails;
+  /** The line taking it went out: a cancel may have left it taken even without an answer. */
+  sent: boolean;
+  held: boolean;
+  /** The tag-and-unlock exchange ended without saying whether the release ran. */
+  uncertain: boolean;
+  /** The roll forward's lock message, for the first exchange on the primary host only. */
+  pendingRewrite?: string;
+}
+
+export interface RunState {
+  readonly plan: RollbackPlan<KamalPlanDetail>;
+  readonly detail: KamalPlanDetail;
+  readonly deps: ExecuteKamalRollbackDeps;
+  readonly reporter: Reporter;
+  readonly runner: HostRunner;
+  readonly startedAt: number;
+  readonly lock: LockState;
+  /** Per host and role (by stepKey): the line of the result table, and what was done there. */
+  readonly outcomes: Map<string, KamalHostOutcome>;
+  readonly progress: Map<string, StepProgress>;
+  readonly problems: string[];
+  cancelled: boolean;
+  groupsDone: number;
+  tagged: boolean;
+}
+
+export function stepKey(host: string, role: string): string {
+  return `${host}\n${role}`;
+}
+
+export function startRun(plan: RollbackPlan<KamalPlanDetail>, deps: ExecuteKamalRollbackDeps): RunState {
+  const { detail } = plan;
+  const outcomes = new Map<string, KamalHostOutcome>();
+  const progress = new Map<string, StepProgress>();
+  for (const step of detail.hostPlans.flatMap((host) => host.steps)) {
+    outcomes.set(stepKey(step.host, step.role), { host: step.host, role: step.role, from: step.from, to: step.to, result: 'not-started', serving: step.from });
+    progress.set(stepKey(step.host, step.role), { renamed: false, ranNew: false, switched: false });
+  }
+  // Taken by the pre-flight (which made `.kamal` everywhere too): the run starts holding it.
+  const taken = detail.lockTaken !== undefined;
+  const lock: LockState = {
+    details: detail.lockTaken ?? { holder: detail.lockHolder, lockedAt: utcIso8601(), version: detail.hostPlans[0]?.tagVersion ?? '', message: detail.lockMessage },
+    sent: taken,
+    held: taken,
+    uncertain: false,
+    pendingRewrite: taken ? detail.lockRewrite : undefined,
+  };
+  const runner = new HostRunner(deps);
+  return { plan, detail, deps, reporter: deps.reporter, runner, startedAt: Date.now(), lock, outcomes, progress, problems: [], cancelled: false, groupsDone: 0, tagged: false };
+}
+
+/** Some host was changed: a container renamed, or `docker run` sent. */
+export function touchedAny(run: RunState): boolean {
+  return [...run.progress.values()].some((entry) => entry.renamed || entry.ranNew);
+}
+
+/** Records a problem and reports it as an error. */
+export function fail(run: RunState, message: string): void {
+  run.problems.push(message);
+  run.reporter.error(message);
+}
