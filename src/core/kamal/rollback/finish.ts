@@ -10,7 +10,7 @@ import { containerName, tagLatestImage, versionFromName } from '../commands/app'
 import { recordAudit } from '../commands/auditor';
 import { lockDetailsText, releaseAdvice, utcIso8601 } from '../commands/lock';
 import { parseReadBack, readBackCommand, undoRename, type RoleReadBack } from '../commands/recovery';
-import { assemblePlan, redactPlanLines } from './plan';
+import { assemblePlan, redactPlanLines } from './assemble';
 import { AFTERMATH_TIMEOUT_MS, HostUnreachable, commandError, dockerCause, errorText } from './runner';
 import { fail, stepKey, touchedAny, type RunState } from './run-state';
 import { parseSections, section } from './sections';

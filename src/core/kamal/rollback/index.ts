@@ -39,7 +39,7 @@ import { validateAssetPath } from '../commands/assets';
 import { hasErrorPages, makeErrorPagesDirectory, readErrorPages } from '../commands/error-pages';
 import { hookIsRunnable } from './hooks';
 import { raceAbort } from './runner';
-import { assemblePlan, label, lockMessageFor, plural, projectRoot, redactPlanLines } from './plan';
+import { assemblePlan, label, lockMessageFor, plural, projectRoot, redactPlanLines } from './assemble';
 import { stopRunningReplacedCopies } from '../commands/recovery';
 import { factsFromInventory, leftoverCopy, needsReplacedStop, readHosts, readHostsTakingLock, REPLACED, targetProblems, type HostFacts, type ReadHost } from './preflight';
 import type { KamalInventory } from '../hosts/inventory';
@@ -49,7 +49,7 @@ import type { KamalConfig } from '../config/types';
 
 export * from './types';
 export { executeKamalRollback, type ExecuteKamalRollbackDeps, type KamalRollbackResult } from './execute';
-export { assemblePlan } from './plan';
+export { assemblePlan } from './assemble';
 
 export interface PlanKamalRollbackInput {
   config: KamalConfig;
