@@ -43,42 +43,18 @@ function notString(value: unknown): string | undefined {
   return undefined;
 }
 
-export function validateService(value: unknown): string | undefined {
-  const wrong = notString(value);
-  if (wrong) return wrong;
-  if (!SERVICE.test(value as string)) {
-    return `${describe(value as string)} is not a valid service name: only letters, digits, "-" and "_" are allowed`;
-  }
-  return undefined;
+/** A validator: a non-empty string that `fits`, else why not (`refused`, after the value as shown). */
+function nameRule(fits: (text: string) => boolean, refused: string): (value: unknown) => string | undefined {
+  return (value) => notString(value) ?? (fits(value as string) ? undefined : `${describe(value as string)} ${refused}`);
 }
 
-export function validateVersion(value: unknown): string | undefined {
-  const wrong = notString(value);
-  if (wrong) return wrong;
-  if (!VERSION.test(value as string)) {
-    return `${describe(value as string)} is not a valid version: a Docker tag is up to 128 letters, digits, "_", "." and "-", not starting with "." or "-"`;
-  }
-  return undefined;
-}
+export const validateService = nameRule((text) => SERVICE.test(text), 'is not a valid service name: only letters, digits, "-" and "_" are allowed');
 
-export function validateRole(value: unknown): string | undefined {
-  const wrong = notString(value);
-  if (wrong) return wrong;
-  if (!ROLE.test(value as string)) {
-    return `${describe(value as string)} is not a valid role name: only letters, digits, "-" and "_" are allowed`;
-  }
-  return undefined;
-}
+export const validateVersion = nameRule((text) => VERSION.test(text), 'is not a valid version: a Docker tag is up to 128 letters, digits, "_", "." and "-", not starting with "." or "-"');
 
-export function validateDestination(value: unknown): string | undefined {
-  const wrong = notString(value);
-  if (wrong) return wrong;
-  const text = value as string;
-  if (!DESTINATION.test(text) || text.includes('..')) {
-    return `${describe(text)} is not a valid destination: only letters, digits, "-", "_" and "." are allowed, starting with a letter or digit`;
-  }
-  return undefined;
-}
+export const validateRole = nameRule((text) => ROLE.test(text), 'is not a valid role name: only letters, digits, "-" and "_" are allowed');
+
+export const validateDestination = nameRule((text) => DESTINATION.test(text) && !text.includes('..'), 'is not a valid destination: only letters, digits, "-", "_" and "." are allowed, starting with a letter or digit');
 
 function validHostPart(host: string): boolean {
   if (host.startsWith('[') && host.endsWith(']')) return IPV6.test(host.slice(1, -1)) && host.includes(':');
@@ -119,53 +95,15 @@ export function validateProxyHost(value: unknown): string | undefined {
   return undefined;
 }
 
-export function validateEnvName(value: unknown): string | undefined {
-  const wrong = notString(value);
-  if (wrong) return wrong;
-  if (!ENV_NAME.test(value as string)) {
-    return `${describe(value as string)} is not a valid environment variable name: letters, digits and "_", not starting with a digit`;
-  }
-  return undefined;
-}
+export const validateEnvName = nameRule((text) => ENV_NAME.test(text), 'is not a valid environment variable name: letters, digits and "_", not starting with a digit');
 
-export function validateLabelKey(value: unknown): string | undefined {
-  const wrong = notString(value);
-  if (wrong) return wrong;
-  const text = value as string;
-  if (!LABEL_KEY.test(text) || text.includes('..')) {
-    return `${describe(text)} is not a valid label key: letters, digits, ".", "/", "_" and "-", starting with a letter or digit`;
-  }
-  return undefined;
-}
+export const validateLabelKey = nameRule((text) => LABEL_KEY.test(text) && !text.includes('..'), 'is not a valid label key: letters, digits, ".", "/", "_" and "-", starting with a letter or digit');
 
-export function validateImage(value: unknown): string | undefined {
-  const wrong = notString(value);
-  if (wrong) return wrong;
-  const text = value as string;
-  if (!IMAGE.test(text) || text.includes('..') || text.includes('//')) {
-    return `${describe(text)} is not a valid image name: letters, digits, ".", "/", ":", "_" and "-"`;
-  }
-  return undefined;
-}
+export const validateImage = nameRule((text) => IMAGE.test(text) && !text.includes('..') && !text.includes('//'), 'is not a valid image name: letters, digits, ".", "/", ":", "_" and "-"');
 
-export function validateRegistryServer(value: unknown): string | undefined {
-  const wrong = notString(value);
-  if (wrong) return wrong;
-  const text = value as string;
-  if (!REGISTRY_SERVER.test(text) || text.includes('..')) {
-    return `${describe(text)} is not a valid registry server: use host[:port][/path], e.g. ghcr.io or localhost:5555`;
-  }
-  return undefined;
-}
+export const validateRegistryServer = nameRule((text) => REGISTRY_SERVER.test(text) && !text.includes('..'), 'is not a valid registry server: use host[:port][/path], e.g. ghcr.io or localhost:5555');
 
-export function validateSshUser(value: unknown): string | undefined {
-  const wrong = notString(value);
-  if (wrong) return wrong;
-  if (!SSH_USER.test(value as string)) {
-    return `${describe(value as string)} is not a valid SSH user: letters, digits, ".", "_" and "-", not starting with "-"`;
-  }
-  return undefined;
-}
+export const validateSshUser = nameRule((text) => SSH_USER.test(text), 'is not a valid SSH user: letters, digits, ".", "_" and "-", not starting with "-"');
 
 const VALIDATORS: Record<NameKind, (value: unknown) => string | undefined> = {
   service: validateService,

@@ -124,22 +124,8 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
     );
   }
 
-  if (raw.service == null) {
-    if (!n.isUnknown(['service'])) n.report([], 'Missing required configuration for service');
-  } else {
-    const text = n.string(raw.service, ['service']);
-    const reason = text === undefined ? undefined : validateService(text);
-    if (reason) n.reject(['service'], reason);
-    else if (text !== undefined) config.service = text;
-  }
-  if (raw.image == null) {
-    if (!n.isUnknown(['image'])) n.report([], 'Missing required configuration for image');
-  } else {
-    const text = n.string(raw.image, ['image']);
-    const reason = text === undefined ? undefined : validateImage(text);
-    if (reason) n.reject(['image'], reason);
-    else if (text !== undefined) config.image = text;
-  }
+  config.service = requiredName(n, raw, 'service', validateService) ?? config.service;
+  config.image = requiredName(n, raw, 'image', validateImage) ?? config.image;
   if (raw.registry != null && !isHash(raw.registry)) n.reject(['registry'], 'should be a hash');
   const registry = isHash(raw.registry) ? raw.registry : {};
   if (registry.server != null) {
@@ -211,6 +197,18 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
   return config;
 }
 
+
+/** A required top-level name: missing is reported (unless ERB we would not run feeds it), a refused one dropped. */
+function requiredName(n: Normaliser, raw: Hash, key: 'service' | 'image', check: (text: string) => string | undefined): string | undefined {
+  if (raw[key] == null) {
+    if (!n.isUnknown([key])) n.report([], `Missing required configuration for ${key}`);
+    return undefined;
+  }
+  const text = n.string(raw[key], [key]);
+  const reason = text === undefined ? undefined : check(text);
+  if (reason) n.reject([key], reason);
+  return reason ? undefined : text;
+}
 
 /** Removes refused values from the raw document; array items by descending index so the rest stay put. */
 function scrub(raw: Hash, dropped: Path[]): void {
