@@ -124,16 +124,22 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
     );
   }
 
+  normaliseTopLevel(n, config, raw, baseFile);
+  normaliseRoles(n, config, raw);
+  warnUnusableAssetPaths(n, raw);
+  scrub(raw, n.dropped);
+  config.problems = orderedProblems(problems, files);
+  return config;
+}
+
+/** Every top-level setting but `servers`, into `config`. */
+function normaliseTopLevel(n: Normaliser, config: KamalConfig, raw: Hash, baseFile: string): void {
   config.service = requiredName(n, raw, 'service', validateService) ?? config.service;
   config.image = requiredName(n, raw, 'image', validateImage) ?? config.image;
   if (raw.registry != null && !isHash(raw.registry)) n.reject(['registry'], 'should be a hash');
   const registry = isHash(raw.registry) ? raw.registry : {};
-  if (registry.server != null) {
-    const text = n.string(registry.server, ['registry', 'server']);
-    const reason = text === undefined ? undefined : validateRegistryServer(text);
-    if (reason) n.reject(['registry', 'server'], reason);
-    else if (text !== undefined) config.registryServer = text;
-  }
+  const registryServer = checkedString(n, registry.server, ['registry', 'server'], validateRegistryServer);
+  if (registryServer !== undefined) config.registryServer = registryServer;
   // Kamal: [registry.server, image].compact.join("/"); Docker Hub means no server.
   if (config.image) config.repository = config.registryServer ? `${config.registryServer}/${config.image}` : config.image;
 
@@ -170,43 +176,36 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
   config.readinessDelay = n.number(raw.readiness_delay, ['readiness_delay'], 7);
   config.deployTimeout = n.number(raw.deploy_timeout, ['deploy_timeout'], 30);
   config.drainTimeout = n.number(raw.drain_timeout, ['drain_timeout'], 30);
-  if (raw.hooks_path != null) {
-    const text = n.string(raw.hooks_path, ['hooks_path']);
-    const reason = text === undefined ? undefined : noControlCharacters(text);
-    if (reason) n.reject(['hooks_path'], reason);
-    else if (text !== undefined) config.hooksPath = path.resolve(projectDirOf(baseFile), text);
-  }
+  const hooksPath = checkedString(n, raw.hooks_path, ['hooks_path'], noControlCharacters);
+  if (hooksPath !== undefined) config.hooksPath = path.resolve(projectDirOf(baseFile), hooksPath);
+  config.primaryRole = checkedString(n, raw.primary_role, ['primary_role'], validateRole) ?? config.primaryRole;
+}
 
-  if (raw.primary_role != null) {
-    const text = n.string(raw.primary_role, ['primary_role']);
-    const reason = text === undefined ? undefined : validateRole(text);
-    if (reason) n.reject(['primary_role'], reason);
-    else if (text !== undefined) config.primaryRole = text;
-  }
-  normaliseRoles(n, config, raw);
-  warnUnusableAssetPaths(n, raw);
-  scrub(raw, n.dropped);
+/** Each problem once, in file order (base file, then destination), then by line and column. */
+function orderedProblems(problems: Problem[], files: ParsedFile[]): Problem[] {
   const seen = new Set<string>();
-  config.problems = problems.filter((problem) => {
+  const unique = problems.filter((problem) => {
     const key = `${problem.file}\u0000${problem.line}\u0000${problem.column}\u0000${problem.message}`;
     if (seen.has(key)) return false;
     seen.add(key);
     return true;
   });
-  config.problems.sort((a, b) => files.findIndex((f) => f.file === a.file) - files.findIndex((f) => f.file === b.file) || (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
-  return config;
+  return unique.sort((a, b) => files.findIndex((f) => f.file === a.file) - files.findIndex((f) => f.file === b.file) || (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
 }
 
 
 /** A required top-level name: missing is reported (unless ERB we would not run feeds it), a refused one dropped. */
 function requiredName(n: Normaliser, raw: Hash, key: 'service' | 'image', check: (text: string) => string | undefined): string | undefined {
-  if (raw[key] == null) {
-    if (!n.isUnknown([key])) n.report([], `Missing required configuration for ${key}`);
-    return undefined;
-  }
-  const text = n.string(raw[key], [key]);
+  if (raw[key] == null && !n.isUnknown([key])) n.report([], `Missing required configuration for ${key}`);
+  return checkedString(n, raw[key], [key], check);
+}
+
+/** An optional string setting: undefined when absent, or refused (reported at its line and dropped). */
+function checkedString(n: Normaliser, value: unknown, at: Path, check: (text: string) => string | undefined): string | undefined {
+  if (value == null) return undefined;
+  const text = n.string(value, at);
   const reason = text === undefined ? undefined : check(text);
-  if (reason) n.reject([key], reason);
+  if (reason) n.reject(at, reason);
   return reason ? undefined : text;
 }
 

@@ -304,6 +304,27 @@ async function planFromFacts(
     throw new DeployRollbackError(`Cannot pick a version to roll ${label(config)} back to: no earlier version has a container on every host and role. Pick one explicitly.`, 'preflight');
   }
 
+  refuseUnbootableTarget(config, facts, target);
+
+  const currentOf = new Map<string, string | undefined>();
+  for (const host of facts) for (const role of host.roles) currentOf.set(`${host.host}\n${role.role}`, role.current);
+  const hostPlans: KamalHostPlan[] = hosts.map((host) =>
+    buildHostPlan(config, host, host === primaryHost, (role) => ({ to: target, from: currentOf.get(`${host}\n${role.name}`), renameExisting: true })),
+  );
+  repairInterruptedSteps(config, hostPlans, facts, target, reporter);
+
+  const errorPages = hasErrorPages(config) ? { makeDirectory: makeErrorPagesDirectory(config), files: await readErrorPages(config, projectRoot(config)) } : undefined;
+  const kind = targetDirection(config, facts, target) === 'forward' ? 'roll-forward' : 'rollback';
+  const plan = assemblePlan({ config, kind, hosts, groups, primaryHost, hostPlans, identity, hooks, lockVersion: target, errorPages });
+  if (args.lockTaken) plan.detail.lockTaken = args.lockTaken;
+  for (const step of hostPlans.flatMap((host) => host.steps)) {
+    if (step.commands.stopReplaced) plan.lines.push(`[ssh ${step.host}] ${step.role}: once ${target} serves, stop the _replaced_ copies an interrupted rollback left running: ${step.commands.stopReplaced}`);
+  }
+  return redactPlanLines(plan);
+}
+
+/** Refuses, nothing changed, when `target` cannot boot on every host as read: no container, TLS files, image or env file missing. */
+function refuseUnbootableTarget(config: KamalConfig, facts: HostFacts[], target: string): void {
   const { missing, missingEnv, missingTls, missingImage } = targetProblems(config, facts, target);
   if (missing.length > 0) {
     throw new DeployRollbackError(
@@ -329,21 +350,4 @@ async function planFromFacts(
       'preflight',
     );
   }
-
-  const currentOf = new Map<string, string | undefined>();
-  for (const host of facts) for (const role of host.roles) currentOf.set(`${host.host}\n${role.role}`, role.current);
-  const hostPlans: KamalHostPlan[] = hosts.map((host) =>
-    buildHostPlan(config, host, host === primaryHost, (role) => ({ to: target, from: currentOf.get(`${host}\n${role.name}`), renameExisting: true })),
-  );
-  repairInterruptedSteps(config, hostPlans, facts, target, reporter);
-
-  const errorPages = hasErrorPages(config) ? { makeDirectory: makeErrorPagesDirectory(config), files: await readErrorPages(config, projectRoot(config)) } : undefined;
-  const kind = targetDirection(config, facts, target) === 'forward' ? 'roll-forward' : 'rollback';
-  const plan = assemblePlan({ config, kind, hosts, groups, primaryHost, hostPlans, identity, hooks, lockVersion: target, errorPages });
-  if (args.lockTaken) plan.detail.lockTaken = args.lockTaken;
-  for (const step of hostPlans.flatMap((host) => host.steps)) {
-    if (step.commands.stopReplaced) plan.lines.push(`[ssh ${step.host}] ${step.role}: once ${target} serves, stop the _replaced_ copies an interrupted rollback left running: ${step.commands.stopReplaced}`);
-  }
-  return redactPlanLines(plan);
 }
-
