@@ -109,10 +109,10 @@ async function bootRole(role: RoleRun, waitFor: Barrier | undefined, lockRewrite
   }
   done.containerId = await startedContainer(role, ran);
   const booted = bootedExchange(role, oldVersion);
-  const switched = await switchTraffic(role, done.containerId, booted, oldVersion);
+  const proxyExchange = await switchTraffic(role, done.containerId, booted, oldVersion);
   done.switched = true;
   outcome.serving = step.to;
-  await stopOldVersion(role, booted, oldVersion, switched);
+  await stopOldVersion(role, booted, oldVersion, proxyExchange);
   outcome.result = 'rolled-back';
   outcome.from = oldVersion ?? outcome.from;
 }
@@ -262,8 +262,8 @@ async function switchTraffic(role: RoleRun, containerId: string, booted: BootedE
 }
 
 /** V serves: stop the old version (unless the switch's exchange did), clean up after it, stop `_replaced_` copies left running. */
-async function stopOldVersion({ run, step, prefix }: RoleRun, booted: BootedExchange, oldVersion: string | undefined, switched: ExecResult | undefined): Promise<void> {
-  let after = switched;
+async function stopOldVersion({ run, step, prefix }: RoleRun, booted: BootedExchange, oldVersion: string | undefined, proxyExchange: ExecResult | undefined): Promise<void> {
+  let after = proxyExchange;
   if (!after) {
     const watch = markerWatcher(booted.onSection);
     after = await run.runner.exec(step.host, section('booted', booted.line), `stop ${oldVersion ?? 'nothing'}`, { timeoutMs: booted.stopMs, onStdout: watch.onStdout });
