@@ -1,0 +1,89 @@
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { gitopsScenarios, makeGitopsFixture, runGit, type GitopsFixture, type GitopsFixtureSpec } from '../fixtures/gitops';
+import { buildCliBundle } from './cli-bundle';
+
+/**
+ * Issue 20, as users meet it: the CLI bundle against a real clone and its bare remote. Every case
+ * checks the remote's commits before and after (nothing lost, nothing re-added, no force) and the tree.
+ */
+
+describe('deploy-rollback CLI: gitops histories that once hid a release or lost a commit', function () {
+  this.timeout(120_000);
+  let dir: string;
+  let bundle: string;
+
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-gitops-history-'));
+    bundle = buildCliBundle(dir);
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
+    const result = spawnSync(process.execPath, [bundle, ...args], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '', ...env } });
+    return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+  }
+
+  let count = 0;
+  function fixture(spec: GitopsFixtureSpec = gitopsScenarios.interleaved()): GitopsFixture {
+    const made = makeGitopsFixture(path.join(dir, `repo-${count++}`), spec);
+    // Every update of the remote's main is logged, so a force (an update that drops commits) shows.
+    runGit(['config', 'core.logAllRefUpdates', 'always'], made.remote);
+    return made;
+  }
+
+  /** The remote's main, newest first. */
+  function remoteCommits(repo: GitopsFixture): string[] {
+    return runGit(['rev-list', 'main'], repo.remote).trim().split('\n');
+  }
+
+  /** Every update of main on the remote (its reflog), each checked to be a fast-forward. */
+  function assertNoForce(repo: GitopsFixture): void {
+    const log = path.join(repo.remote, 'logs', 'refs', 'heads', 'main');
+    if (!fs.existsSync(log)) return;
+    for (const line of fs.readFileSync(log, 'utf8').split('\n').filter(Boolean)) {
+      const [from, to] = line.split(' ');
+      if (/^0+$/.test(from)) continue;
+      const ff = spawnSync('git', ['merge-base', '--is-ancestor', from, to], { cwd: repo.remote });
+      assert.equal(ff.status, 0, `main moved from ${from} to ${to} without keeping it: a force`);
+    }
+  }
+
+  /** After a rollback that pushed `added` commits: all of `before` is still there, below exactly `added` new ones. */
+  function assertPushedOnTop(repo: GitopsFixture, before: string[], added: number): string[] {
+    const after = remoteCommits(repo);
+    assert.equal(after.length, before.length + added, `remote has ${after.length} commits, expected ${before.length} + ${added}`);
+    assert.deepEqual(after.slice(added), before, 'every commit of before is kept, in order');
+    assertNoForce(repo);
+    return after.slice(0, added);
+  }
+
+  function treeOf(repo: GitopsFixture, rev: string, where: string, cwd = repo.remote): string {
+    return runGit(['rev-parse', `${rev}:${where}`], cwd).trim();
+  }
+
+  it('case 1: a release whose message holds 0x1e is listed, current, and rolled back from', () => {
+    const repo = fixture();
+    // A CI-made deploy: Gimlet's tree, a message carrying record separators.
+    repo.apply([{ kind: 'deploy', app: 'a', label: 'a4' }]);
+    runGit(['commit', '-q', '--amend', '--cleanup=verbatim', '-m', '[Gimlet] staging/a automated deploy\n\npipeline \x1e 1842 \x1f ok\n'], repo.work);
+    runGit(['push', '-q', 'origin', 'main'], repo.work);
+    const odd = runGit(['rev-parse', 'HEAD'], repo.work).trim();
+    const listed = cli(['releases', '--gitops', repo.work, '--env', 'staging', '--app', 'a', '--limit', '3', '--json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const releases = JSON.parse(listed.stdout) as Array<{ id: string; current: boolean }>;
+    assert.deepEqual(releases.map((r) => r.id), [odd, repo.shas.a3, repo.shas.a2]);
+    assert.equal(releases[0].current, true);
+    const before = remoteCommits(repo);
+    const run = cli(['rollback', '--gitops', repo.work, '--env', 'staging', '--app', 'a', '--to', repo.shas.a3, '--yes']);
+    assert.equal(run.code, 0, run.stderr);
+    const [revert] = assertPushedOnTop(repo, before, 1);
+    assert.match(runGit(['log', '-1', '--format=%B', revert], repo.remote), new RegExp(`This reverts commit ${odd}\\.`));
+    assert.equal(treeOf(repo, 'main', 'staging/a'), treeOf(repo, repo.shas.a3, 'staging/a'));
+    assert.equal(treeOf(repo, 'main', 'staging/b'), treeOf(repo, odd, 'staging/b'));
+    assert.equal(treeOf(repo, 'main', 'staging/release.json'), treeOf(repo, odd, 'staging/release.json'));
+  });
+});
