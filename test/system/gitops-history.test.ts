@@ -86,4 +86,28 @@ describe('deploy-rollback CLI: gitops histories that once hid a release or lost 
     assert.equal(treeOf(repo, 'main', 'staging/b'), treeOf(repo, odd, 'staging/b'));
     assert.equal(treeOf(repo, 'main', 'staging/release.json'), treeOf(repo, odd, 'staging/release.json'));
   });
+
+  it('case 2: a hand commit deleting release.json is not a release: "uncertain", and the rollback reverts it', () => {
+    const repo = fixture({ steps: [{ kind: 'bootstrap' }, { kind: 'deploy', app: 'a', label: 'a1' }, { kind: 'deploy', app: 'b', label: 'b1' }, { kind: 'deploy', app: 'a', label: 'a2' }] });
+    runGit(['rm', '-q', 'staging/a/release.json'], repo.work);
+    runGit(['commit', '-q', '-m', 'remove the release file of a'], repo.work);
+    fs.writeFileSync(path.join(repo.work, 'staging', 'a', 'deployment.yaml'), 'kind: Deployment\nreplicas: 3\n');
+    runGit(['commit', '-q', '-am', 'a: 3 replicas'], repo.work);
+    runGit(['push', '-q', 'origin', 'main'], repo.work);
+    const listed = cli(['releases', '--gitops', repo.work, '--env', 'staging', '--app', 'a', '--json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const releases = JSON.parse(listed.stdout) as Array<{ id: string; current: boolean }>;
+    assert.deepEqual(releases.map((r) => [r.id, r.current]), [[repo.shas.a2, false], [repo.shas.a1, false]]);
+    const text = cli(['releases', '--gitops', repo.work, '--env', 'staging', '--app', 'a']);
+    assert.match(text.stdout.split('\n')[0], /uncertain: staging\/a at HEAD matches no release \(last changed by [0-9a-f]{10} "a: 3 replicas"\)/);
+    const before = remoteCommits(repo);
+    const run = cli(['rollback', '--gitops', repo.work, '--env', 'staging', '--app', 'a', '--to', repo.shas.a2, '--yes']);
+    assert.equal(run.code, 0, run.stderr);
+    const added = assertPushedOnTop(repo, before, 2);
+    assert.deepEqual(added.map((sha) => runGit(['log', '-1', '--format=%s', sha], repo.remote).trim()), ['Revert "remove the release file of a"', 'Revert "a: 3 replicas"']);
+    assert.equal(treeOf(repo, 'main', 'staging/a'), treeOf(repo, repo.shas.a2, 'staging/a'));
+    assert.equal(treeOf(repo, 'main', 'staging/b'), treeOf(repo, repo.shas.a2, 'staging/b'));
+    const after = JSON.parse(cli(['releases', '--gitops', repo.work, '--env', 'staging', '--app', 'a', '--json']).stdout) as Array<{ id: string; current: boolean }>;
+    assert.deepEqual(after.map((r) => [r.id, r.current]), [[repo.shas.a2, true], [repo.shas.a1, false]]);
+  });
 });

@@ -336,13 +336,15 @@ export async function readPathHistory(repo: GitopsRepo, envName: string, app: st
       for (; resolvedUpTo < candidates.length; resolvedUpTo++) {
         const { commit, rolledBackBy, wrote, own } = candidates[resolvedUpTo];
         const ownBlob = await own;
+        const deploySubject = subjectOf(commit.message) === deployMessage;
+        // Deleting or moving the app's release.json (or the app) is a hand edit, never a release.
+        if (ownBlob === undefined && commit.files.includes(ownFile) && !deploySubject) continue;
         let gimlet = wrote ? parseBlob(ownBlob) : undefined;
         if (gimlet === undefined && ownBlob === undefined && !boundaries.has(commit.sha)) {
-          // Older deploys wrote only the env file: it counts when it names this app.
-          const shared = parseBlob(await batch.read(`${commit.sha}:${envFile}`));
-          if (shared?.app === app) gimlet = shared;
+          // Older deploys wrote only the env file: it counts when this commit wrote it, naming this
+          // app, and the app had no release.json of its own before either.
+          gimlet = await oldStyleDeploy(batch, commit, ownFile, envFile, app);
         }
-        const deploySubject = subjectOf(commit.message) === deployMessage;
         if (gimlet === undefined && !deploySubject) continue;
         if (gimlet?.app !== undefined && gimlet.app !== app && !deploySubject) continue;
         const release = releaseFrom(commit, gimlet);
@@ -375,6 +377,18 @@ export async function readPathHistory(repo: GitopsRepo, envName: string, app: st
   classify(history, where);
   history.releases = releases.slice(0, limit);
   return history;
+}
+
+async function oldStyleDeploy(batch: CatFileBatch, commit: PathCommit, ownFile: string, envFile: string, app: string): Promise<GimletRelease | undefined> {
+  const parent = commit.parents[0];
+  const written = await batch.object(`${commit.sha}:${envFile}`);
+  if (written === undefined) return undefined;
+  if (parent !== undefined) {
+    if ((await batch.object(`${parent}:${ownFile}`)) !== undefined) return undefined;
+    if ((await batch.object(`${parent}:${envFile}`))?.oid === written.oid) return undefined;
+  }
+  const shared = parseBlob(written.content);
+  return shared?.app === app ? shared : undefined;
 }
 
 function parseBlob(blob: Buffer | undefined): GimletRelease | undefined {

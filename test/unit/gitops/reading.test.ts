@@ -112,3 +112,43 @@ describe('gitops history reading: no message or file name breaks it', () => {
     assert.equal(releases[0].sourceSha, sourceShaFor('a3'));
   });
 });
+
+describe('gitops releases: deleting or moving release.json is a hand edit, never a release', () => {
+  const tempDir = useTempDirs();
+  // a1, a2 of a only, so `<env>/release.json` names a: the file a fallback would wrongly read.
+  const spec = () => ({ steps: [{ kind: 'bootstrap' as const }, { kind: 'deploy' as const, app: 'a', label: 'a1' }, { kind: 'deploy' as const, app: 'a', label: 'a2' }] });
+
+  for (const [name, change] of [
+    ['git rm of release.json', (work: string) => runGit(['rm', '-q', 'staging/a/release.json'], work)],
+    ['git mv of release.json', (work: string) => runGit(['mv', 'staging/a/release.json', 'staging/a/release.json.bak'], work)],
+  ] as const) {
+    it(`${name}, then a hand edit: neither is a release, nothing is current ("uncertain"), a2 is restored exactly`, async () => {
+      const fixture = copyGitopsFixture(tempDir(), spec());
+      assert.match(runGit(['show', 'HEAD:staging/release.json'], fixture.work), /"app":"a"/);
+      change(fixture.work);
+      const removed = commitAll(fixture, 'drop the release file');
+      fs.writeFileSync(path.join(fixture.work, 'staging', 'a', 'deployment.yaml'), 'kind: Deployment\nreplicas: 3\n');
+      const edited = commitAll(fixture, 'hand edit: 3 replicas');
+      const repo = (await readGitopsRepo(fixture.work))!;
+      const history = await readPathHistory(repo, 'staging', 'a');
+      assert.deepEqual(history.commits.map((c) => c.sha).slice(0, 2), [edited, removed]);
+      assert.deepEqual(history.releases.map((r) => r.id), [fixture.shas.a2, fixture.shas.a1]);
+      assert.equal(history.releases.some((r) => r.current), false);
+      assert.match(history.uncertain ?? '', /^uncertain: staging\/a at HEAD matches no release \(last changed by [0-9a-f]{10} "hand edit: 3 replicas"\)/);
+      const plan = await planGitopsRollback(repo, 'staging', 'a', fixture.shas.a2);
+      assert.deepEqual(plan.detail.reverts.map((step) => [step.sha, step.kind]), [[edited, 'manual'], [removed, 'manual']]);
+    });
+  }
+
+  it('moving the app folder away: the app has no current release and its releases stay targets; the new folder has none', async () => {
+    const fixture = copyGitopsFixture(tempDir(), spec());
+    runGit(['mv', 'staging/a', 'staging/a-old'], fixture.work);
+    const moved = commitAll(fixture, 'park a');
+    const repo = (await readGitopsRepo(fixture.work))!;
+    const releases = await listReleases(repo, 'staging', 'a');
+    assert.deepEqual(releases.map((r) => [r.id, r.current, r.rollbackable]), [[fixture.shas.a2, false, true], [fixture.shas.a1, false, true]]);
+    const parked = await readPathHistory(repo, 'staging', 'a-old');
+    assert.deepEqual(parked.commits.map((c) => c.sha), [moved]);
+    assert.deepEqual(parked.releases, []);
+  });
+});
