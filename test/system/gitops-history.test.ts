@@ -40,25 +40,41 @@ describe('deploy-rollback CLI: gitops histories that once hid a release or lost 
     return runGit(['rev-list', 'main'], repo.remote).trim().split('\n');
   }
 
-  /** Every update of main on the remote (its reflog), each checked to be a fast-forward. */
-  function assertNoForce(repo: GitopsFixture): void {
+  /** Every update of main on the remote (its reflog), each checked to be a fast-forward; `others` are the tests' own force-pushes. */
+  function assertNoForce(repo: GitopsFixture, others: string[] = []): void {
     const log = path.join(repo.remote, 'logs', 'refs', 'heads', 'main');
     if (!fs.existsSync(log)) return;
     for (const line of fs.readFileSync(log, 'utf8').split('\n').filter(Boolean)) {
       const [from, to] = line.split(' ');
-      if (/^0+$/.test(from)) continue;
+      if (/^0+$/.test(from) || others.includes(to)) continue;
       const ff = spawnSync('git', ['merge-base', '--is-ancestor', from, to], { cwd: repo.remote });
       assert.equal(ff.status, 0, `main moved from ${from} to ${to} without keeping it: a force`);
     }
   }
 
   /** After a rollback that pushed `added` commits: all of `before` is still there, below exactly `added` new ones. */
-  function assertPushedOnTop(repo: GitopsFixture, before: string[], added: number): string[] {
+  function assertPushedOnTop(repo: GitopsFixture, before: string[], added: number, others: string[] = []): string[] {
     const after = remoteCommits(repo);
     assert.equal(after.length, before.length + added, `remote has ${after.length} commits, expected ${before.length} + ${added}`);
     assert.deepEqual(after.slice(added), before, 'every commit of before is kept, in order');
-    assertNoForce(repo);
+    assertNoForce(repo, others);
     return after.slice(0, added);
+  }
+
+  /**
+   * PATH with a git that, the first time the CLI runs `git <when>`, first has `other` force-push
+   * `main` to `to` (another engineer removing a bad deploy at that very moment), then runs git.
+   */
+  function forcePushAt(when: 'fetch' | 'push', other: string, to: string): NodeJS.ProcessEnv {
+    const bin = fs.mkdtempSync(path.join(dir, 'bin-'));
+    const mark = path.join(bin, 'forced');
+    const realGit = spawnSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).stdout.trim();
+    fs.writeFileSync(
+      path.join(bin, 'git'),
+      `#!/bin/sh\nif [ "$1" = ${when} ] && [ ! -e "${mark}" ]; then : > "${mark}"; ${realGit} -C "${other}" push -q --force origin ${to}:main || exit 99; fi\nexec ${realGit} "$@"\n`,
+      { mode: 0o755 },
+    );
+    return { PATH: `${bin}:${process.env.PATH}`, FORCED_MARK: mark };
   }
 
   function treeOf(repo: GitopsFixture, rev: string, where: string, cwd = repo.remote): string {
@@ -109,5 +125,63 @@ describe('deploy-rollback CLI: gitops histories that once hid a release or lost 
     assert.equal(treeOf(repo, 'main', 'staging/b'), treeOf(repo, repo.shas.a2, 'staging/b'));
     const after = JSON.parse(cli(['releases', '--gitops', repo.work, '--env', 'staging', '--app', 'a', '--json']).stdout) as Array<{ id: string; current: boolean }>;
     assert.deepEqual(after.map((r) => [r.id, r.current]), [[repo.shas.a2, true], [repo.shas.a1, false]]);
+  });
+
+  /** The remote gets a bad deploy of b from another clone (which the user has not pulled unless told). */
+  function badDeployOfB(repo: GitopsFixture, pull: boolean): { other: string; bad: string; good: string } {
+    const other = repo.clone(`other-${count++}`);
+    const good = runGit(['rev-parse', 'HEAD'], other).trim();
+    repo.apply([{ kind: 'deploy', app: 'b', label: 'b-bad' }], other);
+    runGit(['push', '-q', 'origin', 'main'], other);
+    if (pull) runGit(['pull', '-q', '--ff-only'], repo.work);
+    return { other, bad: runGit(['rev-parse', 'HEAD'], other).trim(), good };
+  }
+
+  function hasCommit(repo: GitopsFixture, sha: string): boolean {
+    return spawnSync('git', ['merge-base', '--is-ancestor', sha, 'main'], { cwd: repo.remote }).status === 0;
+  }
+
+  it('case 4: a force-push between our fetch and our push (dropping a bad deploy of b) is not undone', () => {
+    const repo = fixture();
+    const { other, bad, good } = badDeployOfB(repo, false);
+    const env = forcePushAt('push', other, good);
+    const run = cli(['rollback', '--gitops', repo.work, '--env', 'staging', '--app', 'a', '--to', repo.shas.a1, '--yes', '--verbose'], env);
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(fs.existsSync(env.FORCED_MARK!), 'the force-push happened during the run');
+    assert.match(run.stderr, /\[rejected\].*\(stale info\)/);
+    assert.match(run.stderr, new RegExp(`origin/main was force-pushed \\(dropping ${bad.slice(0, 10)}\\): redoing on its new tip; the dropped commits stay dropped`));
+    assert.equal(hasCommit(repo, bad), false, 'the dropped deploy of b is not brought back');
+    const before = runGit(['rev-list', good], repo.remote).trim().split('\n');
+    assertPushedOnTop(repo, before, 2, [good]);
+    assert.equal(treeOf(repo, 'main', 'staging/a'), treeOf(repo, repo.shas.a1, 'staging/a'));
+    assert.equal(treeOf(repo, 'main', 'staging/b'), treeOf(repo, good, 'staging/b'));
+    assert.equal(treeOf(repo, 'main', 'staging/release.json'), treeOf(repo, good, 'staging/release.json'));
+  });
+
+  it('case 4: a force-push before our fetch, dropping a commit the checkout has: refused, nothing pushed, the commit not brought back', () => {
+    const repo = fixture();
+    const { other, bad, good } = badDeployOfB(repo, true);
+    const env = forcePushAt('fetch', other, good);
+    const run = cli(['rollback', '--gitops', repo.work, '--env', 'staging', '--app', 'a', '--to', repo.shas.a1, '--yes'], env);
+    assert.equal(run.code, 1, run.stdout);
+    assert.match(run.stderr, new RegExp(`origin/main was rewritten since the plan \\(a force-push\\): commit\\(s\\) the remote had are gone from it \\(${bad.slice(0, 10)}\\) but still in your main in .*They are not brought back: bring main in line with origin/main as your team decides \\(git reset --keep origin/main\\), then plan again`));
+    assert.deepEqual(remoteCommits(repo), runGit(['rev-list', good], repo.remote).trim().split('\n'));
+    assert.equal(hasCommit(repo, bad), false);
+  });
+
+  it('case 4: a force-push between fetch and push that drops a deploy of the app itself: refused, plan again', () => {
+    const repo = fixture();
+    const other = repo.clone(`other-${count++}`);
+    const good = runGit(['rev-parse', 'HEAD'], other).trim();
+    repo.apply([{ kind: 'deploy', app: 'a', label: 'a-bad' }], other);
+    runGit(['push', '-q', 'origin', 'main'], other);
+    const bad = runGit(['rev-parse', 'HEAD'], other).trim();
+    runGit(['pull', '-q', '--ff-only'], repo.work);
+    const env = forcePushAt('push', other, good);
+    const run = cli(['rollback', '--gitops', repo.work, '--env', 'staging', '--app', 'a', '--to', repo.shas.a2, '--yes'], env);
+    assert.equal(run.code, 1, run.stdout);
+    assert.match(run.stderr, new RegExp(`While rolling back, staging/a changed on origin/main \\([0-9a-f]{10}; a force-push dropped ${bad.slice(0, 10)}\\): nothing was pushed; refresh and plan again`));
+    assert.deepEqual(remoteCommits(repo), runGit(['rev-list', good], repo.remote).trim().split('\n'));
+    assert.equal(hasCommit(repo, bad), false);
   });
 });
