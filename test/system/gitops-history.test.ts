@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { gimletReleases, gimletStatus } from '../fixtures/gimlet-listing';
 import { gitopsScenarios, makeGitopsFixture, runGit, type GitopsFixture, type GitopsFixtureSpec } from '../fixtures/gitops';
 import { buildCliBundle } from './cli-bundle';
 
@@ -183,5 +184,48 @@ describe('deploy-rollback CLI: gitops histories that once hid a release or lost 
     assert.match(run.stderr, new RegExp(`While rolling back, staging/a changed on origin/main \\([0-9a-f]{10}; a force-push dropped ${bad.slice(0, 10)}\\): nothing was pushed; refresh and plan again`));
     assert.deepEqual(remoteCommits(repo), runGit(['rev-list', good], repo.remote).trim().split('\n'));
     assert.equal(hasCommit(repo, bad), false);
+  });
+
+  it('case 3: --restore-tree commits are read by Gimlet\'s listing as the product reads them, back and forward', () => {
+    // a3 rolled back by Gimlet itself, then b deployed: <env>/release.json holds b.
+    const repo = fixture({
+      steps: [
+        { kind: 'bootstrap' },
+        { kind: 'deploy', app: 'a', label: 'a1' },
+        { kind: 'deploy', app: 'a', label: 'a2' },
+        { kind: 'deploy', app: 'a', label: 'a3' },
+        { kind: 'gimletRevert', of: 'a3' },
+        { kind: 'deploy', app: 'b', label: 'b1' },
+      ],
+    });
+    const roll = (to: string): string => {
+      const before = remoteCommits(repo);
+      const run = cli(['rollback', '--gitops', repo.work, '--env', 'staging', '--app', 'a', '--to', to, '--restore-tree', '--yes']);
+      assert.equal(run.code, 0, run.stderr);
+      const [restore] = assertPushedOnTop(repo, before, 1);
+      assert.equal(treeOf(repo, 'main', 'staging/a'), treeOf(repo, to, 'staging/a'));
+      assert.equal(treeOf(repo, 'main', 'staging/b'), treeOf(repo, repo.shas.b1, 'staging/b'));
+      assert.equal(treeOf(repo, 'main', 'staging/release.json'), treeOf(repo, repo.shas.b1, 'staging/release.json'));
+      assert.equal(runGit(['cat-file', 'commit', restore], repo.remote).includes(to), false, 'no full sha of the restored release');
+      return restore;
+    };
+    // Forward to a3: the restore names the revert it undoes, so Gimlet skips it instead of listing b's release.json as a release of a.
+    const forward = roll(repo.shas.a3);
+    assert.match(runGit(['log', '-1', '--format=%B', forward], repo.remote), new RegExp(`\n\nThis reverts commit ${repo.shas['revert-a3']}\\.\n`));
+    let listed = gimletReleases(repo.remote, 'staging', 'a');
+    assert.equal(listed.some((entry) => entry.gitopsRef === forward), false);
+    assert.match(gimletStatus(repo.remote, 'staging', 'a') ?? '', /"artifactId":"a-a3"/);
+    // Back to a1: a3 and a2 named as reverted, a1 (the running release) not rolled back for Gimlet.
+    const back = roll(repo.shas.a1);
+    listed = gimletReleases(repo.remote, 'staging', 'a');
+    assert.deepEqual(listed.map((entry) => [entry.gitopsRef, entry.rolledBack]), [
+      [repo.shas.a3, true],
+      [repo.shas.a2, true],
+      [repo.shas.a1, false],
+    ]);
+    assert.equal(listed.some((entry) => entry.gitopsRef === back), false);
+    assert.match(gimletStatus(repo.remote, 'staging', 'a') ?? '', /"artifactId":"a-a1"/);
+    const product = JSON.parse(cli(['releases', '--gitops', repo.work, '--env', 'staging', '--app', 'a', '--json']).stdout) as Array<{ id: string; current: boolean }>;
+    assert.equal(product.find((release) => release.current)?.id, repo.shas.a1);
   });
 });

@@ -45,7 +45,11 @@ export interface GitopsPlanDetail {
   /** Newest first; empty for restore-tree. */
   reverts: GitopsRevertStep[];
   skipped: Array<{ sha: string; subject: string; reason: string }>;
-  /** Releases newer than the target: a restore commit names them, so Gimlet reads them as rolled back. */
+  /**
+   * Every commit on the app path after the target, newest first: a restore commit names each in a
+   * "This reverts commit" line, so Gimlet reads the releases among them as rolled back and skips
+   * the restore itself instead of listing it as a release (with `<env>/release.json`, another app's).
+   */
   undoes: string[];
   /** Why reverts alone cannot be shown to restore the target, when they cannot. */
   revertsCannot?: string;
@@ -240,7 +244,7 @@ export async function planGitopsRollback(
     upstreamTip: tracked?.exitCode === 0 ? tracked.stdout.toString('utf8').trim() : undefined,
     reverts,
     skipped,
-    undoes: history.releases.filter((release) => newer.some((commit) => commit.sha === release.id)).map((release) => release.id),
+    undoes: newer.map((commit) => commit.sha),
     revertsCannot,
     uncertain: history.uncertain,
     branch,
@@ -336,7 +340,10 @@ function planLines(detail: GitopsPlanDetail, pushTo: string): string[] {
   } else {
     lines.push(`Write ${detail.appPath} exactly as it is at ${detail.target.id} in one commit that names ${detail.target.version} (your choice instead of reverts)`);
     if (detail.revertsCannot) lines.push(`  reverts cannot do it: ${detail.revertsCannot}`);
-    for (const sha of detail.undoes) lines.push(`  the commit message names ${shortSha(sha)} as reverted, so Gimlet reads it as rolled back`);
+    const named = detail.undoes.slice(0, 8).map(shortSha).join(', ');
+    lines.push(
+      `  the message names the target by a short sha only (a full one would make Gimlet read it as rolled back) and names as reverted the ${detail.undoes.length} commit(s) on ${detail.appPath} since it (${named}${detail.undoes.length > 8 ? ', …' : ''}), so Gimlet reads the releases among them as rolled back and does not list the restore as a release`,
+    );
   }
   lines.push(`Leave ${detail.envReleasePath} and every other app untouched`);
   lines.push(`Verify before pushing: ${detail.appPath} must equal ${shortSha(detail.target.id)} exactly and nothing outside it may change, else nothing is pushed`);
@@ -357,11 +364,16 @@ export function revertMessage(step: GitopsRevertStep): string {
   return `Revert "${step.subject}"\n\nThis reverts commit ${step.sha}.\n`;
 }
 
-/** The one commit of a restore: names the target, and (for Gimlet) every release it undoes. */
+/**
+ * The one commit of a restore, as Gimlet's listing must read it: the target only by a short sha
+ * (Gimlet calls any release whose full sha a later message holds rolled back), and a "This reverts
+ * commit" line per commit it undoes (Gimlet then skips the restore instead of listing it as a release).
+ */
 export function restoreMessage(detail: GitopsPlanDetail): string {
   const label = `${detail.env}/${detail.app}`;
-  const undone = detail.undoes.map((sha) => `This reverts commit ${sha}.`).join('\n');
-  return `Restore ${label} to ${detail.target.version} (${shortSha(detail.target.id)})\n\nWrites ${detail.appPath} exactly as it is at commit ${detail.target.id}.\n${undone ? `\n${undone}\n` : ''}`;
+  const target = detail.target.id.slice(0, 12);
+  const undone = detail.undoes.filter((sha) => sha !== detail.target.id).map((sha) => `This reverts commit ${sha}.`);
+  return `Restore ${label} to ${detail.target.version} (${shortSha(detail.target.id)})\n\nWrites ${detail.appPath} exactly as it is at commit ${target} (short on purpose: Gimlet reads a full sha here as a rollback of that release).\n${undone.length > 0 ? `\n${undone.join('\n')}\n` : ''}`;
 }
 
 /** Undoes one commit's changes under the app path only and commits with git's revert message. */
