@@ -18,7 +18,7 @@ const USAGE = `deploy-rollback ${version}: see what runs where and roll back Kam
 
 Usage:
   deploy-rollback environments --workspace DIR --json
-  deploy-rollback releases --gitops PATH --env ENV --app APP [--limit N] --json
+  deploy-rollback releases --gitops PATH --env ENV --app APP [--limit N] [--json]
   deploy-rollback releases --kamal CONFIG [--destination D] [--json]
   deploy-rollback rollback --gitops PATH --env ENV --app APP --to SHA [--restore-tree] [--dry-run] [--yes]
   deploy-rollback rollback --kamal CONFIG [--destination D] [--to VERSION] [--dry-run] [--yes]
@@ -29,8 +29,8 @@ Options:
   --kamal CONFIG     config/deploy.yml, its config/ folder or the project folder
   -d, --destination D  Kamal destination (config/deploy.D.yml), as kamal -d
   --env ENV          gitops environment; --app APP: the app in it
-  --to TARGET        gitops: full 40-hex sha of the release, older (roll back) or rolled back
-                     (roll forward); Kamal: version (default: previous)
+  --to TARGET        gitops: full 40-hex sha of the release (the first column of "releases"),
+                     older (roll back) or rolled back (roll forward); Kamal: version (default: previous)
   --restore-tree     gitops: write <env>/<app> as at the target in one commit naming it,
                      instead of reverts (offered when reverts cannot restore it exactly)
   --limit N          how many releases (default 10)
@@ -217,14 +217,15 @@ async function releasesCommand(flags: Flags, pool: () => SessionPool, reporter: 
   const releases = await source.releases(app, { limit });
   const json = await releasesToJson(source, releases);
   if (flags.json) out(`${JSON.stringify(json, null, 2)}\n`);
-  else for (const release of releases) out(`${describeRelease(release)}\n`);
+  else for (const release of releases) out(`${describeRelease(release, source.kind === 'gitops')}\n`);
   return 0;
 }
 
-function describeRelease(release: Release): string {
+/** One line per release; for gitops the first column is the gitops commit, what `rollback --to` takes. */
+function describeRelease(release: Release, withId: boolean): string {
   const uncertain = release.reason?.startsWith('uncertain:') ? release.reason : undefined;
   const flags = [release.current && 'current', release.previous && 'previous', release.rolledBack && 'rolled back', release.rollbackable && release.direction === 'forward' && 'roll forward', (!release.rollbackable && !release.current && release.reason) || uncertain].filter(Boolean);
-  return [release.version, release.created ?? '', release.title ?? '', flags.length ? `(${flags.join(', ')})` : ''].join('\t').trimEnd();
+  return [...(withId ? [release.id] : []), release.version, release.created ?? '', release.title ?? '', flags.length ? `(${flags.join(', ')})` : ''].join('\t').trimEnd();
 }
 
 async function rollbackCommand(flags: Flags, pool: () => SessionPool, reporter: Reporter): Promise<number> {

@@ -228,4 +228,20 @@ describe('deploy-rollback CLI: gitops histories that once hid a release or lost 
     const product = JSON.parse(cli(['releases', '--gitops', repo.work, '--env', 'staging', '--app', 'a', '--json']).stdout) as Array<{ id: string; current: boolean }>;
     assert.equal(product.find((release) => release.current)?.id, repo.shas.a1);
   });
+
+  it('also seen: releases text shows the id rollback --to takes, and that id rolls back', () => {
+    const repo = fixture();
+    const text = cli(['releases', '--gitops', repo.work, '--env', 'staging', '--app', 'a']);
+    assert.equal(text.code, 0, text.stderr);
+    const lines = text.stdout.trimEnd().split('\n');
+    assert.deepEqual(lines.map((line) => line.split('\t')[0]), [repo.shas.a3, repo.shas.a2, repo.shas.a1]);
+    assert.match(lines[0], /^[0-9a-f]{40}\t[0-9a-f]{8}\t2026-\S+\tRelease a3 of a\t\(current\)$/);
+    assert.match(lines[1], /^[0-9a-f]{40}\tv2\.0\.0\t.*\(previous\)$/);
+    const before = remoteCommits(repo);
+    const to = lines[1].split('\t')[0];
+    const run = cli(['rollback', '--gitops', repo.work, '--env', 'staging', '--app', 'a', '--to', to, '--yes']);
+    assert.equal(run.code, 0, run.stderr);
+    assertPushedOnTop(repo, before, 1);
+    assert.equal(treeOf(repo, 'main', 'staging/a'), treeOf(repo, repo.shas.a2, 'staging/a'));
+  });
 });
