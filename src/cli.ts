@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import * as readline from 'node:readline';
 import { discoverSources } from './core/discovery';
 import { defaultFinders, environmentsToJson, openSource, releasesToJson } from './core/finders';
-import { fullShaProblem } from './core/gitops';
+import { fullShaProblem, GitopsSource } from './core/gitops';
 import { DeployRollbackError, type App, type Release, type ReleaseSource, type Reporter, type RollbackOutcome, type RollbackPlan } from './core/model';
 import { quote } from './core/shell';
 import { createSessionPool } from './core/ssh/pool';
@@ -205,7 +205,8 @@ async function findApp(source: ReleaseSource, envName: string, appName: string):
   const environment = environments.find((candidate) => candidate.name === envName);
   if (!environment) throw new DeployRollbackError(`No environment "${envName}" in ${source.location} (found: ${environments.map((e) => e.name).join(', ') || 'none'})`);
   const apps = await source.apps(environment);
-  const app = apps.find((candidate) => candidate.name === appName);
+  // An app deleted at HEAD is not in the working tree, but its releases are still targets.
+  const app = apps.find((candidate) => candidate.name === appName) ?? (source instanceof GitopsSource ? await source.deletedApp(environment, appName) : undefined);
   if (!app) throw new DeployRollbackError(`No app "${appName}" in ${envName} (found: ${apps.map((a) => a.name).join(', ') || 'none'})`);
   return app;
 }

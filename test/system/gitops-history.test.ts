@@ -244,4 +244,27 @@ describe('deploy-rollback CLI: gitops histories that once hid a release or lost 
     assertPushedOnTop(repo, before, 1);
     assert.equal(treeOf(repo, 'main', 'staging/a'), treeOf(repo, repo.shas.a2, 'staging/a'));
   });
+
+  it('also seen: an app deleted at HEAD is brought back by rolling it to one of its releases', () => {
+    const repo = fixture({ steps: [...gitopsScenarios.interleaved().steps, { kind: 'delete', app: 'b' }] });
+    assert.equal(fs.existsSync(path.join(repo.work, 'staging', 'b')), false);
+    const listed = cli(['releases', '--gitops', repo.work, '--env', 'staging', '--app', 'b', '--json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const releases = JSON.parse(listed.stdout) as Array<{ id: string; current: boolean; rollbackable: boolean }>;
+    assert.deepEqual(releases.map((r) => [r.id, r.current, r.rollbackable]), [[repo.shas.b2, false, true], [repo.shas.b1, false, true]]);
+    // Names that are no directory Gimlet writes are refused as before, without running git on them.
+    for (const name of ['../staging', ':(glob)*', 'c']) {
+      const refused = cli(['releases', '--gitops', repo.work, '--env', 'staging', '--app', name]);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, new RegExp(`No app "${name.replace(/[.*()]/g, '\\$&')}" in staging \\(found: a\\)`));
+    }
+    const before = remoteCommits(repo);
+    const run = cli(['rollback', '--gitops', repo.work, '--env', 'staging', '--app', 'b', '--to', repo.shas.b2, '--yes']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /revert [0-9a-f]{10} \[Gimlet\] staging\/b deleted by laszlo — a delete: this brings the app back/);
+    assertPushedOnTop(repo, before, 1);
+    assert.equal(treeOf(repo, 'main', 'staging/b'), treeOf(repo, repo.shas.b2, 'staging/b'));
+    assert.equal(treeOf(repo, 'main', 'staging/a'), treeOf(repo, repo.shas.b2, 'staging/a'));
+    assert.equal(fs.existsSync(path.join(repo.work, 'staging', 'b', 'release.json')), true, 'the checkout was fast-forwarded');
+  });
 });
