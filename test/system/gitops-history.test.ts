@@ -78,6 +78,11 @@ describe('deploy-rollback CLI: gitops histories that once hid a release or lost 
     return { PATH: `${bin}:${process.env.PATH}`, FORCED_MARK: mark };
   }
 
+  /** git that may stop with a non-zero exit (a conflict, an edit stop): the state it leaves is the point. */
+  function execGit(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): void {
+    spawnSync('git', args, { cwd, env: { ...process.env, GIT_EDITOR: 'true', ...env }, stdio: 'ignore' });
+  }
+
   function treeOf(repo: GitopsFixture, rev: string, where: string, cwd = repo.remote): string {
     return runGit(['rev-parse', `${rev}:${where}`], cwd).trim();
   }
@@ -266,5 +271,55 @@ describe('deploy-rollback CLI: gitops histories that once hid a release or lost 
     assert.equal(treeOf(repo, 'main', 'staging/b'), treeOf(repo, repo.shas.b2, 'staging/b'));
     assert.equal(treeOf(repo, 'main', 'staging/a'), treeOf(repo, repo.shas.b2, 'staging/a'));
     assert.equal(fs.existsSync(path.join(repo.work, 'staging', 'b', 'release.json')), true, 'the checkout was fast-forwarded');
+  });
+
+  it('also seen: mid-rebase, mid-merge or mid-cherry-pick, a rollback is refused saying so, and releases warn', () => {
+    const states: Array<{ what: string; end: string; enter: (repo: GitopsFixture) => void }> = [
+      {
+        what: 'a rebase',
+        end: 'git rebase --continue or git rebase --abort',
+        enter: (repo) => {
+          fs.writeFileSync(path.join(repo.work, 'staging', 'b', 'notes.txt'), 'local\n');
+          runGit(['add', '-A'], repo.work);
+          runGit(['commit', '-q', '-m', 'local note'], repo.work);
+          // Stops on the first commit to edit it: HEAD is detached at the rebase's commit.
+          execGit(['rebase', '-q', '-i', 'HEAD~2'], repo.work, { GIT_SEQUENCE_EDITOR: 'sed -i s/^pick/edit/' });
+        },
+      },
+      {
+        what: 'a merge',
+        end: 'git commit or git merge --abort',
+        enter: (repo) => {
+          runGit(['checkout', '-q', '-b', 'side', 'HEAD~1'], repo.work);
+          fs.writeFileSync(path.join(repo.work, 'staging', 'flux', 'extra.yaml'), 'kind: Kustomization\n');
+          runGit(['add', '-A'], repo.work);
+          runGit(['commit', '-q', '-m', 'side change'], repo.work);
+          runGit(['checkout', '-q', 'main'], repo.work);
+          runGit(['merge', '-q', '--no-ff', '--no-commit', 'side'], repo.work);
+        },
+      },
+      {
+        what: 'a cherry-pick',
+        end: 'git cherry-pick --continue or git cherry-pick --abort',
+        enter: (repo) => {
+          // a2's change on top of a3 conflicts: git stops with CHERRY_PICK_HEAD.
+          execGit(['cherry-pick', repo.shas.a2], repo.work);
+        },
+      },
+    ];
+    for (const state of states) {
+      const repo = fixture();
+      state.enter(repo);
+      const before = remoteCommits(repo);
+      const run = cli(['rollback', '--gitops', repo.work, '--env', 'staging', '--app', 'a', '--to', repo.shas.a1, '--yes']);
+      assert.equal(run.code, 1, `${state.what}: ${run.stdout}`);
+      const said = `${repo.work} is in the middle of ${state.what} (HEAD is git's working state, not your branch): finish it or abort it (${state.end}), then try again`;
+      assert.equal(run.stderr, `deploy-rollback: Cannot plan a rollback of staging/a: ${said}\n`);
+      const listed = cli(['releases', '--gitops', repo.work, '--env', 'staging', '--app', 'a']);
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.ok(listed.stderr.includes(`warning: ${said}; the releases shown are read from that state`), listed.stderr);
+      assert.deepEqual(remoteCommits(repo), before, `${state.what}: the remote is unchanged`);
+      assertNoForce(repo);
+    }
   });
 });

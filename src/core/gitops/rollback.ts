@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeployRollbackError, silentReporter, type Reporter, type RollDirection, type RollbackOutcome, type RollbackPlan } from '../model';
 import { appPath, envReleasePath, type GitopsRepo } from './discovery';
-import { CatFileBatch, DEFAULT_NETWORK_TIMEOUT_MS, GitCommandError, GitTimeoutError, fullShaProblem, git, gitBuffer, runGit, shortSha } from './git';
+import { CatFileBatch, DEFAULT_NETWORK_TIMEOUT_MS, GitCommandError, GitTimeoutError, fullShaProblem, git, gitBuffer, operationInProgress, runGit, shortSha } from './git';
 import { isDeleteMessage, isRevertMessage, readPathHistory, requireEnv, shallowBoundaries, subjectOf, unshallowHint, type GitopsRelease, type PathCommit } from './history';
 
 /** What a commit on the app path is, for the plan's wording. */
@@ -175,6 +175,8 @@ export async function planGitopsRollback(
   const label = `${envName}/${app}`;
   const problem = fullShaProblem(targetSha);
   if (problem) throw new DeployRollbackError(`Not a release sha of ${label}: ${problem}`, 'planning');
+  const busy = await operationInProgress(repo.root, reporter);
+  if (busy) throw new DeployRollbackError(`Cannot plan a rollback of ${label}: ${busy}`, 'planning');
   const wanted = targetSha;
   const head = await runGit(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], { cwd: repo.root, reporter });
   const base = head.exitCode === 0 ? head.stdout.toString('utf8').trim() : undefined;
@@ -592,6 +594,8 @@ export async function executeGitopsRollback(
   try {
     throwIfAborted(signal, step);
     reporter.step(`Checking ${root}`);
+    const busy = await operationInProgress(root, reporter);
+    if (busy) throw new DeployRollbackError(`Cannot roll ${way} ${label}: ${busy}`, step);
     const branch = await currentBranch(root, reporter);
     if (!branch) throw new DeployRollbackError(`${root} has a detached HEAD: check out the branch that Flux deploys from, then roll ${way}`, step);
     if (detail.branch && branch !== detail.branch) {

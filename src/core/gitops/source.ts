@@ -1,6 +1,6 @@
 import { DeployRollbackError, type App, type Environment, type Release, type ReleaseSource, type Reporter, type RollbackOutcome, type RollbackPlan } from '../model';
 import { appPath, readGitopsRepo, type FindGitopsOptions, type GitopsRepo } from './discovery';
-import { runGit } from './git';
+import { operationInProgress, runGit } from './git';
 import { listReleases, readPathHistory, type GitopsRelease } from './history';
 import { executeGitopsRollback, isGitopsPlan, planGitopsRollback, previewGitopsRollback } from './rollback';
 
@@ -61,6 +61,8 @@ export class GitopsSource implements ReleaseSource {
   async releases(app: App, options: { limit?: number } = {}): Promise<Release[]> {
     const history = await readPathHistory(this.repo, app.environment.name, app.name, { limit: options.limit, reporter: this.options.reporter });
     if (history.cut) this.options.reporter?.warn(history.cut.message);
+    const busy = await operationInProgress(this.repo.root, this.options.reporter);
+    if (busy) this.options.reporter?.warn(`${busy}; the releases shown are read from that state`);
     return history.releases.map((release) => toRelease(release, app));
   }
 
