@@ -139,6 +139,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (rest.length) throw new UsageError(`unexpected argument: ${rest[0]}`);
 
+  exitOnSignals();
   const reporter = stderrReporter(Boolean(flags.verbose));
   const timeout = flags['connect-timeout'] !== undefined ? Number(flags['connect-timeout']) : 10;
   // setTimeout fires at once beyond 2^31 ms: bound the value instead of letting it wrap.
@@ -265,6 +266,25 @@ async function rollbackCommand(flags: Flags, pool: () => SessionPool, reporter: 
 const SIGNAL_EXIT_CODES: Record<InterruptSignal, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 type InterruptSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
 
+const exitHandlers = new Map<InterruptSignal, () => void>();
+
+/**
+ * Until a rollback installs its own cancel, a signal exits at once with its code; exiting (unlike
+ * dying of the signal) runs the exit hook that ends every git child still running.
+ */
+function exitOnSignals(): void {
+  for (const [signal, code] of Object.entries(SIGNAL_EXIT_CODES) as Array<[InterruptSignal, number]>) {
+    const handler = () => process.exit(code);
+    exitHandlers.set(signal, handler);
+    process.on(signal, handler);
+  }
+}
+
+function stopExitingOnSignals(): void {
+  for (const [signal, handler] of exitHandlers) process.removeListener(signal, handler);
+  exitHandlers.clear();
+}
+
 /**
  * SIGINT, SIGTERM and SIGHUP all cancel a rollback the same way: the first one stops the step in
  * flight, puts half-done steps back, releases the lock and prints the per-host table; a second one
@@ -278,6 +298,7 @@ class Interrupts {
   private readonly handlers = new Map<InterruptSignal, () => void>();
 
   constructor(private readonly reporter: Reporter) {
+    stopExitingOnSignals();
     for (const signal of Object.keys(SIGNAL_EXIT_CODES) as InterruptSignal[]) {
       const handler = () => this.onSignal(signal);
       this.handlers.set(signal, handler);
@@ -313,6 +334,7 @@ class Interrupts {
 
   uninstall(): void {
     for (const [signal, handler] of this.handlers) process.removeListener(signal, handler);
+    exitOnSignals();
   }
 }
 

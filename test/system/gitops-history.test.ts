@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -321,5 +321,109 @@ describe('deploy-rollback CLI: gitops histories that once hid a release or lost 
       assert.deepEqual(remoteCommits(repo), before, `${state.what}: the remote is unchanged`);
       assertNoForce(repo);
     }
+  });
+
+  /** Gone, or a zombie waiting for its reaper: either way no longer running. */
+  function gone(pid: number): boolean {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+    } catch {
+      return true;
+    }
+  }
+
+  async function until(what: string, condition: () => boolean, ms = 20_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /** PATH with a git whose `git <command>` writes its pid to the returned mark and hangs (a remote that never answers). */
+  function hangingGit(command: string): { env: NodeJS.ProcessEnv; mark: string } {
+    const bin = fs.mkdtempSync(path.join(dir, 'bin-'));
+    const mark = path.join(bin, 'pid');
+    const realGit = spawnSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).stdout.trim();
+    fs.writeFileSync(path.join(bin, 'git'), `#!/bin/sh\nif [ "$1" = ${command} ]; then echo $$ > "${mark}.tmp"; mv "${mark}.tmp" "${mark}"; exec sleep 60; fi\nexec ${realGit} "$@"\n`, { mode: 0o755 });
+    return { env: { PATH: `${bin}:${process.env.PATH}` }, mark };
+  }
+
+  function start(args: string[], env: NodeJS.ProcessEnv) {
+    const child = spawn(process.execPath, [bundle, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '', ...env } });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout.resume();
+    const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+    return { child, closed, stderr: () => stderr };
+  }
+
+  function worktrees(repo: GitopsFixture): number {
+    return runGit(['worktree', 'list', '--porcelain'], repo.work).split('\n').filter((line) => line.startsWith('worktree ')).length;
+  }
+
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+    it(`also seen: ${signal} while git push hangs ends the push with the CLI (exit ${code}), nothing pushed`, async () => {
+      const repo = fixture();
+      const before = remoteCommits(repo);
+      const tmp = fs.mkdtempSync(path.join(dir, 'tmp-'));
+      const { env, mark } = hangingGit('push');
+      const run = start(['rollback', '--gitops', repo.work, '--env', 'staging', '--app', 'a', '--to', repo.shas.a1, '--yes'], { ...env, TMPDIR: tmp });
+      try {
+        await until('the push to start', () => fs.existsSync(mark));
+        const push = Number(fs.readFileSync(mark, 'utf8'));
+        run.child.kill(signal);
+        const ended = await run.closed;
+        assert.equal(ended.code, code, run.stderr());
+        await until(`git push (pid ${push}) to end`, () => gone(push), 5000);
+      } finally {
+        if (run.child.exitCode === null) run.child.kill('SIGKILL');
+      }
+      assert.deepEqual(remoteCommits(repo), before);
+      assert.equal(worktrees(repo), 1);
+      assert.deepEqual(fs.readdirSync(tmp).filter((name) => name.startsWith('deploy-rollback-') && !name.startsWith('deploy-rollback-git-')), []);
+    });
+  }
+
+  it('also seen: SIGTERM while releases reads history ends git with the CLI', async () => {
+    const repo = fixture();
+    const { env, mark } = hangingGit('log');
+    const run = start(['releases', '--gitops', repo.work, '--env', 'staging', '--app', 'a'], env);
+    try {
+      await until('git log to start', () => fs.existsSync(mark));
+      const log = Number(fs.readFileSync(mark, 'utf8'));
+      run.child.kill('SIGTERM');
+      assert.equal((await run.closed).code, 143);
+      await until(`git log (pid ${log}) to end`, () => gone(log), 5000);
+    } finally {
+      if (run.child.exitCode === null) run.child.kill('SIGKILL');
+    }
+  });
+
+  it('also seen: SIGKILL leaves git push running; the next run finds it, ends it and removes the worktree', async () => {
+    const repo = fixture();
+    const before = remoteCommits(repo);
+    const tmp = fs.mkdtempSync(path.join(dir, 'tmp-'));
+    const { env, mark } = hangingGit('push');
+    const run = start(['rollback', '--gitops', repo.work, '--env', 'staging', '--app', 'a', '--to', repo.shas.a1, '--yes'], { ...env, TMPDIR: tmp });
+    let push = 0;
+    try {
+      await until('the push to start', () => fs.existsSync(mark));
+      push = Number(fs.readFileSync(mark, 'utf8'));
+      run.child.kill('SIGKILL');
+      await run.closed;
+      assert.equal(gone(push), false, 'SIGKILL runs no handler: the push is orphaned');
+      assert.equal(worktrees(repo), 2);
+      const next = cli(['rollback', '--gitops', repo.work, '--env', 'staging', '--app', 'a', '--to', repo.shas.a1, '--dry-run'], { TMPDIR: tmp });
+      assert.equal(next.code, 0, next.stderr);
+      assert.ok(next.stderr.includes(`Ended git (process group ${push}) left running by an interrupted run (pid ${run.child.pid})`), next.stderr);
+      assert.match(next.stderr, new RegExp(`Removed a temporary worktree left by an interrupted run \\(pid ${run.child.pid}\\)`));
+      await until(`the orphaned push (pid ${push}) to end`, () => gone(push), 5000);
+      assert.equal(worktrees(repo), 1);
+    } finally {
+      if (push && !gone(push)) process.kill(push, 'SIGKILL');
+    }
+    assert.deepEqual(remoteCommits(repo), before);
   });
 });

@@ -2,6 +2,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { DeployRollbackError, silentReporter, type Reporter } from '../model';
+import { trackGitChild } from './children';
 import { quoteArgv } from '../shell';
 
 /** A git command that exited non-zero; `step` names what we were doing. */
@@ -65,7 +66,9 @@ export function describeGit(args: readonly string[], cwd: string): string {
 }
 
 export function spawnGit(args: readonly string[], cwd: string, ownGroup = false): ChildProcessWithoutNullStreams {
-  return spawn('git', args, { cwd, env: gitEnv(), stdio: ['pipe', 'pipe', 'pipe'], detached: ownGroup });
+  const child = spawn('git', args, { cwd, env: gitEnv(), stdio: ['pipe', 'pipe', 'pipe'], detached: ownGroup });
+  trackGitChild(child, ownGroup);
+  return child;
 }
 
 /** Stops git and whatever it started (ssh, remote helpers) when it runs in its own process group. */

@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeployRollbackError, silentReporter, type Reporter, type RollDirection, type RollbackOutcome, type RollbackPlan } from '../model';
+import { endOrphanedGitGroups } from './children';
 import { appPath, envReleasePath, type GitopsRepo } from './discovery';
 import { CatFileBatch, DEFAULT_NETWORK_TIMEOUT_MS, GitCommandError, GitTimeoutError, fullShaProblem, git, gitBuffer, operationInProgress, runGit, shortSha } from './git';
 import { isDeleteMessage, isRevertMessage, readPathHistory, requireEnv, shallowBoundaries, subjectOf, unshallowHint, type GitopsRelease, type PathCommit } from './history';
@@ -175,6 +176,7 @@ export async function planGitopsRollback(
   const label = `${envName}/${app}`;
   const problem = fullShaProblem(targetSha);
   if (problem) throw new DeployRollbackError(`Not a release sha of ${label}: ${problem}`, 'planning');
+  endOrphanedGitGroups(reporter);
   const busy = await operationInProgress(repo.root, reporter);
   if (busy) throw new DeployRollbackError(`Cannot plan a rollback of ${label}: ${busy}`, 'planning');
   const wanted = targetSha;
@@ -469,6 +471,7 @@ function processAlive(pid: number): boolean {
  * with its creator's pid; a live creator's worktree is left alone), then lets git prune the rest.
  */
 export async function pruneStaleWorktrees(root: string, reporter: Reporter = silentReporter): Promise<string[]> {
+  endOrphanedGitGroups(reporter);
   const listed = await runGit(['worktree', 'list', '--porcelain'], { cwd: root, reporter });
   const removed: string[] = [];
   if (listed.exitCode === 0) {
