@@ -382,7 +382,7 @@ describe('deploy-rollback CLI: gitops histories that once hid a release or lost 
       }
       assert.deepEqual(remoteCommits(repo), before);
       assert.equal(worktrees(repo), 1);
-      assert.deepEqual(fs.readdirSync(tmp).filter((name) => name.startsWith('deploy-rollback-') && !name.startsWith('deploy-rollback-git-')), []);
+      assert.deepEqual(fs.readdirSync(tmp), [], 'no worktree folder and no record of git children left');
     });
   }
 

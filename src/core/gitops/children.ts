@@ -17,7 +17,7 @@ let exitHookInstalled = false;
 /** Where each running process lists the git process groups it leads; one file per pid. */
 export function childRecordDir(): string {
   const user = typeof process.getuid === 'function' ? String(process.getuid()) : os.userInfo().username;
-  return path.join(os.tmpdir(), `deploy-rollback-git-${user}`);
+  return path.join(os.tmpdir(), `drb-git-children-${user}`);
 }
 
 /** The kernel's start time of a process (clock ticks since boot), undefined where /proc cannot tell. */
@@ -35,18 +35,32 @@ function recordFile(): string {
   return path.join(childRecordDir(), String(process.pid));
 }
 
+/** Removes this process's record, and the folder once no run has one (nothing is left in the temp dir). */
+function removeRecord(): void {
+  try {
+    fs.rmSync(recordFile(), { force: true });
+    fs.rmdirSync(childRecordDir());
+  } catch {
+    // Another run's record is there, or nothing was.
+  }
+}
+
 function writeRecord(): void {
   const groups = [...live].filter(([, child]) => child.group);
-  try {
-    if (groups.length === 0) {
-      fs.rmSync(recordFile(), { force: true });
+  if (groups.length === 0) {
+    removeRecord();
+    return;
+  }
+  const lines = [`self ${processStartTime(process.pid) ?? '-'}`, ...groups.map(([pid]) => `group ${pid} ${processStartTime(pid) ?? '-'}`)];
+  // Twice: another run may remove the empty folder between our mkdir and our write.
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.mkdirSync(childRecordDir(), { recursive: true, mode: 0o700 });
+      fs.writeFileSync(recordFile(), `${lines.join('\n')}\n`);
       return;
+    } catch {
+      // Best effort: without the record only a SIGKILL's leftovers go unnoticed.
     }
-    fs.mkdirSync(childRecordDir(), { recursive: true, mode: 0o700 });
-    const lines = [`self ${processStartTime(process.pid) ?? '-'}`, ...groups.map(([pid]) => `group ${pid} ${processStartTime(pid) ?? '-'}`)];
-    fs.writeFileSync(recordFile(), `${lines.join('\n')}\n`);
-  } catch {
-    // Best effort: without the record only a SIGKILL's leftovers go unnoticed.
   }
 }
 
@@ -59,11 +73,7 @@ function killAll(): void {
     }
   }
   live.clear();
-  try {
-    fs.rmSync(recordFile(), { force: true });
-  } catch {
-    // Nothing to remove.
-  }
+  removeRecord();
 }
 
 /** Tracks a git child until it closes; `group`: it leads its own process group (detached). */
@@ -130,6 +140,11 @@ export function endOrphanedGitGroups(reporter: Reporter = silentReporter): strin
       }
     }
     fs.rmSync(file, { force: true });
+  }
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // Still in use by a live run.
   }
   return ended;
 }
