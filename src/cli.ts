@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import * as readline from 'node:readline';
 import { discoverSources } from './core/discovery';
 import { defaultFinders, environmentsToJson, openSource, releasesToJson } from './core/finders';
-import { fullShaProblem } from './core/gitops';
+import { fullShaProblem, GitopsSource } from './core/gitops';
 import { DeployRollbackError, type App, type Release, type ReleaseSource, type Reporter, type RollbackOutcome, type RollbackPlan } from './core/model';
 import { quote } from './core/shell';
 import { createSessionPool } from './core/ssh/pool';
@@ -18,7 +18,7 @@ const USAGE = `deploy-rollback ${version}: see what runs where and roll back Kam
 
 Usage:
   deploy-rollback environments --workspace DIR --json
-  deploy-rollback releases --gitops PATH --env ENV --app APP [--limit N] --json
+  deploy-rollback releases --gitops PATH --env ENV --app APP [--limit N] [--json]
   deploy-rollback releases --kamal CONFIG [--destination D] [--json]
   deploy-rollback rollback --gitops PATH --env ENV --app APP --to SHA [--restore-tree] [--dry-run] [--yes]
   deploy-rollback rollback --kamal CONFIG [--destination D] [--to VERSION] [--dry-run] [--yes]
@@ -29,8 +29,8 @@ Options:
   --kamal CONFIG     config/deploy.yml, its config/ folder or the project folder
   -d, --destination D  Kamal destination (config/deploy.D.yml), as kamal -d
   --env ENV          gitops environment; --app APP: the app in it
-  --to TARGET        gitops: full 40-hex sha of the release, older (roll back) or rolled back
-                     (roll forward); Kamal: version (default: previous)
+  --to TARGET        gitops: full 40-hex sha of the release (the first column of "releases"),
+                     older (roll back) or rolled back (roll forward); Kamal: version (default: previous)
   --restore-tree     gitops: write <env>/<app> as at the target in one commit naming it,
                      instead of reverts (offered when reverts cannot restore it exactly)
   --limit N          how many releases (default 10)
@@ -139,6 +139,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (rest.length) throw new UsageError(`unexpected argument: ${rest[0]}`);
 
+  exitOnSignals();
   const reporter = stderrReporter(Boolean(flags.verbose));
   const timeout = flags['connect-timeout'] !== undefined ? Number(flags['connect-timeout']) : 10;
   // setTimeout fires at once beyond 2^31 ms: bound the value instead of letting it wrap.
@@ -205,7 +206,8 @@ async function findApp(source: ReleaseSource, envName: string, appName: string):
   const environment = environments.find((candidate) => candidate.name === envName);
   if (!environment) throw new DeployRollbackError(`No environment "${envName}" in ${source.location} (found: ${environments.map((e) => e.name).join(', ') || 'none'})`);
   const apps = await source.apps(environment);
-  const app = apps.find((candidate) => candidate.name === appName);
+  // An app deleted at HEAD is not in the working tree, but its releases are still targets.
+  const app = apps.find((candidate) => candidate.name === appName) ?? (source instanceof GitopsSource ? await source.deletedApp(environment, appName) : undefined);
   if (!app) throw new DeployRollbackError(`No app "${appName}" in ${envName} (found: ${apps.map((a) => a.name).join(', ') || 'none'})`);
   return app;
 }
@@ -217,14 +219,15 @@ async function releasesCommand(flags: Flags, pool: () => SessionPool, reporter: 
   const releases = await source.releases(app, { limit });
   const json = await releasesToJson(source, releases);
   if (flags.json) out(`${JSON.stringify(json, null, 2)}\n`);
-  else for (const release of releases) out(`${describeRelease(release)}\n`);
+  else for (const release of releases) out(`${describeRelease(release, source.kind === 'gitops')}\n`);
   return 0;
 }
 
-function describeRelease(release: Release): string {
+/** One line per release; for gitops the first column is the gitops commit, what `rollback --to` takes. */
+function describeRelease(release: Release, withId: boolean): string {
   const uncertain = release.reason?.startsWith('uncertain:') ? release.reason : undefined;
   const flags = [release.current && 'current', release.previous && 'previous', release.rolledBack && 'rolled back', release.rollbackable && release.direction === 'forward' && 'roll forward', (!release.rollbackable && !release.current && release.reason) || uncertain].filter(Boolean);
-  return [release.version, release.created ?? '', release.title ?? '', flags.length ? `(${flags.join(', ')})` : ''].join('\t').trimEnd();
+  return [...(withId ? [release.id] : []), release.version, release.created ?? '', release.title ?? '', flags.length ? `(${flags.join(', ')})` : ''].join('\t').trimEnd();
 }
 
 async function rollbackCommand(flags: Flags, pool: () => SessionPool, reporter: Reporter): Promise<number> {
@@ -263,6 +266,25 @@ async function rollbackCommand(flags: Flags, pool: () => SessionPool, reporter: 
 const SIGNAL_EXIT_CODES: Record<InterruptSignal, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 type InterruptSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
 
+const exitHandlers = new Map<InterruptSignal, () => void>();
+
+/**
+ * Until a rollback installs its own cancel, a signal exits at once with its code; exiting (unlike
+ * dying of the signal) runs the exit hook that ends every git child still running.
+ */
+function exitOnSignals(): void {
+  for (const [signal, code] of Object.entries(SIGNAL_EXIT_CODES) as Array<[InterruptSignal, number]>) {
+    const handler = () => process.exit(code);
+    exitHandlers.set(signal, handler);
+    process.on(signal, handler);
+  }
+}
+
+function stopExitingOnSignals(): void {
+  for (const [signal, handler] of exitHandlers) process.removeListener(signal, handler);
+  exitHandlers.clear();
+}
+
 /**
  * SIGINT, SIGTERM and SIGHUP all cancel a rollback the same way: the first one stops the step in
  * flight, puts half-done steps back, releases the lock and prints the per-host table; a second one
@@ -276,6 +298,7 @@ class Interrupts {
   private readonly handlers = new Map<InterruptSignal, () => void>();
 
   constructor(private readonly reporter: Reporter) {
+    stopExitingOnSignals();
     for (const signal of Object.keys(SIGNAL_EXIT_CODES) as InterruptSignal[]) {
       const handler = () => this.onSignal(signal);
       this.handlers.set(signal, handler);
@@ -311,6 +334,7 @@ class Interrupts {
 
   uninstall(): void {
     for (const [signal, handler] of this.handlers) process.removeListener(signal, handler);
+    exitOnSignals();
   }
 }
 

@@ -1,5 +1,8 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import { DeployRollbackError, silentReporter, type Reporter } from '../model';
+import { trackGitChild } from './children';
 import { quoteArgv } from '../shell';
 
 /** A git command that exited non-zero; `step` names what we were doing. */
@@ -63,7 +66,9 @@ export function describeGit(args: readonly string[], cwd: string): string {
 }
 
 export function spawnGit(args: readonly string[], cwd: string, ownGroup = false): ChildProcessWithoutNullStreams {
-  return spawn('git', args, { cwd, env: gitEnv(), stdio: ['pipe', 'pipe', 'pipe'], detached: ownGroup });
+  const child = spawn('git', args, { cwd, env: gitEnv(), stdio: ['pipe', 'pipe', 'pipe'], detached: ownGroup });
+  trackGitChild(child, ownGroup);
+  return child;
 }
 
 /** Stops git and whatever it started (ssh, remote helpers) when it runs in its own process group. */
@@ -268,4 +273,35 @@ export function fullShaProblem(value: string): string | undefined {
   }
   const bad = [...value].find((character) => !/[0-9a-fA-F]/.test(character)) ?? '';
   return `${shown} is not a sha (it contains ${JSON.stringify(bad)}; a tag, branch or version?): give the release's full 40-hex gitops sha, as "releases --json" lists in "id"`;
+}
+
+/** Git's marks of an operation stopped half-way, what it is, and how the user ends it. */
+const IN_PROGRESS: ReadonlyArray<{ mark: string; what: string; end: string }> = [
+  { mark: 'rebase-merge', what: 'a rebase', end: 'git rebase --continue or git rebase --abort' },
+  { mark: 'rebase-apply', what: 'a rebase (or git am)', end: 'git rebase --continue or git rebase --abort (git am --abort)' },
+  { mark: 'MERGE_HEAD', what: 'a merge', end: 'git commit or git merge --abort' },
+  { mark: 'CHERRY_PICK_HEAD', what: 'a cherry-pick', end: 'git cherry-pick --continue or git cherry-pick --abort' },
+  { mark: 'REVERT_HEAD', what: 'a revert', end: 'git revert --continue or git revert --abort' },
+  { mark: 'sequencer', what: 'a cherry-pick or revert of several commits', end: 'git cherry-pick --continue or --abort' },
+  { mark: 'BISECT_LOG', what: 'a bisect', end: 'git bisect reset' },
+];
+
+/**
+ * Set when the checkout is in the middle of a rebase, merge, cherry-pick, revert or bisect: HEAD
+ * is then git's working state, not the branch, so neither history nor a rollback may be read from it.
+ */
+export async function operationInProgress(root: string, reporter: Reporter = silentReporter): Promise<string | undefined> {
+  const result = await runGit(['rev-parse', ...IN_PROGRESS.flatMap(({ mark }) => ['--git-path', mark])], { cwd: root, reporter });
+  if (result.exitCode !== 0) return undefined;
+  const paths = result.stdout.toString('utf8').split('\n');
+  for (const [index, operation] of IN_PROGRESS.entries()) {
+    const mark = paths[index];
+    if (!mark) continue;
+    const exists = await fs.access(path.resolve(root, mark)).then(
+      () => true,
+      () => false,
+    );
+    if (exists) return `${root} is in the middle of ${operation.what} (HEAD is git's working state, not your branch): finish it or abort it (${operation.end}), then try again`;
+  }
+  return undefined;
 }

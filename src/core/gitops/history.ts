@@ -36,9 +36,10 @@ export interface ReleaseQuery {
   signal?: AbortSignal;
 }
 
-const RECORD = 0x1e;
-const FIELD = '\x1f';
-const LOG_FORMAT = '--format=%x1e%H%x1f%ct%x1f%P%x1f%B%x1f';
+// Only fields git itself spells in a fixed alphabet go through `git log`; the message comes from
+// `git cat-file --batch`, which frames each object by its length, so no byte in it can split or merge commits.
+const LOG_FORMAT = '--format=%H %ct %P';
+const LOG_HEADER = /^([0-9a-f]{40}(?:[0-9a-f]{24})?) (\d+) ?((?:[0-9a-f]{40,64} ?)*)$/;
 const MENTIONED_SHA = /\b[0-9a-f]{40}\b/g;
 
 export function isRevertMessage(message: string): boolean {
@@ -54,30 +55,24 @@ export function subjectOf(message: string): string {
   return message.split('\n', 1)[0].trim();
 }
 
-function parseRecord(record: Buffer): PathCommit | undefined {
-  const text = record.toString('utf8');
-  const fields = text.split(FIELD);
-  if (fields.length < 5) return undefined;
-  const [sha, time, parents, message] = fields;
-  const files = fields
-    .slice(4)
-    .join(FIELD)
-    .split('\0')
-    .map((file) => file.replace(/^\n/, ''))
-    .filter((file) => file !== '');
-  return {
-    sha,
-    committerTime: Number(time),
-    parents: parents === '' ? [] : parents.split(' '),
-    message: message.replace(/\n+$/, ''),
-    files,
-  };
+/** The message of a raw commit object: everything after the first empty line (headers may continue on indented lines). */
+export function commitMessage(raw: Buffer): string {
+  const end = raw.indexOf('\n\n');
+  return end < 0 ? '' : raw.subarray(end + 2).toString('utf8').replace(/\n+$/, '');
+}
+
+function underPaths(token: string, paths: readonly string[]): boolean {
+  return paths.some((where) => where === '' || token === where || token.startsWith(`${where}/`));
 }
 
 /**
  * Streams `git log -- <path>` newest first, calling `onCommit` per commit; stops git as soon
  * as `onCommit` returns false, so reading the latest releases does not walk the whole history.
  * Resolves with whether the walk stopped early.
+ *
+ * `git log -z` prints `<header>\0` per commit, then `\n<file>\0<file>\0…` for the files it touched
+ * under the path; a header is only hex, digits and spaces and a file always lies under the path,
+ * so neither can pass for the other whatever the files are called.
  */
 export function walkPathLog(
   cwd: string,
@@ -91,7 +86,8 @@ export function walkPathLog(
     ...(options.skip ? [`--skip=${options.skip}`] : []),
   ];
   const args = ['log', '-z', '--name-only', '--no-renames', LOG_FORMAT, ...window, ...revs, '--', ...paths];
-  (options.reporter ?? silentReporter).debug(`[git] ${describeGit(args, cwd)}`);
+  const reporter = options.reporter ?? silentReporter;
+  reporter.debug(`[git] ${describeGit(args, cwd)}`);
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) {
       reject(new DeployRollbackError('Cancelled while reading history', 'reading history'));
@@ -104,74 +100,106 @@ export function walkPathLog(
       reject(error);
       return;
     }
+    const messages = new CatFileBatch(cwd, reporter);
     let pending: Buffer = Buffer.alloc(0);
     let stopped = false;
+    let settled = false;
     const stderr: Buffer[] = [];
+    // Commits are handed over in order, each once its message is read.
+    let delivered: Promise<void> = Promise.resolve();
+    let current: { commit: PathCommit; message: Promise<Buffer | undefined> } | undefined;
+    let firstFile = false;
+    const finish = (error?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      messages.close();
+      if (error !== undefined) reject(error);
+      else resolve(stopped);
+    };
     const stop = (): void => {
+      if (stopped) return;
       stopped = true;
       child.stdout.removeAllListeners('data');
       child.kill();
     };
     const onAbort = (): void => {
       stop();
-      reject(new DeployRollbackError('Cancelled while reading history', 'reading history'));
+      finish(new DeployRollbackError('Cancelled while reading history', 'reading history'));
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    const emit = (record: Buffer): boolean => {
-      const commit = parseRecord(record);
-      return commit === undefined ? true : onCommit(commit);
+    const deliver = (): void => {
+      if (!current) return;
+      const { commit, message } = current;
+      current = undefined;
+      message.catch(() => undefined);
+      delivered = delivered.then(async () => {
+        if (stopped || settled) return;
+        const raw = await message;
+        if (raw === undefined) throw new DeployRollbackError(`Reading the history of ${paths.join(', ')} failed: commit ${commit.sha} cannot be read in ${cwd}`, 'reading history');
+        commit.message = commitMessage(raw);
+        if (!onCommit(commit)) stop();
+      });
+      delivered.catch((error: unknown) => {
+        stop();
+        finish(error);
+      });
+    };
+    const take = (token: string): void => {
+      const file = firstFile && token.startsWith('\n') ? token.slice(1) : token;
+      if (current && underPaths(file, paths)) {
+        current.commit.files.push(file);
+        firstFile = false;
+        return;
+      }
+      const header = LOG_HEADER.exec(token);
+      if (!header) throw new DeployRollbackError(`Reading the history of ${paths.join(', ')} failed: git log printed ${JSON.stringify(token.slice(0, 80))} where a commit was expected`, 'reading history');
+      deliver();
+      const [, sha, time, parents] = header;
+      current = { commit: { sha, committerTime: Number(time), parents: parents.split(' ').filter((parent) => parent !== ''), message: '', files: [] }, message: messages.read(sha) };
+      firstFile = true;
     };
     child.stdout.on('data', (chunk: Buffer) => {
       pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      let start = pending.indexOf(RECORD);
-      for (;;) {
-        if (start < 0) return;
-        const next = pending.indexOf(RECORD, start + 1);
-        if (next < 0) {
-          pending = pending.subarray(start);
-          return;
+      let start = 0;
+      try {
+        for (let end = pending.indexOf(0, start); end >= 0; end = pending.indexOf(0, start)) {
+          take(pending.subarray(start, end).toString('utf8'));
+          start = end + 1;
         }
-        let keepGoing: boolean;
-        try {
-          keepGoing = emit(pending.subarray(start + 1, next));
-        } catch (error) {
-          stop();
-          reject(error);
-          return;
-        }
-        if (!keepGoing) {
-          stop();
-          return;
-        }
-        start = next;
+      } catch (error) {
+        stop();
+        finish(error);
+        return;
       }
+      pending = pending.subarray(start);
     });
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    child.on('error', (error) => reject(new DeployRollbackError(`Could not run git in ${cwd}: ${error.message}`)));
+    child.on('error', (error) => finish(new DeployRollbackError(`Could not run git in ${cwd}: ${error.message}`)));
     child.on('close', (exitCode) => {
       options.signal?.removeEventListener('abort', onAbort);
-      if (options.signal?.aborted) return;
-      if (stopped) {
-        resolve(true);
-        return;
-      }
-      if (exitCode !== 0) {
+      if (settled) return;
+      if (!stopped && exitCode !== 0) {
         const detail = Buffer.concat(stderr).toString('utf8').trim();
-        reject(new DeployRollbackError(`Reading the history of ${paths.join(', ')} failed: git log exited ${exitCode} in ${cwd}: ${detail}`, 'reading history'));
+        finish(new DeployRollbackError(`Reading the history of ${paths.join(', ')} failed: git log exited ${exitCode} in ${cwd}: ${detail}`, 'reading history'));
         return;
       }
-      const start = pending.indexOf(RECORD);
-      try {
-        if (start >= 0) emit(pending.subarray(start + 1));
-      } catch (error) {
-        reject(error);
-        return;
+      if (!stopped) {
+        try {
+          // -z separates commits: the last one's header may end without a NUL.
+          if (pending.length > 0) take(pending.toString('utf8'));
+        } catch (error) {
+          finish(error);
+          return;
+        }
+        deliver();
       }
-      resolve(false);
+      delivered.then(
+        () => finish(),
+        (error: unknown) => finish(error),
+      );
     });
   });
 }
-
 
 function releaseFrom(commit: PathCommit, gimlet: GimletRelease | undefined): GitopsRelease {
   const version = gimlet?.version ?? {};
@@ -308,13 +336,15 @@ export async function readPathHistory(repo: GitopsRepo, envName: string, app: st
       for (; resolvedUpTo < candidates.length; resolvedUpTo++) {
         const { commit, rolledBackBy, wrote, own } = candidates[resolvedUpTo];
         const ownBlob = await own;
+        const deploySubject = subjectOf(commit.message) === deployMessage;
+        // Deleting or moving the app's release.json (or the app) is a hand edit, never a release.
+        if (ownBlob === undefined && commit.files.includes(ownFile) && !deploySubject) continue;
         let gimlet = wrote ? parseBlob(ownBlob) : undefined;
         if (gimlet === undefined && ownBlob === undefined && !boundaries.has(commit.sha)) {
-          // Older deploys wrote only the env file: it counts when it names this app.
-          const shared = parseBlob(await batch.read(`${commit.sha}:${envFile}`));
-          if (shared?.app === app) gimlet = shared;
+          // Older deploys wrote only the env file: it counts when this commit wrote it, naming this
+          // app, and the app had no release.json of its own before either.
+          gimlet = await oldStyleDeploy(batch, commit, ownFile, envFile, app);
         }
-        const deploySubject = subjectOf(commit.message) === deployMessage;
         if (gimlet === undefined && !deploySubject) continue;
         if (gimlet?.app !== undefined && gimlet.app !== app && !deploySubject) continue;
         const release = releaseFrom(commit, gimlet);
@@ -347,6 +377,18 @@ export async function readPathHistory(repo: GitopsRepo, envName: string, app: st
   classify(history, where);
   history.releases = releases.slice(0, limit);
   return history;
+}
+
+async function oldStyleDeploy(batch: CatFileBatch, commit: PathCommit, ownFile: string, envFile: string, app: string): Promise<GimletRelease | undefined> {
+  const parent = commit.parents[0];
+  const written = await batch.object(`${commit.sha}:${envFile}`);
+  if (written === undefined) return undefined;
+  if (parent !== undefined) {
+    if ((await batch.object(`${parent}:${ownFile}`)) !== undefined) return undefined;
+    if ((await batch.object(`${parent}:${envFile}`))?.oid === written.oid) return undefined;
+  }
+  const shared = parseBlob(written.content);
+  return shared?.app === app ? shared : undefined;
 }
 
 function parseBlob(blob: Buffer | undefined): GimletRelease | undefined {

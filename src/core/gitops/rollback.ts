@@ -2,8 +2,9 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DeployRollbackError, silentReporter, type Reporter, type RollDirection, type RollbackOutcome, type RollbackPlan } from '../model';
+import { endOrphanedGitGroups } from './children';
 import { appPath, envReleasePath, type GitopsRepo } from './discovery';
-import { CatFileBatch, DEFAULT_NETWORK_TIMEOUT_MS, GitCommandError, GitTimeoutError, fullShaProblem, git, gitBuffer, runGit, shortSha } from './git';
+import { CatFileBatch, DEFAULT_NETWORK_TIMEOUT_MS, GitCommandError, GitTimeoutError, fullShaProblem, git, gitBuffer, operationInProgress, runGit, shortSha } from './git';
 import { isDeleteMessage, isRevertMessage, readPathHistory, requireEnv, shallowBoundaries, subjectOf, unshallowHint, type GitopsRelease, type PathCommit } from './history';
 
 /** What a commit on the app path is, for the plan's wording. */
@@ -38,10 +39,18 @@ export interface GitopsPlanDetail {
   targetTree?: string;
   /** Newest commit on the app path when planned; the executor refuses if upstream moved past it. */
   pathHead: string;
+  /** The commit the plan was read from (HEAD then). */
+  base?: string;
+  /** The upstream branch as last fetched when planned: commits it had that the remote later lacks were force-pushed away. */
+  upstreamTip?: string;
   /** Newest first; empty for restore-tree. */
   reverts: GitopsRevertStep[];
   skipped: Array<{ sha: string; subject: string; reason: string }>;
-  /** Releases newer than the target: a restore commit names them, so Gimlet reads them as rolled back. */
+  /**
+   * Every commit on the app path after the target, newest first: a restore commit names each in a
+   * "This reverts commit" line, so Gimlet reads the releases among them as rolled back and skips
+   * the restore itself instead of listing it as a release (with `<env>/release.json`, another app's).
+   */
   undoes: string[];
   /** Why reverts alone cannot be shown to restore the target, when they cannot. */
   revertsCannot?: string;
@@ -167,8 +176,13 @@ export async function planGitopsRollback(
   const label = `${envName}/${app}`;
   const problem = fullShaProblem(targetSha);
   if (problem) throw new DeployRollbackError(`Not a release sha of ${label}: ${problem}`, 'planning');
+  endOrphanedGitGroups(reporter);
+  const busy = await operationInProgress(repo.root, reporter);
+  if (busy) throw new DeployRollbackError(`Cannot plan a rollback of ${label}: ${busy}`, 'planning');
   const wanted = targetSha;
-  const history = await readPathHistory(repo, envName, app, { reporter, signal: options.signal, until: (commit) => commit.sha === wanted });
+  const head = await runGit(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], { cwd: repo.root, reporter });
+  const base = head.exitCode === 0 ? head.stdout.toString('utf8').trim() : undefined;
+  const history = await readPathHistory(repo, envName, app, { reporter, signal: options.signal, rev: base, until: (commit) => commit.sha === wanted });
   const targetIndex = history.commits.findIndex((commit) => commit.sha === wanted);
   const boundaries = await shallowBoundaries(repo.root, reporter);
   if (targetIndex < 0) {
@@ -216,6 +230,7 @@ export async function planGitopsRollback(
       : [];
   const branch = await currentBranch(repo.root, reporter);
   const upstream = branch ? await upstreamOf(repo.root, branch, reporter) : undefined;
+  const tracked = upstream ? await runGit(['rev-parse', '--verify', '--quiet', `${upstream.trackingRef}^{commit}`], { cwd: repo.root, reporter }) : undefined;
   const detail: GitopsPlanDetail = {
     kind: 'gitops',
     root: repo.root,
@@ -229,9 +244,11 @@ export async function planGitopsRollback(
     method,
     targetTree: target.tree,
     pathHead: history.head ?? wanted,
+    base,
+    upstreamTip: tracked?.exitCode === 0 ? tracked.stdout.toString('utf8').trim() : undefined,
     reverts,
     skipped,
-    undoes: history.releases.filter((release) => newer.some((commit) => commit.sha === release.id)).map((release) => release.id),
+    undoes: newer.map((commit) => commit.sha),
     revertsCannot,
     uncertain: history.uncertain,
     branch,
@@ -259,7 +276,7 @@ export async function planGitopsRollback(
             ...(detail.reverts.length > 8 ? [`… and ${detail.reverts.length - 8} more`] : []),
           ]
         : [`Write ${detail.appPath} as it is at ${shortSha(target.id)} in one commit naming ${target.version}`]),
-      `Only ${detail.appPath} changes; push to ${pushTo} without force.`,
+      `Only ${detail.appPath} changes; push to ${pushTo} without force, leased on the commit it is made on.`,
     ],
     detail,
   };
@@ -327,12 +344,15 @@ function planLines(detail: GitopsPlanDetail, pushTo: string): string[] {
   } else {
     lines.push(`Write ${detail.appPath} exactly as it is at ${detail.target.id} in one commit that names ${detail.target.version} (your choice instead of reverts)`);
     if (detail.revertsCannot) lines.push(`  reverts cannot do it: ${detail.revertsCannot}`);
-    for (const sha of detail.undoes) lines.push(`  the commit message names ${shortSha(sha)} as reverted, so Gimlet reads it as rolled back`);
+    const named = detail.undoes.slice(0, 8).map(shortSha).join(', ');
+    lines.push(
+      `  the message names the target by a short sha only (a full one would make Gimlet read it as rolled back) and names as reverted the ${detail.undoes.length} commit(s) on ${detail.appPath} since it (${named}${detail.undoes.length > 8 ? ', …' : ''}), so Gimlet reads the releases among them as rolled back and does not list the restore as a release`,
+    );
   }
   lines.push(`Leave ${detail.envReleasePath} and every other app untouched`);
   lines.push(`Verify before pushing: ${detail.appPath} must equal ${shortSha(detail.target.id)} exactly and nothing outside it may change, else nothing is pushed`);
   lines.push(
-    `Work in a temporary worktree of ${detail.upstream?.name ?? 'the upstream branch'}, then push to ${pushTo} without force (on a race: fetch, redo on top, verify, retry up to ${PUSH_RETRIES} times)`,
+    `Work in a temporary worktree of ${detail.upstream?.name ?? 'the upstream branch'}, then push to ${pushTo} without force, leased on the commit the reverts are made on: if the remote moved (a push or a force-push), fetch, check ${detail.appPath} is still as planned, redo on the new tip, verify and retry up to ${PUSH_RETRIES} times; a commit the remote dropped is never brought back`,
   );
   lines.push(`Fast-forward your checkout of ${detail.branch ?? 'the branch'} if it is clean`);
   return lines;
@@ -348,11 +368,16 @@ export function revertMessage(step: GitopsRevertStep): string {
   return `Revert "${step.subject}"\n\nThis reverts commit ${step.sha}.\n`;
 }
 
-/** The one commit of a restore: names the target, and (for Gimlet) every release it undoes. */
+/**
+ * The one commit of a restore, as Gimlet's listing must read it: the target only by a short sha
+ * (Gimlet calls any release whose full sha a later message holds rolled back), and a "This reverts
+ * commit" line per commit it undoes (Gimlet then skips the restore instead of listing it as a release).
+ */
 export function restoreMessage(detail: GitopsPlanDetail): string {
   const label = `${detail.env}/${detail.app}`;
-  const undone = detail.undoes.map((sha) => `This reverts commit ${sha}.`).join('\n');
-  return `Restore ${label} to ${detail.target.version} (${shortSha(detail.target.id)})\n\nWrites ${detail.appPath} exactly as it is at commit ${detail.target.id}.\n${undone ? `\n${undone}\n` : ''}`;
+  const target = detail.target.id.slice(0, 12);
+  const undone = detail.undoes.filter((sha) => sha !== detail.target.id).map((sha) => `This reverts commit ${sha}.`);
+  return `Restore ${label} to ${detail.target.version} (${shortSha(detail.target.id)})\n\nWrites ${detail.appPath} exactly as it is at commit ${target} (short on purpose: Gimlet reads a full sha here as a rollback of that release).\n${undone.length > 0 ? `\n${undone.join('\n')}\n` : ''}`;
 }
 
 /** Undoes one commit's changes under the app path only and commits with git's revert message. */
@@ -446,6 +471,7 @@ function processAlive(pid: number): boolean {
  * with its creator's pid; a live creator's worktree is left alone), then lets git prune the rest.
  */
 export async function pruneStaleWorktrees(root: string, reporter: Reporter = silentReporter): Promise<string[]> {
+  endOrphanedGitGroups(reporter);
   const listed = await runGit(['worktree', 'list', '--porcelain'], { cwd: root, reporter });
   const removed: string[] = [];
   if (listed.exitCode === 0) {
@@ -521,6 +547,26 @@ export function isPushRace(output: string): boolean {
   return /fetch first|non-fast-forward|stale info|cannot lock ref|failed to lock|incorrect old value|remote ref (has )?changed|is at [0-9a-f]+ but expected/.test(output);
 }
 
+async function revParse(cwd: string, rev: string, reporter: Reporter, step: string): Promise<string> {
+  return (await git(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], { cwd, reporter, step })).trim();
+}
+
+async function isAncestor(cwd: string, older: string, newer: string, reporter: Reporter): Promise<boolean> {
+  return (await runGit(['merge-base', '--is-ancestor', older, newer], { cwd, reporter })).exitCode === 0;
+}
+
+/** The commits any of `from` has that `to` lacks (newest first): the ones a force-push to `to` dropped. */
+async function dropped(cwd: string, from: ReadonlyArray<string | undefined>, to: string, reporter: Reporter): Promise<string[]> {
+  const tips = [...new Set(from.filter((tip): tip is string => tip !== undefined && tip !== to))];
+  if (tips.length === 0) return [];
+  const listed = await runGit(['rev-list', '--max-count=1000', ...tips, `^${to}`], { cwd, reporter });
+  return listed.exitCode === 0 ? listed.stdout.toString('utf8').split('\n').filter((line) => line !== '') : [];
+}
+
+function describeDropped(shas: string[]): string {
+  return `${shas.slice(0, 5).map(shortSha).join(', ')}${shas.length > 5 ? ', …' : ''}`;
+}
+
 async function newestPathCommit(root: string, rev: string, appPathName: string, reporter: Reporter): Promise<string> {
   return (await git(['log', '-1', '--format=%H', rev, '--', appPathName], { cwd: root, reporter, step: `reading ${rev}` })).trim();
 }
@@ -551,6 +597,8 @@ export async function executeGitopsRollback(
   try {
     throwIfAborted(signal, step);
     reporter.step(`Checking ${root}`);
+    const busy = await operationInProgress(root, reporter);
+    if (busy) throw new DeployRollbackError(`Cannot roll ${way} ${label}: ${busy}`, step);
     const branch = await currentBranch(root, reporter);
     if (!branch) throw new DeployRollbackError(`${root} has a detached HEAD: check out the branch that Flux deploys from, then roll ${way}`, step);
     if (detail.branch && branch !== detail.branch) {
@@ -562,14 +610,25 @@ export async function executeGitopsRollback(
       git(['fetch', '--quiet', '--no-tags', upstream.remote, `+${upstream.mergeRef}:${upstream.trackingRef}`], { cwd, reporter, signal, step, timeoutMs });
 
     step = `fetching ${upstream.name}`;
+    const lastFetched = await runGit(['rev-parse', '--verify', '--quiet', `${upstream.trackingRef}^{commit}`], { cwd: root, reporter });
     reporter.step(`Fetching ${upstream.name}`);
     await fetch(root);
     throwIfAborted(signal, step);
 
     step = 'checking local changes';
-    const counts = (await git(['rev-list', '--left-right', '--count', `HEAD...${upstream.trackingRef}`], { cwd: root, reporter, step })).trim().split(/\s+/);
+    let remoteTip = await revParse(root, upstream.trackingRef, reporter, step);
+    // Commits the remote had (when planned, or when last fetched) and lacks now: someone force-pushed.
+    const gone = await dropped(root, [detail.upstreamTip, lastFetched.exitCode === 0 ? lastFetched.stdout.toString('utf8').trim() : undefined], remoteTip, reporter);
+    const counts = (await git(['rev-list', '--left-right', '--count', `HEAD...${remoteTip}`], { cwd: root, reporter, step })).trim().split(/\s+/);
     const ahead = Number(counts[0]);
     const behind = Number(counts[1]);
+    const goneHere = ahead > 0 && gone.length > 0 ? (await dropped(root, ['HEAD'], remoteTip, reporter)).filter((sha) => gone.includes(sha)) : [];
+    if (goneHere.length > 0) {
+      throw new DeployRollbackError(
+        `${upstream.name} was rewritten since the plan (a force-push): commit(s) the remote had are gone from it (${describeDropped(goneHere)}) but still in your ${branch} in ${root}. They are not brought back: bring ${branch} in line with ${upstream.name} as your team decides (git reset --keep ${upstream.name}), then plan again`,
+        step,
+      );
+    }
     if (ahead > 0) {
       throw new DeployRollbackError(
         `Branch ${branch} in ${root} has ${ahead} commit(s) not pushed to ${upstream.name}${behind > 0 ? ` and is ${behind} behind (diverged)` : ''}: push or drop them before rolling ${way}`,
@@ -586,7 +645,7 @@ export async function executeGitopsRollback(
         step,
       );
     }
-    const upstreamHead = await newestPathCommit(root, upstream.trackingRef, detail.appPath, reporter);
+    const upstreamHead = await newestPathCommit(root, remoteTip, detail.appPath, reporter);
     if (upstreamHead !== detail.pathHead) {
       throw new DeployRollbackError(
         behind > 0
@@ -596,9 +655,13 @@ export async function executeGitopsRollback(
       );
     }
 
+    if (gone.length > 0) {
+      reporter.step(`${upstream.name} was rewritten (a force-push dropped ${describeDropped(gone)}); ${detail.appPath} is as planned, so the rollback is made on its new tip and the dropped commits stay dropped`);
+    }
+
     step = 'creating a temporary worktree';
     let verified = '';
-    const pushed = await withWorktree(root, upstream.trackingRef, reporter, async (worktree) => {
+    const pushed = await withWorktree(root, remoteTip, reporter, async (worktree) => {
       const redo = async (): Promise<void> => {
         const start = (await git(['rev-parse', 'HEAD'], { cwd: worktree, reporter, step })).trim();
         await applyPlan(worktree, detail, reporter, signal, (message, name) => {
@@ -619,8 +682,11 @@ export async function executeGitopsRollback(
         // Checked again after the step is shown: the last moment a cancel certainly changes nothing.
         throwIfAborted(signal, step);
         const tip = (await git(['rev-parse', 'HEAD'], { cwd: worktree, reporter, step })).trim();
+        // The lease makes the push a compare-and-swap on the commit we built on; since the tip
+        // descends from it, whatever the lease allows is a fast-forward: never a force.
+        if (!(await isAncestor(worktree, remoteTip, tip, reporter))) throw new DeployRollbackError(`Internal error: ${shortSha(tip)} does not descend from ${shortSha(remoteTip)}; nothing was pushed`, step);
         pushing = tip;
-        const push = await runGit(['push', '--porcelain', upstream.remote, `${tip}:${upstream.mergeRef}`], { cwd: worktree, reporter, signal, step, timeoutMs });
+        const push = await runGit(['push', '--porcelain', `--force-with-lease=${upstream.mergeRef}:${remoteTip}`, upstream.remote, `${tip}:${upstream.mergeRef}`], { cwd: worktree, reporter, signal, step, timeoutMs });
         pushing = undefined;
         if (push.exitCode === 0) return tip;
         const output = `${push.stdout.toString('utf8')}\n${push.stderr}`;
@@ -633,17 +699,22 @@ export async function executeGitopsRollback(
           );
         }
         step = `catching up with ${upstream.name}`;
-        reporter.step(`Someone pushed to ${upstream.name} at the same time: fetching and redoing on top`);
+        reporter.step(`${upstream.name} moved while pushing: fetching it and checking the plan again`);
         await fetch(worktree);
-        const raced = await newestPathCommit(worktree, upstream.trackingRef, detail.appPath, reporter);
+        const moved = await revParse(worktree, upstream.trackingRef, reporter, step);
+        const lost = await dropped(worktree, [remoteTip], moved, reporter);
+        const raced = await newestPathCommit(worktree, moved, detail.appPath, reporter);
         if (raced !== detail.pathHead) {
           throw new DeployRollbackError(
-            `While rolling ${way}, ${label} changed on ${upstream.name} (${shortSha(raced)}): nothing was pushed; refresh and plan again`,
+            `While rolling ${way}, ${label} changed on ${upstream.name} (${raced ? shortSha(raced) : 'its history was rewritten'}${lost.length > 0 ? `; a force-push dropped ${describeDropped(lost)}` : ''}): nothing was pushed; refresh and plan again`,
             step,
           );
         }
-        // The race left the app path alone (checked above), so the same changes apply on the new tip; verified again.
-        await git(['reset', '--quiet', '--mixed', upstream.trackingRef], { cwd: worktree, reporter, step });
+        if (lost.length > 0) reporter.step(`${upstream.name} was force-pushed (dropping ${describeDropped(lost)}): redoing on its new tip; the dropped commits stay dropped`);
+        else reporter.step(`Someone pushed to ${upstream.name} at the same time, leaving ${detail.appPath} alone: redoing on top`);
+        // The app path's history is the planned one (checked above), so the same changes apply on the new tip; verified again.
+        remoteTip = moved;
+        await git(['reset', '--quiet', '--mixed', remoteTip], { cwd: worktree, reporter, step });
         await redo();
       }
     });

@@ -1,7 +1,11 @@
 import { DeployRollbackError, type App, type Environment, type Release, type ReleaseSource, type Reporter, type RollbackOutcome, type RollbackPlan } from '../model';
-import { readGitopsRepo, type FindGitopsOptions, type GitopsRepo } from './discovery';
+import { appPath, readGitopsRepo, type FindGitopsOptions, type GitopsRepo } from './discovery';
+import { operationInProgress, runGit } from './git';
 import { listReleases, readPathHistory, type GitopsRelease } from './history';
 import { executeGitopsRollback, isGitopsPlan, planGitopsRollback, previewGitopsRollback } from './rollback';
+
+/** A directory name Gimlet could have written: no path separators, no pathspec magic. */
+const APP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /** Releases of one Gimlet-style gitops repository, for the tree and the CLI. */
 export class GitopsSource implements ReleaseSource {
@@ -41,9 +45,24 @@ export class GitopsSource implements ReleaseSource {
     return (env?.apps ?? []).map((name) => ({ id: `${environment.id}/${name}`, environment, name, problems: [] }));
   }
 
+  /**
+   * An app that is not in the working tree but has history on the current branch (deleted at
+   * HEAD): its releases are still roll-back targets, which bring it back.
+   */
+  async deletedApp(environment: Environment, name: string): Promise<App | undefined> {
+    const env = this.repo.envs.find((candidate) => candidate.name === environment.name);
+    if (!env || !APP_NAME.test(name) || name === '.' || name === '..' || name === 'flux') return undefined;
+    const where = appPath(env, name);
+    const log = await runGit(['log', '-1', '--format=%H', 'HEAD', '--', where], { cwd: this.repo.root, reporter: this.options.reporter });
+    if (log.exitCode !== 0 || log.stdout.toString('utf8').trim() === '') return undefined;
+    return { id: `${environment.id}/${name}`, environment, name, problems: [] };
+  }
+
   async releases(app: App, options: { limit?: number } = {}): Promise<Release[]> {
     const history = await readPathHistory(this.repo, app.environment.name, app.name, { limit: options.limit, reporter: this.options.reporter });
     if (history.cut) this.options.reporter?.warn(history.cut.message);
+    const busy = await operationInProgress(this.repo.root, this.options.reporter);
+    if (busy) this.options.reporter?.warn(`${busy}; the releases shown are read from that state`);
     return history.releases.map((release) => toRelease(release, app));
   }
 

@@ -193,22 +193,28 @@ describe('gitops release history', () => {
     assert.equal(runGit(['rev-list', '--max-parents=0', 'HEAD'], fixture.work).trim(), fixture.shas.a1);
   });
 
-  it('falls back to the env release.json only when its app matches', async () => {
+  it('falls back to the env release.json only for an app that never had its own, when the commit writes it naming the app', async () => {
     const fixture = copyGitopsFixture(tempDir(), gitopsScenarios.interleaved());
-    // An old-style deploy of a without its own release.json; the env file names a.
-    fs.rmSync(path.join(fixture.work, 'staging', 'a', 'release.json'));
-    fs.writeFileSync(path.join(fixture.work, 'staging', 'release.json'), '{"app":"a","version":{"tag":"old-a"}}\n');
-    fs.writeFileSync(path.join(fixture.work, 'staging', 'a', 'deployment.yaml'), 'kind: Deployment\n');
+    // An old-style deploy of c: no release.json of its own; the env file names c.
+    fs.mkdirSync(path.join(fixture.work, 'staging', 'c'));
+    fs.writeFileSync(path.join(fixture.work, 'staging', 'release.json'), '{"app":"c","version":{"tag":"old-c"}}\n');
+    fs.writeFileSync(path.join(fixture.work, 'staging', 'c', 'deployment.yaml'), 'kind: Deployment\n');
     runGit(['add', '-A'], fixture.work);
-    runGit(['commit', '-q', '-m', 'hand edit of a'], fixture.work);
-    // A hand edit of a while the env file names b is not a release.
+    runGit(['commit', '-q', '-m', 'old-style deploy of c'], fixture.work);
+    const oldStyle = runGit(['rev-parse', 'HEAD'], fixture.work).trim();
+    // A hand edit of c that leaves the env file alone is not a release.
+    fs.writeFileSync(path.join(fixture.work, 'staging', 'c', 'deployment.yaml'), 'kind: Deployment\nx: 1\n');
+    runGit(['add', '-A'], fixture.work);
+    runGit(['commit', '-q', '-m', 'hand edit of c'], fixture.work);
+    // Nor one while the env file names b.
     fs.writeFileSync(path.join(fixture.work, 'staging', 'release.json'), '{"app":"b"}\n');
-    fs.writeFileSync(path.join(fixture.work, 'staging', 'a', 'deployment.yaml'), 'kind: Deployment\nx: 1\n');
+    fs.writeFileSync(path.join(fixture.work, 'staging', 'c', 'deployment.yaml'), 'kind: Deployment\nx: 2\n');
     runGit(['add', '-A'], fixture.work);
-    runGit(['commit', '-q', '-m', 'another hand edit of a'], fixture.work);
+    runGit(['commit', '-q', '-m', 'another hand edit of c'], fixture.work);
     const repo = (await readGitopsRepo(fixture.work))!;
-    const releases = await listReleases(repo, 'staging', 'a');
-    assert.deepEqual(releases.map((r) => r.version).slice(0, 2), ['old-a', sourceShaFor('a3').slice(0, 8)]);
+    const releases = await listReleases(repo, 'staging', 'c');
+    assert.deepEqual(releases.map((r) => [r.id, r.version]), [[oldStyle, 'old-c']]);
+    assert.match(releases[0].reason ?? '', /^uncertain: staging\/c at HEAD matches no release/);
   });
 
   it('keeps walking when the first commits on the path are not releases and a limit is set', async () => {

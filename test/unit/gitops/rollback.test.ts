@@ -34,7 +34,7 @@ describe('gitops rollback planning', () => {
     assert.deepEqual(plan.overview, [
       `Revert ${fixture.shas.a3.slice(0, 10)} (2 files in staging/a)`,
       `Revert ${fixture.shas.a2.slice(0, 10)} (2 files in staging/a)`,
-      'Only staging/a changes; push to origin/main without force.',
+      'Only staging/a changes; push to origin/main without force, leased on the commit it is made on.',
     ]);
   });
 
@@ -117,7 +117,7 @@ describe('gitops rollback execution', () => {
     assert.equal(runGit(['diff', '--stat', fixture.shas.b2, 'main', '--', 'staging/b', 'staging/flux', 'staging/release.json'], fixture.remote), '');
     assert.equal(outcome.lines[1], `Fast-forwarded main in ${fixture.work} to origin/main`);
     assert.ok(reporter.steps.includes('Fetching origin/main'));
-    assert.ok(reporter.debugs.some((line) => line.startsWith(`[git] git push --porcelain origin ${remoteHead}:refs/heads/main (in `)));
+    assert.ok(reporter.debugs.some((line) => line.startsWith(`[git] git push --porcelain --force-with-lease=refs/heads/main:${fixture.shas.b2} origin ${remoteHead}:refs/heads/main (in `)));
     assert.equal(outcome.lines[0], `Pushed 2 revert commit(s) to origin/main: ${remoteHead}`);
     assert.equal(runGit(['worktree', 'list', '--porcelain'], fixture.work).split('\n').filter((l) => l.startsWith('worktree ')).length, 1);
   });
