@@ -134,6 +134,13 @@ export interface CodeChange {
   /** Listed commits, newest first (at most a bound; `total` says how many there are). */
   commits: SourceCommit[];
   total: number;
+  /**
+   * The target is not on the running release's line (their histories diverged): the commits the
+   * other way, which a rollback also brings in or a roll forward also takes out. Newest first, bounded.
+   */
+  diverged?: { commits: SourceCommit[]; total: number };
+  /** A shallow clone's history is cut at this commit inside the range: the counts are at least these. */
+  shallowCut?: string;
 }
 
 export type ContainerState = 'created' | 'running' | 'restarting' | 'paused' | 'exited' | 'dead' | 'removing' | 'unknown';
