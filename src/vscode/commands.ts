@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { GitopsRepo } from '../core/gitops/discovery';
 import type { Release, ReleaseSource } from '../core/model';
+import { compareWithRunning, openCommit } from './diff';
 import { openReleaseChange, type ReadOnlyDocuments } from './documents';
 import {
   assertTrusted,
@@ -106,6 +107,19 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     wrap('deployRollback.showMore', async (node: ShowMoreNode) => deps.tree.showMore(node.app)),
     wrap('deployRollback.copyVersion', async (node?: ReleaseNode) => copy(requireNode(node, 'a release').release.version, 'version')),
     wrap('deployRollback.copySha', async (node?: ReleaseNode) => copy(requireNode(node, 'a release').release.id, 'gitops commit SHA')),
+    wrap('deployRollback.copyCommitSha', async (node?: ReleaseNode) => {
+      const { release } = requireNode(node, 'a release');
+      const sha = release.code?.commit?.sha;
+      if (!sha) throw new Error(`${release.version} has no commit in a local clone${release.code?.missing ? `: ${release.code.missing}` : ''}.`);
+      return copy(sha, 'commit SHA');
+    }),
+    wrap('deployRollback.compareWithRunning', async (node?: ReleaseNode) => {
+      const { source, release, running } = requireNode(node, 'a release');
+      // The running release may be older than the rows shown (after a rollback): read further back for it.
+      const current = running ?? (await source.releases(release.app, { limit: 500 })).find((candidate) => candidate.current);
+      return compareWithRunning(release, current);
+    }),
+    wrap('deployRollback.openCommit', async (node?: ReleaseNode) => openCommit(requireNode(node, 'a release').release)),
     wrap('deployRollback.copyContainerName', async (node?: HostContainerNode) => copy(requireNode(node, 'a host container').container.name, 'container name')),
     wrap('deployRollback.openChange', async (node?: ReleaseNode) => {
       const { source, release } = requireNode(node, 'a gitops release');
