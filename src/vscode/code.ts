@@ -13,6 +13,12 @@ export function shortVersion(version: string): string {
   return sha ? shortCommitSha(sha[1]) : version;
 }
 
+/** Every sha version in a line of text shortened: the dialog stays readable, the output keeps them whole. */
+export function shortenShaVersions(text: string): string {
+  // A dirty build keeps its mark: it is a different image than the commit's.
+  return text.replace(/\b([0-9a-f]{40})(_uncommitted)?(?:_[0-9a-f]+)?\b/g, (_version, sha: string, dirty?: string) => `${shortCommitSha(sha)}${dirty ?? ''}`);
+}
+
 /** The row's label. */
 export function releaseLabel(release: Release): string {
   return shortVersion(release.version);
@@ -54,9 +60,9 @@ export function codeChangeLines(change: CodeChange | undefined, unknown: string 
   if (!change) return unknown ? [`Code: ${unknown}`] : [];
   const summary = codeChangeSummary(change);
   const lines = [`${summary.charAt(0).toUpperCase()}${summary.slice(1)}${change.commits.length > 0 ? ':' : '.'}`];
-  for (const commit of change.commits.slice(0, shown)) lines.push(`  ${shorten(commitLine(commit), 90)}`);
+  for (const commit of change.commits.slice(0, shown)) lines.push(`• ${shorten(commitLine(commit), 90)}`);
   const rest = change.total - Math.min(shown, change.commits.length);
-  if (rest > 0) lines.push(`  …and ${rest} more (all in the output)`);
+  if (rest > 0) lines.push(`• …and ${rest} more (all in the output)`);
   return lines;
 }
 

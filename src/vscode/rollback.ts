@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { shortSha } from '../core/gitops/git';
 import { RestoreTreeOffer } from '../core/gitops/rollback';
 import type { App, Environment, PlanRequest, Release, ReleaseSource, RollDirection, RollbackOutcome, RollbackPlan } from '../core/model';
-import { codeChangeLines, commitLine, releaseLabel, shortVersion } from './code';
+import { codeChangeLines, commitLine, releaseLabel, shortenShaVersions } from './code';
 import type { Output } from './log';
 import { readSettings } from './settings';
 import { isUncertain } from './tree/items';
@@ -163,14 +163,14 @@ function globToRegExp(glob: string): RegExp {
 export async function confirmPlan(context: RollbackContext, plan: RollbackPlan): Promise<boolean> {
   const prompter = context.prompter();
   const words = rollWords(plan.direction);
-  const message = `${words.Verb} ${plan.app} in ${plan.environment} from ${shortVersion(plan.from)} to ${shortVersion(plan.to)}?`;
+  const message = shortenShaVersions(`${words.Verb} ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}?`);
   // The dialog stays short enough for any window; every command is in the output already.
   context.output.channel.info(`${words.noun} plan for ${plan.app} (${plan.environment}), ${plan.from} → ${plan.to}:`);
   for (const line of plan.lines) context.output.channel.info(`  ${line}`);
   const overview = plan.overview ?? plan.lines.slice(0, 10).map((line) => (line.length > 110 ? `${line.slice(0, 109)}…` : line));
   // What the move does to the code is the question an incident asks first: right after the summary.
   const code = codeChangeLines(plan.codeChange, plan.codeChangeUnknown);
-  const detail = [plan.summary, ...(code.length ? ['', ...code] : []), '', ...overview, '', 'Every command of the plan is in the Deploy Rollback output.'].join('\n');
+  const detail = [plan.summary, ...(code.length ? ['', ...code] : []), '', ...overview, '', 'Every command of the plan is in the Deploy Rollback output.'].map(shortenShaVersions).join('\n');
   if (!(await prompter.confirm(message, detail, words.title))) return false;
   if (!isProtected(plan.environment)) return true;
   const typed = await prompter.input({

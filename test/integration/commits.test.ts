@@ -184,7 +184,7 @@ describe('releases linked to their commits in VS Code', function () {
   it('lists what a rollback undoes in the confirmation: a count and the first subjects', async () => {
     const asked: string[] = [];
     api.testing.setPrompter({ confirm: async (message, detail) => (asked.push(`${message}\n${detail}`), false), input: async () => undefined, pick: async () => undefined });
-    const plan = { source: 'kamal', app: 'shop', environment: 'production', from: r4, to: r1, direction: 'back', summary: 'Roll shop back on 2 hosts', lines: ['step 1'], overview: ['step 1'], detail: {} } as unknown as RollbackPlan;
+    const plan = { source: 'kamal', app: 'shop', environment: 'production', from: r4, to: r1, direction: 'back', summary: `Roll shop back from ${r4} to ${r1} on 2 hosts`, lines: ['step 1'], overview: ['step 1'], detail: {} } as unknown as RollbackPlan;
     await code.attachCodeChange(plan, nodes.running.release.code as ReleaseCode, nodes.root.release.code as ReleaseCode);
     const source = { ...nodes.root.source, planRollback: async () => plan, executeRollback: async () => assert.fail('executed without a confirmation') } as unknown as ReleaseSource;
     try {
@@ -193,10 +193,10 @@ describe('releases linked to their commits in VS Code', function () {
       api.testing.setPrompter(undefined);
     }
     assert.equal(asked.length, 1, 'one confirmation');
-    assert.match(asked[0]!, new RegExp(`^Roll back shop in production from ${short(r4)} to ${short(r1)}\\?`));
+    assert.match(asked[0]!, new RegExp(`^Roll back shop in production from ${short(r4)} to ${short(r1)}\\?\nRoll shop back from ${short(r4)} to ${short(r1)} on 2 hosts\n`));
     assert.match(
       asked[0]!,
-      /\nThis rollback undoes 7 commits:\n {2}\w{7} Faster search results \(#17\)\n {2}\w{7} Bump rack to 3\.1\.8\n {2}\w{7} Add checkout \(#15\)\n {2}\w{7} Cache product pages\n {2}\w{7} Add product search \(#12\)\n {2}…and 2 more \(all in the output\)\n/,
+      /\nThis rollback undoes 7 commits:\n• \w{7} Faster search results \(#17\)\n• \w{7} Bump rack to 3\.1\.8\n• \w{7} Add checkout \(#15\)\n• \w{7} Cache product pages\n• \w{7} Add product search \(#12\)\n• …and 2 more \(all in the output\)\n/,
     );
   });
 });
