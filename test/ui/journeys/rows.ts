@@ -61,7 +61,7 @@ export const everyRow = journey(
     await workbench.expandTreeItem('staging');
     await workbench.expandTreeItem('a');
     const gitopsMenu = await workbench.screenshotTreeItemMenu('v2.0.0', 'menu-release-gitops');
-    assert.deepEqual(gitopsMenu, ['Preview Rollback to This Release (Dry Run)', 'Open Change', 'Copy Version', 'Copy Commit SHA', 'Roll Back to This Release']);
+    assert.deepEqual(gitopsMenu, ['Preview Rollback to This Release (Dry Run)', 'Open Change', 'Copy Version', 'Copy Gitops Commit SHA', 'Roll Back to This Release']);
     await workbench.treeItem('v2.0.0').click();
     const changeTab = workbench.page.locator('.part.editor .tabs-container .tab.active');
     await changeTab.filter({ hasText: /staging\/a v2\.0\.0/ }).waitFor({ state: 'visible' });
