@@ -123,7 +123,8 @@ export class ReleaseCodeReader {
     if (!from?.commit || !to?.commit) {
       const side = !from?.commit ? { code: from, version: plan.from } : { code: to, version: plan.to };
       if (!side.code) return unknown(`which commits this changes is not known: ${side.version} names no commit`);
-      return unknown(`which commits this changes is not known: ${side.version} is ${side.code.missing ?? NOT_IN_CLONE}`);
+      const missing = side.code.missing ?? NOT_IN_CLONE;
+      return unknown(`which commits this changes is not known: ${side.version}${missing.startsWith('not ') ? ' is ' : ': '}${missing}`);
     }
     if (from.repository !== to.repository || !from.repository) return unknown(`which commits this changes is not known: ${plan.from} and ${plan.to} are in different repositories`);
     try {
