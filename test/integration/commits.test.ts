@@ -1,14 +1,15 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ReleaseCodeReader } from '../../src/core/commits';
 import type { App, Environment, Release, ReleaseCode, ReleaseSource, RollbackPlan } from '../../src/core/model';
 import type { ChangesView } from '../../src/vscode/diff';
 import type { DeployRollbackApi } from '../../src/vscode/extension';
-import type { ReleaseNode } from '../../src/vscode/tree/nodes';
+import type { AppNode, EnvironmentNode, ReleaseNode } from '../../src/vscode/tree/nodes';
 import { makeAppRepo, type AppRepo } from '../fixtures/app-repo';
-import { runGit } from '../fixtures/gitops';
+import { makeGitopsFixture, runGit, type GitopsFixture, type ReleaseSourceCommit } from '../fixtures/gitops';
 import { activateExtension, EXTENSION_ID, waitFor, workspaceFolder } from './helpers';
 
 interface MenuEntry {
@@ -198,5 +199,74 @@ describe('releases linked to their commits in VS Code', function () {
       asked[0]!,
       /\nThis rollback undoes 7 commits:\n• \w{7} Faster search results \(#17\)\n• \w{7} Bump rack to 3\.1\.8\n• \w{7} Add checkout \(#15\)\n• \w{7} Cache product pages\n• \w{7} Add product search \(#12\)\n• …and 2 more \(all in the output\)\n/,
     );
+  });
+});
+
+describe('gitops releases linked to the app repository in the workspace', function () {
+  this.timeout(60_000);
+  let api: DeployRollbackApi;
+  let dir: string;
+  let appRoot: string;
+  let repo: AppRepo;
+  let fixture: GitopsFixture;
+  const settings = () => vscode.workspace.getConfiguration('deployRollback');
+
+  before(async () => {
+    api = await activateExtension();
+    // The app's clone directly in the workspace folder, its origin named as release.json names it.
+    appRoot = fs.mkdtempSync(path.join(workspaceFolder(), 'drb-shop-'));
+    repo = makeAppRepo(appRoot, { remote: 'https://github.com/acme/shop.git' });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-vscode-gitops-commits-'));
+    const source = (index: number): ReleaseSourceCommit => {
+      const commit = repo.releases[index];
+      return { sha: commit.sha, repositoryName: 'acme/shop', message: repo.git(['log', '-1', '--format=%B', commit.sha]).trim(), authorName: 'Alice Example', authorEmail: 'alice@example.com' };
+    };
+    fixture = makeGitopsFixture(path.join(dir, 'gitops'), {
+      steps: [
+        { kind: 'bootstrap' },
+        { kind: 'deploy', app: 'shop', label: 's1', source: source(0) },
+        { kind: 'deploy', app: 'shop', label: 's2', tag: 'v2.0.0', source: source(1) },
+        { kind: 'deploy', app: 'shop', label: 's3', source: source(2) },
+      ],
+    });
+    await settings().update('gitops.paths', [fixture.work], vscode.ConfigurationTarget.Global);
+    await api.refresh();
+  });
+
+  after(async () => {
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    await settings().update('gitops.paths', undefined, vscode.ConfigurationTarget.Global);
+    await api.refresh();
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(appRoot, { recursive: true, force: true });
+  });
+
+  async function releaseNodes(): Promise<ReleaseNode[]> {
+    const environment = (await api.tree.getChildren()).find((node): node is EnvironmentNode => node.kind === 'environment' && node.environment.location === fixture.work)!;
+    const app = (await api.tree.getChildren(environment)).find((node): node is AppNode => node.kind === 'app' && node.app.name === 'shop')!;
+    return (await api.tree.getChildren(app)).filter((node): node is ReleaseNode => node.kind === 'release');
+  }
+
+  it('describes each release row by its app commit, read from the workspace clone through the real gitops source', async () => {
+    const [current, previous, first] = await releaseNodes();
+    const [r1, r2, r3] = repo.releases.map((release) => release.sha);
+    assert.deepEqual([current, previous, first].map((node) => node.release.code?.commit?.sha), [r3, r2, r1]);
+    assert.match(String(api.tree.getTreeItem(current).description), /^current · Bump rack to 3\.1\.8 · Alice Example · /);
+    // A tag is the label: the short sha leads the description.
+    assert.equal(api.tree.getTreeItem(previous).label, 'v2.0.0');
+    assert.match(String(api.tree.getTreeItem(previous).description), new RegExp(`^previous · ${short(r2)} Add product search \\(#12\\) · Alice Example · `));
+    assert.match(String(api.tree.getTreeItem(first).contextValue), /^release\+gitops\b.*\+commit\+compare$/);
+  });
+
+  it('compares the running release with the first one from the row the tree made', async () => {
+    const [, , first] = await releaseNodes();
+    const [r1, , r3] = repo.releases.map((release) => release.sha);
+    const view = (await vscode.commands.executeCommand('deployRollback.compareWithRunning', first)) as ChangesView | undefined;
+    assert.equal(view?.title, `shop: ${short(r3)} (running) ↔ ${short(r1)}`);
+    const products = view?.resources.find(([resource]) => resource.fsPath === path.join(appRoot, 'app/products.rb'));
+    assert.ok(products, `no app/products.rb among ${view?.resources.map(([resource]) => resource.fsPath).join(', ')}`);
+    assert.equal(products[1]?.scheme, 'git');
+    assert.deepEqual(JSON.parse(products[1]!.query), { path: path.join(appRoot, 'app/products.rb'), ref: r3 });
+    assert.equal(products[2], undefined, 'app/products.rb does not exist in the first release');
   });
 });
