@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { GitopsRepo } from '../core/gitops/discovery';
 import type { Release, ReleaseSource } from '../core/model';
+import { commitLine } from './code';
 import { compareWithRunning, openCommit } from './diff';
 import { openReleaseChange, type ReadOnlyDocuments } from './documents';
 import {
@@ -161,7 +162,7 @@ function gitopsRepoOf(source: ReleaseSource): GitopsRepo | undefined {
   return source.kind === 'gitops' && 'snapshot' in source ? (source as { snapshot: GitopsRepo }).snapshot : undefined;
 }
 
-/** Every release of an app, newest first, one line each: version, state, when, who, title. */
+/** Every release of an app, newest first, one line each: version, state, when, who, then its commit (short sha and subject) or title. */
 export function appHistoryText(source: ReleaseSource, app: string, environment: string, releases: readonly Release[]): string {
   const rows = releases.map((release) => {
     const state = release.current
@@ -175,7 +176,8 @@ export function appHistoryText(source: ReleaseSource, app: string, environment: 
               ? 'previous'
               : 'rollback target'
           : `not a target: ${release.reason ?? 'unknown'}`;
-    return [release.version, state, release.created ?? '', release.triggeredBy ? `by ${release.triggeredBy}` : '', release.title ?? ''];
+    const commit = release.code?.commit;
+    return [release.version, state, release.created ?? '', release.triggeredBy ? `by ${release.triggeredBy}` : '', commit ? commitLine(commit) : (release.title ?? '')];
   });
   const widths = [0, 1, 2, 3].map((column) => Math.max(0, ...rows.map((row) => row[column].length)));
   const lines = rows.map((row) => row.map((cell, column) => (column < 4 ? cell.padEnd(widths[column]) : cell)).join('  ').trimEnd());
