@@ -115,7 +115,7 @@ export async function main(): Promise<number> {
       warm.push(Number(process.hrtime.bigint() - start) / 1e6);
       warmProcesses = Math.max(warmProcesses, reporter.gitProcesses - before);
     }
-    let start = process.hrtime.bigint();
+    const start = process.hrtime.bigint();
     perRow(dir, names);
     const perRowMs = Number(process.hrtime.bigint() - start) / 1e6;
     const ours = median(cold);
