@@ -73,8 +73,7 @@ export class ReleaseCodeReader {
     return weak;
   }
 
-  /** Sets `code` on each Kamal release: its version as a commit (or tag) of the config's repository. */
-  async attachKamalCode(configFile: string, releases: readonly CodeTarget[], signal?: AbortSignal): Promise<void> {
+  private async readKamalCode(configFile: string, releases: readonly CodeTarget[], signal?: AbortSignal): Promise<void> {
     if (releases.length === 0) return;
     const repository = await this.kamalRepository(configFile);
     const parsed = releases.map((release) => parseKamalVersion(release.version));
@@ -88,8 +87,7 @@ export class ReleaseCodeReader {
     this.sayMissing(repository, releases);
   }
 
-  /** Sets `code` on each gitops release that names a source commit (`version.sha`). */
-  async attachGitopsCode(gitopsRoot: string, releases: readonly CodeTarget[], signal?: AbortSignal): Promise<void> {
+  private async readGitopsCode(gitopsRoot: string, releases: readonly CodeTarget[], signal?: AbortSignal): Promise<void> {
     const byRepository = new Map<string, CodeTarget[]>();
     for (const release of releases) {
       if (!release.sourceSha) continue;
@@ -107,6 +105,46 @@ export class ReleaseCodeReader {
       const resolved = await this.resolver.resolve(repository, group.map((release) => release.sourceSha!), signal);
       for (const release of group) release.code = codeOf({ ref: release.sourceSha!, uncommitted: false }, repository, resolved.get(release.sourceSha!));
       this.sayMissing(repository, group);
+    }
+  }
+
+  /**
+   * Sets `code` on each Kamal release: its version as a commit (or tag) of the config's
+   * repository. Never throws: linking code must not cost the user the release list.
+   */
+  async attachKamalCode(configFile: string, releases: readonly CodeTarget[], signal?: AbortSignal): Promise<void> {
+    await this.quietly(`reading the commits of ${configFile}'s releases`, () => this.readKamalCode(configFile, releases, signal));
+  }
+
+  /** Sets `code` on each gitops release that names a source commit (`version.sha`). Never throws. */
+  async attachGitopsCode(gitopsRoot: string, releases: readonly CodeTarget[], signal?: AbortSignal): Promise<void> {
+    await this.quietly(`reading the source commits of ${gitopsRoot}'s releases`, () => this.readGitopsCode(gitopsRoot, releases, signal));
+  }
+
+  /**
+   * Kamal: the plan's code change, from its `from` and `to` versions as commits of the config's
+   * repository. Never throws (a plan may already hold the deploy lock): failing, it says why in
+   * `codeChangeUnknown`.
+   */
+  async attachKamalCodeChange(configFile: string, plan: RollbackPlan, signal?: AbortSignal): Promise<void> {
+    await this.quietly('reading the commits of the plan', () => this.readKamalCodeChange(configFile, plan, signal), plan);
+  }
+
+  /** Gitops: the plan's code change, from the running and the target release's `version.sha`. Never throws. */
+  async attachGitopsCodeChange(gitopsRoot: string, plan: RollbackPlan, current: CodeTarget | undefined, target: CodeTarget, signal?: AbortSignal): Promise<void> {
+    await this.quietly('reading the commits of the plan', () => this.readGitopsCodeChange(gitopsRoot, plan, current, target, signal), plan);
+  }
+
+  private async quietly(what: string, read: () => Promise<void>, plan?: RollbackPlan): Promise<void> {
+    try {
+      await read();
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      this.reporter.debug(`[commits] ${what}: ${why}`);
+      if (plan && !plan.codeChange && !plan.codeChangeUnknown) {
+        plan.codeChangeUnknown = `which commits this changes could not be read: ${why}`;
+        plan.lines.push('', `Code: ${plan.codeChangeUnknown}`);
+      }
     }
   }
 
@@ -132,13 +170,11 @@ export class ReleaseCodeReader {
       plan.codeChange = change;
       plan.lines.push('', ...codeChangeLines(change, { uncommitted: to.uncommitted, fromUncommitted: from.uncommitted }));
     } catch (error) {
-      if (signal?.aborted) throw error;
       unknown(`which commits this changes could not be read: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
 
-  /** Kamal: the plan's code change, from its `from` and `to` versions as commits of the config's repository. */
-  async attachKamalCodeChange(configFile: string, plan: RollbackPlan, signal?: AbortSignal): Promise<void> {
+  private async readKamalCodeChange(configFile: string, plan: RollbackPlan, signal?: AbortSignal): Promise<void> {
     const froms = plan.from.split(', ');
     if (froms.length > 1 || plan.from === 'nothing running') {
       plan.codeChangeUnknown = froms.length > 1 ? `which commits this changes is not known: the hosts run different versions (${plan.from})` : 'nothing runs now, so there is no code to compare with';
@@ -146,12 +182,11 @@ export class ReleaseCodeReader {
       return;
     }
     const releases: CodeTarget[] = [{ version: plan.from }, { version: plan.to }];
-    await this.attachKamalCode(configFile, releases, signal);
+    await this.readKamalCode(configFile, releases, signal);
     await this.attachCodeChange(plan, releases[0].code, releases[1].code, signal);
   }
 
-  /** Gitops: the plan's code change, from the running and the target release's `version.sha`. */
-  async attachGitopsCodeChange(
+  private async readGitopsCodeChange(
     gitopsRoot: string,
     plan: RollbackPlan,
     current: CodeTarget | undefined,
@@ -164,7 +199,7 @@ export class ReleaseCodeReader {
       return;
     }
     const releases: CodeTarget[] = [current, target].map(({ version, sourceSha, sourceRepo }) => ({ version, sourceSha, sourceRepo }));
-    await this.attachGitopsCode(gitopsRoot, releases, signal);
+    await this.readGitopsCode(gitopsRoot, releases, signal);
     await this.attachCodeChange(plan, releases[0].code, releases[1].code, signal);
   }
 

@@ -90,17 +90,19 @@ export class CommitResolver {
     const batch = new CatFileBatch(repository, this.reporter);
     const found = new Map<string, SourceCommit>();
     try {
-      // Every request is written at once; answers come back in order from the one process.
-      const reads = refs.map((ref) => lookupNames(ref).map((name) => batch.object(name)));
-      for (const read of reads.flat()) read.catch(() => undefined);
-      for (const [index, ref] of refs.entries()) {
-        for (const read of reads[index]) {
-          const object = await read;
-          if (object?.type === 'commit') {
-            found.set(ref, parseCommitObject(object.oid, object.content));
-            break;
-          }
+      // Every first name is written at once and answered in order by the one process; only the
+      // refs not found that way try their next name (a tag named like a sha), in a second round.
+      let pending = refs.map((ref) => ({ ref, names: lookupNames(ref) }));
+      while (pending.length > 0) {
+        const reads = pending.map(({ names }) => batch.object(names[0]));
+        for (const read of reads) read.catch(() => undefined);
+        const next: typeof pending = [];
+        for (const [index, entry] of pending.entries()) {
+          const object = await reads[index];
+          if (object?.type === 'commit') found.set(entry.ref, parseCommitObject(object.oid, object.content));
+          else if (entry.names.length > 1) next.push({ ref: entry.ref, names: entry.names.slice(1) });
         }
+        pending = next;
       }
     } catch (error) {
       // A git that cannot run is not the release's fault: the rows say the commit is unknown, the log says why.

@@ -83,6 +83,19 @@ describe('commits: what a rollback undoes', () => {
     assert.match(mixed.codeChangeUnknown ?? '', /hosts run different versions/);
   });
 
+  it('never fails a plan (it may hold the deploy lock already): a cancelled or broken read says why instead', async () => {
+    const repo = makeAppRepo(path.join(tempDir(), 'shop'));
+    const reader = new ReleaseCodeReader({ folders: () => [] });
+    const cancelled = plan(repo.sha('r3'), repo.sha('r1'));
+    await reader.attachKamalCodeChange(path.join(repo.root, 'config', 'deploy.yml'), cancelled, AbortSignal.abort());
+    assert.equal(cancelled.codeChange, undefined);
+    assert.match(cancelled.codeChangeUnknown ?? '', /^which commits this changes/);
+    fs.rmSync(path.join(repo.root, '.git', 'objects'), { recursive: true, force: true });
+    const broken = plan(repo.sha('r3'), repo.sha('r1'));
+    await reader.attachKamalCodeChange(path.join(repo.root, 'config', 'deploy.yml'), broken);
+    assert.match(broken.codeChangeUnknown ?? '', /^which commits this changes/);
+  });
+
   it('lists the files changed between two releases, renames included', async () => {
     const repo = makeAppRepo(path.join(tempDir(), 'shop'));
     runGit(['mv', 'app/cart.rb', 'app/basket.rb'], repo.root);

@@ -56,9 +56,12 @@ describe('commits: version → commit', () => {
   it('reads a non-sha version as a tag, peeling annotated tags to their commit', async () => {
     const repo = makeAppRepo(path.join(tempDir(), 'shop'), { tags: true });
     runGit(['tag', 'v2-light', repo.sha('m1')], repo.root);
+    // A tag that looks like a short sha (no object has that prefix): found in the second round, same process.
+    runGit(['tag', '-a', 'deadbee', '-m', 'hex-looking tag', repo.sha('c2')], repo.root);
     assert.equal(runGit(['cat-file', '-t', 'v2'], repo.root).trim(), 'tag', 'v2 is an annotated tag object');
     const resolver = new CommitResolver();
-    const found = await resolver.resolve(repo.root, ['v2', 'v2-light', 'v3']);
+    const found = await resolver.resolve(repo.root, ['v2', 'v2-light', 'v3', 'deadbee']);
+    assert.equal(found.get('deadbee')?.commit?.sha, repo.sha('c2'));
     assert.equal(found.get('v2')?.commit?.sha, repo.sha('m1'));
     assert.equal(found.get('v2-light')?.commit?.sha, repo.sha('m1'));
     assert.equal(found.get('v3')?.commit?.sha, repo.sha('c6'));
