@@ -62,11 +62,7 @@ export const releaseCommits = journey(
     assert.match(await workbench.treeItemDescription(short(second)), /^Add product search \(#12\) · Alice Example · \w+ ago$/);
     assert.match(await workbench.treeItemDescription(short(first)), /^Initial shop app · Alice Example · \w+ ago$/);
     // At the default width the state and the first words of the subject show, whatever is cut after.
-    const visibleWidth = await workbench.treeItem(short(running)).locator('.label-description').evaluate((element) => {
-      const container = element.closest('.monaco-icon-label-container')!.getBoundingClientRect();
-      const box = element.getBoundingClientRect();
-      return Math.min(box.right, container.right) - box.left;
-    });
+    const visibleWidth = await workbench.visibleDescriptionWidth(short(running));
     assert.ok(visibleWidth > 120, `only ${Math.round(visibleWidth)} px of the description shows at the default sidebar width`);
     await workbench.screenshot('rows-default-width');
     await workbench.setSidebarWidth(560);
