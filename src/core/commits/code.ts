@@ -2,7 +2,7 @@
  * Releases linked to their code: which repository holds a release's commit (Kamal: the one
  * holding deploy.yml; gitops: the workspace repository named by `version.repositoryName`), the
  * commit itself, and what a rollback plan takes out of production or brings back. The Kamal and
- * gitops sources, the VS Code layer and the CLI all go through one `ReleaseCode` reader.
+ * gitops sources, the VS Code layer and the CLI all go through one `ReleaseCodeReader`.
  */
 import * as path from 'node:path';
 import { silentReporter, type CodeChange, type Release, type ReleaseCode, type Reporter, type RollbackOutcome, type RollbackPlan, type RollDirection, type SourceCommit } from '../model';
@@ -93,10 +93,9 @@ export class ReleaseCodeReader {
       if (!release.sourceSha) continue;
       const repository = release.sourceRepo ? await this.gitopsSourceRepository(gitopsRoot, release.sourceRepo) : undefined;
       if (!repository) {
-        release.code = {
-          ref: release.sourceSha,
-          missing: release.sourceRepo ? `no workspace repository is ${release.sourceRepo} (by remote or folder name): open its clone to see the commit` : 'release.json names no repository',
-        };
+        const missing = release.sourceRepo ? `no workspace repository is ${release.sourceRepo} (by remote or folder name): open its clone to see the commit` : 'release.json names no repository';
+        release.code = { ref: release.sourceSha, missing };
+        this.sayOnce(`gitops-norepo:${gitopsRoot}:${release.sourceRepo ?? ''}`, `Releases in ${gitopsRoot}: ${missing}`);
         continue;
       }
       byRepository.set(repository, [...(byRepository.get(repository) ?? []), release]);

@@ -9,8 +9,8 @@ import { git } from '../gitops/git';
 import type { CommitResolver } from './resolve';
 import { repositoryDirs, shallowCommits } from './repository';
 
-/** How many commits a change lists; `total` counts them all. */
-export const LISTED_COMMITS = 200;
+/** How many commits a change lists (a dry run prints them all up to this); `total` counts them all. */
+export const LISTED_COMMITS = 1000;
 
 
 /** Shas on the first-parent line from `tip` down to (not including) anything reachable from `stop`, newest first. */
