@@ -1,5 +1,6 @@
 // `npm run bench`: every benchmark, one after another (they share the machine's two cores).
 // Each prints its ratios against its goal; timings are never asserted in tests.
+import { main as commits } from './commits';
 import { main as gitops } from './gitops';
 import { main as kamalInventory } from './kamal-inventory';
 import { main as kamalRollback } from './kamal-rollback';
@@ -8,6 +9,7 @@ const benchmarks: [string, () => Promise<number>][] = [
   ['gitops history', gitops],
   ['kamal inventory', kamalInventory],
   ['kamal rollback', kamalRollback],
+  ['release commits', commits],
 ];
 
 async function run(): Promise<void> {

@@ -70,14 +70,17 @@ async function main(): Promise<void> {
 
   try {
     const before = new Map(signals.map((signal) => [signal, process.listeners(signal)]));
-    workspace = await createSampleWorkspace(dir, { kamal: !noKamal, log: say });
+    // Versions are commit shas of the sample app repository, as `kamal deploy` makes them by default.
+    workspace = await createSampleWorkspace(dir, { kamal: !noKamal, log: say, kamalVersions: 'commits' });
     // The hosts harness exits on a signal as soon as its hosts are down, before our clean-up
     // could remove the temp folder; its own 'exit' hook still runs for whatever we leave.
     for (const signal of signals) {
       for (const listener of process.listeners(signal)) if (!before.get(signal)!.includes(listener)) process.removeListener(signal, listener);
     }
     if (workspace.hosts) {
-      say(`Kamal app "shop" on ${workspace.hosts.hosts.length} test hosts: ${workspace.hosts.hosts.map((host) => host.address).join(', ')} (v1, v2 exited; v3 running)`);
+      const subjects = workspace.kamalVersions.map((version) => `${version.slice(0, 7)} "${workspace!.appRepo.commits.find((commit) => commit.sha === version)?.subject ?? '?'}"`);
+      say(`Kamal app "shop" on ${workspace.hosts.hosts.length} test hosts: ${workspace.hosts.hosts.map((host) => host.address).join(', ')} (${subjects.slice(0, -1).join(', ')} exited; ${subjects.at(-1)} running)`);
+      say(`its code: ${workspace.appRepo.root} (a git repository; each version is one of its commits)`);
     } else {
       say(`No Kamal part in this demo: ${workspace.kamalSkipped} Showing the gitops part only.`);
     }
@@ -119,7 +122,11 @@ async function main(): Promise<void> {
     say('the same from a terminal:');
     console.log(`  ${cli} releases --gitops ${quoteForShell(workspace.gitopsRepo)} --env staging --app a`);
     // The CLI reads SSH keys and known_hosts from HOME, as ssh does: the demo's HOME knows the test hosts.
-    if (workspace.kamalConfig) console.log(`  HOME=${quoteForShell(workspace.home)} ${cli} releases --kamal ${quoteForShell(workspace.kamalConfig)}`);
+    if (workspace.kamalConfig) {
+      console.log(`  HOME=${quoteForShell(workspace.home)} ${cli} releases --kamal ${quoteForShell(workspace.kamalConfig)}`);
+      // What rolling back to the previous release would take out of production, commit by commit.
+      console.log(`  HOME=${quoteForShell(workspace.home)} ${cli} rollback --kamal ${quoteForShell(workspace.kamalConfig)} --dry-run`);
+    }
   } catch (error) {
     console.error(`[demo] ${error instanceof Error ? error.message : String(error)}`);
     await teardown(1);

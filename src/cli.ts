@@ -2,8 +2,10 @@ import { parseArgs } from 'node:util';
 import * as readline from 'node:readline';
 import { discoverSources } from './core/discovery';
 import { defaultFinders, environmentsToJson, openSource, releasesToJson } from './core/finders';
+import * as path from 'node:path';
+import { codeChangeSummary, commitTitle, ReleaseCodeReader, shortCommitSha } from './core/commits';
 import { fullShaProblem, GitopsSource } from './core/gitops';
-import { DeployRollbackError, type App, type Release, type ReleaseSource, type Reporter, type RollbackOutcome, type RollbackPlan } from './core/model';
+import { DeployRollbackError, type App, type Release, type ReleaseSource, type Reporter, type RollbackOutcome, type RollbackPlan, type SourceCommit } from './core/model';
 import { quote } from './core/shell';
 import { createSessionPool } from './core/ssh/pool';
 import type { SessionPool, SshPrompts } from './core/ssh/types';
@@ -18,10 +20,10 @@ const USAGE = `deploy-rollback ${version}: see what runs where and roll back Kam
 
 Usage:
   deploy-rollback environments --workspace DIR --json
-  deploy-rollback releases --gitops PATH --env ENV --app APP [--limit N] [--json]
+  deploy-rollback releases --gitops PATH --env ENV --app APP [--limit N] [--code-repo DIR]... [--json]
   deploy-rollback releases --kamal CONFIG [--destination D] [--json]
-  deploy-rollback rollback --gitops PATH --env ENV --app APP --to SHA [--restore-tree] [--dry-run] [--yes]
-  deploy-rollback rollback --kamal CONFIG [--destination D] [--to VERSION] [--dry-run] [--yes]
+  deploy-rollback rollback --gitops PATH --env ENV --app APP --to SHA [--restore-tree] [--dry-run] [--yes] [--json]
+  deploy-rollback rollback --kamal CONFIG [--destination D] [--to VERSION] [--dry-run] [--yes] [--json]
 
 Options:
   --workspace DIR    folder to search for config/deploy.yml and gitops repositories
@@ -34,9 +36,13 @@ Options:
   --restore-tree     gitops: write <env>/<app> as at the target in one commit naming it,
                      instead of reverts (offered when reverts cannot restore it exactly)
   --limit N          how many releases (default 10)
+  --code-repo DIR    gitops: a clone of the apps' source repositories, or a folder holding
+                     clones (repeatable; default: the gitops repository's parent folder and
+                     the current directory). Kamal reads the repository holding the config
   --dry-run          print the plan (and the gitops diff stat) and change nothing
   --yes              do not ask for confirmation (required when stdin is not a terminal)
-  --json             machine-readable output
+  --json             machine-readable output (rollback: one JSON object with the plan, its
+                     code change and, unless --dry-run, the outcome)
   --verbose          also print every git and remote command run
   --connect-timeout S  SSH connect timeout in seconds (default 10)
   -h, --help         this help;  -v, --version  the version
@@ -58,6 +64,7 @@ const options = {
   env: { type: 'string' },
   app: { type: 'string' },
   to: { type: 'string' },
+  'code-repo': { type: 'string', multiple: true },
   limit: { type: 'string' },
   'dry-run': { type: 'boolean' },
   'restore-tree': { type: 'boolean' },
@@ -178,16 +185,24 @@ async function environmentsCommand(flags: Flags, pool: () => SessionPool, report
   return 0;
 }
 
+/** Where the CLI looks for the apps' code: --code-repo, else beside the gitops repository and here. */
+function codeReader(flags: Flags, reporter: Reporter): ReleaseCodeReader {
+  const given = (flags['code-repo'] ?? []).map((folder) => path.resolve(folder));
+  const folders = given.length > 0 ? given : [...(flags.gitops ? [path.dirname(path.resolve(flags.gitops))] : []), process.cwd()];
+  return new ReleaseCodeReader({ folders: () => folders, reporter });
+}
+
 async function openFromFlags(flags: Flags, pool: () => SessionPool, reporter: Reporter, command: string): Promise<{ source: ReleaseSource; app: App }> {
   if (flags.gitops && flags.kamal) throw new UsageError(`${command} takes --gitops or --kamal, not both`);
+  const code = codeReader(flags, reporter);
   if (flags.gitops) {
     const env = required(flags, 'env', command);
     const appName = required(flags, 'app', command);
-    const source = await openSource({ kind: 'gitops', location: flags.gitops }, { pool, connectAllowed: () => true, reporter });
+    const source = await openSource({ kind: 'gitops', location: flags.gitops }, { pool, connectAllowed: () => true, reporter, code });
     return { source, app: await findApp(source, env, appName) };
   }
   if (flags.kamal) {
-    const source = await openSource({ kind: 'kamal', location: flags.kamal, destination: flags.destination }, { pool, connectAllowed: () => true, reporter });
+    const source = await openSource({ kind: 'kamal', location: flags.kamal, destination: flags.destination }, { pool, connectAllowed: () => true, reporter, code });
     const environments = await source.environments();
     const wanted = flags.destination ?? 'default';
     const environment = environments.find((candidate) => candidate.name === wanted);
@@ -226,8 +241,11 @@ async function releasesCommand(flags: Flags, pool: () => SessionPool, reporter: 
 /** One line per release; for gitops the first column is the gitops commit, what `rollback --to` takes. */
 function describeRelease(release: Release, withId: boolean): string {
   const uncertain = release.reason?.startsWith('uncertain:') ? release.reason : undefined;
-  const flags = [release.current && 'current', release.previous && 'previous', release.rolledBack && 'rolled back', release.rollbackable && release.direction === 'forward' && 'roll forward', (!release.rollbackable && !release.current && release.reason) || uncertain].filter(Boolean);
-  return [...(withId ? [release.id] : []), release.version, release.created ?? '', release.title ?? '', flags.length ? `(${flags.join(', ')})` : ''].join('\t').trimEnd();
+  const flags = [release.current && 'current', release.previous && 'previous', release.rolledBack && 'rolled back', release.rollbackable && release.direction === 'forward' && 'roll forward', release.code?.uncommitted && 'built from uncommitted changes', (!release.rollbackable && !release.current && release.reason) || uncertain].filter(Boolean);
+  // The subject of the release's commit beside its version; without one, the release's own title.
+  const commit = release.code?.commit;
+  const subject = commit ? `${shortCommitSha(commit.sha)} ${commitTitle(commit)}` : (release.title ?? '');
+  return [...(withId ? [release.id] : []), release.version, release.created ?? '', subject, flags.length ? `(${flags.join(', ')})` : ''].join('\t').trimEnd();
 }
 
 async function rollbackCommand(flags: Flags, pool: () => SessionPool, reporter: Reporter): Promise<number> {
@@ -374,12 +392,16 @@ async function planAndRun(flags: Flags, source: ReleaseSource, app: App, target:
     return interrupts.exitCode;
   }
   const verb = plan.direction === 'forward' ? 'Roll forward' : 'Roll back';
-  out(`${verb} ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}\n${plan.summary}\n\n${plan.lines.join('\n')}\n`);
+  // With --json stdout carries one JSON object only; the plan's text goes to stderr.
+  const show = flags.json ? err : out;
+  const codeLine = plan.codeChange ? `${codeChangeSummary(plan.codeChange).replace(/^t/, 'T')}.\n` : '';
+  show(`${verb} ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}\n${plan.summary}\n${codeLine}\n${plan.lines.join('\n')}\n`);
   if (flags['dry-run']) {
     // Interrupted, the preview stops too, so its throw-away worktree is removed before exiting.
     const extra = (await source.previewRollback?.(plan, interrupts.controller.signal)) ?? [];
-    if (extra.length) out(`\n${extra.join('\n')}\n`);
-    out('\nDry run: nothing was changed.\n');
+    if (extra.length) show(`\n${extra.join('\n')}\n`);
+    show('\nDry run: nothing was changed.\n');
+    if (flags.json) out(`${JSON.stringify({ dryRun: true, plan: planJson(plan, extra) }, null, 2)}\n`);
     return interrupts.exitCode ?? 0;
   }
   if (!flags.yes) {
@@ -393,8 +415,9 @@ async function planAndRun(flags: Flags, source: ReleaseSource, app: App, target:
   const runningPlan = plan;
   if (source.releaseLockNow) interrupts.emergency = () => source.releaseLockNow!(runningPlan, 5000);
   const outcome: RollbackOutcome = await source.executeRollback(plan, reporter, interrupts.controller.signal);
-  for (const line of outcome.lines) out(`${line}\n`);
-  (outcome.ok ? out : err)(`${outcome.message}\n`);
+  for (const line of outcome.lines) show(`${line}\n`);
+  (outcome.ok ? show : err)(`${outcome.message}\n`);
+  if (flags.json) out(`${JSON.stringify({ dryRun: false, plan: planJson(plan, []), outcome: { ok: outcome.ok, message: outcome.message, lines: outcome.lines } }, null, 2)}\n`);
   if (outcome.ok) return 0;
   const rollForward = (outcome as RollbackOutcome & { rollForward?: RollbackPlan }).rollForward;
   if (rollForward && flags.kamal) {
@@ -403,6 +426,43 @@ async function planAndRun(flags: Flags, source: ReleaseSource, app: App, target:
     err(`To finish on ${plan.to} everywhere: ${base} --to ${quote(plan.to)}\nTo put every host back on ${rollForward.to}: ${base} --to ${quote(rollForward.to)}\n`);
   }
   return interrupts.exitCode ?? 1;
+}
+
+/** `rollback --json`: the plan as the dry run prints it, its code change with every listed commit. */
+function planJson(plan: RollbackPlan, preview: string[]): Record<string, unknown> {
+  const commitJson = (commit: SourceCommit) => ({
+    sha: commit.sha,
+    subject: commit.subject,
+    title: commitTitle(commit),
+    author: commit.authorName,
+    date: commit.authorDate,
+    ...(commit.pullRequest ? { pullRequest: commit.pullRequest } : {}),
+  });
+  const change = plan.codeChange;
+  return {
+    source: plan.source,
+    environment: plan.environment,
+    app: plan.app,
+    from: plan.from,
+    to: plan.to,
+    direction: plan.direction ?? 'back',
+    summary: plan.summary,
+    lines: plan.lines,
+    preview,
+    codeChange: change
+      ? {
+          direction: change.direction,
+          repository: change.repository,
+          fromSha: change.fromSha,
+          toSha: change.toSha,
+          total: change.total,
+          commits: change.commits.map(commitJson),
+          ...(change.diverged ? { diverged: { total: change.diverged.total, commits: change.diverged.commits.map(commitJson) } } : {}),
+          ...(change.shallowCut ? { shallowCut: change.shallowCut } : {}),
+        }
+      : null,
+    codeChangeUnknown: plan.codeChangeUnknown ?? null,
+  };
 }
 
 main(process.argv.slice(2)).then(

@@ -1,3 +1,4 @@
+import type { ReleaseCodeReader } from './commits';
 import type { ReleaseSource, Reporter } from './model';
 import type { SessionPool } from './ssh/types';
 
@@ -21,6 +22,8 @@ export interface DiscoveryDeps {
   /** False in an untrusted workspace: sources list local files but never connect. */
   connectAllowed: () => boolean;
   reporter: Reporter;
+  /** Links releases to their commits; absent: one reader looking in `folders` is made per discovery deps. */
+  code?: ReleaseCodeReader;
 }
 
 export type SourceFinder = (options: DiscoveryOptions, deps: DiscoveryDeps) => Promise<ReleaseSource[]>;

@@ -81,6 +81,66 @@ export interface Release {
   url?: string;
   /** Full multi-line message of the source commit. */
   message?: string;
+  /** The code this release runs, resolved in the workspace's repositories; absent when the release names no commit. */
+  code?: ReleaseCode;
+}
+
+/**
+ * A commit of the workspace's own code (the app a release was built from), as git records it.
+ * Filled by `src/core/commits/` from one batched git call for every release in view.
+ */
+export interface SourceCommit {
+  /** Full 40-hex sha. */
+  sha: string;
+  subject: string;
+  /** The whole message, subject included. */
+  message: string;
+  authorName: string;
+  authorEmail?: string;
+  /** ISO 8601. */
+  authorDate: string;
+  /** ISO 8601. */
+  commitDate: string;
+  parents: string[];
+  /** A merge's pull request, read as GitLens does ("Merge pull request #12 from …" + the title line). */
+  pullRequest?: { number: string; title: string };
+}
+
+/** What code a release is: the commit its version or release.json names, when the local clone has it. */
+export interface ReleaseCode {
+  /** The sha or tag the release names (a Kamal version without its `_uncommitted_<hex>` suffix; gitops `version.sha`). */
+  ref: string;
+  /** Kamal: the image was built from a dirty tree (`_uncommitted_<hex>`). */
+  uncommitted?: boolean;
+  /** Root of the local repository the commit was found in (or looked for in). */
+  repository?: string;
+  /** Absent when not found locally. */
+  commit?: SourceCommit;
+  /** Why there is no commit, for the user, e.g. "not in your local clone: fetch to see it". */
+  missing?: string;
+}
+
+/**
+ * The commits between the running release and the target, first-parent, newest first: what a
+ * rollback takes out of production, or what a roll forward brings back.
+ */
+export interface CodeChange {
+  direction: RollDirection;
+  repository: string;
+  /** The running release's commit. */
+  fromSha: string;
+  /** The target's commit. */
+  toSha: string;
+  /** Listed commits, newest first (at most a bound; `total` says how many there are). */
+  commits: SourceCommit[];
+  total: number;
+  /**
+   * The target is not on the running release's line (their histories diverged): the commits the
+   * other way, which a rollback also brings in or a roll forward also takes out. Newest first, bounded.
+   */
+  diverged?: { commits: SourceCommit[]; total: number };
+  /** A shallow clone's history is cut at this commit inside the range: the counts are at least these. */
+  shallowCut?: string;
 }
 
 export type ContainerState = 'created' | 'running' | 'restarting' | 'paused' | 'exited' | 'dead' | 'removing' | 'unknown';
@@ -154,6 +214,10 @@ export interface RollbackPlan<Detail = unknown> {
   lines: string[];
   /** A few lines for the confirmation dialog: what changes where, without the commands. */
   overview?: string[];
+  /** The code a run changes in production; absent when either side's commit is not known locally. */
+  codeChange?: CodeChange;
+  /** Why `codeChange` is absent, when a commit was looked for ("v2 is not in your local clone: fetch to see it"). */
+  codeChangeUnknown?: string;
   detail: Detail;
 }
 

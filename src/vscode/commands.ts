@@ -1,6 +1,8 @@
 import * as vscode from 'vscode';
 import type { GitopsRepo } from '../core/gitops/discovery';
 import type { Release, ReleaseSource } from '../core/model';
+import { commitLine } from './code';
+import { compareWithRunning, openCommit } from './diff';
 import { openReleaseChange, type ReadOnlyDocuments } from './documents';
 import {
   assertTrusted,
@@ -106,6 +108,19 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     wrap('deployRollback.showMore', async (node: ShowMoreNode) => deps.tree.showMore(node.app)),
     wrap('deployRollback.copyVersion', async (node?: ReleaseNode) => copy(requireNode(node, 'a release').release.version, 'version')),
     wrap('deployRollback.copySha', async (node?: ReleaseNode) => copy(requireNode(node, 'a release').release.id, 'gitops commit SHA')),
+    wrap('deployRollback.copyCommitSha', async (node?: ReleaseNode) => {
+      const { release } = requireNode(node, 'a release');
+      const sha = release.code?.commit?.sha;
+      if (!sha) throw new Error(`${release.version} has no commit in a local clone${release.code?.missing ? `: ${release.code.missing}` : ''}.`);
+      return copy(sha, 'commit SHA');
+    }),
+    wrap('deployRollback.compareWithRunning', async (node?: ReleaseNode) => {
+      const { source, release, running } = requireNode(node, 'a release');
+      // The running release may be older than the rows shown (after a rollback): read further back for it.
+      const current = running ?? (await source.releases(release.app, { limit: 500 })).find((candidate) => candidate.current);
+      return compareWithRunning(release, current);
+    }),
+    wrap('deployRollback.openCommit', async (node?: ReleaseNode) => openCommit(requireNode(node, 'a release').release)),
     wrap('deployRollback.copyContainerName', async (node?: HostContainerNode) => copy(requireNode(node, 'a host container').container.name, 'container name')),
     wrap('deployRollback.openChange', async (node?: ReleaseNode) => {
       const { source, release } = requireNode(node, 'a gitops release');
@@ -147,7 +162,7 @@ function gitopsRepoOf(source: ReleaseSource): GitopsRepo | undefined {
   return source.kind === 'gitops' && 'snapshot' in source ? (source as { snapshot: GitopsRepo }).snapshot : undefined;
 }
 
-/** Every release of an app, newest first, one line each: version, state, when, who, title. */
+/** Every release of an app, newest first, one line each: version, state, when, who, then its commit (short sha and subject) or title. */
 export function appHistoryText(source: ReleaseSource, app: string, environment: string, releases: readonly Release[]): string {
   const rows = releases.map((release) => {
     const state = release.current
@@ -161,7 +176,8 @@ export function appHistoryText(source: ReleaseSource, app: string, environment: 
               ? 'previous'
               : 'rollback target'
           : `not a target: ${release.reason ?? 'unknown'}`;
-    return [release.version, state, release.created ?? '', release.triggeredBy ? `by ${release.triggeredBy}` : '', release.title ?? ''];
+    const commit = release.code?.commit;
+    return [release.version, state, release.created ?? '', release.triggeredBy ? `by ${release.triggeredBy}` : '', commit ? commitLine(commit) : (release.title ?? '')];
   });
   const widths = [0, 1, 2, 3].map((column) => Math.max(0, ...rows.map((row) => row[column].length)));
   const lines = rows.map((row) => row.map((cell, column) => (column < 4 ? cell.padEnd(widths[column]) : cell)).join('  ').trimEnd());

@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { shortSha } from '../core/gitops/git';
 import { RestoreTreeOffer } from '../core/gitops/rollback';
 import type { App, Environment, PlanRequest, Release, ReleaseSource, RollDirection, RollbackOutcome, RollbackPlan } from '../core/model';
+import { codeChangeLines, commitLine, releaseLabel, shortenShaVersions } from './code';
 import type { Output } from './log';
 import { readSettings } from './settings';
 import { isUncertain } from './tree/items';
@@ -96,8 +97,8 @@ async function pickRelease(context: RollbackContext, action: string, source: Rel
   const items: PickItem<{ release: Release; why?: string }>[] = releases.map((release) => {
     const why = release.rollbackable ? undefined : release.current ? 'current' : release.reason ?? 'not a rollback target';
     return {
-      label: release.rollbackable ? release.version : `$(circle-slash) ${release.version}`,
-      description: [release.title, release.previous ? 'previous' : undefined, release.rollbackable && release.direction === 'forward' ? 'roll forward' : undefined].filter(Boolean).join(' · '),
+      label: release.rollbackable ? releaseLabel(release) : `$(circle-slash) ${releaseLabel(release)}`,
+      description: [release.code?.commit ? commitLine(release.code.commit, releaseLabel(release)) : release.title, release.previous ? 'previous' : undefined, release.rollbackable && release.direction === 'forward' ? 'roll forward' : undefined].filter(Boolean).join(' · '),
       detail: why ? `Not pickable: ${why}` : [isUncertain(release.reason) && `$(warning) ${release.reason}`, release.created && `created ${relativeTime(Date.parse(release.created), Date.now())}`, release.presence, release.triggeredBy && `by ${release.triggeredBy}`].filter(Boolean).join(' · '),
       value: { release, why },
     };
@@ -162,12 +163,14 @@ function globToRegExp(glob: string): RegExp {
 export async function confirmPlan(context: RollbackContext, plan: RollbackPlan): Promise<boolean> {
   const prompter = context.prompter();
   const words = rollWords(plan.direction);
-  const message = `${words.Verb} ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}?`;
+  const message = shortenShaVersions(`${words.Verb} ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}?`);
   // The dialog stays short enough for any window; every command is in the output already.
   context.output.channel.info(`${words.noun} plan for ${plan.app} (${plan.environment}), ${plan.from} → ${plan.to}:`);
   for (const line of plan.lines) context.output.channel.info(`  ${line}`);
   const overview = plan.overview ?? plan.lines.slice(0, 10).map((line) => (line.length > 110 ? `${line.slice(0, 109)}…` : line));
-  const detail = [plan.summary, '', ...overview, '', 'Every command of the plan is in the Deploy Rollback output.'].join('\n');
+  // What the move does to the code is the question an incident asks first: right after the summary.
+  const code = codeChangeLines(plan.codeChange, plan.codeChangeUnknown);
+  const detail = [plan.summary, ...(code.length ? ['', ...code] : []), '', ...overview, '', 'Every command of the plan is in the Deploy Rollback output.'].map(shortenShaVersions).join('\n');
   if (!(await prompter.confirm(message, detail, words.title))) return false;
   if (!isProtected(plan.environment)) return true;
   const typed = await prompter.input({

@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { ReleaseCodeReader } from '../core/commits';
 import { discoverSources, type SourceFinder } from '../core/discovery';
 import type { ReleaseSource, Reporter } from '../core/model';
 import type { SessionPool } from '../core/ssh/types';
@@ -16,12 +17,16 @@ export class SourceRegistry implements vscode.Disposable {
   /** Fires when a watched file changes; the tree refreshes on it (debounced). */
   readonly onDidChange = this.changed.event;
   private debounce: NodeJS.Timeout | undefined;
+  /** One across refreshes, so a commit missing from the local clone is said once per window, not per refresh. */
+  private readonly code: ReleaseCodeReader;
 
   constructor(
     private readonly finders: readonly SourceFinder[],
     private readonly pool: () => SessionPool,
     private readonly reporter: Reporter,
-  ) {}
+  ) {
+    this.code = new ReleaseCodeReader({ folders: () => (vscode.workspace.workspaceFolders ?? []).map((folder) => folder.uri.fsPath), reporter });
+  }
 
   sources(): Promise<ReleaseSource[]> {
     this.current ??= this.discover();
@@ -32,6 +37,8 @@ export class SourceRegistry implements vscode.Disposable {
   async refresh(): Promise<void> {
     const previous = this.current;
     this.current = undefined;
+    // A fetch, a new clone or folder: read repositories and commits again.
+    this.code.refresh();
     this.disposeWatchers();
     for (const source of (await previous?.catch(() => [])) ?? []) source.dispose?.();
   }
@@ -52,7 +59,7 @@ export class SourceRegistry implements vscode.Disposable {
         kamalRunHooks: settings.runHooks,
         env: process.env,
       },
-      { pool: this.pool, connectAllowed: () => vscode.workspace.isTrusted, reporter: this.reporter },
+      { pool: this.pool, connectAllowed: () => vscode.workspace.isTrusted, reporter: this.reporter, code: this.code },
     );
     this.reporter.info(`Found ${sources.length} source(s) in ${Date.now() - started} ms: ${sources.map((s) => `${s.kind} ${s.location}`).join(', ') || 'none'}`);
     this.watch(sources);

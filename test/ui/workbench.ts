@@ -226,6 +226,17 @@ export class Workbench {
     return item.locator('.monaco-icon-label-container').first().evaluate((element) => element.scrollWidth > element.clientWidth + 1);
   }
 
+  /** How many pixels of the row's description show before the sidebar cuts it (0: none). */
+  async visibleDescriptionWidth(label: string): Promise<number> {
+    const item = this.treeItem(label);
+    await item.waitFor({ state: 'visible' });
+    return item.locator('.label-description').first().evaluate((element) => {
+      const container = element.closest('.monaco-icon-label-container')!.getBoundingClientRect();
+      const box = element.getBoundingClientRect();
+      return Math.max(0, Math.min(box.right, container.right) - box.left);
+    });
+  }
+
   /** Whether the row is expanded now (VS Code's aria-expanded), without touching it. */
   async isExpanded(label: string): Promise<boolean> {
     const item = this.treeItem(label);

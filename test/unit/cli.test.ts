@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildSync } from 'esbuild';
-import { gitopsScenarios, makeGitopsFixture, type GitopsFixture } from '../fixtures/gitops';
+import { makeAppRepo } from '../fixtures/app-repo';
+import { gitopsScenarios, makeGitopsFixture, type GitopsFixture, type GitopsFixtureStep } from '../fixtures/gitops';
 
 const repoRoot = path.resolve(__dirname, '../..');
 
@@ -149,5 +150,60 @@ describe('deploy-rollback CLI', function () {
       ],
     );
     assert.equal(fixture.git(['rev-parse', 'HEAD'], fixture.remote), fixture.git(['rev-parse', 'HEAD']));
+  });
+
+  describe('with the apps\' code in a repository beside the gitops clone', () => {
+    let shop: ReturnType<typeof makeAppRepo>;
+    let gitops: GitopsFixture;
+    before(() => {
+      const base = path.join(dir, 'linked');
+      shop = makeAppRepo(path.join(base, 'shop'), { remote: 'https://github.com/acme/shop.git' });
+      const deploy = (label: string, release: string): GitopsFixtureStep => ({
+        kind: 'deploy',
+        app: 'a',
+        label,
+        source: { sha: shop.sha(release), repositoryName: 'acme/shop', message: shop.git(['log', '-1', '--format=%B', shop.sha(release)]).trim(), authorName: 'Alice Example', authorEmail: 'alice@example.com' },
+      });
+      gitops = makeGitopsFixture(path.join(base, 'gitops'), { steps: [{ kind: 'bootstrap' }, deploy('a1', 'r1'), deploy('a2', 'r2'), deploy('a3', 'r3')] });
+    });
+
+    it('releases shows each release\'s commit subject, and --json its commit', () => {
+      const text = cli(['releases', '--gitops', gitops.work, '--env', 'staging', '--app', 'a', '--code-repo', path.dirname(shop.root)]);
+      assert.equal(text.code, 0, text.stderr);
+      const rows = text.stdout.trim().split('\n');
+      assert.match(rows[0], new RegExp(`\\t${shop.sha('r3').slice(0, 7)} Bump rack to 3\\.1\\.8\\t\\(current\\)$`));
+      assert.match(rows[1], new RegExp(`\\t${shop.sha('r2').slice(0, 7)} Add product search \\(#12\\)\\t`), 'a merge shows its pull request');
+      // Without --code-repo: the repository the CLI runs in counts.
+      const json = cli(['releases', '--gitops', gitops.work, '--env', 'staging', '--app', 'a', '--json'], shop.root);
+      assert.equal(json.code, 0, json.stderr);
+      const [current] = JSON.parse(json.stdout) as { commit?: Record<string, unknown> }[];
+      assert.deepEqual(current.commit, { sha: shop.sha('r3'), subject: 'Bump rack to 3.1.8', author: 'Alice Example', date: shop.git(['log', '-1', '--format=%aI', shop.sha('r3')]).trim(), uncommitted: false });
+    });
+
+    it('leaves `commit` out when the commit is not known', () => {
+      const { stdout } = cli(['releases', '--gitops', fixture.work, '--env', 'staging', '--app', 'a', '--json']);
+      for (const release of JSON.parse(stdout) as Record<string, unknown>[]) assert.equal('commit' in release, false);
+    });
+
+    it('rollback --dry-run lists every commit it undoes; --json carries them', () => {
+      const target = gitops.shas.a1!;
+      const codeRepo = ['--code-repo', shop.root];
+      const text = cli(['rollback', '--gitops', gitops.work, '--env', 'staging', '--app', 'a', '--to', target, '--dry-run', ...codeRepo]);
+      assert.equal(text.code, 0, text.stderr);
+      assert.match(text.stdout, /^This rollback undoes 6 commits\.$/m);
+      for (const subject of ['Bump rack to 3.1.8', 'Add checkout (#15)', 'Cache product pages', 'Add product search (#12)', 'Fix price rounding in the cart', 'Add product listing']) {
+        assert.ok(text.stdout.includes(` ${subject} (`), `${subject} in:\n${text.stdout}`);
+      }
+      const json = cli(['rollback', '--gitops', gitops.work, '--env', 'staging', '--app', 'a', '--to', target, '--dry-run', '--json'], shop.root);
+      assert.equal(json.code, 0, json.stderr);
+      const parsed = JSON.parse(json.stdout) as { dryRun: boolean; plan: { codeChange: { total: number; direction: string; commits: { sha: string; title: string }[] }; codeChangeUnknown: string | null } };
+      assert.equal(parsed.dryRun, true);
+      assert.equal(parsed.plan.codeChange.total, 6);
+      assert.equal(parsed.plan.codeChange.direction, 'back');
+      assert.equal(parsed.plan.codeChange.commits[3].sha, shop.sha('m1'));
+      assert.equal(parsed.plan.codeChange.commits[3].title, 'Add product search (#12)');
+      assert.equal(parsed.plan.codeChangeUnknown, null);
+      assert.match(json.stderr, /Dry run: nothing was changed/, 'the text goes to stderr, stdout is JSON only');
+    });
   });
 });

@@ -1,4 +1,5 @@
 import { DeployRollbackError, type App, type Environment, type Release, type ReleaseSource, type Reporter, type RollbackOutcome, type RollbackPlan } from '../model';
+import { reportCodeChange, withCodeChangeOutcome, type ReleaseCodeReader } from '../commits';
 import { appPath, readGitopsRepo, type FindGitopsOptions, type GitopsRepo } from './discovery';
 import { operationInProgress, runGit } from './git';
 import { listReleases, readPathHistory, type GitopsRelease } from './history';
@@ -18,6 +19,8 @@ export class GitopsSource implements ReleaseSource {
       reporter?: Reporter;
       /** Bound on each git fetch and push of a rollback (`deployRollback.gitops.networkTimeout`). */
       networkTimeoutMs?: number;
+      /** Links releases and plans to their source commits in the workspace's repositories; absent: not linked. */
+      code?: ReleaseCodeReader;
     } = {},
   ) {
     this.location = repo.root;
@@ -63,7 +66,9 @@ export class GitopsSource implements ReleaseSource {
     if (history.cut) this.options.reporter?.warn(history.cut.message);
     const busy = await operationInProgress(this.repo.root, this.options.reporter);
     if (busy) this.options.reporter?.warn(`${busy}; the releases shown are read from that state`);
-    return history.releases.map((release) => toRelease(release, app));
+    const releases = history.releases.map((release) => toRelease(release, app));
+    await this.options.code?.attachGitopsCode(this.repo.root, releases);
+    return releases;
   }
 
   watchPatterns(): string[] {
@@ -91,7 +96,9 @@ export class GitopsSource implements ReleaseSource {
       }
       targetSha = previous.id;
     }
-    return planGitopsRollback(this.repo, app.environment.name, app.name, targetSha, { reporter: this.options.reporter, signal, restoreTree: options.restoreTree });
+    const plan = await planGitopsRollback(this.repo, app.environment.name, app.name, targetSha, { reporter: this.options.reporter, signal, restoreTree: options.restoreTree });
+    await this.options.code?.attachGitopsCodeChange(this.repo.root, plan, plan.detail.current, plan.detail.target, signal);
+    return plan;
   }
 
   /** The diff stat the reverts would make, computed in a throw-away worktree. */
@@ -102,7 +109,8 @@ export class GitopsSource implements ReleaseSource {
 
   async executeRollback(plan: RollbackPlan, reporter: Reporter, signal?: AbortSignal): Promise<RollbackOutcome> {
     if (!isGitopsPlan(plan)) throw new DeployRollbackError(`Not a gitops rollback plan (source: ${plan.source})`, 'executing');
-    return executeGitopsRollback(plan, reporter, signal, { networkTimeoutMs: this.options.networkTimeoutMs });
+    reportCodeChange(plan, reporter);
+    return withCodeChangeOutcome(plan, await executeGitopsRollback(plan, reporter, signal, { networkTimeoutMs: this.options.networkTimeoutMs }));
   }
 }
 

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import type { App, Environment, HostContainer, HostEntry, HostError, PlanRequest, Problem, Release, ReleaseSource, Reporter, RollbackOutcome, RollbackPlan } from '../model';
 import { DeployRollbackError, silentReporter } from '../model';
+import { reportCodeChange, withCodeChangeOutcome, type ReleaseCodeReader } from '../commits';
 import type { HostSession, SessionPool } from '../ssh/types';
 import { containerLogsCommand } from './commands/inventory';
 import { releaseLockIfOurs } from './commands/lock';
@@ -30,6 +31,8 @@ export interface KamalSourceDeps {
   connectAllowed: () => boolean;
   /** Run `.kamal/hooks` on rollback as Kamal does; default true. */
   runHooks?: boolean;
+  /** Links releases and plans to the app's commits (the repository holding the config); absent: not linked. */
+  code?: ReleaseCodeReader;
   /** For tests; defaults to the config reader. */
   loadConfig?: (file: string, destination: string | undefined, env: NodeJS.ProcessEnv) => Promise<KamalConfig>;
 }
@@ -130,7 +133,9 @@ export class KamalSource implements ReleaseSource {
       throw new DeployRollbackError(`Could not read any host of ${where}: ${inventory.hosts.map((host) => host.error!.message).join('; ')}`);
     }
     const releases = kamalReleases(app, inventory);
-    return options.limit !== undefined ? releases.slice(0, Math.max(0, options.limit)) : releases;
+    const listed = options.limit !== undefined ? releases.slice(0, Math.max(0, options.limit)) : releases;
+    await this.deps.code?.attachKamalCode(this.location, listed);
+    return listed;
   }
 
   async hostErrors(app: App): Promise<HostError[]> {
@@ -181,20 +186,22 @@ export class KamalSource implements ReleaseSource {
       recentRead: request.runsAtOnce || request.dryRun ? undefined : await this.recentInventory(config),
     });
     this.planConfigs.set(plan, config);
+    await this.deps.code?.attachKamalCodeChange(this.location, plan, signal);
     return plan;
   }
 
   async executeRollback(plan: RollbackPlan, reporter: Reporter, signal?: AbortSignal): Promise<RollbackOutcome> {
     this.assertConnectAllowed('roll back');
     const config = this.planConfigs.get(plan) ?? (await this.config(plan.environment === DEFAULT_ENVIRONMENT ? undefined : plan.environment));
+    reportCodeChange(plan, reporter);
     try {
-      return await executeKamalRollback(plan as Parameters<typeof executeKamalRollback>[0], {
+      return withCodeChangeOutcome(plan, await executeKamalRollback(plan as Parameters<typeof executeKamalRollback>[0], {
         sessions: this.sessionsFor(config),
         reporter,
         signal,
         runHooks: this.deps.runHooks ?? true,
         env: this.deps.env,
-      });
+      }));
     } finally {
       this.inventories.delete(keyOf(config.destination));
     }

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { HostContainer, Release } from '../../core/model';
 import type { AppNode, EnvironmentNode, HostContainerNode, HostErrorNode, LoadErrorNode, LoadingNode, ProblemNode, ReleaseNode, ShowMoreNode, TreeNode } from './nodes';
+import { codeDescription, commitTitle, missingCodeNote, releaseLabel, shortCommitSha } from '../code';
 import { shortAge, shortDuration } from './time';
 
 const Collapsed = vscode.TreeItemCollapsibleState.Collapsed;
@@ -87,13 +88,19 @@ function appItem(node: AppNode, hasPrevious: boolean | undefined): vscode.TreeIt
   return item;
 }
 
-/** `release+<source>[+current][+previous][+rolledBack][+rollbackable+back|forward]`, in this order. */
-export function releaseFlags(release: Release): string[] {
+/**
+ * `release+<source>[+current][+previous][+rolledBack][+rollbackable+back|forward][+commit][+compare]`,
+ * in this order. `commit`: its commit is in a local clone; `compare`: so is the running release's, another one.
+ */
+export function releaseFlags(release: Release, runningSha?: string): string[] {
   const flags = ['release', release.app.environment.source];
   if (release.current) flags.push('current');
   if (release.previous) flags.push('previous');
   if (release.rolledBack) flags.push('rolledBack');
   if (release.rollbackable) flags.push('rollbackable', release.direction === 'forward' ? 'forward' : 'back');
+  const sha = release.code?.commit?.sha;
+  if (sha) flags.push('commit');
+  if (sha && runningSha && !release.current && runningSha !== sha) flags.push('compare');
   return flags;
 }
 
@@ -110,8 +117,12 @@ export function isUncertain(reason: string | undefined): boolean {
   return reason?.startsWith('uncertain:') ?? false;
 }
 
-/** What the description says, most important first: state, age, who, then the title (cut first). */
-export function releaseDescription(release: Release, now: number): string {
+/**
+ * What the description says, most important first: state, then the commit (sha, subject, author,
+ * its age) when a local clone has it, else the deploy's age, who, and the title (cut first).
+ * `noteMissing`: this row says for its app that commits are not in the local clone.
+ */
+export function releaseDescription(release: Release, now: number, noteMissing = false): string {
   const parts: string[] = [];
   if (release.current) parts.push('current');
   else if (release.rolledBack) parts.push('rolled back');
@@ -123,6 +134,9 @@ export function releaseDescription(release: Release, now: number): string {
   // "3 of 3 hosts" says nothing; "2 of 3" does.
   const partial = /^(\d+) of (\d+) /.exec(release.presence ?? '');
   if (partial && partial[1] !== partial[2]) parts.push(`${partial[1]}/${partial[2]} hosts`);
+  const code = codeDescription(release, now);
+  if (code.length > 0) return [...parts, ...code].filter(Boolean).join(' · ');
+  if (noteMissing) parts.push(missingCodeNote(release) ?? '');
   if (release.created) parts.push(shortAge(Date.parse(release.created), now));
   if (release.triggeredBy) parts.push(shorten(release.triggeredBy.replace(/@.*$/, ''), 16));
   if (release.title) parts.push(release.title);
@@ -131,10 +145,10 @@ export function releaseDescription(release: Release, now: number): string {
 
 function releaseItem(node: ReleaseNode, now: number): vscode.TreeItem {
   const { release } = node;
-  const item = new vscode.TreeItem(release.version, node.source.hostEntries ? Collapsed : None);
+  const item = new vscode.TreeItem(releaseLabel(release), node.source.hostEntries ? Collapsed : None);
   item.id = node.id;
-  item.contextValue = releaseFlags(release).join('+');
-  item.description = releaseDescription(release, now);
+  item.contextValue = releaseFlags(release, node.running?.code?.commit?.sha).join('+');
+  item.description = releaseDescription(release, now, node.noteMissingCode);
 
   if (release.current) {
     item.iconPath = new vscode.ThemeIcon('pass-filled', new vscode.ThemeColor('testing.iconPassed'));
@@ -160,8 +174,10 @@ function releaseItem(node: ReleaseNode, now: number): vscode.TreeItem {
 
 function releaseTooltip(release: Release, now: number): vscode.MarkdownString {
   const md = new vscode.MarkdownString('', true);
+  const commit = release.code?.commit;
   md.appendMarkdown(`**${escape(release.version)}**`);
   if (release.title) md.appendMarkdown(` ${escape(release.title)}`);
+  else if (commit) md.appendMarkdown(` ${escape(commitTitle(commit))}`);
   if (release.current) md.appendMarkdown(' — current');
   if (release.rolledBack) md.appendMarkdown(' — rolled back');
   if (release.rollbackable) md.appendMarkdown(release.direction === 'forward' ? ' — going to it is a roll forward' : ' — going to it is a rollback');
@@ -169,7 +185,8 @@ function releaseTooltip(release: Release, now: number): vscode.MarkdownString {
   const rows: [string, string | undefined][] = [
     ['Source', release.sourceRepo],
     ['Branch', release.sourceBranch],
-    ['Author', release.author],
+    // The commit's own author is below, with its message.
+    ['Author', commit ? undefined : release.author],
     ['Triggered by', release.triggeredBy],
     [release.app.environment.source === 'kamal' ? 'Deployed' : 'Created', release.created && `${release.created} (${shortAge(Date.parse(release.created), now)})`],
     [release.app.environment.source === 'gitops' ? 'Gitops commit' : 'Release', release.app.environment.source === 'gitops' ? release.id : undefined],
@@ -179,6 +196,26 @@ function releaseTooltip(release: Release, now: number): vscode.MarkdownString {
   ];
   for (const [name, value] of rows) if (value) md.appendMarkdown(`${name}: \`${value.replace(/`/g, "'")}\`  \n`);
   if (release.url) md.appendMarkdown(`[Open source commit](${encodeURI(release.url)})  \n`);
+  const code = release.code;
+  if (code?.commit) {
+    const { commit } = code;
+    md.appendMarkdown('\n---\n\n');
+    md.appendMarkdown(`**Commit ${shortCommitSha(commit.sha)}**`);
+    if (code.repository) md.appendMarkdown(` in ${escape(code.repository)}`);
+    md.appendMarkdown('  \n');
+    const author = commit.authorEmail ? `${commit.authorName} <${commit.authorEmail}>` : commit.authorName;
+    md.appendMarkdown(`Author: ${escape(author)}  \n`);
+    md.appendMarkdown(`Commit date: ${escape(commit.commitDate)} (${escape(shortAge(Date.parse(commit.commitDate), now))})  \n`);
+    if (commit.pullRequest) md.appendMarkdown(`Pull request: #${escape(commit.pullRequest.number)} ${escape(commit.pullRequest.title)}  \n`);
+    if (code.uncommitted) md.appendMarkdown('**Built from uncommitted changes** on top of this commit  \n');
+    md.appendMarkdown('\n');
+    md.appendText(commit.message);
+    return md;
+  }
+  if (code) {
+    md.appendMarkdown(`Commit: \`${code.ref.replace(/`/g, "'")}\`${code.missing ? ` ${escape(code.missing)}` : ''}  \n`);
+    if (code.uncommitted) md.appendMarkdown('**Built from uncommitted changes**  \n');
+  }
   if (release.message) {
     md.appendMarkdown('\n---\n\n');
     md.appendText(release.message);

@@ -24,6 +24,10 @@ export interface ReleaseNode {
   id: string;
   source: ReleaseSource;
   release: Release;
+  /** The app's running release, when it was among those read: what "Compare with Running Release" compares with. */
+  running?: Release;
+  /** Set on the app's first row whose commit is not local: it says so for them all. */
+  noteMissingCode?: boolean;
 }
 
 export interface HostContainerNode {

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { isHostError, type HostError, type Problem, type ReleaseSource } from '../../core/model';
+import { missingCodeNote } from '../code';
 import { treeItemFor, type RowFacts } from './items';
 import type { AppNode, EnvironmentNode, ReleaseNode, TreeNode } from './nodes';
 
@@ -206,11 +207,15 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
     this.learned(node, releases.some((release) => release.previous));
     // A host that could not be read is said once, here at the app, not under every release.
     const children: TreeNode[] = hostErrors.map((error): TreeNode => ({ kind: 'hostError', id: `${node.id}/${error.id}`, error }));
+    const running = releases.find((release) => release.current);
+    const firstMissing = releases.slice(0, limit).find((release) => missingCodeNote(release));
     children.push(...releases.slice(0, limit).map((release): ReleaseNode => ({
       kind: 'release',
       id: `${node.id}/${release.id}`,
       source: node.source,
       release,
+      running,
+      noteMissingCode: release === firstMissing,
     })));
     if (releases.length > limit) children.push({ kind: 'showMore', id: `${node.id}/more`, app: node, count: Math.min(page, releases.length - limit) });
     return children;

@@ -21,11 +21,18 @@ export const everyRow = journey(
     await workbench.expandTreeItem(SAMPLE_SERVICE);
     await workbench.waitForTreeItemDescription('v2', /^previous\b/);
     await workbench.expandTreeItem('v3');
-    // At the default sidebar width nothing of a Kamal row is cut off; the details are in the tooltip.
-    for (const label of ['default', SAMPLE_SERVICE, 'v3', 'v2', 'v1', `${firstHost.address} · web`]) {
+    // At the default sidebar width nothing of the environment, app or container rows is cut off.
+    for (const label of ['default', SAMPLE_SERVICE, `${firstHost.address} · web`]) {
       assert.equal(await workbench.isTreeItemTruncated(label), false, `"${label}: ${await workbench.treeItemDescription(label)}" is cut off at the default sidebar width`);
     }
-    // A gitops row is longer (its title comes last): it is cut, but its state still shows first.
+    // A release names its commit (v1…v3 are tags of the app's commits): the end is cut, the state and commit show first.
+    assert.match(await workbench.treeItemDescription('v3'), /^current · [0-9a-f]{7} Bump rack to 3\.1\.8 · Alice Example · /);
+    assert.match(await workbench.treeItemDescription('v2'), /^previous · [0-9a-f]{7} Add product search \(#12\) · /);
+    for (const label of ['v3', 'v2', 'v1']) {
+      const shown = await workbench.visibleDescriptionWidth(label);
+      assert.ok(shown > 120, `only ${Math.round(shown)} px of "${label}: ${await workbench.treeItemDescription(label)}" show at the default sidebar width`);
+    }
+    // A gitops row is cut too, its state still first.
     await workbench.expandTreeItem('staging');
     await workbench.expandTreeItem('a');
     assert.equal(await workbench.isTreeItemTruncated('v2.0.0'), true, 'the long gitops row is not cut off: the check above would not notice either');
@@ -48,9 +55,17 @@ export const everyRow = journey(
     const appMenu = await workbench.screenshotTreeItemMenu(SAMPLE_SERVICE, 'menu-app');
     for (const label of ['Roll Back to Previous Release', 'Preview Rollback to Previous Release (Dry Run)', 'Show History', 'Roll Back…']) assert.ok(has(appMenu, label), `app menu: ${appMenu.join(' | ')}`);
     const currentMenu = await workbench.screenshotTreeItemMenu('v3', 'menu-release-current');
-    assert.deepEqual(currentMenu, ['Show History on Hosts', 'Copy Version']);
+    assert.deepEqual(currentMenu, ['Show History on Hosts', 'Open Commit', 'Copy Version', 'Copy Commit SHA']);
     const previousMenu = await workbench.screenshotTreeItemMenu('v2', 'menu-release-previous');
-    assert.deepEqual(previousMenu, ['Preview Rollback to This Release (Dry Run)', 'Show History on Hosts', 'Copy Version', 'Roll Back to This Release']);
+    assert.deepEqual(previousMenu, [
+      'Preview Rollback to This Release (Dry Run)',
+      'Show History on Hosts',
+      'Compare with Running Release',
+      'Open Commit',
+      'Copy Version',
+      'Copy Commit SHA',
+      'Roll Back to This Release',
+    ]);
     await workbench.expandTreeItem('v3');
     const containerRow = `${firstHost.address} · web`;
     await workbench.waitForTreeChildren('v3', hosts.hosts.length);
@@ -61,7 +76,16 @@ export const everyRow = journey(
     await workbench.expandTreeItem('staging');
     await workbench.expandTreeItem('a');
     const gitopsMenu = await workbench.screenshotTreeItemMenu('v2.0.0', 'menu-release-gitops');
-    assert.deepEqual(gitopsMenu, ['Preview Rollback to This Release (Dry Run)', 'Open Change', 'Copy Version', 'Copy Commit SHA', 'Roll Back to This Release']);
+    assert.deepEqual(gitopsMenu, [
+      'Preview Rollback to This Release (Dry Run)',
+      'Open Change',
+      'Compare with Running Release',
+      'Open Commit',
+      'Copy Version',
+      'Copy Commit SHA',
+      'Copy Gitops Commit SHA',
+      'Roll Back to This Release',
+    ]);
     await workbench.treeItem('v2.0.0').click();
     const changeTab = workbench.page.locator('.part.editor .tabs-container .tab.active');
     await changeTab.filter({ hasText: /staging\/a v2\.0\.0/ }).waitFor({ state: 'visible' });
@@ -80,7 +104,15 @@ export const everyRow = journey(
     await workbench.waitForTreeItemDescription('v2', /^current\b/);
     await workbench.waitForTreeItemDescription('v3', /^newer\b/);
     const forwardMenu = await workbench.screenshotTreeItemMenu('v3', 'menu-release-newer');
-    assert.deepEqual(forwardMenu, ['Preview Roll Forward to This Release (Dry Run)', 'Show History on Hosts', 'Copy Version', 'Roll Forward to This Release']);
+    assert.deepEqual(forwardMenu, [
+      'Preview Roll Forward to This Release (Dry Run)',
+      'Show History on Hosts',
+      'Compare with Running Release',
+      'Open Commit',
+      'Copy Version',
+      'Copy Commit SHA',
+      'Roll Forward to This Release',
+    ]);
     assert.ok(!forwardMenu.some((label) => /Roll Back/.test(label)), `a newer release offers a rollback: ${forwardMenu.join(' | ')}`);
     await workbench.rightClickTreeItem('v3');
     const menuRegion = await workbench.regionAround([workbench.sidebar.locator('.composite.title'), workbench.treeItem('v1'), workbench.page.locator('.context-view .monaco-menu').first()], 6);
