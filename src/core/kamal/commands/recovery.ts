@@ -83,7 +83,7 @@ export function undoRename(config: Pick<KamalConfig, 'service' | 'destination'>,
  * the new version serves, so nothing but it and its drained predecessor keeps running.
  */
 export function stopRunningReplacedCopies(config: Pick<KamalConfig, 'service' | 'destination'>, role: string, stopWaitTime?: number): string {
-  const filters = [`label=service=${config.service}`, ...(config.destination !== undefined ? [`label=destination=${config.destination}`] : []), `label=role=${role}`, 'status=running', 'name=_replaced_'];
+  const filters = [`label=service=${config.service}`, `label=destination=${config.destination ?? ''}`, `label=role=${role}`, 'status=running', 'name=_replaced_'];
   const list = ['docker', 'ps', '--quiet', ...filters.flatMap((filter) => ['--filter', filter])];
   const stop = ['xargs', '-r', 'docker', 'stop', ...(stopWaitTime !== undefined ? ['-t', String(stopWaitTime)] : [])];
   return shellLine(list, '|', stop);
