@@ -21,7 +21,8 @@ import {
   validateService,
   validateVersion,
 } from '../../../src/core/kamal/commands/app';
-import { acquireLock, lockStatus, parseLockDetails, releaseLock, rubyBase64, utcIso8601 } from '../../../src/core/kamal/commands/lock';
+import { AUTOMATIC_DEPLOY_LOCK_MESSAGE, acquireLock, lockDetailsText, lockStatus, parseLockDetails, releaseLock, rubyBase64, utcIso8601 } from '../../../src/core/kamal/commands/lock';
+import { lockMessageFor } from '../../../src/core/kamal/rollback-plan';
 import { stopRunningReplacedCopies } from '../../../src/core/kamal/commands/recovery';
 import { auditLine, recordAudit } from '../../../src/core/kamal/commands/auditor';
 import { proxyDeploy } from '../../../src/core/kamal/commands/proxy';
@@ -301,8 +302,22 @@ describe('Kamal commands', () => {
       assert.match(acquireLock(production, details), /^mkdir \.kamal\/lock-chat-production && \{ echo '[A-Za-z0-9+/=\n]+' > \.kamal\/lock-chat-production\/details \|\| \{ rm -rf \.kamal\/lock-chat-production; false; \}; \}$/);
     });
     it('reads status and releases exactly as Kamal', () => {
+      // test/commands/lock_test.rb (service app, destination production): "status", "release"; "acquire" as a pattern.
+      const app = kamalConfig({ service: 'app', repository: 'dhh/app', destination: 'production' });
+      assert.equal(lockStatus(app), 'stat .kamal/lock-app-production > /dev/null && cat .kamal/lock-app-production/details | base64 -d');
+      assert.equal(releaseLock(app), 'rm .kamal/lock-app-production/details && rm -r .kamal/lock-app-production');
+      assert.match(acquireLock(app, { ...details, message: 'Hello', version: '123' }), /mkdir \.kamal\/lock-app-production && .*echo '.*' > \.kamal\/lock-app-production\/details/s);
       assert.equal(lockStatus(plain), 'stat .kamal/lock-chat > /dev/null && cat .kamal/lock-chat/details | base64 -d');
-      assert.equal(releaseLock(production), 'rm .kamal/lock-chat-production/details && rm -r .kamal/lock-chat-production');
+    });
+    it("writes a message Kamal's --lock-wait waits for, naming this run", () => {
+      // cli/base.rb acquire_lock_with_wait: `unless status.include?(AUTOMATIC_DEPLOY_LOCK_MESSAGE)` it refuses to wait.
+      assert.equal(AUTOMATIC_DEPLOY_LOCK_MESSAGE, 'Automatic deploy lock');
+      for (const kind of ['rollback', 'roll-forward'] as const) {
+        const message = lockMessageFor(kind, 'v2');
+        const status = lockDetailsText({ ...details, message });
+        assert.ok(status.includes('Automatic deploy lock'), status);
+        assert.match(message, /to v2 by Deploy Rollback$/);
+      }
     });
     it('parses the holder, time, version and message', () => {
       assert.deepEqual(parseLockDetails('Locked by: DHH at 2026-11-22T10:00:00Z\nVersion: v9\nMessage: Manual deploy\nin two lines\n'), {
