@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { hookEnvironment } from '../../../src/core/kamal/hooks';
 import { chmod, mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,7 +63,8 @@ describe('executeKamalRollback', () => {
     const currentVersion = plan.detail.hostPlans[0].steps[0].commands.currentVersion;
     assert.deepEqual(runCommands(fakes, 'web-1'), [
       `mkdir -p .kamal && echo '[T] [ada] [web] Renaming container v2 to v2_replaced_X' >> .kamal/chat-audit.log && docker rename chat-web-v2 chat-web-v2_replaced_X && ${currentVersion}`,
-      runCommands(fakes, 'web-1')[1],
+      'docker run --detach --restart unless-stopped --name chat-web-v2 --network kamal --hostname web-1-H --env KAMAL_CONTAINER_NAME="chat-web-v2" --env KAMAL_VERSION="v2" --env KAMAL_HOST="web-1"' +
+        ' --env-file .kamal/apps/chat/env/roles/web.env --log-opt max-size="10m" --label service="chat" --label role="web" --label destination localhost:5555/bars/app:v2',
       'docker exec kamal-proxy kamal-proxy deploy chat-web --target="CID:80" --deploy-timeout="10s" --drain-timeout="30s" --buffer-requests --buffer-responses --log-request-header="Cache-Control" --log-request-header="Last-Modified" --log-request-header="User-Agent"',
       "mkdir -p .kamal && echo '[T] [ada] [web] Booted app version v2' >> .kamal/chat-audit.log && docker container ls --all --filter 'name=^chat-web-v3$' --quiet | xargs docker stop",
       "mkdir -p .kamal && echo '[T] [ada] Tagging localhost:5555/bars/app:v2 as the latest image' >> .kamal/chat-audit.log && docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest",
@@ -536,9 +538,10 @@ describe('executeKamalRollback', () => {
   });
 
   describe('hooks', () => {
-    it('run in Kamal\'s order with KAMAL_* details', async () => {
+    it('run in Kamal\'s order with KAMAL_* details (KAMAL_ROLES left out, as Kamal does without --roles)', async () => {
       const log = join(tmpdir(), `kamal-hooks-log-${process.pid}-${Date.now()}`);
-      const record = `echo "$(basename "$0") $KAMAL_COMMAND $KAMAL_SERVICE_VERSION $KAMAL_VERSION hosts=$KAMAL_HOSTS roles=$KAMAL_ROLES lock=$KAMAL_LOCK by=$KAMAL_PERFORMER" >> ${log}`;
+      // cli/base.rb run_hook: `roles: KAMAL.specific_roles&.join(",")` then `.compact`, so no --roles means no KAMAL_ROLES at all.
+      const record = `echo "$(basename "$0") $KAMAL_COMMAND $KAMAL_SERVICE_VERSION $KAMAL_VERSION hosts=$KAMAL_HOSTS roles=\${KAMAL_ROLES-unset} lock=$KAMAL_LOCK by=$KAMAL_PERFORMER" >> ${log}`;
       const dir = await writeHooks({ 'pre-connect': record, 'pre-deploy': record, 'pre-app-boot': record, 'post-app-boot': record, 'post-deploy': record });
       const { config, fakes } = fleet(['web-1', 'web-2'], { hooksPath: dir, file: join(dir, '..', '..', 'config', 'deploy.yml'), boot: { limit: 1 } });
       const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
@@ -547,14 +550,20 @@ describe('executeKamalRollback', () => {
       const lines = (await readFile(log, 'utf8')).trim().split('\n');
       await rm(log, { force: true });
       assert.deepEqual(lines, [
-        'pre-connect rollback chat@v2 v2 hosts=web-1,web-2 roles=web lock=false by=ada',
-        'pre-deploy rollback chat@v2 v2 hosts=web-1,web-2 roles=web lock=true by=ada',
-        'pre-app-boot rollback chat@v2 v2 hosts=web-1 roles=web lock=true by=ada',
-        'post-app-boot rollback chat@v2 v2 hosts=web-1 roles=web lock=true by=ada',
-        'pre-app-boot rollback chat@v2 v2 hosts=web-2 roles=web lock=true by=ada',
-        'post-app-boot rollback chat@v2 v2 hosts=web-2 roles=web lock=true by=ada',
-        'post-deploy rollback chat@v2 v2 hosts=web-1,web-2 roles=web lock=false by=ada',
+        'pre-connect rollback chat@v2 v2 hosts=web-1,web-2 roles=unset lock=false by=ada',
+        'pre-deploy rollback chat@v2 v2 hosts=web-1,web-2 roles=unset lock=true by=ada',
+        'pre-app-boot rollback chat@v2 v2 hosts=web-1 roles=unset lock=true by=ada',
+        'post-app-boot rollback chat@v2 v2 hosts=web-1 roles=unset lock=true by=ada',
+        'pre-app-boot rollback chat@v2 v2 hosts=web-2 roles=unset lock=true by=ada',
+        'post-app-boot rollback chat@v2 v2 hosts=web-2 roles=unset lock=true by=ada',
+        'post-deploy rollback chat@v2 v2 hosts=web-1,web-2 roles=unset lock=false by=ada',
       ]);
+    });
+
+    it('sets KAMAL_ROLES only for a run that covers some of the roles, as Kamal with --roles', () => {
+      const details = { recordedAt: 'T', performer: 'ada', service: 'chat', version: 'v2', hosts: ['web-1'], lock: true, command: 'rollback' };
+      assert.equal('KAMAL_ROLES' in hookEnvironment(details), false);
+      assert.equal(hookEnvironment({ ...details, roles: ['web'] }).KAMAL_ROLES, 'web');
     });
 
     it('a failing hook aborts with its output and releases the lock', async () => {
