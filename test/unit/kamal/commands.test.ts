@@ -348,6 +348,21 @@ describe('Kamal commands', () => {
     });
   });
 
+  describe('audit (Kamal\'s test/commands/auditor_test.rb)', () => {
+    // Kamal's argv [mkdir -p .kamal && echo "<tags>" "<message>" >> <log>]; the echoed words, joined, are the line.
+    const app = kamalConfig({ service: 'app', repository: 'dhh/app' });
+    const echoed = (command: string) => /^mkdir -p \.kamal && echo '(.*)' >> (\S+)$/.exec(command)?.slice(1);
+    it('record, with destination, with command details', () => {
+      const tags = { recordedAt: '2026-11-23T00:17:41Z', performer: 'dhh@example.com' };
+      assert.deepEqual(echoed(recordAudit(app, tags, 'app removed container')), ['[2026-11-23T00:17:41Z] [dhh@example.com] app removed container', '.kamal/app-audit.log']);
+      assert.deepEqual(echoed(recordAudit({ ...app, destination: 'staging' }, tags, 'app removed container')), [
+        '[2026-11-23T00:17:41Z] [dhh@example.com] [staging] app removed container',
+        '.kamal/app-staging-audit.log',
+      ]);
+      assert.deepEqual(echoed(recordAudit(app, { ...tags, role: 'web' }, 'app removed container')), ['[2026-11-23T00:17:41Z] [dhh@example.com] [web] app removed container', '.kamal/app-audit.log']);
+    });
+  });
+
   describe('hostile values', () => {
     const hostile = ['a;rm -rf ~', '$(id)', '`id`', "a'b", 'a"b', 'a b', '../etc', 'a|b', 'a\nb', ''];
     for (const value of hostile) {
