@@ -87,7 +87,10 @@ describe('kamal rollback on real hosts', function () {
     for (const host of appHosts) {
       assert.equal(await hosts.proxyTargetContainer(host, 'chat-web'), 'chat-web-v1', `${host.name} proxy target`);
       const proxy = await hosts.proxyState(host, 'chat-web');
-      assert.ok(proxy?.flags.includes('--deploy-timeout=10s') && proxy.flags.includes('--buffer-requests'), `full flag set on ${host.name}: ${proxy?.flags.join(' ')}`);
+      // Kamal 2.12's test/commands/app_test.rb "deploy" (deploy_timeout 30 there, 10 here), flag for flag as the proxy took them.
+      const kamal = 'docker exec kamal-proxy kamal-proxy deploy app-web --target="172.1.0.2:80" --deploy-timeout="30s" --drain-timeout="30s" --buffer-requests --buffer-responses --log-request-header="Cache-Control" --log-request-header="Last-Modified" --log-request-header="User-Agent"';
+      const expected = kamal.split(' ').slice(6).map((flag) => flag.replace(/"/g, '')).map((flag) => (flag.startsWith('--target=') ? `--target=${proxy?.target}` : flag.replace('--deploy-timeout=30s', '--deploy-timeout=10s')));
+      assert.deepEqual(proxy?.flags, expected, `full flag set on ${host.name}`);
       assert.equal(await containerState(hosts, host, 'chat-web-v2'), 'exited');
       assert.equal(await containerState(hosts, host, 'chat-web-v1'), 'running');
       const labels = JSON.parse(await dockerOk(hosts, host, ['inspect', '--format', '{{json .Config.Labels}}', 'chat-web-v1'])) as Record<string, string>;

@@ -349,7 +349,11 @@ export class FakeHost implements HostSession {
       return this.ok([...tags].map((tag) => `${tag}\n`).join(''));
     }
     if (command === 'docker exec kamal-proxy kamal-proxy list') {
-      return this.ok(['Service Target', ...[...this.proxyTargets].map(([service, target]) => `${service} ${target}:80`)].join('\n') + '\n');
+      // As kamal-proxy v0.9 prints it: every cell styled with ANSI escapes, padded, two spaces apart.
+      const cell = (text: string, style = '') => `\x1b[${style}m${text}\x1b[0m  `;
+      const header = ['Service', 'Host', 'Path', 'Target', 'State', 'TLS'].map((text) => cell(text, '3;94')).join('');
+      const rows = [...this.proxyTargets].sort().map(([service, target]) => cell(service, '1;34') + cell('') + cell('/') + cell(`${target}:80`) + cell('running') + cell('no'));
+      return this.ok([header, ...rows].join('\n') + '\n');
     }
     if ((match = /^if docker container inspect (\S+) > \/dev\/null 2>&1; then docker rm -f (\S+) > \/dev\/null 2>&1; docker rename \S+ \S+; fi$/.exec(command))) {
       const renamed = this.byName(match[1]);
