@@ -181,10 +181,10 @@ export async function confirmPlan(context: RollbackContext, plan: RollbackPlan):
   return typed === plan.app;
 }
 
-/** Rollbacks in flight: each entry cancels one as its notification's Cancel button does, and returns what it showed. */
+/** Rollbacks in flight: each entry cancels one as its notification's Cancel button does, and returns what the notification shows then. */
 const runningRollbacks = new Set<() => string>();
 
-/** Cancels every rollback in flight (the integration suite's Cancel button); returns the progress messages shown at once. */
+/** Cancels every rollback in flight through the Cancel button's handler; returns what each notification shows right after. */
 export function cancelRunningRollbacks(): string[] {
   return [...runningRollbacks].map((cancel) => cancel());
 }
@@ -197,17 +197,22 @@ export async function executeWithProgress(context: RollbackContext, source: Rele
     { location: vscode.ProgressLocation.Notification, title: `${words.ing} ${plan.app} to ${plan.to}`, cancellable: true },
     async (progress, token) => {
       let cancelling = false;
+      let shown = '';
       const controller = new AbortController();
+      const report = (message: string) => {
+        shown = message;
+        progress.report({ message });
+      };
       // Once cancelled, later steps (putting things back, unlocking) must not hide that it is cancelling.
-      const reporter = output.reporter(plan.source, (message) => progress.report({ message: cancelling ? `Cancelling… ${message}` : message }));
+      const reporter = output.reporter(plan.source, (message) => report(cancelling ? `Cancelling… ${message}` : message));
       const cancel = (): string => {
         if (!cancelling) {
           cancelling = true;
-          progress.report({ message: 'Cancelling…' });
+          report('Cancelling…');
           reporter.warn('Cancel requested: stopping the commands in flight, putting back half-done steps, then releasing the lock.');
           controller.abort();
         }
-        return 'Cancelling…';
+        return shown;
       };
       if (token.isCancellationRequested) cancel();
       token.onCancellationRequested(cancel);

@@ -155,7 +155,7 @@ describe('test hosts harness (real sshd + dockerd per network namespace)', funct
     assert.equal(viaConfig.stdout.trim(), `unix://${jump.dockerSocket}`);
   });
 
-  it('seeds Kamal containers, labels, env file, latest tag and proxy exactly as kamal deploy leaves them', async function () {
+  it('seeds Kamal containers, labels, env file, latest tag and proxy exactly as kamal deploy leaves them (Kamal\'s own run and deploy lines)', async function () {
     const [host0, host1, host2] = testHosts.hosts;
     assert.ok(host0 && host1 && host2);
     const seeded = await testHosts.seedKamalState({
@@ -177,13 +177,39 @@ describe('test hosts harness (real sshd + dockerd per network namespace)', funct
 
     const envFile = await testHosts.exec(host0, `cat ${kamalEnvFilePath(SERVICE, 'web')}`);
     assert.match(envFile.stdout, /SECRET_KEY_BASE=/);
-    const labels = await testHosts.docker(host0, ['inspect', '--format', '{{json .Config.Labels}}', 'chat-web-v2']);
-    assert.deepEqual(JSON.parse(labels.stdout), { service: SERVICE, role: 'web', destination: '' });
+    // What nobody here wrote: Kamal 2.12's test/commands/app_test.rb "run with hostname" (service app, image
+    // dhh/app, version 999), read as the container docker made of it, for chat, user/app and v2; KAMAL_HOST as
+    // lib/kamal/commands/app.rb adds it.
+    const kamalRun =
+      'docker run --detach --restart unless-stopped --name app-web-999 --network kamal --hostname myhost -e KAMAL_CONTAINER_NAME="app-web-999" -e KAMAL_VERSION="999"' +
+      ' --env-file .kamal/apps/app/env/roles/web.env --log-opt max-size="10m" --label service="app" --label role="web" --label destination dhh/app:999';
+    const ours = (word: string) => word.replace(/"/g, '').replace(/\bapp-web-999\b/g, 'chat-web-v2').replace(/\b999\b/g, 'v2').replace('dhh/app', testHosts.repository).replace(/^service=app$/, `service=${SERVICE}`).replace('apps/app/', `apps/${SERVICE}/`);
+    const words = kamalRun.split(' ').map(ours);
+    const after = (flag: string) => words.flatMap((word, index) => (words[index - 1] === flag ? [word] : []));
+    const inspected = JSON.parse((await testHosts.docker(host0, ['inspect', 'chat-web-v2'])).stdout)[0] as {
+      Name: string; Config: { Env: string[]; Labels: Record<string, string>; Image: string; Hostname: string }; HostConfig: { RestartPolicy: { Name: string }; NetworkMode: string; LogConfig: { Config: Record<string, string> } };
+    };
+    assert.equal(inspected.Name, `/${after('--name')[0]}`);
+    assert.equal(inspected.HostConfig.RestartPolicy.Name, after('--restart')[0]);
+    assert.equal(inspected.HostConfig.NetworkMode, after('--network')[0]);
+    assert.deepEqual(inspected.HostConfig.LogConfig.Config, Object.fromEntries(after('--log-opt').map((option) => option.split('='))));
+    assert.deepEqual(inspected.Config.Labels, Object.fromEntries(after('--label').map((label) => [label.split('=')[0], label.split('=')[1] ?? ''])));
+    assert.equal(inspected.Config.Image, words.at(-1));
+    assert.match(inspected.Config.Hostname, new RegExp(`^${host0.name}-[0-9a-f]{12}$`), 'Kamal\'s <host>-<12 hex>');
+    for (const env of [...after('-e'), `KAMAL_HOST=${host0.address}`]) assert.ok(inspected.Config.Env.includes(env), `${env} in ${inspected.Config.Env.join(' ')}`);
+    assert.equal(after('--env-file')[0], kamalEnvFilePath(SERVICE, 'web'));
+    for (const line of envFile.stdout.trim().split('\n')) assert.ok(inspected.Config.Env.includes(line), `${line} from the env file`);
 
+    // Kamal 2.12's test/commands/app_test.rb "deploy": the flags kamal deploy leaves with kamal-proxy.
+    const kamalDeploy =
+      'docker exec kamal-proxy kamal-proxy deploy app-web --target="172.1.0.2:80" --deploy-timeout="30s" --drain-timeout="30s" --buffer-requests --buffer-responses' +
+      ' --log-request-header="Cache-Control" --log-request-header="Last-Modified" --log-request-header="User-Agent"';
     for (const host of [host0, host1, host2]) {
       assert.equal(await testHosts.proxyTargetContainer(host, 'chat-web'), 'chat-web-v2');
       const state = await testHosts.proxyState(host, 'chat-web');
-      assert.equal(state?.target, `${seeded[testHosts.hosts.indexOf(host)]?.containerIds.v2?.slice(0, 12)}:80`);
+      const target = `${seeded[testHosts.hosts.indexOf(host)]?.containerIds.v2?.slice(0, 12)}:80`;
+      assert.equal(state?.target, target);
+      assert.deepEqual(state?.flags, kamalDeploy.split(' ').slice(6).map((flag) => flag.replace(/"/g, '').replace('172.1.0.2:80', target)));
     }
   });
 
@@ -199,7 +225,7 @@ describe('test hosts harness (real sshd + dockerd per network namespace)', funct
     assert.ok(existsSync(join(host0.home, '.kamal/apps/chat-staging/env/roles/web.env')));
   });
 
-  it('switches the proxy stand-in only to a healthy target and keeps the old one otherwise', async function () {
+  it('switches the proxy stand-in only to a healthy target and keeps the old one otherwise; lists and refuses flags as kamal-proxy v0.9 does', async function () {
     const [, host1] = testHosts.hosts;
     assert.ok(host1);
     const before = await testHosts.proxyState(host1, 'chat-web');
@@ -228,8 +254,26 @@ describe('test hosts harness (real sshd + dockerd per network namespace)', funct
       flags: [`--target=${healthyId}:80`, '--deploy-timeout=10s', '--drain-timeout=30s', '--buffer-requests', '--log-request-header=Cache-Control', '--log-request-header=User-Agent'],
     });
     assert.equal(await testHosts.proxyTargetContainer(host1, 'chat-web'), 'chat-web-v1');
+    // kamal-proxy v0.9's list: every cell styled, padded, two spaces apart.
     const listed = await testHosts.docker(host1, ['exec', 'kamal-proxy', 'kamal-proxy', 'list']);
-    assert.match(listed.stdout, new RegExp(`chat-web\\s+${healthyId}:80`));
+    const rows = listed.stdout.split('\n').filter(Boolean);
+    // eslint-disable-next-line no-control-regex
+    assert.match(rows[0] ?? '', /^\x1b\[3;94mService\x1b\[0m +\x1b\[3;94mHost\x1b\[0m +\x1b\[3;94mPath\x1b\[0m +\x1b\[3;94mTarget\x1b\[0m +\x1b\[3;94mState\x1b\[0m +\x1b\[3;94mTLS\x1b\[0m {2}$/);
+    assert.ok(rows.some((row) => new RegExp(`^\x1b\\[1;34mchat-web\x1b\\[0m +\x1b\\[m\x1b\\[0m +\x1b\\[m/\x1b\\[0m +\x1b\\[m${healthyId}:80\x1b\\[0m +\x1b\\[mrunning\x1b\\[0m +\x1b\\[mno\x1b\\[0m +$`).test(row)), JSON.stringify(rows));
+
+    // Flags kamal-proxy v0.9 does not know, or values it cannot parse, are refused as cobra refuses them, changing nothing.
+    for (const [flags, error] of [
+      ['--bogus-flag', /^Error: unknown flag: --bogus-flag$/m],
+      ['--deploy-timeout=10', /^Error: invalid argument "10" for "--deploy-timeout" flag: time: invalid duration "10"$/m],
+      ['--tls', /^Error: host must be set when using TLS$/m],
+      ['--buffer-requests=maybe', /^Error: invalid argument "maybe" for "--buffer-requests" flag/m],
+      ['--max-request-body=5', /^Error: max-request-body can only be set when request buffering is enabled$/m],
+    ] as const) {
+      const refused = await testHosts.docker(host1, ['exec', 'kamal-proxy', 'kamal-proxy', 'deploy', 'chat-web', `--target=${healthyId}:80`, flags]);
+      assert.equal(refused.code, 1, `${flags}: ${refused.stderr}`);
+      assert.match(refused.stderr, error);
+      assert.equal(await testHosts.proxyTargetContainer(host1, 'chat-web'), 'chat-web-v1');
+    }
 
     await testHosts.makeUnhealthy(host1, 'chat-web-v2');
     const v2Id = (await testHosts.docker(host1, ['inspect', '--format', '{{.Id}}', 'chat-web-v2'])).stdout.trim().slice(0, 12);

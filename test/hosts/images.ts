@@ -75,40 +75,77 @@ status_of() {
   printf 'GET %s HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n' "$3" "$1" | nc -w 2 "$addr" "$2" 2>/dev/null | head -1 | awk '{ print $2 }'
 }
 
-is_boolean_flag() {
+# The flags of kamal-proxy v0.9's "deploy" (internal/cmd/deploy.go): anything else is refused as cobra refuses it.
+flag_kind() {
   case "$1" in
-    tls|tls-staging|tls-redirect|buffer-requests|buffer-responses|forward-headers|strip-path-prefix|force) return 0 ;;
+    tls|tls-staging|tls-redirect|buffer-requests|buffer-responses|forward-headers|strip-path-prefix|read-target-websockets) echo bool ;;
+    deploy-timeout|drain-timeout|health-check-interval|health-check-timeout|writer-affinity-timeout|target-timeout) echo duration ;;
+    buffer-memory|max-request-body|max-response-body|health-check-port) echo int ;;
+    target|read-target|host|path-prefix|tls-certificate-path|tls-private-key-path|health-check-path|error-pages|log-request-header|log-response-header) echo string ;;
+    *) echo unknown ;;
   esac
+}
+
+refuse() {
+  echo "Error: $1" >&2
+  echo "Run 'kamal-proxy deploy --help' for usage." >&2
+  exit 1
+}
+
+check_value() {
+  case "$(flag_kind "$1")" in
+    bool) case "$2" in 1|t|T|TRUE|true|True|0|f|F|FALSE|false|False) ;; *) refuse "invalid argument \\"$2\\" for \\"--$1\\" flag: strconv.ParseBool: parsing \\"$2\\": invalid syntax" ;; esac ;;
+    duration) echo "$2" | grep -Eq '^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+$' || refuse "invalid argument \\"$2\\" for \\"--$1\\" flag: time: invalid duration \\"$2\\"" ;;
+    int) echo "$2" | grep -Eq '^-?[0-9]+$' || refuse "invalid argument \\"$2\\" for \\"--$1\\" flag: strconv.ParseInt: parsing \\"$2\\": invalid syntax" ;;
+  esac
+}
+
+is_true() {
+  case "$1" in 1|t|T|TRUE|true|True) return 0 ;; esac
   return 1
 }
 
 deploy() {
-  service=""; target=""; path=/up; timeout=30s; flags=""
+  service=""; target=""; path=/up; timeout=30s; flags=""; seen=" "
   while [ $# -gt 0 ]; do
     case "$1" in
-      --*=*) name=\${1%%=*}; name=\${name#--}; value=\${1#*=}; flag="--$name=$value" ;;
+      --*=*) name=\${1%%=*}; name=\${name#--}; value=\${1#*=} ;;
       --*)
         name=\${1#--}
-        if is_boolean_flag "$name" || [ $# -lt 2 ]; then
-          value=true; flag="--$name"
+        if [ "$(flag_kind "$name")" = bool ]; then
+          value=true
+        elif [ "$(flag_kind "$name")" = unknown ]; then
+          value=""
+        elif [ $# -lt 2 ]; then
+          refuse "flag needs an argument: --$name"
         else
-          value=$2; flag="--$name=$value"; shift
+          value=$2; shift
         fi ;;
       *)
-        if [ -n "$service" ]; then echo "Error: unexpected argument $1" >&2; exit 2; fi
+        if [ -n "$service" ]; then refuse "accepts 1 arg(s), received 2"; fi
         service=$1; shift; continue ;;
     esac
     shift
+    [ "$(flag_kind "$name")" != unknown ] || refuse "unknown flag: --$name"
+    check_value "$name" "$value"
+    case "$(flag_kind "$name")" in bool) flag="--$name" ; is_true "$value" || flag="--$name=$value" ;; *) flag="--$name=$value" ;; esac
     case "$name" in
       target) target=$value ;;
       health-check-path) path=$value ;;
       deploy-timeout) timeout=$value ;;
     esac
+    seen="$seen$name "
+    [ "$(flag_kind "$name")" = bool ] && ! is_true "$value" && seen="$seen!$name "
     flags="$flags$flag
 "
   done
-  [ -n "$service" ] || { echo "Error: deploy needs a service name" >&2; exit 2; }
-  [ -n "$target" ] || { echo "Error: deploy needs --target=HOST:PORT" >&2; exit 2; }
+  [ -n "$service" ] || refuse "accepts 1 arg(s), received 0"
+  [ -n "$target" ] || refuse 'required flag(s) "target" not set'
+  case "$seen" in *" tls-certificate-path "*) case "$seen" in *" tls-private-key-path "*) ;; *) refuse "if any flags in the group [tls-certificate-path tls-private-key-path] are set they must all be set; missing [tls-private-key-path]" ;; esac ;; esac
+  case "$seen" in *" tls-private-key-path "*) case "$seen" in *" tls-certificate-path "*) ;; *) refuse "if any flags in the group [tls-certificate-path tls-private-key-path] are set they must all be set; missing [tls-certificate-path]" ;; esac ;; esac
+  case "$seen" in *" max-request-body "*) case "$seen" in *" buffer-requests "*) ;; *) refuse "max-request-body can only be set when request buffering is enabled" ;; esac ;; esac
+  case "$seen" in *" max-response-body "*) case "$seen" in *" buffer-responses "*) ;; *) refuse "max-response-body can only be set when response buffering is enabled" ;; esac ;; esac
+  case "$seen" in *" tls "*) case "$seen" in *" !tls "*) ;; *) case "$seen" in *" host "*) ;; *) refuse "host must be set when using TLS" ;; esac ;; esac ;; esac
   host=\${target%:*}; port=\${target##*:}
   [ "$host" != "$target" ] || port=80
   limit=$(seconds_of "$timeout")
@@ -129,12 +166,32 @@ deploy() {
   echo "Deployed $service to $target"
 }
 
+# kamal-proxy v0.9's "list" (internal/cmd/list.go, formatting.go): services sorted, columns padded to
+# their widest cell plus two spaces, every cell wrapped in ANSI styles (header italic, names bold).
 list() {
-  printf '%-32s %s\\n' Service Target
   for file in "$STATE_DIR"/*; do
     [ -f "$file" ] || continue
-    printf '%-32s %s\\n' "$(basename "$file")" "$(sed -n 's/^target=//p' "$file")"
-  done
+    awk -v name="$(basename "$file")" '
+      /^target=/ { target = substr($0, 8) }
+      /^--host=/ { hosts = hosts (hosts == "" ? "" : ",") substr($0, 8) }
+      /^--path-prefix=/ { paths = paths (paths == "" ? "" : ",") substr($0, 15) }
+      $0 == "--tls" || $0 == "--tls=true" { tls = "yes" }
+      END { printf "%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n", name, hosts, (paths == "" ? "/" : paths), target, "running", (tls == "" ? "no" : tls) }
+    ' "$file"
+  done | awk -F '\\t' '
+    BEGIN { rows = 1; split("Service Host Path Target State TLS", head, " "); for (i = 1; i <= 6; i++) { cell[1, i] = head[i]; width[i] = length(head[i]) } }
+    { rows++; for (i = 1; i <= 6; i++) { cell[rows, i] = $i; if (length($i) > width[i]) width[i] = length($i) } }
+    END {
+      for (r = 1; r <= rows; r++) {
+        line = ""
+        for (i = 1; i <= 6; i++) {
+          style = (r == 1) ? "3;94" : (i == 1 ? "1;34" : "")
+          pad = ""; for (k = length(cell[r, i]); k < width[i]; k++) pad = pad " "
+          line = line "\\033[" style "m" cell[r, i] "\\033[0m" pad "  "
+        }
+        print line
+      }
+    }'
 }
 
 command=$1
@@ -144,11 +201,11 @@ case "$command" in
     trap 'exit 0' TERM INT
     while :; do sleep 3600 & wait $!; done ;;
   deploy) deploy "$@" ;;
-  list) list ;;
   remove) rm -f "$STATE_DIR/$1" ;;
   stop|resume) echo "$command $*" >> "$HISTORY" ;;
   version) echo v0.9.0 ;;
-  *) echo "Usage: kamal-proxy run | deploy SERVICE --target=HOST:PORT [flags] | list | remove SERVICE" >&2; exit 2 ;;
+  list|ls) [ $# -eq 0 ] || refuse "unknown command \\"$1\\" for \\"kamal-proxy list\\""; list ;;
+  *) echo "Error: unknown command \\"$command\\" for \\"kamal-proxy\\"" >&2; exit 1 ;;
 esac
 `;
 

@@ -110,8 +110,10 @@ export async function seedKamalState(testHosts: TestHosts, options: SeedKamalOpt
           const proxyService = kamalProxyServiceName(service, role, destination);
           await docker([
             'exec', 'kamal-proxy', 'kamal-proxy', 'deploy', proxyService,
+            // Kamal 2.12's default deploy options (test/commands/app_test.rb "deploy").
             `--target=${liveId.slice(0, 12)}:${options.appPort ?? 80}`,
-            '--deploy-timeout=30s', '--drain-timeout=30s', '--health-check-path=/up',
+            '--deploy-timeout=30s', '--drain-timeout=30s', '--buffer-requests', '--buffer-responses',
+            '--log-request-header=Cache-Control', '--log-request-header=Last-Modified', '--log-request-header=User-Agent',
           ]);
         }
       }

@@ -114,11 +114,24 @@ describe('gitops releases in VS Code', function () {
   });
 
   it('changes nothing when the confirmation is declined', async () => {
-    api.testing.setPrompter({ confirm: async () => false, input: async () => undefined, pick: async () => undefined });
+    const asked: string[] = [];
+    api.testing.setPrompter({
+      confirm: async (message) => {
+        asked.push(message);
+        return false;
+      },
+      input: async () => undefined,
+      pick: async () => undefined,
+    });
     const b1 = (await releaseNodes(await appNode('b'))).find((node) => node.release.id === fixture.shas.b1)!;
     const remoteBefore = fixture.git(['rev-parse', 'HEAD'], fixture.remote);
+    const workBefore = fixture.git(['rev-parse', 'HEAD'], fixture.work);
     await vscode.commands.executeCommand('deployRollback.rollbackToRelease', b1);
+    assert.equal(asked.length, 1, `the confirmation was asked once: ${asked.join(' | ')}`);
+    assert.match(asked[0]!, /^Roll back b in staging from \S+ to \S+\?$/);
     assert.equal(fixture.git(['rev-parse', 'HEAD'], fixture.remote), remoteBefore);
+    assert.equal(fixture.git(['rev-parse', 'HEAD'], fixture.work), workBefore);
+    assert.equal(fixture.git(['status', '--porcelain'], fixture.work), '');
   });
 });
 

@@ -131,7 +131,9 @@ describe('gitops: a remote that never answers', function () {
       const error = await rejection(executeGitopsRollback(plan, recordingReporter(), undefined, { networkTimeoutMs: 1500 }));
       const took = Date.now() - started;
       assert.match(error.message, /^Rolling back staging\/a failed: git fetch got no answer within 1\.5 s while fetching origin\/main \(deployRollback\.gitops\.networkTimeout\): the remote is not responding, so git was stopped\. Nothing was pushed/);
-      assert.ok(took < 15_000, `ended after ${took} ms`);
+      // The named bound is the 1.5 s network timeout: not before it, and within it plus 1.5 s for git's own
+      // start and the plan's local steps on a loaded 2-core machine (seen: 1.5–1.8 s).
+      assert.ok(took >= 1500 && took < 3000, `ended after ${took} ms`);
       assert.ok(server.connections() > 0, 'git did connect to the silent remote');
       await waitFor('git to drop its connection', () => server.open() === 0, 15_000, 20);
       assert.deepEqual(snapshot(fixture), before);

@@ -18,6 +18,7 @@ import type { KamalConfig } from '../../src/core/kamal/config/types';
 import type { InspectableSessionPool } from '../../src/core/ssh/pool';
 import { requireHostsOrSkip, startHosts, type TestHost, type TestHosts } from '../hosts/harness';
 import { realPool, sessionsFor, writeDeployYml } from './kamal-hosts';
+import { run, runOk } from '../hosts/exec';
 
 /** The issue's bound: a clear answer within 20 s of the link going down (keepalive gives 15 s). */
 const ANSWER_BOUND_MS = 20_000;
@@ -135,7 +136,7 @@ describe('Kamal hosts that go silent (link down, no reset)', function () {
     assert.deepEqual(await proxyTargets(service), [`${service}-web-v2`, `${service}-web-v2`]);
   });
 
-  it('lock: the lock host going silent while the lock is taken gives a clear answer within the bound; after it answers again no lock is left', async () => {
+  it('lock: the lock host going silent as the lock command is sent (it never arrives) gives a clear answer within the bound; after it answers again no lock is left', async () => {
     const service = 'lockdown';
     await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });
     const config = await writeConfig(root, hosts, service);
@@ -160,6 +161,45 @@ describe('Kamal hosts that go silent (link down, no reset)', function () {
     await hosts.linkUp(appHosts[0]);
     assert.equal(await lockExists(service), false, 'the lock command never reached the host');
     assert.deepEqual(await proxyTargets(service), [`${service}-web-v2`, `${service}-web-v2`]);
+  });
+
+  it('lock: the lock command arrives but its answer is lost: a clear answer within the bound that the lock may be held and how to check; once the host answers, the lock names this run and Kamal\'s release frees it', async () => {
+    const service = 'lockanswer';
+    await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });
+    const config = await writeConfig(root, hosts, service);
+    const sessionPool = pool();
+    const primary = appHosts[0];
+    // Packets to the host still arrive (the command runs); nothing it sends back leaves it.
+    const answers = (action: '-I' | '-D') => ['ip', ['netns', 'exec', primary.netns, 'iptables', action, 'OUTPUT', '-p', 'tcp', '--sport', '22', '-j', 'DROP']] as const;
+    let dropped = 0;
+    const { sessions } = sessionsFor(sessionPool, config, async (host, command) => {
+      if (!dropped && host === primary.address && command.includes('mkdir .kamal/lock-')) {
+        dropped = Date.now();
+        await runOk(...answers('-I'));
+      }
+    });
+    try {
+      const plan = await planKamalRollback({ config, sessions, targetVersion: 'v1', performer: 'fault-test' });
+      const result = await executeKamalRollback(plan, { sessions, reporter: silentReporter, runHooks: false });
+      assert.ok(dropped, 'the answers were cut as the lock command went out');
+      const ms = Date.now() - dropped;
+      assert.ok(ms < ANSWER_BOUND_MS, `took ${ms} ms`);
+      assert.equal(result.ok, false);
+      assert.match(result.message, new RegExp(`${escaped(primary.address)} stopped answering: take the deploy lock`), result.message);
+      assert.match(result.message, /The deploy lock may have been taken there: once it answers, `kamal lock status` tells, and `kamal lock release` releases it if it names this run\./);
+      assert.ok(result.hosts.every((entry) => entry.result === 'not-started'), result.lines.join('\n'));
+      assert.equal(await lockExists(service), true, 'the lock command ran on the host: the risky case, not a lost command');
+    } finally {
+      if (dropped) await run(...answers('-D'));
+    }
+    // As the user was told: the lock names this run, and Kamal's `kamal lock release` (its release command) frees it.
+    const status = await hosts.exec(primary, `stat .kamal/lock-${service} > /dev/null && cat .kamal/lock-${service}/details | base64 -d`);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /^Locked by: fault-test at \S+\nVersion: v1\nMessage: Automatic deploy lock: rollback to v1 by Deploy Rollback/);
+    assert.equal((await hosts.exec(primary, `rm .kamal/lock-${service}/details && rm -r .kamal/lock-${service}`)).code, 0);
+    assert.equal(await lockExists(service), false);
+    assert.deepEqual(await proxyTargets(service), [`${service}-web-v2`, `${service}-web-v2`], 'nothing was switched');
+    await convergesOnRerun(config, sessionPool, service);
   });
 
   it('lock: another host going silent while the lock is taken releases the lock within the bound and names that host', async () => {
@@ -230,6 +270,12 @@ describe('Kamal hosts that go silent (link down, no reset)', function () {
       assert.match(result.message, new RegExp(`${escaped(silent.address)}.*stopped answering`), result.message);
       const lost = result.hosts.find((entry) => entry.host === silent.address)!;
       const other = result.hosts.find((entry) => entry.host !== silent.address)!;
+      // The other host is read back: what the result says it serves is what its kamal-proxy routes to.
+      const otherHost = appHosts.find((host) => host.address === other.host)!;
+      assert.ok(other.serving, `the other host's version is known: ${result.lines.join('\n')}`);
+      assert.equal(await hosts.proxyTargetContainer(otherHost, `${service}-web`), `${service}-web-${other.serving}`, result.lines.join('\n'));
+      // Only the boot phase can stop before the other host switched (its boot runs beside the silent one's).
+      if (phase.name !== 'boot') assert.equal(other.serving, 'v1');
       if (phase.name === 'unlock') {
         // Every host switched before the lock host went silent: the lock could not be given back.
         assert.match(result.message, /Could not release the deploy lock on .*run `kamal lock release` once the host answers/);
@@ -240,7 +286,6 @@ describe('Kamal hosts that go silent (link down, no reset)', function () {
         if (phase.name === 'boot' || phase.name === 'stop') assert.equal(lost.result, 'unreachable', result.lines.join('\n'));
         if (phase.name !== 'tag') assert.equal(lost.serving, undefined, 'the silent host is unknown, not assumed');
         assert.equal(await lockExists(service), false, 'the lock on the healthy primary was released');
-        assert.equal(other.serving, phase.name === 'boot' ? other.serving : 'v1');
         await hosts.linkUp(silent);
       }
       assert.match(result.lines[0]!, /NOW/);

@@ -87,7 +87,10 @@ describe('kamal rollback on real hosts', function () {
     for (const host of appHosts) {
       assert.equal(await hosts.proxyTargetContainer(host, 'chat-web'), 'chat-web-v1', `${host.name} proxy target`);
       const proxy = await hosts.proxyState(host, 'chat-web');
-      assert.ok(proxy?.flags.includes('--deploy-timeout=10s') && proxy.flags.includes('--buffer-requests'), `full flag set on ${host.name}: ${proxy?.flags.join(' ')}`);
+      // Kamal 2.12's test/commands/app_test.rb "deploy" (deploy_timeout 30 there, 10 here), flag for flag as the proxy took them.
+      const kamal = 'docker exec kamal-proxy kamal-proxy deploy app-web --target="172.1.0.2:80" --deploy-timeout="30s" --drain-timeout="30s" --buffer-requests --buffer-responses --log-request-header="Cache-Control" --log-request-header="Last-Modified" --log-request-header="User-Agent"';
+      const expected = kamal.split(' ').slice(6).map((flag) => flag.replace(/"/g, '')).map((flag) => (flag.startsWith('--target=') ? `--target=${proxy?.target}` : flag.replace('--deploy-timeout=30s', '--deploy-timeout=10s')));
+      assert.deepEqual(proxy?.flags, expected, `full flag set on ${host.name}`);
       assert.equal(await containerState(hosts, host, 'chat-web-v2'), 'exited');
       assert.equal(await containerState(hosts, host, 'chat-web-v1'), 'running');
       const labels = JSON.parse(await dockerOk(hosts, host, ['inspect', '--format', '{{json .Config.Labels}}', 'chat-web-v1'])) as Record<string, string>;
@@ -224,7 +227,7 @@ describe('kamal rollback on real hosts', function () {
     const { sessions, commands } = sessionsFor(pool, config);
     const plan = await planKamalRollback({ config, sessions, targetVersion: 'v2', performer: 'system-test', takeLock: true });
     assert.equal(plan.detail.kind, 'roll-forward');
-    assert.match(Buffer.from(await fs.readFile(lockFile, 'utf8'), 'base64').toString('utf8'), /Message: Rollback to v2 by Deploy Rollback$/);
+    assert.match(Buffer.from(await fs.readFile(lockFile, 'utf8'), 'base64').toString('utf8'), /Message: Automatic deploy lock: rollback to v2 by Deploy Rollback$/);
     const messages: string[] = [];
     const reporter = { ...silentReporter, step: (line: string) => messages.push(line) };
     const primaryBefore = commands.filter((entry) => entry.host === appHosts[0].address).length;
@@ -245,8 +248,8 @@ describe('kamal rollback on real hosts', function () {
       runHooks: false,
     });
     assert.equal(result.ok, true, result.message);
-    assert.match(lockAtRun ?? '', /^Locked by: system-test at \S+\nVersion: v2\nMessage: Roll forward to v2 by Deploy Rollback$/);
-    assert.ok(messages.some((line) => line.includes('the deploy lock now says: Roll forward to v2 by Deploy Rollback')), messages.join('\n'));
+    assert.match(lockAtRun ?? '', /^Locked by: system-test at \S+\nVersion: v2\nMessage: Automatic deploy lock: roll forward to v2 by Deploy Rollback$/);
+    assert.ok(messages.some((line) => line.includes('the deploy lock now says: Automatic deploy lock: roll forward to v2 by Deploy Rollback')), messages.join('\n'));
     assert.equal(commands.filter((entry) => entry.host === appHosts[0].address).length - primaryBefore, 3, 'rewrite + rename + run, switch + stop, tag + unlock');
     assert.equal(await lockExists(appHosts[0], service), false);
     assert.deepEqual(await Promise.all(appHosts.map((host) => dockerOk(hosts, host, ['ps', '--filter', `label=service=${service}`, '--format', '{{.Names}}']))), appHosts.map(() => `${service}-web-v2`));

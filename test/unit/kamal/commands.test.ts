@@ -10,6 +10,7 @@ import {
   currentRunningContainerName,
   envFileExists,
   latestImage,
+  listRoleContainers,
   renameContainer,
   runContainer,
   splitCmd,
@@ -20,7 +21,9 @@ import {
   validateService,
   validateVersion,
 } from '../../../src/core/kamal/commands/app';
-import { acquireLock, lockStatus, parseLockDetails, releaseLock, rubyBase64, utcIso8601 } from '../../../src/core/kamal/commands/lock';
+import { AUTOMATIC_DEPLOY_LOCK_MESSAGE, acquireLock, lockDetailsText, lockStatus, parseLockDetails, releaseLock, rubyBase64, utcIso8601 } from '../../../src/core/kamal/commands/lock';
+import { lockMessageFor } from '../../../src/core/kamal/rollback/assemble';
+import { stopRunningReplacedCopies } from '../../../src/core/kamal/commands/recovery';
 import { auditLine, recordAudit } from '../../../src/core/kamal/commands/auditor';
 import { proxyDeploy } from '../../../src/core/kamal/commands/proxy';
 import { argumentize, escapeShellValue, optionize, optionizeWith, renderWords, type Word } from '../../../src/core/kamal/commands/kamal-shell';
@@ -49,35 +52,76 @@ describe('Kamal commands', () => {
   });
 
   describe('container commands (as Kamal 2.12 ran them)', () => {
+    // Kamal's own tests use service app, image dhh/app; so do these, to compare with its strings as they are.
+    const app = kamalConfig({ service: 'app', image: 'dhh/app', registryServer: undefined, repository: 'dhh/app', roles: [web] });
+    const staging = { ...app, destination: 'staging' };
+    // Kamal's container_id_for renders `--filter name=^S-R-V$`; real Kamal 2.12 was seen sending it
+    // single-quoted (spec), which is what we send: the same word to the host's shell.
+    const quotedName = (kamal: string) => kamal.replace(/--filter name=(\^\S+\$)/g, "--filter 'name=$1'");
+
     it('finds a version by anchored name', () => {
-      assert.equal(quoteArgv(containerIdForVersion(plain, 'web', 'v2')), "docker container ls --all --filter 'name=^chat-web-v2$' --quiet");
-      assert.equal(quoteArgv(containerIdForVersion(production, 'web', 'v2')), "docker container ls --all --filter 'name=^chat-web-production-v2$' --quiet");
+      // test/commands/app_test.rb "container_id_for", "remove_container with destination".
+      assert.equal(quoteArgv(containerIdForVersion(app, 'web', '999')), quotedName('docker container ls --all --filter name=^app-web-999$ --quiet'));
+      assert.equal(quoteArgv(containerIdForVersion(staging, 'web', '999')), quotedName('docker container ls --all --filter name=^app-web-staging-999$ --quiet'));
     });
     it('renames the clashing container to _replaced_', () => {
-      assert.equal(quoteArgv(renameContainer(plain, 'web', 'v2', 'v2_replaced_4817762cd88b9b78')), 'docker rename chat-web-v2 chat-web-v2_replaced_4817762cd88b9b78');
+      // test/cli/app_test.rb "boot will rename if same version is already running": /docker rename app-web-latest app-web-latest_replaced_[0-9a-f]{16}/.
+      assert.match(quoteArgv(renameContainer(app, 'web', 'latest', 'latest_replaced_4817762cd88b9b78')), /^docker rename app-web-latest app-web-latest_replaced_[0-9a-f]{16}$/);
     });
     it('stops the old version through xargs', () => {
-      assert.equal(stopContainer(plain, 'web', 'v3'), "docker container ls --all --filter 'name=^chat-web-v3$' --quiet | xargs docker stop");
-      assert.equal(stopContainer(production, 'web', 'v3', 20), "docker container ls --all --filter 'name=^chat-web-production-v3$' --quiet | xargs docker stop -t 20");
+      // test/commands/app_test.rb "stop with version"; -t from stop_args ("stop with custom drain timeout").
+      assert.equal(stopContainer(app, 'web', '123'), quotedName('docker container ls --all --filter name=^app-web-123$ --quiet | xargs docker stop'));
+      assert.equal(stopContainer(staging, 'workers', '123', 20), quotedName('docker container ls --all --filter name=^app-workers-staging-123$ --quiet | xargs docker stop -t 20'));
     });
     it('reads health with Kamal\'s inspect format', () => {
+      // test/cli/app_test.rb "boot with web barrier opened": the workers health check.
       assert.equal(
-        containerStatus(plain, 'web', 'v2'),
-        "docker container ls --all --filter 'name=^chat-web-v2$' --quiet | xargs docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}'",
+        containerStatus(app, 'workers', 'latest'),
+        quotedName("docker container ls --all --filter name=^app-workers-latest$ --quiet | xargs docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}'"),
       );
     });
-    it('tails the failed container\'s logs with timestamps', () => {
-      assert.equal(containerLogs(plain, 'web', 'v2'), "docker container ls --all --filter 'name=^chat-web-v2$' --quiet | xargs docker logs --timestamps --tail 50 2>&1");
+    it("shows the failed container's logs as Kamal's boot failure does, bounded to its last 50 lines", () => {
+      // Kamal's close_barrier: app.logs(container_id: app.container_id_for_version(version)) (cli/app/boot.rb,
+      // commands/app/logging.rb), which has no --tail; we add one where Kamal's `lines:` puts it
+      // (test/commands/app_test.rb "logs with lines": `--timestamps --tail 100 2>&1`) so an output channel gets a bounded answer.
+      const kamal = 'docker container ls --all --filter name=^app-web-999$ --quiet | xargs docker logs --timestamps 2>&1';
+      assert.equal(containerLogs(app, 'web', '999'), quotedName(kamal).replace(' --timestamps 2>&1', ' --timestamps --tail 50 2>&1'));
     });
     it('moves the latest tag', () => {
-      assert.equal(quoteArgv(tagLatestImage(plain, 'v2')), 'docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest');
-      assert.equal(quoteArgv(tagLatestImage(production, 'v2')), 'docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest-production');
+      // test/commands/app_test.rb "tag_latest_image", "tag_latest_image with destination".
+      assert.equal(quoteArgv(tagLatestImage(app, '999')), 'docker tag dhh/app:999 dhh/app:latest');
+      assert.equal(quoteArgv(tagLatestImage(staging, '999')), 'docker tag dhh/app:999 dhh/app:latest-staging');
     });
-    it('reads the current version from the latest image first, then the newest active container', () => {
+    it('reads the current version from the latest image first, then the newest active container, as Kamal does with and without a destination', () => {
+      // Kamal 2.12's test/cli/app_test.rb ("boot will rename if same version is already running") and
+      // test/commands/app_test.rb ("current_running_container_id with destination"), service app, image dhh/app.
+      // We read the name and take the version off it ourselves, so Kamal's `| while read line; …` is left off.
+      const kamal = (filters: string, reference: string) =>
+        `sh -c 'docker ps --latest --format '\\''{{.Names}}'\\'' ${filters} --filter status=running --filter status=restarting --filter ancestor=$(docker image ls --filter reference=${reference} --format '\\''{{.ID}}'\\'') ; ` +
+        `docker ps --latest --format '\\''{{.Names}}'\\'' ${filters} --filter status=running --filter status=restarting' | head -1`;
+      assert.equal(currentRunningContainerName(app, 'web'), kamal('--filter label=service=app --filter label=destination= --filter label=role=web', 'dhh/app:latest'));
       assert.equal(
-        currentRunningContainerName(production, 'web'),
-        "sh -c 'docker ps --latest --format '\\''{{.Names}}'\\'' --filter label=service=chat --filter label=destination=production --filter label=role=web --filter status=running --filter status=restarting --filter ancestor=localhost:5555/bars/app:latest-production ; docker ps --latest --format '\\''{{.Names}}'\\'' --filter label=service=chat --filter label=destination=production --filter label=role=web --filter status=running --filter status=restarting' | head -1",
+        currentRunningContainerName({ ...app, destination: 'staging' }, 'web'),
+        kamal('--filter label=service=app --filter label=destination=staging --filter label=role=web', 'dhh/app:latest-staging'),
       );
+      // Kamal's own line, character for character, before its version extraction.
+      assert.equal(
+        `${currentRunningContainerName(app, 'workers')} | while read line; do echo \${line#app-workers-}; done`,
+        "sh -c 'docker ps --latest --format '\\''{{.Names}}'\\'' --filter label=service=app --filter label=destination= --filter label=role=workers --filter status=running --filter status=restarting --filter ancestor=$(docker image ls --filter reference=dhh/app:latest --format '\\''{{.ID}}'\\'') ; docker ps --latest --format '\\''{{.Names}}'\\'' --filter label=service=app --filter label=destination= --filter label=role=workers --filter status=running --filter status=restarting' | head -1 | while read line; do echo ${line#app-workers-}; done",
+      );
+    });
+    it('lists a role\'s containers with Kamal\'s list_containers filters (destination label always)', () => {
+      // Kamal's list_containers: `docker container ls --all` with container_filter_args; we add the fields we parse.
+      const format = " --format '{{.ID}}\t{{.Names}}\t{{.State}}\t{{.CreatedAt}}'";
+      assert.equal(quoteArgv(listRoleContainers(plain, 'web')), `docker container ls --all --filter label=service=chat --filter label=destination= --filter label=role=web${format}`);
+      assert.equal(quoteArgv(listRoleContainers(production, 'web')), `docker container ls --all --filter label=service=chat --filter label=destination=production --filter label=role=web${format}`);
+    });
+    it('stops running _replaced_ copies of this deployment only, never another destination\'s', () => {
+      assert.equal(
+        stopRunningReplacedCopies(plain, 'web', 30),
+        'docker ps --quiet --filter label=service=chat --filter label=destination= --filter label=role=web --filter status=running --filter name=_replaced_ | xargs -r docker stop -t 30',
+      );
+      assert.match(stopRunningReplacedCopies(production, 'web'), / --filter label=destination=production --filter label=role=web /);
     });
     it('checks the role env file', () => {
       assert.equal(envFileExists(production, 'web'), 'test -f .kamal/apps/chat-production/env/roles/web.env && echo yes || echo no');
@@ -258,8 +302,22 @@ describe('Kamal commands', () => {
       assert.match(acquireLock(production, details), /^mkdir \.kamal\/lock-chat-production && \{ echo '[A-Za-z0-9+/=\n]+' > \.kamal\/lock-chat-production\/details \|\| \{ rm -rf \.kamal\/lock-chat-production; false; \}; \}$/);
     });
     it('reads status and releases exactly as Kamal', () => {
+      // test/commands/lock_test.rb (service app, destination production): "status", "release"; "acquire" as a pattern.
+      const app = kamalConfig({ service: 'app', repository: 'dhh/app', destination: 'production' });
+      assert.equal(lockStatus(app), 'stat .kamal/lock-app-production > /dev/null && cat .kamal/lock-app-production/details | base64 -d');
+      assert.equal(releaseLock(app), 'rm .kamal/lock-app-production/details && rm -r .kamal/lock-app-production');
+      assert.match(acquireLock(app, { ...details, message: 'Hello', version: '123' }), /mkdir \.kamal\/lock-app-production && .*echo '.*' > \.kamal\/lock-app-production\/details/s);
       assert.equal(lockStatus(plain), 'stat .kamal/lock-chat > /dev/null && cat .kamal/lock-chat/details | base64 -d');
-      assert.equal(releaseLock(production), 'rm .kamal/lock-chat-production/details && rm -r .kamal/lock-chat-production');
+    });
+    it("writes a message Kamal's --lock-wait waits for, naming this run", () => {
+      // cli/base.rb acquire_lock_with_wait: `unless status.include?(AUTOMATIC_DEPLOY_LOCK_MESSAGE)` it refuses to wait.
+      assert.equal(AUTOMATIC_DEPLOY_LOCK_MESSAGE, 'Automatic deploy lock');
+      for (const kind of ['rollback', 'roll-forward'] as const) {
+        const message = lockMessageFor(kind, 'v2');
+        const status = lockDetailsText({ ...details, message });
+        assert.ok(status.includes('Automatic deploy lock'), status);
+        assert.match(message, /to v2 by Deploy Rollback$/);
+      }
     });
     it('parses the holder, time, version and message', () => {
       assert.deepEqual(parseLockDetails('Locked by: DHH at 2026-11-22T10:00:00Z\nVersion: v9\nMessage: Manual deploy\nin two lines\n'), {
@@ -287,6 +345,21 @@ describe('Kamal commands', () => {
         recordAudit(production, { recordedAt: 't', performer: 'p' }, 'm'),
         "mkdir -p .kamal && echo '[t] [p] [production] m' >> .kamal/chat-production-audit.log",
       );
+    });
+  });
+
+  describe('audit (Kamal\'s test/commands/auditor_test.rb)', () => {
+    // Kamal's argv [mkdir -p .kamal && echo "<tags>" "<message>" >> <log>]; the echoed words, joined, are the line.
+    const app = kamalConfig({ service: 'app', repository: 'dhh/app' });
+    const echoed = (command: string) => /^mkdir -p \.kamal && echo '(.*)' >> (\S+)$/.exec(command)?.slice(1);
+    it('record, with destination, with command details', () => {
+      const tags = { recordedAt: '2026-11-23T00:17:41Z', performer: 'dhh@example.com' };
+      assert.deepEqual(echoed(recordAudit(app, tags, 'app removed container')), ['[2026-11-23T00:17:41Z] [dhh@example.com] app removed container', '.kamal/app-audit.log']);
+      assert.deepEqual(echoed(recordAudit({ ...app, destination: 'staging' }, tags, 'app removed container')), [
+        '[2026-11-23T00:17:41Z] [dhh@example.com] [staging] app removed container',
+        '.kamal/app-staging-audit.log',
+      ]);
+      assert.deepEqual(echoed(recordAudit(app, { ...tags, role: 'web' }, 'app removed container')), ['[2026-11-23T00:17:41Z] [dhh@example.com] [web] app removed container', '.kamal/app-audit.log']);
     });
   });
 

@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { hookEnvironment } from '../../../src/core/kamal/rollback/hooks';
 import { chmod, mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,7 +63,8 @@ describe('executeKamalRollback', () => {
     const currentVersion = plan.detail.hostPlans[0].steps[0].commands.currentVersion;
     assert.deepEqual(runCommands(fakes, 'web-1'), [
       `mkdir -p .kamal && echo '[T] [ada] [web] Renaming container v2 to v2_replaced_X' >> .kamal/chat-audit.log && docker rename chat-web-v2 chat-web-v2_replaced_X && ${currentVersion}`,
-      runCommands(fakes, 'web-1')[1],
+      'docker run --detach --restart unless-stopped --name chat-web-v2 --network kamal --hostname web-1-H --env KAMAL_CONTAINER_NAME="chat-web-v2" --env KAMAL_VERSION="v2" --env KAMAL_HOST="web-1"' +
+        ' --env-file .kamal/apps/chat/env/roles/web.env --log-opt max-size="10m" --label service="chat" --label role="web" --label destination localhost:5555/bars/app:v2',
       'docker exec kamal-proxy kamal-proxy deploy chat-web --target="CID:80" --deploy-timeout="10s" --drain-timeout="30s" --buffer-requests --buffer-responses --log-request-header="Cache-Control" --log-request-header="Last-Modified" --log-request-header="User-Agent"',
       "mkdir -p .kamal && echo '[T] [ada] [web] Booted app version v2' >> .kamal/chat-audit.log && docker container ls --all --filter 'name=^chat-web-v3$' --quiet | xargs docker stop",
       "mkdir -p .kamal && echo '[T] [ada] Tagging localhost:5555/bars/app:v2 as the latest image' >> .kamal/chat-audit.log && docker tag localhost:5555/bars/app:v2 localhost:5555/bars/app:latest",
@@ -213,7 +215,7 @@ describe('executeKamalRollback', () => {
       const preflight = fakes.get('web-1').commands[0];
       assert.match(preflight, /echo '@@deploy-rollback lock'; stat \.kamal\/lock-chat .*; echo '@@deploy-rollback prepare'; mkdir -p \.kamal && mkdir \.kamal\/lock-chat && \{ echo '[A-Za-z0-9+/=\n]+' > \.kamal\/lock-chat\/details \|\| \{ rm -rf \.kamal\/lock-chat; false; \}; \}; echo "@@deploy-rollback rc \$\?"$/s);
       assert.match(fakes.get('web-2').commands[0], /; echo '@@deploy-rollback prepare'; mkdir -p \.kamal; echo "@@deploy-rollback rc \$\?"$/);
-      assert.match(fakes.get('web-1').lock ?? '', /^Locked by: ada at \S+\nVersion: v2\nMessage: Rollback to v2 by Deploy Rollback$/);
+      assert.match(fakes.get('web-1').lock ?? '', /^Locked by: ada at \S+\nVersion: v2\nMessage: Automatic deploy lock: rollback to v2 by Deploy Rollback$/);
       assert.equal(fakes.get('web-1').commands.length, 1, 'one exchange so far');
 
       const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
@@ -248,7 +250,7 @@ describe('executeKamalRollback', () => {
       const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v3', performer: 'ada', takeLock: true });
       assert.equal(plan.detail.kind, 'roll-forward');
       // Taken before the direction was known; rewritten with the first boot exchange, not in one of its own.
-      assert.match(fakes.get('web-1').lock ?? '', /Message: Rollback to v3 by Deploy Rollback$/);
+      assert.match(fakes.get('web-1').lock ?? '', /Message: Automatic deploy lock: rollback to v3 by Deploy Rollback$/);
       assert.equal(fakes.get('web-1').exchanges.length, 1);
       let lockAtRun: string | undefined;
       fakes.get('web-1').beforeExec = (command, host) => {
@@ -257,8 +259,8 @@ describe('executeKamalRollback', () => {
       const reporter = new RecordingReporter();
       const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter, runHooks: false });
       assert.equal(result.ok, true, result.message);
-      assert.match(lockAtRun ?? '', /^Locked by: ada at \S+\nVersion: v3\nMessage: Roll forward to v3 by Deploy Rollback$/);
-      assert.match(reporter.text('step'), /\[ssh web-1\] the deploy lock now says: Roll forward to v3 by Deploy Rollback/);
+      assert.match(lockAtRun ?? '', /^Locked by: ada at \S+\nVersion: v3\nMessage: Automatic deploy lock: roll forward to v3 by Deploy Rollback$/);
+      assert.match(reporter.text('step'), /\[ssh web-1\] the deploy lock now says: Automatic deploy lock: roll forward to v3 by Deploy Rollback/);
       assert.equal(fakes.get('web-1').exchanges.length, 4, 'pre-flight with the lock, rewrite + rename + run, switch + stop, tag + unlock');
       assert.equal(fakes.get('web-1').lock, undefined);
     });
@@ -536,9 +538,10 @@ describe('executeKamalRollback', () => {
   });
 
   describe('hooks', () => {
-    it('run in Kamal\'s order with KAMAL_* details', async () => {
+    it('run in Kamal\'s order with KAMAL_* details (KAMAL_ROLES left out, as Kamal does without --roles)', async () => {
       const log = join(tmpdir(), `kamal-hooks-log-${process.pid}-${Date.now()}`);
-      const record = `echo "$(basename "$0") $KAMAL_COMMAND $KAMAL_SERVICE_VERSION $KAMAL_VERSION hosts=$KAMAL_HOSTS roles=$KAMAL_ROLES lock=$KAMAL_LOCK by=$KAMAL_PERFORMER" >> ${log}`;
+      // cli/base.rb run_hook: `roles: KAMAL.specific_roles&.join(",")` then `.compact`, so no --roles means no KAMAL_ROLES at all.
+      const record = `echo "$(basename "$0") $KAMAL_COMMAND $KAMAL_SERVICE_VERSION $KAMAL_VERSION hosts=$KAMAL_HOSTS roles=\${KAMAL_ROLES-unset} lock=$KAMAL_LOCK by=$KAMAL_PERFORMER" >> ${log}`;
       const dir = await writeHooks({ 'pre-connect': record, 'pre-deploy': record, 'pre-app-boot': record, 'post-app-boot': record, 'post-deploy': record });
       const { config, fakes } = fleet(['web-1', 'web-2'], { hooksPath: dir, file: join(dir, '..', '..', 'config', 'deploy.yml'), boot: { limit: 1 } });
       const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
@@ -547,14 +550,20 @@ describe('executeKamalRollback', () => {
       const lines = (await readFile(log, 'utf8')).trim().split('\n');
       await rm(log, { force: true });
       assert.deepEqual(lines, [
-        'pre-connect rollback chat@v2 v2 hosts=web-1,web-2 roles=web lock=false by=ada',
-        'pre-deploy rollback chat@v2 v2 hosts=web-1,web-2 roles=web lock=true by=ada',
-        'pre-app-boot rollback chat@v2 v2 hosts=web-1 roles=web lock=true by=ada',
-        'post-app-boot rollback chat@v2 v2 hosts=web-1 roles=web lock=true by=ada',
-        'pre-app-boot rollback chat@v2 v2 hosts=web-2 roles=web lock=true by=ada',
-        'post-app-boot rollback chat@v2 v2 hosts=web-2 roles=web lock=true by=ada',
-        'post-deploy rollback chat@v2 v2 hosts=web-1,web-2 roles=web lock=false by=ada',
+        'pre-connect rollback chat@v2 v2 hosts=web-1,web-2 roles=unset lock=false by=ada',
+        'pre-deploy rollback chat@v2 v2 hosts=web-1,web-2 roles=unset lock=true by=ada',
+        'pre-app-boot rollback chat@v2 v2 hosts=web-1 roles=unset lock=true by=ada',
+        'post-app-boot rollback chat@v2 v2 hosts=web-1 roles=unset lock=true by=ada',
+        'pre-app-boot rollback chat@v2 v2 hosts=web-2 roles=unset lock=true by=ada',
+        'post-app-boot rollback chat@v2 v2 hosts=web-2 roles=unset lock=true by=ada',
+        'post-deploy rollback chat@v2 v2 hosts=web-1,web-2 roles=unset lock=false by=ada',
       ]);
+    });
+
+    it('sets KAMAL_ROLES only for a run that covers some of the roles, as Kamal with --roles', () => {
+      const details = { recordedAt: 'T', performer: 'ada', service: 'chat', version: 'v2', hosts: ['web-1'], lock: true, command: 'rollback' };
+      assert.equal('KAMAL_ROLES' in hookEnvironment(details), false);
+      assert.equal(hookEnvironment({ ...details, roles: ['web'] }).KAMAL_ROLES, 'web');
     });
 
     it('a failing hook aborts with its output and releases the lock', async () => {

@@ -280,7 +280,7 @@ export class FakeHost implements HostSession {
     if ((match = /^test -f \.kamal\/apps\/\S+\/env\/roles\/(\S+)\.env && echo yes \|\| echo no$/.exec(command))) {
       return this.ok(this.envFiles.has(match[1]) ? 'yes\n' : 'no\n');
     }
-    if ((match = /^docker container ls --all --filter label=service=(\S+)(?: --filter label=destination=(\S+))? --filter label=role=(\S+) --format /.exec(command))) {
+    if ((match = /^docker container ls --all --filter label=service=(\S+) --filter label=destination=(\S*) --filter label=role=(\S+) --format /.exec(command))) {
       const prefix = [match[1], match[3], match[2]].filter(Boolean).join('-') + '-';
       // Newest first, as docker lists them.
       const lines = this.containers
@@ -308,7 +308,7 @@ export class FakeHost implements HostSession {
       if (rest.startsWith('xargs docker logs --timestamps --tail 50')) return this.ok(`2026-11-23T00:00:00Z ${container.name} booting\n2026-11-23T00:00:01Z health check failed\n`);
     }
     // Kamal's current version (sh -c …| head -1) and its first half (the latest image's active container): the newest running.
-    if ((match = /^sh -c .*label=role=([A-Za-z0-9_-]+) .*\| head -1$/s.exec(command)) || (match = /^docker ps --latest --format '\{\{\.Names\}\}' .*label=role=([A-Za-z0-9_-]+) .*--filter ancestor=\S+$/s.exec(command))) {
+    if ((match = /^sh -c .*label=role=([A-Za-z0-9_-]+) .*\| head -1$/s.exec(command)) || (match = /^docker ps --latest --format '\{\{\.Names\}\}' .*label=role=([A-Za-z0-9_-]+) .*--filter ancestor=\$\(docker image ls --filter reference=\S+ --format '\{\{\.ID\}\}'\)$/s.exec(command))) {
       const running = this.containers.filter((container) => container.state === 'running' && new RegExp(`^${this.service}-${match?.[1]}-`).test(container.name));
       running.sort((a, b) => b.created - a.created);
       return this.ok(running[0] ? `${running[0].name}\n` : '');
@@ -349,7 +349,11 @@ export class FakeHost implements HostSession {
       return this.ok([...tags].map((tag) => `${tag}\n`).join(''));
     }
     if (command === 'docker exec kamal-proxy kamal-proxy list') {
-      return this.ok(['Service Target', ...[...this.proxyTargets].map(([service, target]) => `${service} ${target}:80`)].join('\n') + '\n');
+      // As kamal-proxy v0.9 prints it: every cell styled with ANSI escapes, padded, two spaces apart.
+      const cell = (text: string, style = '') => `\x1b[${style}m${text}\x1b[0m  `;
+      const header = ['Service', 'Host', 'Path', 'Target', 'State', 'TLS'].map((text) => cell(text, '3;94')).join('');
+      const rows = [...this.proxyTargets].sort().map(([service, target]) => cell(service, '1;34') + cell('') + cell('/') + cell(`${target}:80`) + cell('running') + cell('no'));
+      return this.ok([header, ...rows].join('\n') + '\n');
     }
     if ((match = /^if docker container inspect (\S+) > \/dev\/null 2>&1; then docker rm -f (\S+) > \/dev\/null 2>&1; docker rename \S+ \S+; fi$/.exec(command))) {
       const renamed = this.byName(match[1]);
@@ -358,7 +362,7 @@ export class FakeHost implements HostSession {
       renamed.name = match[2];
       return this.ok();
     }
-    if ((match = /^docker ps --quiet --filter label=service=\S+ (?:--filter label=destination=\S+ )?--filter label=role=(\S+) --filter status=running --filter name=_replaced_ \| xargs -r docker stop/.exec(command))) {
+    if ((match = /^docker ps --quiet --filter label=service=\S+ --filter label=destination=\S* --filter label=role=(\S+) --filter status=running --filter name=_replaced_ \| xargs -r docker stop/.exec(command))) {
       const prefix = `${this.service}-${match[1]}-`;
       for (const container of this.containers) if (container.name.startsWith(prefix) && container.name.includes('_replaced_') && container.state === 'running') container.state = 'exited';
       return this.ok();

@@ -70,7 +70,7 @@ describe('planKamalRollback', () => {
     const steps = plan.detail.hostPlans.map((host) => host.steps[0]!);
     assert.match(steps[1]!.commands.rename ?? '', /^docker rename chat-web-v2_replaced_0123456789abcdef chat-web-v2 && docker rename chat-web-v2 chat-web-v2_replaced_[0-9a-f]{16}$/);
     assert.equal(steps[0]!.commands.stopReplaced, undefined);
-    assert.equal(steps[2]!.commands.stopReplaced, 'docker ps --quiet --filter label=service=chat --filter label=role=web --filter status=running --filter name=_replaced_ | xargs -r docker stop');
+    assert.equal(steps[2]!.commands.stopReplaced, 'docker ps --quiet --filter label=service=chat --filter label=destination= --filter label=role=web --filter status=running --filter name=_replaced_ | xargs -r docker stop');
     assert.ok(plan.lines.some((line) => line.startsWith('[ssh web-3] web: once v2 serves, stop the _replaced_ copies')));
     assertReadOnly(fakes);
 

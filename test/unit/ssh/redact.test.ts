@@ -1,5 +1,12 @@
 import { strict as assert } from 'node:assert';
 import { redactSecrets } from '../../../src/core/ssh/redact';
+import { quoteArgv } from '../../../src/core/shell';
+import { containerIdForVersion, containerLogs, currentRunningContainerName, runContainer, stopContainer } from '../../../src/core/kamal/commands/app';
+import { renderWords } from '../../../src/core/kamal/commands/kamal-shell';
+import { acquireLock, lockStatus, releaseLock } from '../../../src/core/kamal/commands/lock';
+import { proxyDeploy } from '../../../src/core/kamal/commands/proxy';
+import { lockMessageFor } from '../../../src/core/kamal/rollback/assemble';
+import { kamalConfig, role } from '../kamal/rollback-fixtures';
 
 describe('redactSecrets', () => {
   it('masks --env values whose names look secret and keeps the others', () => {
@@ -26,9 +33,22 @@ describe('redactSecrets', () => {
   });
 
   it('leaves the commands our builders produce untouched', () => {
-    const lock = 'mkdir .kamal/lock-chat && echo "QXV0aG9yOiBib2IK" > .kamal/lock-chat/details';
-    const ls = "docker container ls --all --filter 'name=^chat-web-v2$' --quiet";
-    const run = 'docker run --detach --name chat-web-v2 --env-file .kamal/apps/chat/env/roles/web.env --label service=chat app:v2';
-    for (const line of [lock, ls, run]) assert.equal(redactSecrets(line), line);
+    const web = role('web', ['web-1'], { env: { clear: { RAILS_ENV: 'production' }, secret: ['DB_PASSWORD'] } });
+    const config = kamalConfig({ roles: [web] });
+    const details = { holder: 'Ada Lovelace', lockedAt: '2026-11-23T00:17:41Z', version: 'v2', message: lockMessageFor('rollback', 'v2') };
+    const lines = [
+      acquireLock(config, details),
+      lockStatus(config),
+      releaseLock(config),
+      quoteArgv(containerIdForVersion(config, 'web', 'v2')),
+      currentRunningContainerName(config, 'web'),
+      renderWords(runContainer(config, web, { host: 'web-1', version: 'v2', hostname: 'web-1-0123456789ab' })),
+      stopContainer(config, 'web', 'v3'),
+      containerLogs(config, 'web', 'v2'),
+      proxyDeploy(config, web, 'c5744c3f08d9', 'v2'),
+    ];
+    // Secrets live in the env file on the host, never on these lines: nothing here may look like one.
+    assert.ok(lines.every((line) => line.length > 0));
+    for (const line of lines) assert.equal(redactSecrets(line), line);
   });
 });

@@ -4,7 +4,7 @@
  * validated here before it can reach an argv; src/core/shell.ts quotes the argv.
  */
 import { DeployRollbackError } from '../../model';
-import { shellLine } from '../../shell';
+import { quoteArgv, shellLine } from '../../shell';
 import type { KamalConfig, KamalRole } from '../config/types';
 import { argumentize, optionize, ShellWord, type KamalValue, type Word } from './kamal-shell';
 
@@ -154,10 +154,12 @@ export function renameContainer(config: Pick<KamalConfig, 'service' | 'destinati
   return ['docker', 'rename', containerName(config, role, version), containerName(config, role, newVersion)];
 }
 
+/**
+ * Kamal's `container_filters`: the destination label always, with an empty value when there is no
+ * destination, so a destination's containers on the same host never count as the default one's.
+ */
 function labelFilters(config: Pick<KamalConfig, 'service' | 'destination'>, role: string, statuses: string[] = []): string[] {
-  const filters = [`label=service=${config.service}`];
-  if (config.destination !== undefined) filters.push(`label=destination=${config.destination}`);
-  filters.push(`label=role=${role}`);
+  const filters = [`label=service=${config.service}`, `label=destination=${config.destination ?? ''}`, `label=role=${role}`];
   for (const status of statuses) filters.push(`status=${status}`);
   return filters.flatMap((filter) => ['--filter', filter]);
 }
@@ -169,13 +171,17 @@ const ACTIVE_STATUSES = ['running', 'restarting'];
  * active one. Prints the container name; {@link versionFromName} strips the prefix.
  */
 export function currentRunningContainerName(config: Pick<KamalConfig, 'service' | 'destination' | 'repository'>, role: string): string {
-  const inner = shellLine(latestImageContainerName(config, role), ';', activeContainerName(config, role));
+  const inner = `${latestImageContainerName(config, role)} ; ${quoteArgv(activeContainerName(config, role))}`;
   return shellLine(['sh', '-c', inner], '|', ['head', '-1']);
 }
 
-/** The first half of {@link currentRunningContainerName}: the newest active container of `REPO:latest[-D]`. */
-export function latestImageContainerName(config: Pick<KamalConfig, 'service' | 'destination' | 'repository'>, role: string): string[] {
-  return [...activeContainerName(config, role), '--filter', `ancestor=${latestImage(config)}`];
+/**
+ * The first half of {@link currentRunningContainerName}: the newest active container of the image
+ * `REPO:latest[-D]` names, by id as Kamal's `latest_image_container` asks (`$(...)` is for the host's shell).
+ */
+export function latestImageContainerName(config: Pick<KamalConfig, 'service' | 'destination' | 'repository'>, role: string): string {
+  const latestImageId = quoteArgv(['docker', 'image', 'ls', '--filter', `reference=${latestImage(config)}`, '--format', '{{.ID}}']);
+  return `${quoteArgv(activeContainerName(config, role))} --filter ancestor=$(${latestImageId})`;
 }
 
 function activeContainerName(config: Pick<KamalConfig, 'service' | 'destination'>, role: string): string[] {

@@ -8,6 +8,12 @@ import { escapeControl } from '../../text';
 import type { KamalConfig } from '../config/types';
 import { serviceWithDestination } from './app';
 
+/**
+ * Kamal's AUTOMATIC_DEPLOY_LOCK_MESSAGE (cli/base.rb): `--lock-wait` waits only for a lock whose
+ * status includes it, and fails at once on any other ("held manually"). Kamal's own commands write it.
+ */
+export const AUTOMATIC_DEPLOY_LOCK_MESSAGE = 'Automatic deploy lock';
+
 export function lockDirectory(config: Pick<KamalConfig, 'service' | 'destination'>): string {
   return `.kamal/lock-${serviceWithDestination(config)}`;
 }

@@ -59,8 +59,11 @@ export function parseReadBack(config: Pick<KamalConfig, 'service' | 'destination
     if (!listed || listed.rc !== 0) entry.listError = `docker container ls ${listed ? `exited ${listed.rc}` : 'gave no answer'}${why ? `: ${why}` : ''}`;
     if (proxy && proxy.rc === 0) {
       const service = containerPrefix(config, role);
-      const row = proxy.lines.find((line) => line.split(/\s+/)[0] === service);
-      const target = row?.split(/\s+/).find((word) => /^[0-9a-f]{12,64}:\d+$/.test(word))?.split(':')[0];
+      // kamal-proxy styles every cell of its table with ANSI escapes, on a terminal or not.
+      // eslint-disable-next-line no-control-regex
+      const cells = (line: string) => line.replace(/\x1b\[[0-9;]*m/g, '').trim().split(/\s+/);
+      const row = proxy.lines.map(cells).find((words) => words[0] === service);
+      const target = row?.find((word) => /^[0-9a-f]{12,64}:\d+$/.test(word))?.split(':')[0];
       if (target) entry.proxyTarget = containers.find((container) => container.id.startsWith(target) || target.startsWith(container.id)) ?? { id: target, name: `container ${target}`, state: 'unknown' };
     } else if (proxy) entry.proxyError = `kamal-proxy list exited ${proxy.rc ?? 'without status'}${why ? `: ${why}` : ''}`;
     result.set(role, entry);
@@ -83,7 +86,7 @@ export function undoRename(config: Pick<KamalConfig, 'service' | 'destination'>,
  * the new version serves, so nothing but it and its drained predecessor keeps running.
  */
 export function stopRunningReplacedCopies(config: Pick<KamalConfig, 'service' | 'destination'>, role: string, stopWaitTime?: number): string {
-  const filters = [`label=service=${config.service}`, ...(config.destination !== undefined ? [`label=destination=${config.destination}`] : []), `label=role=${role}`, 'status=running', 'name=_replaced_'];
+  const filters = [`label=service=${config.service}`, `label=destination=${config.destination ?? ''}`, `label=role=${role}`, 'status=running', 'name=_replaced_'];
   const list = ['docker', 'ps', '--quiet', ...filters.flatMap((filter) => ['--filter', filter])];
   const stop = ['xargs', '-r', 'docker', 'stop', ...(stopWaitTime !== undefined ? ['-t', String(stopWaitTime)] : [])];
   return shellLine(list, '|', stop);

@@ -5,13 +5,13 @@ import { quoteArgv } from '../../shell';
 import { redactSecrets } from '../../ssh/redact';
 import { makeRunDirectory } from '../commands/app';
 import { recordAudit } from '../commands/auditor';
-import { acquireLock, lockDirectory, lockStatus, releaseLock, utcIso8601 } from '../commands/lock';
+import { AUTOMATIC_DEPLOY_LOCK_MESSAGE, acquireLock, lockDirectory, lockStatus, releaseLock, utcIso8601 } from '../commands/lock';
 import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './types';
 import type { KamalConfig } from '../config/types';
 
-/** What the deploy lock says this run is doing. */
+/** What the deploy lock says this run is doing; Kamal's message first, so `kamal deploy --lock-wait` waits for it. */
 export function lockMessageFor(kind: KamalPlanDetail['kind'], version: string): string {
-  return `${kind === 'rollback' ? 'Rollback' : 'Roll forward'} to ${version} by Deploy Rollback`;
+  return `${AUTOMATIC_DEPLOY_LOCK_MESSAGE}: ${kind === 'rollback' ? 'rollback' : 'roll forward'} to ${version} by Deploy Rollback`;
 }
 
 /** The project root: Kamal runs from the folder holding config/deploy.yml. */

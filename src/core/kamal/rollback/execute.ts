@@ -95,7 +95,7 @@ async function hook(run: RunState, name: KamalHookName, hosts: string[] = run.de
     version: run.plan.to,
     destination: detail.destination,
     hosts,
-    roles: detail.roles,
+    roles: detail.roles.length < detail.config.roles.length ? detail.roles : undefined,
     lock: run.lock.held,
     command: 'rollback',
     runtime,

@@ -16,7 +16,8 @@ export interface HookDetails {
   version: string;
   destination?: string;
   hosts: string[];
-  roles: string[];
+  /** Only when the run covers some of the roles (Kamal's `--roles`): Kamal leaves KAMAL_ROLES out otherwise. */
+  roles?: string[];
   lock: boolean;
   command: string;
   /** Seconds, post-deploy only. */
@@ -32,10 +33,10 @@ export function hookEnvironment(details: HookDetails): Record<string, string> {
     KAMAL_SERVICE_VERSION: `${details.service}@${details.version}`,
     KAMAL_VERSION: details.version,
     KAMAL_HOSTS: details.hosts.join(','),
-    KAMAL_ROLES: details.roles.join(','),
     KAMAL_LOCK: String(details.lock),
     KAMAL_COMMAND: details.command,
   };
+  if (details.roles !== undefined) env.KAMAL_ROLES = details.roles.join(',');
   if (details.destination !== undefined) env.KAMAL_DESTINATION = details.destination;
   if (details.runtime !== undefined) env.KAMAL_RUNTIME = String(details.runtime);
   return env;

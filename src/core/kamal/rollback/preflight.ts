@@ -60,7 +60,7 @@ export function preflightScript(config: KamalConfig, host: string, primary: bool
     // The list answers Kamal's exact-name check for the target and the second half of its current
     // version (the newest active container): one docker call each fewer per role.
     queries.push([`list ${role.name}`, quoteArgv(listRoleContainers(config, role.name))]);
-    queries.push([`current ${role.name}`, quoteArgv(latestImageContainerName(config, role.name))]);
+    queries.push([`current ${role.name}`, latestImageContainerName(config, role.name)]);
     parts.push(section(`env ${role.name}`, envFileExists(config, role.name)));
     if (role.proxy && customCertificate(config, role.name)) {
       // Prints the certificate files the last deploy should have left, that are missing.
