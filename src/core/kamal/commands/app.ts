@@ -24,8 +24,6 @@ const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const LABEL_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
 const OPTION_KEY_PATTERN = /^[a-z0-9][a-z0-9-]*$/;
 const LOG_OPTION_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-/** A word of a role `cmd` that needs no shell to mean what it says. */
-const PLAIN_CMD_CHARS = /^[^$`;&|<>(){}*?[\]~!#\n\r\\]*$/;
 
 function refuse(what: string, value: unknown, rule: string, where?: string): never {
   const shown = JSON.stringify(String(value));
@@ -82,38 +80,6 @@ export function validateOptionKey(key: string, where?: string): string {
 export function validateLogOptionKey(key: string, where?: string): string {
   if (!LOG_OPTION_KEY_PATTERN.test(key)) refuse('log option', key, 'a log option name may contain only letters, digits, ".", "_" and "-"', where);
   return key;
-}
-
-/**
- * Kamal appends `cmd` unquoted, so the remote shell splits it. We split it here instead
- * (quotes and plain words only) and refuse anything that would need a shell to evaluate.
- */
-export function splitCmd(cmd: string, where?: string): string[] {
-  const words: string[] = [];
-  let word = '';
-  let inWord = false;
-  let quoteChar: '"' | "'" | undefined;
-  for (const ch of cmd) {
-    if (quoteChar) {
-      if (ch === quoteChar) quoteChar = undefined;
-      else if (quoteChar === '"' && (ch === '$' || ch === '`' || ch === '\\')) refuse('cmd', cmd, 'a cmd may not use $, backticks or backslashes', where);
-      else word += ch;
-    } else if (ch === '"' || ch === "'") {
-      quoteChar = ch;
-      inWord = true;
-    } else if (ch === ' ' || ch === '\t') {
-      if (inWord) words.push(word);
-      word = '';
-      inWord = false;
-    } else {
-      if (!PLAIN_CMD_CHARS.test(ch)) refuse('cmd', cmd, 'a cmd may not use shell syntax ($, backticks, ;, &, |, <, >, globs, backslashes)', where);
-      word += ch;
-      inWord = true;
-    }
-  }
-  if (quoteChar) refuse('cmd', cmd, 'unterminated quote', where);
-  if (inWord) words.push(word);
-  return words;
 }
 
 /** `S-R[-D]`: what kamal-proxy and container names are keyed by. */
@@ -300,7 +266,6 @@ export function clearEnvFor(config: KamalConfig, role: KamalRole, host: string):
  */
 export function runContainer(config: KamalConfig, role: KamalRole, options: RunOptions): Word[] {
   const name = containerName(config, role.name, options.version);
-  const cmd = role.cmd !== undefined ? splitCmd(role.cmd, `cmd of role ${role.name}`) : [];
   // Names, versions and hosts are validated: quoting them as Kamal does changes nothing they mean.
   const kamalEnv = (key: string, value: string) => ['--env', new ShellWord(`${key}="${value}"`)];
   return [
@@ -322,7 +287,8 @@ export function runContainer(config: KamalConfig, role: KamalRole, options: RunO
     ...labelArgs(config, role),
     ...optionArgs(role.options, `options of role ${role.name}`),
     image(config, options.version),
-    ...cmd,
+    // Kamal appends the cmd as written: the host's shell evaluates it (`${PORT:-3000}`, `"$QUEUE"`, globs).
+    ...(role.cmd !== undefined && role.cmd !== '' ? [new ShellWord(role.cmd)] : []),
   ];
 }
 
