@@ -20,7 +20,8 @@ export const HOST_PATTERN = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A
 /** `[registry[:port]/]path/to/image`, as Docker's reference grammar allows. */
 export const REPOSITORY_PATTERN =
   /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
-const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Kamal writes env keys unquoted; these need no quoting (`A-B`, `a.b`, `1ABC`, `31`). */
+const ENV_NAME_PATTERN = /^[A-Za-z0-9_@%+:,./-]+$/;
 const LABEL_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
 const OPTION_KEY_PATTERN = /^[a-z0-9][a-z0-9-]*$/;
 const LOG_OPTION_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -63,7 +64,7 @@ export function validateRepository(repository: string, where?: string): string {
 }
 
 export function validateEnvName(name: string, where?: string): string {
-  if (!ENV_NAME_PATTERN.test(name)) refuse('env name', name, 'an env name may contain only letters, digits and "_"', where);
+  if (!ENV_NAME_PATTERN.test(name)) refuse('env name', name, 'an env name may contain only letters, digits and _ @ % + : , . / -', where);
   return name;
 }
 
