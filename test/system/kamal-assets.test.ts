@@ -144,7 +144,8 @@ describe('Kamal assets, error pages and a worker on real hosts, with the CLI', f
       assert.deepEqual(listTree(path.join(assets(host), 'extracted')), ['web-v1', 'web-v1/application-v1.css', 'web-v1/shared.js']);
       assert.deepEqual(listTree(path.join(assets(host), 'volumes')), ['web-v1', 'web-v1/application-v1.css', 'web-v1/application-v2.css', 'web-v1/shared.js']);
       assert.deepEqual(listTree(errorPages(host)), ['v1', 'v1/404.html', 'v1/500.html']);
-      assert.equal(fs.statSync(path.join(errorPages(host), 'v1/404.html')).mode & 0o777, 0o700);
+      // Kamal's end state: kamal-proxy runs as a non-root user and reads them.
+      assert.deepEqual(['v1', 'v1/404.html', 'v1/500.html'].map((name) => (fs.statSync(path.join(errorPages(host), name)).mode & 0o777).toString(8)), ['755', '644', '644']);
       const proxy = await hosts.proxyState(host, `${SERVICE}-web`);
       assert.ok(proxy?.flags.includes(`--error-pages=/home/kamal-proxy/.apps-config/${SERVICE}/error_pages/v1`), proxy?.flags.join(' '));
       const env = (await hosts.docker(host, ['inspect', '--format', '{{json .Config.Env}}', `${SERVICE}-web-v1`])).stdout;
@@ -158,6 +159,11 @@ describe('Kamal assets, error pages and a worker on real hosts, with the CLI', f
   });
 
   it('rolls forward to v2 the same way', async () => {
+    for (const host of hosts.hosts) {
+      // Left by some earlier upload with a tight umask: the modes are set, not inherited.
+      fs.mkdirSync(path.join(errorPages(host), 'v2'), { mode: 0o700 });
+      fs.writeFileSync(path.join(errorPages(host), 'v2/404.html'), 'old 404\n', { mode: 0o600 });
+    }
     const { code, stdout, stderr } = await cli(['rollback', '--kamal', '.', '--to', 'v2', '--yes']);
     assert.equal(code, 0, `${stdout}\n${stderr}`);
     for (const host of hosts.hosts) {
@@ -167,6 +173,8 @@ describe('Kamal assets, error pages and a worker on real hosts, with the CLI', f
       assert.deepEqual(listTree(path.join(assets(host), 'extracted')), ['web-v2', 'web-v2/application-v2.css', 'web-v2/shared.js']);
       assert.deepEqual(listTree(path.join(assets(host), 'volumes')), ['web-v2', 'web-v2/application-v1.css', 'web-v2/application-v2.css', 'web-v2/shared.js']);
       assert.deepEqual(listTree(errorPages(host)), ['v2', 'v2/404.html', 'v2/500.html']);
+      assert.deepEqual(['v2', 'v2/404.html', 'v2/500.html'].map((name) => (fs.statSync(path.join(errorPages(host), name)).mode & 0o777).toString(8)), ['755', '644', '644']);
+      assert.notEqual(fs.readFileSync(path.join(errorPages(host), 'v2/404.html'), 'utf8'), 'old 404\n');
     }
     assert.equal(await state(hosts.hosts[1]!, `${SERVICE}-workers-v2`), 'running');
   });

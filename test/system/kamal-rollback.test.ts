@@ -135,6 +135,40 @@ describe('kamal rollback on real hosts', function () {
     for (const host of [first, second]) assert.equal(await hosts.proxyTargetContainer(host, 'chatroles-web'), 'chatroles-web-v1');
   });
 
+  it('boots a worker whose cmd is shell (sh -c "…$…", as Kamal puts it on the line) through a rollback and a roll forward', async () => {
+    const service = 'chatcmd';
+    const [first, , third] = appHosts;
+    await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2', hosts: [first] });
+    await hosts.seedKamalState({ service, role: 'jobs', versions: ['v1', 'v2'], running: 'v2', proxy: false, hosts: [third] });
+    // `${WORKER_NAME:-worker}` is the host shell's (unset there), `\$KAMAL_VERSION` and `\$!` the container's.
+    const cmd = `sh -c "trap 'exit 0' TERM; echo \${WORKER_NAME:-worker} \\$KAMAL_VERSION; while :; do sleep 1 & wait \\$!; done"`;
+    // The web role's cmd goes through the fused rename-and-run exchange (no barrier to wait at): its own sh -c.
+    const webCmd = 'sh -c "echo web \\$KAMAL_VERSION; exec /entrypoint" # the app server';
+    const servers = ['  web:', '    hosts:', `      - ${first.address}`, `    cmd: '${webCmd}'`, '  jobs:', '    hosts:', `      - ${third.address}`, `    cmd: ${cmd}`];
+    const config = await writeConfig(root, hosts, service, ['readiness_delay: 1'], servers);
+    assert.equal(config.roles.find((role) => role.name === 'jobs')?.cmd, cmd);
+    assert.equal(config.roles.find((role) => role.name === 'web')?.cmd, webCmd);
+    const { sessions, commands } = sessionsFor(pool, config);
+    for (const [to, from] of [['v1', 'v2'], ['v2', 'v1']]) {
+      const plan = await planKamalRollback({ config, sessions, targetVersion: to, performer: 'system-test' });
+      const result = await executeKamalRollback(plan, { sessions, reporter: silentReporter, runHooks: false, healthPollMs: 200 });
+      assert.equal(result.ok, true, `${result.message}\n${result.lines.join('\n')}`);
+      const run = commands.filter((entry) => entry.host === third.address && entry.command.includes(`--name ${service}-jobs-${to} `)).map((entry) => entry.command);
+      assert.ok(run.some((command) => command.includes(`:${to} ${cmd}`) || command.includes(` sh -c 'docker run `)), run.join('\n'));
+      const webRun = commands.filter((entry) => entry.host === first.address && entry.command.includes(`--name ${service}-web-${to} `)).map((entry) => entry.command);
+      assert.ok(webRun.some((command) => command.includes(`&& sh -c 'docker run `)), webRun.join('\n'));
+      assert.equal(await hosts.proxyTargetContainer(first, `${service}-web`), `${service}-web-${to}`);
+      assert.match((await hosts.docker(first, ['logs', `${service}-web-${to}`])).stdout, new RegExp(`^web ${to}$`, 'm'));
+      assert.equal(await containerState(hosts, third, `${service}-jobs-${to}`), 'running');
+      const argv = JSON.parse(await dockerOk(hosts, third, ['inspect', '--format', '{{json .Config.Cmd}}', `${service}-jobs-${to}`])) as string[];
+      assert.deepEqual(argv, ['sh', '-c', "trap 'exit 0' TERM; echo worker $KAMAL_VERSION; while :; do sleep 1 & wait $!; done"]);
+      const logs = await hosts.docker(third, ['logs', `${service}-jobs-${to}`]);
+      assert.match(logs.stdout, new RegExp(`^worker ${to}$`, 'm'));
+      // The trap ended the stopped worker at once with 0: docker stop did not have to kill it.
+      assert.equal(await dockerOk(hosts, third, ['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', `${service}-jobs-${from}`]), 'exited 0');
+    }
+  });
+
   it('reboots the running version like Kamal when it is the target', async () => {
     const service = 'chatreboot';
     await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2', hosts: [appHosts[0]] });

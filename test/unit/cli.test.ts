@@ -59,6 +59,20 @@ describe('deploy-rollback CLI', function () {
     assert.deepEqual(JSON.parse(stdout), []);
   });
 
+  it('reports, in environments --json, what Kamal 2.12 refuses, with file and line', () => {
+    const workspace = fs.mkdtempSync(path.join(dir, 'refused-'));
+    fs.mkdirSync(path.join(workspace, 'shop', 'config'), { recursive: true });
+    const deployYml = path.join(workspace, 'shop', 'config', 'deploy.yml');
+    fs.writeFileSync(deployYml, 'service: shop\nimage: team/shop\nservers: [10.0.0.1]\nproxy:\n  bogus: 1\nhooks_output: loud\ndeploy_timeout: "10"\nminimum_version: 99.0\n');
+    const { code, stdout, stderr } = cli(['environments', '--workspace', workspace, '--json']);
+    assert.equal(code, 0, stderr);
+    const [kamal] = JSON.parse(stdout) as { problems?: { file: string; line: number | null; message: string }[] }[];
+    assert.deepEqual(
+      kamal.problems?.map((problem) => `${path.basename(problem.file)}:${problem.line} ${problem.message}`),
+      ['deploy.yml:5 proxy: unknown key: bogus', 'deploy.yml:6 hooks_output: should be quiet or verbose, got "loud"', 'deploy.yml:7 deploy_timeout: should be an integer', 'deploy.yml:8 Current version is 2.12.0, minimum required is 99.0'],
+    );
+  });
+
   it('lists gitops and Kamal environments of a workspace', () => {
     // The fixture folder holds the gitops clone (work/) beside its remote; a Kamal app goes next to them.
     const workspace = path.dirname(fixture.work);

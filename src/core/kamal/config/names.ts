@@ -27,7 +27,11 @@ const DESTINATION = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const HOSTNAME = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$/;
 const IPV6 = /^[0-9A-Fa-f:.]+$/;
 const SSH_USER = /^[A-Za-z_][A-Za-z0-9._-]*\$?$/;
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/**
+ * Kamal takes any key (`A-B`, `a.b`, `1ABC`, a number Psych read: `0x1F` is "31") and writes it on
+ * the command line unquoted; a key the shell would split or expand is refused here instead.
+ */
+const ENV_NAME = /^[A-Za-z0-9_@%+:,./-]+$/;
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
 const IMAGE = /^[A-Za-z0-9][A-Za-z0-9._/:-]*$/;
 const REGISTRY_SERVER = /^[A-Za-z0-9][A-Za-z0-9.-]*(?::[0-9]{1,5})?(?:\/[A-Za-z0-9._-]+)*$/;
@@ -95,7 +99,7 @@ export function validateProxyHost(value: unknown): string | undefined {
   return undefined;
 }
 
-export const validateEnvName = nameRule((text) => ENV_NAME.test(text), 'is not a valid environment variable name: letters, digits and "_", not starting with a digit');
+export const validateEnvName = nameRule((text) => ENV_NAME.test(text), 'is not an env name Kamal can put on a command line: letters, digits and _ @ % + : , . / -');
 
 export const validateLabelKey = nameRule((text) => LABEL_KEY.test(text) && !text.includes('..'), 'is not a valid label key: letters, digits, ".", "/", "_" and "-", starting with a letter or digit');
 

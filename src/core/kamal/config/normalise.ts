@@ -1,7 +1,7 @@
 /** The sections of a Kamal config other than servers: env, proxy, ssh, boot, and a role's host list. */
 import type { KamalConfig, KamalEnv, KamalProxy, KamalSsh } from './types';
 import { validateEnvName, validateHost, validateProxyHost, validateSshUser } from './names';
-import { isHash, type Hash, type Path } from './parse';
+import { isHash, slashed, type Hash, type Path } from './parse';
 import { noControlCharacters, noNul, URL_PATH, type Normaliser } from './normaliser';
 
 const DEFAULT_LOG_REQUEST_HEADERS = ['Cache-Control', 'Last-Modified', 'User-Agent'];
@@ -13,6 +13,12 @@ export function normaliseEnv(n: Normaliser, value: unknown, at: Path): KamalEnv 
     return { clear: {}, secret: [] };
   }
   const structured = 'clear' in value || 'secret' in value || 'tags' in value;
+  // Kamal's Validator::Env: tags only in the root env, and nothing beside clear/secret/tags there.
+  if (structured) {
+    const unknown = Object.keys(value).filter((key) => !['clear', 'secret', 'tags'].includes(key));
+    if (unknown.length) reportUnknownKeys(n, at, unknown);
+    if ('tags' in value && !(at.length === 1 && at[0] === 'env')) n.errorAt([...at, 'tags'], `${slashed(at)}: tags are only allowed in the root env`);
+  }
   const clearPath = 'clear' in value ? [...at, 'clear'] : at;
   const clearValue = 'clear' in value ? value.clear : structured ? {} : value;
   const clear = n.stringMap(clearValue, clearPath, validateEnvName, noNul, false);
@@ -31,6 +37,36 @@ export function normaliseEnv(n: Normaliser, value: unknown, at: Path): KamalEnv 
 export function mergeEnv(base: KamalEnv, over: KamalEnv): KamalEnv {
   const literalFalse = [...(base.literalFalse ?? []).filter((key) => !(key in over.clear)), ...(over.literalFalse ?? [])];
   return { clear: { ...base.clear, ...over.clear }, secret: [...new Set([...base.secret, ...over.secret])], ...(literalFalse.length ? { literalFalse } : {}) };
+}
+
+/** The keys of Kamal 2.12's docs/proxy.yml: its validator refuses any other under `proxy`. */
+const PROXY_KEYS = new Set([
+  'host', 'hosts', 'app_port', 'ssl', 'ssl_redirect', 'forward_headers', 'response_timeout', 'path_prefix',
+  'strip_path_prefix', 'healthcheck', 'buffering', 'logging', 'run',
+]);
+const PROXY_SUBKEYS: Record<string, Set<string>> = {
+  healthcheck: new Set(['interval', 'path', 'timeout']),
+  buffering: new Set(['requests', 'responses', 'max_request_body', 'max_response_body', 'memory']),
+  logging: new Set(['request_headers', 'response_headers']),
+  ssl: new Set(['certificate_pem', 'private_key_pem']),
+};
+
+/** Kamal's unknown_keys_error, placed at the first unknown key's line. */
+function reportUnknownKeys(n: Normaliser, at: Path, keys: string[]): void {
+  n.errorAt([...at, keys[0]], `${slashed(at)}: unknown ${keys.length > 1 ? 'keys' : 'key'}: ${keys.join(', ')}`);
+}
+
+/** Unknown keys in a `proxy` hash as written (top level or a role's), reported as Kamal's validator words it. */
+export function reportUnknownProxyKeys(n: Normaliser, proxy: unknown, at: Path): void {
+  if (!isHash(proxy)) return;
+  const unknown = Object.keys(proxy).filter((key) => !PROXY_KEYS.has(key));
+  if (unknown.length) reportUnknownKeys(n, at, unknown);
+  for (const [key, allowed] of Object.entries(PROXY_SUBKEYS)) {
+    const section = proxy[key];
+    if (!isHash(section)) continue;
+    const extra = Object.keys(section).filter((entry) => !allowed.has(entry));
+    if (extra.length) reportUnknownKeys(n, [...at, key], extra);
+  }
 }
 
 export function normaliseProxy(n: Normaliser, config: Hash, rolePath: Path | undefined, roleProxy?: Hash): KamalProxy {
@@ -140,12 +176,12 @@ export function normaliseSsh(n: Normaliser, value: unknown): KamalSsh {
   }
   const ssh: KamalSsh = {
     user,
-    port: n.number(config.port, ['ssh', 'port'], 22, (port) => Number.isInteger(port) && port >= 1 && port <= 65535, 'a port number from 1 to 65535'),
+    port: n.numberFromString(config.port, ['ssh', 'port'], 22, (port) => Number.isInteger(port) && port >= 1 && port <= 65535, 'a port number from 1 to 65535'),
     keys: n.stringList(config.keys, ['ssh', 'keys'], noControlCharacters),
     keysOnly: n.boolean(config.keys_only, ['ssh', 'keys_only'], false),
     config: true,
     forwardAgent: n.boolean(config.forward_agent, ['ssh', 'forward_agent'], false),
-    keepaliveInterval: n.number(config.keepalive_interval, ['ssh', 'keepalive_interval'], 30),
+    keepaliveInterval: n.numberFromString(config.keepalive_interval, ['ssh', 'keepalive_interval'], 30),
   };
   if (config.proxy != null) {
     const text = n.string(config.proxy, ['ssh', 'proxy']);

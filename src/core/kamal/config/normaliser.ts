@@ -52,6 +52,15 @@ export class Normaliser {
     this.problems.push({ ...this.locate(at, preferKey), message: at.length ? `${slashed(at)}: ${message}` : message, severity: 'warning' });
   }
 
+  /** Psych reads the value at `at` as a Date or Time (the file whose value wins decides). */
+  isTimestamp(at: Path): boolean {
+    const key = pathKey(at);
+    for (const file of [...this.files].reverse()) {
+      if (file.values.has(key)) return file.timestamps?.has(key) ?? false;
+    }
+    return false;
+  }
+
   isUnknown(at: Path): boolean {
     return this.unknown.has(dotted(at));
   }
@@ -59,7 +68,7 @@ export class Normaliser {
   string(value: unknown, at: Path): string | undefined {
     if (value === undefined || (value === null && this.isUnknown(at))) return undefined;
     const text = stringish(value);
-    if (text === undefined || value === null) {
+    if (text === undefined || value === null || this.isTimestamp(at)) {
       this.reject(at, 'should be a string');
       return undefined;
     }
@@ -68,12 +77,23 @@ export class Normaliser {
 
   number(value: unknown, at: Path, fallback: number, check: (n: number) => boolean = (n) => n >= 0, expected = 'a number of 0 or more'): number {
     if (value === undefined || value === null) return fallback;
-    const parsed = typeof value === 'string' && /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : value;
-    if (typeof parsed !== 'number' || !Number.isFinite(parsed) || !check(parsed)) {
+    // Kamal's validator takes only an Integer where its example has one: "10" and 1.5 (Psych's Float) are refused.
+    if (typeof value !== 'number' || !Number.isInteger(value)) {
+      this.reject(at, 'should be an integer');
+      return fallback;
+    }
+    const parsed = value;
+    if (!Number.isFinite(parsed) || !check(parsed)) {
       this.reject(at, `should be ${expected}, got ${JSON.stringify(value)}`);
       return fallback;
     }
     return parsed;
+  }
+
+  /** Where Kamal's example is a string (ssh.port: "2222"), digits written either way. */
+  numberFromString(value: unknown, at: Path, fallback: number, check?: (n: number) => boolean, expected?: string): number {
+    const parsed = typeof value === 'string' && /^[0-9]+$/.test(value) ? Number(value) : value;
+    return this.number(parsed, at, fallback, check, expected);
   }
 
   optionalNumber(value: unknown, at: Path): number | undefined {

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import type { Problem } from '../../model';
 import { containsUnresolvedMarker, lineCounter, renderErb } from './erb';
-import { psychScalar } from './psych';
+import { isPsychTimestamp, psychScalar, psychTaggedFloat } from './psych';
 
 /** A value fed by ERB we would not run: kept distinct from null through the merge. */
 class UnknownValue {}
@@ -25,6 +25,8 @@ export interface ParsedFile {
   data?: Record<string, unknown>;
   values: Map<string, Location>;
   keys: Map<string, Location>;
+  /** Paths whose value Psych reads as a Date or Time (written plain, e.g. `2024-01-01`). */
+  timestamps?: Set<string>;
 }
 
 export const pathKey = (segments: Path) => segments.join('\u0000');
@@ -52,10 +54,14 @@ export function stringish(value: unknown): string | undefined {
 }
 
 const STRING_TAGS = new Set(['tag:yaml.org,2002:str', '!str']);
+const FLOAT_TAG = 'tag:yaml.org,2002:float';
+/** Tags Psych resolves itself: yaml's failsafe schema leaves them unresolved, which is no news to report. */
+const PSYCH_CORE_TAG = /^Unresolved tag: tag:yaml\.org,2002:(str|float|int|bool|null)\b/;
 
 /** Quoted and block scalars are strings, as in Psych; plain ones are typed by its ScalarScanner. */
 function scalarValue(node: { value: unknown; type?: string; tag?: string; source?: string }): unknown {
   const text = typeof node.value === 'string' ? node.value : String(node.value ?? '');
+  if (node.tag === FLOAT_TAG) return psychTaggedFloat(text) ?? text;
   if (node.type !== 'PLAIN' || (node.tag !== undefined && STRING_TAGS.has(node.tag))) return text;
   return psychScalar(text);
 }
@@ -78,6 +84,7 @@ export function parseFile(text: string, file: string, env: NodeJS.ProcessEnv, pr
   }
   if (doc.errors.length > 0) return parsed;
   for (const warning of doc.warnings) {
+    if (PSYCH_CORE_TAG.test(warning.message)) continue;
     problems.push({ ...locate(warning.pos[0]), message: `YAML: ${warning.message}`, severity: 'warning' });
   }
   if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) {
@@ -102,6 +109,9 @@ export function parseFile(text: string, file: string, env: NodeJS.ProcessEnv, pr
     if (yamlNode.range) parsed.values.set(pathKey(at), locate(yamlNode.range[0]));
     if (conditional(yamlNode)) return UNKNOWN;
     if (isScalar(yamlNode)) {
+      if (yamlNode.type === 'PLAIN' && yamlNode.tag === undefined && isPsychTimestamp(String(yamlNode.value ?? ''))) {
+        (parsed.timestamps ??= new Set()).add(pathKey(at));
+      }
       const value = scalarValue(yamlNode);
       if (typeof value === 'string' && containsUnresolvedMarker(value)) return UNKNOWN;
       return value;

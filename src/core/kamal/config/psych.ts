@@ -111,6 +111,19 @@ function sexagesimal(text: string, parse: (part: string) => number): number {
   return text.split(':').reduce((sum, part, index) => sum + parse(part) * 60 ** Math.abs(index - 2), 0);
 }
 
+/** Psych reads this plain scalar as a Date or Time: Kamal's validator says "should be a string" where it wants one. */
+export function isPsychTimestamp(text: string): boolean {
+  if (WORDISH.test(text) || text.includes('\n')) return false;
+  return (TIME.test(text) && rubyTimeToS(text) !== undefined) || (DATE.test(text) && rubyDateToS(text) !== undefined);
+}
+
+/** `!!float X`: Kernel#Float, printed by Float#to_s (`!!float 1` is "1.0"); undefined when Ruby would refuse it. */
+export function psychTaggedFloat(text: string): string | undefined {
+  const trimmed = text.trim();
+  const value = /^[-+]?(?:0|[1-9][0-9_]*)$/.test(trimmed) ? Number(trimmed.replace(/_/g, '')) : rubyFloat(trimmed);
+  return value === undefined || Number.isNaN(value) && !/nan/i.test(trimmed) ? undefined : rubyFloatToS(value);
+}
+
 /** Psych's reading of a plain (unquoted, untagged) scalar. */
 export function psychScalar(text: string): PsychValue {
   if (text === '') return null;

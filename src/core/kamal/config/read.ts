@@ -135,11 +135,14 @@ export function parseKamalConfig(input: KamalConfigInput): KamalConfig {
 /** Every top-level setting but `servers`, into `config`. */
 function normaliseTopLevel(n: Normaliser, config: KamalConfig, raw: Hash, baseFile: string): void {
   config.service = requiredName(n, raw, 'service', validateService) ?? config.service;
-  config.image = requiredName(n, raw, 'image', validateImage) ?? config.image;
   if (raw.registry != null && !isHash(raw.registry)) n.reject(['registry'], 'should be a hash');
   const registry = isHash(raw.registry) ? raw.registry : {};
   const registryServer = checkedString(n, registry.server, ['registry', 'server'], validateRegistryServer);
   if (registryServer !== undefined) config.registryServer = registryServer;
+  // Kamal's Registry#local? (`localhost[:port]`): the image then defaults to the service name.
+  const localRegistry = registryServer !== undefined && /^localhost(:|$)/.test(registryServer);
+  if (localRegistry && raw.image == null && !n.isUnknown(['image'])) config.image = config.service;
+  else config.image = requiredName(n, raw, 'image', validateImage) ?? config.image;
   // Kamal: [registry.server, image].compact.join("/"); Docker Hub means no server.
   if (config.image) config.repository = config.registryServer ? `${config.registryServer}/${config.image}` : config.image;
 
@@ -179,6 +182,47 @@ function normaliseTopLevel(n: Normaliser, config: KamalConfig, raw: Hash, baseFi
   const hooksPath = checkedString(n, raw.hooks_path, ['hooks_path'], noControlCharacters);
   if (hooksPath !== undefined) config.hooksPath = path.resolve(projectDirOf(baseFile), hooksPath);
   config.primaryRole = checkedString(n, raw.primary_role, ['primary_role'], validateRole) ?? config.primaryRole;
+  checkHooksOutput(n, raw.hooks_output);
+  checkMinimumVersion(n, raw.minimum_version);
+}
+
+/** The Kamal whose behaviour this reproduces: a config asking for a newer one is refused as Kamal 2.12 refuses it. */
+export const KAMAL_VERSION = '2.12.0';
+
+/** `hooks_output: quiet|verbose`, or a hash of hook name to one of them. */
+function checkHooksOutput(n: Normaliser, value: unknown): void {
+  if (value == null) return;
+  const check = (level: unknown, at: Path) => {
+    if (typeof level !== 'string') n.report(at, 'should be a string');
+    else if (level !== 'quiet' && level !== 'verbose') n.report(at, `should be quiet or verbose, got ${JSON.stringify(level)}`);
+  };
+  if (isHash(value)) for (const [hook, level] of Object.entries(value)) check(level, ['hooks_output', hook]);
+  else check(value, ['hooks_output']);
+}
+
+/** Gem::Version's order, enough for release numbers: numeric segments, a letter segment marks a prerelease. */
+function compareGemVersions(a: string, b: string): number {
+  const segments = (text: string) => text.split(/\.|(?<=\d)(?=[a-z])|(?<=[a-z])(?=\d)/i).map((part) => (/^\d+$/.test(part) ? Number(part) : part));
+  const left = segments(a);
+  const right = segments(b);
+  for (let index = 0; index < Math.max(left.length, right.length); index++) {
+    const x = left[index] ?? 0;
+    const y = right[index] ?? 0;
+    if (x === y) continue;
+    if (typeof x === 'string' && typeof y === 'string') return x < y ? -1 : 1;
+    if (typeof x === 'string') return -1;
+    if (typeof y === 'string') return 1;
+    return x < y ? -1 : 1;
+  }
+  return 0;
+}
+
+function checkMinimumVersion(n: Normaliser, value: unknown): void {
+  if (value == null) return;
+  const text = n.string(value, ['minimum_version']);
+  if (text === undefined) return;
+  if (!/^[0-9]+(\.[0-9A-Za-z]+)*$/.test(text.trim())) n.report(['minimum_version'], `Malformed version number string ${text}`);
+  else if (compareGemVersions(text.trim(), KAMAL_VERSION) > 0) n.errorAt(['minimum_version'], `Current version is ${KAMAL_VERSION}, minimum required is ${text}`);
 }
 
 /** Each problem once, in file order (base file, then destination), then by line and column. */

@@ -3,7 +3,7 @@ import type { KamalConfig, KamalRole } from './types';
 import { validateLabelKey, validateRole } from './names';
 import { deepMerge, isHash, setKey, type Hash, type Path } from './parse';
 import { noControlCharacters, type Normaliser } from './normaliser';
-import { mergeEnv, normaliseEnv, normaliseHosts, normaliseProxy, type HostList } from './normalise';
+import { mergeEnv, normaliseEnv, normaliseHosts, normaliseProxy, reportUnknownProxyKeys, type HostList } from './normalise';
 
 const ROLE_KEYS = new Set(['hosts', 'cmd', 'options', 'labels', 'env', 'logging', 'proxy', 'asset_path', 'stop_timeout']);
 
@@ -21,7 +21,10 @@ export function normaliseRoles(n: Normaliser, config: KamalConfig, raw: Hash): v
   if (topProxy != null && !isHash(topProxy)) n.reject(['proxy'], 'should be a hash');
   const topProxyConfig = isHash(topProxy) ? topProxy : {};
   // Kamal validates the top-level proxy even when no role runs it.
-  if (isHash(topProxy)) normaliseProxy(n, topProxyConfig, undefined);
+  if (isHash(topProxy)) {
+    reportUnknownProxyKeys(n, topProxy, ['proxy']);
+    normaliseProxy(n, topProxyConfig, undefined);
+  }
   const names = Array.isArray(servers) ? ['web'] : Object.keys(servers).sort();
   const allowEmpty = raw.allow_empty_roles === true;
   const roles: KamalRole[] = [];
@@ -78,6 +81,7 @@ export function normaliseRoles(n: Normaliser, config: KamalConfig, raw: Hash): v
       role.env = mergeEnv(config.env, normaliseEnv(n, specialised.env, [...rolePath, 'env']));
     }
     const roleProxy = specialised.proxy;
+    reportUnknownProxyKeys(n, roleProxy, [...rolePath, 'proxy']);
     const runsProxy = role.primary ? roleProxy !== false : roleProxy != null && roleProxy !== false;
     if (runsProxy) {
       if (roleProxy != null && typeof roleProxy !== 'boolean' && !isHash(roleProxy)) {
@@ -96,6 +100,7 @@ export function normaliseRoles(n: Normaliser, config: KamalConfig, raw: Hash): v
   config.roles = roles;
   config.hosts = [...new Set(roles.flatMap((role) => role.hosts))];
   reportConflictingProxyRuns(n, raw, roles);
+  reportSharedSslHosts(n, raw, roles);
   const primary = roles.find((role) => role.name === config.primaryRole);
   if (!primary && !names.includes(config.primaryRole)) {
     n.report(raw.primary_role != null ? ['primary_role'] : ['servers'], `The primary_role ${config.primaryRole} isn't defined`, true);
@@ -115,6 +120,22 @@ export function warnUnusableAssetPaths(n: Normaliser, raw: Hash): void {
   };
   check(raw.asset_path, ['asset_path']);
   if (isHash(raw.servers)) for (const [name, role] of Object.entries(raw.servers)) if (isHash(role)) check(role.asset_path, ['servers', name, 'asset_path']);
+}
+
+/** Kamal's ensure_unique_hosts_for_ssl_roles: one proxy host name may get its certificate for one role only. */
+function reportSharedSslHosts(n: Normaliser, raw: Hash, roles: KamalRole[]): void {
+  const seen = new Map<string, number>();
+  let at: Path = ['proxy'];
+  for (const role of roles) {
+    if (!role.proxy?.ssl) continue;
+    for (const host of role.proxy.hosts) {
+      seen.set(host, (seen.get(host) ?? 0) + 1);
+      const roleConfig = isHash(raw.servers) ? raw.servers[role.name] : undefined;
+      if (seen.get(host) === 2) at = isHash(roleConfig) && roleConfig.proxy != null ? ['servers', role.name, 'proxy'] : ['proxy'];
+    }
+  }
+  const duplicates = [...seen].filter(([, count]) => count > 1).map(([host]) => host);
+  if (duplicates.length) n.errorAt(at, `Different roles can't share the same host for SSL: ${duplicates.join(', ')}`);
 }
 
 /**

@@ -232,7 +232,7 @@ function planLines(detail: KamalPlanDetail): string[] {
     for (const host of detail.hostPlans) {
       for (const directory of new Set(host.steps.map((step) => step.commands.errorPagesDirectory).filter((entry): entry is string => entry !== undefined))) {
         command(`[ssh ${host.host}]`, detail.errorPages.makeDirectory);
-        lines.push(`  [sftp ${host.host}] upload ${detail.errorPages.files.map((file) => file.name).join(' ') || '(no 4??.html/5??.html found)'} to ${directory}/ (mode 0700)`);
+        lines.push(`  [sftp ${host.host}] upload ${detail.errorPages.files.map((file) => file.name).join(' ') || '(no 4??.html/5??.html found)'} to ${directory}/ (folder 0755, files 0644)`);
       }
     }
   }

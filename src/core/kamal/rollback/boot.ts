@@ -150,7 +150,7 @@ function readCurrent({ run, step, outcome }: RoleRun, current: ExecResult): stri
 async function renameReadAndRun(role: RoleRun, lockRewrite: string | undefined): Promise<{ oldVersion?: string; ran: ExecResult }> {
   const { run, step, done, prefix } = role;
   const what = readWhat(step);
-  const line = chain([['current', renameAndRead(role)], ['run', step.commands.run]]);
+  const line = chain([['current', renameAndRead(role)], ['run', step.commands.runInExchange ?? step.commands.run]]);
   // Sent with the run: a cancel or lost host from here may have left the new container created.
   done.ranNew = true;
   const watch = markerWatcher((name) => {

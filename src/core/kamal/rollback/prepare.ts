@@ -6,6 +6,7 @@ import type { Reporter } from '../../model';
 import type { ExecResult } from '../../ssh/types';
 import type { UploadFile } from '../../ssh/sftp';
 import { syncAssetVolumes } from '../commands/assets';
+import { ERROR_PAGE_FILE_MODE, ERROR_PAGES_FOLDER_MODE } from '../commands/error-pages';
 import { versionFromName } from '../commands/app';
 import type { KamalPlanDetail, KamalRoleStep } from './types';
 
@@ -34,7 +35,7 @@ export async function prepareHosts(detail: KamalPlanDetail, run: RunOnHost, repo
             const made = await run(host.host, pages.makeDirectory, 'create the error pages folder');
             if (made.code !== 0) throw new Error(`creating the error pages folder failed (exit ${made.code}${made.stderr.trim() ? `: ${lastLine(made.stderr)}` : ''})`);
             if (!upload) throw new Error('no way to upload files to the host');
-            await upload(host.host, { path: directory, mode: 0o700 }, pages.files.map((file) => ({ remotePath: `${directory}/${file.name}`, content: file.content, mode: 0o700 })));
+            await upload(host.host, { path: directory, mode: ERROR_PAGES_FOLDER_MODE }, pages.files.map((file) => ({ remotePath: `${directory}/${file.name}`, content: file.content, mode: ERROR_PAGE_FILE_MODE })));
           } catch (error) {
             failures.push(`${host.host}: error pages: ${error instanceof Error ? error.message : String(error)}`);
           }

@@ -20,6 +20,9 @@ import { assetVolumeArg, cleanUpAssets, extractAssets, roleHasAssets, syncAssetV
 import { TARGET_ARG_PLACEHOLDER, type KamalHostPlan, type KamalRoleStep } from './types';
 import type { KamalConfig, KamalRole } from '../config/types';
 
+/** A cmd of plain words, which ends where the run line ends in any exchange. */
+const PLAIN_CMD = /^[A-Za-z0-9_@%+=:,./ -]*$/;
+
 export function randomHex(bytes: number): string {
   return randomBytes(bytes).toString('hex');
 }
@@ -67,6 +70,7 @@ export function buildRoleStep(
   const hostname = containerHostname(host, randomHex(6));
   const proxyDeployLine = proxyDeployTemplate(config, role, versions.to);
   const wait = stopTimeout(config, role);
+  const run = renderWords(runContainer(config, role, { host, version: versions.to, hostname, assetVolume: assetVolumeArg(config, role, versions.to) }));
   return {
     host,
     role: role.name,
@@ -81,7 +85,8 @@ export function buildRoleStep(
     commands: {
       rename: versions.renameExisting ? quoteArgv(renameContainer(config, role.name, versions.to, renamedVersion)) : undefined,
       currentVersion: currentRunningContainerName(config, role.name),
-      run: renderWords(runContainer(config, role, { host, version: versions.to, hostname, assetVolume: assetVolumeArg(config, role, versions.to) })),
+      run,
+      ...(role.cmd !== undefined && !PLAIN_CMD.test(role.cmd) ? { runInExchange: quoteArgv(['sh', '-c', run]) } : {}),
       ...(roleHasAssets(config, role)
         ? {
             extractAssets: extractAssets(config, role, versions.to),

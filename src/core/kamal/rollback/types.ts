@@ -26,6 +26,11 @@ export interface KamalRoleStep {
     rename?: string;
     currentVersion: string;
     run: string;
+    /**
+     * Set when the role's cmd holds shell syntax: the run line in its own `sh -c`, so that inside a
+     * multi-step exchange the cmd's `;`, `&`, `#` or quotes end where they do in Kamal's own SSH exec.
+     */
+    runInExchange?: string;
     /** With {@link TARGET_ARG_PLACEHOLDER} where the new container's 12-hex id goes. */
     proxyDeploy?: string;
     healthStatus?: string;

@@ -10,7 +10,6 @@ import {
   validateRepository,
   validateRole,
   validateService,
-  splitCmd,
   loggingArgs,
   optionArgs,
 } from '../commands/app';
@@ -55,7 +54,6 @@ export function validateConfigForRollback(config: KamalConfig): void {
     for (const key of Object.keys(role.labels)) validateLabelKey(key, `labels of role ${role.name}`);
     for (const key of Object.keys(role.options)) validateOptionKey(key, `options of role ${role.name}`);
     optionArgs(role.options, `options of role ${role.name}`);
-    if (role.cmd !== undefined) splitCmd(role.cmd, `cmd of role ${role.name}`);
     // Building each host's run line once checks everything it carries (logging, tags, env).
     for (const host of role.hosts) runContainer(config, role, { host, version: 'validation', hostname: 'validation' });
     try {
