@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { DeployRollbackApi } from '../../src/vscode/extension';
+import type { TreeNode } from '../../src/vscode/tree/nodes';
 import { makeGitopsFixture, type GitopsFixture, type GitopsFixtureSpec } from '../fixtures/gitops';
 
 export const EXTENSION_ID = 'deploy-rollback.deploy-rollback';
@@ -47,6 +48,17 @@ export async function waitFor<T>(
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/** A node's children once its read settled: a Kamal read slower than a moment first shows a "Reading the hosts…" row. */
+export async function settledChildren(api: DeployRollbackApi, node: TreeNode | undefined, timeoutMs = 60_000): Promise<TreeNode[]> {
+  return waitFor(
+    async () => {
+      const children = await api.tree.getChildren(node);
+      return children.some((child) => child.kind === 'loading') ? undefined : children;
+    },
+    { what: `the children of ${node?.id ?? 'the root'} to be read`, timeoutMs, intervalMs: 100 },
+  );
 }
 
 /** Registers hooks that point `deployRollback.gitops.paths` at a fresh fixture for one suite. */

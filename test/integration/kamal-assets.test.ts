@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import type { DeployRollbackApi } from '../../src/vscode/extension';
 import type { AppNode, EnvironmentNode, ReleaseNode, TreeNode } from '../../src/vscode/tree/nodes';
 import { requireHostsOrSkip, startHosts, type TestHosts } from '../hosts/harness';
-import { activateExtension } from './helpers';
+import { activateExtension, settledChildren } from './helpers';
 
 const SERVICE = 'vscassets';
 
@@ -81,9 +81,9 @@ describe('Kamal asset_path rolled back from the tree on real hosts', function ()
     const roots = await api.tree.getChildren();
     const environment = roots.find((node): node is EnvironmentNode => node.kind === 'environment' && node.environment.location === configFile);
     assert.ok(environment, 'the Kamal config is an environment');
-    const app = (await api.tree.getChildren(environment)).find((node): node is AppNode => node.kind === 'app');
+    const app = (await settledChildren(api, environment)).find((node): node is AppNode => node.kind === 'app');
     assert.ok(app, 'an app under the environment');
-    const children: TreeNode[] = await api.tree.getChildren(app);
+    const children: TreeNode[] = await settledChildren(api, app);
     return children.filter((node): node is ReleaseNode => node.kind === 'release');
   }
 

@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import type { DeployRollbackApi } from '../../src/vscode/extension';
 import type { AppNode, EnvironmentNode, HostContainerNode, HostErrorNode, ReleaseNode, TreeNode } from '../../src/vscode/tree/nodes';
 import { requireHostsOrSkip, startHosts, type TestHosts } from '../hosts/harness';
-import { activateExtension, waitFor } from './helpers';
+import { activateExtension, settledChildren, waitFor } from './helpers';
 
 const SERVICE = 'vsc';
 
@@ -72,25 +72,14 @@ describe('Kamal releases in VS Code on real hosts', function () {
     const environment = roots.find((node): node is EnvironmentNode => node.kind === 'environment' && node.environment.location === configFile);
     assert.ok(environment, 'the Kamal config is an environment');
     assert.equal(environment.environment.name, 'default');
-    const children = await settledChildren(environment);
+    const children = await settledChildren(api, environment);
     const found = children.find((node): node is AppNode => node.kind === 'app');
     assert.ok(found, `an app under the environment, got ${children.map((node) => node.kind).join(', ')}`);
     return found;
   }
 
-  /** Children once the hosts answered: a slow read first shows a "Reading the hosts…" row. */
-  async function settledChildren(node: TreeNode): Promise<TreeNode[]> {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const children = await api.tree.getChildren(node);
-      if (!children.some((child) => child.kind === 'loading')) return children;
-      if (Date.now() > deadline) throw new Error(`${node.id} still loading after 60 s`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-
   async function releases(): Promise<ReleaseNode[]> {
-    const children: TreeNode[] = await settledChildren(await app());
+    const children: TreeNode[] = await settledChildren(api, await app());
     return children.filter((node): node is ReleaseNode => node.kind === 'release');
   }
 
@@ -145,8 +134,8 @@ describe('Kamal releases in VS Code on real hosts', function () {
       const first = await api.tree.getChildren(environment);
       assert.ok(Date.now() - started < 3000, `the environment answered after ${Date.now() - started} ms`);
       assert.ok(first.some((node) => node.kind === 'loading' || node.kind === 'app'), first.map((node) => node.kind).join(', '));
-      const appNode = (await settledChildren(environment)).find((node): node is AppNode => node.kind === 'app')!;
-      const children = await settledChildren(appNode);
+      const appNode = (await settledChildren(api, environment)).find((node): node is AppNode => node.kind === 'app')!;
+      const children = await settledChildren(api, appNode);
       assert.ok(Date.now() - started < 20_000, `the app answered after ${Date.now() - started} ms`);
       const errors = children.filter((node): node is HostErrorNode => node.kind === 'hostError');
       assert.deepEqual(errors.map((node) => [node.error.host, node.error.kind]), [[silent.address, 'unreachable']]);
