@@ -1,29 +1,23 @@
 import { strict as assert } from 'node:assert';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { gitopsScenarios, makeGitopsFixture, runGit, type GitopsFixture } from '../fixtures/gitops';
-import { buildCliBundle } from './cli-bundle';
+import { gitWrapper, useCliBundle } from './cli-bundle';
 
 /** The gitops CLI as users run it (the bundle): roll forward, `--to` messages, SIGTERM mid-revert. */
 
 
 describe('deploy-rollback CLI: gitops back and forward', function () {
   this.timeout(120_000);
+  const suite = useCliBundle('drb-gitops-cli-');
+  const cli = suite.run;
   let dir: string;
   let bundle: string;
-
   before(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-gitops-cli-'));
-    bundle = buildCliBundle(dir);
+    dir = suite.dir();
+    bundle = suite.bundle();
   });
-  after(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-  function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-    const result = spawnSync(process.execPath, [bundle, ...args], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '', ...env } });
-    return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-  }
 
   let count = 0;
   function fixture(spec = gitopsScenarios.rolledBack()): GitopsFixture {
@@ -75,16 +69,13 @@ describe('deploy-rollback CLI: gitops back and forward', function () {
   it('SIGTERM in the middle of the reverts: nothing pushed, no worktree and no temporary folder left', async () => {
     const repo = fixture(gitopsScenarios.interleaved());
     // Real git, slowed down at `git apply` only, so the signal lands while the reverts run.
-    const bin = fs.mkdtempSync(path.join(dir, 'bin-'));
-    const mark = path.join(bin, 'applying');
-    const realGit = spawnSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).stdout.trim();
-    fs.writeFileSync(path.join(bin, 'git'), `#!/bin/sh\nif [ "$1" = apply ]; then : > "${mark}"; exec sleep 30; fi\nexec ${realGit} "$@"\n`, { mode: 0o755 });
+    const { env: slowApply, mark } = gitWrapper(dir, 'apply', ': > "$MARK"; exec sleep 30');
     const tmp = fs.mkdtempSync(path.join(dir, 'tmp-'));
     const remoteBefore = runGit(['for-each-ref'], repo.remote);
     const child = spawn(process.execPath, [bundle, 'rollback', '--gitops', repo.work, '--env', 'staging', '--app', 'a', '--to', repo.shas.a1, '--yes'], {
       cwd: dir,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_OPTIONS: '', PATH: `${bin}:${process.env.PATH}`, TMPDIR: tmp },
+      env: { ...process.env, NODE_OPTIONS: '', ...slowApply, TMPDIR: tmp },
     });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

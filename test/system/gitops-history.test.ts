@@ -1,11 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { gimletReleases, gimletStatus } from '../fixtures/gimlet-listing';
 import { gitopsScenarios, makeGitopsFixture, runGit, type GitopsFixture, type GitopsFixtureSpec } from '../fixtures/gitops';
-import { buildCliBundle } from './cli-bundle';
+import { gitWrapper, useCliBundle } from './cli-bundle';
 
 /**
  * Issue 20, as users meet it: the CLI bundle against a real clone and its bare remote. Every case
@@ -14,19 +13,14 @@ import { buildCliBundle } from './cli-bundle';
 
 describe('deploy-rollback CLI: gitops histories that once hid a release or lost a commit', function () {
   this.timeout(120_000);
+  const suite = useCliBundle('drb-gitops-history-');
+  const cli = suite.run;
   let dir: string;
   let bundle: string;
-
   before(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-gitops-history-'));
-    bundle = buildCliBundle(dir);
+    dir = suite.dir();
+    bundle = suite.bundle();
   });
-  after(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-  function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-    const result = spawnSync(process.execPath, [bundle, ...args], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '', ...env } });
-    return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-  }
 
   let count = 0;
   function fixture(spec: GitopsFixtureSpec = gitopsScenarios.interleaved()): GitopsFixture {
@@ -67,15 +61,8 @@ describe('deploy-rollback CLI: gitops histories that once hid a release or lost 
    * `main` to `to` (another engineer removing a bad deploy at that very moment), then runs git.
    */
   function forcePushAt(when: 'fetch' | 'push', other: string, to: string): NodeJS.ProcessEnv {
-    const bin = fs.mkdtempSync(path.join(dir, 'bin-'));
-    const mark = path.join(bin, 'forced');
-    const realGit = spawnSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).stdout.trim();
-    fs.writeFileSync(
-      path.join(bin, 'git'),
-      `#!/bin/sh\nif [ "$1" = ${when} ] && [ ! -e "${mark}" ]; then : > "${mark}"; ${realGit} -C "${other}" push -q --force origin ${to}:main || exit 99; fi\nexec ${realGit} "$@"\n`,
-      { mode: 0o755 },
-    );
-    return { PATH: `${bin}:${process.env.PATH}`, FORCED_MARK: mark };
+    const { env, mark } = gitWrapper(dir, when, `if [ ! -e "$MARK" ]; then : > "$MARK"; "$REAL_GIT" -C "${other}" push -q --force origin ${to}:main || exit 99; fi`);
+    return { ...env, FORCED_MARK: mark };
   }
 
   /** git that may stop with a non-zero exit (a conflict, an edit stop): the state it leaves is the point. */
@@ -343,11 +330,7 @@ describe('deploy-rollback CLI: gitops histories that once hid a release or lost 
 
   /** PATH with a git whose `git <command>` writes its pid to the returned mark and hangs (a remote that never answers). */
   function hangingGit(command: string): { env: NodeJS.ProcessEnv; mark: string } {
-    const bin = fs.mkdtempSync(path.join(dir, 'bin-'));
-    const mark = path.join(bin, 'pid');
-    const realGit = spawnSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).stdout.trim();
-    fs.writeFileSync(path.join(bin, 'git'), `#!/bin/sh\nif [ "$1" = ${command} ]; then echo $$ > "${mark}.tmp"; mv "${mark}.tmp" "${mark}"; exec sleep 60; fi\nexec ${realGit} "$@"\n`, { mode: 0o755 });
-    return { env: { PATH: `${bin}:${process.env.PATH}` }, mark };
+    return gitWrapper(dir, command, 'echo $$ > "$MARK.tmp"; mv "$MARK.tmp" "$MARK"; exec sleep 60');
   }
 
   function start(args: string[], env: NodeJS.ProcessEnv) {
