@@ -5,6 +5,7 @@
  */
 import { DeployRollbackError } from '../../model';
 import { quoteArgv, shellLine } from '../../shell';
+import { quotedInput } from '../../text';
 import type { KamalConfig, KamalRole } from '../config/types';
 import { argumentize, optionize, ShellWord, type KamalValue, type Word } from './kamal-shell';
 
@@ -28,7 +29,7 @@ const LOG_OPTION_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const PLAIN_CMD_CHARS = /^[^$`;&|<>(){}*?[\]~!#\n\r\\]*$/;
 
 function refuse(what: string, value: unknown, rule: string, where?: string): never {
-  const shown = JSON.stringify(String(value));
+  const shown = quotedInput(String(value));
   throw new DeployRollbackError(`Refusing ${what} ${shown}${where ? ` in ${where}` : ''}: ${rule}.`, 'validate');
 }
 
