@@ -5,6 +5,7 @@
  * interrupted run with two versions running, and input too long to echo back.
  */
 import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -191,5 +192,23 @@ describe('recovery on real Kamal hosts (CLI): locks, interrupted runs, long inpu
     assert.match(stderr, /Refusing version "v9{79}"… \(100001 characters\)/);
     assert.deepEqual(await Promise.all(hosts.hosts.map((host) => runningOn(host, SERVICE))), before);
     assert.equal(await lockState(), 'absent');
+  });
+
+  it('a 50 MB deploy.yml is refused with its size before parsing, within a 96 MB heap, nothing connected', async () => {
+    const root = path.join(dir, 'huge');
+    fs.mkdirSync(path.join(root, 'config'), { recursive: true });
+    const line = 'x-key-000000: a plain value that is not an alias\n';
+    const body = `service: huge\nimage: ${hosts.repository}\nservers:\n${hosts.hosts.map((host) => `  - ${host.address}\n`).join('')}${line.repeat(Math.ceil((50 * 1024 * 1024) / line.length))}`;
+    fs.writeFileSync(path.join(root, 'config', 'deploy.yml'), body);
+    const started = Date.now();
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, ['--max-old-space-size=96', bundle, 'releases', '--kamal', '.'], { cwd: root, env: { ...process.env, HOME: home, SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (chunk) => (stderr += chunk));
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /deploy\.yml is 50\.0 MB; Kamal configs are a few KB, so it is not read/);
+    assert.ok(Date.now() - started < 10_000, `${Date.now() - started} ms`);
   });
 });
