@@ -10,6 +10,8 @@ import { quote } from './core/shell';
 import { createSessionPool } from './core/ssh/pool';
 import type { SessionPool, SshPrompts } from './core/ssh/types';
 import { escapeControl } from './core/text';
+import { describeLock } from './core/kamal/commands/lock';
+import { KamalSource } from './core/kamal/source';
 import { version } from '../package.json';
 
 // Everything this CLI prints may carry text from a host: control characters are shown, never obeyed.
@@ -24,6 +26,7 @@ Usage:
   deploy-rollback releases --kamal CONFIG [--destination D] [--json]
   deploy-rollback rollback --gitops PATH --env ENV --app APP --to SHA [--restore-tree] [--dry-run] [--yes] [--json]
   deploy-rollback rollback --kamal CONFIG [--destination D] [--to VERSION] [--dry-run] [--yes] [--json]
+  deploy-rollback release-lock --kamal CONFIG [--destination D] [--yes]
 
 Options:
   --workspace DIR    folder to search for config/deploy.yml and gitops repositories
@@ -33,6 +36,8 @@ Options:
   --env ENV          gitops environment; --app APP: the app in it
   --to TARGET        gitops: full 40-hex sha of the release (the first column of "releases"),
                      older (roll back) or rolled back (roll forward); Kamal: version (default: previous)
+  release-lock       Kamal: remove a deploy lock directory that names nobody (no details),
+                     which \`kamal lock release\` cannot remove; a lock naming its holder is left
   --restore-tree     gitops: write <env>/<app> as at the target in one commit naming it,
                      instead of reverts (offered when reverts cannot restore it exactly)
   --limit N          how many releases (default 10)
@@ -51,7 +56,7 @@ Exit codes:
   0  success (rollback: every host / the remote ended on the target)
   1  refused or failed: the reason is on stderr; nothing half-done is left behind
   2  usage error
-  129, 130, 143  interrupted by SIGHUP, SIGINT, SIGTERM: the run was cancelled, the lock released
+  129, 130, 131, 143  interrupted by SIGHUP, SIGINT, SIGQUIT, SIGTERM: the run was cancelled, the lock released
      and the per-host table printed; a second signal releases the lock (best effort) and exits at once`;
 
 class UsageError extends Error {}
@@ -164,6 +169,8 @@ async function main(argv: string[]): Promise<number> {
         return await releasesCommand(flags, getPool, reporter);
       case 'rollback':
         return await rollbackCommand(flags, getPool, reporter);
+      case 'release-lock':
+        return await releaseLockCommand(flags, getPool, reporter);
       default:
         throw new UsageError(`unknown command: ${command}`);
     }
@@ -281,8 +288,35 @@ async function rollbackCommand(flags: Flags, pool: () => SessionPool, reporter: 
   }
 }
 
-const SIGNAL_EXIT_CODES: Record<InterruptSignal, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
-type InterruptSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
+async function releaseLockCommand(flags: Flags, pool: () => SessionPool, reporter: Reporter): Promise<number> {
+  if (!flags.kamal) throw new UsageError('release-lock needs --kamal CONFIG');
+  const { source, app } = await openFromFlags(flags, pool, reporter, 'release-lock');
+  if (!(source instanceof KamalSource)) throw new UsageError('release-lock is for Kamal configs');
+  const lock = app.lock;
+  if (!lock) {
+    out(`There is no deploy lock for ${app.name} (${app.environment.name}): nothing to release.\n`);
+    return 0;
+  }
+  if (!lock.unreadable) {
+    err(`The deploy lock for ${app.name} is ${describeLock(lock)}: it names its holder, so it is not stale here. \`kamal lock release${flags.destination ? ` -d ${quote(flags.destination)}` : ''}\` releases it once that deploy is over.\n`);
+    return 1;
+  }
+  if (!flags.yes) {
+    if (!process.stdin.isTTY) throw new DeployRollbackError('Refusing to remove the deploy lock without --yes: stdin is not a terminal to confirm on.');
+    const answer = await ask(`The deploy lock for ${app.name} (${app.environment.name}) names nobody. Remove it (only if no deploy is running)? Type "yes": `);
+    if (answer.trim() !== 'yes') {
+      err('Not confirmed: the lock was left as is.\n');
+      return 1;
+    }
+  }
+  const result = await source.releaseStaleLock(app);
+  (result.removed ? out : err)(`${result.message}\n`);
+  return result.removed ? 0 : 1;
+}
+
+// SIGQUIT (Ctrl-\) is a way out like SIGTERM: left to Node's default it would dump core and leave the lock held.
+const SIGNAL_EXIT_CODES: Record<InterruptSignal, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129, SIGQUIT: 131 };
+type InterruptSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP' | 'SIGQUIT';
 
 const exitHandlers = new Map<InterruptSignal, () => void>();
 
@@ -304,7 +338,7 @@ function stopExitingOnSignals(): void {
 }
 
 /**
- * SIGINT, SIGTERM and SIGHUP all cancel a rollback the same way: the first one stops the step in
+ * SIGINT, SIGTERM, SIGHUP and SIGQUIT all cancel a rollback the same way: the first one stops the step in
  * flight, puts half-done steps back, releases the lock and prints the per-host table; a second one
  * releases the lock (best effort, bounded) and exits at once.
  */

@@ -273,5 +273,7 @@ export interface ReleaseSource {
   hostErrors?(app: App): Promise<HostError[]>;
   /** Kamal only: the emergency exit of an interrupted run releases the plan's lock if it is ours; says what happened. */
   releaseLockNow?(plan: RollbackPlan, timeoutMs: number): Promise<string>;
+  /** Kamal only: Release Stale Lock — removes the app's deploy lock directory if it names nobody (checked on the host). */
+  releaseStaleLock?(app: App, signal?: AbortSignal): Promise<{ removed: boolean; message: string }>;
   dispose?(): void;
 }

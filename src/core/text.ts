@@ -15,3 +15,21 @@ export function escapeControl(text: string): string {
     return `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`;
   });
 }
+
+/**
+ * One message's worth of host text on one line: control characters as above, and line breaks
+ * (`\n`, `\r`, U+2028/2029) and tabs shown as escapes, so a lock message or an error line cannot
+ * forge a line of its own ("All good: rolled back on every host").
+ */
+export function oneLine(text: string): string {
+  return escapeControl(text)
+    .replace(/\n/g, '\\n')
+    .replace(/\t/g, '\\t')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
+}
+
+/** Input quoted in a message as JSON quotes it (line breaks escaped), cut when long: a 100 kB `--to` is not repeated in full. */
+export function quotedInput(text: string, max = 80): string {
+  return text.length <= max ? JSON.stringify(text) : `${JSON.stringify(text.slice(0, max))}… (${text.length} characters)`;
+}

@@ -135,6 +135,26 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       const lines = await source.releaseHistory(release);
       await deps.documents.open(`History ${release.app.environment.name} ${release.app.name} ${release.version}`, `${lines.join('\n')}\n`);
     }),
+    wrap('deployRollback.releaseStaleLock', async (node?: AppNode) => {
+      assertTrusted('Release Stale Lock');
+      const { source, app } = requireNode(node, 'an app');
+      if (!source.releaseStaleLock) throw new Error('Release Stale Lock is for Kamal apps.');
+      if (!app.lock) {
+        void vscode.window.showInformationMessage(`There is no deploy lock for ${app.name} (${app.environment.name}).`);
+        return undefined;
+      }
+      if (!app.lock.unreadable) {
+        throw new Error(`The deploy lock for ${app.name} names its holder (${app.lock.holder}), so it is not stale here: \`kamal lock release\` releases it once that deploy is over.`);
+      }
+      const detail = 'The lock directory has no details, so `kamal lock release` cannot remove it. Remove it only if no deploy is running: it is removed only if it still names nobody.';
+      if (!(await deps.prompter().confirm(`Remove the stale deploy lock of ${app.name} (${app.environment.name})?`, detail, 'Release Stale Lock'))) return undefined;
+      const result = await source.releaseStaleLock(app);
+      output.channel.info(result.message);
+      await deps.refresh();
+      if (result.removed) void vscode.window.showInformationMessage(result.message);
+      else throw new Error(result.message);
+      return result;
+    }),
     wrap('deployRollback.showAppHistory', async (node?: AppNode) => {
       const { source, app } = requireNode(node, 'an app');
       const releases = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `Reading the history of ${app.name}` }, () =>

@@ -98,6 +98,35 @@ describe('Kamal releases in VS Code on real hosts', function () {
     assert.equal(item.label, `${containers[0]!.container.host} · web`);
   });
 
+  it('Release Stale Lock on the app row removes a lock directory without details after confirmation, and leaves a lock naming its holder', async () => {
+    const lockDir = path.join(hosts.hosts[0]!.home, '.kamal', `lock-${SERVICE}`);
+    fs.mkdirSync(lockDir, { recursive: true });
+    try {
+      await api.refresh();
+      const locked = await app();
+      assert.equal(locked.app.lock?.unreadable, true, JSON.stringify(locked.app.lock));
+      assert.match(String(api.tree.getTreeItem(locked).contextValue), /^app\+kamal\b.*\+locked\b/);
+      const asked = confirmations.length;
+      const result = (await vscode.commands.executeCommand('deployRollback.releaseStaleLock', locked)) as { removed: boolean; message: string } | undefined;
+      assert.equal(result?.removed, true, result?.message);
+      assert.match(confirmations[asked] ?? '', /^Remove the stale deploy lock of vsc \(default\)\?\nThe lock directory has no details, so `kamal lock release` cannot remove it/);
+      assert.equal(fs.existsSync(lockDir), false, 'the lock directory was removed');
+
+      // A lock naming its holder is not stale here: left as it is.
+      fs.mkdirSync(lockDir, { recursive: true });
+      fs.writeFileSync(path.join(lockDir, 'details'), `${Buffer.from('Locked by: Grace at 2026-12-03T09:00:00Z\nVersion: v2\nMessage: Automatic deploy lock').toString('base64')}\n`);
+      await api.refresh();
+      const named = await app();
+      assert.equal(named.app.lock?.holder, 'Grace');
+      const refused = await vscode.commands.executeCommand('deployRollback.releaseStaleLock', named);
+      assert.equal(refused, undefined);
+      assert.ok(fs.existsSync(path.join(lockDir, 'details')), 'the named lock is kept');
+    } finally {
+      fs.rmSync(lockDir, { recursive: true, force: true });
+      await api.refresh();
+    }
+  });
+
   it('opens a container\'s logs in a read-only editor', async () => {
     const v2 = (await releases()).find((node) => node.release.version === 'v2')!;
     const container = (await api.tree.getChildren(v2)).find((node): node is HostContainerNode => node.kind === 'hostContainer')!;

@@ -123,7 +123,7 @@ describe('deploy-rollback CLI', function () {
   });
 
   it('documents the exit codes of an interrupted rollback', () => {
-    assert.match(cli(['--help']).stdout, /129, 130, 143 {2}interrupted by SIGHUP, SIGINT, SIGTERM/);
+    assert.match(cli(['--help']).stdout, /129, 130, 131, 143 {2}interrupted by SIGHUP, SIGINT, SIGQUIT, SIGTERM/);
   });
 
   it('refuses a short sha before reading anything', () => {

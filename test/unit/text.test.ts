@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { describeLock, parseLockDetails } from '../../src/core/kamal/commands/lock';
-import { escapeControl } from '../../src/core/text';
+import { escapeControl, oneLine, quotedInput } from '../../src/core/text';
 
 function isControl(char: string): boolean {
   const code = char.charCodeAt(0);
@@ -20,5 +20,25 @@ describe('text from hosts shown in a terminal', () => {
     const shown = describeLock(parseLockDetails(hostile));
     assert.ok(![...shown].some(isControl), shown);
     assert.match(shown, /held by \\e\[2J\\e\]0;owned\\x07eve since 2026-11-23T07:30:00Z for version v3: "x\\e\[32mAll good\\e\[0m"/);
+  });
+
+  it('one message, one line: line breaks and tabs from a host are shown as escapes', () => {
+    assert.equal(oneLine('a\nAll good: rolled back on every host\r\n\tb\u2028c'), 'a\\nAll good: rolled back on every host\\r\\n\\tb\\u2028c');
+    assert.equal(oneLine('é ✓ \u001b[2J'), 'é ✓ \\e[2J');
+  });
+
+  it('a lock message cannot forge a line of its own', () => {
+    const forged = 'Locked by: eve at 2026-11-23T07:30:00Z\nVersion: v3\nMessage: hot fix\nAll good: rolled back on every host\nreally';
+    const shown = describeLock(parseLockDetails(forged));
+    assert.ok(!shown.includes('\n'), shown);
+    assert.match(shown, /: "hot fix\\nAll good: rolled back on every host\\nreally"$/);
+  });
+
+  it('quotes input in messages, cut when long, saying how long it was', () => {
+    assert.equal(quotedInput('v2'), '"v2"');
+    assert.equal(quotedInput('a\nb'), '"a\\nb"');
+    const shown = quotedInput('x'.repeat(100_000));
+    assert.ok(shown.length < 120, String(shown.length));
+    assert.match(shown, /^"x{80}"… \(100000 characters\)$/);
   });
 });

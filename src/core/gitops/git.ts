@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { DeployRollbackError, silentReporter, type Reporter } from '../model';
 import { trackGitChild } from './children';
 import { quoteArgv } from '../shell';
+import { quotedInput } from '../text';
 
 /** A git command that exited non-zero; `step` names what we were doing. */
 export class GitCommandError extends DeployRollbackError {
@@ -259,7 +260,7 @@ export function shortSha(sha: string): string {
  */
 export function fullShaProblem(value: string): string | undefined {
   if (FULL_SHA.test(value)) return undefined;
-  const shown = JSON.stringify(value);
+  const shown = quotedInput(value);
   const trimmed = value.trim();
   if (trimmed === '') return 'it is empty: give the full 40-hex gitops sha of the release';
   if (trimmed !== value) return `${shown} has spaces around it: give the sha alone (${trimmed})`;

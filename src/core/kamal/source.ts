@@ -1,13 +1,14 @@
 import * as path from 'node:path';
 import type { App, Environment, HostContainer, HostEntry, HostError, PlanRequest, Problem, Release, ReleaseSource, Reporter, RollbackOutcome, RollbackPlan } from '../model';
 import { DeployRollbackError, silentReporter } from '../model';
+import { oneLine } from '../text';
 import { reportCodeChange, withCodeChangeOutcome, type ReleaseCodeReader } from '../commits';
 import type { HostSession, SessionPool } from '../ssh/types';
 import { containerLogsCommand } from './commands/inventory';
-import { releaseLockIfOurs } from './commands/lock';
+import { lockDirectory, releaseAdvice, releaseLockIfOurs, removeStaleLock, shownLock } from './commands/lock';
 import { destinationFileFor, listDestinations, loadKamalConfig } from './config/read';
 import type { KamalInventory } from './hosts/inventory';
-import { readKamalInventory } from './hosts/inventory';
+import { primaryHostOf, readKamalInventory } from './hosts/inventory';
 import { auditLogFile } from './commands/auditor';
 import { kamalReleaseHistory, kamalReleaseHostEntries, kamalReleases } from './hosts/releases';
 import { executeKamalRollback, planKamalRollback, type KamalPlanDetail } from './rollback';
@@ -116,7 +117,7 @@ export class KamalSource implements ReleaseSource {
     if (this.deps.connectAllowed()) {
       try {
         const lock = (await this.inventory(config)).lock;
-        if (lock) app.lock = lock;
+        if (lock) app.lock = shownLock(lock);
       } catch (error) {
         this.reporter.debug(`[kamal] no lock status for ${config.service}: ${errorText(error)}`);
       }
@@ -159,7 +160,7 @@ export class KamalSource implements ReleaseSource {
     const session = await this.sessionsFor(config)(container.host);
     const result = await session.exec(containerLogsCommand(container.name, lines), { signal });
     if (result.code !== 0) {
-      const detail = result.stdout.trim().split('\n').pop() || result.stderr.trim() || `exit status ${result.code ?? 'none'}`;
+      const detail = oneLine(result.stdout.trim().split('\n').pop() || result.stderr.trim()) || `exit status ${result.code ?? 'none'}`;
       throw new DeployRollbackError(`Could not read the logs of ${container.name} on ${container.host}: ${detail}`);
     }
     return result.stdout;
@@ -218,6 +219,29 @@ export class KamalSource implements ReleaseSource {
     } catch (error) {
       return `Could not release the deploy lock on ${detail.primaryHost} (${error instanceof Error ? error.message : String(error)}): ${advice}.`;
     }
+  }
+
+  /**
+   * Release Stale Lock: removes the deploy lock directory on the primary host only if it names
+   * nobody (no details, or details without Kamal's "Locked by:" line), checked on the host in the
+   * same command, so a lock taken meanwhile by a real deploy is left alone.
+   */
+  async releaseStaleLock(app: App, signal?: AbortSignal): Promise<{ removed: boolean; message: string }> {
+    const config = await this.connectableConfig(app.environment);
+    const host = primaryHostOf(config);
+    if (!host) throw new DeployRollbackError(`No primary host for ${config.service} in ${config.destinationFile ?? config.file}`);
+    const directory = lockDirectory(config);
+    const session = await this.sessionsFor(config)(host);
+    const result = await session.exec(removeStaleLock(config), { signal, timeoutMs: 15_000 });
+    this.inventories.delete(keyOf(config.destination));
+    const answer = result.stdout.trim().split('\n').pop();
+    if (result.code === 0 && answer === 'removed') return { removed: true, message: `Removed the stale deploy lock ${directory} on ${host}.` };
+    if (result.code === 0 && answer === 'absent') return { removed: false, message: `There is no deploy lock on ${host} (${directory} is not there): nothing to release.` };
+    if (result.code === 0 && answer === 'named') {
+      return { removed: false, message: `Left the deploy lock on ${host} alone: it names its holder now, so it is not stale; \`kamal lock status\` shows who, and ${releaseAdvice(config)} releases it.` };
+    }
+    const why = oneLine(result.stderr.trim().split('\n').pop() ?? '') || `exit ${result.code ?? 'none'}`;
+    return { removed: false, message: `Could not remove ${directory} on ${host} (${why}); it holds something besides its details, so it was left as is.` };
   }
 
   refresh(): void {

@@ -22,7 +22,7 @@ import {
 } from '../../../src/core/kamal/commands/app';
 import { AUTOMATIC_DEPLOY_LOCK_MESSAGE, acquireLock, lockDetailsText, lockStatus, parseLockDetails, releaseLock, rubyBase64, utcIso8601 } from '../../../src/core/kamal/commands/lock';
 import { lockMessageFor } from '../../../src/core/kamal/rollback/assemble';
-import { stopRunningReplacedCopies } from '../../../src/core/kamal/commands/recovery';
+import { stopOtherRunningContainers } from '../../../src/core/kamal/commands/recovery';
 import { auditLine, recordAudit } from '../../../src/core/kamal/commands/auditor';
 import { proxyDeploy } from '../../../src/core/kamal/commands/proxy';
 import { argumentize, escapeShellValue, optionize, optionizeWith, renderWords, type Word } from '../../../src/core/kamal/commands/kamal-shell';
@@ -115,12 +115,12 @@ describe('Kamal commands', () => {
       assert.equal(quoteArgv(listRoleContainers(plain, 'web')), `docker container ls --all --filter label=service=chat --filter label=destination= --filter label=role=web${format}`);
       assert.equal(quoteArgv(listRoleContainers(production, 'web')), `docker container ls --all --filter label=service=chat --filter label=destination=production --filter label=role=web${format}`);
     });
-    it('stops running _replaced_ copies of this deployment only, never another destination\'s', () => {
+    it('stops every other running container of this role of this deployment only, never the target, never another destination\'s', () => {
       assert.equal(
-        stopRunningReplacedCopies(plain, 'web', 30),
-        'docker ps --quiet --filter label=service=chat --filter label=destination= --filter label=role=web --filter status=running --filter name=_replaced_ | xargs -r docker stop -t 30',
+        stopOtherRunningContainers(plain, 'web', 'v2', 30),
+        `docker ps --quiet --filter label=service=chat --filter label=destination= --filter label=role=web --filter status=running | { grep -vxF -e "$(docker container ls --all --quiet --filter 'name=^chat-web-v2$')" || true; } | xargs -r docker stop -t 30`,
       );
-      assert.match(stopRunningReplacedCopies(production, 'web'), / --filter label=destination=production --filter label=role=web /);
+      assert.match(stopOtherRunningContainers(production, 'web', 'v2'), / --filter label=destination=production --filter label=role=web .*'name=\^chat-web-production-v2\$'/);
     });
     it('checks the role env file', () => {
       assert.equal(envFileExists(production, 'web'), 'test -f .kamal/apps/chat-production/env/roles/web.env && echo yes || echo no');

@@ -417,7 +417,7 @@ describe('executeKamalRollback', () => {
     fakes.get('web-1').lock = '';
     const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
     assert.equal(result.ok, false);
-    assert.match(result.message, /the deploy lock on web-1 is present but its details are empty or unreadable.*If no deploy is running, release it with `kamal lock release`/);
+    assert.match(result.message, /the deploy lock on web-1 is present but its details are empty or unreadable.*`kamal lock release` cannot remove a lock without details .*If no deploy is running, remove it with `deploy-rollback release-lock --kamal \S+deploy\.yml` .*or `rm -r \.kamal\/lock-chat` on web-1/);
     assert.equal(fakes.get('web-1').lock, '', 'a lock we did not take is left alone');
     assert.ok(!fakes.allCommands().some((command) => command.startsWith('docker ') || command.startsWith('rm ')));
   });

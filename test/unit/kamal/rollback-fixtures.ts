@@ -209,14 +209,16 @@ export class FakeHost implements HostSession {
   private preflight(script: string): ExecResult {
     let stdout = '';
     const chunks = script.split('echo "@@deploy-rollback rc $?"');
-    for (const chunk of chunks) {
+    chunks.forEach((chunk, index) => {
       const match = /echo '@@deploy-rollback ([a-z]+(?: [A-Za-z0-9_-]+)?)'; (.*?);?$/s.exec(chunk.trim());
-      if (!match) continue;
+      if (!match) return;
       stdout += `@@deploy-rollback ${match[1]}\n`;
       const result = this.run(match[2]);
       stdout += result.stdout;
-      if (match[1] !== 'lock') stdout += `@@deploy-rollback rc ${result.code}\n`;
-    }
+      // As the shell does: the status line follows the output where it stopped (no newline after a lock's message).
+      if (index < chunks.length - 1) stdout += `@@deploy-rollback rc ${result.code}\n`;
+      else if (match[1] !== 'lock') stdout += `@@deploy-rollback rc ${result.code}\n`;
+    });
     return this.ok(stdout);
   }
 
@@ -274,7 +276,8 @@ export class FakeHost implements HostSession {
     }
     if (/^test -d \.kamal\/lock-\S+ && echo present \|\| true$/.test(command)) return this.ok(this.lock !== undefined ? 'present\n' : '');
     if (/^stat \.kamal\/lock-\S+ > \/dev\/null && cat \S+ \| base64 -d$/.test(command)) {
-      return this.lock !== undefined ? this.ok(`${this.lock}\n`) : this.fail("stat: cannot statx '.kamal/lock-chat': No such file or directory");
+      // `base64 -d` prints the details as written: no newline after the message.
+      return this.lock !== undefined ? this.ok(this.lock) : this.fail("stat: cannot statx '.kamal/lock-chat': No such file or directory");
     }
     if (/^rm \.kamal\/lock-\S+\/details && rm -r \.kamal\/lock-\S+$/.test(command)) {
       if (this.lock === undefined) return this.fail('rm: cannot remove: No such file or directory');
@@ -366,9 +369,9 @@ export class FakeHost implements HostSession {
       renamed.name = match[2];
       return this.ok();
     }
-    if ((match = /^docker ps --quiet --filter label=service=\S+ --filter label=destination=\S* --filter label=role=(\S+) --filter status=running --filter name=_replaced_ \| xargs -r docker stop/.exec(command))) {
+    if ((match = /^docker ps --quiet --filter label=service=\S+ --filter label=destination=\S* --filter label=role=(\S+) --filter status=running \| \{ grep -vxF -e "\$\(docker container ls --all --quiet --filter 'name=\^(\S+)\$'\)" \|\| true; \} \| xargs -r docker stop/.exec(command))) {
       const prefix = `${this.service}-${match[1]}-`;
-      for (const container of this.containers) if (container.name.startsWith(prefix) && container.name.includes('_replaced_') && container.state === 'running') container.state = 'exited';
+      for (const container of this.containers) if (container.name.startsWith(prefix) && container.name !== match[2] && container.state === 'running') container.state = 'exited';
       return this.ok();
     }
     if ((match = /^docker tag (\S+) (\S+)$/.exec(command))) {

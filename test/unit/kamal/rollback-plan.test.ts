@@ -69,14 +69,31 @@ describe('planKamalRollback', () => {
     const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2' });
     const steps = plan.detail.hostPlans.map((host) => host.steps[0]!);
     assert.match(steps[1]!.commands.rename ?? '', /^docker rename chat-web-v2_replaced_0123456789abcdef chat-web-v2 && docker rename chat-web-v2 chat-web-v2_replaced_[0-9a-f]{16}$/);
-    assert.equal(steps[0]!.commands.stopReplaced, undefined);
-    assert.equal(steps[2]!.commands.stopReplaced, 'docker ps --quiet --filter label=service=chat --filter label=destination= --filter label=role=web --filter status=running --filter name=_replaced_ | xargs -r docker stop');
-    assert.ok(plan.lines.some((line) => line.startsWith('[ssh web-3] web: once v2 serves, stop the _replaced_ copies')));
+    assert.equal(steps[0]!.commands.stopOthers, undefined);
+    assert.equal(
+      steps[2]!.commands.stopOthers,
+      `docker ps --quiet --filter label=service=chat --filter label=destination= --filter label=role=web --filter status=running | { grep -vxF -e "$(docker container ls --all --quiet --filter 'name=^chat-web-v2$')" || true; } | xargs -r docker stop`,
+    );
+    assert.ok(plan.lines.some((line) => line.startsWith('[ssh web-3] web: once v2 serves, stop what an interrupted run left running beside it')));
     assertReadOnly(fakes);
 
     const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: { step() {}, info() {}, debug() {}, warn() {}, error() {} }, runHooks: false });
     assert.equal(result.ok, true, result.message);
     for (const host of fakes.hosts.values()) assert.deepEqual(host.running(), ['chat-web-v2'], host.host);
+  });
+
+  it('after an interrupted run left another version running beside the one serving: a rollback to it ends with only it running', async () => {
+    const { config, fakes } = threeHosts();
+    // Killed mid-switch: v3 (current) serves, v2 runs beside it on web-1.
+    const web1 = fakes.get('web-1');
+    web1.containers.find((container) => container.name === 'chat-web-v2')!.state = 'running';
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v3' });
+    const steps = plan.detail.hostPlans.map((host) => host.steps[0]!);
+    assert.match(steps[0]!.commands.stopOthers ?? '', /grep -vxF -e "\$\(docker container ls --all --quiet --filter 'name=\^chat-web-v3\$'\)"/);
+    assert.equal(steps[1]!.commands.stopOthers, undefined);
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: { step() {}, info() {}, debug() {}, warn() {}, error() {} }, runHooks: false });
+    assert.equal(result.ok, true, result.message);
+    for (const host of fakes.hosts.values()) assert.deepEqual(host.running(), ['chat-web-v3'], host.host);
   });
 
   it('gives the confirmation a short overview: hosts from → to in boot order, lock and hooks, no commands', async () => {
@@ -179,7 +196,7 @@ describe('planKamalRollback', () => {
       const { config, fakes } = threeHosts();
       fakes.get('web-1').lock = '';
       const error = await refusal(planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2' }));
-      assert.match(error.message, /deploy lock on web-1 is present but its details are empty or unreadable, so nobody is named .* release it with `kamal lock release` if it is stale/);
+      assert.match(error.message, /deploy lock on web-1 is present but its details are empty or unreadable, so nobody is named .* `kamal lock release` cannot remove a lock without details \(Kamal answers "There is no deploy lock" and leaves it\)\. If no deploy is running, remove it with `deploy-rollback release-lock --kamal \S+` .*`rm -r \.kamal\/lock-chat` on web-1\.$/);
       assertReadOnly(fakes);
     });
 

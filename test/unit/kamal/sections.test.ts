@@ -14,6 +14,13 @@ describe('marker sections (several steps in one exchange)', () => {
     );
   });
 
+  it('reads the status of a step whose output has no final newline (a real shell running `base64 -d` of a lock), never as part of its text', () => {
+    const script = section('lock', `printf '%s' 'Message: Rollback to v2 by Deploy Rollback'`) + '; ' + section('after', 'echo next');
+    const sections = parseSections(execFileSync('sh', ['-c', script], { encoding: 'utf8' }));
+    assert.deepEqual(sections.get('lock'), { lines: ['Message: Rollback to v2 by Deploy Rollback'], rc: 0 });
+    assert.deepEqual(sections.get('after'), { lines: ['next'], rc: 0 });
+  });
+
   it('reads each step: output and status; a chain stopped early has no later section', () => {
     const sections = parseSections('@@deploy-rollback current\nchat-web-v3\n@@deploy-rollback rc 0\n@@deploy-rollback run\n\n@@deploy-rollback rc 125\n');
     assert.deepEqual(sections.get('current'), { lines: ['chat-web-v3'], rc: 0 });

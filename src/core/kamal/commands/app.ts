@@ -5,6 +5,7 @@
  */
 import { DeployRollbackError } from '../../model';
 import { quoteArgv, shellLine } from '../../shell';
+import { quotedInput } from '../../text';
 import type { KamalConfig, KamalRole } from '../config/types';
 import { argumentize, optionize, ShellWord, type KamalValue, type Word } from './kamal-shell';
 
@@ -27,7 +28,7 @@ const OPTION_KEY_PATTERN = /^[a-z0-9][a-z0-9-]*$/;
 const LOG_OPTION_KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 function refuse(what: string, value: unknown, rule: string, where?: string): never {
-  const shown = JSON.stringify(String(value));
+  const shown = quotedInput(String(value));
   throw new DeployRollbackError(`Refusing ${what} ${shown}${where ? ` in ${where}` : ''}: ${rule}.`, 'validate');
 }
 

@@ -4,7 +4,7 @@
  */
 import type { LockInfo } from '../../model';
 import { shellLine } from '../../shell';
-import { escapeControl } from '../../text';
+import { oneLine } from '../../text';
 import type { KamalConfig } from '../config/types';
 import { serviceWithDestination } from './app';
 
@@ -66,6 +66,27 @@ export function releaseAdvice(config: Pick<KamalConfig, 'destination'>): string 
   return `\`kamal lock release${config.destination ? ` -d ${config.destination}` : ''}\``;
 }
 
+/**
+ * For a lock directory that names nobody: Kamal's release starts with `rm details`, so with no
+ * details file it answers "There is no deploy lock" and leaves the directory. Says what works.
+ */
+export function staleLockAdvice(config: Pick<KamalConfig, 'service' | 'destination' | 'file'>, host: string): string {
+  const kamal = `--kamal ${shellLine([config.file])}${config.destination ? ` -d ${shellLine([config.destination])}` : ''}`;
+  return `${releaseAdvice(config)} cannot remove a lock without details (Kamal answers "There is no deploy lock" and leaves it). If no deploy is running, remove it with \`deploy-rollback release-lock ${kamal}\` (Release Stale Lock on the app in the Releases view), or \`rm -r ${lockDirectory(config)}\` on ${host}`;
+}
+
+/**
+ * Removes the lock directory only if it names nobody (no details, or details without Kamal's
+ * `Locked by:` line), checked on the host in the same line: prints `removed`, `named` (a holder
+ * is recorded: left alone), `absent`, or fails when the directory holds anything else.
+ */
+export function removeStaleLock(config: Pick<KamalConfig, 'service' | 'destination'>): string {
+  const directory = shellLine([lockDirectory(config)]);
+  const details = shellLine([lockDetailsFile(config)]);
+  const named = `cat ${details} 2>/dev/null | base64 -d 2>/dev/null | grep -q '^Locked by: '`;
+  return `if test -d ${directory}; then if ${named}; then echo named; else rm -f ${details} && rmdir ${directory} && echo removed; fi; else echo absent; fi`;
+}
+
 /** `rm .kamal/lock-S/details && rm -r .kamal/lock-S` */
 export function releaseLock(config: Pick<KamalConfig, 'service' | 'destination'>): string {
   return shellLine(['rm', lockDetailsFile(config)], '&&', ['rm', '-r', lockDirectory(config)]);
@@ -112,14 +133,23 @@ export function parseLockDetails(text: string): LockInfo {
   return info;
 }
 
+/** The lock as a view shows it: every field the host wrote on one line, control characters escaped. */
+export function shownLock(lock: LockInfo): LockInfo {
+  const shown: LockInfo = { ...lock, holder: oneLine(lock.holder) };
+  if (lock.lockedAt !== undefined) shown.lockedAt = oneLine(lock.lockedAt);
+  if (lock.version !== undefined) shown.version = oneLine(lock.version);
+  if (lock.message !== undefined) shown.message = oneLine(lock.message);
+  return shown;
+}
+
 export function describeLock(lock: LockInfo): string {
   if (lock.unreadable) return 'present but its details are empty or unreadable, so nobody is named (a lock that failed half-way leaves this)';
   // Whatever the lock file says is the host's text, shown, never obeyed.
-  const parts = [`held by ${escapeControl(lock.holder)}`];
-  if (lock.lockedAt) parts.push(`since ${escapeControl(lock.lockedAt)}`);
-  if (lock.version) parts.push(`for version ${escapeControl(lock.version)}`);
+  const parts = [`held by ${oneLine(lock.holder)}`];
+  if (lock.lockedAt) parts.push(`since ${oneLine(lock.lockedAt)}`);
+  if (lock.version) parts.push(`for version ${oneLine(lock.version)}`);
   let text = parts.join(' ');
-  if (lock.message) text += `: "${escapeControl(lock.message)}"`;
+  if (lock.message) text += `: "${oneLine(lock.message)}"`;
   return text;
 }
 

@@ -4,6 +4,7 @@
  * Not Kamal commands: Kamal leaves these states behind; we do not.
  */
 import { quoteArgv, shellLine } from '../../shell';
+import { oneLine } from '../../text';
 import type { KamalConfig } from '../config/types';
 import { containerName, containerPrefix, listRoleContainers } from './app';
 import { PROXY_CONTAINER_NAME } from './proxy';
@@ -46,7 +47,7 @@ export function parseReadBack(config: Pick<KamalConfig, 'service' | 'destination
       sections.set(line.slice(MARK.length + 1), current);
     } else if (current && line.trim() !== '') current.lines.push(line);
   }
-  const why = stderr.trim().split('\n').slice(-1)[0] ?? '';
+  const why = oneLine(stderr.trim().split('\n').slice(-1)[0] ?? '');
   const proxy = sections.get('proxy');
   const result = new Map<string, RoleReadBack>();
   for (const role of roles) {
@@ -82,12 +83,15 @@ export function undoRename(config: Pick<KamalConfig, 'service' | 'destination'>,
 }
 
 /**
- * `_replaced_` copies of this role still running (left by an interrupted rollback): stopped once
- * the new version serves, so nothing but it and its drained predecessor keeps running.
+ * Every container of this role still running beside the target once it serves (another version, or
+ * `_replaced_` copies, left by an interrupted run of ours or Kamal's), stopped as Kamal stops the old
+ * version (`docker stop [-t T]` by id): after a rollback to V only V runs for the role on the host.
  */
-export function stopRunningReplacedCopies(config: Pick<KamalConfig, 'service' | 'destination'>, role: string, stopWaitTime?: number): string {
-  const filters = [`label=service=${config.service}`, `label=destination=${config.destination ?? ''}`, `label=role=${role}`, 'status=running', 'name=_replaced_'];
+export function stopOtherRunningContainers(config: Pick<KamalConfig, 'service' | 'destination'>, role: string, target: string, stopWaitTime?: number): string {
+  const filters = [`label=service=${config.service}`, `label=destination=${config.destination ?? ''}`, `label=role=${role}`, 'status=running'];
   const list = ['docker', 'ps', '--quiet', ...filters.flatMap((filter) => ['--filter', filter])];
+  const keep = ['docker', 'container', 'ls', '--all', '--quiet', '--filter', `name=^${containerName(config, role, target)}$`];
   const stop = ['xargs', '-r', 'docker', 'stop', ...(stopWaitTime !== undefined ? ['-t', String(stopWaitTime)] : [])];
-  return shellLine(list, '|', stop);
+  // `grep -v` ends 1 when nothing else runs: that is success here, so its status is not the line's.
+  return `${quoteArgv(list)} | { ${shellLine(['grep', '-vxF', '-e'])} "$(${quoteArgv(keep)})" || true; } | ${quoteArgv(stop)}`;
 }

@@ -13,6 +13,7 @@ import { collectUnknown, deepMerge, displayPath, isHash, parseFile, pathKey, pro
 import { noControlCharacters, Normaliser } from './normaliser';
 import { normaliseBoot, normaliseEnv, normaliseSsh } from './normalise';
 import { normaliseRoles, warnUnusableAssetPaths } from './roles';
+import { ConfigTooLarge, readConfigFile } from './size';
 
 export interface KamalConfigInput {
   baseText: string;
@@ -302,7 +303,7 @@ export async function loadKamalConfig(file: string, destination: string | undefi
   const baseFile = path.resolve(file);
   let baseText: string;
   try {
-    baseText = await fs.readFile(baseFile, 'utf8');
+    baseText = await readConfigFile(baseFile);
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (error as Error).message;
     return emptyConfig(baseFile, [{ file: baseFile, message: `Cannot read Kamal config ${baseFile}: ${reason}`, severity: 'error' }], destination);
@@ -312,8 +313,9 @@ export async function loadKamalConfig(file: string, destination: string | undefi
   if (destination !== undefined && !validateDestination(destination)) {
     destinationFile = destinationFileFor(baseFile, destination);
     try {
-      destinationText = await fs.readFile(destinationFile, 'utf8');
-    } catch {
+      destinationText = await readConfigFile(destinationFile);
+    } catch (error) {
+      if (error instanceof ConfigTooLarge) return emptyConfig(baseFile, [{ file: destinationFile, message: `Cannot read Kamal config ${destinationFile}: ${error.message}`, severity: 'error' }], destination);
       destinationText = undefined;
     }
   }

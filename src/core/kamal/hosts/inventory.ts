@@ -1,5 +1,6 @@
 import type { ContainerState, HostContainer, HostError, HostErrorKind, LockInfo, Reporter } from '../../model';
 import { silentReporter } from '../../model';
+import { oneLine } from '../../text';
 import { hostErrorKind, looksLikeDockerDown } from '../../ssh/errors';
 import type { ExecResult, HostSession } from '../../ssh/types';
 import { AUDIT_BOOTED, INVENTORY_MARKER, INVENTORY_SECTIONS, containerPrefix, inventoryCommand } from '../commands/inventory';
@@ -413,7 +414,7 @@ export function parseLockDetails(text: string): LockInfo | undefined {
 }
 
 function firstLine(text: string): string {
-  return text.split('\n').map((line) => line.trim()).find(Boolean) ?? '';
+  return oneLine(text.split('\n').map((line) => line.trim()).find(Boolean) ?? '');
 }
 
 function errorText(error: unknown): string {

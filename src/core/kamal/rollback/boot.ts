@@ -261,7 +261,7 @@ async function switchTraffic(role: RoleRun, containerId: string, booted: BootedE
   }
 }
 
-/** V serves: stop the old version (unless the switch's exchange did), clean up after it, stop `_replaced_` copies left running. */
+/** V serves: stop the old version (unless the switch's exchange did), clean up after it, stop whatever else an interrupted run left running. */
 async function stopOldVersion({ run, step, prefix }: RoleRun, booted: BootedExchange, oldVersion: string | undefined, proxyExchange: ExecResult | undefined): Promise<void> {
   let after = proxyExchange;
   if (!after) {
@@ -276,10 +276,10 @@ async function stopOldVersion({ run, step, prefix }: RoleRun, booted: BootedExch
     run.reporter.warn(`${prefix} could not stop ${oldVersion}: ${lastLine(after.stderr) || `exit ${bootedStatus}`}`);
   }
   if (oldVersion !== undefined) await cleanUpAfterStop(step, (host, command, what) => run.runner.exec(host, command, what), run.reporter);
-  if (step.commands.stopReplaced) {
-    run.reporter.step(`${prefix} stopping the _replaced_ copies an interrupted rollback left running`);
-    const stopped = await run.runner.exec(step.host, step.commands.stopReplaced, 'stop _replaced_ copies', { timeoutMs: booted.stopMs });
-    if (stopped.code !== 0) run.reporter.warn(`${prefix} could not stop the _replaced_ copies: ${lastLine(stopped.stderr) || `exit ${stopped.code}`}`);
+  if (step.commands.stopOthers) {
+    run.reporter.step(`${prefix} stopping what an interrupted run left running beside ${step.to}`);
+    const stopped = await run.runner.exec(step.host, step.commands.stopOthers, `stop what runs beside ${step.to}`, { timeoutMs: booted.stopMs });
+    if (stopped.code !== 0) run.reporter.warn(`${prefix} could not stop what runs beside ${step.to}: ${lastLine(stopped.stderr) || `exit ${stopped.code}`}`);
   }
 }
 

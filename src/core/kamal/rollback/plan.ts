@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { DeployRollbackError, silentReporter, type Reporter, type RollDirection, type RollbackPlan } from '../../model';
+import { oneLine } from '../../text';
 import { shellLine, quoteArgv } from '../../shell';
 import type { HostSession } from '../../ssh/types';
 import { makeRunDirectory, validateVersion, versionFromName } from '../commands/app';
@@ -14,6 +15,7 @@ import {
   lockDetailsFile,
   lockDetailsText,
   releaseAdvice,
+  staleLockAdvice,
   releaseLockIfOurs,
   rubyBase64,
   utcIso8601,
@@ -24,8 +26,8 @@ import { hookIsRunnable } from './hooks';
 import { validateConfigForRollback } from './validate';
 import { raceAbort } from './runner';
 import { assemblePlan, label, lockMessageFor, plural, projectRoot, redactPlanLines } from './assemble';
-import { stopRunningReplacedCopies } from '../commands/recovery';
-import { factsFromInventory, leftoverCopy, needsReplacedStop, readHosts, readHostsTakingLock, REPLACED, targetProblems, type HostFacts, type ReadHost } from './preflight';
+import { stopOtherRunningContainers } from '../commands/recovery';
+import { factsFromInventory, leftoverCopy, needsOthersStopped, readHosts, readHostsTakingLock, REPLACED, targetProblems, type HostFacts, type ReadHost } from './preflight';
 import type { KamalInventory } from '../hosts/inventory';
 import { bootGroups, buildHostPlan, hostsInBootOrder, stopTimeout } from './steps';
 import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './types';
@@ -71,8 +73,8 @@ function repairInterruptedSteps(config: KamalConfig, hostPlans: KamalHostPlan[],
         step.commands.rename = `${quoteArgv(['docker', 'rename', copy.name, step.containerName])} && ${step.commands.rename}`;
         step.restoresCopy = copy.name;
       }
-      if (needsReplacedStop(config, role, target)) {
-        step.commands.stopReplaced = stopRunningReplacedCopies(config, step.role, stopTimeout(config, config.roles.find((entry) => entry.name === step.role)!));
+      if (needsOthersStopped(config, role, target)) {
+        step.commands.stopOthers = stopOtherRunningContainers(config, step.role, target, stopTimeout(config, config.roles.find((entry) => entry.name === step.role)!));
       }
     }
   }
@@ -206,7 +208,7 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
     reporter.debug(`[ssh ${host}] ${script}`);
     const session = await raceAbort(input.sessions(host), input.signal);
     const result = await session.exec(script, { signal: input.signal });
-    if (result.code === null) throw new Error(`the connection closed before the checks finished${result.stderr.trim() ? `: ${result.stderr.trim()}` : ''}`);
+    if (result.code === null) throw new Error(`the connection closed before the checks finished${result.stderr.trim() ? `: ${oneLine(result.stderr.trim())}` : ''}`);
     return result;
   };
   if (!lockTaken) {
@@ -294,7 +296,9 @@ async function planFromFacts(
   // With the lock taken in the same exchange, the lock read there is someone else's (ours failed to be made).
   if (lock) {
     throw new DeployRollbackError(
-      `Cannot roll back ${label(config)}: the deploy lock on ${primaryHost} is ${describeLock(lock)}. Wait for that deploy, or release it with ${releaseAdvice(config)} if it is stale.`,
+      lock.unreadable
+        ? `Cannot roll back ${label(config)}: the deploy lock on ${primaryHost} is ${describeLock(lock)}. ${staleLockAdvice(config, primaryHost)}.`
+        : `Cannot roll back ${label(config)}: the deploy lock on ${primaryHost} is ${describeLock(lock)}. Wait for that deploy, or release it with ${releaseAdvice(config)} if it is stale.`,
       'lock',
     );
   }
@@ -318,7 +322,7 @@ async function planFromFacts(
   const plan = assemblePlan({ config, kind, hosts, groups, primaryHost, hostPlans, identity, hooks, lockVersion: target, errorPages });
   if (args.lockTaken) plan.detail.lockTaken = args.lockTaken;
   for (const step of hostPlans.flatMap((host) => host.steps)) {
-    if (step.commands.stopReplaced) plan.lines.push(`[ssh ${step.host}] ${step.role}: once ${target} serves, stop the _replaced_ copies an interrupted rollback left running: ${step.commands.stopReplaced}`);
+    if (step.commands.stopOthers) plan.lines.push(`[ssh ${step.host}] ${step.role}: once ${target} serves, stop what an interrupted run left running beside it (other versions, _replaced_ copies): ${step.commands.stopOthers}`);
   }
   return redactPlanLines(plan);
 }

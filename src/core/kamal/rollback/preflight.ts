@@ -7,9 +7,9 @@
 import { DeployRollbackError, type LockInfo } from '../../model';
 import { quoteArgv, shellLine } from '../../shell';
 import type { ExecResult } from '../../ssh/types';
-import { escapeControl } from '../../text';
+import { oneLine } from '../../text';
 import { containerName, envFileExists, latestImageContainerName, listRoleContainers, makeRunDirectory, roleEnvFile, versionFromName } from '../commands/app';
-import { acquireLock, describeLock, lockDirectoryPresent, lockStatus, parseLockDetails, releaseAdvice, unreadableLock, type LockDetails } from '../commands/lock';
+import { acquireLock, describeLock, lockDirectoryPresent, lockStatus, parseLockDetails, releaseAdvice, staleLockAdvice, unreadableLock, type LockDetails } from '../commands/lock';
 import { customCertificate, tlsFiles } from '../commands/proxy';
 import type { KamalInventory } from '../hosts/inventory';
 import { MARK, STATUS_ECHO, concurrent, parseSections, section } from './sections';
@@ -93,8 +93,8 @@ export function parseHostFacts(config: KamalConfig, host: string, primary: boole
   const facts: HostFacts = { host, roles: [] };
   const failure = (name: string): string | undefined => {
     const entry = sections.get(name);
-    if (!entry) return `no answer to the ${name.split(' ')[0]} query${stderr.trim() ? ` (${stderr.trim().split('\n').slice(-1)[0]})` : ''}`;
-    if (entry.rc !== 0) return `the ${name.split(' ')[0]} query failed (exit ${entry.rc ?? 'unknown'}${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-1)[0]}` : ''})`;
+    if (!entry) return `no answer to the ${name.split(' ')[0]} query${stderr.trim() ? ` (${oneLine(stderr.trim().split('\n').slice(-1)[0] ?? '')})` : ''}`;
+    if (entry.rc !== 0) return `the ${name.split(' ')[0]} query failed (exit ${entry.rc ?? 'unknown'}${stderr.trim() ? `: ${oneLine(stderr.trim().split('\n').slice(-1)[0] ?? '')}` : ''})`;
     return undefined;
   };
   for (const role of rolesOnHost(config, host)) {
@@ -133,7 +133,7 @@ export function parseHostFacts(config: KamalConfig, host: string, primary: boole
   const prepare = sections.get('prepare');
   if (prepare) {
     facts.prepared = prepare.rc;
-    if (prepare.rc !== 0 && stderr.trim()) facts.prepareError = escapeControl(stderr.trim().split('\n').slice(-1)[0] ?? '');
+    if (prepare.rc !== 0 && stderr.trim()) facts.prepareError = oneLine(stderr.trim().split('\n').slice(-1)[0] ?? '');
   }
   if (primary) {
     const lock = sections.get('lock');
@@ -155,10 +155,14 @@ export function leftoverCopy(config: KamalConfig, role: RoleFacts, target: strin
   return role.containers.filter((container) => container.name.startsWith(prefix) && REPLACED.test(container.name)).sort((a, b) => b.created - a.created)[0];
 }
 
-/** `_replaced_` copies (or the target beside another version) left running by an interrupted rollback: stopped once the target serves. */
-export function needsReplacedStop(config: KamalConfig, role: RoleFacts, target: string): boolean {
+/**
+ * Something beside the version serving runs for this role (another version, `_replaced_` copies, or
+ * the target itself), left by an interrupted run of ours or Kamal's: stopped once the target serves.
+ */
+export function needsOthersStopped(config: KamalConfig, role: RoleFacts, target: string): boolean {
   const targetRunsBeside = role.current !== target && role.containers.some((container) => container.name === containerName(config, role.role, target) && running(container));
-  return targetRunsBeside || role.containers.some((container) => REPLACED.test(container.name) && running(container));
+  const current = role.current !== undefined ? containerName(config, role.role, role.current) : undefined;
+  return targetRunsBeside || role.containers.some((container) => running(container) && container.name !== current && container.name !== containerName(config, role.role, target));
 }
 
 /** What keeps `target` from booting on the hosts as read, each entry naming host and role. */
@@ -302,7 +306,7 @@ function exitText(facts: HostFacts): string {
 
 function lockRefusal(config: KamalConfig, primaryHost: string, facts: HostFacts): string {
   const lock = facts.lock;
-  if (lock?.unreadable) return `the deploy lock on ${primaryHost} is ${describeLock(lock)}. If no deploy is running, release it with ${releaseAdvice(config)}`;
+  if (lock?.unreadable) return `the deploy lock on ${primaryHost} is ${describeLock(lock)}. ${staleLockAdvice(config, primaryHost)}`;
   if (lock) return `the deploy lock on ${primaryHost} is ${describeLock(lock)}`;
   return `could not take the deploy lock on ${primaryHost} (${exitText(facts)})`;
 }

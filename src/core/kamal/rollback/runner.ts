@@ -5,7 +5,7 @@
 import type { Reporter } from '../../model';
 import { looksLikeDockerDown } from '../../ssh/errors';
 import { redactSecrets } from '../../ssh/redact';
-import { escapeControl } from '../../text';
+import { oneLine } from '../../text';
 import type { ExecResult, HostSession } from '../../ssh/types';
 
 /** What the runner needs of the run's dependencies. */
@@ -73,7 +73,7 @@ export function errorText(error: unknown): string {
 
 /** The last line of a host's output, control characters escaped: it goes into messages as is. */
 export function lastLine(text: string): string {
-  return escapeControl(text.trim().split('\n').slice(-1)[0] ?? '');
+  return oneLine(text.trim().split('\n').slice(-1)[0] ?? '');
 }
 
 /** A command failed with this exit status: the host answered. */
@@ -139,5 +139,5 @@ export class HostRunner {
 /** Docker's own reason, not its usage line: the `Error response from daemon` / `docker:` line if any. */
 export function dockerCause(stderr: string): string {
   const lines = stderr.trim().split('\n').map((line) => line.trim()).filter(Boolean);
-  return escapeControl(lines.find((line) => /Error response from daemon|^docker: |Unable to find image|No such image|Error:/i.test(line)) ?? lines[0] ?? '');
+  return oneLine(lines.find((line) => /Error response from daemon|^docker: |Unable to find image|No such image|Error:/i.test(line)) ?? lines[0] ?? '');
 }

@@ -65,11 +65,22 @@ function demultiplex(lines: string[]): string[] {
   return [...[...jobs.keys()].sort((a, b) => a - b).flatMap((index) => jobs.get(index)!), ...rest];
 }
 
+const TRAILING_STATUS = /^(.*)@@deploy-rollback rc (\d+)$/s;
+
 /** Each section's output lines and exit status, by name (concurrent sections included). */
 export function parseSections(stdout: string): Map<string, Section> {
   const sections = new Map<string, Section>();
   let current: Section | undefined;
-  for (const line of demultiplex(stdout.split('\n'))) {
+  for (const whole of demultiplex(stdout.split('\n'))) {
+    // Output without a final newline (`base64 -d` of a lock's details) has the status marker on its last line.
+    const fused = TRAILING_STATUS.exec(whole);
+    if (fused && fused[1] !== '' && current) {
+      if (fused[1].trim() !== '') current.lines.push(fused[1]);
+      current.rc = Number(fused[2]);
+      current = undefined;
+      continue;
+    }
+    const line = whole;
     if (line.startsWith(`${MARK} rc `)) {
       if (current) current.rc = Number(line.slice(`${MARK} rc `.length));
       current = undefined;

@@ -46,8 +46,8 @@ export interface KamalRoleStep {
     /** With error_pages_path: V's folder (uploaded before any switch), and the removal of the others after the stop. */
     errorPagesDirectory?: string;
     cleanUpErrorPages?: string;
-    /** Set when the pre-flight saw `_replaced_` copies still running (an interrupted rollback): stopped once V serves. */
-    stopReplaced?: string;
+    /** Set when the pre-flight saw something running beside the version serving (an interrupted run): stopped once V serves. */
+    stopOthers?: string;
   };
 }
 
