@@ -263,6 +263,11 @@ describe('executeKamalRollback', () => {
       assert.match(reporter.text('step'), /\[ssh web-1\] the deploy lock now says: Automatic deploy lock: roll forward to v3 by Deploy Rollback/);
       assert.equal(fakes.get('web-1').exchanges.length, 4, 'pre-flight with the lock, rewrite + rename + run, switch + stop, tag + unlock');
       assert.equal(fakes.get('web-1').lock, undefined);
+      // Said as a roll forward everywhere: the message (in the form of a rollback's), the table, the JSON.
+      assert.match(result.message, /^Rolled \S+ forward to v3 on 1 host role\.$/);
+      assert.match(result.lines[1] ?? '', /^web-1\s+web\s+v1\s+v3\s+v3\s+rolled-forward$/);
+      assert.deepEqual(result.hosts.map((entry) => entry.result), ['rolled-forward']);
+      assert.ok(!result.lines.join('\n').includes('rolled-back'), result.lines.join('\n'));
     });
 
     it('takes the lock in the run, after the pre-connect hook, when there is one', async () => {
