@@ -75,6 +75,11 @@ export const kamalSilentHost = journey(
     else await workbench.answerModal('Roll Back');
     await workbench.waitFor(async () => fs.existsSync(marker), 'the pre-app-boot hook to start', 60_000);
     const progress = workbench.page.locator('.notifications-toasts .notification-list-item').filter({ hasText: /Rolling back shop to v2/ }).first();
+    // One notification for the whole run (planning, confirmation, steps), saying what its Cancel stops.
+    const withCancel = workbench.page.locator('.notifications-toasts .notification-list-item').filter({ has: workbench.page.getByRole('button', { name: 'Cancel' }) });
+    const running = await withCancel.locator('.notification-list-item-message').allInnerTexts();
+    assert.equal(running.length, 1, `notifications with Cancel: ${running.join(' | ')}`);
+    assert.match(running[0]!, /^Rolling back shop to v2 \(Cancel stops the rollback\)/);
     await progress.getByRole('button', { name: 'Cancel' }).click();
     const cancelledAt = Date.now();
     // Visible at once: the progress says "Cancelling…", or the cancel is already over and its outcome shows.
