@@ -266,7 +266,8 @@ function hostContainerItem(node: HostContainerNode, now: number): vscode.TreeIte
   item.id = node.id;
   // A rollback keeps the container it displaced under `<name>_replaced_<hex>`; same host and role, so say so.
   const replaced = container.name.includes('_replaced_');
-  item.description = `${containerAge(container, now)}${replaced ? ' · replaced copy' : ''}`;
+  // Said first: the default sidebar width cuts the end of the description.
+  item.description = `${replaced ? 'replaced copy · ' : ''}${containerAge(container, now)}`;
   item.contextValue = ['hostContainer', container.state, ...(replaced ? ['replaced'] : [])].join('+');
   const [icon, color] = stateIcons[container.state] ?? ['question', 'problemsWarningIcon.foreground'];
   item.iconPath = new vscode.ThemeIcon(icon, new vscode.ThemeColor(color));
