@@ -249,6 +249,9 @@ describe('executeKamalRollback', () => {
       fakes.get('web-1').seed('web', ['v1', 'v2', 'v3'], 'v1');
       const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v3', performer: 'ada', takeLock: true });
       assert.equal(plan.detail.kind, 'roll-forward');
+      // The switch is the plan's first step: it does not open with "Then".
+      assert.ok(plan.lines.includes('1. On web-1:'), plan.lines.join('\n'));
+      assert.ok(!plan.lines.some((line) => /^\d+\. Then\b/.test(line)), plan.lines.join('\n'));
       // Taken before the direction was known; rewritten with the first boot exchange, not in one of its own.
       assert.match(fakes.get('web-1').lock ?? '', /Message: Automatic deploy lock: rollback to v3 by Deploy Rollback$/);
       assert.equal(fakes.get('web-1').exchanges.length, 1);
