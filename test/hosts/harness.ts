@@ -600,6 +600,8 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHosts>
 
   async function startDockerd(host: LiveHost, configFile: string): Promise<void> {
     const log = openSync(join(host.dir, 'dockerd.log'), 'a');
+    const dockerTmp = join(host.dir, 'tmp');
+    mkdirSync(dockerTmp, { recursive: true });
     // Paths go in as "$0" and "$@" so no value is spliced into shell text; unshare execs, so the PID stays dockerd's.
     const privateHome = options.dockerSeesHome ? ['unshare', '-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /root && exec dockerd "$@"', host.test.home] : ['dockerd'];
     const child = spawn(
@@ -622,7 +624,9 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHosts>
         '--shutdown-timeout', '3',
         '--log-level', 'warn',
       ],
-      { detached: true, stdio: ['ignore', log, log] },
+      // containerd writes a stack dump to its TMPDIR when dockerd's health check restarts it under
+      // load: the host's own folder, removed with the run, never the caller's temp folder.
+      { detached: true, stdio: ['ignore', log, log], env: { ...process.env, TMPDIR: dockerTmp } },
     );
     closeSync(log);
     await untilReady(child, `dockerd of ${host.name}`, `answer on ${host.test.dockerSocket}`, join(host.dir, 'dockerd.log'), () => dockerPing(host.test.dockerSocket), 30_000);
