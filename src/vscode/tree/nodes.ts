@@ -3,20 +3,7 @@ import type { App, Environment, HostContainer, HostError, Problem, Release, Rele
 /** What the Releases tree holds; each kind has its own item builder in items.ts. */
 export type TreeNode = EnvironmentNode | AppNode | ReleaseNode | HostContainerNode | HostErrorNode | ProblemNode | ShowMoreNode | LoadErrorNode | LoadingNode;
 
-/**
- * Set on a row shown from an earlier read: while its parent is read again ("reading…") or after
- * that read failed ("stale since HH:MM"). `since`: when the row was read (ms since the epoch).
- */
-export interface LastKnown {
-  state: 'reading' | 'stale';
-  since: number;
-}
-
-interface Row {
-  lastKnown?: LastKnown;
-}
-
-export interface EnvironmentNode extends Row {
+export interface EnvironmentNode {
   kind: 'environment';
   id: string;
   source: ReleaseSource;
@@ -25,14 +12,14 @@ export interface EnvironmentNode extends Row {
   showSource: boolean;
 }
 
-export interface AppNode extends Row {
+export interface AppNode {
   kind: 'app';
   id: string;
   source: ReleaseSource;
   app: App;
 }
 
-export interface ReleaseNode extends Row {
+export interface ReleaseNode {
   kind: 'release';
   id: string;
   source: ReleaseSource;
@@ -43,7 +30,7 @@ export interface ReleaseNode extends Row {
   noteMissingCode?: boolean;
 }
 
-export interface HostContainerNode extends Row {
+export interface HostContainerNode {
   kind: 'hostContainer';
   id: string;
   source: ReleaseSource;
@@ -51,19 +38,19 @@ export interface HostContainerNode extends Row {
   container: HostContainer;
 }
 
-export interface HostErrorNode extends Row {
+export interface HostErrorNode {
   kind: 'hostError';
   id: string;
   error: HostError;
 }
 
-export interface ProblemNode extends Row {
+export interface ProblemNode {
   kind: 'problem';
   id: string;
   problem: Problem;
 }
 
-export interface ShowMoreNode extends Row {
+export interface ShowMoreNode {
   kind: 'showMore';
   id: string;
   app: AppNode;
@@ -72,14 +59,14 @@ export interface ShowMoreNode extends Row {
 }
 
 /** Children that could not be read (a repository that fails, hosts in untrusted mode). */
-export interface LoadErrorNode extends Row {
+export interface LoadErrorNode {
   kind: 'loadError';
   id: string;
   message: string;
 }
 
 /** Shown while a slow source (Kamal hosts) is read, so the rest of the tree never waits for it. */
-export interface LoadingNode extends Row {
+export interface LoadingNode {
   kind: 'loading';
   id: string;
   message: string;
