@@ -6,11 +6,10 @@ import { compareWithRunning, openCommit } from './diff';
 import { openReleaseChange, type ReadOnlyDocuments } from './documents';
 import {
   assertTrusted,
-  confirmPlan,
-  executeWithProgress,
   planOrOffer,
   reportOutcome,
   resolveTarget,
+  rollbackWithProgress,
   rollWords,
   UserCancelled,
   type RollbackContext,
@@ -46,14 +45,9 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
   const rollback = async (node: TargetNode | undefined, askRelease: boolean) => {
     assertTrusted('Rollback');
     const target = await resolveTarget(deps, node, askRelease);
-    const plan = await planOrOffer(deps, target);
-    const words = rollWords(plan.direction);
-    if (!(await confirmPlan(deps, plan))) {
-      output.channel.info(`${words.noun} of ${plan.app} (${plan.environment}) to ${plan.to} not confirmed: nothing changed.`);
-      return undefined;
-    }
     try {
-      const outcome = await executeWithProgress(deps, target.source, plan);
+      const outcome = await rollbackWithProgress(deps, target);
+      if (!outcome) return undefined;
       await deps.refresh();
       reportOutcome(deps, target.source, outcome);
       return outcome;

@@ -112,7 +112,14 @@ async function pickRelease(context: RollbackContext, action: string, source: Rel
   }
 }
 
-export async function planWithProgress(target: RollbackTarget, request?: PlanRequest): Promise<RollbackPlan> {
+type Progress = vscode.Progress<{ message?: string }>;
+
+/** Plans in its own notification (a preview); a rollback plans inside the run's one notification. */
+export async function planWithProgress(target: RollbackTarget, request?: PlanRequest, within?: { progress: Progress; token: vscode.CancellationToken }): Promise<RollbackPlan> {
+  if (within) {
+    within.progress.report({ message: 'Planning…' });
+    return target.source.planRollback(target.app, target.release, abortSignalFor(within.token), request);
+  }
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Planning ${rollWords(target.release?.direction).planNoun} of ${target.app.name}…`, cancellable: true },
     async (_progress, token) => target.source.planRollback(target.app, target.release, abortSignalFor(token), request),
@@ -123,9 +130,14 @@ export async function planWithProgress(target: RollbackTarget, request?: PlanReq
  * Plans, and when reverts cannot be proven to reach the target, offers the honest alternative
  * (one commit restoring the target's tree) in a modal; only the user's explicit choice plans it.
  */
-export async function planOrOffer(context: RollbackContext, target: RollbackTarget, request: PlanRequest = {}): Promise<RollbackPlan> {
+export async function planOrOffer(
+  context: RollbackContext,
+  target: RollbackTarget,
+  request: PlanRequest = {},
+  within?: { progress: Progress; token: vscode.CancellationToken },
+): Promise<RollbackPlan> {
   try {
-    return await planWithProgress(target, request);
+    return await planWithProgress(target, request, within);
   } catch (error) {
     if (!(error instanceof RestoreTreeOffer)) throw error;
     // "Previous" was the source's pick: the restore is planned against that exact release.
@@ -147,8 +159,31 @@ export async function planOrOffer(context: RollbackContext, target: RollbackTarg
       context.output.channel.info(`Restoring ${label} to ${sha} in one commit not chosen: nothing changed.`);
       throw new UserCancelled();
     }
-    return planWithProgress({ ...target, release }, { ...request, restoreTree: true });
+    return planWithProgress({ ...target, release }, { ...request, restoreTree: true }, within);
   }
+}
+
+/**
+ * A whole run in one notification: planning, the confirmation, then every step. Its title says
+ * what its Cancel stops; undefined when the user did not confirm.
+ */
+export async function rollbackWithProgress(context: RollbackContext, target: RollbackTarget): Promise<RollbackOutcome | undefined> {
+  const words = rollWords(target.release?.direction);
+  const to = target.release ? releaseLabel(target.release) : 'the previous release';
+  return vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `${words.ing} ${target.app.name} to ${to} (Cancel stops the ${words.planNoun})`, cancellable: true },
+    async (progress, token) => {
+      const plan = await planOrOffer(context, target, {}, { progress, token });
+      const planWords = rollWords(plan.direction);
+      progress.report({ message: 'Waiting for your confirmation…' });
+      if (token.isCancellationRequested || !(await confirmPlan(context, plan))) {
+        context.output.channel.info(`${planWords.noun} of ${plan.app} (${plan.environment}) to ${plan.to} not confirmed: nothing changed.`);
+        return undefined;
+      }
+      progress.report({ message: '' });
+      return executeReporting(context, target.source, plan, progress, token);
+    },
+  );
 }
 
 function isProtected(environment: string): boolean {
@@ -189,41 +224,45 @@ export function cancelRunningRollbacks(): string[] {
   return [...runningRollbacks].map((cancel) => cancel());
 }
 
+/** Runs a confirmed plan in its own notification (the roll forward offered after a failed run). */
 export async function executeWithProgress(context: RollbackContext, source: ReleaseSource, plan: RollbackPlan): Promise<RollbackOutcome> {
+  const words = rollWords(plan.direction);
+  return vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `${words.ing} ${plan.app} to ${plan.to} (Cancel stops the ${words.planNoun})`, cancellable: true },
+    async (progress, token) => executeReporting(context, source, plan, progress, token),
+  );
+}
+
+async function executeReporting(context: RollbackContext, source: ReleaseSource, plan: RollbackPlan, progress: Progress, token: vscode.CancellationToken): Promise<RollbackOutcome> {
   const { output } = context;
   const words = rollWords(plan.direction);
   output.channel.info(`${words.noun} of ${plan.app} (${plan.environment}) from ${plan.from} to ${plan.to}: ${plan.summary}`);
-  return vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `${words.ing} ${plan.app} to ${plan.to}`, cancellable: true },
-    async (progress, token) => {
-      let cancelling = false;
-      let shown = '';
-      const controller = new AbortController();
-      const report = (message: string) => {
-        shown = message;
-        progress.report({ message });
-      };
-      // Once cancelled, later steps (putting things back, unlocking) must not hide that it is cancelling.
-      const reporter = output.reporter(plan.source, (message) => report(cancelling ? `Cancelling… ${message}` : message));
-      const cancel = (): string => {
-        if (!cancelling) {
-          cancelling = true;
-          report('Cancelling…');
-          reporter.warn('Cancel requested: stopping the commands in flight, putting back half-done steps, then releasing the lock.');
-          controller.abort();
-        }
-        return shown;
-      };
-      if (token.isCancellationRequested) cancel();
-      token.onCancellationRequested(cancel);
-      runningRollbacks.add(cancel);
-      try {
-        return await source.executeRollback(plan, reporter, controller.signal);
-      } finally {
-        runningRollbacks.delete(cancel);
-      }
-    },
-  );
+  let cancelling = false;
+  let shown = '';
+  const controller = new AbortController();
+  const report = (message: string) => {
+    shown = message;
+    progress.report({ message });
+  };
+  // Once cancelled, later steps (putting things back, unlocking) must not hide that it is cancelling.
+  const reporter = output.reporter(plan.source, (message) => report(cancelling ? `Cancelling… ${message}` : message));
+  const cancel = (): string => {
+    if (!cancelling) {
+      cancelling = true;
+      report('Cancelling…');
+      reporter.warn('Cancel requested: stopping the commands in flight, putting back half-done steps, then releasing the lock.');
+      controller.abort();
+    }
+    return shown;
+  };
+  if (token.isCancellationRequested) cancel();
+  token.onCancellationRequested(cancel);
+  runningRollbacks.add(cancel);
+  try {
+    return await source.executeRollback(plan, reporter, controller.signal);
+  } finally {
+    runningRollbacks.delete(cancel);
+  }
 }
 
 /** Notifications are not awaited: their promise stays pending until the user closes them. */

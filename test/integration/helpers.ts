@@ -50,12 +50,12 @@ export async function waitFor<T>(
   }
 }
 
-/** A node's children once its read settled: a Kamal read slower than a moment first shows a "Reading the hosts…" row. */
+/** A node's children once its read settled: a slow Kamal read first shows a "Reading the hosts…" row, or the rows read before marked "reading…". */
 export async function settledChildren(api: DeployRollbackApi, node: TreeNode | undefined, timeoutMs = 60_000): Promise<TreeNode[]> {
   return waitFor(
     async () => {
       const children = await api.tree.getChildren(node);
-      return children.some((child) => child.kind === 'loading') ? undefined : children;
+      return children.some((child) => child.kind === 'loading' || child.lastKnown?.state === 'reading') ? undefined : children;
     },
     { what: `the children of ${node?.id ?? 'the root'} to be read`, timeoutMs, intervalMs: 100 },
   );

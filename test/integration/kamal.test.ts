@@ -162,7 +162,20 @@ describe('Kamal releases in VS Code on real hosts', function () {
       const started = Date.now();
       const first = await api.tree.getChildren(environment);
       assert.ok(Date.now() - started < 3000, `the environment answered after ${Date.now() - started} ms`);
-      assert.ok(first.some((node) => node.kind === 'loading' || node.kind === 'app'), first.map((node) => node.kind).join(', '));
+      // While the silent host is waited for, the rows read before stay, marked, never a lone "Reading the hosts…".
+      const shownApp = first.find((node): node is AppNode => node.kind === 'app');
+      assert.ok(shownApp, `the app stays shown during the read: ${first.map((node) => node.kind).join(', ')}`);
+      {
+        assert.equal(shownApp.lastKnown?.state, 'reading', 'the app row is the one read before, marked');
+        assert.match(String(api.tree.getTreeItem(shownApp).description), /^reading…/);
+        const lastReleases = await api.tree.getChildren(shownApp);
+        assert.ok(Date.now() - started < 3000, `the app answered after ${Date.now() - started} ms`);
+        const marked = lastReleases.filter((node): node is ReleaseNode => node.kind === 'release');
+        assert.ok(marked.length > 0 && marked.every((node) => node.lastKnown?.state === 'reading'), `last known releases marked reading: ${lastReleases.map((node) => `${node.kind} ${node.lastKnown?.state}`).join(', ')}`);
+        const item = api.tree.getTreeItem(marked[0]!);
+        assert.match(String(item.description), /^reading… · /);
+        assert.equal(item.contextValue, 'release+lastKnown', 'no action on a row that may not be true now');
+      }
       const appNode = (await settledChildren(api, environment)).find((node): node is AppNode => node.kind === 'app')!;
       const children = await settledChildren(api, appNode);
       assert.ok(Date.now() - started < 20_000, `the app answered after ${Date.now() - started} ms`);

@@ -102,6 +102,17 @@ describe('menus on every row', function () {
     assert.deepEqual(menuFor(contextOf(row), true), ['showContainerLogs']);
     // The age is computed when drawn, not docker's status of the last read.
     assert.equal(api.tree.getTreeItem(row).description, 'up 5m');
+    // A container seen by an earlier read (its host not answering, or its release being read again): no logs offered.
+    const stale: TreeNode = { ...row, container: { ...container, stale: { seenAt: new Date().toISOString() } } };
+    const reading: TreeNode = { ...row, lastKnown: { state: 'reading', since: Date.now() } };
+    for (const node of [stale, reading]) {
+      assert.deepEqual(menuFor(contextOf(node), false), ['copyContainerName'], contextOf(node));
+      assert.deepEqual(menuFor(contextOf(node), true), [], contextOf(node));
+    }
+    assert.match(String(api.tree.getTreeItem(reading).description), /^reading… · up 5m$/);
+    // The copy a rollback kept is told apart from the running one first, before the width cuts the row.
+    const replaced: TreeNode = { ...row, container: { ...container, name: 'chat-web-v2_replaced_1a2b3c4d', state: 'exited' } };
+    assert.equal(api.tree.getTreeItem(replaced).description, 'replaced copy · exited · created 5m ago');
     const message = 'Could not connect to web-2: connect ECONNREFUSED 10.250.0.6:22';
     const hostError: TreeNode = { kind: 'hostError', id: 'x!web-2', error: { id: 'e', host: 'web-2', message } };
     // A few words in the row; the whole message in the tooltip.

@@ -331,7 +331,7 @@ function planLines(detail: GitopsPlanDetail, pushTo: string): string[] {
         : 'No release is current (the app was deleted)',
   ];
   if (detail.method === 'reverts') {
-    lines.push(`Revert ${detail.reverts.length} commit(s) touching ${detail.appPath}, newest first, one revert commit each:`);
+    lines.push(`Revert ${detail.reverts.length} commit${detail.reverts.length === 1 ? '' : 's'} touching ${detail.appPath}, newest first, one revert commit each:`);
     for (const step of detail.reverts) {
       lines.push(`  revert ${shortSha(step.sha)} ${step.subject}${kindNote(step.kind)}`);
       for (const file of step.files) lines.push(`      ${file}`);

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import type { HostContainer, Release } from '../../core/model';
-import type { AppNode, EnvironmentNode, HostContainerNode, HostErrorNode, LoadErrorNode, LoadingNode, ProblemNode, ReleaseNode, ShowMoreNode, TreeNode } from './nodes';
+import type { AppNode, EnvironmentNode, HostContainerNode, HostErrorNode, LastKnown, LoadErrorNode, LoadingNode, ProblemNode, ReleaseNode, ShowMoreNode, TreeNode } from './nodes';
 import { codeDescription, commitTitle, missingCodeNote, releaseLabel, shortCommitSha } from '../code';
 import { shortAge, shortDuration } from './time';
 
@@ -21,6 +21,27 @@ export interface RowFacts {
  * `/^release\b.*\+rollbackable\+forward\b/` for Roll Forward.
  */
 export function treeItemFor(node: TreeNode, now = Date.now(), facts: RowFacts = {}): vscode.TreeItem {
+  const item = itemFor(node, now, facts);
+  return node.lastKnown ? asLastKnown(item, node.kind, node.lastKnown) : item;
+}
+
+/**
+ * A row from an earlier read says so first, and offers no action: what it shows may not be true
+ * now, and the sources it came from were replaced by the refresh.
+ */
+function asLastKnown(item: vscode.TreeItem, kind: string, lastKnown: LastKnown): vscode.TreeItem {
+  const time = new Date(lastKnown.since).toTimeString().slice(0, 5);
+  const mark = lastKnown.state === 'reading' ? 'reading…' : `stale since ${time}`;
+  item.description = item.description ? `${mark} · ${String(item.description)}` : mark;
+  const why = lastKnown.state === 'reading' ? `As read at ${time}; reading again now.` : `As read at ${time}: the last read failed.`;
+  if (item.tooltip instanceof vscode.MarkdownString) item.tooltip.appendMarkdown(`\n\n---\n\n*${why}*`);
+  else item.tooltip = item.tooltip ? `${item.tooltip}\n${why}` : why;
+  item.contextValue = `${kind}+lastKnown`;
+  item.command = undefined;
+  return item;
+}
+
+function itemFor(node: TreeNode, now: number, facts: RowFacts): vscode.TreeItem {
   switch (node.kind) {
     case 'environment':
       return withExpansion(environmentItem(node), facts);
@@ -245,7 +266,8 @@ function hostContainerItem(node: HostContainerNode, now: number): vscode.TreeIte
   item.id = node.id;
   // A rollback keeps the container it displaced under `<name>_replaced_<hex>`; same host and role, so say so.
   const replaced = container.name.includes('_replaced_');
-  item.description = `${containerAge(container, now)}${replaced ? ' · replaced copy' : ''}`;
+  // Said first: the default sidebar width cuts the end of the description.
+  item.description = `${replaced ? 'replaced copy · ' : ''}${containerAge(container, now)}`;
   item.contextValue = ['hostContainer', container.state, ...(replaced ? ['replaced'] : [])].join('+');
   const [icon, color] = stateIcons[container.state] ?? ['question', 'problemsWarningIcon.foreground'];
   item.iconPath = new vscode.ThemeIcon(icon, new vscode.ThemeColor(color));

@@ -3,7 +3,20 @@ import type { App, Environment, HostContainer, HostError, Problem, Release, Rele
 /** What the Releases tree holds; each kind has its own item builder in items.ts. */
 export type TreeNode = EnvironmentNode | AppNode | ReleaseNode | HostContainerNode | HostErrorNode | ProblemNode | ShowMoreNode | LoadErrorNode | LoadingNode;
 
-export interface EnvironmentNode {
+/**
+ * Set on a row shown from an earlier read: while its parent is read again ("reading…") or after
+ * that read failed ("stale since HH:MM"). `since`: when the row was read (ms since the epoch).
+ */
+export interface LastKnown {
+  state: 'reading' | 'stale';
+  since: number;
+}
+
+interface Row {
+  lastKnown?: LastKnown;
+}
+
+export interface EnvironmentNode extends Row {
   kind: 'environment';
   id: string;
   source: ReleaseSource;
@@ -12,14 +25,14 @@ export interface EnvironmentNode {
   showSource: boolean;
 }
 
-export interface AppNode {
+export interface AppNode extends Row {
   kind: 'app';
   id: string;
   source: ReleaseSource;
   app: App;
 }
 
-export interface ReleaseNode {
+export interface ReleaseNode extends Row {
   kind: 'release';
   id: string;
   source: ReleaseSource;
@@ -30,7 +43,7 @@ export interface ReleaseNode {
   noteMissingCode?: boolean;
 }
 
-export interface HostContainerNode {
+export interface HostContainerNode extends Row {
   kind: 'hostContainer';
   id: string;
   source: ReleaseSource;
@@ -38,19 +51,19 @@ export interface HostContainerNode {
   container: HostContainer;
 }
 
-export interface HostErrorNode {
+export interface HostErrorNode extends Row {
   kind: 'hostError';
   id: string;
   error: HostError;
 }
 
-export interface ProblemNode {
+export interface ProblemNode extends Row {
   kind: 'problem';
   id: string;
   problem: Problem;
 }
 
-export interface ShowMoreNode {
+export interface ShowMoreNode extends Row {
   kind: 'showMore';
   id: string;
   app: AppNode;
@@ -59,14 +72,14 @@ export interface ShowMoreNode {
 }
 
 /** Children that could not be read (a repository that fails, hosts in untrusted mode). */
-export interface LoadErrorNode {
+export interface LoadErrorNode extends Row {
   kind: 'loadError';
   id: string;
   message: string;
 }
 
 /** Shown while a slow source (Kamal hosts) is read, so the rest of the tree never waits for it. */
-export interface LoadingNode {
+export interface LoadingNode extends Row {
   kind: 'loading';
   id: string;
   message: string;

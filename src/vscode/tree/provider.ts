@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { isHostError, type HostError, type Problem, type ReleaseSource } from '../../core/model';
 import { missingCodeNote } from '../code';
 import { treeItemFor, type RowFacts } from './items';
-import type { AppNode, EnvironmentNode, ReleaseNode, TreeNode } from './nodes';
+import type { AppNode, EnvironmentNode, LastKnown, ReleaseNode, TreeNode } from './nodes';
 
 /** How long a node's children may take before it shows "reading…" and fills in when they arrive. */
 const LOADING_AFTER_MS = 400;
@@ -31,7 +31,27 @@ class LearnedFacts implements RowFacts {
   }
 }
 
-/** Environments → apps → releases → host containers, read lazily level by level. */
+/** One read of a node's children, for one generation of the tree (a Refresh starts the next). */
+interface ChildrenRead {
+  generation: number;
+  done: Promise<TreeNode[]>;
+  children?: TreeNode[];
+  /** Set once a change is owed to VS Code when this read ends (it answered with earlier rows). */
+  redrawWhenDone?: boolean;
+}
+
+const ROOT_ID = '';
+
+/**
+ * Environments → apps → releases → host containers, read lazily level by level.
+ *
+ * Every change is told to VS Code as a change of the whole tree, never of one row: VS Code (1.100)
+ * registers the rows of a children request under the parent it had when the request began, so a
+ * row changed while its own or an ancestor's children are being read leaves their ids registered
+ * twice; the next read of that row then fails with "Element with id … is already registered" and
+ * the row stays expanded and empty. A change of the whole tree cancels every request in flight
+ * and forgets every id. Children are kept per generation, so such a redraw reads nothing again.
+ */
 export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<TreeNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
@@ -40,32 +60,48 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
   private readonly facts: LearnedFacts;
   /** Read-aheads run one after another: a repository with many apps must not start a git per app at once. */
   private readAhead: Promise<void> = Promise.resolve();
-  /** The app nodes the tree shows now: only these may be named in a change event (a stale one is not in VS Code's tree). */
-  private readonly shownApps = new Map<string, AppNode>();
   /** Environment id → its hosts that could not be read: the environment shows a warning state. */
   private readonly hostTrouble = new Map<string, HostError[]>();
-  private readonly environmentNodes = new Map<string, EnvironmentNode>();
-  /** Children still being read, per node: a slow Kamal host delays only its own node. */
-  private readonly pending = new Map<string, Promise<TreeNode[]>>();
+  /** Bumped by a refresh: reads of an older generation are shown only as last known rows. */
+  private generation = 0;
+  /** The children read per node id, for the current generation (or still being read). */
+  private readonly reads = new Map<string, ChildrenRead>();
+  /** The last children read without error per node id, across refreshes, and when. */
+  private readonly lastRead = new Map<string, { children: TreeNode[]; at: number }>();
+  private redrawTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ReleasesTreeOptions) {
     this.facts = new LearnedFacts(options.isExpanded);
   }
 
+  /** Reads everything again; the rows read before stay shown, marked, until their new read answers. */
   refresh(node?: TreeNode): void {
-    if (!node) {
+    if (node) {
+      this.reads.delete(node.id);
+    } else {
+      this.generation++;
       this.problems.clear();
-      this.shownApps.clear();
       this.hostTrouble.clear();
     }
-    if (node) this.pending.delete(node.id);
-    else this.pending.clear();
-    this.changed.fire(node);
+    this.redraw(0);
   }
 
   showMore(app: AppNode): void {
     this.limits.set(app.id, this.limitFor(app) + this.options.releasesPerApp());
-    this.changed.fire(app);
+    this.reads.delete(app.id);
+    this.redraw(0);
+  }
+
+  /** One change of the whole tree for every change asked for within `delayMs` (see the class comment). */
+  private redraw(delayMs = 50): void {
+    if (this.redrawTimer) {
+      if (delayMs > 0) return;
+      clearTimeout(this.redrawTimer);
+    }
+    this.redrawTimer = setTimeout(() => {
+      this.redrawTimer = undefined;
+      this.changed.fire(undefined);
+    }, delayMs);
   }
 
   getTreeItem(node: TreeNode): vscode.TreeItem {
@@ -80,27 +116,62 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
     return item;
   }
 
-  /** Records what the app's host read found; redraws the environment when its warning state changes. */
+  /** Records what the app's host read found; redraws when the environment's warning state changes. */
   private noteHostTrouble(environmentId: string, errors: HostError[]): void {
     const before = (this.hostTrouble.get(environmentId) ?? []).map((error) => `${error.host} ${error.kind}`).join();
     if (errors.length > 0) this.hostTrouble.set(environmentId, errors);
     else this.hostTrouble.delete(environmentId);
-    const node = this.environmentNodes.get(environmentId);
-    if (node && before !== errors.map((error) => `${error.host} ${error.kind}`).join()) this.changed.fire(node);
+    if (before !== errors.map((error) => `${error.host} ${error.kind}`).join()) this.redraw();
   }
 
   async getChildren(node?: TreeNode): Promise<TreeNode[]> {
-    if (!node) return this.guarded(undefined, () => this.environments());
+    if (node && !['environment', 'app', 'release'].includes(node.kind)) return [];
+    const id = node?.id ?? ROOT_ID;
+    let read = this.reads.get(id);
+    if (!read || read.generation !== this.generation) read = this.startRead(node, id);
+    if (read.children) return read.children;
+    // Only sources behind SSH can be slow; local repositories are waited for.
+    if (!node || !('source' in node) || node.source.kind !== 'kamal') return read.done;
+    let timer: NodeJS.Timeout | undefined;
+    const early = await Promise.race([read.done, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), LOADING_AFTER_MS)))]);
+    clearTimeout(timer);
+    if (early !== undefined) return early;
+    // A slow host: the rows read before stay, marked "reading…", so one host never blanks the others.
+    read.redrawWhenDone = true;
+    const last = this.lastRead.get(id);
+    if (last && last.children.length > 0) return last.children.map((child) => marked(child, 'reading', last.at));
+    return [{ kind: 'loading', id: `${id}/loading`, message: 'Reading the hosts…' }];
+  }
+
+  private startRead(node: TreeNode | undefined, id: string): ChildrenRead {
+    const read: ChildrenRead = { generation: this.generation, done: Promise.resolve([]) };
+    read.done = this.guarded(node, () => this.readChildren(node)).then((fresh) => {
+      let children = uniqueIds(fresh);
+      const failed = children.length === 1 && children[0]!.kind === 'loadError';
+      const last = this.lastRead.get(id);
+      if (!failed) this.lastRead.set(id, { children, at: Date.now() });
+      // A read that failed keeps what was known, marked with its age, under the error.
+      else if (last && last.children.length > 0) children = [...children, ...last.children.map((child) => marked(child, 'stale', last.at))];
+      read.children = children;
+      if (this.reads.get(id) !== read) return children;
+      if (read.redrawWhenDone) this.redraw();
+      return children;
+    });
+    this.reads.set(id, read);
+    return read;
+  }
+
+  private readChildren(node: TreeNode | undefined): Promise<TreeNode[]> {
+    if (!node) return this.environments();
     switch (node.kind) {
-      // Only sources behind SSH can be slow; local repositories answer at once.
       case 'environment':
-        return node.source.kind === 'kamal' ? this.progressive(node, 'Reading the hosts…', () => this.apps(node)) : this.guarded(node, () => this.apps(node));
+        return this.apps(node);
       case 'app':
-        return node.source.kind === 'kamal' ? this.progressive(node, 'Reading the hosts…', () => this.releases(node)) : this.guarded(node, () => this.releases(node));
+        return this.releases(node);
       case 'release':
-        return this.guarded(node, () => this.hostEntries(node));
+        return this.hostEntries(node);
       default:
-        return [];
+        return Promise.resolve([]);
     }
   }
 
@@ -112,32 +183,6 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
       this.options.onError(message, error);
       return [{ kind: 'loadError', id: `${node?.id ?? 'root'}/error`, message }];
     }
-  }
-
-  /**
-   * Children that arrive within a moment are returned as they are; slower ones (hosts that do not
-   * answer until their timeout) show a "reading" row at once and replace it when they arrive, so
-   * the view is never held by one source.
-   */
-  private async progressive(node: TreeNode, message: string, read: () => Promise<TreeNode[]>): Promise<TreeNode[]> {
-    let pending = this.pending.get(node.id);
-    if (!pending) {
-      pending = this.guarded(node, read);
-      this.pending.set(node.id, pending);
-    }
-    const settled = pending;
-    let timer: NodeJS.Timeout | undefined;
-    const early = await Promise.race([settled, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), LOADING_AFTER_MS)))]);
-    clearTimeout(timer);
-    if (early !== undefined) {
-      if (this.pending.get(node.id) === settled) this.pending.delete(node.id);
-      return early;
-    }
-    void settled.then(() => {
-      // The next getChildren takes the result from `pending` at once.
-      if (this.pending.get(node.id) === settled) this.changed.fire(node);
-    });
-    return [{ kind: 'loading', id: `${node.id}/loading`, message }];
   }
 
   private async environments(): Promise<TreeNode[]> {
@@ -157,9 +202,7 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
     for (const { environment } of all) nameCount.set(environment.name, (nameCount.get(environment.name) ?? 0) + 1);
     for (const { environment } of all) this.recordProblems(environment.id, environment.problems);
     return all.map(({ source, environment }): EnvironmentNode => {
-      const node: EnvironmentNode = { kind: 'environment', id: environment.id, source, environment, showSource: (nameCount.get(environment.name) ?? 0) > 1 };
-      this.environmentNodes.set(node.id, node);
-      return node;
+      return { kind: 'environment', id: environment.id, source, environment, showSource: (nameCount.get(environment.name) ?? 0) > 1 };
     });
   }
 
@@ -175,7 +218,6 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
       children.push(...app.problems.map((problem, index): TreeNode => ({ kind: 'problem', id: `${app.id}/problem/${index}`, problem })));
       const appNode: AppNode = { kind: 'app', id: app.id, source: node.source, app };
       children.push(appNode);
-      this.shownApps.set(appNode.id, appNode);
       this.readAhead = this.readAhead.then(() => this.learnPrevious(appNode));
     }
     return children;
@@ -183,7 +225,7 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
 
   /** Reads an app's releases ahead of its expansion, so its menu offers "Roll Back to Previous" only when there is one. */
   private learned(node: AppNode, hasPrevious: boolean): void {
-    if (this.facts.setHasPrevious(node.id, hasPrevious) && this.shownApps.get(node.id) === node) this.changed.fire(node);
+    if (this.facts.setHasPrevious(node.id, hasPrevious)) this.redraw();
   }
 
   private async learnPrevious(node: AppNode): Promise<void> {
@@ -239,6 +281,22 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
   }
 
   dispose(): void {
+    clearTimeout(this.redrawTimer);
     this.changed.dispose();
   }
+}
+
+/** A row from an earlier read, shown as such. */
+function marked(node: TreeNode, state: LastKnown['state'], since: number): TreeNode {
+  return { ...node, lastKnown: { state, since: node.lastKnown?.since ?? since } };
+}
+
+/** VS Code refuses a second row with an id it has; a source that lists one twice must not blank the level. */
+function uniqueIds(children: TreeNode[]): TreeNode[] {
+  const seen = new Map<string, number>();
+  return children.map((child) => {
+    const count = seen.get(child.id) ?? 0;
+    seen.set(child.id, count + 1);
+    return count === 0 ? child : { ...child, id: `${child.id}#${count + 1}` };
+  });
 }

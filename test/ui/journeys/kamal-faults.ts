@@ -37,6 +37,15 @@ export const kamalSilentHost = journey(
       const started = Date.now();
       await workbench.runPaletteCommand('Deploy Rollback: Refresh');
       await workbench.screenshot('refreshing');
+      // While the silent host is waited for, the rows read before stay (marked "reading…"), sampled each second.
+      for (let second = 0; second < 5; second++) {
+        const rows = await workbench.treeLabels();
+        assert.ok(rows.includes('v3') && rows.includes('v2'), `second ${second} of the read: the Kamal releases are gone (${rows.join(' | ')})`);
+        assert.ok(!rows.includes('Reading the hosts…'), `second ${second}: the app is hidden behind "Reading the hosts…"`);
+        await workbench.screenshot(`refreshing-${second}s`);
+        await workbench.page.waitForTimeout(1_000);
+      }
+      assert.match(await workbench.treeItemDescription('v3'), /^(reading… · )?current\b/);
       // The gitops releases come back while the silent host is still being waited for.
       await workbench.treeItem('v2.0.0').waitFor({ state: 'visible', timeout: 10_000 });
       const gitopsMs = Date.now() - started;
@@ -75,6 +84,11 @@ export const kamalSilentHost = journey(
     else await workbench.answerModal('Roll Back');
     await workbench.waitFor(async () => fs.existsSync(marker), 'the pre-app-boot hook to start', 60_000);
     const progress = workbench.page.locator('.notifications-toasts .notification-list-item').filter({ hasText: /Rolling back shop to v2/ }).first();
+    // One notification for the whole run (planning, confirmation, steps), saying what its Cancel stops.
+    const withCancel = workbench.page.locator('.notifications-toasts .notification-list-item').filter({ has: workbench.page.getByRole('button', { name: 'Cancel' }) });
+    const running = await withCancel.locator('.notification-list-item-message').allInnerTexts();
+    assert.equal(running.length, 1, `notifications with Cancel: ${running.join(' | ')}`);
+    assert.match(running[0]!, /^Rolling back shop to v2 \(Cancel stops the rollback\)/);
     await progress.getByRole('button', { name: 'Cancel' }).click();
     const cancelledAt = Date.now();
     // Visible at once: the progress says "Cancelling…", or the cancel is already over and its outcome shows.

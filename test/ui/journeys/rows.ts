@@ -99,7 +99,7 @@ export const everyRow = journey(
     await workbench.clickContextMenu('Roll Back to This Release');
     assert.match(await workbench.modalText(), new RegExp(`Roll back ${SAMPLE_SERVICE} in default from v3 to v2\\?`));
     await workbench.answerModal('Roll Back');
-    assert.match(await workbench.waitForNotification(/Rolled shop back to v2|did not complete/, 90_000), /^Rolled shop back to v2/);
+    assert.match(await workbench.waitForNotification(/Rolled shop back to v2|did not complete/, 90_000), /^Rolled shop back to v2 on every host \(2\)\./);
     await workbench.clearNotifications();
     await workbench.waitForTreeItemDescription('v2', /^current\b/);
     await workbench.waitForTreeItemDescription('v3', /^newer\b/);
@@ -123,9 +123,14 @@ export const everyRow = journey(
     assert.match(question, new RegExp(`Roll ${SAMPLE_SERVICE} forward from v2 to v3 on 2 hosts`));
     await workbench.screenshot('roll-forward-confirmation');
     await workbench.answerModal('Roll Forward');
-    assert.match(await workbench.waitForNotification(/Rolled shop forward to v3|did not complete/, 90_000), /^Rolled shop forward to v3/);
+    // The same form as the rollback's toast, and the per-host table says so too.
+    assert.match(await workbench.waitForNotification(/Rolled shop forward to v3|did not complete/, 90_000), /^Rolled shop forward to v3 on every host \(2\)\./);
     assert.deepEqual(await proxyTargets(hosts), hosts.hosts.map(() => `${PROXY_SERVICE}-v3`), 'not every host routes to v3 after the roll forward');
     assert.match(await workbench.outputLinesContaining('Roll forward of'), /Roll\sforward\sof\sshop\s\(default\)\sfrom\sv2\sto\sv3/);
+    const forwardRows = await workbench.outputLinesContaining('rolled-forward');
+    for (const host of hosts.hosts) assert.match(forwardRows, new RegExp(`${host.address.replace(/\./g, '\\.')}\\s+web\\s+v2\\s+v3\\s+v3\\s+rolled-forward`));
+    // The earlier rollback's rows (v3 → v2) say rolled-back; none from v2 to v3 does.
+    assert.doesNotMatch(await workbench.outputLinesContaining('rolled-back'), /\sv2\s+v3\s+v3\s+rolled-back/, "a roll forward's table row says rolled-back");
     await workbench.clearNotifications();
     await workbench.waitForTreeItemDescription('v3', /^current\b/);
 

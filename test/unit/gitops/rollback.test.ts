@@ -28,6 +28,8 @@ describe('gitops rollback planning', () => {
     assert.equal(plan.detail.appPath, 'staging/a');
     assert.equal(plan.detail.upstream?.name, 'origin/main');
     assert.equal(plan.summary, `Revert 2 commits in staging/a and push to origin/main, rolling staging/a back to ${plan.to}`);
+    // The plan counts as its summary does (the preview shows both).
+    assert.ok(plan.lines.includes('Revert 2 commits touching staging/a, newest first, one revert commit each:'), plan.lines.join('\n'));
     assert.ok(plan.lines.some((line) => line.includes(`revert ${fixture.shas.a3.slice(0, 10)} [Gimlet] staging/a automated deploy`)));
     assert.ok(plan.lines.some((line) => line.includes('Leave staging/release.json and every other app untouched')));
     assert.equal(plan.from, (await listReleases(repo, 'staging', 'a'))[0].version);

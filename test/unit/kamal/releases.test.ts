@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import type { App, HostEntry, Release } from '../../../src/core/model';
 import { isHostError } from '../../../src/core/model';
 import { readKamalInventory, type KamalInventory } from '../../../src/core/kamal/hosts/inventory';
-import { appCurrentVersion, kamalReleaseHostEntries, kamalReleases, kamalReleasesJson } from '../../../src/core/kamal/hosts/releases';
+import { appCurrentVersion, kamalReleaseHistory, kamalReleaseHostEntries, kamalReleases, kamalReleasesJson } from '../../../src/core/kamal/hosts/releases';
 import type { KamalConfig } from '../../../src/core/kamal/config/types';
 import { FakeSessions, configFixture, fixtureId, inventoryOutput, type ContainerFixture, type HostBehaviour } from './inventory-fixtures.test';
 
@@ -172,6 +172,12 @@ describe('kamal releases', () => {
     const entries = kamalReleaseHostEntries(current, inventory).filter((entry) => entry.host === 'web-3');
     assert.deepEqual(entries.map((entry) => (isHostError(entry) ? 'error' : [entry.name, entry.state, entry.stale?.seenAt])), ['error', ['chat-web-v3', 'running', '2026-11-23T10:00:00.000Z']]);
     assert.equal(summary(releases).find((release) => release.version === 'v2')?.reason, 'host web-3 unreachable', 'stale rows never make a version present');
+    // Show History on Hosts: the host not read is never under "Containers now:".
+    const history = kamalReleaseHistory(current, inventory, '.kamal/chat-audit.log');
+    const now = history.slice(history.indexOf('Containers now:') + 1, history.indexOf('', history.indexOf('Containers now:')));
+    assert.deepEqual(now.map((line) => line.trim().split(/\s+/)[0]), ['web-1', 'web-2'], history.join('\n'));
+    assert.ok(history.includes('Last seen on the hosts not read:'), history.join('\n'));
+    assert.ok(history.includes('  web-3 (web)  chat-web-v3  was running at 2026-11-23T10:00:00.000Z'), history.join('\n'));
   });
 
   it('requires a version on every role of every host when roles live on different hosts', async () => {

@@ -249,6 +249,9 @@ describe('executeKamalRollback', () => {
       fakes.get('web-1').seed('web', ['v1', 'v2', 'v3'], 'v1');
       const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v3', performer: 'ada', takeLock: true });
       assert.equal(plan.detail.kind, 'roll-forward');
+      // The switch is the plan's first step: it does not open with "Then".
+      assert.ok(plan.lines.includes('1. On web-1:'), plan.lines.join('\n'));
+      assert.ok(!plan.lines.some((line) => /^\d+\. Then\b/.test(line)), plan.lines.join('\n'));
       // Taken before the direction was known; rewritten with the first boot exchange, not in one of its own.
       assert.match(fakes.get('web-1').lock ?? '', /Message: Automatic deploy lock: rollback to v3 by Deploy Rollback$/);
       assert.equal(fakes.get('web-1').exchanges.length, 1);
@@ -263,6 +266,11 @@ describe('executeKamalRollback', () => {
       assert.match(reporter.text('step'), /\[ssh web-1\] the deploy lock now says: Automatic deploy lock: roll forward to v3 by Deploy Rollback/);
       assert.equal(fakes.get('web-1').exchanges.length, 4, 'pre-flight with the lock, rewrite + rename + run, switch + stop, tag + unlock');
       assert.equal(fakes.get('web-1').lock, undefined);
+      // Said as a roll forward everywhere: the message (in the form of a rollback's), the table, the JSON.
+      assert.match(result.message, /^Rolled \S+ forward to v3 on 1 host role\.$/);
+      assert.match(result.lines[1] ?? '', /^web-1\s+web\s+v1\s+v3\s+v3\s+rolled-forward$/);
+      assert.deepEqual(result.hosts.map((entry) => entry.result), ['rolled-forward']);
+      assert.ok(!result.lines.join('\n').includes('rolled-back'), result.lines.join('\n'));
     });
 
     it('takes the lock in the run, after the pre-connect hook, when there is one', async () => {

@@ -180,9 +180,13 @@ export function kamalReleaseHistory(release: Pick<Release, 'id' | 'version'>, in
   const unread = inventory.hosts.filter((host) => host.error).map((host) => `${host.host}: ${host.error!.message}`);
   if (unread.length > 0) lines.push('', 'Not read:', ...unread.map((line) => `  ${line}`));
   lines.push('', 'Containers now:');
-  const entries = kamalReleaseHostEntries(release, inventory).filter((entry): entry is HostContainer => !isHostError(entry));
-  if (entries.length === 0) lines.push('  none (pruned everywhere)');
+  const containers = kamalReleaseHostEntries(release, inventory).filter((entry): entry is HostContainer => !isHostError(entry));
+  // A host not read has no "now": what an earlier read saw there is listed apart, with its time.
+  const entries = containers.filter((entry) => !entry.stale);
+  if (entries.length === 0) lines.push(unread.length > 0 ? '  none on the hosts read' : '  none (pruned everywhere)');
   for (const entry of entries) lines.push(`  ${entry.host} (${entry.role})  ${entry.name}  ${entry.state}  created ${entry.created}`);
+  const stale = containers.filter((entry) => entry.stale);
+  if (stale.length > 0) lines.push('', 'Last seen on the hosts not read:', ...stale.map((entry) => `  ${entry.host} (${entry.role})  ${entry.name}  was ${entry.state} at ${entry.stale!.seenAt}`));
   return lines;
 }
 

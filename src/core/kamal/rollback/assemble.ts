@@ -181,7 +181,10 @@ function whatHappens(detail: KamalPlanDetail): string[] {
   }
   detail.groups.forEach((group, index) => {
     const wait = index > 0 && detail.bootWait > 0 ? ` after waiting ${detail.bootWait}s` : '';
-    lines.push(`${number++}. ${detail.groups.length > 1 ? `Group ${index + 1} of ${detail.groups.length}` : 'Then'}${wait}, ${group.length > 1 ? `on ${group.join(', ')} in parallel` : `on ${group[0]}`}${detail.roles.length > 1 ? ', roles one after another' : ''}:`);
+    const hosts = group.length > 1 ? `${group.join(', ')} in parallel` : group[0];
+    // "Then" only follows a step: a plan whose first step is the switch starts "1. On …".
+    const lead = detail.groups.length > 1 ? `Group ${index + 1} of ${detail.groups.length}${wait}, on ${hosts}` : number === 1 ? `On ${hosts}` : `Then${wait}, on ${hosts}`;
+    lines.push(`${number++}. ${lead}${detail.roles.length > 1 ? ', roles one after another' : ''}:`);
     for (const hostName of group) {
       const host = detail.hostPlans.find((candidate) => candidate.host === hostName);
       if (!host) continue;

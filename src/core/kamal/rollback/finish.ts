@@ -210,7 +210,9 @@ export function runResult(run: RunState, ok: boolean): KamalRollbackResult {
   // Offered only when some host was left behind; a failed unlock or tag needs no roll-forward.
   const rollForward = allSwitched ? undefined : rollForwardPlan(run.plan, entries);
   const cancelled = run.cancelled ? (touchedAny(run) ? 'cancelled' : 'cancelled before any host was changed') : undefined;
-  return { ok, message: outcomeMessage(run.plan, entries, run.problems, cancelled, ok), lines: outcomeTable(entries), hosts: entries, rollForward };
+  // A switched host role is named by the run's direction, in the table, the message and the JSON alike.
+  const shown = run.plan.detail.kind === 'roll-forward' ? entries.map((entry): KamalHostOutcome => (entry.result === 'rolled-back' ? { ...entry, result: 'rolled-forward' } : entry)) : entries;
+  return { ok, message: outcomeMessage(run.plan, shown, run.problems, cancelled, ok), lines: outcomeTable(shown), hosts: shown, rollForward };
 }
 
 /** A plan that puts back the version each switched host ran before, run by this same executor. */
@@ -266,7 +268,8 @@ function outcomeTable(entries: KamalHostOutcome[]): string[] {
 
 function outcomeMessage(plan: RollbackPlan<KamalPlanDetail>, entries: KamalHostOutcome[], problems: string[], cancelled: string | undefined, ok: boolean): string {
   const name = plan.detail.destination ? `${plan.app} (${plan.detail.destination})` : plan.app;
-  if (ok) return plan.detail.kind === 'rollback' ? `Rolled ${name} back to ${plan.to} on ${entries.length === 1 ? '1 host role' : `every host (${new Set(entries.map((entry) => entry.host)).size})`}.` : `Rolled ${name} forward to ${plan.to}.`;
+  const forward = plan.detail.kind === 'roll-forward';
+  if (ok) return `Rolled ${name} ${forward ? 'forward' : 'back'} to ${plan.to} on ${entries.length === 1 ? '1 host role' : `every host (${new Set(entries.map((entry) => entry.host)).size})`}.`;
   const byServing = new Map<string, string[]>();
   for (const entry of entries) {
     const serving = entry.serving ?? 'unknown';
@@ -274,5 +277,5 @@ function outcomeMessage(plan: RollbackPlan<KamalPlanDetail>, entries: KamalHostO
   }
   const state = [...byServing].map(([version, where]) => `${version} on ${where.join(', ')}`).join('; ');
   const reason = [cancelled, ...problems].filter((part): part is string => part !== undefined).join('; ');
-  return `Rollback of ${name} to ${plan.to} did not complete: ${reason}. Now serving: ${state}.`;
+  return `${forward ? 'Roll forward' : 'Rollback'} of ${name} to ${plan.to} did not complete: ${reason}. Now serving: ${state}.`;
 }

@@ -111,7 +111,7 @@ export interface KamalPlanDetail {
   plannedAt: string;
 }
 
-export type KamalStepResult = 'rolled-back' | 'failed' | 'unreachable' | 'not-started' | 'cancelled';
+export type KamalStepResult = 'rolled-back' | 'rolled-forward' | 'failed' | 'unreachable' | 'not-started' | 'cancelled';
 
 /** One role on one host after the run: a line of the result table. */
 export interface KamalHostOutcome {
