@@ -9,12 +9,18 @@ import { cancelRunningRollbacks } from './rollback';
 import { readSettings } from './settings';
 import { createPool } from './pool';
 import { SourceRegistry } from './sources';
+import type { TreeNode } from './tree/nodes';
 import { ReleasesTreeProvider } from './tree/provider';
 import { windowPrompter, type Prompter } from './ui';
 
 /** What activate() returns: used by the integration suite, and a stable surface for other extensions. */
 export interface DeployRollbackApi {
-  tree: ReleasesTreeProvider;
+  /** The Releases tree as a caller that can wait sees it: children once read (see ReleasesTreeProvider.readChildren). */
+  tree: {
+    getChildren(node?: TreeNode): Promise<TreeNode[]>;
+    getTreeItem(node: TreeNode): vscode.TreeItem;
+    onDidChangeTreeData: vscode.Event<TreeNode | undefined>;
+  };
   refresh(): Promise<void>;
   sources(): Promise<ReleaseSource[]>;
   testing: { setPrompter(prompter: Prompter | undefined): void; cancelRollbacks(): string[] };
@@ -107,7 +113,7 @@ export function activate(context: vscode.ExtensionContext): DeployRollbackApi {
   schedulePolling();
 
   return {
-    tree,
+    tree: { getChildren: (node) => tree.readChildren(node), getTreeItem: (node) => tree.getTreeItem(node), onDidChangeTreeData: tree.onDidChangeTreeData },
     refresh,
     sources: () => registry.sources(),
     testing: {

@@ -15,15 +15,19 @@ export interface Prompter {
   pick<T>(items: PickItem<T>[], options: vscode.QuickPickOptions): Promise<PickItem<T> | undefined>;
 }
 
+/**
+ * Questions stay open when focus moves: a tree redraw or a notification arriving mid-incident must
+ * not dismiss a pick half answered. Escape still closes them.
+ */
 export const windowPrompter: Prompter = {
   async confirm(message, detail, action) {
     const answer = await vscode.window.showWarningMessage(message, { modal: true, detail }, action);
     return answer === action;
   },
   async input(options) {
-    return vscode.window.showInputBox(options);
+    return vscode.window.showInputBox({ ignoreFocusOut: true, ...options });
   },
   async pick(items, options) {
-    return vscode.window.showQuickPick(items, options);
+    return vscode.window.showQuickPick(items, { ignoreFocusOut: true, ...options });
   },
 };

@@ -115,9 +115,9 @@ describe('releases linked to their commits in VS Code', function () {
     assert.match(text, /Author: Alice Example <alice@example\.com>/);
     const committed = repo.git(['log', '-1', '--format=%cI', r2]).trim();
     assert.ok(text.includes(`Commit date: ${committed} (`), `no commit date ${committed} in:\n${text}`);
-    assert.match(text, /Deployed: `2026-11-01T09:00:00Z/);
+    assert.match(text, /Last booted: `2026-11-01T09:00:00Z/);
     const running = tooltip(nodes.running);
-    assert.match(running, /Triggered by: `deployer@example\.com`/);
+    assert.match(running, /Last booted by: `deployer@example\.com`/);
     assert.match(running, new RegExp(`\\*\\*${r4}\\*\\*`), 'the whole version');
     assert.match(tooltip(nodes.uncommitted), /Built from uncommitted changes/);
   });

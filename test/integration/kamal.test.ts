@@ -134,6 +134,8 @@ describe('Kamal releases in VS Code on real hosts', function () {
     const editor = vscode.window.activeTextEditor;
     assert.equal(editor?.document.uri.scheme, 'deploy-rollback');
     assert.ok(editor?.document.uri.path.includes(container.container.name), editor?.document.uri.toString());
+    // What the container printed itself, as `docker logs` shows it.
+    assert.match(editor!.document.getText(), /app v2 starting: httpd on :80/);
     await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
   });
 

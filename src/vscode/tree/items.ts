@@ -196,6 +196,7 @@ function releaseItem(node: ReleaseNode, now: number): vscode.TreeItem {
 function releaseTooltip(release: Release, now: number): vscode.MarkdownString {
   const md = new vscode.MarkdownString('', true);
   const commit = release.code?.commit;
+  const kamal = release.app.environment.source === 'kamal';
   md.appendMarkdown(`**${escape(release.version)}**`);
   if (release.title) md.appendMarkdown(` ${escape(release.title)}`);
   else if (commit) md.appendMarkdown(` ${escape(commitTitle(commit))}`);
@@ -208,8 +209,9 @@ function releaseTooltip(release: Release, now: number): vscode.MarkdownString {
     ['Branch', release.sourceBranch],
     // The commit's own author is below, with its message.
     ['Author', commit ? undefined : release.author],
-    ['Triggered by', release.triggeredBy],
-    [release.app.environment.source === 'kamal' ? 'Deployed' : 'Created', release.created && `${release.created} (${shortAge(Date.parse(release.created), now)})`],
+    // Kamal: the last boot, from the hosts' audit logs; without a line there, nobody can say who.
+    [kamal ? 'Last booted by' : 'Triggered by', release.triggeredBy ?? (kamal ? 'unknown (no audit log line on the hosts)' : undefined)],
+    [kamal ? 'Last booted' : 'Created', release.created && `${release.created} (${shortAge(Date.parse(release.created), now)})`],
     [release.app.environment.source === 'gitops' ? 'Gitops commit' : 'Release', release.app.environment.source === 'gitops' ? release.id : undefined],
     ['Hosts', release.presence],
     ['Not a rollback target', release.rollbackable ? undefined : release.reason],

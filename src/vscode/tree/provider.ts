@@ -4,8 +4,8 @@ import { missingCodeNote } from '../code';
 import { treeItemFor, type RowFacts } from './items';
 import type { AppNode, EnvironmentNode, LastKnown, ReleaseNode, TreeNode } from './nodes';
 
-/** How long a node's children may take before it shows "reading…" and fills in when they arrive. */
-const LOADING_AFTER_MS = 400;
+/** How long a Refresh may read the rows on screen before it shows them, so fast sources never flash "reading…". */
+const PREFETCH_MS = 400;
 
 export interface ReleasesTreeOptions {
   sources: () => Promise<ReleaseSource[]>;
@@ -43,14 +43,15 @@ interface ChildrenRead {
 const ROOT_ID = '';
 
 /**
- * Environments → apps → releases → host containers, read lazily level by level.
+ * Environments → apps → releases → host containers, read in the background level by level.
  *
- * Every change is told to VS Code as a change of the whole tree, never of one row: VS Code (1.100)
- * registers the rows of a children request under the parent it had when the request began, so a
- * row changed while its own or an ancestor's children are being read leaves their ids registered
- * twice; the next read of that row then fails with "Element with id … is already registered" and
- * the row stays expanded and empty. A change of the whole tree cancels every request in flight
- * and forgets every id. Children are kept per generation, so such a redraw reads nothing again.
+ * getChildren never waits: it answers at once from what was read (or the rows read before,
+ * marked "reading…", or a "reading" row) and the tree is redrawn when a read ends. VS Code
+ * (1.100) files the rows of a children request under the parent it had when the request began
+ * and cancels requests in flight on a redraw; any request that spans a redraw leaves an expanded
+ * row empty or its ids registered twice ("Element with id … is already registered"). An answer
+ * that never awaits cannot span one. A Refresh reads the rows on screen first (up to PREFETCH_MS)
+ * and then redraws once, so local sources show their new rows without a "reading…" between.
  */
 export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<TreeNode | undefined>();
@@ -62,38 +63,43 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
   private readAhead: Promise<void> = Promise.resolve();
   /** Environment id → its hosts that could not be read: the environment shows a warning state. */
   private readonly hostTrouble = new Map<string, HostError[]>();
-  /** Bumped by a refresh: reads of an older generation are shown only as last known rows. */
+  /** Bumped by a refresh: a read of an older generation is not an answer any more. */
   private generation = 0;
   /** The children read per node id, for the current generation (or still being read). */
   private readonly reads = new Map<string, ChildrenRead>();
   /** The last children read without error per node id, across refreshes, and when. */
   private readonly lastRead = new Map<string, { children: TreeNode[]; at: number }>();
   private redrawTimer: NodeJS.Timeout | undefined;
+  private disposed = false;
 
   constructor(private readonly options: ReleasesTreeOptions) {
     this.facts = new LearnedFacts(options.isExpanded);
   }
 
   /** Reads everything again; the rows read before stay shown, marked, until their new read answers. */
-  refresh(node?: TreeNode): void {
-    if (node) {
-      this.reads.delete(node.id);
-    } else {
-      this.generation++;
-      this.problems.clear();
-      this.hostTrouble.clear();
-    }
-    this.redraw(0);
+  refresh(): void {
+    this.generation++;
+    this.problems.clear();
+    this.hostTrouble.clear();
+    this.redrawAfter(this.prefetch(undefined, ROOT_ID));
   }
 
   showMore(app: AppNode): void {
     this.limits.set(app.id, this.limitFor(app) + this.options.releasesPerApp());
     this.reads.delete(app.id);
-    this.redraw(0);
+    this.redrawAfter(this.prefetch(app, app.id));
   }
 
-  /** One change of the whole tree for every change asked for within `delayMs` (see the class comment). */
+  private redrawAfter(prefetched: Promise<void>): void {
+    const generation = this.generation;
+    void prefetched.finally(() => {
+      if (generation === this.generation) this.redraw(0);
+    });
+  }
+
+  /** One change of the whole tree for every change asked for within `delayMs`. */
   private redraw(delayMs = 50): void {
+    if (this.disposed) return;
     if (this.redrawTimer) {
       if (delayMs > 0) return;
       clearTimeout(this.redrawTimer);
@@ -102,6 +108,20 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
       this.redrawTimer = undefined;
       this.changed.fire(undefined);
     }, delayMs);
+  }
+
+  /** Reads a node's children and those of its expanded descendants, until they are read or PREFETCH_MS passed. */
+  private async prefetch(node: TreeNode | undefined, id: string): Promise<void> {
+    const generation = this.generation;
+    const deadline = Date.now() + PREFETCH_MS;
+    const visit = async (parent: TreeNode | undefined, parentId: string): Promise<void> => {
+      if (generation !== this.generation) return;
+      const children = await withDeadline(this.currentRead(parent, parentId).done, deadline);
+      if (!children) return;
+      const expanded = children.filter((child) => hasChildren(child) && !child.lastKnown && this.options.isExpanded?.(child.id));
+      await Promise.all(expanded.map((child) => visit(child, child.id)));
+    };
+    await visit(node, id);
   }
 
   getTreeItem(node: TreeNode): vscode.TreeItem {
@@ -124,28 +144,57 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
     if (before !== errors.map((error) => `${error.host} ${error.kind}`).join()) this.redraw();
   }
 
-  async getChildren(node?: TreeNode): Promise<TreeNode[]> {
-    if (node && !['environment', 'app', 'release'].includes(node.kind)) return [];
+  /** Answers at once, never awaiting a read (see the class comment). */
+  getChildren(node?: TreeNode): TreeNode[] {
+    if (node && !hasChildren(node)) return [];
     const id = node?.id ?? ROOT_ID;
-    let read = this.reads.get(id);
-    if (!read || read.generation !== this.generation) read = this.startRead(node, id);
+    // A row from an earlier read: its source was replaced, so it shows what was read under it, marked
+    // as it is. Never an empty answer for an expanded row: VS Code would leave it open and empty.
+    if (node?.lastKnown) {
+      const last = this.lastRead.get(id);
+      if (last) return last.children.map((child) => marked(child, node.lastKnown!.state, last.at));
+      return node.lastKnown.state === 'reading' ? [this.loadingRow(node, id)] : [];
+    }
+    // A row VS Code still shows before the redraw a Refresh owes it is read as the current one of its id.
+    return this.answer(node, id, this.currentRead(node, id));
+  }
+
+  /**
+   * The children once read, for callers that can wait (the test API): a source behind SSH is
+   * waited for `patienceMs`, then answered as the view is (rows read before, or a "reading" row);
+   * others are waited for. A row from before a Refresh is read again (its source still reads).
+   */
+  async readChildren(node?: TreeNode, patienceMs = PREFETCH_MS): Promise<TreeNode[]> {
+    if (node && (!hasChildren(node) || node.lastKnown)) return this.getChildren(node);
+    const id = node?.id ?? ROOT_ID;
+    const read = this.currentRead(node, id);
+    const slow = node !== undefined && 'source' in node && node.source.kind === 'kamal';
+    if (!read.children) await (slow ? withDeadline(read.done, Date.now() + patienceMs) : read.done);
+    return this.answer(node, id, read);
+  }
+
+  private answer(node: TreeNode | undefined, id: string, read: ChildrenRead): TreeNode[] {
     if (read.children) return read.children;
-    // Only sources behind SSH can be slow; local repositories are waited for.
-    if (!node || !('source' in node) || node.source.kind !== 'kamal') return read.done;
-    let timer: NodeJS.Timeout | undefined;
-    const early = await Promise.race([read.done, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), LOADING_AFTER_MS)))]);
-    clearTimeout(timer);
-    if (early !== undefined) return early;
-    // A slow host: the rows read before stay, marked "reading…", so one host never blanks the others.
     read.redrawWhenDone = true;
     const last = this.lastRead.get(id);
     if (last && last.children.length > 0) return last.children.map((child) => marked(child, 'reading', last.at));
-    return [{ kind: 'loading', id: `${id}/loading`, message: 'Reading the hosts…' }];
+    return [this.loadingRow(node, id)];
+  }
+
+  private loadingRow(node: TreeNode | undefined, id: string): TreeNode {
+    const slow = node !== undefined && 'source' in node && node.source.kind === 'kamal';
+    return { kind: 'loading', id: `${id}/loading`, message: slow ? 'Reading the hosts…' : 'Reading…' };
+  }
+
+  private currentRead(node: TreeNode | undefined, id: string): ChildrenRead {
+    const read = this.reads.get(id);
+    return read && read.generation === this.generation ? read : this.startRead(node, id);
   }
 
   private startRead(node: TreeNode | undefined, id: string): ChildrenRead {
-    const read: ChildrenRead = { generation: this.generation, done: Promise.resolve([]) };
-    read.done = this.guarded(node, () => this.readChildren(node)).then((fresh) => {
+    const generation = this.generation;
+    const read: ChildrenRead = { generation, done: Promise.resolve([]) };
+    read.done = this.guarded(node, () => this.readChildrenOf(node)).then((fresh) => {
       let children = uniqueIds(fresh);
       const failed = children.length === 1 && children[0]!.kind === 'loadError';
       const last = this.lastRead.get(id);
@@ -153,15 +202,14 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
       // A read that failed keeps what was known, marked with its age, under the error.
       else if (last && last.children.length > 0) children = [...children, ...last.children.map((child) => marked(child, 'stale', last.at))];
       read.children = children;
-      if (this.reads.get(id) !== read) return children;
-      if (read.redrawWhenDone) this.redraw();
+      if (this.reads.get(id) === read && read.redrawWhenDone) this.redraw();
       return children;
     });
     this.reads.set(id, read);
     return read;
   }
 
-  private readChildren(node: TreeNode | undefined): Promise<TreeNode[]> {
+  private readChildrenOf(node: TreeNode | undefined): Promise<TreeNode[]> {
     if (!node) return this.environments();
     switch (node.kind) {
       case 'environment':
@@ -207,6 +255,7 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
   }
 
   private async apps(node: EnvironmentNode): Promise<TreeNode[]> {
+    const generation = this.generation;
     const apps = await node.source.apps(node.environment);
     const children: TreeNode[] = node.environment.problems.map((problem, index) => ({ kind: 'problem', id: `${node.id}/problem/${index}`, problem }));
     if (node.source.hostErrors && apps.length > 0) {
@@ -218,23 +267,19 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
       children.push(...app.problems.map((problem, index): TreeNode => ({ kind: 'problem', id: `${app.id}/problem/${index}`, problem })));
       const appNode: AppNode = { kind: 'app', id: app.id, source: node.source, app };
       children.push(appNode);
-      this.readAhead = this.readAhead.then(() => this.learnPrevious(appNode));
+      this.readAhead = this.readAhead.then(() => this.readAheadOf(appNode, generation));
     }
     return children;
   }
 
-  /** Reads an app's releases ahead of its expansion, so its menu offers "Roll Back to Previous" only when there is one. */
+  /** The app's menu offers "Roll Back to Previous" only once a previous release is known. */
   private learned(node: AppNode, hasPrevious: boolean): void {
     if (this.facts.setHasPrevious(node.id, hasPrevious)) this.redraw();
   }
 
-  private async learnPrevious(node: AppNode): Promise<void> {
-    try {
-      const releases = await node.source.releases(node.app, { limit: this.limitFor(node) + this.options.releasesPerApp() });
-      this.learned(node, releases.some((release) => release.previous));
-    } catch {
-      // Expanding the app shows why its releases cannot be read.
-    }
+  /** Reads an app's releases before it is expanded: its menu needs to know of a previous release, and its expansion is then instant. */
+  private async readAheadOf(node: AppNode, generation: number): Promise<void> {
+    if (generation === this.generation) await this.currentRead(node, node.id).done;
   }
 
   private limitFor(app: AppNode): number {
@@ -281,8 +326,23 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
   }
 
   dispose(): void {
+    this.disposed = true;
     clearTimeout(this.redrawTimer);
     this.changed.dispose();
+  }
+}
+
+function hasChildren(node: TreeNode): boolean {
+  return node.kind === 'environment' || node.kind === 'app' || node.kind === 'release';
+}
+
+/** The promise's value, or undefined once `deadline` (ms since the epoch) passed. */
+async function withDeadline<T>(promise: Promise<T>, deadline: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()))))]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
