@@ -77,7 +77,7 @@ describe('Kamal audit log in the inventory', () => {
     }
   });
 
-  it('says who deployed each release (its first boot) and lists its boots per host as its history', async () => {
+  it('says when and by whom each release was last booted (a rollback boots it again) and lists its boots per host as its history', async () => {
     const config = configFixture({ roles: { web: ['web-1', 'web-2'] } });
     const containers = [
       { role: 'web', version: 'v2', created: '2026-11-22T10:00:04Z', state: 'running' as const },
@@ -91,7 +91,10 @@ describe('Kamal audit log in the inventory', () => {
     const environment = { id: 'kamal:/p:default', source: 'kamal' as const, name: 'default', location: '/p', problems: [] };
     const app: App = { id: 'kamal:/p:default/chat', environment, name: 'chat', problems: [] };
     const releases = kamalReleases(app, inventory);
-    assert.deepEqual(releases.map((r) => [r.version, r.triggeredBy, r.direction]), [['v3', 'bob@example.com', 'forward'], ['v2', 'ada@example.com', undefined]]);
+    assert.deepEqual(releases.map((r) => [r.version, r.triggeredBy, r.created, r.direction]), [
+      ['v3', 'bob@example.com', '2026-11-23T09:00:05Z', 'forward'],
+      ['v2', 'root', '2026-11-23T09:30:05Z', undefined],
+    ]);
     const history = kamalReleaseHistory(releases[1], inventory, '.kamal/chat-audit.log');
     assert.deepEqual(history.filter((line) => line.startsWith('  2026')), [
       '  2026-11-22T10:00:05Z  web-1 (web)  by ada@example.com',

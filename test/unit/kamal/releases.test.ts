@@ -114,7 +114,9 @@ describe('kamal releases', () => {
       ],
     );
     assert.equal(releases.find((r) => r.previous)?.version, 'v1');
-    assert.equal(releases[1].created, T2);
+    // No audit log: when it was last booted is its newest container, not the renamed copy.
+    assert.equal(releases[1].created, T4);
+    assert.equal(releases[1].triggeredBy, undefined);
     assert.deepEqual(releases.map((r) => r.direction), ['forward', undefined, 'back']);
     // The renamed copy is shown under its version but is not what makes it present.
     const entries = kamalReleaseHostEntries(releases[1], inventory).filter((e) => !isHostError(e) && e.host === 'web-1');

@@ -39,6 +39,8 @@ interface VersionFacts {
   firstSeen: InventoryContainer;
   /** A container named exactly for the version: without one the version is not listed. */
   named: InventoryContainer;
+  /** The version's newest container: when it was last booted, when no audit line says so. */
+  newest: InventoryContainer;
 }
 
 /**
@@ -47,20 +49,21 @@ interface VersionFacts {
  * old version to the top; the renamed copy keeps its original creation time.
  */
 function versionFacts(inventory: KamalInventory): VersionFacts[] {
-  const byVersion = new Map<string, { firstSeen: InventoryContainer; named?: InventoryContainer }>();
+  const byVersion = new Map<string, { firstSeen: InventoryContainer; newest: InventoryContainer; named?: InventoryContainer }>();
   for (const host of inventory.hosts) {
     for (const container of host.containers) {
       const known = byVersion.get(container.version);
       if (!known) {
-        byVersion.set(container.version, { firstSeen: container, named: container.replaced ? undefined : container });
+        byVersion.set(container.version, { firstSeen: container, newest: container, named: container.replaced ? undefined : container });
         continue;
       }
       if (newestFirstOrder(container, known.firstSeen) > 0) known.firstSeen = container;
+      if (newestFirstOrder(container, known.newest) < 0) known.newest = container;
       if (!container.replaced && (!known.named || newestFirstOrder(container, known.named) < 0)) known.named = container;
     }
   }
   const facts: VersionFacts[] = [];
-  for (const [version, { firstSeen, named }] of byVersion) if (named) facts.push({ version, firstSeen, named });
+  for (const [version, { firstSeen, newest, named }] of byVersion) if (named) facts.push({ version, firstSeen, named, newest });
   return facts.sort((a, b) => newestFirstOrder(a.firstSeen, b.firstSeen) || a.version.localeCompare(b.version));
 }
 
@@ -96,6 +99,10 @@ function absenceReason(inventory: KamalInventory, version: string): { reasons: s
   return { reasons, fullHosts };
 }
 
+function lastBootOf(inventory: KamalInventory, version: string): AuditBoot | undefined {
+  return bootsOf(inventory, version).at(-1);
+}
+
 /** Every host's boot lines of `version`, oldest first. */
 export function bootsOf(inventory: KamalInventory, version: string): AuditBoot[] {
   return inventory.hosts
@@ -108,21 +115,22 @@ export function kamalReleases(app: App, inventory: KamalInventory): Release[] {
   const current = appCurrentVersion(inventory);
   const total = inventory.hosts.length;
   // No title: the tree shows it next to the version, and the image tag would only repeat it.
-  const releases = versionFacts(inventory).map(({ version, firstSeen }): Release => {
+  const releases = versionFacts(inventory).map(({ version, newest }): Release => {
     const { reasons, fullHosts } = absenceReason(inventory, version);
     const isCurrent = version === current;
     const release: Release = {
       id: kamalReleaseId(app, version),
       app,
       version,
-      created: firstSeen.created || undefined,
+      created: lastBootOf(inventory, version)?.recordedAt ?? (newest.created || undefined),
       current: isCurrent,
       rollbackable: !isCurrent && reasons.length === 0,
       presence: `${fullHosts} of ${total} ${total === 1 ? 'host' : 'hosts'}`,
     };
-    // Who deployed it: the first boot of the version in the hosts' audit logs (a rollback boots it again later).
-    const [firstBoot] = bootsOf(inventory, version);
-    if (firstBoot) release.triggeredBy = firstBoot.performer;
+    // When and by whom it was last booted: a rollback or roll forward boots a version again, and
+    // the row of what runs now must say that boot, not the first deploy. No audit line: unknown.
+    const lastBoot = lastBootOf(inventory, version);
+    if (lastBoot) release.triggeredBy = lastBoot.performer;
     if (isCurrent) release.reason = 'running now';
     else if (reasons.length > 0) release.reason = reasons.join('; ');
     return release;
