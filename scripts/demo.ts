@@ -81,6 +81,10 @@ async function main(): Promise<void> {
       const subjects = workspace.kamalVersions.map((version) => `${version.slice(0, 7)} "${workspace!.appRepo.commits.find((commit) => commit.sha === version)?.subject ?? '?'}"`);
       say(`Kamal app "shop" on ${workspace.hosts.hosts.length} test hosts: ${workspace.hosts.hosts.map((host) => host.address).join(', ')} (${subjects.slice(0, -1).join(', ')} exited; ${subjects.at(-1)} running)`);
       say(`its code: ${workspace.appRepo.root} (a git repository; each version is one of its commits)`);
+      // Where to look when the view says something surprising: what the tree reads is there.
+      for (const host of workspace.hosts.hosts.filter((candidate) => !candidate.jumpOnly)) {
+        say(`host ${host.address}: its docker holds the containers and kamal-proxy; ${host.home}/.kamal holds the lock and the audit log`);
+      }
     } else {
       say(`No Kamal part in this demo: ${workspace.kamalSkipped} Showing the gitops part only.`);
     }

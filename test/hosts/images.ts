@@ -38,7 +38,9 @@ if [ -f /exits-immediately ]; then
   echo "app $(cat /www/version) exits immediately (test image built that way)" >&2
   exit 1
 fi
-httpd -f -p 80 -h /www &
+echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) app $(cat /www/version) starting: httpd on :80, serving /www" >&2
+# -v: one line per request on stderr, so docker logs shows what a real app's would (health checks included).
+httpd -f -v -p 80 -h /www &
 child=$!
 trap 'kill $child 2>/dev/null; exit 0' TERM INT
 wait $child

@@ -7,6 +7,7 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { TestHost, TestHosts } from './harness';
+import { auditLine, auditLogFile } from '../../src/core/kamal/commands/auditor';
 
 export interface SeedKamalOptions {
   /** Kamal service; defaults to the hosts' `service` option (`app`). */
@@ -28,6 +29,12 @@ export interface SeedKamalOptions {
   appPort?: number;
   /** Limit seeding to these hosts; default every host (jump-only ones included). */
   hosts?: TestHost[];
+  /**
+   * Write the "Booted app version" lines `kamal deploy` leaves in `.kamal/<service>-audit.log`,
+   * one per version, by these performers in turn (git user.email, as Kamal records), the deploys
+   * spread over the last days. Default: no audit log.
+   */
+  auditPerformers?: string[];
 }
 
 export interface SeededHost {
@@ -55,6 +62,24 @@ export function kamalEnvFilePath(service: string, role: string, destination?: st
   return `.kamal/apps/${destination ? `${service}-${destination}` : service}/env/roles/${role}.env`;
 }
 
+/** Deploys a day apart, the last one two hours ago: each boots the role, then tags the image latest. */
+function auditLog(options: SeedKamalOptions, role: string, destination: string | undefined): string {
+  const performers = options.auditPerformers!;
+  const hour = 3600_000;
+  return options.versions
+    .flatMap((version, index) => {
+      const bootedAt = Date.now() - 2 * hour - (options.versions.length - 1 - index) * 24 * hour;
+      const performer = performers[index % performers.length]!;
+      const at = (offsetMs: number) => ({ recordedAt: new Date(bootedAt + offsetMs).toISOString().replace(/\.\d{3}Z$/, 'Z'), performer });
+      return [
+        auditLine({ destination }, { ...at(0), role }, `Booted app version ${version}`),
+        auditLine({ destination }, at(1_000), `Tagging ${options.repository ?? 'app'}:${version} as the latest image`),
+      ];
+    })
+    .map((line) => `${line}\n`)
+    .join('');
+}
+
 export async function seedKamalState(testHosts: TestHosts, options: SeedKamalOptions): Promise<SeededHost[]> {
   const role = options.role ?? 'web';
   const service = options.service ?? testHosts.service;
@@ -80,6 +105,8 @@ export async function seedKamalState(testHosts: TestHosts, options: SeedKamalOpt
       mkdirSync(dirname(envFile), { recursive: true, mode: 0o700 });
       writeFileSync(envFile, options.envFileContent ?? DEFAULT_ENV_FILE, { mode: 0o600 });
       chmodSync(envFile, 0o600);
+
+      if (options.auditPerformers && options.auditPerformers.length > 0) writeFileSync(join(host.home, auditLogFile({ service, destination })), auditLog({ ...options, repository }, role, destination), { mode: 0o644 });
 
       const pruned = new Set(options.missing?.[host.name] ?? []);
       const seeded: SeededHost = { host: host.name, containers: {}, containerIds: {} };

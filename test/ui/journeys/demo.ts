@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { missingHostPrerequisites } from '../../hosts/harness';
@@ -47,6 +47,12 @@ export const demoTeardown = journey(
     const logFile = /code-server's own output: (\S+)/.exec(out)?.[1];
     assert.ok(logFile && existsSync(logFile), `the banner names code-server's log file:\n${out}`);
     assert.doesNotMatch(out, /\[code-server:\d+\]/, 'code-server output stays out of the terminal');
+    if (withKamal) {
+      // Each host's state is named, and its audit log holds the deploys as Kamal records them.
+      const kamalDirs = [...out.matchAll(/holds the containers and kamal-proxy; (\S+\/\.kamal) holds the lock and the audit log/g)].map((match) => match[1]!);
+      assert.ok(kamalDirs.length >= 2, `the banner names each host's .kamal folder:\n${out}`);
+      for (const dir of kamalDirs) assert.match(readFileSync(path.join(dir, 'shop-audit.log'), 'utf8'), /^\[\S+Z\] \[\S+@example\.com\] \[web\] Booted app version [0-9a-f]{40}$/m);
+    }
 
     // Each printed CLI line runs as printed (a shell line) and lists releases.
     const cliLines = out.split('\n').filter((line) => /^ {2}(HOME=\S+ )?node \S+ releases /.test(line));
