@@ -71,28 +71,36 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
   private readonly lastRead = new Map<string, { children: TreeNode[]; at: number }>();
   private redrawTimer: NodeJS.Timeout | undefined;
   private disposed = false;
+  /** What VS Code was answered since the last redraw, per node id: the rows it shows. */
+  private readonly drawn = new Map<string, { parent: TreeNode | undefined; drawing: string }>();
 
   constructor(private readonly options: ReleasesTreeOptions) {
     this.facts = new LearnedFacts(options.isExpanded);
   }
 
-  /** Reads everything again; the rows read before stay shown, marked, until their new read answers. */
+  /**
+   * Reads everything again: first the rows VS Code shows, for up to PREFETCH_MS, then one redraw,
+   * none when they read the same (a redraw between a right-click and its menu choice would lose
+   * the row the choice is for). Rows still being read stay shown, marked, until their read answers.
+   */
   refresh(): void {
     this.generation++;
     this.problems.clear();
     this.hostTrouble.clear();
-    this.redrawAfter(this.prefetch(undefined, ROOT_ID));
+    const generation = this.generation;
+    const shown = [...this.drawn.entries()];
+    void this.prefetch(shown.map(([id, { parent }]) => [parent, id] as const)).then((complete) => {
+      if (generation !== this.generation) return;
+      const same = complete && shown.length > 0 && shown.every(([id, { drawing }]) => this.reads.get(id)?.children && this.drawing(this.reads.get(id)!.children!) === drawing);
+      if (!same) this.redraw(0);
+    });
   }
 
   showMore(app: AppNode): void {
     this.limits.set(app.id, this.limitFor(app) + this.options.releasesPerApp());
     this.reads.delete(app.id);
-    this.redrawAfter(this.prefetch(app, app.id));
-  }
-
-  private redrawAfter(prefetched: Promise<void>): void {
     const generation = this.generation;
-    void prefetched.finally(() => {
+    void this.prefetch([[app, app.id]]).then(() => {
       if (generation === this.generation) this.redraw(0);
     });
   }
@@ -106,22 +114,28 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
     }
     this.redrawTimer = setTimeout(() => {
       this.redrawTimer = undefined;
+      this.drawn.clear();
       this.changed.fire(undefined);
     }, delayMs);
   }
 
-  /** Reads a node's children and those of its expanded descendants, until they are read or PREFETCH_MS passed. */
-  private async prefetch(node: TreeNode | undefined, id: string): Promise<void> {
-    const generation = this.generation;
+  /** Reads the children of these nodes; true when every read ended within PREFETCH_MS. */
+  private async prefetch(nodes: ReadonlyArray<readonly [TreeNode | undefined, string]>): Promise<boolean> {
     const deadline = Date.now() + PREFETCH_MS;
-    const visit = async (parent: TreeNode | undefined, parentId: string): Promise<void> => {
-      if (generation !== this.generation) return;
-      const children = await withDeadline(this.currentRead(parent, parentId).done, deadline);
-      if (!children) return;
-      const expanded = children.filter((child) => hasChildren(child) && !child.lastKnown && this.options.isExpanded?.(child.id));
-      await Promise.all(expanded.map((child) => visit(child, child.id)));
-    };
-    await visit(node, id);
+    const ended = await Promise.all(nodes.map(([node, id]) => withDeadline(this.currentRead(node, id).done, deadline)));
+    return ended.every((children) => children !== undefined);
+  }
+
+  /** A row set as VS Code draws it: what a redraw would change. */
+  private drawing(children: TreeNode[]): string {
+    return JSON.stringify(
+      children.map((child) => {
+        const item = this.getTreeItem(child);
+        const tooltip = item.tooltip instanceof vscode.MarkdownString ? item.tooltip.value : item.tooltip;
+        const icon = item.iconPath instanceof vscode.ThemeIcon ? item.iconPath.id : undefined;
+        return [child.id, item.label, item.description, item.contextValue, tooltip, icon, item.collapsibleState, item.command?.command];
+      }),
+    );
   }
 
   getTreeItem(node: TreeNode): vscode.TreeItem {
@@ -146,6 +160,12 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
 
   /** Answers at once, never awaiting a read (see the class comment). */
   getChildren(node?: TreeNode): TreeNode[] {
+    const children = this.childrenNow(node);
+    if (!node || hasChildren(node)) this.drawn.set(node?.id ?? ROOT_ID, { parent: node, drawing: this.drawing(children) });
+    return children;
+  }
+
+  private childrenNow(node?: TreeNode): TreeNode[] {
     if (node && !hasChildren(node)) return [];
     const id = node?.id ?? ROOT_ID;
     // A row from an earlier read: its source was replaced, so it shows what was read under it, marked
@@ -165,7 +185,7 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
    * others are waited for. A row from before a Refresh is read again (its source still reads).
    */
   async readChildren(node?: TreeNode, patienceMs = PREFETCH_MS): Promise<TreeNode[]> {
-    if (node && (!hasChildren(node) || node.lastKnown)) return this.getChildren(node);
+    if (node && (!hasChildren(node) || node.lastKnown)) return this.childrenNow(node);
     const id = node?.id ?? ROOT_ID;
     const read = this.currentRead(node, id);
     const slow = node !== undefined && 'source' in node && node.source.kind === 'kamal';
