@@ -19,8 +19,10 @@ import type { KamalConfig } from '../../src/core/kamal/config/types';
  * The real SSH pool for the harness hosts: their known_hosts only (strict), no agent, no ssh
  * config, never a prompt. `connectTimeoutMs` undefined leaves the pool's own default.
  */
-export function realPool(hosts: TestHosts, connectTimeoutMs?: number): InspectableSessionPool {
+export function realPool(hosts: TestHosts, connectTimeoutMs?: number, keepalive?: { intervalMs: number; misses: number }): InspectableSessionPool {
   return createSessionPool({
+    keepaliveIntervalMs: keepalive?.intervalMs,
+    keepaliveMisses: keepalive?.misses,
     prompts: { confirmUnknownHostKey: async () => false, passphrase: async () => undefined },
     connectTimeoutMs,
     homeDir: path.dirname(hosts.knownHostsPath),
