@@ -8,4 +8,4 @@ export * from './types';
 export { planKamalRollback, KamalLockHeldError, type PlanKamalRollbackInput } from './plan';
 export { executeKamalRollback, type ExecuteKamalRollbackDeps, type KamalRollbackResult } from './execute';
 export { assemblePlan } from './assemble';
-export { resolveKamalScope, splitScopeList, describeScopeRequest, type KamalScope, type KamalScopeRequest } from './scope';
+export { literalPattern, resolveKamalScope, splitScopeList, describeScopeRequest, type KamalScope, type KamalScopeRequest } from './scope';

@@ -109,6 +109,11 @@ export function filterSpecificItems<T>(filters: string[], items: T[], name: (ite
   return matches;
 }
 
+/** A filter that matches exactly `name` (its `*`, `?`, `[`, `{` and `\\` escaped), for a scope picked from a list. */
+export function literalPattern(name: string): string {
+  return name.replace(/[*?[\]{}\\]/g, '\\$&');
+}
+
 /** Kamal's `present?` on the split option: an empty list (or `--roles ""`) narrows nothing. */
 function present(list: string[] | undefined): list is string[] {
   return list !== undefined && list.length > 0;
