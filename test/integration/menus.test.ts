@@ -84,7 +84,7 @@ describe('menus on every row', function () {
     assert.deepEqual(menuFor(contextOf(current), false), ['showReleaseHistory', 'copyVersion']);
   });
 
-  it('gives containers Logs and Copy Name, error rows Retry and Show Output', () => {
+  it('gives containers Logs, Copy Name and (unless stale) Roll Back This Host, error rows Retry and Show Output', () => {
     const container: HostContainer = {
       id: 'c1',
       host: 'web-1',

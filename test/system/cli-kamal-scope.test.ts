@@ -1,7 +1,7 @@
 /**
  * Kamal's scoping options on real hosts through the CLI bundle (issue 25): `-r web` leaves the
  * workers on their version, `-h` one host then a plain run converges, `--lock-wait` waits for a
- * lock released meanwhile and gives up at its timeout, `-H` runs no hook.
+ * lock released meanwhile, gives up at its timeout and stops at a signal, `-H` runs no hook.
  */
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
@@ -147,7 +147,36 @@ describe('deploy-rollback CLI: Kamal --roles, --hosts, --lock-wait, --skip-hooks
       const { code, stderr } = await cli(['--to', 'v1', '--yes', '--lock-wait', '--lock-wait-timeout', '2', '--lock-wait-interval', '1']);
       assert.equal(code, 1);
       assert.ok(Date.now() - startedAt < 15_000);
-      assert.match(stderr, new RegExp(`Gave up waiting for the deploy lock on ${first.address.replace(/\./g, '\\.')} after 2 s \\(lock wait timeout 2 s\\), nothing was changed: it is still held by Grace Hopper`));
+      assert.match(stderr, new RegExp(`Gave up waiting for the deploy lock on ${first.address.replace(/\./g, '\\.')} after \\d+ s \\(lock wait timeout 2 s\\), nothing was changed: it is still held by Grace Hopper`));
+      assert.equal(await hosts.proxyTargetContainer(first, `${SERVICE}-web`), `${SERVICE}-web-v2`);
+      assert.match(Buffer.from(fs.readFileSync(path.join(lockDir(first), 'details'), 'utf8'), 'base64').toString('utf8'), /^Locked by: Grace Hopper/);
+    } finally {
+      fs.rmSync(lockDir(first), { recursive: true, force: true });
+    }
+  });
+
+  it('SIGINT during --lock-wait stops the wait at once: exit 130, nothing changed, the other lock left alone', async () => {
+    takeForeignLock(first);
+    try {
+      const child = spawn(process.execPath, [bundle, 'rollback', '--kamal', '.', '--to', 'v1', '--yes', '--lock-wait', '--lock-wait-interval', '60'], {
+        cwd: project,
+        env: { ...process.env, HOME: home, SSH_AUTH_SOCK: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      let interruptedAt = 0;
+      child.stderr.on('data', (chunk) => {
+        stderr += chunk;
+        if (!interruptedAt && stderr.includes('waiting for it')) {
+          interruptedAt = Date.now();
+          child.kill('SIGINT');
+        }
+      });
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      assert.ok(interruptedAt > 0, stderr);
+      assert.equal(code, 130, stderr);
+      assert.ok(Date.now() - interruptedAt < 5000, 'the 60 s wait did not hold the exit');
+      assert.match(stderr, /Interrupted \(SIGINT\) while checking the hosts: nothing was changed/);
       assert.equal(await hosts.proxyTargetContainer(first, `${SERVICE}-web`), `${SERVICE}-web-v2`);
       assert.match(Buffer.from(fs.readFileSync(path.join(lockDir(first), 'details'), 'utf8'), 'base64').toString('utf8'), /^Locked by: Grace Hopper/);
     } finally {
