@@ -226,7 +226,9 @@ async function planOnce(request: PlanKamalRollbackInput): Promise<RollbackPlan<K
     plan.lines.unshift('Hooks skipped (--skip-hooks): none of .kamal/hooks runs.');
   }
   if (scope.narrowed) {
-    plan.summary = `${plan.summary} (${describeScopeRequest(scope.request)}; left as they are: ${scope.left.map((entry) => `${entry.host} ${entry.role}`).join(', ')})`;
+    // A short summary stays short: past a few, the lines below name every one left.
+    const left = scope.left.length <= 4 ? scope.left.map((entry) => `${entry.host} ${entry.role}`).join(', ') : `${scope.left.length} roles on hosts`;
+    plan.summary = `${plan.summary} (${describeScopeRequest(scope.request)}; left as they are: ${left})`;
     plan.lines.unshift(...scopeLines(scope), '');
     plan.overview?.unshift(...scopeLines(scope));
   }
