@@ -12,6 +12,8 @@ import type { SessionPool, SshPrompts } from './core/ssh/types';
 import { escapeControl } from './core/text';
 import { describeLock } from './core/kamal/commands/lock';
 import { KamalSource } from './core/kamal/source';
+import type { KamalPlanDetail } from './core/kamal/rollback';
+import { DEFAULT_LOCK_WAIT_INTERVAL_S, DEFAULT_LOCK_WAIT_TIMEOUT_S, KamalOptionsError, kamalRunOptions, type KamalRunOptions } from './cli-kamal-options';
 import { version } from '../package.json';
 
 // Everything this CLI prints may carry text from a host: control characters are shown, never obeyed.
@@ -25,7 +27,8 @@ Usage:
   deploy-rollback releases --gitops PATH --env ENV --app APP [--limit N] [--code-repo DIR]... [--json]
   deploy-rollback releases --kamal CONFIG [--destination D] [--json]
   deploy-rollback rollback --gitops PATH --env ENV --app APP --to SHA [--restore-tree] [--dry-run] [--yes] [--json]
-  deploy-rollback rollback --kamal CONFIG [--destination D] [--to VERSION] [--dry-run] [--yes] [--json]
+  deploy-rollback rollback --kamal CONFIG [--destination D] [--to VERSION] [-r ROLES] [-h HOSTS] [-p] [-H]
+                   [--lock-wait [--lock-wait-timeout S] [--lock-wait-interval S]] [--dry-run] [--yes] [--json]
   deploy-rollback release-lock --kamal CONFIG [--destination D] [--yes]
 
 Options:
@@ -44,13 +47,21 @@ Options:
   --code-repo DIR    gitops: a clone of the apps' source repositories, or a folder holding
                      clones (repeatable; default: the gitops repository's parent folder and
                      the current directory). Kamal reads the repository holding the config
+  -r, --roles R,..   Kamal: roll back only these roles (comma-separated, * wildcards), as kamal -r
+  -h, --hosts H,..   Kamal: only these hosts (comma-separated, * wildcards), as kamal -h; the deploy
+                     lock is taken on the first of them, as Kamal does
+  -p, --primary      Kamal: only the primary host (of the first --roles match, if given)
+  -H, --skip-hooks   Kamal: run no .kamal/hooks
+  --lock-wait        Kamal: while someone else holds the deploy lock, check again every
+                     --lock-wait-interval seconds (default ${DEFAULT_LOCK_WAIT_INTERVAL_S}) for at most
+                     --lock-wait-timeout seconds (default ${DEFAULT_LOCK_WAIT_TIMEOUT_S}); a signal stops the wait
   --dry-run          print the plan (and the gitops diff stat) and change nothing
   --yes              do not ask for confirmation (required when stdin is not a terminal)
   --json             machine-readable output (rollback: one JSON object with the plan, its
                      code change and, unless --dry-run, the outcome)
   --verbose          also print every git and remote command run
   --connect-timeout S  SSH connect timeout in seconds (default 10)
-  -h, --help         this help;  -v, --version  the version
+  --help             this help;  -v, --version  the version
 
 Exit codes:
   0  success (rollback: every host / the remote ended on the target)
@@ -77,7 +88,14 @@ const options = {
   json: { type: 'boolean' },
   verbose: { type: 'boolean' },
   'connect-timeout': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
+  roles: { type: 'string', short: 'r' },
+  hosts: { type: 'string', short: 'h' },
+  primary: { type: 'boolean', short: 'p' },
+  'skip-hooks': { type: 'boolean', short: 'H' },
+  'lock-wait': { type: 'boolean' },
+  'lock-wait-timeout': { type: 'string' },
+  'lock-wait-interval': { type: 'string' },
+  help: { type: 'boolean' },
   version: { type: 'boolean', short: 'v' },
 } as const;
 
@@ -134,6 +152,8 @@ function required(flags: Flags, name: keyof Flags, command: string): string {
 
 async function main(argv: string[]): Promise<number> {
   let parsed;
+  // -h is Kamal's --hosts; alone it still asks for help.
+  if (argv.length === 1 && argv[0] === '-h') argv = ['--help'];
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (error) {
@@ -262,6 +282,13 @@ async function rollbackCommand(flags: Flags, pool: () => SessionPool, reporter: 
   const shaProblem = flags.gitops && flags.to !== undefined ? fullShaProblem(flags.to) : undefined;
   if (shaProblem) throw new DeployRollbackError(`--to ${shaProblem}`);
   if (flags['restore-tree'] && !flags.gitops) throw new UsageError('--restore-tree is for gitops rollbacks');
+  let kamal: KamalRunOptions;
+  try {
+    kamal = kamalRunOptions(flags, !flags.gitops);
+  } catch (error) {
+    if (error instanceof KamalOptionsError) throw new UsageError(error.message);
+    throw error;
+  }
   const { source, app } = await openFromFlags(flags, pool, reporter, 'rollback');
   let target: Release | undefined;
   if (flags.to && source.kind === 'gitops') {
@@ -277,7 +304,7 @@ async function rollbackCommand(flags: Flags, pool: () => SessionPool, reporter: 
   }
   const interrupts = new Interrupts(reporter);
   try {
-    return await planAndRun(flags, source, app, target, reporter, interrupts);
+    return await planAndRun(flags, source, app, target, reporter, interrupts, kamal);
   } catch (error) {
     // A cancelled gitops rollback ends in an error (nothing pushed); it still exits as interrupted.
     if (interrupts.exitCode === undefined) throw error;
@@ -392,11 +419,11 @@ class Interrupts {
 
 function ignoreStreamError(): void {}
 
-async function planAndRun(flags: Flags, source: ReleaseSource, app: App, target: Release | undefined, reporter: Reporter, interrupts: Interrupts): Promise<number> {
+async function planAndRun(flags: Flags, source: ReleaseSource, app: App, target: Release | undefined, reporter: Reporter, interrupts: Interrupts, kamal: KamalRunOptions): Promise<number> {
   let plan;
   const runsAtOnce = flags.yes === true && flags['dry-run'] !== true;
   try {
-    const planning = source.planRollback(app, target, interrupts.controller.signal, { restoreTree: flags['restore-tree'] === true, runsAtOnce, dryRun: flags['dry-run'] === true });
+    const planning = source.planRollback(app, target, interrupts.controller.signal, { restoreTree: flags['restore-tree'] === true, runsAtOnce, dryRun: flags['dry-run'] === true, kamal });
     const releaseLockNow = source.releaseLockNow?.bind(source);
     if (runsAtOnce && releaseLockNow) {
       // The pre-flight may take the lock: a second signal waits (bounded) for the plan's own release, or releases it.
@@ -456,7 +483,8 @@ async function planAndRun(flags: Flags, source: ReleaseSource, app: App, target:
   const rollForward = (outcome as RollbackOutcome & { rollForward?: RollbackPlan }).rollForward;
   if (rollForward && flags.kamal) {
     // Hosts differ: both ways back to one version everywhere, as commands to paste.
-    const base = `deploy-rollback rollback --kamal ${quote(flags.kamal)}${flags.destination ? ` --destination ${quote(flags.destination)}` : ''}`;
+    const scope = [flags.roles !== undefined && `-r ${quote(flags.roles)}`, flags.hosts !== undefined && `-h ${quote(flags.hosts)}`, flags.primary && '-p', flags['skip-hooks'] && '-H'].filter(Boolean).join(' ');
+    const base = `deploy-rollback rollback --kamal ${quote(flags.kamal)}${flags.destination ? ` --destination ${quote(flags.destination)}` : ''}${scope ? ` ${scope}` : ''}`;
     err(`To finish on ${plan.to} everywhere: ${base} --to ${quote(plan.to)}\nTo put every host back on ${rollForward.to}: ${base} --to ${quote(rollForward.to)}\n`);
   }
   return interrupts.exitCode ?? 1;
@@ -496,6 +524,24 @@ function planJson(plan: RollbackPlan, preview: string[]): Record<string, unknown
         }
       : null,
     codeChangeUnknown: plan.codeChangeUnknown ?? null,
+    scope: scopeJson(plan),
+  };
+}
+
+/** Kamal: which hosts and roles the run touches and which it leaves as they are (null for gitops). */
+function scopeJson(plan: RollbackPlan): Record<string, unknown> | null {
+  if (plan.source !== 'kamal') return null;
+  const detail = (plan as RollbackPlan<KamalPlanDetail>).detail;
+  const scope = detail.scope;
+  return {
+    narrowed: scope?.narrowed ?? false,
+    hosts: scope?.hosts ?? detail.hosts,
+    roles: scope?.roles ?? detail.roles,
+    primaryHost: detail.primaryHost,
+    leftHosts: scope?.leftHosts ?? [],
+    leftRoles: scope?.leftRoles ?? [],
+    left: scope?.left ?? [],
+    hooksSkipped: detail.hooksSkipped === true,
   };
 }
 

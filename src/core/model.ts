@@ -245,6 +245,12 @@ export interface PlanRequest {
   runsAtOnce?: boolean;
   /** A preview: read the hosts now rather than plan from a read moments ago. */
   dryRun?: boolean;
+  /** Kamal: `--roles`/`--hosts`/`--primary`, `--skip-hooks` and `--lock-wait` as Kamal takes them. */
+  kamal?: {
+    scope?: { roles?: string[]; hosts?: string[]; primary?: boolean };
+    skipHooks?: boolean;
+    lockWait?: { timeoutMs: number; intervalMs: number };
+  };
 }
 
 /** One place releases come from: a Kamal config or a gitops repository. */

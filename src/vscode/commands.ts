@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { GitopsRepo } from '../core/gitops/discovery';
-import type { Release, ReleaseSource } from '../core/model';
+import type { PlanRequest, Release, ReleaseSource } from '../core/model';
+import { literalPattern } from '../core/kamal/rollback/scope';
 import { commitLine } from './code';
 import { compareWithRunning, openCommit } from './diff';
 import { openReleaseChange, type ReadOnlyDocuments } from './documents';
@@ -42,11 +43,11 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       }
     });
 
-  const rollback = async (node: TargetNode | undefined, askRelease: boolean) => {
+  const rollback = async (node: TargetNode | undefined, askRelease: boolean, request?: PlanRequest) => {
     assertTrusted('Rollback');
     const target = await resolveTarget(deps, node, askRelease);
     try {
-      const outcome = await rollbackWithProgress(deps, target);
+      const outcome = await rollbackWithProgress(deps, target, request);
       if (!outcome) return undefined;
       await deps.refresh();
       reportOutcome(deps, target.source, outcome);
@@ -95,6 +96,12 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     wrap('deployRollback.rollbackToRelease', async (node?: ReleaseNode) => rollback(requireNode(node, 'a release'), true)),
     wrap('deployRollback.rollForwardToRelease', async (node?: ReleaseNode) => rollback(requireNode(node, 'a release'), true)),
     wrap('deployRollback.rollbackToPrevious', async (node?: AppNode) => rollback(requireNode(node, 'an app'), false)),
+    // Kamal's `--hosts <that host>`: a canary of one host, the others left as they are.
+    wrap('deployRollback.rollbackHost', async (node?: HostContainerNode) => {
+      const row = requireNode(node, 'a host container');
+      const app: AppNode = { kind: 'app', id: `${row.id}#app`, source: row.source, app: row.release.app };
+      return rollback(app, true, { kamal: { scope: { hosts: [literalPattern(row.container.host)] } } });
+    }),
     wrap('deployRollback.previewRollback', async (node?: EnvironmentNode | AppNode) => preview(node, true)),
     wrap('deployRollback.previewRollbackToRelease', async (node?: ReleaseNode) => preview(requireNode(node, 'a release'), true)),
     wrap('deployRollback.previewRollForwardToRelease', async (node?: ReleaseNode) => preview(requireNode(node, 'a release'), true)),

@@ -167,13 +167,13 @@ export async function planOrOffer(
  * A whole run in one notification: planning, the confirmation, then every step. Its title says
  * what its Cancel stops; undefined when the user did not confirm.
  */
-export async function rollbackWithProgress(context: RollbackContext, target: RollbackTarget): Promise<RollbackOutcome | undefined> {
+export async function rollbackWithProgress(context: RollbackContext, target: RollbackTarget, request: PlanRequest = {}): Promise<RollbackOutcome | undefined> {
   const words = rollWords(target.release?.direction);
   const to = target.release ? releaseLabel(target.release) : 'the previous release';
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `${words.ing} ${target.app.name} to ${to} (Cancel stops the ${words.planNoun})`, cancellable: true },
     async (progress, token) => {
-      const plan = await planOrOffer(context, target, {}, { progress, token });
+      const plan = await planOrOffer(context, target, request, { progress, token });
       const planWords = rollWords(plan.direction);
       progress.report({ message: 'Waiting for your confirmation…' });
       if (token.isCancellationRequested || !(await confirmPlan(context, plan))) {

@@ -18,6 +18,8 @@ describe('Kamal releases in VS Code on real hosts', function () {
   let configFile: string;
   const hostKeyPrompts: string[] = [];
   const confirmations: string[] = [];
+  /** The release version the next release pick answers with. */
+  let pickVersion: string | undefined;
   const settings = () => vscode.workspace.getConfiguration('deployRollback');
 
   before(async function () {
@@ -53,7 +55,7 @@ describe('Kamal releases in VS Code on real hosts', function () {
         return true;
       },
       input: async () => undefined,
-      pick: async () => undefined,
+      pick: async (items) => items.find((item) => (item.value as { release?: { version: string } } | undefined)?.release?.version === pickVersion),
     });
     await settings().update('kamal.configPaths', [configFile], vscode.ConfigurationTarget.Global);
     await api.refresh();
@@ -152,6 +154,29 @@ describe('Kamal releases in VS Code on real hosts', function () {
     }
     const after = await releases();
     assert.deepEqual(after.find((node) => node.release.current)?.release.version, 'v1');
+  });
+
+  it('Roll Back This Host to… on a container row rolls that host alone (a canary), then the app converges', async () => {
+    const v1 = (await releases()).find((node) => node.release.version === 'v1')!;
+    const rows = (await api.tree.getChildren(v1)).filter((node): node is HostContainerNode => node.kind === 'hostContainer');
+    const [canary, other] = hosts.hosts;
+    const row = rows.find((node) => node.container.host === canary!.address)!;
+    pickVersion = 'v2';
+    try {
+      const outcome = (await vscode.commands.executeCommand('deployRollback.rollbackHost', row)) as { ok: boolean; message: string; lines: string[] } | undefined;
+      assert.ok(outcome?.ok, outcome?.message ?? 'no outcome: the command showed an error');
+      assert.match(confirmations.at(-1)!, new RegExp(`\\(--hosts ${canary!.address.replace(/\./g, '\\.')}; left as they are: ${other!.address.replace(/\./g, '\\.')} web\\)`));
+      assert.equal(await hosts.proxyTargetContainer(canary!, `${SERVICE}-web`), `${SERVICE}-web-v2`);
+      assert.equal(await hosts.proxyTargetContainer(other!, `${SERVICE}-web`), `${SERVICE}-web-v1`);
+      assert.ok(outcome.lines.includes(`Left as they were (outside --hosts ${canary!.address}): ${other!.address} (web)`), outcome.lines.join('\n'));
+      // Then the rest: the whole app to v2.
+      const v2 = (await releases()).find((node) => node.release.version === 'v2')!;
+      const rest = (await vscode.commands.executeCommand('deployRollback.rollbackToRelease', v2)) as { ok: boolean; message: string } | undefined;
+      assert.ok(rest?.ok, rest?.message ?? 'no outcome');
+      for (const host of hosts.hosts) assert.equal(await hosts.proxyTargetContainer(host, `${SERVICE}-web`), `${SERVICE}-web-v2`);
+    } finally {
+      pickVersion = undefined;
+    }
   });
 
   it('a host that goes silent never holds the view: shown once at the app with its kind within the bound, the environment warns, its rows are marked stale, never running', async () => {

@@ -84,7 +84,7 @@ describe('menus on every row', function () {
     assert.deepEqual(menuFor(contextOf(current), false), ['showReleaseHistory', 'copyVersion']);
   });
 
-  it('gives containers Logs and Copy Name, error rows Retry and Show Output', () => {
+  it('gives containers Logs, Copy Name and (unless stale) Roll Back This Host, error rows Retry and Show Output', () => {
     const container: HostContainer = {
       id: 'c1',
       host: 'web-1',
@@ -98,8 +98,11 @@ describe('menus on every row', function () {
     };
     const release = kamalRelease('v2', { current: true });
     const row: TreeNode = { kind: 'hostContainer', id: 'x/c1', source: kamalSource, release: release.release, container };
-    assert.deepEqual(menuFor(contextOf(row), false), ['showContainerLogs', 'copyContainerName']);
+    assert.deepEqual(menuFor(contextOf(row), false), ['showContainerLogs', 'copyContainerName', 'rollbackHost']);
     assert.deepEqual(menuFor(contextOf(row), true), ['showContainerLogs']);
+    // A host that did not answer is not offered a rollback of its own.
+    const staleRow: TreeNode = { ...row, container: { ...container, stale: { seenAt: '2026-12-03T10:00:00.000Z' } } };
+    assert.deepEqual(menuFor(contextOf(staleRow), false), ['showContainerLogs', 'copyContainerName']);
     // The age is computed when drawn, not docker's status of the last read.
     assert.equal(api.tree.getTreeItem(row).description, 'up 5m');
     // A container seen by an earlier read (its host not answering, or its release being read again): no logs offered.

@@ -41,6 +41,15 @@ describe('deploy-rollback CLI', function () {
     for (const text of ['environments --workspace', 'releases --gitops', 'rollback --kamal', 'Exit codes:', '2  usage error']) assert.ok(stdout.includes(text), text);
   });
 
+  it('takes -h as Kamal\'s --hosts, and alone as help; Kamal\'s scope options are for Kamal only', () => {
+    const help = cli(['-h']);
+    assert.equal(help.code, 0);
+    for (const text of ['-r, --roles', '-h, --hosts', '-p, --primary', '-H, --skip-hooks', '--lock-wait-timeout']) assert.ok(help.stdout.includes(text), text);
+    const gitops = cli(['rollback', '--gitops', fixture.work, '--env', 'staging', '--app', 'a', '--to', 'a'.repeat(40), '-r', 'web']);
+    assert.equal(gitops.code, 2);
+    assert.match(gitops.stderr, /--roles is for Kamal rollbacks/);
+  });
+
   it('prints the package version', () => {
     const { code, stdout } = cli(['--version']);
     assert.equal(code, 0);

@@ -185,6 +185,9 @@ export class KamalSource implements ReleaseSource {
       reporter: this.reporter,
       takeLock: request.runsAtOnce === true,
       recentRead: request.runsAtOnce || request.dryRun ? undefined : await this.recentInventory(config),
+      scope: request.kamal?.scope,
+      skipHooks: request.kamal?.skipHooks,
+      lockWait: request.kamal?.lockWait,
     });
     this.planConfigs.set(plan, config);
     await this.deps.code?.attachKamalCodeChange(this.location, plan, signal);

@@ -87,7 +87,7 @@ async function bootGroups(run: RunState): Promise<boolean> {
 /** Kamal's local hook `name`, told whether this run holds the lock right now. */
 async function hook(run: RunState, name: KamalHookName, hosts: string[] = run.detail.hosts, runtime?: number, cancellable = true): Promise<void> {
   const { detail, deps, reporter } = run;
-  if (!deps.runHooks) return;
+  if (!deps.runHooks || detail.hooksSkipped) return;
   const details: HookDetails = {
     recordedAt: utcIso8601(),
     performer: detail.performer,
@@ -95,7 +95,8 @@ async function hook(run: RunState, name: KamalHookName, hosts: string[] = run.de
     version: run.plan.to,
     destination: detail.destination,
     hosts,
-    roles: detail.roles.length < detail.config.roles.length ? detail.roles : undefined,
+    // Kamal's KAMAL_ROLES: the roles `--roles` matched, only when it was given.
+    roles: detail.scope?.specificRoles,
     lock: run.lock.held,
     command: 'rollback',
     runtime,

@@ -15,6 +15,7 @@ import { AFTERMATH_TIMEOUT_MS, HostUnreachable, commandError, dockerCause, error
 import { fail, stepKey, touchedAny, type RunState } from './run-state';
 import { parseSections, section } from './sections';
 import { buildHostPlan } from './steps';
+import { describeScopeRequest } from './scope';
 import type { KamalHostOutcome, KamalHostPlan, KamalPlanDetail, KamalRoleStep } from './types';
 
 export type KamalRollbackResult = RollbackOutcome & { hosts: KamalHostOutcome[]; rollForward?: RollbackPlan<KamalPlanDetail> };
@@ -212,7 +213,14 @@ export function runResult(run: RunState, ok: boolean): KamalRollbackResult {
   const cancelled = run.cancelled ? (touchedAny(run) ? 'cancelled' : 'cancelled before any host was changed') : undefined;
   // A switched host role is named by the run's direction, in the table, the message and the JSON alike.
   const shown = run.plan.detail.kind === 'roll-forward' ? entries.map((entry): KamalHostOutcome => (entry.result === 'rolled-back' ? { ...entry, result: 'rolled-forward' } : entry)) : entries;
-  return { ok, message: outcomeMessage(run.plan, shown, run.problems, cancelled, ok), lines: outcomeTable(shown), hosts: shown, rollForward };
+  const scope = run.detail.scope;
+  // A narrowed run says what it did not touch, so the table is not read as the whole app.
+  const left = scope?.narrowed ? [`Left as they were (outside ${describeScopeRequest(scope.request)}): ${scope.left.map((entry) => `${entry.host} (${entry.role})`).join(', ')}`] : [];
+  if (rollForward) {
+    rollForward.detail.scope = scope;
+    rollForward.detail.hooksSkipped = run.detail.hooksSkipped;
+  }
+  return { ok, message: outcomeMessage(run.plan, shown, run.problems, cancelled, ok), lines: [...outcomeTable(shown), ...left], hosts: shown, rollForward };
 }
 
 /** A plan that puts back the version each switched host ran before, run by this same executor. */

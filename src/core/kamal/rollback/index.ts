@@ -5,6 +5,7 @@
  * back, outcome). This is the room's door: the rest of the code imports from here.
  */
 export * from './types';
-export { planKamalRollback, type PlanKamalRollbackInput } from './plan';
+export { planKamalRollback, KamalLockHeldError, type PlanKamalRollbackInput } from './plan';
 export { executeKamalRollback, type ExecuteKamalRollbackDeps, type KamalRollbackResult } from './execute';
 export { assemblePlan } from './assemble';
+export { literalPattern, resolveKamalScope, splitScopeList, describeScopeRequest, type KamalScope, type KamalScopeRequest } from './scope';

@@ -24,7 +24,7 @@ import {
 import { hasErrorPages, makeErrorPagesDirectory, readErrorPages } from '../commands/error-pages';
 import { hookIsRunnable } from './hooks';
 import { validateConfigForRollback } from './validate';
-import { raceAbort } from './runner';
+import { delay, raceAbort } from './runner';
 import { assemblePlan, label, lockMessageFor, plural, projectRoot, redactPlanLines } from './assemble';
 import { stopOtherRunningContainers } from '../commands/recovery';
 import { factsFromInventory, leftoverCopy, needsOthersStopped, readHosts, readHostsTakingLock, REPLACED, targetProblems, type HostFacts, type ReadHost } from './preflight';
@@ -32,6 +32,7 @@ import type { KamalInventory } from '../hosts/inventory';
 import { bootGroups, buildHostPlan, hostsInBootOrder, stopTimeout } from './steps';
 import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './types';
 import type { KamalConfig } from '../config/types';
+import { describeScopeRequest, resolveKamalScope, scopedConfig, scopeLines, type KamalScope, type KamalScopeRequest } from './scope';
 
 export interface PlanKamalRollbackInput {
   config: KamalConfig;
@@ -55,6 +56,26 @@ export interface PlanKamalRollbackInput {
    * longer fits. Ignored with `takeLock`, or when a host could not be read.
    */
   recentRead?: KamalInventory;
+  /** Kamal's `--roles`/`--hosts`/`--primary`: only these hosts and roles are read, locked on and booted. */
+  scope?: KamalScopeRequest;
+  /** Kamal's `--skip-hooks`: no hook runs. */
+  skipHooks?: boolean;
+  /**
+   * Kamal's `--lock-wait`: while someone else holds the deploy lock, read the hosts again every
+   * `intervalMs` until it is free, for at most `timeoutMs`; cancelled by `signal`.
+   */
+  lockWait?: { timeoutMs: number; intervalMs: number };
+}
+
+/** The plan was refused because someone else holds the deploy lock (what `--lock-wait` waits out). */
+export class KamalLockHeldError extends DeployRollbackError {
+  constructor(
+    message: string,
+    readonly host: string,
+    readonly holder: string,
+  ) {
+    super(message, 'lock');
+  }
 }
 
 
@@ -169,20 +190,64 @@ export async function planHooks(hooksPath: string): Promise<KamalHookPlan[]> {
 
 
 
-export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<RollbackPlan<KamalPlanDetail>> {
+export async function planKamalRollback(request: PlanKamalRollbackInput): Promise<RollbackPlan<KamalPlanDetail>> {
+  if (!request.lockWait) return planOnce(request);
+  const { timeoutMs, intervalMs } = request.lockWait;
+  const reporter = request.reporter ?? silentReporter;
+  const startedAt = Date.now();
+  for (;;) {
+    try {
+      return await planOnce(request);
+    } catch (error) {
+      if (!(error instanceof KamalLockHeldError)) throw error;
+      const left = startedAt + timeoutMs - Date.now();
+      if (left <= 0) {
+        throw new DeployRollbackError(
+          `Gave up waiting for the deploy lock on ${error.host} after ${Math.round((Date.now() - startedAt) / 1000)} s (lock wait timeout ${Math.round(timeoutMs / 1000)} s), nothing was changed: it is still ${error.holder}.`,
+          'lock',
+        );
+      }
+      reporter.step(`[ssh ${error.host}] the deploy lock is ${error.holder}: waiting for it, checking again in ${Math.ceil(Math.min(intervalMs, left) / 1000)} s (giving up in ${Math.ceil(left / 1000)} s)`);
+      await delay(Math.min(intervalMs, left), request.signal);
+    }
+  }
+}
+
+async function planOnce(request: PlanKamalRollbackInput): Promise<RollbackPlan<KamalPlanDetail>> {
+  validateConfigForRollback(request.config);
+  if (request.targetVersion !== undefined) validateVersion(request.targetVersion, `the rollback target of ${request.config.service}`);
+  const scope = resolveKamalScope(request.config, request.scope);
+  // A narrowed run sees only its roles on its hosts: every later step (checks, boots, tag, read-back) follows.
+  const input = scope.narrowed ? { ...request, config: scopedConfig(request.config, scope) } : request;
+  const plan = await planInScope(input, scope, request.config.hosts.length);
+  plan.detail.scope = scope;
+  if (input.skipHooks) {
+    plan.detail.hooksSkipped = true;
+    plan.lines.unshift('Hooks skipped (--skip-hooks): none of .kamal/hooks runs.');
+  }
+  if (scope.narrowed) {
+    // A short summary stays short: past a few, the lines below name every one left.
+    const left = scope.left.length <= 4 ? scope.left.map((entry) => `${entry.host} ${entry.role}`).join(', ') : `${scope.left.length} roles on hosts`;
+    plan.summary = `${plan.summary} (${describeScopeRequest(scope.request)}; left as they are: ${left})`;
+    plan.lines.unshift(...scopeLines(scope), '');
+    plan.overview?.unshift(...scopeLines(scope));
+  }
+  return plan;
+}
+
+async function planInScope(input: PlanKamalRollbackInput, scope: KamalScope, hostCount: number): Promise<RollbackPlan<KamalPlanDetail>> {
   const { config } = input;
   const reporter = input.reporter ?? silentReporter;
-  validateConfigForRollback(config);
-  if (input.targetVersion !== undefined) validateVersion(input.targetVersion, `the rollback target of ${config.service}`);
 
-  const hosts = hostsInBootOrder(config);
+  const hosts = scope.narrowed ? scope.hosts : hostsInBootOrder(config);
   const primaryRole = config.roles.find((role) => role.name === config.primaryRole);
-  const primaryHost = primaryRole?.hosts[0];
+  const primaryHost = scope.narrowed ? scope.primaryHost : primaryRole?.hosts[0];
   if (primaryHost === undefined) throw new DeployRollbackError(`The primary role ${config.primaryRole} of ${config.service} has no hosts.`, 'validate');
-  const groups = bootGroups(hosts, config.boot.limit, config.destinationFile ?? config.file);
+  // Kamal takes boot.limit's percentage of every host of the config, narrowed or not.
+  const groups = bootGroups(hosts, config.boot.limit, config.destinationFile ?? config.file, hostCount);
 
   const identity = await localIdentity(projectRoot(config), input.performer);
-  const hooks = await planHooks(config.hooksPath);
+  const hooks = (await planHooks(config.hooksPath)).map((hook) => (input.skipHooks ? { ...hook, present: false } : hook));
   // Kamal runs pre-connect before the lock: with that hook the run takes the lock itself, after it.
   const lockTaken: LockDetails | undefined =
     input.takeLock === true && input.targetVersion !== undefined && !hooks.some((hook) => hook.name === 'pre-connect' && hook.present)
@@ -295,11 +360,12 @@ async function planFromFacts(
   const lock = facts.find((host) => host.host === primaryHost)?.lock;
   // With the lock taken in the same exchange, the lock read there is someone else's (ours failed to be made).
   if (lock) {
-    throw new DeployRollbackError(
+    throw new KamalLockHeldError(
       lock.unreadable
         ? `Cannot roll back ${label(config)}: the deploy lock on ${primaryHost} is ${describeLock(lock)}. ${staleLockAdvice(config, primaryHost)}.`
         : `Cannot roll back ${label(config)}: the deploy lock on ${primaryHost} is ${describeLock(lock)}. Wait for that deploy, or release it with ${releaseAdvice(config)} if it is stale.`,
-      'lock',
+      primaryHost,
+      describeLock(lock),
     );
   }
 

@@ -123,14 +123,14 @@ export function buildHostPlan(
   return { host, primary, steps, tagLatest: quoteArgv(tagLatestImage(config, tagVersion)), tagVersion };
 }
 
-/** Boot groups from `boot.limit` (a count or "N%" of the hosts, at least 1), in boot order. */
-export function bootGroups(hosts: string[], limit: number | string | undefined, where: string): string[][] {
+/** Boot groups from `boot.limit` (a count or "N%" of `hostCount`, every host of the config, at least 1), in boot order. */
+export function bootGroups(hosts: string[], limit: number | string | undefined, where: string, hostCount = hosts.length): string[][] {
   if (hosts.length === 0) return [];
   let size = hosts.length;
   if (limit !== undefined) {
     const text = String(limit).trim();
     const percent = /^(\d+)%$/.exec(text);
-    if (percent) size = Math.max(Math.floor((hosts.length * Number(percent[1])) / 100), 1);
+    if (percent) size = Math.max(Math.floor((hostCount * Number(percent[1])) / 100), 1);
     else if (/^\d+$/.test(text) && Number(text) > 0) size = Number(text);
     else throw new DeployRollbackError(`Refusing boot.limit ${JSON.stringify(limit)} in ${where}: expected a host count or a percentage like "25%".`, 'validate');
   }

@@ -1,4 +1,5 @@
 import type { KamalConfig } from '../config/types';
+import type { KamalScope } from './scope';
 
 /** One role on one host: what the executor runs there, in order. */
 export interface KamalRoleStep {
@@ -109,6 +110,10 @@ export interface KamalPlanDetail {
   errorPages?: { makeDirectory: string; files: { name: string; content: Buffer }[] };
   /** ISO 8601 time the plan was made. */
   plannedAt: string;
+  /** Kamal's `--roles`/`--hosts`/`--primary` as resolved: what the run touches and what it leaves as it is. */
+  scope?: KamalScope;
+  /** Kamal's `--skip-hooks`: no hook runs (the hooks above are all marked absent). */
+  hooksSkipped?: boolean;
 }
 
 export type KamalStepResult = 'rolled-back' | 'rolled-forward' | 'failed' | 'unreachable' | 'not-started' | 'cancelled';
