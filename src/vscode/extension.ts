@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { defaultFinders } from '../core/finders';
 import type { ReleaseSource } from '../core/model';
@@ -34,7 +36,7 @@ export function activate(context: vscode.ExtensionContext): DeployRollbackApi {
   const getPool = () => (pool ??= createPool(output, () => prompter, readSettings()));
   const registry = new SourceRegistry(defaultFinders, getPool, reporter);
   const diagnostics = vscode.languages.createDiagnosticCollection('deploy-rollback');
-  const expanded = new ExpandedRows(context.workspaceState);
+  const expanded = new ExpandedRows(context.workspaceState, context.storageUri?.scheme === 'file' ? path.join(context.storageUri.fsPath, 'expanded-rows.json') : undefined);
 
   const tree = new ReleasesTreeProvider({
     sources: async () => {
@@ -61,6 +63,7 @@ export function activate(context: vscode.ExtensionContext): DeployRollbackApi {
     },
     onError: (message) => output.channel.error(message),
     isExpanded: (id) => expanded.has(id),
+    onExpanded: (id) => expanded.set(id, true),
   });
 
   const view = vscode.window.createTreeView('deployRollback.releases', { treeDataProvider: tree, showCollapseAll: true });
@@ -128,13 +131,21 @@ export function activate(context: vscode.ExtensionContext): DeployRollbackApi {
 export function deactivate(): void {}
 
 /** Ids of the rows left expanded, per workspace, newest last and bounded so stale ids age out. */
+/**
+ * The rows the user left expanded, so a reload opens them again. Kept in a file in the extension's
+ * workspace storage, written at once: the window's own storage (workspaceState) is flushed later,
+ * and a reload right after an expansion lost it. workspaceState is the fallback without a folder.
+ */
 class ExpandedRows {
   private static readonly key = 'deployRollback.expandedRows';
   private static readonly limit = 500;
   private readonly ids: Set<string>;
 
-  constructor(private readonly state: vscode.Memento) {
-    this.ids = new Set(state.get<string[]>(ExpandedRows.key, []));
+  constructor(
+    private readonly state: vscode.Memento,
+    private readonly file: string | undefined,
+  ) {
+    this.ids = new Set(this.readFile() ?? state.get<string[]>(ExpandedRows.key, []));
   }
 
   has(id: string): boolean {
@@ -142,8 +153,30 @@ class ExpandedRows {
   }
 
   set(id: string, open: boolean): void {
+    if (this.ids.has(id) === open && (!open || [...this.ids].at(-1) === id)) return;
     this.ids.delete(id);
     if (open) this.ids.add(id);
-    void this.state.update(ExpandedRows.key, [...this.ids].slice(-ExpandedRows.limit));
+    const ids = [...this.ids].slice(-ExpandedRows.limit);
+    if (this.file) {
+      try {
+        fs.mkdirSync(path.dirname(this.file), { recursive: true });
+        fs.writeFileSync(`${this.file}.tmp`, JSON.stringify(ids));
+        fs.renameSync(`${this.file}.tmp`, this.file);
+        return;
+      } catch {
+        // An unwritable storage folder: the window's storage still keeps them, a little later.
+      }
+    }
+    void this.state.update(ExpandedRows.key, ids);
+  }
+
+  private readFile(): string[] | undefined {
+    if (!this.file) return undefined;
+    try {
+      const ids: unknown = JSON.parse(fs.readFileSync(this.file, 'utf8'));
+      return Array.isArray(ids) ? ids.filter((id): id is string => typeof id === 'string') : undefined;
+    } catch {
+      return undefined;
+    }
   }
 }

@@ -14,6 +14,8 @@ export interface ReleasesTreeOptions {
   onError: (message: string, error: unknown) => void;
   /** Rows the user left expanded, by id. */
   isExpanded?: (id: string) => boolean;
+  /** VS Code asked for a row's children: it is expanded (told before its expand event arrives). */
+  onExpanded?: (id: string) => void;
 }
 
 /** Facts about rows learned while reading their children, so their items (and menus) can change. */
@@ -160,6 +162,8 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
 
   /** Answers at once, never awaiting a read (see the class comment). */
   getChildren(node?: TreeNode): TreeNode[] {
+    // Noted before the redraw this answer may lead to, which would otherwise draw the row collapsed.
+    if (node && hasChildren(node) && !this.options.isExpanded?.(node.id)) this.options.onExpanded?.(node.id);
     const children = this.childrenNow(node);
     if (!node || hasChildren(node)) this.drawn.set(node?.id ?? ROOT_ID, { parent: node, drawing: this.drawing(children) });
     return children;
