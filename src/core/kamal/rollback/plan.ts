@@ -181,8 +181,7 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
   if (primaryHost === undefined) throw new DeployRollbackError(`The primary role ${config.primaryRole} of ${config.service} has no hosts.`, 'validate');
   const groups = bootGroups(hosts, config.boot.limit, config.destinationFile ?? config.file);
 
-  const identity = await localIdentity(projectRoot(config), input.performer);
-  const hooks = await planHooks(config.hooksPath);
+  const [identity, hooks] = await Promise.all([localIdentity(projectRoot(config), input.performer), planHooks(config.hooksPath)]);
   // Kamal runs pre-connect before the lock: with that hook the run takes the lock itself, after it.
   const lockTaken: LockDetails | undefined =
     input.takeLock === true && input.targetVersion !== undefined && !hooks.some((hook) => hook.name === 'pre-connect' && hook.present)
