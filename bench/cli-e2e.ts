@@ -92,7 +92,7 @@ async function cliRollback(cli: Cli, app: App): Promise<ProcessRun> {
   const recorded = JSON.parse(await fs.readFile(cli.marksFile, 'utf8')) as Record<string, number>;
   const offset = recorded.timeOrigin - spawnedAt;
   const marks: Record<string, number> = {};
-  for (const [name, value] of Object.entries(recorded)) if (name !== 'timeOrigin') marks[name] = value + offset;
+  for (const [name, value] of Object.entries(recorded)) if (name !== 'timeOrigin') marks[name] = name === 'cpuMs' || name === 'connects' ? value : value + offset;
   return { ms, marks };
 }
 
@@ -120,6 +120,7 @@ function report(name: string, runs: ProcessRun[], inProcess: number[], coldCache
   console.log(`  ${name}: ${ms(median(cliMs))} (runs ${list(cliMs)})`);
   console.log(`    − in-process: ${ms(overhead)} (per pair ${list(overheads)}; spread ${ms(Math.max(...overheads) - Math.min(...overheads))}), ratio ${ratio.toFixed(2)}`);
   console.log(`    marks since spawn (medians): ${MARKS.map((markName) => `${markName} ${ms(mark(markName))}`).join(', ')}`);
+  console.log(`    CPU time (user + system, median): ${ms(median(runs.map((run) => run.marks.cpuMs)))}; TCP connections opened: ${[...new Set(runs.map((run) => run.marks.connects))].join(' or ')}`);
   if (coldCache) console.log(`    its first run (no compile cache yet): bundle loaded ${ms(runs[0].marks.bundleLoaded ?? NaN)}, first SSH byte ${ms(runs[0].marks.firstSshByte ?? NaN)}`);
   return { overhead, firstByte: mark('firstSshByte') };
 }
