@@ -148,7 +148,7 @@ async function timed(action: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - started) / 1e6;
 }
 
-interface App {
+export interface App {
   count: number;
   configFile: string;
   config: KamalConfig;
@@ -159,7 +159,7 @@ interface App {
 const otherVersion = (app: App): string => (app.live === VERSIONS[0] ? VERSIONS[1] : VERSIONS[0]);
 
 /** One `kamal rollback V` from a cold start: fresh connections, config, plan, execute. */
-async function rollback(hosts: TestHosts, app: App): Promise<{ ms: number; pool: CountedPool }> {
+export async function rollback(hosts: TestHosts, app: App): Promise<{ ms: number; pool: CountedPool }> {
   const target = otherVersion(app);
   const pool = new CountedPool(hosts);
   try {

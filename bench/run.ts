@@ -1,5 +1,6 @@
 // `npm run bench`: every benchmark, one after another (they share the machine's two cores).
 // Each prints its ratios against its goal; timings are never asserted in tests.
+import { main as cliEndToEnd } from './cli-e2e';
 import { main as commits } from './commits';
 import { main as gitops } from './gitops';
 import { main as kamalInventory } from './kamal-inventory';
@@ -10,6 +11,7 @@ const benchmarks: [string, () => Promise<number>][] = [
   ['kamal inventory', kamalInventory],
   ['kamal rollback', kamalRollback],
   ['release commits', commits],
+  ['cli end to end', cliEndToEnd],
 ];
 
 async function run(): Promise<void> {

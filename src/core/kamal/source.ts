@@ -55,6 +55,8 @@ export class KamalSource implements ReleaseSource {
   private readonly configs = new Map<string, Promise<KamalConfig>>();
   private readonly inventories = new Map<string, Promise<KamalInventory>>();
   private readonly planConfigs = new WeakMap<RollbackPlan, KamalConfig>();
+  /** Sessions opened by `connectAhead`, by destination and host, until their first use. */
+  private readonly connectingAhead = new Map<string, Promise<HostSession>>();
   private readonly reporter: Reporter;
   private readonly loadConfig: NonNullable<KamalSourceDeps['loadConfig']>;
 
@@ -104,7 +106,12 @@ export class KamalSource implements ReleaseSource {
     return { file, severity: 'error', message: `Could not read the Kamal config${destination ? ` for destination ${destination}` : ''}: ${errorText(error)}` };
   }
 
-  async apps(environment: Environment): Promise<App[]> {
+  /**
+   * `readLock: false` leaves out the deploy lock's status (one exchange per host, which the tree
+   * shows on the app row): for a caller that does not show it, such as a CLI rollback to a
+   * given version, whose pre-flight reads the lock anyway.
+   */
+  async apps(environment: Environment, options: { readLock?: boolean } = {}): Promise<App[]> {
     const destination = destinationOf(environment);
     let config: KamalConfig;
     try {
@@ -114,7 +121,7 @@ export class KamalSource implements ReleaseSource {
     }
     if (unusableReason(config)) return [];
     const app: App = { id: `${environment.id}/${config.service}`, environment, name: config.service, problems: config.problems };
-    if (this.deps.connectAllowed()) {
+    if (options.readLock !== false && this.deps.connectAllowed()) {
       try {
         const lock = (await this.inventory(config)).lock;
         if (lock) app.lock = shownLock(lock);
@@ -171,6 +178,26 @@ export class KamalSource implements ReleaseSource {
     const folder = path.basename(path.dirname(this.location));
     const stem = path.basename(this.location).replace(/\.ya?ml$/, '');
     return [`${folder}/${stem}*.yml`];
+  }
+
+  /**
+   * Starts the SSH connections to every host of the environment now, so that their handshakes
+   * run while local work goes on (git identity, hooks lookup, the code reader). The first use of
+   * each host takes that connection, or its failure: a host is never dialled twice for it.
+   * Does nothing in Restricted Mode or for a config that cannot be read.
+   */
+  async connectAhead(environment: Environment): Promise<void> {
+    if (!this.deps.connectAllowed()) return;
+    const config = await this.config(destinationOf(environment)).catch(() => undefined);
+    if (!config || unusableReason(config)) return;
+    for (const host of config.hosts) {
+      const key = aheadKey(config, host);
+      if (this.connectingAhead.has(key)) continue;
+      const session = this.pool().session(sshTargetFor(config, host));
+      // Its first user sees a failure; until then it must not count as unhandled.
+      session.catch(() => undefined);
+      this.connectingAhead.set(key, session);
+    }
   }
 
   async planRollback(app: App, target: Release | undefined, signal?: AbortSignal, request: PlanRequest = {}): Promise<RollbackPlan> {
@@ -250,6 +277,7 @@ export class KamalSource implements ReleaseSource {
   refresh(): void {
     this.configs.clear();
     this.inventories.clear();
+    this.connectingAhead.clear();
   }
 
   dispose(): void {
@@ -324,7 +352,15 @@ export class KamalSource implements ReleaseSource {
   }
 
   private sessionsFor(config: KamalConfig): (host: string) => Promise<HostSession> {
-    return (host) => this.pool().session(sshTargetFor(config, host));
+    return (host) => {
+      const key = aheadKey(config, host);
+      const ahead = this.connectingAhead.get(key);
+      if (ahead) {
+        this.connectingAhead.delete(key);
+        return ahead;
+      }
+      return this.pool().session(sshTargetFor(config, host));
+    };
   }
 
   private pool(): SessionPool {
@@ -344,6 +380,10 @@ export class KamalSource implements ReleaseSource {
 
 function keyOf(destination: string | undefined): string {
   return destination ?? '';
+}
+
+function aheadKey(config: KamalConfig, host: string): string {
+  return `${keyOf(config.destination)}\n${host}`;
 }
 
 function destinationOf(environment: Pick<Environment, 'name'>): string | undefined {

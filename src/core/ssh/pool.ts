@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Duplex } from 'node:stream';
-import { Client, utils, type AnyAuthMethod, type AuthHandlerMiddleware, type ParsedKey } from 'ssh2';
+import type { AnyAuthMethod, AuthHandlerMiddleware, Client as Ssh2Client, ParsedKey, utils as Ssh2Utils } from 'ssh2';
 import { DeployRollbackError } from '../model';
 import { quote } from '../shell';
 import { Connection, MAX_TIMER_MS, seconds } from './connection';
@@ -70,6 +70,14 @@ export interface InspectableSessionPool extends SessionPool {
   stats(): SessionPoolStats;
 }
 
+// The client and key parser alone: ssh2's index also loads its server, key generator and HTTP
+// agents (with node's http and https), which every CLI start would pay for and nothing here uses.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const Client = require('ssh2/lib/client.js') as typeof Ssh2Client;
+type Client = Ssh2Client;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { parseKey } = require('ssh2/lib/protocol/keyParser.js') as { parseKey: typeof Ssh2Utils.parseKey };
+
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_IDLE_CLOSE_MS = 300_000;
 const DEFAULT_COMMAND_TIMEOUT_MS = 120_000;
@@ -125,7 +133,7 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
       log(`[ssh] skipping key ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
       return undefined;
     }
-    const plain = utils.parseKey(data);
+    const plain = parseKey(data);
     if (!(plain instanceof Error)) return firstKey(plain);
     if (!/encrypted/i.test(plain.message) || !/no passphrase/i.test(plain.message)) {
       log(`[ssh] skipping key ${file}: ${plain.message}`);
@@ -141,7 +149,7 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
           log(`[ssh] skipping key ${file}: no passphrase given`);
           return undefined;
         }
-        const parsed = utils.parseKey(data, passphrase);
+        const parsed = parseKey(data, passphrase);
         if (!(parsed instanceof Error)) {
           // Decrypting runs bcrypt in JavaScript (about a second): do it once per pool.
           decryptedKeys.set(file, { data, key: firstKey(parsed) });

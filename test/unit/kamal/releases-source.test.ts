@@ -119,6 +119,46 @@ describe('kamal release source', () => {
     assert.deepEqual([sessions.execCount('web-1'), sessions.execCount('web-2')], [2, 2]);
   });
 
+  it('leaves the lock status out when asked (no host read), and reads it otherwise', async () => {
+    const sessions = new FakeSessions(hostsWithTwoVersions('Locked by: Jane at 2026-11-23T07:30:00Z\nVersion: v2\nMessage: db migration'));
+    const source = new KamalSource(configFile, { pool: new FakePool(sessions), connectAllowed: () => true, env: {} });
+    const [environment] = await source.environments();
+    const [app] = await source.apps(environment, { readLock: false });
+    assert.equal(app.name, 'chat');
+    assert.equal(app.lock, undefined);
+    assert.deepEqual([sessions.execCount('web-1'), sessions.execCount('web-2'), sessions.connects.size], [0, 0, 0]);
+    const [withLock] = await source.apps(environment);
+    assert.equal(withLock.lock?.holder, 'Jane');
+  });
+
+  it('connects ahead to every host once: the first use of each takes that connection, or its failure', async () => {
+    const sessions = new FakeSessions({ ...hostsWithTwoVersions(), 'web-2': { connectError: 'Connection refused' } });
+    const pool = new FakePool(sessions);
+    const source = new KamalSource(configFile, { pool, connectAllowed: () => true, env: {} });
+    const [environment] = await source.environments();
+    await source.connectAhead(environment);
+    await source.connectAhead(environment);
+    assert.deepEqual([...sessions.connects].sort(), [['web-1', 1], ['web-2', 1]]);
+    assert.deepEqual(pool.targets.map((t) => `${t.user}@${t.host}:${t.port}`).sort(), ['deploy@web-1:2222', 'deploy@web-2:2222']);
+    const [app] = await source.apps(environment);
+    const releases = await source.releases(app);
+    // web-2's failed connect is what the read reports: it was not dialled again for it.
+    assert.equal(releases[1].reason, 'host web-2 unreachable');
+    assert.deepEqual([...sessions.connects].sort(), [['web-1', 1], ['web-2', 1]]);
+    // Afterwards each use goes to the pool, as without connecting ahead.
+    source.refresh();
+    await source.releases(app).catch(() => undefined);
+    assert.deepEqual([...sessions.connects].sort(), [['web-1', 2], ['web-2', 2]]);
+  });
+
+  it('does not connect ahead in Restricted Mode', async () => {
+    const sessions = new FakeSessions(hostsWithTwoVersions());
+    const source = new KamalSource(configFile, { pool: new FakePool(sessions), connectAllowed: () => false, env: {} });
+    const [environment] = await source.environments();
+    await source.connectAhead(environment);
+    assert.equal(sessions.connects.size, 0);
+  });
+
   it('shows an unreachable host as an error entry under each release', async () => {
     const sessions = new FakeSessions({ ...hostsWithTwoVersions(), 'web-2': { connectError: 'All configured authentication methods failed' } });
     const source = new KamalSource(configFile, { pool: new FakePool(sessions), connectAllowed: () => true, env: {} });

@@ -246,8 +246,8 @@ async function planInScope(input: PlanKamalRollbackInput, scope: KamalScope, hos
   // Kamal takes boot.limit's percentage of every host of the config, narrowed or not.
   const groups = bootGroups(hosts, config.boot.limit, config.destinationFile ?? config.file, hostCount);
 
-  const identity = await localIdentity(projectRoot(config), input.performer);
-  const hooks = (await planHooks(config.hooksPath)).map((hook) => (input.skipHooks ? { ...hook, present: false } : hook));
+  const [identity, foundHooks] = await Promise.all([localIdentity(projectRoot(config), input.performer), planHooks(config.hooksPath)]);
+  const hooks = foundHooks.map((hook) => (input.skipHooks ? { ...hook, present: false } : hook));
   // Kamal runs pre-connect before the lock: with that hook the run takes the lock itself, after it.
   const lockTaken: LockDetails | undefined =
     input.takeLock === true && input.targetVersion !== undefined && !hooks.some((hook) => hook.name === 'pre-connect' && hook.present)

@@ -1,0 +1,186 @@
+/**
+ * The CLI end to end, as users run it: `deploy-rollback rollback --kamal CONFIG --to V --yes` as a
+ * process (the bundle as shipped: `scripts/build.mjs --production`), on 4 real test hosts,
+ * against the in-process rollback of bench/kamal-rollback.ts (config, plan with the lock, execute,
+ * from a fresh pool) on the same hosts, measured in the same run:
+ *
+ * - the CLI's overhead: process − in-process, and their ratio; goal: within 0.1 s;
+ * - when the process reaches its first SSH byte, counted from the spawn (node's own boot
+ *   included); goal ≤ 120 ms. A preload (bench/process-marks.ts) records, from outside the
+ *   product, node booted, bundle loaded, first TCP connect, first SSH byte sent and received, exit;
+ * - the same with 50 ms of round trip added on every host's link (harness `slowLink`: netem, or
+ *   the in-host relay).
+ *
+ * CLI and in-process runs alternate (which goes first swaps every run) and each figure is the
+ * median over runs of the adjacent pair, to cancel the drift of a loaded machine; the spread of
+ * the differences is printed as the noise.
+ * Run: npx tsx bench/cli-e2e.ts   (BENCH_RUNS=N pairs per link, default 9; BENCH_CLI_BUNDLE=FILE
+ * runs that CLI instead of a fresh build; BENCH_CLI_BASELINE=FILE runs that one too, in the same
+ * alternation, e.g. a build of an older commit, for a before/after measured in one run)
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { buildSync } from 'esbuild';
+import { loadKamalConfig } from '../src/core/kamal/config/read';
+import type { TestHosts } from '../test/hosts/harness';
+import { sshHome } from '../test/system/cli-bundle';
+import { median, runIfMain, withHostsAndDir, writeDeployYml } from '../test/system/kamal-hosts';
+import { rollback, type App } from './kamal-rollback';
+
+const HOSTS = 4;
+const RUNS = positiveInteger(process.env.BENCH_RUNS) ?? 9;
+const LINKS = [0, 50] as const;
+const GOALS = { overheadMs: 100, firstSshByteMs: 120 };
+const RUN_TIMEOUT_MS = 120_000;
+const VERSIONS = ['v1', 'v2'] as const;
+const repoRoot = path.resolve(__dirname, '..');
+
+function positiveInteger(text: string | undefined): number | undefined {
+  const value = Number(text);
+  return Number.isInteger(value) && value > 0 ? value : undefined;
+}
+
+/** What the preload recorded, in ms since the process's spawn (not its own start). */
+interface ProcessRun {
+  ms: number;
+  marks: Record<string, number>;
+}
+
+interface Cli {
+  bundle: string;
+  preload: string;
+  home: string;
+  project: string;
+  marksFile: string;
+}
+
+/** The CLI bundle as `npm run package` ships it, and the preload bundled beside it. */
+function buildCli(dir: string): { bundle: string; preload: string } {
+  const built = spawnSync(process.execPath, [path.join(repoRoot, 'scripts/build.mjs'), '--production', '--cli-only', '--outdir', dir], { cwd: repoRoot, encoding: 'utf8' });
+  if (built.status !== 0) throw new Error(`building the CLI failed: ${built.stderr}`);
+  const preload = path.join(dir, 'process-marks.js');
+  buildSync({ entryPoints: [path.join(__dirname, 'process-marks.ts')], bundle: true, platform: 'node', target: 'node20', format: 'cjs', outfile: preload, logLevel: 'warning' });
+  return { bundle: process.env.BENCH_CLI_BUNDLE ? path.resolve(process.env.BENCH_CLI_BUNDLE) : path.join(dir, 'cli.js'), preload };
+}
+
+/** One `rollback --yes` as a process, timed from spawn to exit; fails unless it exits 0. */
+async function cliRollback(cli: Cli, app: App): Promise<ProcessRun> {
+  const target = app.live === VERSIONS[0] ? VERSIONS[1] : VERSIONS[0];
+  await fs.rm(cli.marksFile, { force: true });
+  const args = ['--require', cli.preload, cli.bundle, 'rollback', '--kamal', app.configFile, '--to', target, '--yes'];
+  const spawnedAt = performance.timeOrigin + performance.now();
+  const started = process.hrtime.bigint();
+  const result = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, args, {
+      cwd: cli.project,
+      env: { ...process.env, HOME: cli.home, SSH_AUTH_SOCK: '', NODE_OPTIONS: '', BENCH_MARKS_FILE: cli.marksFile },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr });
+    });
+  });
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  if (result.code !== 0) throw new Error(`the CLI rollback to ${target} exited ${result.code}: ${result.stderr.trim()}`);
+  app.live = target;
+  const recorded = JSON.parse(await fs.readFile(cli.marksFile, 'utf8')) as Record<string, number>;
+  const offset = recorded.timeOrigin - spawnedAt;
+  const marks: Record<string, number> = {};
+  for (const [name, value] of Object.entries(recorded)) if (name !== 'timeOrigin') marks[name] = name === 'cpuMs' || name === 'connects' ? value : value + offset;
+  return { ms, marks };
+}
+
+async function setDelay(hosts: TestHosts, rttMs: number): Promise<string> {
+  if (rttMs === 0) {
+    await Promise.all(hosts.hosts.map((host) => hosts.clearLink(host)));
+    return 'none';
+  }
+  const how = await Promise.all(hosts.hosts.map((host) => hosts.slowLink(host, rttMs)));
+  return [...new Set(how)].join(', ');
+}
+
+const ms = (value: number): string => `${Math.round(value)} ms`;
+const list = (values: number[]): string => values.map((value) => Math.round(value)).join(', ');
+const verdict = (ok: boolean): string => (ok ? 'pass' : 'FAIL');
+const MARKS = ['preload', 'bundleLoaded', 'firstConnect', 'firstSshByte', 'firstSshReply', 'exit'] as const;
+
+/** A CLI's runs in one link setting, and what they say against the in-process runs they alternate with. */
+function report(name: string, runs: ProcessRun[], inProcess: number[], coldCache: boolean): { overhead: number; firstByte: number } {
+  const cliMs = runs.map((run) => run.ms);
+  const overheads = cliMs.map((value, run) => value - inProcess[run]);
+  const overhead = median(overheads);
+  const ratio = median(cliMs.map((value, run) => value / inProcess[run]));
+  const mark = (markName: (typeof MARKS)[number]): number => median(runs.map((run) => run.marks[markName] ?? NaN));
+  console.log(`  ${name}: ${ms(median(cliMs))} (runs ${list(cliMs)})`);
+  console.log(`    − in-process: ${ms(overhead)} (per pair ${list(overheads)}; spread ${ms(Math.max(...overheads) - Math.min(...overheads))}), ratio ${ratio.toFixed(2)}`);
+  console.log(`    marks since spawn (medians): ${MARKS.map((markName) => `${markName} ${ms(mark(markName))}`).join(', ')}`);
+  console.log(`    CPU time (user + system, median): ${ms(median(runs.map((run) => run.marks.cpuMs)))}; TCP connections opened: ${[...new Set(runs.map((run) => run.marks.connects))].join(' or ')}`);
+  if (coldCache) console.log(`    its first run (no compile cache yet): bundle loaded ${ms(runs[0].marks.bundleLoaded ?? NaN)}, first SSH byte ${ms(runs[0].marks.firstSshByte ?? NaN)}`);
+  return { overhead, firstByte: mark('firstSshByte') };
+}
+
+async function measure(hosts: TestHosts, clis: { name: string; cli: Cli }[], app: App, rttMs: number, coldCache: boolean): Promise<boolean> {
+  const how = await setDelay(hosts, rttMs);
+  const processRuns: ProcessRun[][] = clis.map(() => []);
+  const inProcess: number[] = [];
+  try {
+    for (let run = 0; run < RUNS; run++) {
+      // Alternate the order, so a drifting machine load does not favour one side.
+      const order: number[] = [...clis.keys(), -1];
+      if (run % 2 === 1) order.reverse();
+      for (const which of order) {
+        if (which >= 0) processRuns[which].push(await cliRollback(clis[which].cli, app));
+        else inProcess.push((await rollback(hosts, app)).ms);
+      }
+    }
+  } finally {
+    await setDelay(hosts, 0);
+  }
+  const link = rttMs === 0 ? 'LAN' : `+${rttMs} ms RTT (${how})`;
+  console.log(`${HOSTS} hosts, ${link}, ${RUNS} runs each`);
+  console.log(`  in-process: ${ms(median(inProcess))} (runs ${list(inProcess)})`);
+  const measured = clis.map(({ name }, index) => report(name, processRuns[index], inProcess, coldCache));
+  const { overhead, firstByte } = measured[0];
+  const ok = { overhead: overhead <= GOALS.overheadMs, firstByte: firstByte <= GOALS.firstSshByteMs };
+  console.log(`  CLI overhead, ${link}: ${ms(overhead)} (goal <= ${GOALS.overheadMs} ms) ${verdict(ok.overhead)}`);
+  console.log(`  first SSH byte after spawn, ${link}: ${ms(firstByte)} (goal <= ${GOALS.firstSshByteMs} ms) ${verdict(ok.firstByte)}`);
+  return ok.overhead && ok.firstByte;
+}
+
+export async function main(): Promise<number> {
+  return withHostsAndDir({ count: HOSTS }, 'cli-e2e-bench-', async (hosts, dir) => {
+    const service = 'clie2e';
+    await hosts.seedKamalState({ service, versions: [...VERSIONS], running: VERSIONS[1], hosts: hosts.hosts });
+    const project = path.join(dir, 'project');
+    const configFile = await writeDeployYml(project, hosts, { service, web: hosts.hosts });
+    // As an app's checkout: a git repository with an identity, which names the lock holder and the audit performer.
+    for (const args of [['init', '-q'], ['config', 'user.name', 'Bench Dev'], ['config', 'user.email', 'dev@example.com'], ['add', '-A'], ['commit', '-qm', 'Deploy config']]) {
+      const git = spawnSync('git', args, { cwd: project, encoding: 'utf8' });
+      if (git.status !== 0) throw new Error(`git ${args.join(' ')}: ${git.stderr}`);
+    }
+    const config = await loadKamalConfig(configFile, undefined, {});
+    const { bundle, preload } = buildCli(dir);
+    const cli: Cli = { bundle, preload, home: sshHome(dir, hosts), project, marksFile: path.join(dir, 'marks.json') };
+    const clis = [{ name: 'CLI process', cli }];
+    if (process.env.BENCH_CLI_BASELINE) clis.push({ name: `baseline CLI (${process.env.BENCH_CLI_BASELINE})`, cli: { ...cli, bundle: path.resolve(process.env.BENCH_CLI_BASELINE) } });
+    const app: App = { count: HOSTS, configFile, config, live: VERSIONS[1] };
+    let failures = 0;
+    for (const rttMs of LINKS) {
+      try {
+        if (!(await measure(hosts, clis, app, rttMs, rttMs === LINKS[0]))) failures++;
+      } catch (error) {
+        failures++;
+        console.error(`${rttMs ? `+${rttMs} ms RTT` : 'LAN'} failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    return failures === 0 ? 0 : 1;
+  });
+}
+
+runIfMain(module, main);

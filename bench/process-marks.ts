@@ -1,0 +1,68 @@
+/**
+ * Preloaded (`node --require`) into the CLI process by bench/cli-e2e.ts, bundled by it with
+ * esbuild: records when the process reached a few points, in ms since its own start
+ * (`performance.timeOrigin`), and writes them as JSON to $BENCH_MARKS_FILE on exit. Nothing in the
+ * product knows about it; it watches sockets and module loading from outside.
+ *
+ * - `preload`: node has booted and runs its first user code;
+ * - `bundleLoaded`: the CLI bundle's top level has run (main started, up to its first await);
+ * - `firstConnect`: the first TCP connect is asked for;
+ * - `firstSshByte`: the first byte written on such a socket (the SSH identification line);
+ * - `firstSshReply`: the first byte read from one;
+ * - `exit`: the process exits;
+ * and, not times since start: `cpuMs`, the CPU time it used (user + system), and `connects`, the
+ * TCP connections it opened.
+ */
+import * as fs from 'node:fs';
+import * as nodeModule from 'node:module';
+import * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
+
+const Module = nodeModule.Module as unknown as { prototype: { _compile: (content: string, filename: string) => unknown } };
+
+const marks: Record<string, number> = { timeOrigin: performance.timeOrigin };
+const mark = (name: string): void => {
+  marks[name] ??= performance.now();
+};
+mark('preload');
+
+const remote = new WeakSet<net.Socket>();
+const connect = net.Socket.prototype.connect as (this: net.Socket, ...args: unknown[]) => net.Socket;
+net.Socket.prototype.connect = function (this: net.Socket, ...args: unknown[]) {
+  const options = args[0];
+  // Only TCP: an IPC path (an agent socket) is not an SSH link.
+  const tcp = typeof options === 'number' || (typeof options === 'object' && options !== null && 'port' in options);
+  if (tcp) {
+    mark('firstConnect');
+    connects++;
+    remote.add(this);
+    this.prependListener('data', () => mark('firstSshReply'));
+  }
+  return connect.apply(this, args);
+} as typeof net.Socket.prototype.connect;
+
+const write = net.Socket.prototype.write as (this: net.Socket, ...args: unknown[]) => boolean;
+net.Socket.prototype.write = function (this: net.Socket, ...args: unknown[]) {
+  if (remote.has(this)) mark('firstSshByte');
+  return write.apply(this, args);
+} as typeof net.Socket.prototype.write;
+
+const compile = Module.prototype._compile;
+let entry: string | undefined;
+Module.prototype._compile = function (this: unknown, content: string, filename: string) {
+  entry ??= filename;
+  const result = compile.call(this, content, filename);
+  if (filename === entry) mark('bundleLoaded');
+  return result;
+};
+
+let connects = 0;
+process.on('exit', () => {
+  mark('exit');
+  // Less sensitive to a loaded machine than wall time: what the process itself computed.
+  const cpu = process.cpuUsage();
+  marks.cpuMs = (cpu.user + cpu.system) / 1000;
+  marks.connects = connects;
+  const file = process.env.BENCH_MARKS_FILE;
+  if (file) fs.writeFileSync(file, JSON.stringify(marks));
+});
