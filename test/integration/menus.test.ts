@@ -100,9 +100,9 @@ describe('menus on every row', function () {
     const row: TreeNode = { kind: 'hostContainer', id: 'x/c1', source: kamalSource, release: release.release, container };
     assert.deepEqual(menuFor(contextOf(row), false), ['showContainerLogs', 'copyContainerName', 'rollbackHost']);
     assert.deepEqual(menuFor(contextOf(row), true), ['showContainerLogs']);
-    // A host that did not answer is not offered a rollback of its own.
+    // A host that did not answer is not offered a rollback of its own (nor its logs, below).
     const staleRow: TreeNode = { ...row, container: { ...container, stale: { seenAt: '2026-12-03T10:00:00.000Z' } } };
-    assert.deepEqual(menuFor(contextOf(staleRow), false), ['showContainerLogs', 'copyContainerName']);
+    assert.deepEqual(menuFor(contextOf(staleRow), false), ['copyContainerName']);
     // The age is computed when drawn, not docker's status of the last read.
     assert.equal(api.tree.getTreeItem(row).description, 'up 5m');
     // A container seen by an earlier read (its host not answering, or its release being read again): no logs offered.
