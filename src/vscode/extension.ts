@@ -21,7 +21,7 @@ export interface DeployRollbackApi {
   tree: {
     getChildren(node?: TreeNode): Promise<TreeNode[]>;
     getTreeItem(node: TreeNode): vscode.TreeItem;
-    onDidChangeTreeData: vscode.Event<TreeNode | undefined>;
+    onDidChangeTreeData: vscode.Event<TreeNode | TreeNode[] | undefined>;
   };
   refresh(): Promise<void>;
   sources(): Promise<ReleaseSource[]>;

@@ -53,10 +53,10 @@ const ROOT_ID = '';
  * and cancels requests in flight on a redraw; any request that spans a redraw leaves an expanded
  * row empty or its ids registered twice ("Element with id … is already registered"). An answer
  * that never awaits cannot span one. A Refresh reads the rows on screen first (up to PREFETCH_MS)
- * and then redraws once, so local sources show their new rows without a "reading…" between.
+ * and redraws only what changed, so local sources show their new rows without a "reading…" between.
  */
 export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vscode.Disposable {
-  private readonly changed = new vscode.EventEmitter<TreeNode | undefined>();
+  private readonly changed = new vscode.EventEmitter<TreeNode | TreeNode[] | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private readonly limits = new Map<string, number>();
   private readonly problems = new Map<string, Problem[]>();
@@ -73,17 +73,21 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
   private readonly lastRead = new Map<string, { children: TreeNode[]; at: number }>();
   private redrawTimer: NodeJS.Timeout | undefined;
   private disposed = false;
-  /** What VS Code was answered since the last redraw, per node id: the rows it shows. */
+  /** What VS Code was answered, per node id: the rows it shows. */
   private readonly drawn = new Map<string, { parent: TreeNode | undefined; drawing: string }>();
+  /** The row objects VS Code holds, by id: a redraw of one row must name the object it was given. */
+  private readonly given = new Map<string, TreeNode>();
+  /** Rows to redraw at the next redraw (ROOT_ID: the whole tree). */
+  private readonly toRedraw = new Set<string>();
 
   constructor(private readonly options: ReleasesTreeOptions) {
     this.facts = new LearnedFacts(options.isExpanded);
   }
 
   /**
-   * Reads everything again: first the rows VS Code shows, for up to PREFETCH_MS, then one redraw,
-   * none when they read the same (a redraw between a right-click and its menu choice would lose
-   * the row the choice is for). Rows still being read stay shown, marked, until their read answers.
+   * Reads everything again: first the rows VS Code shows, for up to PREFETCH_MS, then redraws the
+   * row sets that changed, none that read the same (a redraw between a right-click and its menu
+   * choice would lose the row the choice is for). Rows still being read are redrawn marked.
    */
   refresh(): void {
     this.generation++;
@@ -91,10 +95,14 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
     this.hostTrouble.clear();
     const generation = this.generation;
     const shown = [...this.drawn.entries()];
-    void this.prefetch(shown.map(([id, { parent }]) => [parent, id] as const)).then((complete) => {
+    if (shown.length === 0) return this.redraw(ROOT_ID, 0);
+    void this.prefetch(shown.map(([id, { parent }]) => [parent, id] as const)).then(() => {
       if (generation !== this.generation) return;
-      const same = complete && shown.length > 0 && shown.every(([id, { drawing }]) => this.reads.get(id)?.children && this.drawing(this.reads.get(id)!.children!) === drawing);
-      if (!same) this.redraw(0);
+      // A set read the same is left as drawn; one still being read is drawn marked "reading…".
+      for (const [id, { drawing }] of shown) {
+        const children = this.reads.get(id)?.children;
+        if (!children || this.drawing(children) !== drawing) this.redraw(id, 0);
+      }
     });
   }
 
@@ -103,21 +111,30 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
     this.reads.delete(app.id);
     const generation = this.generation;
     void this.prefetch([[app, app.id]]).then(() => {
-      if (generation === this.generation) this.redraw(0);
+      if (generation === this.generation) this.redraw(app.id, 0);
     });
   }
 
-  /** One change of the whole tree for every change asked for within `delayMs`. */
-  private redraw(delayMs = 50): void {
+  /**
+   * Redraws a row and what is under it (VS Code asks for its children again), together with every
+   * other row asked for within `delayMs`. One row, not the whole tree: a whole redraw while the
+   * user expands a row can leave that row collapsed.
+   */
+  private redraw(id: string, delayMs = 50): void {
     if (this.disposed) return;
+    this.toRedraw.add(id);
     if (this.redrawTimer) {
       if (delayMs > 0) return;
       clearTimeout(this.redrawTimer);
     }
     this.redrawTimer = setTimeout(() => {
       this.redrawTimer = undefined;
-      this.drawn.clear();
-      this.changed.fire(undefined);
+      const ids = [...this.toRedraw];
+      this.toRedraw.clear();
+      // A row VS Code was never given is not drawn: nothing to redraw.
+      const rows = ids.map((rowId) => this.given.get(rowId)).filter((row): row is TreeNode => row !== undefined);
+      if (ids.includes(ROOT_ID)) this.changed.fire(undefined);
+      else if (rows.length > 0) this.changed.fire(rows);
     }, delayMs);
   }
 
@@ -157,7 +174,7 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
     const before = (this.hostTrouble.get(environmentId) ?? []).map((error) => `${error.host} ${error.kind}`).join();
     if (errors.length > 0) this.hostTrouble.set(environmentId, errors);
     else this.hostTrouble.delete(environmentId);
-    if (before !== errors.map((error) => `${error.host} ${error.kind}`).join()) this.redraw();
+    if (before !== errors.map((error) => `${error.host} ${error.kind}`).join()) this.redraw(environmentId);
   }
 
   /** Answers at once, never awaiting a read (see the class comment). */
@@ -166,6 +183,7 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
     if (node && hasChildren(node) && !this.options.isExpanded?.(node.id)) this.options.onExpanded?.(node.id);
     const children = this.childrenNow(node);
     if (!node || hasChildren(node)) this.drawn.set(node?.id ?? ROOT_ID, { parent: node, drawing: this.drawing(children) });
+    for (const child of children) this.given.set(child.id, child);
     return children;
   }
 
@@ -226,7 +244,7 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
       // A read that failed keeps what was known, marked with its age, under the error.
       else if (last && last.children.length > 0) children = [...children, ...last.children.map((child) => marked(child, 'stale', last.at))];
       read.children = children;
-      if (this.reads.get(id) === read && read.redrawWhenDone) this.redraw();
+      if (this.reads.get(id) === read && read.redrawWhenDone) this.redraw(id);
       return children;
     });
     this.reads.set(id, read);
@@ -298,7 +316,7 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
 
   /** The app's menu offers "Roll Back to Previous" only once a previous release is known. */
   private learned(node: AppNode, hasPrevious: boolean): void {
-    if (this.facts.setHasPrevious(node.id, hasPrevious)) this.redraw();
+    if (this.facts.setHasPrevious(node.id, hasPrevious)) this.redraw(node.id);
   }
 
   /** Reads an app's releases before it is expanded: its menu needs to know of a previous release, and its expansion is then instant. */
