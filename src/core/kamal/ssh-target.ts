@@ -1,6 +1,6 @@
 import type { SshTarget } from '../ssh/types';
 import type { KamalConfig } from './config/types';
-import { readKamalHost } from './host-string';
+import { readKamalHost } from './config/host-string';
 
 /**
  * Where to SSH for one config host. Kamal hands hosts to SSHKit, which also accepts

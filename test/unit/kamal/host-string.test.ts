@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { kamalHostName, readKamalHost } from '../../../src/core/kamal/host-string';
+import { kamalHostName, readKamalHost } from '../../../src/core/kamal/config/host-string';
 import { sshTargetFor } from '../../../src/core/kamal/ssh-target';
 import { parseKamalConfig } from '../../../src/core/kamal/config/read';
 import { validateConfigForRollback } from '../../../src/core/kamal/rollback/validate';

@@ -7,7 +7,7 @@ import { DeployRollbackError } from '../../model';
 import { quoteArgv, shellLine } from '../../shell';
 import { quotedInput } from '../../text';
 import type { KamalConfig, KamalRole } from '../config/types';
-import { kamalHostName, readKamalHost } from '../host-string';
+import { kamalHostName, readKamalHost } from '../config/host-string';
 import { argumentize, optionize, ShellWord, type KamalValue, type Word } from './kamal-shell';
 
 /** Kamal 2.12's ensure_valid_service_name: `/^[a-z0-9_-]+$/i`. */

@@ -4,7 +4,7 @@
  * the command builders call `assertValidName` again so nothing hostile reaches a command.
  */
 import { DeployRollbackError } from '../../model';
-import { readKamalHost } from '../host-string';
+import { readKamalHost } from './host-string';
 
 export type NameKind =
   | 'service'

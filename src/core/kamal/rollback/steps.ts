@@ -19,7 +19,7 @@ import { cleanUpErrorPages, errorPagesVersionDirectory, hasErrorPages } from '..
 import { assetVolumeArg, cleanUpAssets, extractAssets, roleHasAssets, syncAssetVolumes } from '../commands/assets';
 import { TARGET_ARG_PLACEHOLDER, type KamalHostPlan, type KamalRoleStep } from './types';
 import type { KamalConfig, KamalRole } from '../config/types';
-import { kamalHostName } from '../host-string';
+import { kamalHostName } from '../config/host-string';
 
 /** A cmd of plain words, which ends where the run line ends in any exchange. */
 const PLAIN_CMD = /^[A-Za-z0-9_@%+=:,./ -]*$/;
