@@ -215,7 +215,7 @@ describe('executeKamalRollback', () => {
       const preflight = fakes.get('web-1').commands[0];
       assert.match(preflight, /echo '@@deploy-rollback lock'; stat \.kamal\/lock-chat .*; echo '@@deploy-rollback prepare'; mkdir -p \.kamal && mkdir \.kamal\/lock-chat && \{ echo '[A-Za-z0-9+/=\n]+' > \.kamal\/lock-chat\/details \|\| \{ rm -rf \.kamal\/lock-chat; false; \}; \}; echo "@@deploy-rollback rc \$\?"$/s);
       assert.match(fakes.get('web-2').commands[0], /; echo '@@deploy-rollback prepare'; mkdir -p \.kamal; echo "@@deploy-rollback rc \$\?"$/);
-      assert.match(fakes.get('web-1').lock ?? '', /^Locked by: ada at \S+\nVersion: v2\nMessage: Automatic deploy lock: rollback to v2 by Deploy Rollback$/);
+      assert.match(fakes.get('web-1').lock ?? '', /^Locked by: ada at \S+\nVersion: v2\nMessage: Automatic deploy lock: rollback to v2 by Deploy Rollback \(pid \d+ on [^)]+\)$/);
       assert.equal(fakes.get('web-1').commands.length, 1, 'one exchange so far');
 
       const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
@@ -250,7 +250,7 @@ describe('executeKamalRollback', () => {
       const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v3', performer: 'ada', takeLock: true });
       assert.equal(plan.detail.kind, 'roll-forward');
       // Taken before the direction was known; rewritten with the first boot exchange, not in one of its own.
-      assert.match(fakes.get('web-1').lock ?? '', /Message: Automatic deploy lock: rollback to v3 by Deploy Rollback$/);
+      assert.match(fakes.get('web-1').lock ?? '', /Message: Automatic deploy lock: rollback to v3 by Deploy Rollback \(pid \d+ on [^)]+\)$/);
       assert.equal(fakes.get('web-1').exchanges.length, 1);
       let lockAtRun: string | undefined;
       fakes.get('web-1').beforeExec = (command, host) => {
@@ -259,7 +259,7 @@ describe('executeKamalRollback', () => {
       const reporter = new RecordingReporter();
       const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter, runHooks: false });
       assert.equal(result.ok, true, result.message);
-      assert.match(lockAtRun ?? '', /^Locked by: ada at \S+\nVersion: v3\nMessage: Automatic deploy lock: roll forward to v3 by Deploy Rollback$/);
+      assert.match(lockAtRun ?? '', /^Locked by: ada at \S+\nVersion: v3\nMessage: Automatic deploy lock: roll forward to v3 by Deploy Rollback \(pid \d+ on [^)]+\)$/);
       assert.match(reporter.text('step'), /\[ssh web-1\] the deploy lock now says: Automatic deploy lock: roll forward to v3 by Deploy Rollback/);
       assert.equal(fakes.get('web-1').exchanges.length, 4, 'pre-flight with the lock, rewrite + rename + run, switch + stop, tag + unlock');
       assert.equal(fakes.get('web-1').lock, undefined);

@@ -87,6 +87,19 @@ export function removeStaleLock(config: Pick<KamalConfig, 'service' | 'destinati
   return `if test -d ${directory}; then if ${named}; then echo named; else rm -f ${details} && rmdir ${directory} && echo removed; fi; else echo absent; fi`;
 }
 
+/**
+ * Removes the lock of a run that is gone only while its details still hold the lines it was judged
+ * by (holder and time, message naming the run), checked on the host in the same line: prints
+ * `removed`, `changed` (the lock is someone else's by now: left alone) or `absent`.
+ */
+export function removeLockOfGoneRun(config: Pick<KamalConfig, 'service' | 'destination'>, lock: Pick<LockInfo, 'holder' | 'lockedAt' | 'message'>): string {
+  const directory = shellLine([lockDirectory(config)]);
+  const details = shellLine([lockDetailsFile(config)]);
+  const has = (line: string) => `cat ${details} 2>/dev/null | base64 -d 2>/dev/null | ${shellLine(['grep', '-qxF', '-e', line])}`;
+  const lockedBy = `Locked by: ${lock.holder}${lock.lockedAt !== undefined ? ` at ${lock.lockedAt}` : ''}`;
+  return `if test -d ${directory}; then if ${has(lockedBy)} && ${has(`Message: ${lock.message ?? ''}`)}; then rm -f ${details} && rmdir ${directory} && echo removed; else echo changed; fi; else echo absent; fi`;
+}
+
 /** `rm .kamal/lock-S/details && rm -r .kamal/lock-S` */
 export function releaseLock(config: Pick<KamalConfig, 'service' | 'destination'>): string {
   return shellLine(['rm', lockDetailsFile(config)], '&&', ['rm', '-r', lockDirectory(config)]);
