@@ -369,6 +369,52 @@ describe('executeKamalRollback', () => {
     assert.equal(fakes.get('web-1').lock, undefined);
   });
 
+  describe('a same-version re-run (to v3, which runs) cancelled', () => {
+    it('while stopping the old copy: names both copies of v3 running on that host, in the table and the message', async () => {
+      const { config, fakes } = fleet(['web-1', 'web-2'], { boot: { limit: 1 } });
+      const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v3', performer: 'ada' });
+      const controller = new AbortController();
+      fakes.get('web-1').beforeExec = (command) => {
+        if (command.includes('xargs docker stop')) controller.abort();
+      };
+      const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false, signal: controller.signal });
+      assert.equal(result.ok, false);
+      const web1 = fakes.get('web-1');
+      const copy = web1.running().find((name) => /^chat-web-v3_replaced_[0-9a-f]{16}$/.test(name));
+      assert.ok(copy, web1.running().join(', '));
+      assert.deepEqual(web1.running().sort(), ['chat-web-v3', copy].sort(), 'two copies of v3 run there');
+      assert.deepEqual(fakes.get('web-2').running(), ['chat-web-v3']);
+      assert.deepEqual(result.hosts[0].alsoRunning, [`another copy of v3 (${copy})`]);
+      assert.equal(result.hosts[1].alsoRunning, undefined);
+      assert.match(result.lines[1], new RegExp(`^web-1 +web +v3 +v3 +v3 +rolled-back: cancelled after the switch, before the old version was stopped \\(another copy of v3 \\(${copy}\\) also running\\)$`));
+      assert.match(result.message, new RegExp(`did not complete: cancelled\\. Now serving: v3 on web-1 \\(web\\), web-2 \\(web\\)\\. Also running: another copy of v3 \\(${copy}\\) on web-1 \\(web\\)\\.$`));
+      assert.equal(web1.lock, undefined);
+    });
+
+    it('as the switch went out (done on the host, its answer lost): says it switched, not only "cancelled while in flight", and names the copies', async () => {
+      const { config, fakes } = fleet(['web-1']);
+      const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v3', performer: 'ada' });
+      const controller = new AbortController();
+      const web1 = fakes.get('web-1');
+      web1.beforeExec = (command, host) => {
+        if (!command.includes('kamal-proxy deploy')) return;
+        // The host carries out the switch; the cancel closes the channel before its answer comes.
+        host.beforeExec = undefined;
+        (host as unknown as { run(command: string): unknown }).run(command);
+        controller.abort();
+      };
+      const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false, signal: controller.signal });
+      assert.equal(result.ok, false);
+      assert.equal(web1.running().length, 2, web1.running().join(', '));
+      assert.equal(result.hosts[0].result, 'rolled-back');
+      assert.equal(result.hosts[0].message, 'cancelled after the switch, before the old version was stopped');
+      assert.equal(result.hosts[0].serving, 'v3');
+      assert.match(result.hosts[0].alsoRunning?.[0] ?? '', /^another copy of v3 \(chat-web-v3_replaced_[0-9a-f]{16}\)$/);
+      assert.doesNotMatch(result.lines.join('\n'), /in flight/);
+      assert.match(result.message, /Also running: another copy of v3 \(chat-web-v3_replaced_[0-9a-f]{16}\) on web-1 \(web\)\.$/);
+    });
+  });
+
   it('changes nothing when cancelled before it starts', async () => {
     const { config, fakes } = fleet(['web-1', 'web-2']);
     const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
