@@ -122,6 +122,20 @@ export function lockStatus(config: Pick<KamalConfig, 'service' | 'destination'>)
   return shellLine(['stat', lockDirectory(config)], '>', ['/dev/null'], '&&', ['cat', lockDetailsFile(config)], '|', ['base64', '-d']);
 }
 
+/**
+ * Kamal's lock status, its decoded text encoded again for the way back: whatever the details say,
+ * only base64 letters reach the answer, so no line of a lock can read as a marker of the exchange
+ * it travels in (a message "@@deploy-rollback rc 0" would otherwise end a section, or fake one).
+ */
+export function lockStatusEncoded(config: Pick<KamalConfig, 'service' | 'destination'>): string {
+  return `${lockStatus(config)} | base64`;
+}
+
+/** The text {@link lockStatusEncoded} (or any `… | base64 -d | base64` line) carried, from its answer lines. */
+export function decodeLockTransport(lines: readonly string[]): string {
+  return Buffer.from(lines.join('').replace(/[^A-Za-z0-9+/=]/g, ''), 'base64').toString('utf8');
+}
+
 /** Reads decoded lock details; tolerant of extra lines and of a message spanning several lines. */
 export function parseLockDetails(text: string): LockInfo {
   const lines = text.replace(/\r/g, '').split('\n');
