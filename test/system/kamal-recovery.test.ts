@@ -214,6 +214,9 @@ describe('recovery on real Kamal hosts (CLI): locks, interrupted runs, long inpu
       await ended;
     }
     assert.equal(await lockState(), 'details', 'a killed run cannot release its lock');
+    const refused = await runCli(bundle, ['rollback', '--kamal', '.', '--to', 'v1', '--yes'], { cwd: root, home });
+    assert.equal(refused.code, 1, refused.stdout);
+    assert.match(refused.stderr, new RegExp(`The Deploy Rollback run that took it \\(pid ${run.pid} on [^)]+\\) is no longer running on this machine: \`deploy-rollback release-lock --kamal `));
     const released = await cli(['release-lock', '--kamal', '.', '--yes']);
     assert.equal(released.code, 0, released.stderr);
     assert.match(released.stdout, new RegExp(`Removed the stale deploy lock ${LOCK} on \\S+: the Deploy Rollback run \\(pid ${run.pid} on [^)]+\\) that took it is gone\\.`));

@@ -78,6 +78,12 @@ export function notStaleReason(verdict: LockRunVerdict, lockHolder: string, rele
   }
 }
 
+/** For a refusal: when the lock's run is gone, say so and what removes it; else nothing. */
+export function goneRunAdvice(lock: LockInfo, release: string): string {
+  const verdict = judgeLockRun(lock);
+  return verdict.kind === 'gone' ? ` The Deploy Rollback run that took it ${runMark(verdict.run)} is no longer running on this machine: ${release} (Release Stale Lock on the app row) removes it.` : '';
+}
+
 /** The confirmation text for a lock Release Stale Lock may remove. */
 export function staleLockQuestion(verdict: LockRunVerdict): string {
   return verdict.kind === 'gone'

@@ -71,8 +71,12 @@ export function releaseAdvice(config: Pick<KamalConfig, 'destination'>): string 
  * details file it answers "There is no deploy lock" and leaves the directory. Says what works.
  */
 export function staleLockAdvice(config: Pick<KamalConfig, 'service' | 'destination' | 'file'>, host: string): string {
-  const kamal = `--kamal ${shellLine([config.file])}${config.destination ? ` -d ${shellLine([config.destination])}` : ''}`;
-  return `${releaseAdvice(config)} cannot remove a lock without details (Kamal answers "There is no deploy lock" and leaves it). If no deploy is running, remove it with \`deploy-rollback release-lock ${kamal}\` (Release Stale Lock on the app in the Releases view), or \`rm -r ${lockDirectory(config)}\` on ${host}`;
+  return `${releaseAdvice(config)} cannot remove a lock without details (Kamal answers "There is no deploy lock" and leaves it). If no deploy is running, remove it with ${releaseLockCommand(config)} (Release Stale Lock on the app in the Releases view), or \`rm -r ${lockDirectory(config)}\` on ${host}`;
+}
+
+/** `deploy-rollback release-lock --kamal FILE [-d D]`, quoted for a terminal. */
+export function releaseLockCommand(config: Pick<KamalConfig, 'destination' | 'file'>): string {
+  return `\`deploy-rollback release-lock --kamal ${shellLine([config.file])}${config.destination ? ` -d ${shellLine([config.destination])}` : ''}\``;
 }
 
 /**

@@ -9,7 +9,8 @@ import { quoteArgv, shellLine } from '../../shell';
 import type { ExecResult } from '../../ssh/types';
 import { oneLine } from '../../text';
 import { containerName, envFileExists, latestImageContainerName, listRoleContainers, makeRunDirectory, roleEnvFile, versionFromName } from '../commands/app';
-import { acquireLock, decodeLockTransport, describeLock, lockDirectoryPresent, lockStatusEncoded, parseLockDetails, releaseAdvice, staleLockAdvice, unreadableLock, type LockDetails } from '../commands/lock';
+import { acquireLock, decodeLockTransport, describeLock, lockDirectoryPresent, lockStatusEncoded, parseLockDetails, releaseAdvice, releaseLockCommand, staleLockAdvice, unreadableLock, type LockDetails } from '../commands/lock';
+import { goneRunAdvice } from '../commands/lock-run';
 import { customCertificate, tlsFiles } from '../commands/proxy';
 import type { KamalInventory } from '../hosts/inventory';
 import { MARK, STATUS_ECHO, concurrent, parseSections, section } from './sections';
@@ -308,7 +309,7 @@ function exitText(facts: HostFacts): string {
 function lockRefusal(config: KamalConfig, primaryHost: string, facts: HostFacts): string {
   const lock = facts.lock;
   if (lock?.unreadable) return `the deploy lock on ${primaryHost} is ${describeLock(lock)}. ${staleLockAdvice(config, primaryHost)}`;
-  if (lock) return `the deploy lock on ${primaryHost} is ${describeLock(lock)}`;
+  if (lock) return `the deploy lock on ${primaryHost} is ${describeLock(lock)}.${goneRunAdvice(lock, releaseLockCommand(config))}`.replace(/\.$/, '');
   return `could not take the deploy lock on ${primaryHost} (${exitText(facts)})`;
 }
 
