@@ -203,7 +203,10 @@ async function afterStopsInFlight(run: RunState, host: KamalHostPlan, first: Map
     stopping.some((step) => {
       const role = state.get(step.role);
       const target = role?.proxyTarget;
-      return (role?.containers ?? []).some((container) => (container.state === 'running' || container.state === 'restarting') && !(target && (container.id.startsWith(target.id) || target.id.startsWith(container.id))));
+      const runningNow = (role?.containers ?? []).filter((container) => container.state === 'running' || container.state === 'restarting');
+      // Without a proxy the new container is simply the one left running.
+      if (!step.proxied) return runningNow.length > 1;
+      return runningNow.some((container) => !(target && (container.id.startsWith(target.id) || target.id.startsWith(container.id))));
     });
   let state = first;
   const until = Date.now() + STOP_SETTLE_MS;
