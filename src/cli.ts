@@ -11,6 +11,7 @@ import { createSessionPool } from './core/ssh/pool';
 import type { SessionPool, SshPrompts } from './core/ssh/types';
 import { escapeControl } from './core/text';
 import { describeLock } from './core/kamal/commands/lock';
+import { judgeLockRun, notStaleReason, staleLockQuestion } from './core/kamal/commands/lock-run';
 import { KamalSource } from './core/kamal/source';
 import type { KamalPlanDetail } from './core/kamal/rollback';
 import { DEFAULT_LOCK_WAIT_INTERVAL_S, DEFAULT_LOCK_WAIT_TIMEOUT_S, KamalOptionsError, kamalRunOptions, type KamalRunOptions } from './cli-kamal-options';
@@ -328,13 +329,14 @@ async function releaseLockCommand(flags: Flags, pool: () => SessionPool, reporte
     out(`There is no deploy lock for ${app.name} (${app.environment.name}): nothing to release.\n`);
     return 0;
   }
-  if (!lock.unreadable) {
-    err(`The deploy lock for ${app.name} is ${describeLock(lock)}: it names its holder, so it is not stale here. \`kamal lock release${flags.destination ? ` -d ${quote(flags.destination)}` : ''}\` releases it once that deploy is over.\n`);
+  const verdict = judgeLockRun(lock);
+  if (verdict.kind !== 'nameless' && verdict.kind !== 'gone') {
+    err(`The deploy lock for ${app.name} is ${describeLock(lock)}. Left alone: ${notStaleReason(verdict, lock.holder, `\`kamal lock release${flags.destination ? ` -d ${quote(flags.destination)}` : ''}\``)}.\n`);
     return 1;
   }
   if (!flags.yes) {
     if (!process.stdin.isTTY) throw new DeployRollbackError('Refusing to remove the deploy lock without --yes: stdin is not a terminal to confirm on.');
-    const answer = await ask(`The deploy lock for ${app.name} (${app.environment.name}) names nobody. Remove it (only if no deploy is running)? Type "yes": `);
+    const answer = await ask(`The deploy lock for ${app.name} (${app.environment.name}) ${staleLockQuestion(verdict)}. Remove it (only if no deploy is running)? Type "yes": `);
     if (answer.trim() !== 'yes') {
       err('Not confirmed: the lock was left as is.\n');
       return 1;

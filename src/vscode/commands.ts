@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import type { GitopsRepo } from '../core/gitops/discovery';
 import type { PlanRequest, Release, ReleaseSource } from '../core/model';
 import { literalPattern } from '../core/kamal/rollback/scope';
+import { judgeLockRun, notStaleReason, staleLockQuestion } from '../core/kamal/commands/lock-run';
 import { commitLine } from './code';
 import { compareWithRunning, openCommit } from './diff';
 import { openReleaseChange, type ReadOnlyDocuments } from './documents';
@@ -144,10 +145,14 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
         void vscode.window.showInformationMessage(`There is no deploy lock for ${app.name} (${app.environment.name}).`);
         return undefined;
       }
-      if (!app.lock.unreadable) {
-        throw new Error(`The deploy lock for ${app.name} names its holder (${app.lock.holder}), so it is not stale here: \`kamal lock release\` releases it once that deploy is over.`);
+      const verdict = judgeLockRun(app.lock);
+      if (verdict.kind !== 'nameless' && verdict.kind !== 'gone') {
+        throw new Error(`The deploy lock for ${app.name} is left alone: ${notStaleReason(verdict, app.lock.holder, '`kamal lock release`')}.`);
       }
-      const detail = 'The lock directory has no details, so `kamal lock release` cannot remove it. Remove it only if no deploy is running: it is removed only if it still names nobody.';
+      const detail =
+        verdict.kind === 'gone'
+          ? `The lock ${staleLockQuestion(verdict)}. It is removed only if it still names that run.`
+          : 'The lock directory has no details, so `kamal lock release` cannot remove it. Remove it only if no deploy is running: it is removed only if it still names nobody.';
       if (!(await deps.prompter().confirm(`Remove the stale deploy lock of ${app.name} (${app.environment.name})?`, detail, 'Release Stale Lock'))) return undefined;
       const result = await source.releaseStaleLock(app);
       output.channel.info(result.message);

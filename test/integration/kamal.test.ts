@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -100,7 +101,7 @@ describe('Kamal releases in VS Code on real hosts', function () {
     assert.equal(item.label, `${containers[0]!.container.host} · web`);
   });
 
-  it('Release Stale Lock on the app row removes a lock directory without details after confirmation, and leaves a lock naming its holder', async () => {
+  it('Release Stale Lock on the app row removes a lock directory without details after confirmation, leaves a lock naming its holder, and removes one naming a run on this machine that is gone', async () => {
     const lockDir = path.join(hosts.hosts[0]!.home, '.kamal', `lock-${SERVICE}`);
     fs.mkdirSync(lockDir, { recursive: true });
     try {
@@ -123,6 +124,21 @@ describe('Kamal releases in VS Code on real hosts', function () {
       const refused = await vscode.commands.executeCommand('deployRollback.releaseStaleLock', named);
       assert.equal(refused, undefined);
       assert.ok(fs.existsSync(path.join(lockDir, 'details')), 'the named lock is kept');
+
+      // A lock naming a Deploy Rollback run on this machine whose process has exited: stale, removed after confirmation.
+      const gone = Number(spawnSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).stdout.trim());
+      const machine = os.hostname().replace(/[^A-Za-z0-9._-]/g, '_');
+      const message = `Automatic deploy lock: rollback to v1 by Deploy Rollback (pid ${gone} on ${machine})`;
+      fs.writeFileSync(path.join(lockDir, 'details'), `${Buffer.from(`Locked by: Ada at 2026-12-03T09:00:00Z\nVersion: v1\nMessage: ${message}`).toString('base64')}\n`);
+      await api.refresh();
+      const killed = await app();
+      assert.equal(killed.app.lock?.message, message);
+      const askedAgain = confirmations.length;
+      const removed = (await vscode.commands.executeCommand('deployRollback.releaseStaleLock', killed)) as { removed: boolean; message: string } | undefined;
+      assert.equal(removed?.removed, true, removed?.message);
+      assert.match(removed?.message ?? '', new RegExp(`the Deploy Rollback run \\(pid ${gone} on [^)]+\\) that took it is gone`));
+      assert.match(confirmations[askedAgain] ?? '', new RegExp(`names a Deploy Rollback run \\(pid ${gone} on [^)]+\\) that is no longer running on this machine`));
+      assert.equal(fs.existsSync(lockDir), false, 'the stale lock directory was removed');
     } finally {
       fs.rmSync(lockDir, { recursive: true, force: true });
       await api.refresh();

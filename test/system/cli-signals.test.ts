@@ -262,6 +262,57 @@ describe('deploy-rollback CLI interrupted by signals on real Kamal hosts', funct
     }
   }
 
+  /** Lets frozen processes run again (a pending SIGTERM then ends them); one already gone is fine. */
+  function thaw(pids: number[]): void {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // Ended already (docker stop's SIGKILL).
+      }
+    }
+  }
+
+  it('SIGTERM during a same-version re-run as it stops the old copy: the report names what really runs on each host, a second copy included; the lock released', async () => {
+    const service = 'samever';
+    await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });
+    const cwd = project(service, ['stop_timeout: 30']);
+    const at = (host: TestHost) => host.address.replace(/\./g, '\\.');
+    // The running copy's process is frozen (as a busy app that ignores SIGTERM): `docker stop -t 30` waits its grace period, so the cancel lands while the host still carries it out.
+    const frozen = await Promise.all(hosts.hosts.map(async (host) => Number((await hosts.docker(host, ['inspect', '--format', '{{.State.Pid}}', `${service}-web-v2`])).stdout.trim())));
+    for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+    let result: Awaited<Run['done']>;
+    try {
+      const run = start(cwd, ['rollback', '--kamal', '.', '--to', 'v2', '--yes']);
+      // V serves again; its old copy (renamed v2_replaced_…) is being stopped.
+      await run.waitForLine(/\] web: stopping v2_replaced_[0-9a-f]{16}/);
+      run.child.kill('SIGTERM');
+      result = await run.done;
+    } catch (error) {
+      thaw(frozen);
+      throw error;
+    }
+    const said = `${result.stdout}\n${result.stderr}`;
+    assert.equal(result.code, 143, said);
+    assert.equal(await lockExists(service), false, said);
+    let copies = 0;
+    for (const host of hosts.hosts) {
+      const served = await hosts.proxyTargetContainer(host, `${service}-web`);
+      const state = await hostState(host, service);
+      const row = result.stdout.split('\n').find((line) => new RegExp(`^${at(host)} +web +v2 +v2 `).test(line));
+      assert.ok(row, said);
+      assert.match(row, new RegExp(`^${at(host)} +web +v2 +v2 +${state.serving} +`), `${host.name} serves ${served}\n${said}`);
+      const others = state.running.filter((name) => name !== served);
+      for (const other of others) assert.ok(row.includes(`another copy of v2 (${other})`), `${host.name} also runs ${other}: ${row}`);
+      if (others.length === 0) assert.doesNotMatch(row, /also running/, row);
+      else assert.match(result.stderr, new RegExp(`Also running: .*another copy of v2 \\(${others[0]}\\) on ${at(host)} \\(web\\)`), said);
+      copies += others.length;
+    }
+    thaw(frozen);
+    // The state this test is for: the old copy still runs beside the new one when the run reports.
+    assert.ok(copies > 0, `no host was left with two copies of v2, so the report of copies went untested\n${said}`);
+  });
+
   it('SIGINT while a host has gone silent mid-boot (link dropped, no reset): a clear answer within 20 s, that host unknown, the lock released; a re-run converges', async () => {
     const service = 'silentint';
     await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });

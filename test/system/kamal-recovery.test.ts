@@ -183,6 +183,47 @@ describe('recovery on real Kamal hosts (CLI): locks, interrupted runs, long inpu
     assert.equal((await hosts.exec(primary(), `test -d .kamal/lock-${CONVERGE} && echo held || echo free`)).stdout.trim(), 'free');
   });
 
+  it("a lock left by a run killed with SIGKILL: release-lock leaves it while the run lives, removes it once its process is gone; nothing else touched", async () => {
+    const root = path.join(dir, 'killed');
+    fs.mkdirSync(path.join(root, 'config'), { recursive: true });
+    fs.copyFileSync(path.join(project, 'config', 'deploy.yml'), path.join(root, 'config', 'deploy.yml'));
+    fs.mkdirSync(path.join(root, '.kamal', 'hooks'), { recursive: true });
+    const started = path.join(root, 'hook-started');
+    // Holds the run inside its lock (bounded: 30 s) until the test is done with it.
+    fs.writeFileSync(path.join(root, '.kamal', 'hooks', 'pre-deploy'), `#!/bin/sh\ntouch ${started}\ni=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\n`, { mode: 0o755 });
+    const before = await Promise.all(hosts.hosts.map((host) => runningOn(host, SERVICE)));
+    const run = spawn(process.execPath, [bundle, 'rollback', '--kamal', '.', '--to', 'v1', '--yes'], { cwd: root, env: { ...process.env, HOME: home, SSH_AUTH_SOCK: '' }, stdio: 'ignore', detached: true });
+    const ended = new Promise((resolve) => run.on('close', resolve));
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!fs.existsSync(started)) {
+        assert.ok(Date.now() < deadline, 'the run reached its pre-deploy hook within 20 s');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(await lockState(), 'details');
+      const status = await hosts.exec(primary(), `base64 -d < ${LOCK}/details`);
+      assert.match(status.stdout, new RegExp(`^Message: Automatic deploy lock: rollback to v1 by Deploy Rollback \\(pid ${run.pid} on ${os.hostname().replace(/[^A-Za-z0-9._-]/g, '_')}\\)$`, 'm'), status.stdout);
+
+      const live = await cli(['release-lock', '--kamal', '.', '--yes']);
+      assert.equal(live.code, 1, live.stdout);
+      assert.match(live.stderr, new RegExp(`run \\(pid ${run.pid} on [^)]+\\), and that process is still running on this machine`));
+      assert.equal(await lockState(), 'details');
+    } finally {
+      // The CLI and its hook, as a power cut or the OOM killer would end them: no way out runs.
+      process.kill(-run.pid!, 'SIGKILL');
+      await ended;
+    }
+    assert.equal(await lockState(), 'details', 'a killed run cannot release its lock');
+    const refused = await runCli(bundle, ['rollback', '--kamal', '.', '--to', 'v1', '--yes'], { cwd: root, home });
+    assert.equal(refused.code, 1, refused.stdout);
+    assert.match(refused.stderr, new RegExp(`The Deploy Rollback run that took it \\(pid ${run.pid} on [^)]+\\) is no longer running on this machine: \`deploy-rollback release-lock --kamal `));
+    const released = await cli(['release-lock', '--kamal', '.', '--yes']);
+    assert.equal(released.code, 0, released.stderr);
+    assert.match(released.stdout, new RegExp(`Removed the stale deploy lock ${LOCK} on \\S+: the Deploy Rollback run \\(pid ${run.pid} on [^)]+\\) that took it is gone\\.`));
+    assert.equal(await lockState(), 'absent');
+    assert.deepEqual(await Promise.all(hosts.hosts.map((host) => runningOn(host, SERVICE))), before, 'the killed run had changed nothing');
+  });
+
   it('a 100 kB --to is refused with the start of it and its length, not echoed in full; nothing changed', async () => {
     const before = await Promise.all(hosts.hosts.map((host) => runningOn(host, SERVICE)));
     const long = `v${'9'.repeat(100_000)}`;

@@ -261,7 +261,7 @@ describe('kamal rollback on real hosts', function () {
     const { sessions, commands } = sessionsFor(pool, config);
     const plan = await planKamalRollback({ config, sessions, targetVersion: 'v2', performer: 'system-test', takeLock: true });
     assert.equal(plan.detail.kind, 'roll-forward');
-    assert.match(Buffer.from(await fs.readFile(lockFile, 'utf8'), 'base64').toString('utf8'), /Message: Automatic deploy lock: rollback to v2 by Deploy Rollback$/);
+    assert.match(Buffer.from(await fs.readFile(lockFile, 'utf8'), 'base64').toString('utf8'), /Message: Automatic deploy lock: rollback to v2 by Deploy Rollback \(pid \d+ on [^)]+\)$/);
     const messages: string[] = [];
     const reporter = { ...silentReporter, step: (line: string) => messages.push(line) };
     const primaryBefore = commands.filter((entry) => entry.host === appHosts[0].address).length;
@@ -282,7 +282,7 @@ describe('kamal rollback on real hosts', function () {
       runHooks: false,
     });
     assert.equal(result.ok, true, result.message);
-    assert.match(lockAtRun ?? '', /^Locked by: system-test at \S+\nVersion: v2\nMessage: Automatic deploy lock: roll forward to v2 by Deploy Rollback$/);
+    assert.match(lockAtRun ?? '', /^Locked by: system-test at \S+\nVersion: v2\nMessage: Automatic deploy lock: roll forward to v2 by Deploy Rollback \(pid \d+ on [^)]+\)$/);
     assert.ok(messages.some((line) => line.includes('the deploy lock now says: Automatic deploy lock: roll forward to v2 by Deploy Rollback')), messages.join('\n'));
     assert.equal(commands.filter((entry) => entry.host === appHosts[0].address).length - primaryBefore, 3, 'rewrite + rename + run, switch + stop, tag + unlock');
     assert.equal(await lockExists(appHosts[0], service), false);

@@ -5,7 +5,8 @@ import { oneLine } from '../text';
 import { reportCodeChange, withCodeChangeOutcome, type ReleaseCodeReader } from '../commits';
 import type { HostSession, SessionPool } from '../ssh/types';
 import { containerLogsCommand } from './commands/inventory';
-import { lockDirectory, releaseAdvice, releaseLockIfOurs, removeStaleLock, shownLock } from './commands/lock';
+import { lockDirectory, lockStatus, parseLockDetails, releaseAdvice, releaseLockIfOurs, removeLockOfGoneRun, removeStaleLock, shownLock } from './commands/lock';
+import { judgeLockRun, notStaleReason, runMark } from './commands/lock-run';
 import { destinationFileFor, listDestinations, loadKamalConfig } from './config/read';
 import type { KamalInventory } from './hosts/inventory';
 import { primaryHostOf, readKamalInventory } from './hosts/inventory';
@@ -253,8 +254,9 @@ export class KamalSource implements ReleaseSource {
 
   /**
    * Release Stale Lock: removes the deploy lock directory on the primary host only if it names
-   * nobody (no details, or details without Kamal's "Locked by:" line), checked on the host in the
-   * same command, so a lock taken meanwhile by a real deploy is left alone.
+   * nobody (no details, or details without Kamal's "Locked by:" line), or names a run of this
+   * product on this machine whose process is gone; each checked on the host in the same command
+   * as the removal, so a lock taken meanwhile by a real deploy is left alone.
    */
   async releaseStaleLock(app: App, signal?: AbortSignal): Promise<{ removed: boolean; message: string }> {
     const config = await this.connectableConfig(app.environment);
@@ -262,16 +264,33 @@ export class KamalSource implements ReleaseSource {
     if (!host) throw new DeployRollbackError(`No primary host for ${config.service} in ${config.destinationFile ?? config.file}`);
     const directory = lockDirectory(config);
     const session = await this.sessionsFor(config)(host);
-    const result = await session.exec(removeStaleLock(config), { signal, timeoutMs: 15_000 });
-    this.inventories.delete(keyOf(config.destination));
-    const answer = result.stdout.trim().split('\n').pop();
-    if (result.code === 0 && answer === 'removed') return { removed: true, message: `Removed the stale deploy lock ${directory} on ${host}.` };
-    if (result.code === 0 && answer === 'absent') return { removed: false, message: `There is no deploy lock on ${host} (${directory} is not there): nothing to release.` };
-    if (result.code === 0 && answer === 'named') {
-      return { removed: false, message: `Left the deploy lock on ${host} alone: it names its holder now, so it is not stale; \`kamal lock status\` shows who, and ${releaseAdvice(config)} releases it.` };
+    const exec = (command: string) => session.exec(command, { signal, timeoutMs: 15_000 });
+    try {
+      const result = await exec(removeStaleLock(config));
+      const answer = result.stdout.trim().split('\n').pop();
+      if (result.code === 0 && answer === 'removed') return { removed: true, message: `Removed the stale deploy lock ${directory} on ${host}.` };
+      if (result.code === 0 && answer === 'absent') return noLock(host, directory);
+      if (result.code !== 0 || answer !== 'named') {
+        const why = oneLine(result.stderr.trim().split('\n').pop() ?? '') || `exit ${result.code ?? 'none'}`;
+        return { removed: false, message: `Could not remove ${directory} on ${host} (${why}); it holds something besides its details, so it was left as is.` };
+      }
+      const status = await exec(lockStatus(config));
+      if (status.code !== 0) return noLock(host, directory);
+      const lock = parseLockDetails(status.stdout);
+      const verdict = judgeLockRun(lock);
+      if (verdict.kind !== 'gone') {
+        return { removed: false, message: `Left the deploy lock on ${host} alone: ${notStaleReason(verdict, lock.holder, releaseAdvice(config))}.` };
+      }
+      const removal = await exec(removeLockOfGoneRun(config, lock));
+      const removed = removal.stdout.trim().split('\n').pop();
+      if (removal.code === 0 && removed === 'removed') {
+        return { removed: true, message: `Removed the stale deploy lock ${directory} on ${host}: the Deploy Rollback run ${runMark(verdict.run)} that took it is gone.` };
+      }
+      if (removal.code === 0 && removed === 'absent') return noLock(host, directory);
+      return { removed: false, message: `Left the deploy lock on ${host} alone: it changed while it was being checked (exit ${removal.code ?? 'none'}), so it may be someone else's now; \`kamal lock status\` shows who.` };
+    } finally {
+      this.inventories.delete(keyOf(config.destination));
     }
-    const why = oneLine(result.stderr.trim().split('\n').pop() ?? '') || `exit ${result.code ?? 'none'}`;
-    return { removed: false, message: `Could not remove ${directory} on ${host} (${why}); it holds something besides its details, so it was left as is.` };
   }
 
   refresh(): void {
@@ -403,4 +422,8 @@ function unusableReason(config: KamalConfig): string | undefined {
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+function noLock(host: string, directory: string): { removed: boolean; message: string } {
+  return { removed: false, message: `There is no deploy lock on ${host} (${directory} is not there): nothing to release.` };
 }

@@ -226,7 +226,9 @@ export function sshConfigFiles(config: SshTarget['config'], homeDir: string, sys
 
 /** `user@host:port` (via jumps) for messages and pool keys. */
 export function describeTarget(target: ResolvedSshTarget): string {
-  const here = `${target.user}@${target.hostName}:${target.port}`;
+  // An IPv6 address in brackets, so its last group does not read as the port.
+  const host = target.hostName.includes(':') ? `[${target.hostName}]` : target.hostName;
+  const here = `${target.user}@${host}:${target.port}`;
   if (target.jump) return `${here} via ${describeTarget(target.jump)}`;
   if (target.proxyCommand) return `${here} via ProxyCommand`;
   return here;

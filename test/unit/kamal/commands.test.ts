@@ -315,7 +315,7 @@ describe('Kamal commands', () => {
         const message = lockMessageFor(kind, 'v2');
         const status = lockDetailsText({ ...details, message });
         assert.ok(status.includes('Automatic deploy lock'), status);
-        assert.match(message, /to v2 by Deploy Rollback$/);
+        assert.match(message, new RegExp(`to v2 by Deploy Rollback \\(pid ${process.pid} on [A-Za-z0-9._-]+\\)$`));
       }
     });
     it('parses the holder, time, version and message', () => {

@@ -119,7 +119,8 @@ export function inventoryOutput(
   ];
   if (options.withLock || options.lockDetails !== undefined) {
     lines.push(INVENTORY_SECTIONS.lock);
-    if (options.lockDetails !== undefined) lines.push(INVENTORY_SECTIONS.locked, options.lockDetails);
+    // As the host sends them: decoded, then encoded again (`| base64 -d | base64`, 76 columns).
+    if (options.lockDetails !== undefined) lines.push(INVENTORY_SECTIONS.locked, ...(Buffer.from(options.lockDetails, 'utf8').toString('base64').match(/.{1,76}/g) ?? []));
     lines.push('');
   }
   lines.push(INVENTORY_SECTIONS.end);
@@ -173,9 +174,8 @@ a74c7c901ad0
 @@deploy-rollback:latest-exit:0
 @@deploy-rollback:lock
 @@deploy-rollback:locked
-Locked by: Jane Doe at 2026-11-23T07:30:00Z
-Version: v3
-Message: fixing db
+TG9ja2VkIGJ5OiBKYW5lIERvZSBhdCAyMDI2LTExLTIzVDA3OjMwOjAwWgpWZXJzaW9uOiB2MwpN
+ZXNzYWdlOiBmaXhpbmcgZGI=
 @@deploy-rollback:end
 `;
 

@@ -38,7 +38,7 @@ describe('kamal inventory command', () => {
         'echo @@deploy-rollback:latest ; ' +
         'docker container ls --all --quiet --filter label=service=chat --filter label=destination=prod --filter ancestor=localhost:5555/bars/app:latest-prod ; ' +
         'echo @@deploy-rollback:latest-exit:$? ;; esac ; echo @@deploy-rollback:lock ; ' +
-        'test -e .kamal/lock-chat-prod && echo @@deploy-rollback:locked && cat .kamal/lock-chat-prod/details | base64 -d ; echo ; ' +
+        'test -e .kamal/lock-chat-prod && echo @@deploy-rollback:locked && cat .kamal/lock-chat-prod/details | base64 -d | base64 ; echo ; ' +
         "echo @@deploy-rollback:audit ; grep -s -F -e 'Booted app version ' .kamal/chat-prod-audit.log | tail -n 300 ; " +
         'echo @@deploy-rollback:end',
     );

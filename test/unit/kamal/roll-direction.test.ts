@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { planKamalRollback } from '../../../src/core/kamal/rollback';
+import { runMark, thisRun } from '../../../src/core/kamal/commands/lock-run';
 import { FakeHosts, kamalConfig, role } from './rollback-fixtures';
 
 describe('Kamal roll direction', () => {
@@ -21,7 +22,7 @@ describe('Kamal roll direction', () => {
     assert.equal(plan.direction, 'forward');
     assert.equal(plan.summary, 'Roll chat forward from v2 to v3 on 2 hosts in 1 group');
     assert.equal(plan.detail.kind, 'roll-forward');
-    assert.equal(plan.detail.lockMessage, 'Automatic deploy lock: roll forward to v3 by Deploy Rollback');
+    assert.equal(plan.detail.lockMessage, `Automatic deploy lock: roll forward to v3 by Deploy Rollback ${runMark(thisRun())}`);
   });
 
   it('calls going to an older version a rollback, even one re-created by an earlier rollback', async () => {

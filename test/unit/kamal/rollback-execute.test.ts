@@ -215,7 +215,7 @@ describe('executeKamalRollback', () => {
       const preflight = fakes.get('web-1').commands[0];
       assert.match(preflight, /echo '@@deploy-rollback lock'; stat \.kamal\/lock-chat .*; echo '@@deploy-rollback prepare'; mkdir -p \.kamal && mkdir \.kamal\/lock-chat && \{ echo '[A-Za-z0-9+/=\n]+' > \.kamal\/lock-chat\/details \|\| \{ rm -rf \.kamal\/lock-chat; false; \}; \}; echo "@@deploy-rollback rc \$\?"$/s);
       assert.match(fakes.get('web-2').commands[0], /; echo '@@deploy-rollback prepare'; mkdir -p \.kamal; echo "@@deploy-rollback rc \$\?"$/);
-      assert.match(fakes.get('web-1').lock ?? '', /^Locked by: ada at \S+\nVersion: v2\nMessage: Automatic deploy lock: rollback to v2 by Deploy Rollback$/);
+      assert.match(fakes.get('web-1').lock ?? '', /^Locked by: ada at \S+\nVersion: v2\nMessage: Automatic deploy lock: rollback to v2 by Deploy Rollback \(pid \d+ on [^)]+\)$/);
       assert.equal(fakes.get('web-1').commands.length, 1, 'one exchange so far');
 
       const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
@@ -253,7 +253,7 @@ describe('executeKamalRollback', () => {
       assert.ok(plan.lines.includes('1. On web-1:'), plan.lines.join('\n'));
       assert.ok(!plan.lines.some((line) => /^\d+\. Then\b/.test(line)), plan.lines.join('\n'));
       // Taken before the direction was known; rewritten with the first boot exchange, not in one of its own.
-      assert.match(fakes.get('web-1').lock ?? '', /Message: Automatic deploy lock: rollback to v3 by Deploy Rollback$/);
+      assert.match(fakes.get('web-1').lock ?? '', /Message: Automatic deploy lock: rollback to v3 by Deploy Rollback \(pid \d+ on [^)]+\)$/);
       assert.equal(fakes.get('web-1').exchanges.length, 1);
       let lockAtRun: string | undefined;
       fakes.get('web-1').beforeExec = (command, host) => {
@@ -262,7 +262,7 @@ describe('executeKamalRollback', () => {
       const reporter = new RecordingReporter();
       const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter, runHooks: false });
       assert.equal(result.ok, true, result.message);
-      assert.match(lockAtRun ?? '', /^Locked by: ada at \S+\nVersion: v3\nMessage: Automatic deploy lock: roll forward to v3 by Deploy Rollback$/);
+      assert.match(lockAtRun ?? '', /^Locked by: ada at \S+\nVersion: v3\nMessage: Automatic deploy lock: roll forward to v3 by Deploy Rollback \(pid \d+ on [^)]+\)$/);
       assert.match(reporter.text('step'), /\[ssh web-1\] the deploy lock now says: Automatic deploy lock: roll forward to v3 by Deploy Rollback/);
       assert.equal(fakes.get('web-1').exchanges.length, 4, 'pre-flight with the lock, rewrite + rename + run, switch + stop, tag + unlock');
       assert.equal(fakes.get('web-1').lock, undefined);
@@ -375,6 +375,52 @@ describe('executeKamalRollback', () => {
     assert.deepEqual(result.rollForward?.detail.hosts, ['web-1']);
     assert.equal(result.rollForward?.to, 'v3');
     assert.equal(fakes.get('web-1').lock, undefined);
+  });
+
+  describe('a same-version re-run (to v3, which runs) cancelled', () => {
+    it('while stopping the old copy: names both copies of v3 running on that host, in the table and the message', async () => {
+      const { config, fakes } = fleet(['web-1', 'web-2'], { boot: { limit: 1 } });
+      const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v3', performer: 'ada' });
+      const controller = new AbortController();
+      fakes.get('web-1').beforeExec = (command) => {
+        if (command.includes('xargs docker stop')) controller.abort();
+      };
+      const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false, signal: controller.signal });
+      assert.equal(result.ok, false);
+      const web1 = fakes.get('web-1');
+      const copy = web1.running().find((name) => /^chat-web-v3_replaced_[0-9a-f]{16}$/.test(name));
+      assert.ok(copy, web1.running().join(', '));
+      assert.deepEqual(web1.running().sort(), ['chat-web-v3', copy].sort(), 'two copies of v3 run there');
+      assert.deepEqual(fakes.get('web-2').running(), ['chat-web-v3']);
+      assert.deepEqual(result.hosts[0].alsoRunning, [`another copy of v3 (${copy})`]);
+      assert.equal(result.hosts[1].alsoRunning, undefined);
+      assert.match(result.lines[1], new RegExp(`^web-1 +web +v3 +v3 +v3 +rolled-back: cancelled after the switch, before the old version was stopped \\(another copy of v3 \\(${copy}\\) also running\\)$`));
+      assert.match(result.message, new RegExp(`did not complete: cancelled\\. Now serving: v3 on web-1 \\(web\\), web-2 \\(web\\)\\. Also running: another copy of v3 \\(${copy}\\) on web-1 \\(web\\)\\.$`));
+      assert.equal(web1.lock, undefined);
+    });
+
+    it('as the switch went out (done on the host, its answer lost): says it switched, not only "cancelled while in flight", and names the copies', async () => {
+      const { config, fakes } = fleet(['web-1']);
+      const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v3', performer: 'ada' });
+      const controller = new AbortController();
+      const web1 = fakes.get('web-1');
+      web1.beforeExec = (command, host) => {
+        if (!command.includes('kamal-proxy deploy')) return;
+        // The host carries out the switch; the cancel closes the channel before its answer comes.
+        host.beforeExec = undefined;
+        (host as unknown as { run(command: string): unknown }).run(command);
+        controller.abort();
+      };
+      const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false, signal: controller.signal });
+      assert.equal(result.ok, false);
+      assert.equal(web1.running().length, 2, web1.running().join(', '));
+      assert.equal(result.hosts[0].result, 'rolled-back');
+      assert.equal(result.hosts[0].message, 'cancelled after the switch, before the old version was stopped');
+      assert.equal(result.hosts[0].serving, 'v3');
+      assert.match(result.hosts[0].alsoRunning?.[0] ?? '', /^another copy of v3 \(chat-web-v3_replaced_[0-9a-f]{16}\)$/);
+      assert.doesNotMatch(result.lines.join('\n'), /in flight/);
+      assert.match(result.message, /Also running: another copy of v3 \(chat-web-v3_replaced_[0-9a-f]{16}\) on web-1 \(web\)\.$/);
+    });
   });
 
   it('changes nothing when cancelled before it starts', async () => {

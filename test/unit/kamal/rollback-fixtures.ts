@@ -275,6 +275,11 @@ export class FakeHost implements HostSession {
       return this.ok();
     }
     if (/^test -d \.kamal\/lock-\S+ && echo present \|\| true$/.test(command)) return this.ok(this.lock !== undefined ? 'present\n' : '');
+    if (/^stat \.kamal\/lock-\S+ > \/dev\/null && cat \S+ \| base64 -d \| base64$/.test(command)) {
+      // Encoded again as coreutils' base64 does: 76 columns, a final newline.
+      const encoded = Buffer.from(this.lock ?? '', 'utf8').toString('base64').replace(/.{76}/g, '$&\n');
+      return this.lock !== undefined ? this.ok(`${encoded}\n`) : this.fail("stat: cannot statx '.kamal/lock-chat': No such file or directory");
+    }
     if (/^stat \.kamal\/lock-\S+ > \/dev\/null && cat \S+ \| base64 -d$/.test(command)) {
       // `base64 -d` prints the details as written: no newline after the message.
       return this.lock !== undefined ? this.ok(this.lock) : this.fail("stat: cannot statx '.kamal/lock-chat': No such file or directory");

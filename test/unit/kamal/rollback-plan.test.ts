@@ -1,4 +1,7 @@
 import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import { machineName } from '../../../src/core/kamal/commands/lock-run';
+import { lockMessageFor } from '../../../src/core/kamal/rollback/assemble';
 import { DeployRollbackError } from '../../../src/core/model';
 import { executeKamalRollback, planKamalRollback } from '../../../src/core/kamal/rollback';
 import { bootGroups, hostsInBootOrder } from '../../../src/core/kamal/rollback/steps';
@@ -190,6 +193,20 @@ describe('planKamalRollback', () => {
       const error = await refusal(planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2' }));
       assert.match(error.message, /deploy lock on web-1 is held by Grace Hopper since 2026-11-23T07:00:00Z for version v4: "Deploying the big migration"/);
       assertReadOnly(fakes);
+    });
+
+    it('when the lock names a run of ours on this machine that is gone, saying so and what removes it (also when taking the lock)', async () => {
+      const gone = Number(spawnSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).stdout.trim());
+      for (const takeLock of [false, true]) {
+        const { config, fakes } = threeHosts();
+        fakes.get('web-1').lock = `Locked by: ada at 2026-11-23T07:00:00Z\nVersion: v2\nMessage: ${lockMessageFor('rollback', 'v2', { pid: gone, machine: machineName() })}`;
+        const error = await refusal(planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', takeLock }));
+        assert.match(error.message, new RegExp(`held by ada .* The Deploy Rollback run that took it \\(pid ${gone} on [^)]+\\) is no longer running on this machine: \`deploy-rollback release-lock --kamal \\S+\` \\(Release Stale Lock on the app row\\) removes it\\.$`), String(takeLock));
+      }
+      const { config, fakes } = threeHosts();
+      fakes.get('web-1').lock = `Locked by: ada at 2026-11-23T07:00:00Z\nVersion: v2\nMessage: ${lockMessageFor('rollback', 'v2', { pid: process.pid, machine: machineName() })}`;
+      const live = await refusal(planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2' }));
+      assert.doesNotMatch(live.message, /no longer running/, 'a live run is not called gone');
     });
 
     it('when the lock directory is there without details (a failed lock), saying so and how to release it', async () => {

@@ -7,6 +7,7 @@ import { DeployRollbackError } from '../../model';
 import { quoteArgv, shellLine } from '../../shell';
 import { quotedInput } from '../../text';
 import type { KamalConfig, KamalRole } from '../config/types';
+import { kamalHostName, readKamalHost } from '../config/host-string';
 import { argumentize, optionize, ShellWord, type KamalValue, type Word } from './kamal-shell';
 
 /** Kamal 2.12's ensure_valid_service_name: `/^[a-z0-9_-]+$/i`. */
@@ -16,8 +17,6 @@ export const VERSION_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 export const ROLE_PATTERN = /^[A-Za-z0-9_-]+$/;
 /** Destinations name files (`deploy.prod.eu.yml`), so dots are fine. */
 export const DESTINATION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-/** A DNS name, IPv4 or IPv6 address. */
-export const HOST_PATTERN = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|[0-9A-Fa-f:.]+)$/;
 /** `[registry[:port]/]path/to/image`, as Docker's reference grammar allows. */
 export const REPOSITORY_PATTERN =
   /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
@@ -52,8 +51,10 @@ export function validateDestination(destination: string, where?: string): string
   return destination;
 }
 
+/** A config host string as SSHKit reads it (see ../host-string.ts). */
 export function validateHost(host: string, where?: string): string {
-  if (host.length > 253 || !HOST_PATTERN.test(host)) refuse('host', host, 'a host must be a DNS name or an IP address', where);
+  const parts = readKamalHost(host);
+  if (typeof parts === 'string') refuse('host', host, parts, where);
   return host;
 }
 
@@ -285,7 +286,8 @@ export function runContainer(config: KamalConfig, role: KamalRole, options: RunO
     '--hostname', options.hostname,
     ...kamalEnv('KAMAL_CONTAINER_NAME', validateContainerWord(name)),
     ...kamalEnv('KAMAL_VERSION', validateVersion(options.version)),
-    ...kamalEnv('KAMAL_HOST', validateHost(options.host)),
+    // Kamal writes SSHKit's Host#to_s: the address alone, without user, port or brackets.
+    ...kamalEnv('KAMAL_HOST', kamalHostName(validateHost(options.host))),
     ...(config.destination !== undefined ? kamalEnv('KAMAL_DESTINATION', validateDestination(config.destination)) : []),
     ...argumentize('--env', clearEnvFor(config, role, options.host)),
     '--env-file', roleEnvFile(config, role.name),

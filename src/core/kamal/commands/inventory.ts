@@ -80,6 +80,9 @@ export function lockStatusLine(config: Pick<KamalConfig, 'service' | 'destinatio
     ['cat', `${directory}/details`],
     '|',
     ['base64', '-d'],
+    // Encoded again for the way back: no line of a lock can read as a section marker (see lock.ts).
+    '|',
+    ['base64'],
   );
 }
 

@@ -71,8 +71,12 @@ export function releaseAdvice(config: Pick<KamalConfig, 'destination'>): string 
  * details file it answers "There is no deploy lock" and leaves the directory. Says what works.
  */
 export function staleLockAdvice(config: Pick<KamalConfig, 'service' | 'destination' | 'file'>, host: string): string {
-  const kamal = `--kamal ${shellLine([config.file])}${config.destination ? ` -d ${shellLine([config.destination])}` : ''}`;
-  return `${releaseAdvice(config)} cannot remove a lock without details (Kamal answers "There is no deploy lock" and leaves it). If no deploy is running, remove it with \`deploy-rollback release-lock ${kamal}\` (Release Stale Lock on the app in the Releases view), or \`rm -r ${lockDirectory(config)}\` on ${host}`;
+  return `${releaseAdvice(config)} cannot remove a lock without details (Kamal answers "There is no deploy lock" and leaves it). If no deploy is running, remove it with ${releaseLockCommand(config)} (Release Stale Lock on the app in the Releases view), or \`rm -r ${lockDirectory(config)}\` on ${host}`;
+}
+
+/** `deploy-rollback release-lock --kamal FILE [-d D]`, quoted for a terminal. */
+export function releaseLockCommand(config: Pick<KamalConfig, 'destination' | 'file'>): string {
+  return `\`deploy-rollback release-lock --kamal ${shellLine([config.file])}${config.destination ? ` -d ${shellLine([config.destination])}` : ''}\``;
 }
 
 /**
@@ -85,6 +89,19 @@ export function removeStaleLock(config: Pick<KamalConfig, 'service' | 'destinati
   const details = shellLine([lockDetailsFile(config)]);
   const named = `cat ${details} 2>/dev/null | base64 -d 2>/dev/null | grep -q '^Locked by: '`;
   return `if test -d ${directory}; then if ${named}; then echo named; else rm -f ${details} && rmdir ${directory} && echo removed; fi; else echo absent; fi`;
+}
+
+/**
+ * Removes the lock of a run that is gone only while its details still hold the lines it was judged
+ * by (holder and time, message naming the run), checked on the host in the same line: prints
+ * `removed`, `changed` (the lock is someone else's by now: left alone) or `absent`.
+ */
+export function removeLockOfGoneRun(config: Pick<KamalConfig, 'service' | 'destination'>, lock: Pick<LockInfo, 'holder' | 'lockedAt' | 'message'>): string {
+  const directory = shellLine([lockDirectory(config)]);
+  const details = shellLine([lockDetailsFile(config)]);
+  const has = (line: string) => `cat ${details} 2>/dev/null | base64 -d 2>/dev/null | ${shellLine(['grep', '-qxF', '-e', line])}`;
+  const lockedBy = `Locked by: ${lock.holder}${lock.lockedAt !== undefined ? ` at ${lock.lockedAt}` : ''}`;
+  return `if test -d ${directory}; then if ${has(lockedBy)} && ${has(`Message: ${lock.message ?? ''}`)}; then rm -f ${details} && rmdir ${directory} && echo removed; else echo changed; fi; else echo absent; fi`;
 }
 
 /** `rm .kamal/lock-S/details && rm -r .kamal/lock-S` */
@@ -107,6 +124,20 @@ export function releaseLockIfOurs(config: Pick<KamalConfig, 'service' | 'destina
 /** `stat .kamal/lock-S > /dev/null && cat .kamal/lock-S/details | base64 -d`: exits non-zero when free. */
 export function lockStatus(config: Pick<KamalConfig, 'service' | 'destination'>): string {
   return shellLine(['stat', lockDirectory(config)], '>', ['/dev/null'], '&&', ['cat', lockDetailsFile(config)], '|', ['base64', '-d']);
+}
+
+/**
+ * Kamal's lock status, its decoded text encoded again for the way back: whatever the details say,
+ * only base64 letters reach the answer, so no line of a lock can read as a marker of the exchange
+ * it travels in (a message "@@deploy-rollback rc 0" would otherwise end a section, or fake one).
+ */
+export function lockStatusEncoded(config: Pick<KamalConfig, 'service' | 'destination'>): string {
+  return `${lockStatus(config)} | base64`;
+}
+
+/** The text {@link lockStatusEncoded} (or any `… | base64 -d | base64` line) carried, from its answer lines. */
+export function decodeLockTransport(lines: readonly string[]): string {
+  return Buffer.from(lines.join('').replace(/[^A-Za-z0-9+/=]/g, ''), 'base64').toString('utf8');
 }
 
 /** Reads decoded lock details; tolerant of extra lines and of a message spanning several lines. */

@@ -4,6 +4,7 @@
  * the command builders call `assertValidName` again so nothing hostile reaches a command.
  */
 import { DeployRollbackError } from '../../model';
+import { readKamalHost } from './host-string';
 
 export type NameKind =
   | 'service'
@@ -66,25 +67,12 @@ function validHostPart(host: string): boolean {
   return HOSTNAME.test(host) && host.length <= 253;
 }
 
-/** A server as Kamal/SSHKit accept it: `[user@]host[:port]`, IPv4, IPv6 (`[::1]:22` with a port). */
+/** A server as Kamal/SSHKit read it: `[user@]host[:port]`, IPv4, IPv6 bare (`::1`) or bracketed (`[fe80::1]:22`). */
 export function validateHost(value: unknown): string | undefined {
   const wrong = notString(value);
   if (wrong) return wrong;
-  const text = value as string;
-  const refuse = `${describe(text)} is not a valid host: use a host name or IP address, optionally user@ before and :port after`;
-  let rest = text;
-  const at = rest.lastIndexOf('@');
-  if (at >= 0) {
-    if (validateSshUser(rest.slice(0, at))) return refuse;
-    rest = rest.slice(at + 1);
-  }
-  const bracketPort = /^(\[[^\]]+\]):([0-9]{1,5})$/.exec(rest);
-  const plainPort = /^([^:]+):([0-9]{1,5})$/.exec(rest);
-  const hostPart = bracketPort?.[1] ?? plainPort?.[1] ?? rest;
-  const port = bracketPort?.[2] ?? plainPort?.[2];
-  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return refuse;
-  if (!validHostPart(hostPart)) return refuse;
-  return undefined;
+  const parts = readKamalHost(value as string);
+  return typeof parts === 'string' ? `${describe(value as string)} is not a valid host: ${parts}` : undefined;
 }
 
 /** A kamal-proxy routing host: a domain name, optionally a leading `*.` wildcard. */

@@ -4,6 +4,7 @@ import { oneLine } from '../../text';
 import { hostErrorKind, looksLikeDockerDown } from '../../ssh/errors';
 import type { ExecResult, HostSession } from '../../ssh/types';
 import { AUDIT_BOOTED, INVENTORY_MARKER, INVENTORY_SECTIONS, containerPrefix, inventoryCommand } from '../commands/inventory';
+import { decodeLockTransport } from '../commands/lock';
 import type { KamalConfig } from '../config/types';
 
 /**
@@ -205,7 +206,7 @@ export function parseInventoryOutput(
   return {
     containers,
     currentVersions: currentVersionsByRole(containers, latestIds),
-    lock: lockLines ? parseLockDetails(lockLines.join('\n')) ?? { holder: 'nobody recorded', unreadable: true, message: 'The lock directory exists but its details are empty or unreadable: if no deploy is running, release it with `kamal lock release`.' } : undefined,
+    lock: lockLines ? parseLockDetails(decodeLockTransport(lockLines)) ?? { holder: 'nobody recorded', unreadable: true, message: 'The lock directory exists but its details are empty or unreadable: if no deploy is running, release it with `kamal lock release`.' } : undefined,
     boots: (found.get(INVENTORY_SECTIONS.audit) ?? []).flatMap((line) => parseAuditBoot(config, host, line) ?? []),
     warnings,
   };

@@ -6,12 +6,16 @@ import { redactSecrets } from '../../ssh/redact';
 import { makeRunDirectory } from '../commands/app';
 import { recordAudit } from '../commands/auditor';
 import { AUTOMATIC_DEPLOY_LOCK_MESSAGE, acquireLock, lockDirectory, lockStatus, releaseLock, utcIso8601 } from '../commands/lock';
+import { runMark, thisRun, type LockRun } from '../commands/lock-run';
 import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './types';
 import type { KamalConfig } from '../config/types';
 
-/** What the deploy lock says this run is doing; Kamal's message first, so `kamal deploy --lock-wait` waits for it. */
-export function lockMessageFor(kind: KamalPlanDetail['kind'], version: string): string {
-  return `${AUTOMATIC_DEPLOY_LOCK_MESSAGE}: ${kind === 'rollback' ? 'rollback' : 'roll forward'} to ${version} by Deploy Rollback`;
+/**
+ * What the deploy lock says this run is doing; Kamal's message first, so `kamal deploy --lock-wait`
+ * waits for it; the process and machine last, so a lock this run leaves if it dies can be released.
+ */
+export function lockMessageFor(kind: KamalPlanDetail['kind'], version: string, run: LockRun = thisRun()): string {
+  return `${AUTOMATIC_DEPLOY_LOCK_MESSAGE}: ${kind === 'rollback' ? 'rollback' : 'roll forward'} to ${version} by Deploy Rollback ${runMark(run)}`;
 }
 
 /** The project root: Kamal runs from the folder holding config/deploy.yml. */

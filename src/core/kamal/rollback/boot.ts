@@ -219,7 +219,10 @@ function bootedExchange({ run, step, outcome, done, prefix }: RoleRun, oldVersio
       if (name !== 'booted') return;
       done.switched = true;
       outcome.serving = step.to;
-      if (oldVersion !== undefined) run.reporter.step(`${prefix} stopping ${oldVersion}`);
+      if (oldVersion !== undefined) {
+        done.stopping = true;
+        run.reporter.step(`${prefix} stopping ${oldVersion}`);
+      }
     },
   };
 }
@@ -242,10 +245,12 @@ async function switchTraffic(role: RoleRun, containerId: string, booted: BootedE
     run.reporter.step(`${prefix} kamal-proxy switching to ${target} (waits for its health check)`);
     const watch = markerWatcher(booted.onSection);
     const line = chain([['proxy', step.commands.proxyDeploy.replace(TARGET_ARG_PLACEHOLDER, target)], ['booted', booted.line]]);
+    role.done.switching = true;
     const fused = await run.runner.exec(step.host, line, `kamal-proxy deploy, then stop ${oldVersion ?? 'nothing'}`, {
       timeoutMs: (config.deployTimeout + config.drainTimeout + 30) * 1000 + booted.stopMs,
       onStdout: watch.onStdout,
     });
+    role.done.switching = false;
     watch.finish(fused.stdout);
     const sections = parseSections(fused.stdout);
     if (sections.has('booted')) return fused;
@@ -262,12 +267,14 @@ async function switchTraffic(role: RoleRun, containerId: string, booted: BootedE
 }
 
 /** V serves: stop the old version (unless the switch's exchange did), clean up after it, stop whatever else an interrupted run left running. */
-async function stopOldVersion({ run, step, prefix }: RoleRun, booted: BootedExchange, oldVersion: string | undefined, proxyExchange: ExecResult | undefined): Promise<void> {
+async function stopOldVersion({ run, step, prefix, done }: RoleRun, booted: BootedExchange, oldVersion: string | undefined, proxyExchange: ExecResult | undefined): Promise<void> {
+  done.stopping = false;
   let after = proxyExchange;
   if (!after) {
     const watch = markerWatcher(booted.onSection);
     after = await run.runner.exec(step.host, section('booted', booted.line), `stop ${oldVersion ?? 'nothing'}`, { timeoutMs: booted.stopMs, onStdout: watch.onStdout });
     watch.finish(after.stdout);
+    done.stopping = false;
   }
   const bootedStatus = parseSections(after.stdout).get('booted')?.rc ?? after.code;
   if (bootedStatus !== 0) {
@@ -278,7 +285,9 @@ async function stopOldVersion({ run, step, prefix }: RoleRun, booted: BootedExch
   if (oldVersion !== undefined) await cleanUpAfterStop(step, (host, command, what) => run.runner.exec(host, command, what), run.reporter);
   if (step.commands.stopOthers) {
     run.reporter.step(`${prefix} stopping what an interrupted run left running beside ${step.to}`);
+    done.stopping = true;
     const stopped = await run.runner.exec(step.host, step.commands.stopOthers, `stop what runs beside ${step.to}`, { timeoutMs: booted.stopMs });
+    done.stopping = false;
     if (stopped.code !== 0) run.reporter.warn(`${prefix} could not stop what runs beside ${step.to}: ${lastLine(stopped.stderr) || `exit ${stopped.code}`}`);
   }
 }

@@ -11,7 +11,7 @@ import { recordAudit } from '../commands/auditor';
 import { lockDetailsText, releaseAdvice, utcIso8601 } from '../commands/lock';
 import { parseReadBack, readBackCommand, undoRename, type RoleReadBack } from '../commands/recovery';
 import { assemblePlan, redactPlanLines } from './assemble';
-import { AFTERMATH_TIMEOUT_MS, HostUnreachable, commandError, dockerCause, errorText } from './runner';
+import { AFTERMATH_TIMEOUT_MS, HostUnreachable, commandError, delay, dockerCause, errorText } from './runner';
 import { fail, stepKey, touchedAny, type RunState } from './run-state';
 import { parseSections, section } from './sections';
 import { buildHostPlan } from './steps';
@@ -93,7 +93,12 @@ export async function settle(run: RunState): Promise<void> {
   if (cancelled) run.reporter.warn(touched ? `Cancelled after ${run.groupsDone} of ${detail.groups.length} groups: putting back what was half-done, then reading every host.` : 'Cancelled before any host was changed.');
   for (const outcome of run.outcomes.values()) if (outcome.result === 'not-started' && cancelled) outcome.result = 'cancelled';
   const unfinished = cancelled || run.problems.length > 0 || [...run.outcomes.values()].some((outcome) => outcome.result !== 'rolled-back');
-  if (touched && unfinished) await Promise.all(detail.hostPlans.filter((host) => host.steps.some((step) => run.progress.get(stepKey(step.host, step.role))?.renamed)).map((host) => readBack(run, host)));
+  // Read back where a container was renamed, or a switch or stop was cut off: there the state is not what the run last heard.
+  const unsure = (step: KamalRoleStep) => {
+    const done = run.progress.get(stepKey(step.host, step.role));
+    return done?.renamed === true || done?.stopping === true || done?.switching === true;
+  };
+  if (touched && unfinished) await Promise.all(detail.hostPlans.filter((host) => host.steps.some(unsure)).map((host) => readBack(run, host)));
 }
 
 /**
@@ -125,7 +130,7 @@ async function readBack(run: RunState, host: KamalHostPlan): Promise<void> {
     return;
   }
   try {
-    let state = await read();
+    let state = await switchesInFlight(run, host, await read(), read);
     let undone = false;
     for (const step of host.steps) {
       const done = progress.get(stepKey(step.host, step.role));
@@ -134,6 +139,12 @@ async function readBack(run: RunState, host: KamalHostPlan): Promise<void> {
       const newServes = done.containerId !== undefined && role.proxyTarget !== undefined && done.containerId.startsWith(role.proxyTarget.id.slice(0, 12));
       if (newServes) {
         done.switched = true;
+        // The switch reached the host though its answer did not: say so, as a cancel after the switch does.
+        const outcome = outcomes.get(stepKey(step.host, step.role));
+        if (outcome?.result === 'cancelled') {
+          outcome.result = 'rolled-back';
+          outcome.message = 'cancelled after the switch, before the old version was stopped';
+        }
         continue;
       }
       reporter.step(`[ssh ${step.host}] ${step.role}: putting ${containerName(config, step.role, step.renamedVersion)} back as ${step.containerName}`);
@@ -142,6 +153,7 @@ async function readBack(run: RunState, host: KamalHostPlan): Promise<void> {
       undone = true;
     }
     if (undone) state = await read();
+    state = await afterStopsInFlight(run, host, state, read);
     for (const step of host.steps) {
       const outcome = outcomes.get(stepKey(step.host, step.role));
       const role = state.get(step.role);
@@ -153,10 +165,80 @@ async function readBack(run: RunState, host: KamalHostPlan): Promise<void> {
   }
 }
 
-/** Sets what a role really serves from the read-back: the proxy target, else the one running version. */
+/** How long a read-back waits for a switch the cancel cut off (kamal-proxy carries it out without us) to show. */
+const SWITCH_SETTLE_MS = 5000;
+
+/**
+ * A cancel that closed `kamal-proxy deploy` in flight does not stop it: the proxy may still switch
+ * to the new container once healthy. Removing that container before then would leave the proxy
+ * pointing at nothing, so read again, within a bound, until it switches; after the bound the
+ * switch is taken as not coming and the step is put back.
+ */
+async function switchesInFlight(run: RunState, host: KamalHostPlan, first: Map<string, RoleReadBack>, read: () => Promise<Map<string, RoleReadBack>>): Promise<Map<string, RoleReadBack>> {
+  const pending = (state: Map<string, RoleReadBack>) =>
+    host.steps.some((step) => {
+      const done = run.progress.get(stepKey(step.host, step.role));
+      const target = state.get(step.role)?.proxyTarget;
+      return done?.switching === true && done.containerId !== undefined && !(target && done.containerId.startsWith(target.id.slice(0, 12)));
+    });
+  let state = first;
+  const until = Date.now() + Math.min(SWITCH_SETTLE_MS, run.detail.config.deployTimeout * 1000);
+  while (pending(state) && Date.now() < until) {
+    await delay(250);
+    state = await read();
+  }
+  return state;
+}
+
+/** How long a read-back waits for a stop the cancel cut off (the host carries it out without us) to show. */
+const STOP_SETTLE_MS = 4000;
+
+/**
+ * A cancel that closed a `docker stop` in flight does not stop it on the host: read again, within a
+ * bound, until what was being stopped no longer runs, so the report says what is there at the end.
+ * What still runs after the bound is reported running, with its stop noted as under way.
+ */
+async function afterStopsInFlight(run: RunState, host: KamalHostPlan, first: Map<string, RoleReadBack>, read: () => Promise<Map<string, RoleReadBack>>): Promise<Map<string, RoleReadBack>> {
+  const stopping = host.steps.filter((step) => run.progress.get(stepKey(step.host, step.role))?.stopping);
+  const besideServing = (state: Map<string, RoleReadBack>) =>
+    stopping.some((step) => {
+      const role = state.get(step.role);
+      const target = role?.proxyTarget;
+      const runningNow = (role?.containers ?? []).filter((container) => container.state === 'running' || container.state === 'restarting');
+      // Without a proxy the new container is simply the one left running.
+      if (!step.proxied) return runningNow.length > 1;
+      return runningNow.some((container) => !(target && (container.id.startsWith(target.id) || target.id.startsWith(container.id))));
+    });
+  let state = first;
+  const until = Date.now() + STOP_SETTLE_MS;
+  while (stopping.length > 0 && besideServing(state) && Date.now() < until) {
+    await delay(250);
+    state = await read();
+  }
+  for (const step of stopping) {
+    const outcome = run.outcomes.get(stepKey(step.host, step.role));
+    if (outcome && besideServing(new Map([[step.role, state.get(step.role) ?? { containers: [] }]]))) outcome.stopUnderWay = true;
+  }
+  return state;
+}
+
+/**
+ * Sets what a role really serves from the read-back: the proxy target, else the one running
+ * version; and every other container running beside it, copies of the same version included
+ * (an interrupted same-version re-run leaves `V` and `V_replaced_…` both running).
+ */
 function describeReadBack(config: KamalPlanDetail['config'], step: KamalRoleStep, outcome: KamalHostOutcome, role: RoleReadBack): void {
-  const version = (name: string) => versionFromName(config, step.role, name)?.replace(/_replaced_[0-9a-f]+$/, '');
-  const running = [...new Set(role.containers.filter((container) => container.state === 'running' || container.state === 'restarting').map((container) => version(container.name)).filter((entry): entry is string => entry !== undefined))];
+  const raw = (name: string) => versionFromName(config, step.role, name);
+  const version = (name: string) => raw(name)?.replace(/_replaced_[0-9a-f]+$/, '');
+  const runningContainers = role.containers.filter((container) => container.state === 'running' || container.state === 'restarting');
+  const running = [...new Set(runningContainers.map((container) => version(container.name)).filter((entry): entry is string => entry !== undefined))];
+  /** A container beside the one serving: its version, or "another copy of V (name)" when it is a copy. */
+  const shown = (name: string, serving: string | undefined) => {
+    const base = version(name);
+    if (base === undefined) return name;
+    return base === serving || raw(name) !== base ? `another copy of ${base} (${name})` : base;
+  };
+  outcome.alsoRunning = undefined;
   if (role.listError) {
     outcome.serving = undefined;
     outcome.note = `state unknown: ${role.listError}`;
@@ -165,16 +247,25 @@ function describeReadBack(config: KamalPlanDetail['config'], step: KamalRoleStep
   if (step.proxied) {
     if (role.proxyError) {
       outcome.serving = undefined;
-      outcome.note = `proxy target unknown (${role.proxyError}); running: ${running.join(', ') || 'nothing'}`;
+      outcome.note = `proxy target unknown (${role.proxyError}); running: ${runningContainers.map((container) => container.name).join(', ') || 'nothing'}`;
       return;
     }
-    outcome.serving = role.proxyTarget ? version(role.proxyTarget.name) ?? role.proxyTarget.name : undefined;
-    const others = running.filter((entry) => entry !== outcome.serving);
-    outcome.note = outcome.serving === undefined ? `the proxy serves no container of ${step.role}` : others.length > 0 ? `${others.join(', ')} also running` : undefined;
+    const target = role.proxyTarget;
+    outcome.serving = target ? version(target.name) ?? target.name : undefined;
+    const others = runningContainers.filter((container) => !(target && (container.id.startsWith(target.id) || target.id.startsWith(container.id))));
+    if (others.length > 0) outcome.alsoRunning = others.map((container) => shown(container.name, outcome.serving));
+    const underWay = outcome.stopUnderWay ? `, its stop under way when the run was cancelled` : '';
+    outcome.note = outcome.serving === undefined ? `the proxy serves no container of ${step.role}` : outcome.alsoRunning ? `${outcome.alsoRunning.join(', ')} also running${underWay}` : undefined;
     return;
   }
   outcome.serving = running.length === 1 ? running[0] : undefined;
-  outcome.note = running.length === 0 ? 'nothing running' : running.length > 1 ? `running: ${running.join(', ')}` : undefined;
+  if (runningContainers.length > 1) outcome.alsoRunning = runningContainers.slice(1).map((container) => shown(container.name, outcome.serving));
+  outcome.note =
+    running.length === 0
+      ? 'nothing running'
+      : runningContainers.length > 1
+        ? `running: ${runningContainers.map((container) => container.name).join(', ')}`
+        : undefined;
 }
 
 /** Releases the deploy lock if this run holds it, or may: the one place every way out passes. */
@@ -285,5 +376,6 @@ function outcomeMessage(plan: RollbackPlan<KamalPlanDetail>, entries: KamalHostO
   }
   const state = [...byServing].map(([version, where]) => `${version} on ${where.join(', ')}`).join('; ');
   const reason = [cancelled, ...problems].filter((part): part is string => part !== undefined).join('; ');
-  return `${forward ? 'Roll forward' : 'Rollback'} of ${name} to ${plan.to} did not complete: ${reason}. Now serving: ${state}.`;
+  const extra = entries.filter((entry) => entry.alsoRunning && entry.alsoRunning.length > 0).map((entry) => `${entry.alsoRunning!.join(', ')} on ${entry.host} (${entry.role})`);
+  return `${forward ? 'Roll forward' : 'Rollback'} of ${name} to ${plan.to} did not complete: ${reason}. Now serving: ${state}.${extra.length > 0 ? ` Also running: ${extra.join('; ')}.` : ''}`;
 }

@@ -15,12 +15,14 @@ import {
   lockDetailsFile,
   lockDetailsText,
   releaseAdvice,
+  releaseLockCommand,
   staleLockAdvice,
   releaseLockIfOurs,
   rubyBase64,
   utcIso8601,
   type LockDetails,
 } from '../commands/lock';
+import { goneRunAdvice } from '../commands/lock-run';
 import { hasErrorPages, makeErrorPagesDirectory, readErrorPages } from '../commands/error-pages';
 import { hookIsRunnable } from './hooks';
 import { validateConfigForRollback } from './validate';
@@ -363,7 +365,7 @@ async function planFromFacts(
     throw new KamalLockHeldError(
       lock.unreadable
         ? `Cannot roll back ${label(config)}: the deploy lock on ${primaryHost} is ${describeLock(lock)}. ${staleLockAdvice(config, primaryHost)}.`
-        : `Cannot roll back ${label(config)}: the deploy lock on ${primaryHost} is ${describeLock(lock)}. Wait for that deploy, or release it with ${releaseAdvice(config)} if it is stale.`,
+        : `Cannot roll back ${label(config)}: the deploy lock on ${primaryHost} is ${describeLock(lock)}. Wait for that deploy, or release it with ${releaseAdvice(config)} if it is stale.${goneRunAdvice(lock, releaseLockCommand(config))}`,
       primaryHost,
       describeLock(lock),
     );

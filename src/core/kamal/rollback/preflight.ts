@@ -9,7 +9,8 @@ import { quoteArgv, shellLine } from '../../shell';
 import type { ExecResult } from '../../ssh/types';
 import { oneLine } from '../../text';
 import { containerName, envFileExists, latestImageContainerName, listRoleContainers, makeRunDirectory, roleEnvFile, versionFromName } from '../commands/app';
-import { acquireLock, describeLock, lockDirectoryPresent, lockStatus, parseLockDetails, releaseAdvice, staleLockAdvice, unreadableLock, type LockDetails } from '../commands/lock';
+import { acquireLock, decodeLockTransport, describeLock, lockDirectoryPresent, lockStatusEncoded, parseLockDetails, releaseAdvice, releaseLockCommand, staleLockAdvice, unreadableLock, type LockDetails } from '../commands/lock';
+import { goneRunAdvice } from '../commands/lock-run';
 import { customCertificate, tlsFiles } from '../commands/proxy';
 import type { KamalInventory } from '../hosts/inventory';
 import { MARK, STATUS_ECHO, concurrent, parseSections, section } from './sections';
@@ -72,7 +73,7 @@ export function preflightScript(config: KamalConfig, host: string, primary: bool
   if (primary) {
     // Kamal's status prints nothing for a lock directory without details: ask for the directory too.
     parts.push(section('lockdir', lockDirectoryPresent(config)));
-    parts.push(`${shellLine(['echo', `${MARK} lock`])}; ${lockStatus(config)}${prepare !== undefined ? `; ${STATUS_ECHO}` : ''}`);
+    parts.push(`${shellLine(['echo', `${MARK} lock`])}; ${lockStatusEncoded(config)}${prepare !== undefined ? `; ${STATUS_ECHO}` : ''}`);
   }
   // After the lock was read: `mkdir` of the lock directory fails if someone holds it, whatever was read.
   if (prepare !== undefined) parts.push(section('prepare', prepare));
@@ -137,7 +138,8 @@ export function parseHostFacts(config: KamalConfig, host: string, primary: boole
   }
   if (primary) {
     const lock = sections.get('lock');
-    if (lock && lock.lines.length > 0) facts.lock = parseLockDetails(lock.lines.join('\n'));
+    const details = lock ? decodeLockTransport(lock.lines) : '';
+    if (details.trim() !== '') facts.lock = parseLockDetails(details);
     else if (sections.get('lockdir')?.lines.includes('present')) facts.lock = unreadableLock();
   }
   return facts;
@@ -307,7 +309,7 @@ function exitText(facts: HostFacts): string {
 function lockRefusal(config: KamalConfig, primaryHost: string, facts: HostFacts): string {
   const lock = facts.lock;
   if (lock?.unreadable) return `the deploy lock on ${primaryHost} is ${describeLock(lock)}. ${staleLockAdvice(config, primaryHost)}`;
-  if (lock) return `the deploy lock on ${primaryHost} is ${describeLock(lock)}`;
+  if (lock) return `the deploy lock on ${primaryHost} is ${describeLock(lock)}.${goneRunAdvice(lock, releaseLockCommand(config))}`.replace(/\.$/, '');
   return `could not take the deploy lock on ${primaryHost} (${exitText(facts)})`;
 }
 

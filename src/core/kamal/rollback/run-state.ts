@@ -27,6 +27,10 @@ export interface StepProgress {
   containerId?: string;
   /** The new version serves: a later failure (stopping O) leaves it serving. */
   switched: boolean;
+  /** A stop of what ran before was sent and has not answered: the host may still be carrying it out. */
+  stopping?: boolean;
+  /** `kamal-proxy deploy` to the new container was sent and has not answered: the switch may still happen. */
+  switching?: boolean;
 }
 
 export interface LockState {

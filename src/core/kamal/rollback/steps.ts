@@ -19,6 +19,7 @@ import { cleanUpErrorPages, errorPagesVersionDirectory, hasErrorPages } from '..
 import { assetVolumeArg, cleanUpAssets, extractAssets, roleHasAssets, syncAssetVolumes } from '../commands/assets';
 import { TARGET_ARG_PLACEHOLDER, type KamalHostPlan, type KamalRoleStep } from './types';
 import type { KamalConfig, KamalRole } from '../config/types';
+import { kamalHostName } from '../config/host-string';
 
 /** A cmd of plain words, which ends where the run line ends in any exchange. */
 const PLAIN_CMD = /^[A-Za-z0-9_@%+=:,./ -]*$/;
@@ -67,7 +68,7 @@ export function buildRoleStep(
   versions: { to: string; from?: string; renameExisting: boolean },
 ): KamalRoleStep {
   const renamedVersion = `${versions.to}_replaced_${randomHex(8)}`;
-  const hostname = containerHostname(host, randomHex(6));
+  const hostname = containerHostname(kamalHostName(host), randomHex(6));
   const proxyDeployLine = proxyDeployTemplate(config, role, versions.to);
   const wait = stopTimeout(config, role);
   const run = renderWords(runContainer(config, role, { host, version: versions.to, hostname, assetVolume: assetVolumeArg(config, role, versions.to) }));

@@ -130,6 +130,10 @@ export interface KamalHostOutcome {
   message?: string;
   /** What the read-back found besides the serving version, e.g. "v3 still running". */
   note?: string;
+  /** Containers the read-back found running besides the one serving, as shown ("v3", "another copy of v2 (chat-web-v2_replaced_…)"). */
+  alsoRunning?: string[];
+  /** What runs beside the serving version was being stopped when the run was cancelled, and still ran at the read-back. */
+  stopUnderWay?: boolean;
 }
 
 export const TARGET_ARG_PLACEHOLDER = '<cid12>';
