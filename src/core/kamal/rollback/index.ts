@@ -8,3 +8,4 @@ export * from './types';
 export { planKamalRollback, type PlanKamalRollbackInput } from './plan';
 export { executeKamalRollback, type ExecuteKamalRollbackDeps, type KamalRollbackResult } from './execute';
 export { assemblePlan } from './assemble';
+export { agreeToWriteEnvFiles } from './assemble';

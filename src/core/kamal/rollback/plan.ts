@@ -9,7 +9,7 @@ import { DeployRollbackError, silentReporter, type Reporter, type RollDirection,
 import { oneLine } from '../../text';
 import { shellLine, quoteArgv } from '../../shell';
 import type { HostSession } from '../../ssh/types';
-import { makeRunDirectory, validateVersion, versionFromName } from '../commands/app';
+import { makeRunDirectory, roleEnvFile, validateVersion, versionFromName } from '../commands/app';
 import {
   describeLock,
   lockDetailsFile,
@@ -30,7 +30,10 @@ import { stopOtherRunningContainers } from '../commands/recovery';
 import { factsFromInventory, leftoverCopy, needsOthersStopped, readHosts, readHostsTakingLock, REPLACED, targetProblems, type HostFacts, type ReadHost } from './preflight';
 import type { KamalInventory } from '../hosts/inventory';
 import { bootGroups, buildHostPlan, hostsInBootOrder, stopTimeout } from './steps';
-import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './types';
+import type { KamalEnvFilesPlan, KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './types';
+import { randomBytes } from 'node:crypto';
+import { resolveSecrets, SecretText, type ResolvedSecrets } from '../config/secrets';
+import { differingKeys, expectedEnvFile, expectedText, makeEnvDirectory } from '../commands/env-file';
 import type { KamalConfig } from '../config/types';
 
 export interface PlanKamalRollbackInput {
@@ -55,6 +58,23 @@ export interface PlanKamalRollbackInput {
    * longer fits. Ignored with `takeLock`, or when a host could not be read.
    */
   recentRead?: KamalInventory;
+  /**
+   * Compare each role's env file on the hosts with what Kamal's rollback would write (current
+   * config and .kamal/secrets), in the pre-flight's own exchange: the plan then says which keys
+   * differ. Planning reads the hosts then, even with `recentRead`.
+   */
+  envFiles?: EnvFilesRequest;
+}
+
+export interface EnvFilesRequest {
+  /** Asked only when a secrets file holds `$(...)`: whether its commands may run. */
+  allowCommands?: (files: string[]) => Promise<boolean> | boolean;
+  /** The user already agreed to write differing files as Kamal does (CLI --write-env-files). */
+  write?: boolean;
+  /** Bound of each secrets command (default 60 s). */
+  commandTimeoutMs?: number;
+  /** The environment `$VAR` and the commands see (default: this process's). */
+  processEnv?: NodeJS.ProcessEnv;
 }
 
 
@@ -188,7 +208,8 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
     input.takeLock === true && input.targetVersion !== undefined && !hooks.some((hook) => hook.name === 'pre-connect' && hook.present)
       ? { holder: identity.lockHolder, lockedAt: utcIso8601(), version: input.targetVersion, message: lockMessageFor('rollback', input.targetVersion) }
       : undefined;
-  const known = !lockTaken && input.recentRead ? factsFromInventory(config, input.recentRead) : undefined;
+  const envCheck = input.envFiles ? await prepareEnvCheck(config, input.envFiles, input.signal, reporter) : undefined;
+  const known = !lockTaken && !envCheck && input.recentRead ? factsFromInventory(config, input.recentRead) : undefined;
   if (known) {
     const readAt = new Date(input.recentRead!.readAt);
     const when = `${readAt.toISOString().slice(11, 19)} UTC, ${Math.max(0, Math.round((Date.now() - readAt.getTime()) / 1000))} s ago`;
@@ -197,7 +218,7 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
       const value = known.find((facts) => facts.host === host);
       return value ? { status: 'fulfilled', value } : { status: 'rejected', reason: new Error('not in the recent read') };
     });
-    const plan = await planFromFacts(input, { hosts, groups, primaryHost, identity, hooks, settled, reporter });
+    const plan = await planFromFacts(input, { hosts, groups, primaryHost, identity, hooks, settled, reporter, envCheck });
     plan.lines.unshift(`Planned from the hosts as read at ${when}; when the deploy lock is taken they are read again, and the run stops (nothing changed) if this plan no longer fits.`, '');
     return plan;
   }
@@ -212,15 +233,15 @@ export async function planKamalRollback(input: PlanKamalRollbackInput): Promise<
     return result;
   };
   if (!lockTaken) {
-    const settled = await readHosts(config, hosts, primaryHost, read);
+    const settled = await readHosts(config, hosts, primaryHost, read, undefined, envCheck?.nonce);
     input.signal?.throwIfAborted();
-    return planFromFacts(input, { hosts, groups, primaryHost, identity, hooks, settled, reporter });
+    return planFromFacts(input, { hosts, groups, primaryHost, identity, hooks, settled, reporter, envCheck });
   }
-  const locked = await readHostsTakingLock(config, hosts, primaryHost, lockTaken, read);
+  const locked = await readHostsTakingLock(config, hosts, primaryHost, lockTaken, read, envCheck?.nonce);
   const { settled, held } = locked;
   try {
     input.signal?.throwIfAborted();
-    const plan = await planFromFacts(input, { hosts, groups, primaryHost, identity, hooks, settled, reporter, lockTaken });
+    const plan = await planFromFacts(input, { hosts, groups, primaryHost, identity, hooks, settled, reporter, lockTaken, envCheck });
     // An unreachable host or someone else's lock was refused by planFromFacts already.
     if (held !== true) throw new DeployRollbackError(`Cannot roll back ${label(config)}, nothing was changed: ${locked.refusal ?? `could not take the deploy lock on ${primaryHost}`}.`, 'lock');
     if (locked.unprepared.length > 0) throw new DeployRollbackError(`Cannot roll back ${label(config)}, nothing was changed: could not prepare ${locked.unprepared.join('; ')}.`, 'prepare');
@@ -275,6 +296,7 @@ async function planFromFacts(
     settled: PromiseSettledResult<HostFacts>[];
     reporter: Reporter;
     lockTaken?: LockDetails;
+    envCheck?: EnvCheck;
   },
 ): Promise<RollbackPlan<KamalPlanDetail>> {
   const { config } = input;
@@ -319,7 +341,8 @@ async function planFromFacts(
 
   const errorPages = hasErrorPages(config) ? { makeDirectory: makeErrorPagesDirectory(config), files: await readErrorPages(config, projectRoot(config)) } : undefined;
   const kind = targetDirection(config, facts, target) === 'forward' ? 'roll-forward' : 'rollback';
-  const plan = assemblePlan({ config, kind, hosts, groups, primaryHost, hostPlans, identity, hooks, lockVersion: target, errorPages });
+  const envFiles = args.envCheck ? compareEnvFiles(config, hostPlans, facts, args.envCheck, input.envFiles?.write === true) : undefined;
+  const plan = assemblePlan({ config, kind, hosts, groups, primaryHost, hostPlans, identity, hooks, lockVersion: target, errorPages, envFiles });
   if (args.lockTaken) plan.detail.lockTaken = args.lockTaken;
   for (const step of hostPlans.flatMap((host) => host.steps)) {
     if (step.commands.stopOthers) plan.lines.push(`[ssh ${step.host}] ${step.role}: once ${target} serves, stop what an interrupted run left running beside it (other versions, _replaced_ copies): ${step.commands.stopOthers}`);
@@ -354,4 +377,70 @@ function refuseUnbootableTarget(config: KamalConfig, facts: HostFacts[], target:
       'preflight',
     );
   }
+}
+
+/** What planning needs to compare env files: the secrets as Kamal would read them, and this plan's nonce. */
+interface EnvCheck {
+  nonce: string;
+  secrets?: ResolvedSecrets;
+  /** Why nothing could be resolved (a command failed), without any value. */
+  failure?: string;
+}
+
+async function prepareEnvCheck(config: KamalConfig, request: EnvFilesRequest, signal: AbortSignal | undefined, reporter: Reporter): Promise<EnvCheck> {
+  const nonce = randomBytes(16).toString('hex');
+  const secretsPath = typeof config.raw.secrets_path === 'string' && config.raw.secrets_path !== '' ? config.raw.secrets_path : undefined;
+  try {
+    const secrets = await resolveSecrets({
+      projectRoot: projectRoot(config),
+      destination: config.destination,
+      secretsPath,
+      processEnv: request.processEnv,
+      allowCommands: request.allowCommands,
+      commandTimeoutMs: request.commandTimeoutMs,
+      signal,
+      onCommand: () => reporter.step('[local] running a command of the secrets file (its output is not shown)'),
+    });
+    if (secrets.commandsRan) reporter.step(`[local] resolved ${secrets.files.join(', ')}, commands included`);
+    return { nonce, secrets };
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    return { nonce, failure: error instanceof Error ? error.message.replace(/\.$/, '') : String(error) };
+  }
+}
+
+/** Each role's env file on each host against what Kamal would write there: the differing keys, never a value. */
+function compareEnvFiles(config: KamalConfig, hostPlans: KamalHostPlan[], facts: HostFacts[], check: EnvCheck, write: boolean): KamalEnvFilesPlan {
+  const plan: KamalEnvFilesPlan = { nonce: check.nonce, secretsFiles: check.secrets?.files ?? [], differences: [], notCompared: [], write, makeDirectory: makeEnvDirectory(config) };
+  if (!check.secrets) {
+    plan.notCompared.push(`reading the secrets failed (${check.failure ?? 'unknown'})`);
+    return plan;
+  }
+  const unresolvedKeys = new Set<string>();
+  const missing = new Set<string>();
+  const unreadable: string[] = [];
+  for (const step of hostPlans.flatMap((host) => host.steps)) {
+    const role = config.roles.find((entry) => entry.name === step.role);
+    const read = facts.find((host) => host.host === step.host)?.roles.find((entry) => entry.role === step.role);
+    if (!role || !read) continue;
+    const where = `${step.host} (${step.role})`;
+    if (!read.envHashes) {
+      unreadable.push(where);
+      continue;
+    }
+    const expected = expectedEnvFile(config, role, step.host, check.secrets);
+    for (const name of expected.missing) missing.add(name);
+    const { differ, notCompared } = differingKeys(expected, read.envHashes, check.nonce);
+    for (const key of notCompared) unresolvedKeys.add(key);
+    if (differ.length > 0) {
+      const text = expectedText(expected);
+      plan.differences.push({ host: step.host, role: step.role, path: roleEnvFile(config, step.role), keys: differ, ...(text !== undefined ? { content: new SecretText(text) } : {}) });
+    }
+  }
+  if (unresolvedKeys.size > 0) plan.notCompared.push(`${[...unresolvedKeys].join(', ')} come from commands in ${check.secrets.files.join(', ')} that were not run (allow them to compare these too)`);
+  if (missing.size > 0) {
+    plan.notCompared.push(`no secrets file defines ${[...missing].join(', ')}${check.secrets.files.length ? ` (read: ${check.secrets.files.join(', ')})` : ''}: Kamal's rollback would stop with "Secret not found"`);
+  }
+  if (unreadable.length > 0) plan.notCompared.push(`${unreadable.join(', ')} could not hash the env file (sha256sum missing?)`);
+  return plan;
 }
