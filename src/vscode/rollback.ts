@@ -3,6 +3,7 @@ import { shortSha } from '../core/gitops/git';
 import { RestoreTreeOffer } from '../core/gitops/rollback';
 import type { App, Environment, PlanRequest, Release, ReleaseSource, RollDirection, RollbackOutcome, RollbackPlan } from '../core/model';
 import { codeChangeLines, commitLine, releaseLabel, shortenShaVersions } from './code';
+import { offerEnvFileWrite, withEnvFiles } from './env-files';
 import type { Output } from './log';
 import { readSettings } from './settings';
 import { isUncertain } from './tree/items';
@@ -123,7 +124,8 @@ export async function planWithProgress(target: RollbackTarget, request?: PlanReq
  * Plans, and when reverts cannot be proven to reach the target, offers the honest alternative
  * (one commit restoring the target's tree) in a modal; only the user's explicit choice plans it.
  */
-export async function planOrOffer(context: RollbackContext, target: RollbackTarget, request: PlanRequest = {}): Promise<RollbackPlan> {
+export async function planOrOffer(context: RollbackContext, target: RollbackTarget, requested: PlanRequest = {}): Promise<RollbackPlan> {
+  const request = withEnvFiles(target.source.kind, context.prompter(), requested);
   try {
     return await planWithProgress(target, request);
   } catch (error) {
@@ -172,6 +174,7 @@ export async function confirmPlan(context: RollbackContext, plan: RollbackPlan):
   const code = codeChangeLines(plan.codeChange, plan.codeChangeUnknown);
   const detail = [plan.summary, ...(code.length ? ['', ...code] : []), '', ...overview, '', 'Every command of the plan is in the Deploy Rollback output.'].map(shortenShaVersions).join('\n');
   if (!(await prompter.confirm(message, detail, words.title))) return false;
+  await offerEnvFileWrite(prompter, context.output, plan);
   if (!isProtected(plan.environment)) return true;
   const typed = await prompter.input({
     title: `${plan.environment} is a protected environment`,
