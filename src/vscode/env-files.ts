@@ -24,27 +24,21 @@ export function withEnvFiles(kind: string, prompter: Prompter, request: PlanRequ
   return { ...request, envFiles: { allowCommands } };
 }
 
-/** After the confirmation: offers to write the differing env files as Kamal does; dismissing keeps them. */
-export async function offerEnvFileWrite(prompter: Prompter, output: Output, plan: RollbackPlan): Promise<void> {
-  if (plan.source !== 'kamal') return;
+/**
+ * The plan's confirmation; when env files differ from what Kamal would write, with a second button
+ * that also writes them as Kamal does (Kamal's rollback always would). Prompters without a
+ * choice (test fakes) confirm as before and keep the files.
+ */
+export async function confirmWithEnvFiles(prompter: Prompter, output: Output, plan: RollbackPlan, message: string, detail: string, action: string): Promise<boolean> {
   const kamalPlan = plan as RollbackPlan<KamalPlanDetail>;
-  const env = kamalPlan.detail.envFiles;
-  if (!env || env.write || env.differences.length === 0) return;
-  const keys = env.differences.map((entry) => `${entry.host} (${entry.role}): ${entry.keys.join(', ')}`);
-  const write = await prompter.confirm(
-    'Write the env files as Kamal does?',
-    [
-      "These keys differ from what Kamal's rollback would write from the current config and .kamal/secrets:",
-      ...keys,
-      '',
-      `Write: the files are written as Kamal does (mode 0600) before any switch, so ${plan.to} boots with the current values, as with \`kamal rollback\`. Dismiss: the files stay as the last deploy left them.`,
-    ].join('\n'),
-    'Write Env Files',
-  );
-  if (!write) {
-    output.channel.info('Env files: kept as they are (not agreed to write them).');
-    return;
-  }
-  agreeToWriteEnvFiles(kamalPlan);
-  output.channel.info(`Env files: written as Kamal does before any switch (${keys.join('; ')}).`);
+  const env = plan.source === 'kamal' ? kamalPlan.detail.envFiles : undefined;
+  if (!env || env.write || env.differences.length === 0 || !prompter.choose) return prompter.confirm(message, detail, action);
+  const writeAction = `${action} and Write Env Files`;
+  const offer = `"${writeAction}": first write the differing env files as Kamal's rollback does (mode 0600), so ${plan.to} boots with the current values. "${action}": keep them as the last deploy left them.`;
+  const answer = await prompter.choose(message, `${detail}\n\n${offer}`, [action, writeAction]);
+  if (answer === writeAction) {
+    agreeToWriteEnvFiles(kamalPlan);
+    output.channel.info(`Env files: written as Kamal does before any switch (${env.differences.map((entry) => `${entry.host} (${entry.role}): ${entry.keys.join(', ')}`).join('; ')}).`);
+  } else if (answer === action) output.channel.info('Env files: kept as they are (not agreed to write them).');
+  return answer === action || answer === writeAction;
 }

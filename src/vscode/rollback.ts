@@ -3,7 +3,7 @@ import { shortSha } from '../core/gitops/git';
 import { RestoreTreeOffer } from '../core/gitops/rollback';
 import type { App, Environment, PlanRequest, Release, ReleaseSource, RollDirection, RollbackOutcome, RollbackPlan } from '../core/model';
 import { codeChangeLines, commitLine, releaseLabel, shortenShaVersions } from './code';
-import { offerEnvFileWrite, withEnvFiles } from './env-files';
+import { confirmWithEnvFiles, withEnvFiles } from './env-files';
 import type { Output } from './log';
 import { readSettings } from './settings';
 import { isUncertain } from './tree/items';
@@ -173,8 +173,7 @@ export async function confirmPlan(context: RollbackContext, plan: RollbackPlan):
   // What the move does to the code is the question an incident asks first: right after the summary.
   const code = codeChangeLines(plan.codeChange, plan.codeChangeUnknown);
   const detail = [plan.summary, ...(code.length ? ['', ...code] : []), '', ...overview, '', 'Every command of the plan is in the Deploy Rollback output.'].map(shortenShaVersions).join('\n');
-  if (!(await prompter.confirm(message, detail, words.title))) return false;
-  await offerEnvFileWrite(prompter, context.output, plan);
+  if (!(await confirmWithEnvFiles(prompter, context.output, plan, message, detail, words.title))) return false;
   if (!isProtected(plan.environment)) return true;
   const typed = await prompter.input({
     title: `${plan.environment} is a protected environment`,
