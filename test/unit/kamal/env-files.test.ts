@@ -121,15 +121,17 @@ describe('Kamal env files', () => {
       const script = envFileHashes({ service: 'chat', destination: 'production' }, 'web', 'abc123');
       assert.equal(
         script,
-        `if test -f .kamal/apps/chat-production/env/roles/web.env; then echo yes; while IFS= read -r l || [ -n "$l" ]; do printf '%s\\t' "\${l%%=*}"; printf '%s\\n%s' abc123 "$l" | sha256sum | cut -c1-64; done < .kamal/apps/chat-production/env/roles/web.env; else echo no; fi`,
+        'if test -f .kamal/apps/chat-production/env/roles/web.env; then echo yes; while IFS= read -r l || [ -n "$l" ]; do ' +
+          `case "$l" in ''|'#'*) continue;; *=*) k=\${l%%=*}; case "$k" in ''|*[!A-Za-z0-9_.-]*) k='?';; esac;; *) k='?';; esac; ` +
+          `printf '%s\\t' "$k"; printf '%s\\n%s' abc123 "$l" | sha256sum | cut -c1-64; done < .kamal/apps/chat-production/env/roles/web.env; else echo no; fi`,
       );
       const table: Record<string, SecretValue> = { A: new SecretText('new'), B: new SecretText('same'), C: UNRESOLVED };
       const secrets = { files: [], unresolved: [], commandsRan: false, lookup: (name: string): SecretValue | undefined => table[name] };
       const expected = expectedEnvFile({ raw: { env: { secret: ['A', 'B', 'C', 'D'] } } }, { name: 'web', hostTags: {} }, 'h1', secrets);
       assert.deepEqual(expected.missing, ['D']);
-      const host = parseEnvFileHashes(['yes', `A\t${lineHash('n', 'A=old')}`, `B\t${lineHash('n', 'B=same')}`, `\t${lineHash('n', '')}`, `OLD\t${lineHash('n', 'OLD=x')}`]);
+      const host = parseEnvFileHashes(['yes', `A\t${lineHash('n', 'A=old')}`, `B\t${lineHash('n', 'B=same')}`, `OLD\t${lineHash('n', 'OLD=x')}`, `?\t${lineHash('n', 'a stray line')}`]);
       assert.ok(host);
-      assert.deepEqual(differingKeys(expected, host, 'n'), { differ: ['A', 'OLD'], notCompared: ['C'] });
+      assert.deepEqual(differingKeys(expected, host, 'n'), { differ: ['A', 'OLD', '(a line that is not KEY=value)'], notCompared: ['C'] });
       assert.equal(parseEnvFileHashes(['yes', 'A\t']), undefined, 'no sha256sum: not comparable');
     });
   });

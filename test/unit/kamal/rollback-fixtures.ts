@@ -290,8 +290,7 @@ export class FakeHost implements HostSession {
     if ((match = /^if test -f \.kamal\/apps\/\S+\/env\/roles\/(\S+)\.env; then echo yes; while .* printf '%s\\n%s' ([0-9a-f]+) "\$l" \| sha256sum \| cut -c1-64; done < \S+; else echo no; fi$/s.exec(command))) {
       if (!this.envFiles.has(match[1])) return this.ok('no\n');
       const nonce = match[2];
-      const lines = (this.envContents.get(match[1]) ?? '\n').split('\n');
-      if (lines[lines.length - 1] === '') lines.pop();
+      const lines = (this.envContents.get(match[1]) ?? '\n').split('\n').filter((line) => line !== '' && !line.startsWith('#'));
       return this.ok(`yes\n${lines.map((line) => `${line.split('=')[0]}\t${lineHash(nonce, line)}\n`).join('')}`);
     }
     if ((match = /^test -f \.kamal\/apps\/\S+\/env\/roles\/(\S+)\.env && echo yes \|\| echo no$/.exec(command))) {

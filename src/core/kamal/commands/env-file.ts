@@ -121,6 +121,9 @@ export function expectedText(expected: ExpectedEnvFile): string | undefined {
   return expected.missing.length > 0 ? undefined : renderEnvFile(entries);
 }
 
+/** What the host prints instead of a key that does not look like one. */
+const NOT_A_VARIABLE = '?';
+
 /** sha-256 of `NONCE\nLINE`, as the host computes it. */
 export function lineHash(nonce: string, line: string): string {
   return createHash('sha256').update(`${nonce}\n${line}`).digest('hex');
@@ -132,7 +135,9 @@ export function lineHash(nonce: string, line: string): string {
  */
 export function envFileHashes(config: Pick<KamalConfig, 'service' | 'destination'>, role: string, nonce: string): string {
   const file = quote(roleEnvFile(config, role));
-  const hashLine = `printf '%s\\t' "\${l%%=*}"; printf '%s\\n%s' ${quote(nonce)} "$l" | sha256sum | cut -c1-64`;
+  // Only a name-like text before `=` is printed as the key: a line that is not KEY=value (a hand-edited file) may be part of a value.
+  const key = `case "$l" in ''|'#'*) continue;; *=*) k=\${l%%=*}; case "$k" in ''|*[!A-Za-z0-9_.-]*) k='${NOT_A_VARIABLE}';; esac;; *) k='${NOT_A_VARIABLE}';; esac`;
+  const hashLine = `${key}; printf '%s\\t' "$k"; printf '%s\\n%s' ${quote(nonce)} "$l" | sha256sum | cut -c1-64`;
   return `if test -f ${file}; then echo yes; while IFS= read -r l || [ -n "$l" ]; do ${hashLine}; done < ${file}; else echo no; fi`;
 }
 
@@ -143,10 +148,10 @@ export function parseEnvFileHashes(lines: string[]): Map<string, string> | undef
     if (line === 'yes' || line === 'no') continue;
     const tab = line.lastIndexOf('\t');
     if (tab < 0) continue;
-    const key = escapeControl(line.slice(0, tab));
+    const printed = line.slice(0, tab);
+    const key = printed === NOT_A_VARIABLE ? '(a line that is not KEY=value)' : escapeControl(printed);
     const hash = line.slice(tab + 1).trim();
     if (!/^[0-9a-f]{64}$/.test(hash)) return undefined;
-    if (key.trim() === '' || key.trimStart().startsWith('#')) continue;
     hashes.set(key, hash);
   }
   return hashes;
