@@ -207,7 +207,7 @@ export function shellCommandRunner(cwd: string, env: NodeJS.ProcessEnv, timeoutM
   return (command) =>
     new Promise((resolve, reject) => {
       if (signal?.aborted) {
-        reject(new DeployRollbackError(`Stopped before running a command of ${file}.`, 'validate'));
+        reject(new DeployRollbackError(`Stopped before running a command of ${file}`, 'validate'));
         return;
       }
       // Its own process group, so a timeout or cancel ends whatever it started too.
@@ -222,7 +222,7 @@ export function shellCommandRunner(cwd: string, env: NodeJS.ProcessEnv, timeoutM
           child.kill('SIGTERM');
         }
       };
-      const timer = setTimeout(() => kill(`did not finish within ${Math.round(timeoutMs / 1000)} s`), timeoutMs);
+      const timer = setTimeout(() => kill(`did not finish within ${timeoutMs / 1000} s and was stopped`), timeoutMs);
       const onAbort = () => kill('was stopped');
       signal?.addEventListener('abort', onAbort, { once: true });
       child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -232,13 +232,13 @@ export function shellCommandRunner(cwd: string, env: NodeJS.ProcessEnv, timeoutM
       };
       child.on('error', (error) => {
         finish();
-        reject(new DeployRollbackError(`A command in ${file} could not start: ${error.message}.`, 'validate'));
+        reject(new DeployRollbackError(`A command in ${file} could not start: ${error.message}`, 'validate'));
       });
       child.on('close', (code) => {
         finish();
         // Its output (and stderr, never read) may hold a secret: the message says only how it ended.
-        if (ended) reject(new DeployRollbackError(`A command in ${file} ${ended}; nothing was changed.`, 'validate'));
-        else if (code !== 0) reject(new DeployRollbackError(`A command in ${file} failed (exit ${code ?? 'by signal'}); nothing was changed. Its output is not shown: it may hold secrets.`, 'validate'));
+        if (ended) reject(new DeployRollbackError(`A command in ${file} ${ended}`, 'validate'));
+        else if (code !== 0) reject(new DeployRollbackError(`A command in ${file} failed (exit ${code ?? 'by signal'}; its output is not shown, it may hold secrets)`, 'validate'));
         else resolve(Buffer.concat(chunks).toString('utf8'));
       });
     });

@@ -405,7 +405,7 @@ async function prepareEnvCheck(config: KamalConfig, request: EnvFilesRequest, si
     return { nonce, secrets };
   } catch (error) {
     if (signal?.aborted) throw error;
-    return { nonce, failure: error instanceof Error ? error.message.replace(/\.$/, '') : String(error) };
+    return { nonce, failure: error instanceof Error ? error.message : String(error) };
   }
 }
 
