@@ -34,11 +34,13 @@ export async function confirmWithEnvFiles(prompter: Prompter, output: Output, pl
   const env = plan.source === 'kamal' ? kamalPlan.detail.envFiles : undefined;
   if (!env || env.write || env.differences.length === 0 || !prompter.choose) return prompter.confirm(message, detail, action);
   const writeAction = `${action} and Write Env Files`;
-  const offer = `"${writeAction}": first write the differing env files as Kamal's rollback does (mode 0600), so ${plan.to} boots with the current values. "${action}": keep them as the last deploy left them.`;
-  const answer = await prompter.choose(message, `${detail}\n\n${offer}`, [action, writeAction]);
+  const offer = `"${writeAction}" first writes them as Kamal's rollback does (0600).`;
+  // The detail's last line points to the output; the offer goes just before it.
+  const lines = detail.split('\n');
+  const answer = await prompter.choose(message, [...lines.slice(0, -1), offer, ...lines.slice(-1)].join('\n'), [action, writeAction]);
   if (answer === writeAction) {
     agreeToWriteEnvFiles(kamalPlan);
-    output.channel.info(`Env files: written as Kamal does before any switch (${env.differences.map((entry) => `${entry.host} (${entry.role}): ${entry.keys.join(', ')}`).join('; ')}).`);
+    output.channel.info('Env files: written as Kamal does before any switch.');
   } else if (answer === action) output.channel.info('Env files: kept as they are (not agreed to write them).');
   return answer === action || answer === writeAction;
 }

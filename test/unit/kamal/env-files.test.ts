@@ -164,8 +164,8 @@ describe('Kamal env files', () => {
       assert.deepEqual(env.differences.map((entry) => [entry.host, entry.role, entry.path, entry.keys]), [['web-1', 'web', '.kamal/apps/chat/env/roles/web.env', ['DB_PASSWORD']]]);
       assert.equal(env.write, false);
       const text = [...plan.lines, ...(plan.overview ?? [])].join('\n');
-      assert.match(text.replace(/\s+/g, ' '), /differ from what Kamal would write from the current config and \.kamal\/secrets, in the keys web-1 \(web\): DB_PASSWORD\. They are kept/);
-      assert.match(plan.overview!.join('\n'), /Env files differ from what Kamal would write: web-1 \(web\): DB_PASSWORD; kept as they are/);
+      assert.match(text.replace(/\s+/g, ' '), /differ from what Kamal would write from the current config and \.kamal\/secrets, in the keys web: DB_PASSWORD on web-1\. They are kept/);
+      assert.match(plan.overview!.join('\n'), /^Env files differ from Kamal's \(web: DB_PASSWORD on web-1\): kept as they are\.$/m);
       for (const shown of [text, JSON.stringify(plan.detail), inspect(plan, { depth: 10 })]) {
         assert.ok(!shown.includes('rotated-pw') && !shown.includes('old-pw'), 'no value anywhere');
       }

@@ -209,9 +209,16 @@ function whatHappens(detail: KamalPlanDetail): string[] {
   return lines;
 }
 
-/** `web-1 (web): A, B; web-2 (web): A`. */
+/** `web: A, B on web-1, web-2; jobs: A on web-3`: hosts with the same differing keys of a role together. */
 function differenceList(differences: KamalEnvFileDifference[]): string {
-  return differences.map((entry) => `${entry.host} (${entry.role}): ${entry.keys.join(', ')}`).join('; ');
+  const groups = new Map<string, { role: string; keys: string[]; hosts: string[] }>();
+  for (const entry of differences) {
+    const id = `${entry.role}\n${entry.keys.join('\n')}`;
+    const group = groups.get(id) ?? { role: entry.role, keys: entry.keys, hosts: [] };
+    group.hosts.push(entry.host);
+    groups.set(id, group);
+  }
+  return [...groups.values()].map((group) => `${group.role}: ${group.keys.join(', ')} on ${group.hosts.join(', ')}`).join('; ');
 }
 
 /** What the plan says about the role env files: reused unread, as Kamal would write them, or which keys differ and what happens. */
@@ -240,7 +247,7 @@ function envFilesOverview(detail: KamalPlanDetail): string[] {
   const env = detail.envFiles;
   if (!env) return [];
   const lines: string[] = [];
-  if (env.differences.length > 0) lines.push(`Env files differ from what Kamal would write: ${differenceList(env.differences)}; ${env.write ? 'written as Kamal does before any switch' : 'kept as they are (not agreed to write)'}.`);
+  if (env.differences.length > 0) lines.push(`Env files differ from Kamal's (${differenceList(env.differences)}): ${env.write ? 'written as Kamal does first' : 'kept as they are'}.`);
   if (env.notCompared.length > 0) lines.push(`Env files not all compared: ${env.notCompared.join('; ')}.`);
   return lines;
 }
