@@ -13,7 +13,7 @@ import { escapeControl } from './core/text';
 import { describeLock } from './core/kamal/commands/lock';
 import { judgeLockRun, notStaleReason, staleLockQuestion } from './core/kamal/commands/lock-run';
 import { KamalSource } from './core/kamal/source';
-import type { KamalPlanDetail } from './core/kamal/rollback';
+import { agreeToWriteEnvFiles, type KamalPlanDetail } from './core/kamal/rollback';
 import { DEFAULT_LOCK_WAIT_INTERVAL_S, DEFAULT_LOCK_WAIT_TIMEOUT_S, KamalOptionsError, kamalRunOptions, type KamalRunOptions } from './cli-kamal-options';
 import { version } from '../package.json';
 
@@ -29,7 +29,8 @@ Usage:
   deploy-rollback releases --kamal CONFIG [--destination D] [--json]
   deploy-rollback rollback --gitops PATH --env ENV --app APP --to SHA [--restore-tree] [--dry-run] [--yes] [--json]
   deploy-rollback rollback --kamal CONFIG [--destination D] [--to VERSION] [-r ROLES] [-h HOSTS] [-p] [-H]
-                   [--lock-wait [--lock-wait-timeout S] [--lock-wait-interval S]] [--dry-run] [--yes] [--json]
+                   [--lock-wait [--lock-wait-timeout S] [--lock-wait-interval S]] [--write-env-files]
+                   [--secret-commands] [--dry-run] [--yes] [--json]
   deploy-rollback release-lock --kamal CONFIG [--destination D] [--yes]
 
 Options:
@@ -56,6 +57,10 @@ Options:
   --lock-wait        Kamal: while someone else holds the deploy lock, check again every
                      --lock-wait-interval seconds (default ${DEFAULT_LOCK_WAIT_INTERVAL_S}) for at most
                      --lock-wait-timeout seconds (default ${DEFAULT_LOCK_WAIT_TIMEOUT_S}); a signal stops the wait
+  --write-env-files  kamal: write the role env files that differ from what Kamal would write
+                     (current config and .kamal/secrets), as Kamal's rollback does
+  --secret-commands  kamal: let .kamal/secrets run its $(...) commands to compare env files
+                     (they may prompt, as 1Password's does); without it those keys are not compared
   --dry-run          print the plan (and the gitops diff stat) and change nothing
   --yes              do not ask for confirmation (required when stdin is not a terminal)
   --json             machine-readable output (rollback: one JSON object with the plan, its
@@ -85,6 +90,8 @@ const options = {
   limit: { type: 'string' },
   'dry-run': { type: 'boolean' },
   'restore-tree': { type: 'boolean' },
+  'write-env-files': { type: 'boolean' },
+  'secret-commands': { type: 'boolean' },
   yes: { type: 'boolean' },
   json: { type: 'boolean' },
   verbose: { type: 'boolean' },
@@ -429,7 +436,8 @@ async function planAndRun(flags: Flags, source: ReleaseSource, app: App, target:
   let plan;
   const runsAtOnce = flags.yes === true && flags['dry-run'] !== true;
   try {
-    const planning = source.planRollback(app, target, interrupts.controller.signal, { restoreTree: flags['restore-tree'] === true, runsAtOnce, dryRun: flags['dry-run'] === true, kamal });
+    const envFiles = source.kind === 'kamal' ? { allowCommands: () => flags['secret-commands'] === true, write: flags['write-env-files'] === true } : undefined;
+    const planning = source.planRollback(app, target, interrupts.controller.signal, { restoreTree: flags['restore-tree'] === true, runsAtOnce, dryRun: flags['dry-run'] === true, kamal, ...(envFiles ? { envFiles } : {}) });
     const releaseLockNow = source.releaseLockNow?.bind(source);
     if (runsAtOnce && releaseLockNow) {
       // The pre-flight may take the lock: a second signal waits (bounded) for the plan's own release, or releases it.
@@ -477,6 +485,11 @@ async function planAndRun(flags: Flags, source: ReleaseSource, app: App, target:
     if (answer.trim() !== 'yes') {
       err('Not confirmed: nothing was changed.\n');
       return 1;
+    }
+    const envFiles = kamalEnvFiles(plan);
+    if (envFiles && !envFiles.write && envFiles.differences.length > 0) {
+      const write = await ask(`Write the differing env files as Kamal's rollback does (${envFiles.differences.map((entry) => `${entry.host} (${entry.role})`).join(', ')})? Type "write", or anything else to keep them: `);
+      if (write.trim() === 'write') agreeToWriteEnvFiles(plan as RollbackPlan<KamalPlanDetail>);
     }
   }
   const runningPlan = plan;
@@ -531,6 +544,7 @@ function planJson(plan: RollbackPlan, preview: string[]): Record<string, unknown
       : null,
     codeChangeUnknown: plan.codeChangeUnknown ?? null,
     scope: scopeJson(plan),
+    ...envFilesJson(plan),
   };
 }
 
@@ -548,6 +562,24 @@ function scopeJson(plan: RollbackPlan): Record<string, unknown> | null {
     leftRoles: scope?.leftRoles ?? [],
     left: scope?.left ?? [],
     hooksSkipped: detail.hooksSkipped === true,
+  };
+}
+
+function kamalEnvFiles(plan: RollbackPlan): KamalPlanDetail['envFiles'] {
+  return plan.source === 'kamal' ? (plan as RollbackPlan<KamalPlanDetail>).detail.envFiles : undefined;
+}
+
+/** Kamal: which env file keys differ from what Kamal would write, never a value. */
+function envFilesJson(plan: RollbackPlan): Record<string, unknown> {
+  const env = kamalEnvFiles(plan);
+  if (!env) return {};
+  return {
+    envFiles: {
+      secretsFiles: env.secretsFiles,
+      differences: env.differences.map((entry) => ({ host: entry.host, role: entry.role, path: entry.path, keys: entry.keys, writable: entry.content !== undefined })),
+      notCompared: env.notCompared,
+      write: env.write,
+    },
   };
 }
 

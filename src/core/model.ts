@@ -251,6 +251,16 @@ export interface PlanRequest {
     skipHooks?: boolean;
     lockWait?: { timeoutMs: number; intervalMs: number };
   };
+  /**
+   * Kamal: compare the role env files with what Kamal's rollback would write (current config and
+   * .kamal/secrets); the plan says which keys differ, never a value.
+   */
+  envFiles?: {
+    /** Asked only when a secrets file holds `$(...)`: may its commands run? (VS Code: trusted workspace, setting, question; CLI: a flag.) */
+    allowCommands?: (files: string[]) => Promise<boolean> | boolean;
+    /** Agreed in advance to write differing files as Kamal does (CLI --write-env-files). */
+    write?: boolean;
+  };
 }
 
 /** One place releases come from: a Kamal config or a gitops repository. */

@@ -3,6 +3,7 @@ import { shortSha } from '../core/gitops/git';
 import { RestoreTreeOffer } from '../core/gitops/rollback';
 import type { App, Environment, PlanRequest, Release, ReleaseSource, RollDirection, RollbackOutcome, RollbackPlan } from '../core/model';
 import { codeChangeLines, commitLine, releaseLabel, shortenShaVersions } from './code';
+import { confirmWithEnvFiles, withEnvFiles } from './env-files';
 import type { Output } from './log';
 import { readSettings } from './settings';
 import { isUncertain } from './tree/items';
@@ -133,9 +134,10 @@ export async function planWithProgress(target: RollbackTarget, request?: PlanReq
 export async function planOrOffer(
   context: RollbackContext,
   target: RollbackTarget,
-  request: PlanRequest = {},
+  requested: PlanRequest = {},
   within?: { progress: Progress; token: vscode.CancellationToken },
 ): Promise<RollbackPlan> {
+  const request = withEnvFiles(target.source.kind, context.prompter(), requested);
   try {
     return await planWithProgress(target, request, within);
   } catch (error) {
@@ -206,7 +208,7 @@ export async function confirmPlan(context: RollbackContext, plan: RollbackPlan):
   // What the move does to the code is the question an incident asks first: right after the summary.
   const code = codeChangeLines(plan.codeChange, plan.codeChangeUnknown);
   const detail = [plan.summary, ...(code.length ? ['', ...code] : []), '', ...overview, '', 'Every command of the plan is in the Deploy Rollback output.'].map(shortenShaVersions).join('\n');
-  if (!(await prompter.confirm(message, detail, words.title))) return false;
+  if (!(await confirmWithEnvFiles(prompter, context.output, plan, message, detail, words.title))) return false;
   if (!isProtected(plan.environment)) return true;
   const typed = await prompter.input({
     title: `${plan.environment} is a protected environment`,

@@ -10,6 +10,8 @@ export interface PickItem<T> extends vscode.QuickPickItem {
  */
 export interface Prompter {
   confirm(message: string, detail: string, action: string): Promise<boolean>;
+  /** A modal with several actions (the first one focused): the one chosen, undefined when dismissed. */
+  choose?(message: string, detail: string, actions: string[]): Promise<string | undefined>;
   /** Typed confirmation for protected environments: resolves to what the user typed. */
   input(options: vscode.InputBoxOptions): Promise<string | undefined>;
   pick<T>(items: PickItem<T>[], options: vscode.QuickPickOptions): Promise<PickItem<T> | undefined>;
@@ -23,6 +25,9 @@ export const windowPrompter: Prompter = {
   async confirm(message, detail, action) {
     const answer = await vscode.window.showWarningMessage(message, { modal: true, detail }, action);
     return answer === action;
+  },
+  async choose(message, detail, actions) {
+    return vscode.window.showWarningMessage(message, { modal: true, detail }, ...actions);
   },
   async input(options) {
     return vscode.window.showInputBox({ ignoreFocusOut: true, ...options });

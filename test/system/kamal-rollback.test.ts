@@ -11,11 +11,12 @@ import * as path from 'node:path';
 import { DeployRollbackError, silentReporter } from '../../src/core/model';
 import { loadKamalConfig } from '../../src/core/kamal/config/read';
 import { readKamalInventory } from '../../src/core/kamal/hosts/inventory';
-import { executeKamalRollback, planKamalRollback } from '../../src/core/kamal/rollback';
+import { agreeToWriteEnvFiles, executeKamalRollback, planKamalRollback } from '../../src/core/kamal/rollback';
 import type { KamalConfig } from '../../src/core/kamal/config/types';
 import type { InspectableSessionPool } from '../../src/core/ssh/pool';
 import { requireHostsOrSkip, startHosts, type TestHost, type TestHosts } from '../hosts/harness';
 import { holdDeployLock, realPool, sessionsFor, writeDeployYml } from './kamal-hosts';
+import { sshTargetFor } from '../../src/core/kamal/ssh-target';
 
 /** A deploy.yml for `service` on the harness hosts, role web behind kamal-proxy. */
 async function writeConfig(root: string, hosts: TestHosts, service: string, extra: string[] = [], servers?: string[]): Promise<KamalConfig> {
@@ -167,6 +168,45 @@ describe('kamal rollback on real hosts', function () {
       // The trap ended the stopped worker at once with 0: docker stop did not have to kill it.
       assert.equal(await dockerOk(hosts, third, ['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', `${service}-jobs-${from}`]), 'exited 0');
     }
+  });
+
+  it('a secret rotated locally: after agreeing, the rollback writes the env file as Kamal does and boots the target with the new value', async () => {
+    const service = 'chatenv';
+    const [first] = appHosts;
+    const seeded = 'RAILS_LOG_LEVEL=info\nSECRET_KEY_BASE=seeded-not-a-real-secret\nDB_PASSWORD=pa$$ "word"\n';
+    await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2', hosts: [first], envFileContent: seeded });
+    const servers = ['  web:', '    hosts:', `      - ${first.address}`];
+    const config = await writeConfig(root, hosts, service, [], [...servers, 'env:', '  clear:', '    RAILS_LOG_LEVEL: info', '  secret:', '    - SECRET_KEY_BASE', '    - DB_PASSWORD:DB_PASSWORD_PROD']);
+    // Rotated here, not deployed: one value from a command (as password managers are read), one plain.
+    await fs.mkdir(path.join(root, service, '.kamal'), { recursive: true });
+    await fs.writeFile(path.join(root, service, '.kamal', 'secrets'), 'SECRET_KEY_BASE=$(printf \'rotated-%s\' "$ROTATION")\nDB_PASSWORD_PROD=\'pa$$ "word"\'\n');
+    const { sessions, commands } = sessionsFor(pool, config);
+    const asked: string[][] = [];
+    const plan = await planKamalRollback({
+      config,
+      sessions,
+      targetVersion: 'v1',
+      performer: 'system-test',
+      envFiles: { allowCommands: (files) => (asked.push(files), true), processEnv: { PATH: process.env.PATH, ROTATION: '2' } },
+    });
+    assert.deepEqual(asked, [['.kamal/secrets']]);
+    assert.equal(commands.filter((entry) => entry.host === first.address).length, 1, 'the hashes came with the checks, in one exchange');
+    // Kamal's env file holds secrets only: the clear RAILS_LOG_LEVEL goes on the docker run line.
+    assert.deepEqual(plan.detail.envFiles?.differences.map((entry) => [entry.host, entry.keys]), [[first.address, ['SECRET_KEY_BASE', 'RAILS_LOG_LEVEL']]]);
+    const shown = [...plan.lines, ...(plan.overview ?? []), JSON.stringify(plan.detail), ...commands.map((entry) => entry.command)].join('\n');
+    assert.ok(!shown.includes('rotated-2') && !shown.includes('seeded-not-a-real-secret') && !shown.includes('"word"'), 'no value in the plan or on the wire');
+    agreeToWriteEnvFiles(plan);
+    // The pool's own sessions: the upload needs their SFTP channel.
+    const result = await executeKamalRollback(plan, { sessions: (host) => pool.session(sshTargetFor(config, host)), reporter: silentReporter, runHooks: false });
+    assert.equal(result.ok, true, result.message);
+    const file = path.join(first.home, '.kamal', 'apps', service, 'env', 'roles', 'web.env');
+    assert.equal(await fs.readFile(file, 'utf8'), 'SECRET_KEY_BASE=rotated-2\nDB_PASSWORD=pa$$ "word"\n');
+    assert.equal((await fs.stat(file)).mode & 0o777, 0o600);
+    const env = JSON.parse(await dockerOk(hosts, first, ['inspect', '--format', '{{json .Config.Env}}', `${service}-web-v1`])) as string[];
+    assert.ok(env.includes('SECRET_KEY_BASE=rotated-2') && env.includes('DB_PASSWORD=pa$$ "word"') && env.includes('RAILS_LOG_LEVEL=info'), env.join(' '));
+    // Planned again: the file on the host is what Kamal would write.
+    const again = await planKamalRollback({ config, sessions, targetVersion: 'v2', performer: 'system-test', envFiles: { allowCommands: () => true, processEnv: { PATH: process.env.PATH, ROTATION: '2' } } });
+    assert.deepEqual(again.detail.envFiles?.differences, []);
   });
 
   it('reboots the running version like Kamal when it is the target', async () => {

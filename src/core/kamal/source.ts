@@ -212,10 +212,11 @@ export class KamalSource implements ReleaseSource {
       signal,
       reporter: this.reporter,
       takeLock: request.runsAtOnce === true,
-      recentRead: request.runsAtOnce || request.dryRun ? undefined : await this.recentInventory(config),
+      recentRead: request.runsAtOnce || request.dryRun || request.envFiles ? undefined : await this.recentInventory(config),
       scope: request.kamal?.scope,
       skipHooks: request.kamal?.skipHooks,
       lockWait: request.kamal?.lockWait,
+      ...(request.envFiles ? { envFiles: { ...request.envFiles, processEnv: this.deps.env } } : {}),
     });
     this.planConfigs.set(plan, config);
     await this.deps.code?.attachKamalCodeChange(this.location, plan, signal);

@@ -57,16 +57,18 @@ export function canUpload(session: HostSession): session is HostSession & SftpCa
 /**
  * Creates `directory` (an existing one is fine) and writes the files into it, then sets each mode
  * explicitly: a create's mode passes through the server's umask and an existing file keeps its own.
+ * Without a directory mode the directory is taken as made (`mkdir -p` before) and left as it is.
  */
-export async function uploadFiles(session: HostSession, directory: { path: string; mode: number }, files: UploadFile[], timeoutMs = 60_000): Promise<void> {
+export async function uploadFiles(session: HostSession, directory: { path: string; mode?: number }, files: UploadFile[], timeoutMs = 60_000): Promise<void> {
   if (!canUpload(session)) throw new Error(`the connection to ${session.host} cannot upload files (no SFTP)`);
   const sftp = await session.sftp();
   try {
-    await call(`creating ${directory.path}`, (done) => sftp.mkdir(directory.path, { mode: directory.mode }, (error) => done(error && !/exist|failure/i.test(error.message) ? error : null)), timeoutMs);
+    const folderMode = directory.mode;
+    if (folderMode !== undefined) await call(`creating ${directory.path}`, (done) => sftp.mkdir(directory.path, { mode: folderMode }, (error) => done(error && !/exist|failure/i.test(error.message) ? error : null)), timeoutMs);
     for (const file of files) await call(`uploading ${file.remotePath}`, (done) => sftp.writeFile(file.remotePath, file.content, { mode: file.mode }, done), timeoutMs);
     // Sent together: one round trip for every mode.
     await Promise.all([
-      call(`setting the mode of ${directory.path}`, (done) => sftp.chmod(directory.path, directory.mode, done), timeoutMs),
+      ...(folderMode !== undefined ? [call(`setting the mode of ${directory.path}`, (done) => sftp.chmod(directory.path, folderMode, done), timeoutMs)] : []),
       ...files.map((file) => call(`setting the mode of ${file.remotePath}`, (done) => sftp.chmod(file.remotePath, file.mode, done), timeoutMs)),
     ]);
   } finally {

@@ -6,6 +6,7 @@ import type { Reporter } from '../../../src/core/model';
 import type { ExecOptions, ExecResult, HostSession } from '../../../src/core/ssh/types';
 import type { SftpChannel } from '../../../src/core/ssh/sftp';
 import { emptyConfig } from '../../../src/core/kamal/config/read';
+import { lineHash } from '../../../src/core/kamal/commands/env-file';
 import type { KamalConfig, KamalProxy, KamalRole } from '../../../src/core/kamal/config/types';
 
 export function proxyConfig(overrides: Partial<KamalProxy> = {}): KamalProxy {
@@ -74,6 +75,8 @@ export class FakeHost implements HostSession {
   containers: FakeContainer[] = [];
   lock?: string;
   envFiles = new Set<string>();
+  /** Role → the env file's text (a role in envFiles without one holds Kamal's empty file, "\n"). */
+  envContents = new Map<string, string>();
   /** Every exchange as sent (a fused one whole); `commands` has its steps. */
   exchanges: string[] = [];
   audit: string[] = [];
@@ -288,6 +291,12 @@ export class FakeHost implements HostSession {
       if (this.lock === undefined) return this.fail('rm: cannot remove: No such file or directory');
       this.lock = undefined;
       return this.ok();
+    }
+    if ((match = /^if test -f \.kamal\/apps\/\S+\/env\/roles\/(\S+)\.env; then echo yes; while .* printf '%s\\n%s' ([0-9a-f]+) "\$l" \| sha256sum \| cut -c1-64; done < \S+; else echo no; fi$/s.exec(command))) {
+      if (!this.envFiles.has(match[1])) return this.ok('no\n');
+      const nonce = match[2];
+      const lines = (this.envContents.get(match[1]) ?? '\n').split('\n').filter((line) => line !== '' && !line.startsWith('#'));
+      return this.ok(`yes\n${lines.map((line) => `${line.split('=')[0]}\t${lineHash(nonce, line)}\n`).join('')}`);
     }
     if ((match = /^test -f \.kamal\/apps\/\S+\/env\/roles\/(\S+)\.env && echo yes \|\| echo no$/.exec(command))) {
       return this.ok(this.envFiles.has(match[1]) ? 'yes\n' : 'no\n');

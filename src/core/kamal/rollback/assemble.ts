@@ -7,7 +7,7 @@ import { makeRunDirectory } from '../commands/app';
 import { recordAudit } from '../commands/auditor';
 import { AUTOMATIC_DEPLOY_LOCK_MESSAGE, acquireLock, lockDirectory, lockStatus, releaseLock, utcIso8601 } from '../commands/lock';
 import { runMark, thisRun, type LockRun } from '../commands/lock-run';
-import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './types';
+import type { KamalEnvFileDifference, KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './types';
 import type { KamalConfig } from '../config/types';
 
 /**
@@ -42,6 +42,7 @@ export function assemblePlan(args: {
   hooks: KamalHookPlan[];
   lockVersion: string;
   errorPages?: KamalPlanDetail['errorPages'];
+  envFiles?: KamalPlanDetail['envFiles'];
 }): RollbackPlan<KamalPlanDetail> {
   const { config, hostPlans } = args;
   const steps = hostPlans.flatMap((host) => host.steps);
@@ -76,6 +77,7 @@ export function assemblePlan(args: {
     hooks: args.hooks,
     hooksCwd: projectRoot(config),
     ...(args.errorPages ? { errorPages: args.errorPages } : {}),
+    ...(args.envFiles ? { envFiles: args.envFiles } : {}),
     plannedAt,
   };
   const to = targets.join(', ');
@@ -103,6 +105,7 @@ function overviewLines(detail: KamalPlanDetail): string[] {
   const assetRoles = [...new Set(detail.hostPlans.flatMap((host) => host.steps).filter((step) => step.commands.extractAssets).map((step) => step.role))];
   if (assetRoles.length > 0) lines.push(`Assets (${assetRoles.join(', ')}): both versions' files are served during the switch; other versions' asset folders are removed after.`);
   if (detail.errorPages) lines.push(`Error pages: ${detail.errorPages.files.length ? detail.errorPages.files.map((file) => file.name).join(', ') : 'none found'} uploaded to every host first.`);
+  lines.push(...envFilesOverview(detail));
   const hooks = detail.hooks.filter((hook) => hook.present).map((hook) => hook.name);
   lines.push(`Deploy lock on ${detail.primaryHost}; hooks: ${hooks.length ? hooks.join(', ') : 'none'}.`);
   lines.push('The old containers keep serving until the new ones are healthy.');
@@ -209,8 +212,85 @@ function whatHappens(detail: KamalPlanDetail): string[] {
   });
   lines.push(`${number++}. Tag ${detail.repository}:${detail.hostPlans[0]?.tagVersion ?? ''} as ${detail.repository}:${config.destination ? `latest-${config.destination}` : 'latest'} on every host, so Kamal reads it as the current version, and release the lock.`);
   lines.push('If a new container fails its health check, its logs are shown, it is stopped, and the old version keeps serving there.');
-  lines.push("The role env files already on the hosts are reused: no secret is read or sent (Kamal would re-write them from .kamal/secrets).");
+  lines.push(...envFilesProse(detail));
   return lines;
+}
+
+/** `web: A, B on web-1, web-2; jobs: A on web-3`: hosts with the same differing keys of a role together. */
+function differenceList(differences: KamalEnvFileDifference[]): string {
+  const groups = new Map<string, { role: string; keys: string[]; hosts: string[] }>();
+  for (const entry of differences) {
+    const id = `${entry.role}\n${entry.keys.join('\n')}`;
+    const group = groups.get(id) ?? { role: entry.role, keys: entry.keys, hosts: [] };
+    group.hosts.push(entry.host);
+    groups.set(id, group);
+  }
+  return [...groups.values()].map((group) => `${group.role}: ${group.keys.join(', ')} on ${group.hosts.join(', ')}`).join('; ');
+}
+
+/** What the plan says about the role env files: reused unread, as Kamal would write them, or which keys differ and what happens. */
+function envFilesProse(detail: KamalPlanDetail): string[] {
+  const env = detail.envFiles;
+  if (!env) return ["The role env files already on the hosts are reused: no secret is read or sent (Kamal would re-write them from .kamal/secrets)."];
+  const from = `the current config${env.secretsFiles.length ? ` and ${env.secretsFiles.join(', ')}` : ' (no secrets file)'}`;
+  const lines: string[] = [];
+  if (env.differences.length === 0) lines.push(`The role env files on the hosts hold what Kamal would write from ${from}${env.notCompared.length ? ' for every key compared' : ''}: kept as they are.`);
+  else {
+    const target = detail.hostPlans[0]?.tagVersion ?? 'the target';
+    lines.push(`The role env files differ from what Kamal would write from ${from}, in the keys ${differenceList(env.differences)}.`);
+    const unwritable = env.differences.filter((entry) => entry.content === undefined);
+    if (env.write) {
+      lines.push(`As Kamal's rollback does, they are written (mode 0600) before any switch, so ${target} boots with the current values${unwritable.length ? `; except on ${unwritable.map((entry) => `${entry.host} (${entry.role})`).join(', ')}, kept because not every value is known here` : ''}.`);
+    } else {
+      lines.push(`They are kept as the last deploy left them, so ${target} boots with those values where Kamal's rollback would write and boot with the current ones. Agree to write them as Kamal does (CLI: --write-env-files).`);
+    }
+  }
+  for (const reason of env.notCompared) lines.push(`Env files not compared: ${reason}.`);
+  return lines;
+}
+
+/** The confirmation's line: which keys differ, and whether they are written. */
+function envFilesOverview(detail: KamalPlanDetail): string[] {
+  const env = detail.envFiles;
+  if (!env) return [];
+  const lines: string[] = [];
+  if (env.differences.length > 0) lines.push(`Env files differ from Kamal's (${differenceList(env.differences)}): ${env.write ? 'written as Kamal does first' : 'kept as they are'}.`);
+  if (env.notCompared.length > 0) lines.push(`Env files not all compared: ${env.notCompared.join('; ')}.`);
+  return lines;
+}
+
+/** The writes in the command list, where Kamal makes them (each boot; here all before the first switch). */
+function envFilesCommands(detail: KamalPlanDetail, command: (where: string, text: string) => void, lines: string[]): void {
+  const env = detail.envFiles;
+  if (!env?.write) return;
+  for (const entry of env.differences) {
+    if (entry.content === undefined) continue;
+    command(`[ssh ${entry.host}]`, env.makeDirectory);
+    lines.push(`  [sftp ${entry.host}] write ${entry.path} (mode 0600) as Kamal renders it; keys that differ: ${entry.keys.join(', ')}`);
+  }
+}
+
+/**
+ * The user agreed to write the differing env files (the VS Code confirmation's choice): the plan
+ * says so, and the executor writes them.
+ */
+export function agreeToWriteEnvFiles(plan: RollbackPlan<KamalPlanDetail>): void {
+  const env = plan.detail.envFiles;
+  if (!env || env.write || env.differences.length === 0) return;
+  const replace = (lines: string[], before: string[], after: string[]): string[] => {
+    const at = lines.findIndex((_, index) => before.every((line, offset) => lines[index + offset] === line));
+    return at < 0 || before.length === 0 ? lines : [...lines.slice(0, at), ...after, ...lines.slice(at + before.length)];
+  };
+  const prose = () => envFilesProse(plan.detail).flatMap((line) => wrapText(line)).map(redactSecrets);
+  const overview = () => envFilesOverview(plan.detail).map(redactSecrets);
+  const before = { prose: prose(), overview: overview() };
+  env.write = true;
+  const commands: string[] = [];
+  envFilesCommands(plan.detail, (where, text) => commands.push(...wrapCommand(`${where} ${text}`, '  ')), commands);
+  plan.lines = replace(plan.lines, before.prose, prose());
+  const hookLine = plan.lines.findIndex((line) => line.startsWith('  [local] hook pre-deploy:'));
+  if (hookLine >= 0) plan.lines.splice(hookLine + 1, 0, ...commands.map(redactSecrets));
+  if (plan.overview) plan.overview = replace(plan.overview, before.overview, overview());
 }
 
 function planLines(detail: KamalPlanDetail): string[] {
@@ -235,6 +315,7 @@ function planLines(detail: KamalPlanDetail): string[] {
   command(`[ssh ${detail.primaryHost}]`, `${detail.commands.makeRunDirectory} && ${detail.commands.acquireLock}`);
   if (others.length > 0) command(`[ssh ${others.join(', ')}]`, detail.commands.makeRunDirectory);
   lines.push(`  ${hook('pre-deploy')}`);
+  envFilesCommands(detail, command, lines);
   if (detail.errorPages) {
     for (const host of detail.hostPlans) {
       for (const directory of new Set(host.steps.map((step) => step.commands.errorPagesDirectory).filter((entry): entry is string => entry !== undefined))) {

@@ -9,3 +9,4 @@ export { planKamalRollback, KamalLockHeldError, type PlanKamalRollbackInput } fr
 export { executeKamalRollback, type ExecuteKamalRollbackDeps, type KamalRollbackResult } from './execute';
 export { assemblePlan } from './assemble';
 export { literalPattern, resolveKamalScope, splitScopeList, describeScopeRequest, type KamalScope, type KamalScopeRequest } from './scope';
+export { agreeToWriteEnvFiles } from './assemble';

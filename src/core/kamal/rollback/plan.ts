@@ -33,6 +33,7 @@ import { factsFromInventory, leftoverCopy, needsOthersStopped, readHosts, readHo
 import type { KamalInventory } from '../hosts/inventory';
 import { bootGroups, buildHostPlan, hostsInBootOrder, stopTimeout } from './steps';
 import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './types';
+import { compareEnvFiles, prepareEnvCheck, type EnvCheck, type EnvFilesRequest } from './env-check';
 import type { KamalConfig } from '../config/types';
 import { describeScopeRequest, resolveKamalScope, scopedConfig, scopeLines, type KamalScope, type KamalScopeRequest } from './scope';
 
@@ -67,6 +68,12 @@ export interface PlanKamalRollbackInput {
    * `intervalMs` until it is free, for at most `timeoutMs`; cancelled by `signal`.
    */
   lockWait?: { timeoutMs: number; intervalMs: number };
+  /**
+   * Compare each role's env file on the hosts with what Kamal's rollback would write (current
+   * config and .kamal/secrets), in the pre-flight's own exchange: the plan then says which keys
+   * differ. Planning reads the hosts then, even with `recentRead`.
+   */
+  envFiles?: EnvFilesRequest;
 }
 
 /** The plan was refused because someone else holds the deploy lock (what `--lock-wait` waits out). */
@@ -79,6 +86,7 @@ export class KamalLockHeldError extends DeployRollbackError {
     super(message, 'lock');
   }
 }
+
 
 
 /**
@@ -255,7 +263,8 @@ async function planInScope(input: PlanKamalRollbackInput, scope: KamalScope, hos
     input.takeLock === true && input.targetVersion !== undefined && !hooks.some((hook) => hook.name === 'pre-connect' && hook.present)
       ? { holder: identity.lockHolder, lockedAt: utcIso8601(), version: input.targetVersion, message: lockMessageFor('rollback', input.targetVersion) }
       : undefined;
-  const known = !lockTaken && input.recentRead ? factsFromInventory(config, input.recentRead) : undefined;
+  const envCheck = input.envFiles ? await prepareEnvCheck(config, input.envFiles, input.signal, reporter) : undefined;
+  const known = !lockTaken && !envCheck && input.recentRead ? factsFromInventory(config, input.recentRead) : undefined;
   if (known) {
     const readAt = new Date(input.recentRead!.readAt);
     const when = `${readAt.toISOString().slice(11, 19)} UTC, ${Math.max(0, Math.round((Date.now() - readAt.getTime()) / 1000))} s ago`;
@@ -264,7 +273,7 @@ async function planInScope(input: PlanKamalRollbackInput, scope: KamalScope, hos
       const value = known.find((facts) => facts.host === host);
       return value ? { status: 'fulfilled', value } : { status: 'rejected', reason: new Error('not in the recent read') };
     });
-    const plan = await planFromFacts(input, { hosts, groups, primaryHost, identity, hooks, settled, reporter });
+    const plan = await planFromFacts(input, { hosts, groups, primaryHost, identity, hooks, settled, reporter, envCheck });
     plan.lines.unshift(`Planned from the hosts as read at ${when}; when the deploy lock is taken they are read again, and the run stops (nothing changed) if this plan no longer fits.`, '');
     return plan;
   }
@@ -279,15 +288,15 @@ async function planInScope(input: PlanKamalRollbackInput, scope: KamalScope, hos
     return result;
   };
   if (!lockTaken) {
-    const settled = await readHosts(config, hosts, primaryHost, read);
+    const settled = await readHosts(config, hosts, primaryHost, read, undefined, envCheck?.nonce);
     input.signal?.throwIfAborted();
-    return planFromFacts(input, { hosts, groups, primaryHost, identity, hooks, settled, reporter });
+    return planFromFacts(input, { hosts, groups, primaryHost, identity, hooks, settled, reporter, envCheck });
   }
-  const locked = await readHostsTakingLock(config, hosts, primaryHost, lockTaken, read);
+  const locked = await readHostsTakingLock(config, hosts, primaryHost, lockTaken, read, envCheck?.nonce);
   const { settled, held } = locked;
   try {
     input.signal?.throwIfAborted();
-    const plan = await planFromFacts(input, { hosts, groups, primaryHost, identity, hooks, settled, reporter, lockTaken });
+    const plan = await planFromFacts(input, { hosts, groups, primaryHost, identity, hooks, settled, reporter, lockTaken, envCheck });
     // An unreachable host or someone else's lock was refused by planFromFacts already.
     if (held !== true) throw new DeployRollbackError(`Cannot roll back ${label(config)}, nothing was changed: ${locked.refusal ?? `could not take the deploy lock on ${primaryHost}`}.`, 'lock');
     if (locked.unprepared.length > 0) throw new DeployRollbackError(`Cannot roll back ${label(config)}, nothing was changed: could not prepare ${locked.unprepared.join('; ')}.`, 'prepare');
@@ -342,6 +351,7 @@ async function planFromFacts(
     settled: PromiseSettledResult<HostFacts>[];
     reporter: Reporter;
     lockTaken?: LockDetails;
+    envCheck?: EnvCheck;
   },
 ): Promise<RollbackPlan<KamalPlanDetail>> {
   const { config } = input;
@@ -387,7 +397,8 @@ async function planFromFacts(
 
   const errorPages = hasErrorPages(config) ? { makeDirectory: makeErrorPagesDirectory(config), files: await readErrorPages(config, projectRoot(config)) } : undefined;
   const kind = targetDirection(config, facts, target) === 'forward' ? 'roll-forward' : 'rollback';
-  const plan = assemblePlan({ config, kind, hosts, groups, primaryHost, hostPlans, identity, hooks, lockVersion: target, errorPages });
+  const envFiles = args.envCheck ? compareEnvFiles(config, hostPlans, facts, args.envCheck, input.envFiles?.write === true) : undefined;
+  const plan = assemblePlan({ config, kind, hosts, groups, primaryHost, hostPlans, identity, hooks, lockVersion: target, errorPages, envFiles });
   if (args.lockTaken) plan.detail.lockTaken = args.lockTaken;
   for (const step of hostPlans.flatMap((host) => host.steps)) {
     if (step.commands.stopOthers) plan.lines.push(`[ssh ${step.host}] ${step.role}: once ${target} serves, stop what an interrupted run left running beside it (other versions, _replaced_ copies): ${step.commands.stopOthers}`);

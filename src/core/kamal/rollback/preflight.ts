@@ -12,6 +12,7 @@ import { containerName, envFileExists, latestImageContainerName, listRoleContain
 import { acquireLock, decodeLockTransport, describeLock, lockDirectoryPresent, lockStatusEncoded, parseLockDetails, releaseAdvice, releaseLockCommand, staleLockAdvice, unreadableLock, type LockDetails } from '../commands/lock';
 import { goneRunAdvice } from '../commands/lock-run';
 import { customCertificate, tlsFiles } from '../commands/proxy';
+import { envFileHashes, parseEnvFileHashes } from '../commands/env-file';
 import type { KamalInventory } from '../hosts/inventory';
 import { MARK, STATUS_ECHO, concurrent, parseSections, section } from './sections';
 import { abortError, errorText, HostUnreachable } from './runner';
@@ -33,6 +34,8 @@ export interface RoleFacts {
   containers: ListedContainer[];
   current?: string;
   envFile: boolean;
+  /** With the env file check: each key's salted line hash as the host has it (undefined: not read, or unreadable). */
+  envHashes?: Map<string, string>;
   /** Custom TLS files the last deploy should have left on the host, missing now. */
   missingTls: string[];
   errors: string[];
@@ -54,7 +57,7 @@ export interface HostFacts {
  * tags) at the same time, then the env files, TLS files and (primary) the lock; `prepare` runs
  * last.
  */
-export function preflightScript(config: KamalConfig, host: string, primary: boolean, prepare?: string): string {
+export function preflightScript(config: KamalConfig, host: string, primary: boolean, prepare?: string, envNonce?: string): string {
   const queries: [string, string][] = [];
   const parts: string[] = [];
   for (const role of rolesOnHost(config, host)) {
@@ -62,7 +65,8 @@ export function preflightScript(config: KamalConfig, host: string, primary: bool
     // version (the newest active container): one docker call each fewer per role.
     queries.push([`list ${role.name}`, quoteArgv(listRoleContainers(config, role.name))]);
     queries.push([`current ${role.name}`, latestImageContainerName(config, role.name)]);
-    parts.push(section(`env ${role.name}`, envFileExists(config, role.name)));
+    // With a nonce, the same answer (yes/no) followed by each line's salted hash, never a value.
+    parts.push(section(`env ${role.name}`, envNonce !== undefined ? envFileHashes(config, role.name, envNonce) : envFileExists(config, role.name)));
     if (role.proxy && customCertificate(config, role.name)) {
       // Prints the certificate files the last deploy should have left, that are missing.
       parts.push(section(`tls ${role.name}`, tlsFiles(config, role.name).host.map((file) => `test -f ${file} || echo ${file}`).join(' ; ')));
@@ -89,7 +93,7 @@ function parseDockerTime(text: string): number {
 
 const running = (container: ListedContainer): boolean => container.state === 'running' || container.state === 'restarting';
 
-export function parseHostFacts(config: KamalConfig, host: string, primary: boolean, stdout: string, stderr: string): HostFacts {
+export function parseHostFacts(config: KamalConfig, host: string, primary: boolean, stdout: string, stderr: string, envNonce?: string): HostFacts {
   const sections = parseSections(stdout);
   const facts: HostFacts = { host, roles: [] };
   const failure = (name: string): string | undefined => {
@@ -125,6 +129,7 @@ export function parseHostFacts(config: KamalConfig, host: string, primary: boole
       containers,
       current: currentName ? versionFromName(config, role.name, currentName) : undefined,
       envFile: envLines.includes('yes'),
+      ...(envNonce !== undefined && envLines.includes('yes') && sections.get(`env ${role.name}`)?.rc === 0 ? { envHashes: parseEnvFileHashes(envLines) } : {}),
       missingTls,
       errors,
     });
@@ -262,11 +267,11 @@ export function changesSince(detail: KamalPlanDetail, facts: HostFacts[]): strin
 export type ReadHost = (host: string, script: string) => Promise<ExecResult>;
 
 /** Every host's facts, read in parallel, one exchange each; `prepareOn` a host's line runs last there. */
-export function readHosts(config: KamalConfig, hosts: string[], primaryHost: string, read: ReadHost, prepareOn?: (host: string) => string): Promise<PromiseSettledResult<HostFacts>[]> {
+export function readHosts(config: KamalConfig, hosts: string[], primaryHost: string, read: ReadHost, prepareOn?: (host: string) => string, envNonce?: string): Promise<PromiseSettledResult<HostFacts>[]> {
   return Promise.allSettled(
     hosts.map(async (host) => {
-      const result = await read(host, preflightScript(config, host, host === primaryHost, prepareOn?.(host)));
-      return parseHostFacts(config, host, host === primaryHost, result.stdout, result.stderr);
+      const result = await read(host, preflightScript(config, host, host === primaryHost, prepareOn?.(host), envNonce));
+      return parseHostFacts(config, host, host === primaryHost, result.stdout, result.stderr, envNonce);
     }),
   );
 }
@@ -289,9 +294,9 @@ export interface LockedRead {
  * holds it, whatever was read). Planning takes it so when the run follows at once; the run, when
  * planning did not.
  */
-export async function readHostsTakingLock(config: KamalConfig, hosts: string[], primaryHost: string, lock: LockDetails, read: ReadHost): Promise<LockedRead> {
+export async function readHostsTakingLock(config: KamalConfig, hosts: string[], primaryHost: string, lock: LockDetails, read: ReadHost, envNonce?: string): Promise<LockedRead> {
   const made = quoteArgv(makeRunDirectory());
-  const settled = await readHosts(config, hosts, primaryHost, read, (host) => (host === primaryHost ? `${made} && ${acquireLock(config, lock)}` : made));
+  const settled = await readHosts(config, hosts, primaryHost, read, (host) => (host === primaryHost ? `${made} && ${acquireLock(config, lock)}` : made), envNonce);
   const primary = settled[hosts.indexOf(primaryHost)];
   const answered = primary?.status === 'fulfilled' ? primary.value : undefined;
   const unprepared = settled.flatMap((entry, index) => {

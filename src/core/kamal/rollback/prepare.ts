@@ -8,10 +8,11 @@ import type { UploadFile } from '../../ssh/sftp';
 import { syncAssetVolumes } from '../commands/assets';
 import { ERROR_PAGE_FILE_MODE, ERROR_PAGES_FOLDER_MODE } from '../commands/error-pages';
 import { versionFromName } from '../commands/app';
+import { ENV_FILE_MODE } from '../commands/env-file';
 import type { KamalPlanDetail, KamalRoleStep } from './types';
 
 export type RunOnHost = (host: string, command: string, what: string) => Promise<ExecResult>;
-export type UploadToHost = (host: string, directory: { path: string; mode: number }, files: UploadFile[]) => Promise<void>;
+export type UploadToHost = (host: string, directory: { path: string; mode?: number }, files: UploadFile[]) => Promise<void>;
 
 function lastLine(text: string): string {
   return text.trim().split('\n').slice(-1)[0] ?? '';
@@ -26,6 +27,12 @@ export async function prepareHosts(detail: KamalPlanDetail, run: RunOnHost, repo
   const failures: string[] = [];
   await Promise.all(
     detail.hostPlans.map(async (host) => {
+      try {
+        await writeEnvFiles(detail, host.host, run, reporter, upload);
+      } catch (error) {
+        failures.push(`${host.host}: env files: ${error instanceof Error ? error.message : String(error)}`);
+        return;
+      }
       const pages = detail.errorPages;
       const directories = [...new Set(host.steps.map((step) => step.commands.errorPagesDirectory).filter((entry): entry is string => entry !== undefined))];
       if (pages && pages.files.length > 0) {
@@ -62,6 +69,24 @@ export async function prepareHosts(detail: KamalPlanDetail, run: RunOnHost, repo
     }),
   );
   if (failures.length > 0) throw new Error(`Nothing was switched: preparing the hosts failed: ${failures.join('; ')}`);
+}
+
+/**
+ * The differing role env files, written as Kamal's boot does (`mkdir -p` of the env folder, then
+ * the file with mode 0600) when the user agreed. The content is only ever handed to the upload.
+ */
+async function writeEnvFiles(detail: KamalPlanDetail, host: string, run: RunOnHost, reporter: Reporter, upload?: UploadToHost): Promise<void> {
+  const env = detail.envFiles;
+  if (!env?.write) return;
+  const files = env.differences.filter((entry) => entry.host === host && entry.content !== undefined);
+  if (files.length === 0) return;
+  const made = await run(host, env.makeDirectory, 'create the env folder');
+  if (made.code !== 0) throw new Error(`creating the env folder failed (exit ${made.code}${made.stderr.trim() ? `: ${lastLine(made.stderr)}` : ''})`);
+  if (!upload) throw new Error('no way to upload files to the host');
+  for (const file of files) {
+    reporter.step(`[sftp ${host}] ${file.role}: writing ${file.path} as Kamal does (mode 0600); keys that differed: ${file.keys.join(', ')}`);
+    await upload(host, { path: file.path.slice(0, file.path.lastIndexOf('/')) }, [{ remotePath: file.path, content: Buffer.from(file.content!.reveal(), 'utf8'), mode: ENV_FILE_MODE }]);
+  }
 }
 
 /** Kamal's clean-up after an old version stopped; a failure is reported, the new version already serves. */

@@ -1,5 +1,6 @@
 import type { KamalConfig } from '../config/types';
 import type { KamalScope } from './scope';
+import type { SecretText } from '../config/secrets';
 
 /** One role on one host: what the executor runs there, in order. */
 export interface KamalRoleStep {
@@ -108,6 +109,8 @@ export interface KamalPlanDetail {
   lockRewrite?: string;
   /** error_pages_path's 4??.html/5??.html, read when planning; uploaded to every host before any switch. */
   errorPages?: { makeDirectory: string; files: { name: string; content: Buffer }[] };
+  /** The role env files compared with what Kamal would write (current config and .kamal/secrets); absent when not compared. */
+  envFiles?: KamalEnvFilesPlan;
   /** ISO 8601 time the plan was made. */
   plannedAt: string;
   /** Kamal's `--roles`/`--hosts`/`--primary` as resolved: what the run touches and what it leaves as it is. */
@@ -116,7 +119,33 @@ export interface KamalPlanDetail {
   hooksSkipped?: boolean;
 }
 
+/** One role's env file on one host that differs from what Kamal's rollback would write. */
+export interface KamalEnvFileDifference {
+  host: string;
+  role: string;
+  path: string;
+  /** Keys whose line differs (changed, missing on the host, or only there): never values. */
+  keys: string[];
+  /** What Kamal would write, masked when shown; absent when a value is not known here. */
+  content?: SecretText;
+}
+
+export interface KamalEnvFilesPlan {
+  /** Salts the hashes the host prints for each env file line, so they mean nothing outside this plan. */
+  nonce: string;
+  /** The secrets files read, relative to the project root. */
+  secretsFiles: string[];
+  differences: KamalEnvFileDifference[];
+  /** Why some keys or files were not compared, each a sentence naming keys and hosts only. */
+  notCompared: string[];
+  /** The user agreed: the differing files that have content are written as Kamal does, before any switch. */
+  write: boolean;
+  /** Kamal's `ensure_env_directory`. */
+  makeDirectory: string;
+}
+
 export type KamalStepResult = 'rolled-back' | 'rolled-forward' | 'failed' | 'unreachable' | 'not-started' | 'cancelled';
+
 
 /** One role on one host after the run: a line of the result table. */
 export interface KamalHostOutcome {

@@ -1,0 +1,46 @@
+/**
+ * Kamal env files in VS Code: the request that compares them while planning (the secrets file's
+ * `$(...)` commands run only in a trusted workspace, with the setting on, after a question), and
+ * the offer to write differing files as Kamal's rollback does. The logic is in src/core.
+ */
+import * as vscode from 'vscode';
+import type { PlanRequest, RollbackPlan } from '../core/model';
+import { agreeToWriteEnvFiles, type KamalPlanDetail } from '../core/kamal/rollback';
+import type { Output } from './log';
+import type { Prompter } from './ui';
+
+/** Kamal plans compare the env files; gitops ones have none. */
+export function withEnvFiles(kind: string, prompter: Prompter, request: PlanRequest): PlanRequest {
+  if (kind !== 'kamal' || request.envFiles) return request;
+  const allowCommands = async (files: string[]): Promise<boolean> => {
+    if (!vscode.workspace.isTrusted) return false;
+    if (!vscode.workspace.getConfiguration('deployRollback').get<boolean>('kamal.runSecretCommands', false)) return false;
+    return prompter.confirm(
+      `Run the commands in ${files.join(', ')}?`,
+      'To compare the role env files with what Kamal would write, the $(...) commands of the secrets file run as Kamal runs them (each for at most 60 s). A password manager may ask you to sign in. No value is shown or logged. Without them, those keys are not compared.',
+      'Run Commands',
+    );
+  };
+  return { ...request, envFiles: { allowCommands } };
+}
+
+/**
+ * The plan's confirmation; when env files differ from what Kamal would write, with a second button
+ * that also writes them as Kamal does (Kamal's rollback always would). Prompters without a
+ * choice (test fakes) confirm as before and keep the files.
+ */
+export async function confirmWithEnvFiles(prompter: Prompter, output: Output, plan: RollbackPlan, message: string, detail: string, action: string): Promise<boolean> {
+  const kamalPlan = plan as RollbackPlan<KamalPlanDetail>;
+  const env = plan.source === 'kamal' ? kamalPlan.detail.envFiles : undefined;
+  if (!env || env.write || env.differences.length === 0 || !prompter.choose) return prompter.confirm(message, detail, action);
+  const writeAction = `${action} and Write Env Files`;
+  const offer = `"${writeAction}" first writes them as Kamal's rollback does (0600).`;
+  // The detail's last line points to the output; the offer goes just before it.
+  const lines = detail.split('\n');
+  const answer = await prompter.choose(message, [...lines.slice(0, -1), offer, ...lines.slice(-1)].join('\n'), [action, writeAction]);
+  if (answer === writeAction) {
+    agreeToWriteEnvFiles(kamalPlan);
+    output.channel.info('Env files: written as Kamal does before any switch.');
+  } else if (answer === action) output.channel.info('Env files: kept as they are (not agreed to write them).');
+  return answer === action || answer === writeAction;
+}
