@@ -100,19 +100,12 @@ describe('gitops releases in VS Code', function () {
   it('refreshes by itself when the repository gets a new deploy', async () => {
     const before = (await releaseNodes(await appNode('b')))[0]!.release.id;
     assert.notEqual(before, fixture.shas.b3);
-    let redraws = 0;
-    const subscription = api.tree.onDidChangeTreeData(() => redraws++);
-    try {
-      fixture.apply([{ kind: 'deploy', app: 'b', label: 'b3' }]);
-      // Nobody refreshes: the watcher on the repository does, and the view is told to redraw.
-      await waitFor(async () => (await releaseNodes(await appNode('b')))[0]!.release.id === fixture.shas.b3 || undefined, {
-        what: 'the tree to show b3 after a commit in the gitops repository',
-        timeoutMs: 15_000,
-      });
-      await waitFor(() => redraws > 0 || undefined, { what: 'a redraw of the view', timeoutMs: 5_000 });
-    } finally {
-      subscription.dispose();
-    }
+    fixture.apply([{ kind: 'deploy', app: 'b', label: 'b3' }]);
+    // Nobody refreshes: the watcher on the repository does.
+    await waitFor(async () => (await releaseNodes(await appNode('b')))[0]!.release.id === fixture.shas.b3 || undefined, {
+      what: 'the tree to show b3 after a commit in the gitops repository',
+      timeoutMs: 15_000,
+    });
   });
 
   it('changes nothing when the confirmation is declined', async () => {

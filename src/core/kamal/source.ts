@@ -56,6 +56,7 @@ export class KamalSource implements ReleaseSource {
   private readonly configs = new Map<string, Promise<KamalConfig>>();
   private readonly inventories = new Map<string, Promise<KamalInventory>>();
   private readonly planConfigs = new WeakMap<RollbackPlan, KamalConfig>();
+  private disposed = false;
   /** Sessions opened by `connectAhead`, by destination and host, until their first use. */
   private readonly connectingAhead = new Map<string, Promise<HostSession>>();
   private readonly reporter: Reporter;
@@ -300,7 +301,9 @@ export class KamalSource implements ReleaseSource {
     this.connectingAhead.clear();
   }
 
+  /** A source replaced by a refresh may still be asked by a row not yet redrawn: it then reads, never keeps. */
   dispose(): void {
+    this.disposed = true;
     this.refresh();
   }
 
@@ -313,7 +316,7 @@ export class KamalSource implements ReleaseSource {
       loading.catch(() => {
         if (this.configs.get(key) === loading) this.configs.delete(key);
       });
-      this.configs.set(key, loading);
+      if (!this.disposed) this.configs.set(key, loading);
     }
     return loading;
   }
@@ -337,7 +340,7 @@ export class KamalSource implements ReleaseSource {
       reading.catch(() => {
         if (this.inventories.get(key) === reading) this.inventories.delete(key);
       });
-      this.inventories.set(key, reading);
+      if (!this.disposed) this.inventories.set(key, reading);
     }
     return reading;
   }

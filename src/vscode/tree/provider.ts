@@ -75,6 +75,11 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
   private disposed = false;
   /** What VS Code was answered, per node id: the rows it shows. */
   private readonly drawn = new Map<string, { parent: TreeNode | undefined; drawing: string }>();
+  /**
+   * One object per row id across reads, updated in place: what VS Code holds (and passes to a
+   * command) always carries the current source and data, and a redraw can name it.
+   */
+  private readonly rows = new Map<string, TreeNode>();
   /** The row objects VS Code holds, by id: a redraw of one row must name the object it was given. */
   private readonly given = new Map<string, TreeNode>();
   /** Rows to redraw at the next redraw (ROOT_ID: the whole tree). */
@@ -94,9 +99,9 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
     this.problems.clear();
     this.hostTrouble.clear();
     const generation = this.generation;
-    const shown = [...this.drawn.entries()];
-    if (shown.length === 0) return this.redraw(ROOT_ID, 0);
-    void this.prefetch(shown.map(([id, { parent }]) => [parent, id] as const)).then(() => {
+    const shown = new Map(this.drawn);
+    if (shown.size === 0) return this.redraw(ROOT_ID, 0);
+    void this.prefetchShown(new Set(shown.keys())).then(() => {
       if (generation !== this.generation) return;
       // A set read the same is left as drawn; one still being read is drawn marked "reading…".
       for (const [id, { drawing }] of shown) {
@@ -143,6 +148,22 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
     const deadline = Date.now() + PREFETCH_MS;
     const ended = await Promise.all(nodes.map(([node, id]) => withDeadline(this.currentRead(node, id).done, deadline)));
     return ended.every((children) => children !== undefined);
+  }
+
+  /**
+   * Reads the row sets VS Code shows, from the root down (so each is read through the sources the
+   * level above it just found), until they are read or PREFETCH_MS passed.
+   */
+  private async prefetchShown(shown: Set<string>): Promise<void> {
+    const generation = this.generation;
+    const deadline = Date.now() + PREFETCH_MS;
+    const visit = async (node: TreeNode | undefined, id: string): Promise<void> => {
+      if (generation !== this.generation) return;
+      const children = await withDeadline(this.currentRead(node, id).done, deadline);
+      if (!children) return;
+      await Promise.all(children.filter((child) => hasChildren(child) && !child.lastKnown && shown.has(child.id)).map((child) => visit(child, child.id)));
+    };
+    await visit(undefined, ROOT_ID);
   }
 
   /** A row set as VS Code draws it: what a redraw would change. */
@@ -230,14 +251,14 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
 
   private currentRead(node: TreeNode | undefined, id: string): ChildrenRead {
     const read = this.reads.get(id);
-    return read && read.generation === this.generation ? read : this.startRead(node, id);
+    return read && read.generation === this.generation ? read : this.startRead(node && this.rows.get(id)?.kind === node.kind ? this.rows.get(id) : node, id);
   }
 
   private startRead(node: TreeNode | undefined, id: string): ChildrenRead {
     const generation = this.generation;
     const read: ChildrenRead = { generation, done: Promise.resolve([]) };
     read.done = this.guarded(node, () => this.readChildrenOf(node)).then((fresh) => {
-      let children = uniqueIds(fresh);
+      let children = uniqueIds(fresh).map((child) => this.keep(child));
       const failed = children.length === 1 && children[0]!.kind === 'loadError';
       const last = this.lastRead.get(id);
       if (!failed) this.lastRead.set(id, { children, at: Date.now() });
@@ -249,6 +270,19 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
     });
     this.reads.set(id, read);
     return read;
+  }
+
+  /** The row's one object, updated to what was just read (see `rows`). */
+  private keep(row: TreeNode): TreeNode {
+    const known = this.rows.get(row.id);
+    if (!known || known.kind !== row.kind || known === row) {
+      this.rows.set(row.id, row);
+      return row;
+    }
+    const target = known as unknown as Record<string, unknown>;
+    for (const key of Object.keys(target)) delete target[key];
+    Object.assign(target, row);
+    return known;
   }
 
   private readChildrenOf(node: TreeNode | undefined): Promise<TreeNode[]> {

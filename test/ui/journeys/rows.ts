@@ -70,7 +70,7 @@ export const everyRow = journey(
     const containerRow = `${firstHost.address} · web`;
     await workbench.waitForTreeChildren('v3', hosts.hosts.length);
     const containerMenu = await workbench.screenshotTreeItemMenu(containerRow, 'menu-container');
-    assert.deepEqual(containerMenu, ['Show Container Logs', 'Copy Container Name']);
+    assert.deepEqual(containerMenu, ['Show Container Logs', 'Copy Container Name', 'Roll Back This Host to…']);
 
     // A gitops release: its menu, and a click opens what it changed in <env>/<app>.
     await workbench.expandTreeItem('staging');
