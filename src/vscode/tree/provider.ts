@@ -73,8 +73,8 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
   private readonly lastRead = new Map<string, { children: TreeNode[]; at: number }>();
   private redrawTimer: NodeJS.Timeout | undefined;
   private disposed = false;
-  /** What VS Code was answered, per node id: the rows it shows. */
-  private readonly drawn = new Map<string, { parent: TreeNode | undefined; drawing: string }>();
+  /** What VS Code was answered, per node id, as drawn (see `drawing`): the rows it shows. */
+  private readonly drawn = new Map<string, string>();
   /**
    * One object per row id across reads, updated in place: what VS Code holds (and passes to a
    * command) always carries the current source and data, and a redraw can name it.
@@ -104,7 +104,7 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
     void this.prefetchShown(new Set(shown.keys())).then(() => {
       if (generation !== this.generation) return;
       // A set read the same is left as drawn; one still being read is drawn marked "reading…".
-      for (const [id, { drawing }] of shown) {
+      for (const [id, drawing] of shown) {
         const children = this.reads.get(id)?.children;
         if (!children || this.drawing(children) !== drawing) this.redraw(id, 0);
       }
@@ -115,7 +115,7 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
     this.limits.set(app.id, this.limitFor(app) + this.options.releasesPerApp());
     this.reads.delete(app.id);
     const generation = this.generation;
-    void this.prefetch([[app, app.id]]).then(() => {
+    void withDeadline(this.currentRead(app, app.id).done, Date.now() + PREFETCH_MS).then(() => {
       if (generation === this.generation) this.redraw(app.id, 0);
     });
   }
@@ -141,13 +141,6 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
       if (ids.includes(ROOT_ID)) this.changed.fire(undefined);
       else if (rows.length > 0) this.changed.fire(rows);
     }, delayMs);
-  }
-
-  /** Reads the children of these nodes; true when every read ended within PREFETCH_MS. */
-  private async prefetch(nodes: ReadonlyArray<readonly [TreeNode | undefined, string]>): Promise<boolean> {
-    const deadline = Date.now() + PREFETCH_MS;
-    const ended = await Promise.all(nodes.map(([node, id]) => withDeadline(this.currentRead(node, id).done, deadline)));
-    return ended.every((children) => children !== undefined);
   }
 
   /**
@@ -203,7 +196,7 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
     // Noted before the redraw this answer may lead to, which would otherwise draw the row collapsed.
     if (node && hasChildren(node) && !this.options.isExpanded?.(node.id)) this.options.onExpanded?.(node.id);
     const children = this.childrenNow(node);
-    if (!node || hasChildren(node)) this.drawn.set(node?.id ?? ROOT_ID, { parent: node, drawing: this.drawing(children) });
+    if (!node || hasChildren(node)) this.drawn.set(node?.id ?? ROOT_ID, this.drawing(children));
     for (const child of children) this.given.set(child.id, child);
     return children;
   }
@@ -231,8 +224,7 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
     if (node && (!hasChildren(node) || node.lastKnown)) return this.childrenNow(node);
     const id = node?.id ?? ROOT_ID;
     const read = this.currentRead(node, id);
-    const slow = node !== undefined && 'source' in node && node.source.kind === 'kamal';
-    if (!read.children) await (slow ? withDeadline(read.done, Date.now() + patienceMs) : read.done);
+    if (!read.children) await (readsHosts(node) ? withDeadline(read.done, Date.now() + patienceMs) : read.done);
     return this.answer(node, id, read);
   }
 
@@ -245,8 +237,7 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
   }
 
   private loadingRow(node: TreeNode | undefined, id: string): TreeNode {
-    const slow = node !== undefined && 'source' in node && node.source.kind === 'kamal';
-    return { kind: 'loading', id: `${id}/loading`, message: slow ? 'Reading the hosts…' : 'Reading…' };
+    return { kind: 'loading', id: `${id}/loading`, message: readsHosts(node) ? 'Reading the hosts…' : 'Reading…' };
   }
 
   private currentRead(node: TreeNode | undefined, id: string): ChildrenRead {
@@ -406,6 +397,11 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
     clearTimeout(this.redrawTimer);
     this.changed.dispose();
   }
+}
+
+/** Its children come from hosts over SSH (Kamal), not a local repository: they can be slow. */
+function readsHosts(node: TreeNode | undefined): boolean {
+  return node !== undefined && 'source' in node && node.source.kind === 'kamal';
 }
 
 function hasChildren(node: TreeNode): boolean {
