@@ -10,6 +10,17 @@ export const DEFAULT_LOCK_WAIT_INTERVAL_S = 15;
 /** setTimeout fires at once beyond 2^31 ms (24.8 days): a day is bound enough for a lock. */
 const MAX_LOCK_WAIT_S = 86_400;
 
+/** Their `parseArgs` declarations, with Kamal's short forms. */
+export const KAMAL_RUN_OPTION_SPECS = {
+  roles: { type: 'string', short: 'r' },
+  hosts: { type: 'string', short: 'h' },
+  primary: { type: 'boolean', short: 'p' },
+  'skip-hooks': { type: 'boolean', short: 'H' },
+  'lock-wait': { type: 'boolean' },
+  'lock-wait-timeout': { type: 'string' },
+  'lock-wait-interval': { type: 'string' },
+} as const;
+
 export interface KamalRunFlags {
   roles?: string;
   hosts?: string;

@@ -14,7 +14,7 @@ import { describeLock } from './core/kamal/commands/lock';
 import { judgeLockRun, notStaleReason, staleLockQuestion } from './core/kamal/commands/lock-run';
 import { KamalSource } from './core/kamal/source';
 import { agreeToWriteEnvFiles, type KamalPlanDetail } from './core/kamal/rollback';
-import { DEFAULT_LOCK_WAIT_INTERVAL_S, DEFAULT_LOCK_WAIT_TIMEOUT_S, KamalOptionsError, kamalRunOptions, type KamalRunOptions } from './cli-kamal-options';
+import { DEFAULT_LOCK_WAIT_INTERVAL_S, DEFAULT_LOCK_WAIT_TIMEOUT_S, KAMAL_RUN_OPTION_SPECS, KamalOptionsError, kamalRunOptions, type KamalRunOptions } from './cli-kamal-options';
 import { version } from '../package.json';
 
 // Everything this CLI prints may carry text from a host: control characters are shown, never obeyed.
@@ -96,13 +96,7 @@ const options = {
   json: { type: 'boolean' },
   verbose: { type: 'boolean' },
   'connect-timeout': { type: 'string' },
-  roles: { type: 'string', short: 'r' },
-  hosts: { type: 'string', short: 'h' },
-  primary: { type: 'boolean', short: 'p' },
-  'skip-hooks': { type: 'boolean', short: 'H' },
-  'lock-wait': { type: 'boolean' },
-  'lock-wait-timeout': { type: 'string' },
-  'lock-wait-interval': { type: 'string' },
+  ...KAMAL_RUN_OPTION_SPECS,
   help: { type: 'boolean' },
   version: { type: 'boolean', short: 'v' },
 } as const;

@@ -1,17 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { parseArgs } from 'node:util';
-import { KamalOptionsError, kamalRunOptions } from '../../src/cli-kamal-options';
+import { KAMAL_RUN_OPTION_SPECS, KamalOptionsError, kamalRunOptions } from '../../src/cli-kamal-options';
 
-// The same declarations as src/cli.ts gives parseArgs for these options (Kamal's short forms).
-const options = {
-  roles: { type: 'string', short: 'r' },
-  hosts: { type: 'string', short: 'h' },
-  primary: { type: 'boolean', short: 'p' },
-  'skip-hooks': { type: 'boolean', short: 'H' },
-  'lock-wait': { type: 'boolean' },
-  'lock-wait-timeout': { type: 'string' },
-  'lock-wait-interval': { type: 'string' },
-} as const;
+// The declarations src/cli.ts gives parseArgs for these options (Kamal's short forms).
+const options = KAMAL_RUN_OPTION_SPECS;
 
 function parse(args: string[], kamal = true) {
   return kamalRunOptions(parseArgs({ args, options, strict: true }).values, kamal);
