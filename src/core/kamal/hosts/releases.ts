@@ -118,18 +118,18 @@ export function kamalReleases(app: App, inventory: KamalInventory): Release[] {
   const releases = versionFacts(inventory).map(({ version, newest }): Release => {
     const { reasons, fullHosts } = absenceReason(inventory, version);
     const isCurrent = version === current;
+    // When and by whom it was last booted: a rollback or roll forward boots a version again, and
+    // the row of what runs now must say that boot, not the first deploy. No audit line: unknown.
+    const lastBoot = lastBootOf(inventory, version);
     const release: Release = {
       id: kamalReleaseId(app, version),
       app,
       version,
-      created: lastBootOf(inventory, version)?.recordedAt ?? (newest.created || undefined),
+      created: lastBoot?.recordedAt ?? (newest.created || undefined),
       current: isCurrent,
       rollbackable: !isCurrent && reasons.length === 0,
       presence: `${fullHosts} of ${total} ${total === 1 ? 'host' : 'hosts'}`,
     };
-    // When and by whom it was last booted: a rollback or roll forward boots a version again, and
-    // the row of what runs now must say that boot, not the first deploy. No audit line: unknown.
-    const lastBoot = lastBootOf(inventory, version);
     if (lastBoot) release.triggeredBy = lastBoot.performer;
     if (isCurrent) release.reason = 'running now';
     else if (reasons.length > 0) release.reason = reasons.join('; ');
