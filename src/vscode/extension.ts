@@ -130,9 +130,9 @@ export function activate(context: vscode.ExtensionContext): DeployRollbackApi {
 
 export function deactivate(): void {}
 
-/** Ids of the rows left expanded, per workspace, newest last and bounded so stale ids age out. */
 /**
- * The rows the user left expanded, so a reload opens them again. Kept in a file in the extension's
+ * The rows the user left expanded, so a reload opens them again (per workspace, newest last and
+ * bounded so stale ids age out). Kept in a file in the extension's
  * workspace storage, written at once: the window's own storage (workspaceState) is flushed later,
  * and a reload right after an expansion lost it. workspaceState is the fallback without a folder.
  */
