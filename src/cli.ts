@@ -13,6 +13,7 @@ import { escapeControl } from './core/text';
 import { describeLock } from './core/kamal/commands/lock';
 import { judgeLockRun, notStaleReason, staleLockQuestion } from './core/kamal/commands/lock-run';
 import { KamalSource } from './core/kamal/source';
+import { runningOnLabel } from './core/kamal/hosts/releases';
 import { agreeToWriteEnvFiles, type KamalPlanDetail } from './core/kamal/rollback';
 import { DEFAULT_LOCK_WAIT_INTERVAL_S, DEFAULT_LOCK_WAIT_TIMEOUT_S, KAMAL_RUN_OPTION_SPECS, KamalOptionsError, kamalRunOptions, type KamalRunOptions } from './cli-kamal-options';
 import { version } from '../package.json';
@@ -274,7 +275,7 @@ async function releasesCommand(flags: Flags, pool: () => SessionPool, reporter: 
 /** One line per release; for gitops the first column is the gitops commit, what `rollback --to` takes. */
 function describeRelease(release: Release, withId: boolean): string {
   const uncertain = release.reason?.startsWith('uncertain:') ? release.reason : undefined;
-  const flags = [release.current && 'current', release.previous && 'previous', release.rolledBack && 'rolled back', release.rollbackable && release.direction === 'forward' && 'roll forward', release.code?.uncommitted && 'built from uncommitted changes', (!release.rollbackable && !release.current && release.reason) || uncertain].filter(Boolean);
+  const flags = [runningOnLabel(release) ?? (release.current && 'current'), release.previous && 'previous', release.rolledBack && 'rolled back', release.rollbackable && release.direction === 'forward' && 'roll forward', release.code?.uncommitted && 'built from uncommitted changes', (!release.rollbackable && !release.current && release.reason) || uncertain].filter(Boolean);
   // The subject of the release's commit beside its version; without one, the release's own title.
   const commit = release.code?.commit;
   const subject = commit ? `${shortCommitSha(commit.sha)} ${commitTitle(commit)}` : (release.title ?? '');

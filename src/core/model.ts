@@ -72,6 +72,12 @@ export interface Release {
   reason?: string;
   /** Short state for the tree description, e.g. "3 of 4 hosts". */
   presence?: string;
+  /**
+   * Kamal: set when this version runs now on some hosts and not on others (a canary, a run narrowed
+   * to some roles or hosts): the hosts where every role runs it, the readable hosts where some role
+   * runs another version or none, and how many hosts the app has.
+   */
+  runningOn?: { hosts: string[]; otherHosts: string[]; total: number };
   triggeredBy?: string;
   author?: string;
   sourceRepo?: string;

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import type { GitopsRepo } from '../core/gitops/discovery';
-import type { PlanRequest, Release, ReleaseSource } from '../core/model';
+import type { App, PlanRequest, Release, ReleaseSource, RollbackOutcome } from '../core/model';
 import { literalPattern } from '../core/kamal/rollback/scope';
 import { judgeLockRun, notStaleReason, staleLockQuestion } from '../core/kamal/commands/lock-run';
 import { commitLine } from './code';
@@ -15,6 +15,7 @@ import {
   rollWords,
   UserCancelled,
   type RollbackContext,
+  type RollbackTarget,
 } from './rollback';
 import { readSettings } from './settings';
 import type { ReleasesTreeProvider } from './tree/provider';
@@ -46,17 +47,37 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
 
   const rollback = async (node: TargetNode | undefined, askRelease: boolean, request?: PlanRequest) => {
     assertTrusted('Rollback');
-    const target = await resolveTarget(deps, node, askRelease);
+    return rollbackTarget(await resolveTarget(deps, node, askRelease), request);
+  };
+
+  const rollbackTarget = async (target: RollbackTarget, request?: PlanRequest): Promise<RollbackOutcome | undefined> => {
     try {
       const outcome = await rollbackWithProgress(deps, target, request);
       if (!outcome) return undefined;
       await deps.refresh();
-      reportOutcome(deps, target.source, outcome);
+      // After a canary, the rest is one click away.
+      const partly = outcome.ok ? await partlyRunning(target.source, target.app, outcome.plan.to) : undefined;
+      reportOutcome(deps, target.source, outcome, partly && { action: `Bring the Other Hosts to ${partly.version}`, run: () => bringOtherHosts(target.source, partly) });
       return outcome;
     } catch (error) {
       await deps.refresh();
       throw error;
     }
+  };
+
+  /** The release of `version` when it runs on some hosts and other readable hosts run something else. */
+  const partlyRunning = async (source: ReleaseSource, app: App, version: string): Promise<Release | undefined> => {
+    if (source.kind !== 'kamal') return undefined;
+    const release = (await source.releases(app, { limit: 500 })).find((candidate) => candidate.version === version);
+    return release?.runningOn?.otherHosts.length ? release : undefined;
+  };
+
+  /** Kamal's `--hosts` of the hosts that do not run the release (a canary's rest). */
+  const bringOtherHosts = async (source: ReleaseSource, release: Release) => {
+    assertTrusted('Rollback');
+    const others = release.runningOn?.otherHosts ?? [];
+    if (others.length === 0) throw new Error(`Every host read runs ${release.version} already: there are no other hosts to bring to it.`);
+    return rollbackTarget({ source, app: release.app, release }, { kamal: { scope: { hosts: others.map(literalPattern) } } });
   };
 
   const preview = async (node: TargetNode | undefined, askRelease: boolean) => {
@@ -102,6 +123,10 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       const row = requireNode(node, 'a host container');
       const app: AppNode = { kind: 'app', id: `${row.id}#app`, source: row.source, app: row.release.app };
       return rollback(app, true, { kamal: { scope: { hosts: [literalPattern(row.container.host)] } } });
+    }),
+    wrap('deployRollback.bringOtherHostsToRelease', async (node?: ReleaseNode) => {
+      const row = requireNode(node, 'a Kamal release');
+      return bringOtherHosts(row.source, row.release);
     }),
     wrap('deployRollback.previewRollback', async (node?: EnvironmentNode | AppNode) => preview(node, true)),
     wrap('deployRollback.previewRollbackToRelease', async (node?: ReleaseNode) => preview(requireNode(node, 'a release'), true)),

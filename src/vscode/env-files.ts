@@ -26,21 +26,35 @@ export function withEnvFiles(kind: string, prompter: Prompter, request: PlanRequ
 
 /**
  * The plan's confirmation; when env files differ from what Kamal would write, with a second button
- * that also writes them as Kamal does (Kamal's rollback always would). Prompters without a
- * choice (test fakes) confirm as before and keep the files.
+ * that also writes them as Kamal does (Kamal's rollback always would); `also`: one more button,
+ * answered as 'also'. Prompters without a choice (test fakes) confirm as before and keep the files.
  */
-export async function confirmWithEnvFiles(prompter: Prompter, output: Output, plan: RollbackPlan, message: string, detail: string, action: string): Promise<boolean> {
+export async function confirmWithEnvFiles(
+  prompter: Prompter,
+  output: Output,
+  plan: RollbackPlan,
+  message: string,
+  detail: string,
+  action: string,
+  also?: string,
+): Promise<boolean | 'also'> {
   const kamalPlan = plan as RollbackPlan<KamalPlanDetail>;
   const env = plan.source === 'kamal' ? kamalPlan.detail.envFiles : undefined;
-  if (!env || env.write || env.differences.length === 0 || !prompter.choose) return prompter.confirm(message, detail, action);
+  const offerWrite = env !== undefined && !env.write && env.differences.length > 0;
+  if (!prompter.choose || (!offerWrite && !also)) return prompter.confirm(message, detail, action);
   const writeAction = `${action} and Write Env Files`;
-  const offer = `"${writeAction}" first writes them as Kamal's rollback does (0600).`;
-  // The detail's last line points to the output; the offer goes just before it.
-  const lines = detail.split('\n');
-  const answer = await prompter.choose(message, [...lines.slice(0, -1), offer, ...lines.slice(-1)].join('\n'), [action, writeAction]);
-  if (answer === writeAction) {
+  let shown = detail;
+  if (offerWrite) {
+    const offer = `"${writeAction}" first writes them as Kamal's rollback does (0600).`;
+    // The detail's last line points to the output; the offer goes just before it.
+    const lines = detail.split('\n');
+    shown = [...lines.slice(0, -1), offer, ...lines.slice(-1)].join('\n');
+  }
+  const answer = await prompter.choose(message, shown, [action, ...(offerWrite ? [writeAction] : []), ...(also ? [also] : [])]);
+  if (answer !== undefined && answer === also) return 'also';
+  if (offerWrite && answer === writeAction) {
     agreeToWriteEnvFiles(kamalPlan);
     output.channel.info('Env files: written as Kamal does before any switch.');
-  } else if (answer === action) output.channel.info('Env files: kept as they are (not agreed to write them).');
-  return answer === action || answer === writeAction;
+  } else if (offerWrite && answer === action) output.channel.info('Env files: kept as they are (not agreed to write them).');
+  return answer === action || (offerWrite && answer === writeAction);
 }

@@ -1,9 +1,11 @@
 import * as vscode from 'vscode';
 import { shortSha } from '../core/gitops/git';
 import { RestoreTreeOffer } from '../core/gitops/rollback';
-import type { App, Environment, PlanRequest, Release, ReleaseSource, RollDirection, RollbackOutcome, RollbackPlan } from '../core/model';
+import { describeScopeRequest } from '../core/kamal/rollback/scope';
+import { DeployRollbackError, type App, type Environment, type PlanRequest, Release, ReleaseSource, RollDirection, RollbackOutcome, RollbackPlan } from '../core/model';
 import { codeChangeLines, commitLine, releaseLabel, shortenShaVersions } from './code';
 import { confirmWithEnvFiles, withEnvFiles } from './env-files';
+import { NARROW_ACTION, pickKamalScope } from './kamal-scope';
 import type { Output } from './log';
 import { readSettings } from './settings';
 import { isUncertain } from './tree/items';
@@ -169,23 +171,55 @@ export async function planOrOffer(
  * A whole run in one notification: planning, the confirmation, then every step. Its title says
  * what its Cancel stops; undefined when the user did not confirm.
  */
-export async function rollbackWithProgress(context: RollbackContext, target: RollbackTarget, request: PlanRequest = {}): Promise<RollbackOutcome | undefined> {
+export async function rollbackWithProgress(context: RollbackContext, target: RollbackTarget, request: PlanRequest = {}): Promise<(RollbackOutcome & { plan: RollbackPlan }) | undefined> {
   const words = rollWords(target.release?.direction);
   const to = target.release ? releaseLabel(target.release) : 'the previous release';
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `${words.ing} ${target.app.name} to ${to} (Cancel stops the ${words.planNoun})`, cancellable: true },
     async (progress, token) => {
-      const plan = await planOrOffer(context, target, request, { progress, token });
-      const planWords = rollWords(plan.direction);
-      progress.report({ message: 'Waiting for your confirmation…' });
-      if (token.isCancellationRequested || !(await confirmPlan(context, plan))) {
-        context.output.channel.info(`${planWords.noun} of ${plan.app} (${plan.environment}) to ${plan.to} not confirmed: nothing changed.`);
-        return undefined;
+      let plan = await planOrOffer(context, target, request, { progress, token });
+      for (;;) {
+        const planWords = rollWords(plan.direction);
+        progress.report({ message: 'Waiting for your confirmation…' });
+        const answer = token.isCancellationRequested ? false : await confirmPlan(context, plan, true);
+        if (answer === 'narrow') {
+          plan = (await narrowPlan(context, target, request, plan, { progress, token })) ?? plan;
+          continue;
+        }
+        if (!answer) {
+          context.output.channel.info(`${planWords.noun} of ${plan.app} (${plan.environment}) to ${plan.to} not confirmed: nothing changed.`);
+          return undefined;
+        }
+        progress.report({ message: '' });
+        return { ...(await executeReporting(context, target.source, plan, progress, token)), plan };
       }
-      progress.report({ message: '' });
-      return executeReporting(context, target.source, plan, progress, token);
     },
   );
+}
+
+/**
+ * "Only Some Roles or Hosts…": the plan again for the roles and hosts left checked. Undefined
+ * (the confirmation comes back unchanged) when the list is closed or the scope leaves nothing.
+ */
+async function narrowPlan(
+  context: RollbackContext,
+  target: RollbackTarget,
+  request: PlanRequest,
+  plan: RollbackPlan,
+  within: { progress: Progress; token: vscode.CancellationToken },
+): Promise<RollbackPlan | undefined> {
+  const scope = await pickKamalScope(context.prompter(), plan, rollWords(plan.direction).Verb);
+  if (!scope) return undefined;
+  try {
+    const narrowed = await planOrOffer(context, target, { ...request, kamal: { ...request.kamal, scope } }, within);
+    context.output.channel.info(`Narrowed to ${describeScopeRequest(scope)}.`);
+    return narrowed;
+  } catch (error) {
+    if (!(error instanceof DeployRollbackError) || error.step !== 'scope') throw error;
+    context.output.channel.warn(error.message);
+    void vscode.window.showWarningMessage(error.message);
+    return undefined;
+  }
 }
 
 function isProtected(environment: string): boolean {
@@ -197,7 +231,11 @@ function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 'i');
 }
 
-export async function confirmPlan(context: RollbackContext, plan: RollbackPlan): Promise<boolean> {
+/**
+ * The modal confirmation (then the typed one of a protected environment). `offerScope`: a Kamal
+ * plan's dialog also offers to narrow it, answered as 'narrow'.
+ */
+export async function confirmPlan(context: RollbackContext, plan: RollbackPlan, offerScope = false): Promise<boolean | 'narrow'> {
   const prompter = context.prompter();
   const words = rollWords(plan.direction);
   const message = shortenShaVersions(`${words.Verb} ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}?`);
@@ -208,7 +246,10 @@ export async function confirmPlan(context: RollbackContext, plan: RollbackPlan):
   // What the move does to the code is the question an incident asks first: right after the summary.
   const code = codeChangeLines(plan.codeChange, plan.codeChangeUnknown);
   const detail = [plan.summary, ...(code.length ? ['', ...code] : []), '', ...overview, '', 'Every command of the plan is in the Deploy Rollback output.'].map(shortenShaVersions).join('\n');
-  if (!(await confirmWithEnvFiles(prompter, context.output, plan, message, detail, words.title))) return false;
+  const narrow = offerScope && plan.source === 'kamal' && prompter.pickMany ? NARROW_ACTION : undefined;
+  const answer = await confirmWithEnvFiles(prompter, context.output, plan, message, detail, words.title, narrow);
+  if (answer === 'also') return 'narrow';
+  if (!answer) return false;
   if (!isProtected(plan.environment)) return true;
   const typed = await prompter.input({
     title: `${plan.environment} is a protected environment`,
@@ -268,12 +309,27 @@ async function executeReporting(context: RollbackContext, source: ReleaseSource,
 }
 
 /** Notifications are not awaited: their promise stays pending until the user closes them. */
-export function reportOutcome(context: RollbackContext, source: ReleaseSource, outcome: RollbackOutcome & { rollForward?: RollbackPlan }): void {
+export function reportOutcome(
+  context: RollbackContext,
+  source: ReleaseSource,
+  outcome: RollbackOutcome & { rollForward?: RollbackPlan },
+  next?: { action: string; run: () => Promise<unknown> },
+): void {
   for (const line of outcome.lines) context.output.channel.info(line);
   if (outcome.ok) {
     context.output.channel.info(outcome.message);
-    void vscode.window.showInformationMessage(outcome.message, 'Show Output').then((choice) => {
+    const actions = next ? [next.action, 'Show Output'] : ['Show Output'];
+    void vscode.window.showInformationMessage(outcome.message, ...actions).then(async (choice) => {
       if (choice === 'Show Output') context.output.show();
+      if (!next || choice !== next.action) return;
+      try {
+        await next.run();
+      } catch (error) {
+        if (error instanceof UserCancelled) return;
+        const message = error instanceof Error ? error.message : String(error);
+        context.output.channel.error(message);
+        void vscode.window.showErrorMessage(message);
+      }
     });
     return;
   }

@@ -15,6 +15,8 @@ export interface Prompter {
   /** Typed confirmation for protected environments: resolves to what the user typed. */
   input(options: vscode.InputBoxOptions): Promise<string | undefined>;
   pick<T>(items: PickItem<T>[], options: vscode.QuickPickOptions): Promise<PickItem<T> | undefined>;
+  /** A multi-select (items' `picked` checked at first): those checked when accepted, undefined when dismissed. */
+  pickMany?<T>(items: PickItem<T>[], options: vscode.QuickPickOptions): Promise<PickItem<T>[] | undefined>;
 }
 
 /**
@@ -34,5 +36,8 @@ export const windowPrompter: Prompter = {
   },
   async pick(items, options) {
     return vscode.window.showQuickPick(items, { ignoreFocusOut: true, ...options });
+  },
+  async pickMany(items, options) {
+    return vscode.window.showQuickPick(items, { ignoreFocusOut: true, ...options, canPickMany: true });
   },
 };

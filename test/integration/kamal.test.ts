@@ -11,6 +11,10 @@ import { activateExtension, settledChildren, waitFor } from './helpers';
 
 const SERVICE = 'vsc';
 
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 describe('Kamal releases in VS Code on real hosts', function () {
   this.timeout(240_000);
   let api: DeployRollbackApi;
@@ -21,6 +25,12 @@ describe('Kamal releases in VS Code on real hosts', function () {
   const confirmations: string[] = [];
   /** The release version the next release pick answers with. */
   let pickVersion: string | undefined;
+  /** How the next confirmations with several buttons are answered, one entry each (null: Escape); else with the first button. */
+  const choices: (string | null)[] = [];
+  /** The labels each next multi-select leaves checked (null: Escape). */
+  const multiSelects: (string[] | null)[] = [];
+  /** Every such confirmation's buttons. */
+  const buttons: string[][] = [];
   const settings = () => vscode.workspace.getConfiguration('deployRollback');
 
   before(async function () {
@@ -55,8 +65,21 @@ describe('Kamal releases in VS Code on real hosts', function () {
         confirmations.push(`${message}\n${detail}`);
         return true;
       },
+      choose: async (message, detail, actions) => {
+        confirmations.push(`${message}\n${detail}`);
+        buttons.push(actions);
+        const answer = choices.length > 0 ? choices.shift()! : actions[0]!;
+        if (answer === null) return undefined;
+        assert.ok(actions.includes(answer), `"${answer}" is one of ${actions.join(', ')}`);
+        return answer;
+      },
       input: async () => undefined,
       pick: async (items) => items.find((item) => (item.value as { release?: { version: string } } | undefined)?.release?.version === pickVersion),
+      pickMany: async (items) => {
+        assert.ok(multiSelects.length > 0, 'a multi-select was expected');
+        const keep = multiSelects.shift()!;
+        return keep === null ? undefined : items.filter((item) => item.value !== undefined && keep.includes(item.label));
+      },
     });
     await settings().update('kamal.configPaths', [configFile], vscode.ConfigurationTarget.Global);
     await api.refresh();
@@ -172,7 +195,7 @@ describe('Kamal releases in VS Code on real hosts', function () {
     assert.deepEqual(after.find((node) => node.release.current)?.release.version, 'v1');
   });
 
-  it('Roll Back This Host to… on a container row rolls that host alone (a canary), then the app converges', async () => {
+  it('Roll Back This Host to… on a container row rolls that host alone (a canary); the release then says "current on 1/2 hosts" and brings the other host to it', async () => {
     const v1 = (await releases()).find((node) => node.release.version === 'v1')!;
     const rows = (await api.tree.getChildren(v1)).filter((node): node is HostContainerNode => node.kind === 'hostContainer');
     const [canary, other] = hosts.hosts;
@@ -181,18 +204,56 @@ describe('Kamal releases in VS Code on real hosts', function () {
     try {
       const outcome = (await vscode.commands.executeCommand('deployRollback.rollbackHost', row)) as { ok: boolean; message: string; lines: string[] } | undefined;
       assert.ok(outcome?.ok, outcome?.message ?? 'no outcome: the command showed an error');
-      assert.match(confirmations.at(-1)!, new RegExp(`\\(--hosts ${canary!.address.replace(/\./g, '\\.')}; left as they are: ${other!.address.replace(/\./g, '\\.')} web\\)`));
+      assert.match(confirmations.at(-1)!, new RegExp(`\\(--hosts ${escapeRegExp(canary!.address)}; left as they are: ${escapeRegExp(other!.address)} web\\)`));
       assert.equal(await hosts.proxyTargetContainer(canary!, `${SERVICE}-web`), `${SERVICE}-web-v2`);
       assert.equal(await hosts.proxyTargetContainer(other!, `${SERVICE}-web`), `${SERVICE}-web-v1`);
       assert.ok(outcome.lines.includes(`Left as they were (outside --hosts ${canary!.address}): ${other!.address} (web)`), outcome.lines.join('\n'));
-      // Then the rest: the whole app to v2.
-      const v2 = (await releases()).find((node) => node.release.version === 'v2')!;
-      const rest = (await vscode.commands.executeCommand('deployRollback.rollbackToRelease', v2)) as { ok: boolean; message: string } | undefined;
-      assert.ok(rest?.ok, rest?.message ?? 'no outcome');
-      for (const host of hosts.hosts) assert.equal(await hosts.proxyTargetContainer(host, `${SERVICE}-web`), `${SERVICE}-web-v2`);
     } finally {
       pickVersion = undefined;
     }
+    // The canary ran on the primary host: v2 is the app's current release, on 1 of its 2 hosts.
+    const list = await releases();
+    const v2 = list.find((node) => node.release.version === 'v2')!;
+    assert.deepEqual(v2.release.runningOn, { hosts: [canary!.address], otherHosts: [other!.address], total: 2 });
+    const item = api.tree.getTreeItem(v2);
+    assert.match(String(item.description), /^current on 1\/2 hosts\b/);
+    assert.match(String(item.contextValue), /^release\+kamal\b.*\+partial\b/);
+    assert.match(String(api.tree.getTreeItem(list.find((node) => node.release.version === 'v1')!).description), /current on 1\/2 hosts/);
+    // Then the rest: only the other host is planned and switched.
+    const rest = (await vscode.commands.executeCommand('deployRollback.bringOtherHostsToRelease', v2)) as { ok: boolean; message: string } | undefined;
+    assert.ok(rest?.ok, rest?.message ?? 'no outcome');
+    assert.match(confirmations.at(-1)!, new RegExp(`\\(--hosts ${escapeRegExp(other!.address)}; left as they are: ${escapeRegExp(canary!.address)} web\\)`));
+    for (const host of hosts.hosts) assert.equal(await hosts.proxyTargetContainer(host, `${SERVICE}-web`), `${SERVICE}-web-v2`);
+    const after = (await releases()).find((node) => node.release.version === 'v2')!;
+    assert.equal(after.release.runningOn, undefined, 'every host runs it now');
+    assert.match(String(api.tree.getTreeItem(after).description), /^current(?! on)/);
+  });
+
+  it('the confirmation\'s "Only Some Roles or Hosts…" narrows the plan to the hosts left checked, confirmed again before anything runs', async () => {
+    const [first, second] = hosts.hosts;
+    const v1 = (await releases()).find((node) => node.release.version === 'v1')!;
+    const before = buttons.length;
+    choices.push('Only Some Roles or Hosts…', 'Roll Back');
+    multiSelects.push(['web', second!.address]);
+    const outcome = (await vscode.commands.executeCommand('deployRollback.rollbackToRelease', v1)) as { ok: boolean; message: string } | undefined;
+    assert.ok(outcome?.ok, outcome?.message ?? 'no outcome: the command showed an error');
+    const asked = buttons.slice(before);
+    assert.equal(asked.length, 2, `two confirmations: ${JSON.stringify(asked)}`);
+    assert.ok(asked.every((actions) => actions.includes('Only Some Roles or Hosts…')), JSON.stringify(asked));
+    assert.doesNotMatch(confirmations.at(-2)!, /--hosts/);
+    assert.match(confirmations.at(-1)!, new RegExp(`\\(--hosts ${escapeRegExp(second!.address)}; left as they are: ${escapeRegExp(first!.address)} web\\)`));
+    assert.equal(await hosts.proxyTargetContainer(second!, `${SERVICE}-web`), `${SERVICE}-web-v1`);
+    assert.equal(await hosts.proxyTargetContainer(first!, `${SERVICE}-web`), `${SERVICE}-web-v2`, 'the host unchecked is left as it was');
+    // Unchecking every host is asked again; closing the list brings the confirmation back, and Escape there changes nothing.
+    const whole = (await releases()).find((node) => node.release.version === 'v1')!;
+    const asking = buttons.length;
+    choices.push('Only Some Roles or Hosts…', null);
+    multiSelects.push(['web'], null);
+    const none = await vscode.commands.executeCommand('deployRollback.rollbackToRelease', whole);
+    assert.equal(none, undefined);
+    assert.equal(buttons.length - asking, 2, 'the confirmation came back after the list closed');
+    assert.equal(multiSelects.length, 0, 'the list was asked again after every host was unchecked');
+    assert.equal(await hosts.proxyTargetContainer(first!, `${SERVICE}-web`), `${SERVICE}-web-v2`, 'nothing ran');
   });
 
   it('a host that goes silent never holds the view: shown once at the app with its kind within the bound, the environment warns, its rows are marked stale, never running', async () => {

@@ -84,6 +84,20 @@ describe('menus on every row', function () {
     assert.deepEqual(menuFor(contextOf(current), false), ['showReleaseHistory', 'copyVersion']);
   });
 
+  it('offers Bring the Other Hosts on a Kamal release running on some hosts (a canary), current or not', () => {
+    const canary = kamalRelease('v2', { current: true, reason: 'running now', runningOn: { hosts: ['10.0.0.1'], otherHosts: ['10.0.0.2', '10.0.0.3'], total: 3 } });
+    assert.equal(contextOf(canary), 'release+kamal+current+partial');
+    assert.deepEqual(menuFor(contextOf(canary), false), ['showReleaseHistory', 'copyVersion', 'bringOtherHostsToRelease']);
+    assert.equal(api.tree.getTreeItem(canary).description, 'current on 1/3 hosts');
+    const rest = kamalRelease('v3', { rollbackable: true, direction: 'forward', runningOn: { hosts: ['10.0.0.2', '10.0.0.3'], otherHosts: ['10.0.0.1'], total: 3 } });
+    assert.equal(contextOf(rest), 'release+kamal+rollbackable+forward+partial');
+    assert.deepEqual(menuFor(contextOf(rest), false), ['previewRollForwardToRelease', 'showReleaseHistory', 'copyVersion', 'rollForwardToRelease', 'bringOtherHostsToRelease']);
+    assert.equal(api.tree.getTreeItem(rest).description, 'newer · current on 2/3 hosts');
+    // The other host could not be read: nothing known to bring, so no offer.
+    const unknown = kamalRelease('v4', { current: true, reason: 'running now' });
+    assert.doesNotMatch(contextOf(unknown), /partial/);
+  });
+
   it('gives containers Logs, Copy Name and (unless stale) Roll Back This Host, error rows Retry and Show Output', () => {
     const container: HostContainer = {
       id: 'c1',

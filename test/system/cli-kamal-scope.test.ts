@@ -103,6 +103,14 @@ describe('deploy-rollback CLI: Kamal --roles, --hosts, --lock-wait, --skip-hooks
     assert.equal(await hosts.proxyTargetContainer(second, `${SERVICE}-web`), `${SERVICE}-web-v2`);
     assert.deepEqual(await running(second, 'workers'), [`${SERVICE}-workers-v3`]);
     assert.match(narrowed.stdout, new RegExp(`Left as they are: ${second.address.replace(/\./g, '\\.')} \\(web, workers\\)\\.`));
+    // The listing says where each version runs now: v1 on the primary host alone; no host runs v2 on all its roles.
+    const listed = await runCli(bundle, ['releases', '--kamal', '.'], { cwd: project, home });
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /^v1\t.*\(current on 1\/2 hosts\b/m);
+    const listedJson = await runCli(bundle, ['releases', '--kamal', '.', '--json'], { cwd: project, home });
+    const versions = JSON.parse(listedJson.stdout) as { version: string; runningOn: unknown }[];
+    assert.deepEqual(versions.find((entry) => entry.version === 'v1')?.runningOn, { hosts: [first.address], otherHosts: [second.address], total: 2 });
+    assert.equal(versions.find((entry) => entry.version === 'v2')?.runningOn, null);
 
     const whole = await cli(['--to', 'v1', '--yes']);
     assert.equal(whole.code, 0, whole.stderr);

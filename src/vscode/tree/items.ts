@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import type { HostContainer, Release } from '../../core/model';
+import { runningOnLabel } from '../../core/kamal/hosts/releases';
 import type { AppNode, EnvironmentNode, HostContainerNode, HostErrorNode, LastKnown, LoadErrorNode, LoadingNode, ProblemNode, ReleaseNode, ShowMoreNode, TreeNode } from './nodes';
 import { codeDescription, commitTitle, missingCodeNote, releaseLabel, shortCommitSha } from '../code';
 import { shortAge, shortDuration } from './time';
@@ -110,8 +111,9 @@ function appItem(node: AppNode, hasPrevious: boolean | undefined): vscode.TreeIt
 }
 
 /**
- * `release+<source>[+current][+previous][+rolledBack][+rollbackable+back|forward][+commit][+compare]`,
- * in this order. `commit`: its commit is in a local clone; `compare`: so is the running release's, another one.
+ * `release+<source>[+current][+previous][+rolledBack][+rollbackable+back|forward][+partial][+commit][+compare]`,
+ * in this order. `partial`: it runs on some hosts and other readable hosts run something else;
+ * `commit`: its commit is in a local clone; `compare`: so is the running release's, another one.
  */
 export function releaseFlags(release: Release, runningSha?: string): string[] {
   const flags = ['release', release.app.environment.source];
@@ -119,6 +121,7 @@ export function releaseFlags(release: Release, runningSha?: string): string[] {
   if (release.previous) flags.push('previous');
   if (release.rolledBack) flags.push('rolledBack');
   if (release.rollbackable) flags.push('rollbackable', release.direction === 'forward' ? 'forward' : 'back');
+  if (release.runningOn && release.runningOn.otherHosts.length > 0) flags.push('partial');
   const sha = release.code?.commit?.sha;
   if (sha) flags.push('commit');
   if (sha && runningSha && !release.current && runningSha !== sha) flags.push('compare');
@@ -145,10 +148,13 @@ export function isUncertain(reason: string | undefined): boolean {
  */
 export function releaseDescription(release: Release, now: number, noteMissing = false): string {
   const parts: string[] = [];
-  if (release.current) parts.push('current');
+  // A canary's state first: which release runs where is the question during one.
+  const running = runningOnLabel(release);
+  if (release.current) parts.push(running ?? 'current');
   else if (release.rolledBack) parts.push('rolled back');
   else if (release.previous) parts.push('previous');
   else if (release.rollbackable && release.direction === 'forward') parts.push('newer');
+  if (!release.current && running) parts.push(running);
   // Why a release cannot be picked belongs where the eye is; rolled back says it already.
   if (!release.rollbackable && !release.current && !release.rolledBack && release.reason) parts.push(shortReason(release.reason));
   else if (isUncertain(release.reason)) parts.push(shortReason(release.reason ?? ''));
@@ -214,6 +220,7 @@ function releaseTooltip(release: Release, now: number): vscode.MarkdownString {
     [kamal ? 'Last booted' : 'Created', release.created && `${release.created} (${shortAge(Date.parse(release.created), now)})`],
     [release.app.environment.source === 'gitops' ? 'Gitops commit' : 'Release', release.app.environment.source === 'gitops' ? release.id : undefined],
     ['Hosts', release.presence],
+    ['Runs now on', release.runningOn && `${release.runningOn.hosts.join(', ')} (not on ${release.runningOn.otherHosts.join(', ') || 'the hosts not read'})`],
     ['Not a rollback target', release.rollbackable ? undefined : release.reason],
     ['History', release.rollbackable && isUncertain(release.reason) ? release.reason : undefined],
   ];

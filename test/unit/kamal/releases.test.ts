@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import type { App, HostEntry, Release } from '../../../src/core/model';
 import { isHostError } from '../../../src/core/model';
 import { readKamalInventory, type KamalInventory } from '../../../src/core/kamal/hosts/inventory';
-import { appCurrentVersion, kamalReleaseHistory, kamalReleaseHostEntries, kamalReleases, kamalReleasesJson } from '../../../src/core/kamal/hosts/releases';
+import { appCurrentVersion, kamalReleaseHistory, kamalReleaseHostEntries, kamalReleases, kamalReleasesJson, runningOnLabel } from '../../../src/core/kamal/hosts/releases';
 import type { KamalConfig } from '../../../src/core/kamal/config/types';
 import { FakeSessions, configFixture, fixtureId, inventoryOutput, type ContainerFixture, type HostBehaviour } from './inventory-fixtures.test';
 
@@ -212,6 +212,59 @@ describe('kamal releases', () => {
     assert.equal(v2.presence, '0 of 1 host');
   });
 
+  describe('a version running on some hosts and not others (a canary, a narrowed run)', () => {
+    /** v1..v3 retained, `version` running (a host rolled back alone runs an older one). */
+    const running = (version: string, role = 'web') => threeDeploys(role).map((c) => ({ ...c, state: c.version === version ? ('running' as const) : ('exited' as const) }));
+
+    it('says where each runs: the canary on 1/3 hosts, the rest on 2/3, naming the hosts to bring', async () => {
+      const { inventory } = await inventoryOf(config, {
+        'web-1': { containers: threeDeploys(), latest: 'v3' },
+        'web-2': { containers: running('v2'), latest: 'v2' },
+        'web-3': { containers: threeDeploys(), latest: 'v3' },
+      });
+      const releases = kamalReleases(appFor(config), inventory);
+      const [v3, v2, v1] = releases;
+      // The primary host (web-1) still runs v3: that stays the app's current release.
+      assert.equal(v3.current, true);
+      assert.deepEqual(v3.runningOn, { hosts: ['web-1', 'web-3'], otherHosts: ['web-2'], total: 3 });
+      assert.equal(runningOnLabel(v3), 'current on 2/3 hosts');
+      assert.deepEqual(v2.runningOn, { hosts: ['web-2'], otherHosts: ['web-1', 'web-3'], total: 3 });
+      assert.equal(runningOnLabel(v2), 'current on 1/3 hosts');
+      assert.equal(v2.rollbackable, true, 'the whole app can still be rolled back to it');
+      assert.equal(v1.runningOn, undefined);
+      assert.equal(runningOnLabel(v1), undefined);
+      assert.deepEqual(kamalReleasesJson(releases, new Map())[1].runningOn, { hosts: ['web-2'], otherHosts: ['web-1', 'web-3'], total: 3 });
+    });
+
+    it('says nothing when every host runs it, and leaves an unreadable host out of both lists', async () => {
+      const all = await inventoryOf(config, {
+        'web-1': { containers: threeDeploys(), latest: 'v3' },
+        'web-2': { containers: threeDeploys(), latest: 'v3' },
+        'web-3': { containers: threeDeploys(), latest: 'v3' },
+      });
+      assert.ok(kamalReleases(appFor(config), all.inventory).every((release) => release.runningOn === undefined));
+      const { inventory } = await inventoryOf(config, {
+        'web-1': { containers: running('v2'), latest: 'v2' },
+        'web-2': { containers: threeDeploys(), latest: 'v3' },
+        'web-3': { unreachable: 'connect ETIMEDOUT' },
+      });
+      const releases = kamalReleases(appFor(config), inventory);
+      assert.deepEqual(releases.find((r) => r.version === 'v2')!.runningOn, { hosts: ['web-1'], otherHosts: ['web-2'], total: 3 });
+      assert.deepEqual(releases.find((r) => r.version === 'v3')!.runningOn, { hosts: ['web-2'], otherHosts: ['web-1'], total: 3 });
+    });
+
+    it('counts a host only when every one of its roles runs the version (-r web left the job on v3)', async () => {
+      const shared = configFixture({ roles: { web: ['app-1', 'app-2'], job: ['app-1', 'app-2'] } });
+      const { inventory } = await inventoryOf(shared, {
+        'app-1': { containers: [...running('v2', 'web'), ...threeDeploys('job')], latest: 'v2' },
+        'app-2': { containers: [...threeDeploys('web'), ...threeDeploys('job')], latest: 'v3' },
+      });
+      const releases = kamalReleases(appFor(shared), inventory);
+      assert.equal(releases.find((r) => r.version === 'v2')!.runningOn, undefined, 'no host runs v2 on all its roles');
+      assert.deepEqual(releases.find((r) => r.version === 'v3')!.runningOn, { hosts: ['app-2'], otherHosts: ['app-1'], total: 2 });
+    });
+  });
+
   it('lists only the configured destination and ids releases per destination', async () => {
     const staging = configFixture({ destination: 'staging', roles: { web: ['web-1'] } });
     const { inventory, sessions } = await inventoryOf(staging, {
@@ -249,6 +302,7 @@ describe('kamal releases', () => {
         direction: null,
         reason: 'running now',
         deployedBy: null,
+        runningOn: null,
         containers: [{ host: 'web-1', role: 'web', name: 'chat-web-v3', state: 'running', status: 'Up 2 hours', image: 'localhost:5555/bars/app:v3', created: T3 }],
       },
       {
@@ -259,6 +313,7 @@ describe('kamal releases', () => {
         direction: 'back',
         reason: 'host web-2 unreachable',
         deployedBy: null,
+        runningOn: null,
         containers: [{ host: 'web-1', role: 'web', name: 'chat-web-v2', state: 'exited', status: 'Exited (0) 2 hours ago', image: 'localhost:5555/bars/app:v2', created: T2 }],
       },
     ]);

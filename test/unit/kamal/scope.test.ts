@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeployRollbackError } from '../../../src/core/model';
 import { executeKamalRollback, KamalLockHeldError, planKamalRollback } from '../../../src/core/kamal/rollback';
-import { filterSpecificItems, kamalFnmatch, resolveKamalScope, splitScopeList, type KamalScopeRequest } from '../../../src/core/kamal/rollback/scope';
+import { filterSpecificItems, kamalFnmatch, resolveKamalScope, scopeRequestFromPicks, splitScopeList, type KamalScopeRequest } from '../../../src/core/kamal/rollback/scope';
 import { FakeHosts, kamalConfig, RecordingReporter, role } from './rollback-fixtures';
 import type { KamalConfig } from '../../../src/core/kamal/config/types';
 
@@ -123,6 +123,27 @@ describe('Kamal scope (--roles, --hosts, --primary), as test/commander_test.rb',
     assert.deepEqual(scope.specificRoles, ['web']);
     assert.equal(resolveKamalScope(deployWithRoles(), { roles: ['*'] }).narrowed, false);
     assert.equal(resolveKamalScope(deployWithRoles(), {}).narrowed, false);
+  });
+
+  it('gives the whole app to pick from, narrowed or not, in config order', () => {
+    const expected = { hosts: ['1.1.1.1', '1.1.1.2', '1.1.1.3', '1.1.1.4'], roles: [{ name: 'web', hosts: ['1.1.1.1', '1.1.1.2'] }, { name: 'workers', hosts: ['1.1.1.3', '1.1.1.4'] }] };
+    assert.deepEqual(resolveKamalScope(deployWithRoles(), {}).app, expected);
+    assert.deepEqual(resolveKamalScope(deployWithRoles(), { hosts: ['1.1.1.3'] }).app, expected);
+  });
+
+  it('turns picks from a list into literal --roles/--hosts, leaving out a list that picks everything', () => {
+    const { app } = resolveKamalScope(deployWithRoles(), {});
+    assert.deepEqual(scopeRequestFromPicks(app, ['web', 'workers'], app.hosts), {});
+    assert.deepEqual(scopeRequestFromPicks(app, ['web'], app.hosts), { roles: ['web'] });
+    assert.deepEqual(scopeRequestFromPicks(app, ['web', 'workers'], ['1.1.1.1']), { hosts: ['1.1.1.1'] });
+    assert.equal(scopeRequestFromPicks(app, [], app.hosts), undefined);
+    assert.equal(scopeRequestFromPicks(app, ['web'], []), undefined);
+    // A picked name is matched as itself: `*` or `[` in a host or role name is no wildcard.
+    const odd = kamalConfig({ roles: [role('web[1]', ['h*']), role('web1', ['h1'])] });
+    const picked = scopeRequestFromPicks(resolveKamalScope(odd, {}).app, ['web[1]'], ['h*'])!;
+    assert.deepEqual(picked, { roles: ['web\\[1\\]'], hosts: ['h\\*'] });
+    const scope = resolveKamalScope(odd, picked);
+    assert.deepEqual([scope.roles, scope.hosts], [['web[1]'], ['h*']]);
   });
 
   it('refuses a scope whose hosts run none of its roles', () => {

@@ -111,6 +111,27 @@ export function bootsOf(inventory: KamalInventory, version: string): AuditBoot[]
     .sort((a, b) => a.recordedAt.localeCompare(b.recordedAt) || a.host.localeCompare(b.host));
 }
 
+/**
+ * Where `version` runs now when some readable hosts run it and others do not: a host runs it when
+ * every one of its roles does. Hosts that could not be read count in the total only.
+ */
+export function runningOn(inventory: KamalInventory, version: string): Release['runningOn'] {
+  const hosts: string[] = [];
+  const otherHosts: string[] = [];
+  for (const host of inventory.hosts) {
+    if (host.error) continue;
+    if (host.roles.length > 0 && host.roles.every((role) => host.currentVersions[role] === version)) hosts.push(host.host);
+    else otherHosts.push(host.host);
+  }
+  return hosts.length > 0 && otherHosts.length > 0 ? { hosts, otherHosts, total: inventory.hosts.length } : undefined;
+}
+
+/** "current on 1/3 hosts" (the view and the CLI say it alike), or undefined when it runs on all or none. */
+export function runningOnLabel(release: Pick<Release, 'runningOn'>): string | undefined {
+  const running = release.runningOn;
+  return running && `current on ${running.hosts.length}/${running.total} hosts`;
+}
+
 export function kamalReleases(app: App, inventory: KamalInventory): Release[] {
   const current = appCurrentVersion(inventory);
   const total = inventory.hosts.length;
@@ -131,6 +152,8 @@ export function kamalReleases(app: App, inventory: KamalInventory): Release[] {
       presence: `${fullHosts} of ${total} ${total === 1 ? 'host' : 'hosts'}`,
     };
     if (lastBoot) release.triggeredBy = lastBoot.performer;
+    const running = runningOn(inventory, version);
+    if (running) release.runningOn = running;
     if (isCurrent) release.reason = 'running now';
     else if (reasons.length > 0) release.reason = reasons.join('; ');
     return release;
@@ -221,6 +244,8 @@ export interface KamalReleaseJson {
   reason: string | null;
   /** From the audit logs: who first booted the version. */
   deployedBy: string | null;
+  /** Set when it runs now on some hosts and not on others: where it does and where it does not. */
+  runningOn: { hosts: string[]; otherHosts: string[]; total: number } | null;
   containers: { host: string; role: string; name: string; state: string; status: string; image: string; created: string }[];
 }
 
@@ -234,6 +259,7 @@ export function kamalReleasesJson(releases: readonly Release[], entries: Readonl
     direction: release.direction ?? null,
     reason: release.reason ?? null,
     deployedBy: release.triggeredBy ?? null,
+    runningOn: release.runningOn ?? null,
     containers: (entries.get(release.id) ?? [])
       .filter((entry) => !isHostError(entry))
       .map((entry) => containerDetails(entry as HostContainer)),

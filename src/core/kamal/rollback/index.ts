@@ -8,5 +8,5 @@ export * from './types';
 export { planKamalRollback, KamalLockHeldError, type PlanKamalRollbackInput } from './plan';
 export { executeKamalRollback, type ExecuteKamalRollbackDeps, type KamalRollbackResult } from './execute';
 export { assemblePlan } from './assemble';
-export { literalPattern, resolveKamalScope, splitScopeList, describeScopeRequest, type KamalScope, type KamalScopeRequest } from './scope';
+export { literalPattern, resolveKamalScope, scopeRequestFromPicks, splitScopeList, describeScopeRequest, type KamalScope, type KamalScopeRequest } from './scope';
 export { agreeToWriteEnvFiles } from './assemble';

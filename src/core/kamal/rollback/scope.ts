@@ -35,6 +35,8 @@ export interface KamalScope {
   leftRoles: string[];
   /** Every role on a host that the run leaves as it is (also those on hosts it touches for another role). */
   left: { host: string; role: string }[];
+  /** The whole app, narrowed or not: every host and every role with its hosts, in config order (what a scope is picked from). */
+  app: { hosts: string[]; roles: { name: string; hosts: string[] }[] };
 }
 
 /** Ruby's `File.fnmatch(pattern, text, File::FNM_EXTGLOB)`: `*`, `?`, `[...]`, `{a,b}` and `\` escapes, case-sensitive. */
@@ -187,7 +189,20 @@ export function resolveKamalScope(config: KamalConfig, request: KamalScopeReques
     leftHosts: config.hosts.filter((host) => !hosts.includes(host)),
     leftRoles: config.roles.filter((role) => !roles.includes(role)).map((role) => role.name),
     left,
+    app: { hosts: [...config.hosts], roles: config.roles.map((role) => ({ name: role.name, hosts: [...role.hosts] })) },
   };
+}
+
+/**
+ * The request for what was picked from a list (`--roles`/`--hosts` of literal names): a list
+ * that picks everything narrows nothing and is left out. Undefined when a list picks nothing.
+ */
+export function scopeRequestFromPicks(app: KamalScope['app'], roles: string[], hosts: string[]): KamalScopeRequest | undefined {
+  if (roles.length === 0 || hosts.length === 0) return undefined;
+  const request: KamalScopeRequest = {};
+  if (app.roles.some((role) => !roles.includes(role.name))) request.roles = roles.map(literalPattern);
+  if (app.hosts.some((host) => !hosts.includes(host))) request.hosts = hosts.map(literalPattern);
+  return request;
 }
 
 /** The config as the narrowed run sees it: only the roles in scope, each on its hosts in scope. */
