@@ -82,3 +82,7 @@ export function useGitopsFixture(spec: GitopsFixtureSpec): { api: () => DeployRo
   });
   return { api: () => api, fixture: () => fixture };
 }
+
+export function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

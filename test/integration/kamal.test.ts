@@ -7,13 +7,9 @@ import * as vscode from 'vscode';
 import type { DeployRollbackApi } from '../../src/vscode/extension';
 import type { AppNode, EnvironmentNode, HostContainerNode, HostErrorNode, ReleaseNode, TreeNode } from '../../src/vscode/tree/nodes';
 import { requireHostsOrSkip, startHosts, type TestHosts } from '../hosts/harness';
-import { activateExtension, settledChildren, waitFor } from './helpers';
+import { activateExtension, escapeRegExp, settledChildren, waitFor } from './helpers';
 
 const SERVICE = 'vsc';
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
 
 describe('Kamal releases in VS Code on real hosts', function () {
   this.timeout(240_000);

@@ -9,7 +9,7 @@ export const CONTAINER_TITLE = 'Deploy Rollback';
 export const VIEW_NAME = 'Releases';
 export const OUTPUT_CHANNEL = 'Deploy Rollback';
 
-function escapeRegExp(text: string): string {
+export function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
@@ -462,6 +462,12 @@ export class Workbench {
   async clearNotifications(): Promise<void> {
     await this.runPaletteCommand('Notifications: Clear All Notifications');
     await this.page.locator('.notifications-toasts .notification-list-item').first().waitFor({ state: 'hidden' });
+  }
+
+  /** The buttons of the notification toasts shown now. */
+  async notificationActions(): Promise<string[]> {
+    const buttons = this.page.locator('.notifications-toasts .notification-list-item-buttons-container .monaco-button');
+    return (await buttons.allInnerTexts()).map(normalizeText);
   }
 
   /** Notification toasts' messages, newest last. */

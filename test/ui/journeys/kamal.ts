@@ -4,7 +4,7 @@ import { SAMPLE_SERVICE } from '../../fixtures/sample-workspace';
 import { journey } from '../journey';
 import { kamalSample, PROXY_SERVICE, proxyTargets } from '../kamal-sample';
 import { readmeScreenshot } from '../readme-screenshots';
-import type { Workbench } from '../workbench';
+import { escapeRegExp, type Workbench } from '../workbench';
 
 /** What `docker ps -a` lists on each host, without the ticking "Up 3 seconds" column. */
 async function containersPerHost(hosts: TestHosts): Promise<Record<string, string>> {
@@ -31,7 +31,7 @@ async function trustHostKeysWhenAsked(workbench: Workbench): Promise<{ asked: nu
 }
 
 export const kamalRollback = journey(
-  'Kamal: host containers per release, a rollback that switches every host, and a refused rollback to a pruned version that changes nothing',
+  'Kamal: host containers per release, a canary rollback of one host from its container row then the other host from the release row, and a refused rollback to a pruned version that changes nothing',
   async (ui) => {
     const { sample, hosts } = await kamalSample(ui);
     const [firstHost] = hosts.hosts;
@@ -60,10 +60,17 @@ export const kamalRollback = journey(
     const lastRow = workbench.releasesView.getByRole('treeitem').last();
     await readmeScreenshot(workbench, 'tree', await workbench.regionAround([workbench.sidebar.locator('.composite.title'), lastRow], 4));
 
-    await workbench.rightClickTreeItem('v2');
-    await workbench.clickContextMenu('Roll Back to This Release');
+    // A canary: the second host alone, from its container row, then the rest from the release row.
+    const [, canaryHost] = hosts.hosts;
+    const canary = escapeRegExp(canaryHost.address);
+    const first = escapeRegExp(firstHost.address);
+    await workbench.rightClickTreeItem(`${canaryHost.address} · web`);
+    await workbench.clickContextMenu('Roll Back This Host to…');
+    await workbench.waitForQuickInputTitle(new RegExp(`Roll Back ${SAMPLE_SERVICE} \\(default\\) to`));
+    await workbench.pickQuickItem('v2');
     const confirmation = await workbench.modalText();
     assert.match(confirmation, new RegExp(`Roll back ${SAMPLE_SERVICE} in default from v3 to v2\\?`));
+    assert.match(confirmation, new RegExp(`--hosts ${canary}; left as they are: ${first} web`));
     assert.deepEqual(await proxyTargets(hosts), hosts.hosts.map(() => `${PROXY_SERVICE}-v3`), 'a host switched before the rollback was confirmed');
     // Checked at the end so the rest of the journey still runs: with the whole plan as its
     // detail the dialog can outgrow the window, and then its buttons cannot be clicked.
@@ -73,13 +80,27 @@ export const kamalRollback = journey(
     if (confirmationFit.hiddenAbove || confirmationFit.hiddenBelow) await workbench.answerModalWithEnter('Roll Back');
     else await workbench.answerModal('Roll Back');
 
-    assert.match(await workbench.waitForNotification(/Rolled shop back to v2|did not complete/, 90_000), /^Rolled shop back to v2 on every host \(2\)/);
-    assert.deepEqual(await proxyTargets(hosts), hosts.hosts.map(() => `${PROXY_SERVICE}-v2`), 'not every host routes to v2 after the rollback');
-    await workbench.waitForTreeItemDescription('v2', /^current\b/);
+    assert.match(await workbench.waitForNotification(/Rolled shop back to v2|did not complete/, 90_000), new RegExp(`^Rolled shop back to v2 on 1 host \\(--hosts ${canary}; left as they were: ${first} web\\)`));
+    assert.deepEqual(await proxyTargets(hosts), [`${PROXY_SERVICE}-v3`, `${PROXY_SERVICE}-v2`], 'only the canary routes to v2');
+    assert.ok((await workbench.notificationActions()).includes('Bring the Other Hosts to v2'), 'the notification offers the rest');
+    // The primary host still runs v3: it stays current, each on 1 of the 2 hosts.
+    await workbench.waitForTreeItemDescription('v3', /^current on 1\/2 hosts\b/);
+    await workbench.waitForTreeItemDescription('v2', /^previous · current on 1\/2 hosts\b/);
+    await workbench.page.mouse.move(900, 400);
+    await readmeScreenshot(workbench, 'canary', await workbench.regionAround([workbench.sidebar.locator('.composite.title'), workbench.treeItem('v1')], 4));
+    await workbench.clearNotifications();
+
+    await workbench.rightClickTreeItem('v2');
+    await workbench.clickContextMenu('Bring the Other Hosts to This Release');
+    assert.match(await workbench.modalText(), new RegExp(`--hosts ${first}; left as they are: ${canary} web`));
+    await workbench.answerModal('Roll Back');
+    assert.match(await workbench.waitForNotification(/Rolled shop back to v2|did not complete/, 90_000), new RegExp(`^Rolled shop back to v2 on 1 host \\(--hosts ${first}\\b`));
+    assert.deepEqual(await proxyTargets(hosts), hosts.hosts.map(() => `${PROXY_SERVICE}-v2`), 'not every host routes to v2 after the rest');
+    await workbench.waitForTreeItemDescription('v2', /^current(?! on)\b/);
     assert.doesNotMatch(await workbench.treeItemDescription('v3'), /^current\b/);
-    const outcomeRows = await workbench.outputLinesContaining('rolled-back');
-    for (const host of hosts.hosts) assert.match(outcomeRows, new RegExp(`${host.address.replace(/\./g, '\\.')}\\s+web\\s+v3\\s+v2\\s+v2\\s+rolled-back`));
-    await workbench.waitForOutputText(/Rolled\sshop\sback\sto\sv2\son\severy\shost/);
+    // The second run's outcome table: its host switched, the canary named as left as it was.
+    await workbench.waitForOutputText(new RegExp(`${first}\\s+web\\s+v3\\s+v2\\s+v2\\s+rolled-back`));
+    await workbench.waitForOutputText(new RegExp(`Left\\sas\\sthey\\swere\\s\\(outside\\s--hosts\\s${first}\\):`));
     await workbench.clearNotifications();
     await workbench.page.mouse.move(200, 700);
     await readmeScreenshot(workbench, 'output', await workbench.regionAround([workbench.page.locator('.part.panel')], 0));

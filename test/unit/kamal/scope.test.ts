@@ -199,6 +199,8 @@ describe('a narrowed Kamal rollback', () => {
     assert.ok(fakes.get('web-2').audit.some((line) => line.includes('[web] Booted app version v2')));
     assert.ok(!fakes.get('web-2').audit.some((line) => line.includes('[workers]')));
     assert.equal(result.lines.at(-1), 'Left as they were (outside --roles web): web-2 (workers), job-1 (workers)');
+    // Not "on every host": the notification says it was a part of the app.
+    assert.equal(result.message, 'Rolled chat back to v2 on 2 hosts (--roles web; left as they were: web-2 workers, job-1 workers).');
   });
 
   it('-h job-1 locks on job-1, as Kamal puts the lock on the first host in scope', async () => {

@@ -15,7 +15,7 @@ import { AFTERMATH_TIMEOUT_MS, HostUnreachable, commandError, delay, dockerCause
 import { fail, stepKey, touchedAny, type RunState } from './run-state';
 import { parseSections, section } from './sections';
 import { buildHostPlan } from './steps';
-import { describeScopeRequest } from './scope';
+import { describeScopeRequest, leftSummary } from './scope';
 import type { KamalHostOutcome, KamalHostPlan, KamalPlanDetail, KamalRoleStep } from './types';
 
 export type KamalRollbackResult = RollbackOutcome & { hosts: KamalHostOutcome[]; rollForward?: RollbackPlan<KamalPlanDetail> };
@@ -368,6 +368,12 @@ function outcomeTable(entries: KamalHostOutcome[]): string[] {
 function outcomeMessage(plan: RollbackPlan<KamalPlanDetail>, entries: KamalHostOutcome[], problems: string[], cancelled: string | undefined, ok: boolean): string {
   const name = plan.detail.destination ? `${plan.app} (${plan.detail.destination})` : plan.app;
   const forward = plan.detail.kind === 'roll-forward';
+  const scope = plan.detail.scope;
+  if (ok && scope?.narrowed) {
+    // "every host" would be read as the whole app: a narrowed run names what it left.
+    const hosts = new Set(entries.map((entry) => entry.host)).size;
+    return `Rolled ${name} ${forward ? 'forward' : 'back'} to ${plan.to} on ${hosts === 1 ? '1 host' : `${hosts} hosts`} (${describeScopeRequest(scope.request)}; left as they were: ${leftSummary(scope)}).`;
+  }
   if (ok) return `Rolled ${name} ${forward ? 'forward' : 'back'} to ${plan.to} on ${entries.length === 1 ? '1 host role' : `every host (${new Set(entries.map((entry) => entry.host)).size})`}.`;
   const byServing = new Map<string, string[]>();
   for (const entry of entries) {

@@ -35,7 +35,7 @@ import { bootGroups, buildHostPlan, hostsInBootOrder, stopTimeout } from './step
 import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './types';
 import { compareEnvFiles, prepareEnvCheck, type EnvCheck, type EnvFilesRequest } from './env-check';
 import type { KamalConfig } from '../config/types';
-import { describeScopeRequest, resolveKamalScope, scopedConfig, scopeLines, type KamalScope, type KamalScopeRequest } from './scope';
+import { describeScopeRequest, leftSummary, resolveKamalScope, scopedConfig, scopeLines, type KamalScope, type KamalScopeRequest } from './scope';
 
 export interface PlanKamalRollbackInput {
   config: KamalConfig;
@@ -237,8 +237,7 @@ async function planOnce(request: PlanKamalRollbackInput): Promise<RollbackPlan<K
   }
   if (scope.narrowed) {
     // A short summary stays short: past a few, the lines below name every one left.
-    const left = scope.left.length <= 4 ? scope.left.map((entry) => `${entry.host} ${entry.role}`).join(', ') : `${scope.left.length} roles on hosts`;
-    plan.summary = `${plan.summary} (${describeScopeRequest(scope.request)}; left as they are: ${left})`;
+    plan.summary = `${plan.summary} (${describeScopeRequest(scope.request)}; left as they are: ${leftSummary(scope)})`;
     plan.lines.unshift(...scopeLines(scope), '');
     plan.overview?.unshift(...scopeLines(scope));
   }

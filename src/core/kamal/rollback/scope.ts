@@ -222,6 +222,11 @@ export function describeScopeRequest(request: KamalScopeRequest): string {
   return parts.join(' ') || '(all hosts and roles)';
 }
 
+/** What a narrowed run leaves, short enough for a summary: past a few, only how many. */
+export function leftSummary(scope: KamalScope): string {
+  return scope.left.length <= 4 ? scope.left.map((entry) => `${entry.host} ${entry.role}`).join(', ') : `${scope.left.length} roles on hosts`;
+}
+
 /** Lines saying what a narrowed run touches and what it leaves as it is; none for a whole-app run. */
 export function scopeLines(scope: KamalScope): string[] {
   if (!scope.narrowed) return [];
