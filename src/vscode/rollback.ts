@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { shortSha } from '../core/gitops/git';
 import { RestoreTreeOffer } from '../core/gitops/rollback';
 import { describeScopeRequest } from '../core/kamal/rollback/scope';
+import type { KamalPlanDetail } from '../core/kamal/rollback';
 import { DeployRollbackError, type App, type Environment, type PlanRequest, Release, ReleaseSource, RollDirection, RollbackOutcome, RollbackPlan } from '../core/model';
 import { codeChangeLines, commitLine, releaseLabel, shortenShaVersions } from './code';
 import { confirmWithEnvFiles, withEnvFiles } from './env-files';
@@ -175,7 +176,7 @@ export async function rollbackWithProgress(context: RollbackContext, target: Rol
   const words = rollWords(target.release?.direction);
   const to = target.release ? releaseLabel(target.release) : 'the previous release';
   return vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `${words.ing} ${target.app.name} to ${to} (Cancel stops the ${words.planNoun})`, cancellable: true },
+    { location: vscode.ProgressLocation.Notification, title: `${words.ing} ${target.app.name} to ${to}${scopeNote(request)} (Cancel stops the ${words.planNoun})`, cancellable: true },
     async (progress, token) => {
       let plan = await planOrOffer(context, target, request, { progress, token });
       for (;;) {
@@ -220,6 +221,12 @@ async function narrowPlan(
     void vscode.window.showWarningMessage(error.message);
     return undefined;
   }
+}
+
+/** A narrowed run's progress says so in its title: " on --hosts 10.0.0.2". */
+function scopeNote(request: PlanRequest): string {
+  const scope = request.kamal?.scope;
+  return scope && (scope.roles?.length || scope.hosts?.length || scope.primary) ? ` on ${describeScopeRequest(scope)}` : '';
 }
 
 function isProtected(environment: string): boolean {
@@ -271,7 +278,7 @@ export function cancelRunningRollbacks(): string[] {
 export async function executeWithProgress(context: RollbackContext, source: ReleaseSource, plan: RollbackPlan): Promise<RollbackOutcome> {
   const words = rollWords(plan.direction);
   return vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `${words.ing} ${plan.app} to ${plan.to} (Cancel stops the ${words.planNoun})`, cancellable: true },
+    { location: vscode.ProgressLocation.Notification, title: `${words.ing} ${plan.app} to ${plan.to}${scopeNote({ kamal: { scope: (plan as RollbackPlan<KamalPlanDetail>).detail.scope?.request } })} (Cancel stops the ${words.planNoun})`, cancellable: true },
     async (progress, token) => executeReporting(context, source, plan, progress, token),
   );
 }
