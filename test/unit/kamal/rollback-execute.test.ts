@@ -235,6 +235,30 @@ describe('executeKamalRollback', () => {
       assert.ok(!fakes.allCommands().some((command) => command.startsWith('docker ')), 'no container was touched');
     });
 
+    it('does not say the lock may have been taken when the primary host was never connected to', async () => {
+      const { config, fakes } = fleet(['web-1', 'web-2']);
+      fakes.unreachable.add('web-1');
+      const error = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada', takeLock: true }).then(
+        () => assert.fail('planned without its primary host'),
+        (reason: unknown) => reason as Error,
+      );
+      assert.match(error.message, /nothing was changed/);
+      assert.match(error.message, /web-1/);
+      assert.doesNotMatch(error.message, /may have been taken/);
+      assert.equal(fakes.get('web-1').commands.length, 0);
+    });
+
+    it('says nothing was changed when the run cannot connect to take the lock (a plan confirmed earlier)', async () => {
+      const { config, fakes } = fleet(['web-1', 'web-2']);
+      const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+      fakes.unreachable.add('web-1');
+      const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
+      assert.equal(result.ok, false);
+      assert.match(result.message, /Nothing was changed: web-1 could not be reached: take the deploy lock with the checks: connect ETIMEDOUT/);
+      assert.doesNotMatch(result.message, /may have been taken/);
+      for (const host of fakes.hosts.values()) assert.deepEqual(host.running(), ['chat-web-v3'], host.host);
+    });
+
     it("leaves someone else's lock alone and takes none", async () => {
       const { config, fakes } = fleet(['web-1']);
       fakes.get('web-1').lock = 'Locked by: Grace at 2026-11-23T00:00:00Z\nVersion: v3\nMessage: Deploying v3';

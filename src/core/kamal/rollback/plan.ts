@@ -281,7 +281,10 @@ async function planInScope(input: PlanKamalRollbackInput, scope: KamalScope, hos
   const read: ReadHost = async (host, script) => {
     input.signal?.throwIfAborted();
     reporter.debug(`[ssh ${host}] ${script}`);
-    const session = await raceAbort(input.sessions(host), input.signal);
+    const session = await raceAbort(input.sessions(host), input.signal).catch((error: unknown) => {
+      if (error instanceof Object) unsent.add(error);
+      throw error;
+    });
     const result = await session.exec(script, { signal: input.signal });
     if (result.code === null) throw new Error(`the connection closed before the checks finished${result.stderr.trim() ? `: ${oneLine(result.stderr.trim())}` : ''}`);
     return result;
@@ -310,13 +313,21 @@ async function planInScope(input: PlanKamalRollbackInput, scope: KamalScope, hos
     let note: string | undefined;
     if (held === true || (held === undefined && input.signal?.aborted)) {
       note = await releaseTakenLock(input, primaryHost, lockTaken, held === true);
-    } else if (held === undefined) {
+    } else if (held === undefined && !neverConnected(locked.settled[hosts.indexOf(primaryHost)])) {
       // The host went silent with the lock line maybe run: asking again would wait out another bound.
       note = `The deploy lock may have been taken on ${primaryHost} with the checks: once it answers, \`kamal lock status\` tells, and ${releaseAdvice(config)} releases it if it names this run.`;
     }
     if (note && error instanceof DeployRollbackError) error.message = `${error.message} ${note}`;
     throw error;
   }
+}
+
+/** Errors of getting a connection: the pre-flight's line was never sent to that host. */
+const unsent = new WeakSet<object>();
+
+/** The host was never connected to, so no line of the pre-flight (the lock's included) ran there. */
+function neverConnected(read: PromiseSettledResult<unknown> | undefined): boolean {
+  return read?.status === 'rejected' && read.reason instanceof Object && unsent.has(read.reason);
 }
 
 /**

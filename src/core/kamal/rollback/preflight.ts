@@ -336,6 +336,7 @@ export async function relockWithChecks(run: RunState): Promise<void> {
   const primaryRead = locked.settled[detail.hosts.indexOf(primary)];
   if (!primaryRead || primaryRead.status === 'rejected') {
     const reason: unknown = primaryRead?.status === 'rejected' ? primaryRead.reason : new Error(`${primary} is not among the hosts`);
+    if (reason instanceof HostUnreachable && reason.neverSent) throw new DeployRollbackError(`Nothing was changed: ${errorText(reason)}.`, 'lock');
     // The lock line may have reached the host before it went silent: say how to check.
     if (reason instanceof HostUnreachable) {
       throw new DeployRollbackError(`${errorText(reason)}. The deploy lock may have been taken there: once it answers, \`kamal lock status\` tells, and ${releaseAdvice(detail.config)} releases it if it names this run.`, 'lock');

@@ -85,8 +85,9 @@ export class CommandFailed extends Error {
 
 /** The host stopped answering (connection lost or closed mid-command). */
 export class HostUnreachable extends Error {
-  constructor(readonly host: string, cause: string) {
-    super(`${host} stopped answering: ${cause}`);
+  /** `neverSent`: no connection was made, so the command cannot have run there. */
+  constructor(readonly host: string, cause: string, readonly neverSent = false) {
+    super(neverSent ? `${host} could not be reached: ${cause}` : `${host} stopped answering: ${cause}`);
   }
 }
 
@@ -118,12 +119,13 @@ export class HostRunner {
     if (signal?.aborted) throw abortError();
     this.deps.reporter.debug(`[ssh ${host}] ${redactSecrets(command)}`);
     let result: ExecResult;
+    let session: HostSession | undefined;
     try {
-      const session = await raceAbort(this.deps.sessions(host), signal);
+      session = await raceAbort(this.deps.sessions(host), signal);
       result = await session.exec(command, { signal, timeoutMs: how.timeoutMs, onStdout: how.onStdout });
     } catch (error) {
       if (isAbort(error) || signal?.aborted) throw abortError();
-      throw new HostUnreachable(host, `${what}: ${errorText(error)}`);
+      throw new HostUnreachable(host, `${what}: ${errorText(error)}`, session === undefined);
     }
     if (result.code === null) throw new HostUnreachable(host, `${what}: the connection closed before the command finished`);
     return result;
