@@ -30,7 +30,7 @@ export async function pickKamalScope(prompter: Prompter, plan: RollbackPlan, ver
   for (;;) {
     const picked = await prompter.pickMany(items, {
       title: `${verb} ${plan.app} (${plan.environment}) only on…`,
-      placeHolder: 'Uncheck the roles and hosts to leave as they are (Kamal --roles / --hosts)',
+      placeHolder: 'Uncheck what to leave as it is (--roles / --hosts)',
     });
     if (!picked) return undefined;
     const names = (kind: ScopeChoice['kind']) => picked.flatMap((item) => (item.value?.kind === kind ? [item.value.name] : []));

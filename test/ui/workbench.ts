@@ -371,6 +371,20 @@ export class Workbench {
     return names.map(normalizeText);
   }
 
+  /** A multi-select's entries as `label: checked|unchecked`, separators left out. */
+  async checkedQuickItems(): Promise<string[]> {
+    const rows = this.quickInput().locator('.quick-input-list .monaco-list-row');
+    await rows.first().waitFor({ state: 'visible', timeout: 5_000 });
+    const entries = await rows.evaluateAll((elements) =>
+      elements.map((row) => {
+        const box = row.querySelector('input[type="checkbox"], .quick-input-list-checkbox, [role="checkbox"]') as { checked?: boolean; getAttribute(name: string): string | null } | null;
+        const checked = typeof box?.checked === 'boolean' ? box.checked : (box?.getAttribute('aria-checked') ?? row.getAttribute('aria-checked')) === 'true';
+        return { label: row.querySelector('.label-name')?.textContent ?? row.getAttribute('aria-label') ?? '', checked };
+      }),
+    );
+    return entries.map((entry) => `${normalizeText(entry.label)}: ${entry.checked ? 'checked' : 'unchecked'}`);
+  }
+
   /** Shows output channel `name` in the panel and returns the text it shows. */
   async outputChannelText(name: string = OUTPUT_CHANNEL): Promise<string> {
     await this.runPaletteCommand('Output: Show Output Channels...');

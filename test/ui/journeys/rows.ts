@@ -98,6 +98,13 @@ export const everyRow = journey(
     await workbench.rightClickTreeItem('v2');
     await workbench.clickContextMenu('Roll Back to This Release');
     assert.match(await workbench.modalText(), new RegExp(`Roll back ${SAMPLE_SERVICE} in default from v3 to v2\\?`));
+    // The confirmation can narrow the plan: the app's roles and hosts, all checked; Escape brings the confirmation back.
+    await workbench.answerModal('Only Some Roles or Hosts…');
+    await workbench.waitForQuickInputTitle(new RegExp(`Roll back ${SAMPLE_SERVICE} \\(default\\) only on…`));
+    assert.deepEqual(await workbench.checkedQuickItems(), ['web: checked', ...hosts.hosts.map((host) => `${host.address}: checked`)]);
+    await workbench.screenshot('only-some-roles-or-hosts');
+    await workbench.closeQuickInput();
+    assert.match(await workbench.modalText(), new RegExp(`Roll back ${SAMPLE_SERVICE} in default from v3 to v2\\?`));
     await workbench.answerModal('Roll Back');
     assert.match(await workbench.waitForNotification(/Rolled shop back to v2|did not complete/, 90_000), /^Rolled shop back to v2 on every host \(2\)\./);
     await workbench.clearNotifications();
