@@ -207,6 +207,17 @@ describe('kamal rollback on real hosts', function () {
     // Planned again: the file on the host is what Kamal would write.
     const again = await planKamalRollback({ config, sessions, targetVersion: 'v2', performer: 'system-test', envFiles: { allowCommands: () => true, processEnv: { PATH: process.env.PATH, ROTATION: '2' } } });
     assert.deepEqual(again.detail.envFiles?.differences, []);
+    // From a tree read (its env file digests included), that plan needs no exchange of its own.
+    const read = await readKamalInventory(config, sessions);
+    assert.ok(read.hosts[0]?.envDigests?.web, 'the tree read the env file digest');
+    const readCommands = commands.length;
+    const fromTree = await planKamalRollback({ config, sessions, targetVersion: 'v2', performer: 'system-test', recentRead: read, envFiles: { allowCommands: () => true, processEnv: { PATH: process.env.PATH, ROTATION: '2' } } });
+    assert.equal(commands.length, readCommands, 'planning sent nothing to the hosts');
+    assert.deepEqual(fromTree.detail.envFiles?.differences, []);
+    // Rotated again: the digest no longer matches, so the hosts are read for the keys.
+    const rotated = await planKamalRollback({ config, sessions, targetVersion: 'v2', performer: 'system-test', recentRead: read, envFiles: { allowCommands: () => true, processEnv: { PATH: process.env.PATH, ROTATION: '3' } } });
+    assert.equal(commands.length, readCommands + 1, 'one exchange: the per-key hashes with the checks');
+    assert.deepEqual(rotated.detail.envFiles?.differences.map((entry) => entry.keys), [['SECRET_KEY_BASE']]);
   });
 
   it('reboots the running version like Kamal when it is the target', async () => {

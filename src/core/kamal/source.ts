@@ -213,7 +213,8 @@ export class KamalSource implements ReleaseSource {
       signal,
       reporter: this.reporter,
       takeLock: request.runsAtOnce === true,
-      recentRead: request.runsAtOnce || request.dryRun || request.envFiles ? undefined : await this.recentInventory(config),
+      // A tree read of the last minute plans without an exchange (its env file digests included); a preview reads now.
+      recentRead: request.runsAtOnce || request.dryRun ? undefined : await this.recentInventory(config),
       scope: request.kamal?.scope,
       skipHooks: request.kamal?.skipHooks,
       lockWait: request.kamal?.lockWait,

@@ -3,12 +3,15 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
+import { execFileSync } from 'node:child_process';
 import { agreeToWriteEnvFiles, executeKamalRollback, planKamalRollback } from '../../../src/core/kamal/rollback';
 
-import { differingKeys, envFileHashes, expectedEnvFile, lineHash, parseEnvFileHashes, renderEnvFile, secretKeysFor } from '../../../src/core/kamal/commands/env-file';
+import { differingKeys, envFileDigest, envFileHashes, expectedEnvFile, lineHash, parseEnvFileHashes, renderEnvFile, secretKeysFor, textDigest } from '../../../src/core/kamal/commands/env-file';
 import { parseSecretsFile, resolveSecrets, SecretText, UNRESOLVED, type SecretValue } from '../../../src/core/kamal/config/secrets';
 import { emptyConfig } from '../../../src/core/kamal/config/read';
-import { FakeHosts, kamalConfig, RecordingReporter, role } from './rollback-fixtures';
+import { FakeHosts, kamalConfig, recentRead, RecordingReporter, role } from './rollback-fixtures';
+import type { KamalInventory } from '../../../src/core/kamal/hosts/inventory';
+import type { KamalConfig } from '../../../src/core/kamal/config/types';
 
 async function values(text: string, env: NodeJS.ProcessEnv = {}, run?: (command: string) => Promise<string>): Promise<Record<string, string | symbol>> {
   return Object.fromEntries((await parseSecretsFile(text, env, run)).values);
@@ -136,6 +139,26 @@ describe('Kamal env files', () => {
     });
   });
 
+  it('digests the whole env file after the nonce in one process, as textDigest does locally; no file says no', async () => {
+    const config = { service: 'chat', destination: 'production' };
+    assert.equal(
+      envFileDigest(config, 'web', 'abc123'),
+      "if test -f .kamal/apps/chat-production/env/roles/web.env; then { printf '%s\\n' abc123; cat .kamal/apps/chat-production/env/roles/web.env; } | sha256sum | cut -c1-64; else echo no; fi",
+    );
+    const home = await mkdtemp(join(tmpdir(), 'dr-envdigest-'));
+    try {
+      const run = (script: string) => execFileSync('sh', ['-c', script], { cwd: home, encoding: 'utf8' }).trim();
+      assert.equal(run(envFileDigest(config, 'web', 'abc123')), 'no');
+      await mkdir(join(home, '.kamal/apps/chat-production/env/roles'), { recursive: true });
+      const text = "DB_PASSWORD=p@ss w'rd\nRAILS_MASTER_KEY=mk\n";
+      await writeFile(join(home, '.kamal/apps/chat-production/env/roles/web.env'), text);
+      assert.equal(run(envFileDigest(config, 'web', 'abc123')), textDigest('abc123', text));
+      assert.notEqual(run(envFileDigest(config, 'web', 'other')), textDigest('abc123', text), 'salted: another nonce, another digest');
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+
   describe('planning and running', () => {
     let root: string;
     beforeEach(async () => {
@@ -185,6 +208,47 @@ describe('Kamal env files', () => {
       assert.equal(fakes.hosts.get('web-2')!.uploads.length, 0, 'an equal file is left alone');
       assert.ok(fakes.hosts.get('web-1')!.commands.includes('mkdir -p .kamal/apps/chat/env/roles'));
       assert.ok(!JSON.stringify(reporter).includes('rotated-pw'), 'the run log holds no value');
+    });
+
+    describe('from a tree read of the last minute', () => {
+      /** The tree's read of the fakes, with each env file's digest as the inventory prints it. */
+      function treeRead(config: KamalConfig, fakes: FakeHosts): KamalInventory {
+        const read = recentRead(config, fakes);
+        read.envNonce = 'tree-nonce';
+        for (const host of read.hosts) {
+          const text = fakes.get(host.host).envContents.get('web');
+          host.envDigests = { web: text === undefined ? null : textDigest('tree-nonce', text) };
+        }
+        return read;
+      }
+
+      it('plans without an exchange when every env file is as Kamal would write it', async () => {
+        await writeFile(join(root, '.kamal/secrets'), 'DB_PASSWORD=old-pw\nRAILS_MASTER_KEY=mk\n');
+        const { config, fakes } = setup();
+        const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada', envFiles: {}, recentRead: treeRead(config, fakes) });
+        for (const host of fakes.hosts.values()) assert.equal(host.commands.length, 0, `${host.host} was read again: ${host.commands.join(' | ')}`);
+        assert.deepEqual(plan.detail.envFiles!.differences, []);
+        assert.deepEqual(plan.detail.envFiles!.notCompared, []);
+        assert.match(plan.lines[0], /^Planned from the hosts as read at /);
+      });
+
+      it('reads the hosts for the keys when a digest differs (a rotated secret), and says which', async () => {
+        await writeFile(join(root, '.kamal/secrets'), 'DB_PASSWORD=rotated-pw\nRAILS_MASTER_KEY=mk\n');
+        const { config, fakes } = setup();
+        const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada', envFiles: {}, recentRead: treeRead(config, fakes) });
+        for (const host of fakes.hosts.values()) assert.equal(host.commands.length, 1, host.host);
+        assert.deepEqual(plan.detail.envFiles!.differences.map((entry) => [entry.host, entry.keys]), [['web-1', ['DB_PASSWORD']], ['web-2', ['DB_PASSWORD']]]);
+      });
+
+      it('refuses from the read alone when it saw no env file, as the pre-flight would', async () => {
+        await writeFile(join(root, '.kamal/secrets'), 'DB_PASSWORD=old-pw\nRAILS_MASTER_KEY=mk\n');
+        const { config, fakes } = setup();
+        const read = treeRead(config, fakes);
+        read.hosts[1]!.envDigests = { web: null };
+        // Not as Kamal would write it: the hosts are read, and the pre-flight names the missing file.
+        fakes.get('web-2').envFiles.delete('web');
+        await assert.rejects(planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada', envFiles: {}, recentRead: read }), /role env file is missing on web-2/);
+      });
     });
 
     it('keeps host files when not agreed, and says what was not compared', async () => {

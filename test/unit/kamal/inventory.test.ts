@@ -6,6 +6,7 @@ import {
   lockDirectory,
   latestImage,
 } from '../../../src/core/kamal/commands/inventory';
+import { envFileDigest, textDigest } from '../../../src/core/kamal/commands/env-file';
 import {
   currentVersionsByRole,
   dockerTimeToIso,
@@ -76,12 +77,19 @@ describe('kamal inventory command', () => {
         `#!/bin/sh\ncase "$*" in *ancestor=localhost:5555/bars/app:latest-prod*) printf 'd9e1218f6498\\n56ddc0e2d939\\n' ;; *) cat "${bin}/ps.out" ;; esac\n`,
         { mode: 0o755 },
       );
+      // The web role's env file is there, the job's is not: their digests, for planning without an exchange.
+      const envText = 'RAILS_LOG_LEVEL=info\nSECRET_KEY_BASE=s3cr3t\n';
+      await fs.mkdir(path.join(bin, '.kamal/apps/chat-prod/env/roles'), { recursive: true });
+      await fs.writeFile(path.join(bin, '.kamal/apps/chat-prod/env/roles/web.env'), envText);
+      const command = inventoryCommand(config, { withLock: false, envDigests: { roles: ['job', 'web'], nonce: 'n1' } });
+      assert.ok(command.endsWith(`echo @@deploy-rollback:env-digest:job ; ${envFileDigest(config, 'job', 'n1')} ; echo @@deploy-rollback:env-digest:web ; ${envFileDigest(config, 'web', 'n1')} ; echo @@deploy-rollback:end`), command);
       const stdout = await new Promise<string>((resolve, reject) =>
-        execFile('sh', ['-c', inventoryCommand(config, { withLock: false })], { cwd: bin, env: { PATH: `${bin}:/usr/bin:/bin` } }, (error, out) => (error ? reject(error) : resolve(out))),
+        execFile('sh', ['-c', command], { cwd: bin, env: { PATH: `${bin}:/usr/bin:/bin` } }, (error, out) => (error ? reject(error) : resolve(out))),
       );
       const host = parsed(parseInventoryOutput(config, 'web-1', { code: 0, stdout, stderr: '' }));
       assert.equal(host.containers.length, 5);
       assert.deepEqual(host.currentVersions, { web: 'v2', job: 'v2' });
+      assert.deepEqual(host.envDigests, { job: null, web: textDigest('n1', envText) });
     } finally {
       await fs.rm(bin, { recursive: true, force: true });
     }

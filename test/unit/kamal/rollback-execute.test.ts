@@ -4,9 +4,8 @@ import { chmod, mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { executeKamalRollback, planKamalRollback } from '../../../src/core/kamal/rollback';
-import type { KamalInventory } from '../../../src/core/kamal/hosts/inventory';
 import type { KamalConfig } from '../../../src/core/kamal/config/types';
-import { FakeHosts, kamalConfig, RecordingReporter, role } from './rollback-fixtures';
+import { FakeHosts, kamalConfig, recentRead, RecordingReporter, role } from './rollback-fixtures';
 
 function fleet(hosts: string[], overrides: Partial<KamalConfig> = {}): { config: KamalConfig; fakes: FakeHosts } {
   const config = kamalConfig({ roles: [role('web', hosts)], ...overrides });
@@ -112,37 +111,6 @@ describe('executeKamalRollback', () => {
   });
 
   describe('a plan confirmed on an earlier reading (the tree\'s, or before a confirmation)', () => {
-    /** What the tree's inventory would have read from the fakes just now. */
-    function recentRead(config: KamalConfig, fakes: FakeHosts): KamalInventory {
-      return {
-        service: config.service,
-        primaryHost: 'web-1',
-        primaryRole: 'web',
-        readAt: new Date().toISOString(),
-        hosts: [...fakes.hosts.values()].map((host) => {
-          const listed = [...host.containers].reverse();
-          return {
-            host: host.host,
-            roles: ['web'],
-            containers: listed.map((container, order) => ({
-              id: container.id,
-              host: host.host,
-              role: 'web',
-              name: container.name,
-              state: container.state === 'running' ? 'running' : 'exited',
-              status: container.state,
-              image: container.image,
-              created: new Date(container.created * 1000).toISOString(),
-              version: container.name.replace('chat-web-', ''),
-              replaced: container.name.includes('_replaced_'),
-              order,
-            })),
-            currentVersions: Object.fromEntries(host.running().map((name) => ['web', name.replace('chat-web-', '')])),
-          };
-        }),
-      };
-    }
-
     it('refuses when the lock is taken if a host runs another version than planned: nothing changed, the lock released', async () => {
       const { config, fakes } = fleet(['web-1', 'web-2']);
       const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });

@@ -8,6 +8,7 @@ import type { SftpChannel } from '../../../src/core/ssh/sftp';
 import { emptyConfig } from '../../../src/core/kamal/config/read';
 import { lineHash } from '../../../src/core/kamal/commands/env-file';
 import type { KamalConfig, KamalProxy, KamalRole } from '../../../src/core/kamal/config/types';
+import type { KamalInventory } from '../../../src/core/kamal/hosts/inventory';
 
 export function proxyConfig(overrides: Partial<KamalProxy> = {}): KamalProxy {
   return {
@@ -459,4 +460,35 @@ export class RecordingReporter implements Reporter {
   text(level?: string): string {
     return this.entries.filter((entry) => level === undefined || entry.level === level).map((entry) => entry.message).join('\n');
   }
+}
+
+/** What the tree's inventory would have read from the fakes just now (one `web` role a host). */
+export function recentRead(config: KamalConfig, fakes: FakeHosts): KamalInventory {
+  return {
+    service: config.service,
+    primaryHost: 'web-1',
+    primaryRole: 'web',
+    readAt: new Date().toISOString(),
+    hosts: [...fakes.hosts.values()].map((host) => {
+      const listed = [...host.containers].reverse();
+      return {
+        host: host.host,
+        roles: ['web'],
+        containers: listed.map((container, order) => ({
+          id: container.id,
+          host: host.host,
+          role: 'web',
+          name: container.name,
+          state: container.state === 'running' ? ('running' as const) : ('exited' as const),
+          status: container.state,
+          image: container.image,
+          created: new Date(container.created * 1000).toISOString(),
+          version: container.name.replace('chat-web-', ''),
+          replaced: container.name.includes('_replaced_'),
+          order,
+        })),
+        currentVersions: Object.fromEntries(host.running().map((name) => ['web', name.replace('chat-web-', '')])),
+      };
+    }),
+  };
 }

@@ -141,6 +141,21 @@ export function envFileHashes(config: Pick<KamalConfig, 'service' | 'destination
   return `if test -f ${file}; then echo yes; while IFS= read -r l || [ -n "$l" ]; do ${hashLine}; done < ${file}; else echo no; fi`;
 }
 
+/**
+ * The whole env file's sha-256 with the nonce before it (`NONCE\n` + the file), or `no` without
+ * the file: one process per role, cheap enough for every tree refresh. Equal to the digest of what
+ * Kamal would write, nothing differs and no per-key read is needed.
+ */
+export function envFileDigest(config: Pick<KamalConfig, 'service' | 'destination'>, role: string, nonce: string): string {
+  const file = quote(roleEnvFile(config, role));
+  return `if test -f ${file}; then { printf '%s\\n' ${quote(nonce)}; cat ${file}; } | sha256sum | cut -c1-64; else echo no; fi`;
+}
+
+/** What `envFileDigest` prints for `text` on the host. */
+export function textDigest(nonce: string, text: string): string {
+  return createHash('sha256').update(`${nonce}\n${text}`).digest('hex');
+}
+
 /** The host's answer: key → hash of its last line (docker keeps the last one). Blank and `#` lines are not variables to docker. */
 export function parseEnvFileHashes(lines: string[]): Map<string, string> | undefined {
   const hashes = new Map<string, string>();

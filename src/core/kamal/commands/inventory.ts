@@ -2,6 +2,7 @@ import { quoteArgv, shellLine } from '../../shell';
 import { assertValidName } from '../config/names';
 import type { KamalConfig } from '../config/types';
 import { auditLogFile } from './auditor';
+import { envFileDigest } from './env-file';
 
 /**
  * What the inventory runs on a host: ONE shell line per host per refresh, printing sections
@@ -23,6 +24,8 @@ export const INVENTORY_SECTIONS = {
   locked: `${INVENTORY_MARKER}:locked`,
   /** The audit log's last "Booted app version" lines: who deployed what, when. */
   audit: `${INVENTORY_MARKER}:audit`,
+  /** Followed by `:<role>`, then that role's env file digest (see env-file.ts) or `no`. */
+  envDigest: `${INVENTORY_MARKER}:env-digest`,
   end: `${INVENTORY_MARKER}:end`,
 } as const;
 
@@ -109,7 +112,10 @@ function echoExitStatus(marker: string): string {
  * primary host only: Kamal takes the deploy lock there and nowhere else.
  * The shell glue (`c=$(...)`, `$?`, the `if`) is constant text; every value is quoted argv.
  */
-export function inventoryCommand(config: Pick<KamalConfig, 'service' | 'destination' | 'repository'>, options: { withLock: boolean }): string {
+export function inventoryCommand(
+  config: Pick<KamalConfig, 'service' | 'destination' | 'repository'>,
+  options: { withLock: boolean; envDigests?: { roles: string[]; nonce: string } },
+): string {
   assertValidName('service', config.service);
   if (config.destination !== undefined) assertValidName('destination', config.destination);
   assertValidName('image', config.repository);
@@ -135,6 +141,11 @@ export function inventoryCommand(config: Pick<KamalConfig, 'service' | 'destinat
     );
   }
   parts.push(quoteArgv(['echo', INVENTORY_SECTIONS.audit]), auditBootLinesLine(config));
+  // A rollback planned from this read needs no exchange of its own when the env files are as Kamal would write them.
+  for (const role of options.envDigests?.roles ?? []) {
+    assertValidName('role', role);
+    parts.push(quoteArgv(['echo', `${INVENTORY_SECTIONS.envDigest}:${role}`]), envFileDigest(config, role, options.envDigests!.nonce));
+  }
   parts.push(quoteArgv(['echo', INVENTORY_SECTIONS.end]));
   return parts.join(' ; ');
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { ContainerState, HostContainer, HostError, HostErrorKind, LockInfo, Reporter } from '../../model';
 import { silentReporter } from '../../model';
 import { oneLine } from '../../text';
@@ -48,6 +49,8 @@ export interface HostInventory {
   error?: HostError;
   /** With `error`: what the last read that reached this host saw, and when (shown as stale, never as now). */
   lastSeen?: { containers: InventoryContainer[]; readAt: string };
+  /** Role → its env file's digest with the read's `envNonce` (null: no file); a role is absent when unknown. */
+  envDigests?: Record<string, string | null>;
 }
 
 export interface KamalInventory {
@@ -61,6 +64,8 @@ export interface KamalInventory {
   lock?: LockInfo;
   /** ISO 8601. */
   readAt: string;
+  /** The salt of this read's env file digests (one per read, kept in memory only). */
+  envNonce?: string;
 }
 
 export interface ReadInventoryOptions {
@@ -90,8 +95,9 @@ export function hostErrorId(service: string, destination: string | undefined, ho
 export async function readKamalInventory(config: KamalConfig, sessionFor: SessionFor, options: ReadInventoryOptions = {}): Promise<KamalInventory> {
   const reporter = options.reporter ?? silentReporter;
   const primaryHost = primaryHostOf(config) ?? '';
+  const envNonce = randomBytes(16).toString('hex');
   const hosts = await Promise.all(
-    config.hosts.map((host) => readHost(config, host, host === primaryHost, sessionFor, options.signal, reporter)),
+    config.hosts.map((host) => readHost(config, host, { withLock: host === primaryHost, envNonce }, sessionFor, options.signal, reporter)),
   );
   return {
     service: config.service,
@@ -101,13 +107,14 @@ export async function readKamalInventory(config: KamalConfig, sessionFor: Sessio
     hosts: hosts.map((entry) => entry.inventory),
     lock: hosts.find((entry) => entry.inventory.host === primaryHost)?.lock,
     readAt: new Date().toISOString(),
+    envNonce,
   };
 }
 
 async function readHost(
   config: KamalConfig,
   host: string,
-  withLock: boolean,
+  { withLock, envNonce }: { withLock: boolean; envNonce: string },
   sessionFor: SessionFor,
   signal: AbortSignal | undefined,
   reporter: Reporter,
@@ -129,7 +136,7 @@ async function readHost(
   let result: ExecResult;
   try {
     reporter.debug(`[kamal ${host}] reading containers of ${config.service}${config.destination ? ` (${config.destination})` : ''}`);
-    result = await session.exec(inventoryCommand(config, { withLock }), { signal });
+    result = await session.exec(inventoryCommand(config, { withLock, envDigests: { roles, nonce: envNonce } }), { signal });
   } catch (error) {
     if (signal?.aborted) throw error;
     return failed(`Could not list containers on ${host}: ${errorText(error)}`, hostErrorKind(error));
@@ -138,7 +145,7 @@ async function readHost(
   if ('error' in parsed) return failed(parsed.error, looksLikeDockerDown(result.stderr) || parsed.error.startsWith('docker') ? 'docker' : 'unreachable');
   for (const warning of parsed.warnings) reporter.warn(`[kamal ${host}] ${warning}`);
   return {
-    inventory: { host, roles, containers: parsed.containers, currentVersions: parsed.currentVersions, boots: parsed.boots },
+    inventory: { host, roles, containers: parsed.containers, currentVersions: parsed.currentVersions, boots: parsed.boots, ...(parsed.envDigests ? { envDigests: parsed.envDigests } : {}) },
     lock: parsed.lock,
   };
 }
@@ -148,6 +155,8 @@ export interface ParsedHostOutput {
   currentVersions: Record<string, string>;
   lock?: LockInfo;
   boots: AuditBoot[];
+  /** Role → env file digest (null: no file), for the roles whose digest was printed. */
+  envDigests?: Record<string, string | null>;
   /** Lines that could not be read; the rest of the host still counts. */
   warnings: string[];
 }
@@ -203,7 +212,15 @@ export function parseInventoryOutput(
   const latestOk = found.get(INVENTORY_SECTIONS.latestExit)?.[0] === '0';
   const latestIds = new Set(latestOk ? (found.get(INVENTORY_SECTIONS.latest) ?? []).map((line) => line.trim()).filter(Boolean) : []);
   const lockLines = found.get(INVENTORY_SECTIONS.locked);
+  const envDigests: Record<string, string | null> = {};
+  for (const role of config.roles) {
+    const answer = found.get(`${INVENTORY_SECTIONS.envDigest}:${role.name}`)?.[0]?.trim();
+    // No sha256sum prints nothing: unknown, so a rollback reads the hosts as before.
+    if (answer === 'no') envDigests[role.name] = null;
+    else if (answer !== undefined && /^[0-9a-f]{64}$/.test(answer)) envDigests[role.name] = answer;
+  }
   return {
+    ...(Object.keys(envDigests).length > 0 ? { envDigests } : {}),
     containers,
     currentVersions: currentVersionsByRole(containers, latestIds),
     lock: lockLines ? parseLockDetails(decodeLockTransport(lockLines)) ?? { holder: 'nobody recorded', unreadable: true, message: 'The lock directory exists but its details are empty or unreadable: if no deploy is running, release it with `kamal lock release`.' } : undefined,

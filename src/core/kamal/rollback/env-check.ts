@@ -5,11 +5,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Reporter } from '../../model';
 import { roleEnvFile } from '../commands/app';
-import { differingKeys, expectedEnvFile, expectedText, makeEnvDirectory } from '../commands/env-file';
+import { differingKeys, expectedEnvFile, expectedText, makeEnvDirectory, textDigest, type ExpectedEnvFile } from '../commands/env-file';
 import { resolveSecrets, SecretText, type ResolvedSecrets } from '../config/secrets';
 import type { KamalConfig } from '../config/types';
 import { projectRoot } from './assemble';
-import type { HostFacts } from './preflight';
+import type { HostFacts, RoleFacts } from './preflight';
 import type { KamalEnvFilesPlan, KamalHostPlan } from './types';
 
 export interface EnvFilesRequest {
@@ -53,6 +53,28 @@ export async function prepareEnvCheck(config: KamalConfig, request: EnvFilesRequ
   }
 }
 
+/** The file on the host is, byte for byte, what Kamal would write (its salted digest, from a tree read). */
+function digestMatches(expected: ExpectedEnvFile, envDigest: RoleFacts['envDigest']): boolean {
+  const text = expectedText(expected);
+  return envDigest !== undefined && text !== undefined && textDigest(envDigest.nonce, text) === envDigest.digest;
+}
+
+/**
+ * Whether a recent tree read already shows every env file of these hosts as Kamal would write it:
+ * then the plan compares nothing more and needs no exchange of its own. False whenever a file
+ * differs, was not digested, or a secret is unresolved (the per-key read then says which keys).
+ */
+export function envFilesAsExpected(config: KamalConfig, facts: HostFacts[], check: EnvCheck): boolean {
+  if (!check.secrets) return true;
+  const secrets = check.secrets;
+  return facts.every((host) =>
+    host.roles.every((read) => {
+      const role = config.roles.find((entry) => entry.name === read.role);
+      return role !== undefined && digestMatches(expectedEnvFile(config, role, host.host, secrets), read.envDigest);
+    }),
+  );
+}
+
 /** Each role's env file on each host against what Kamal would write there: the differing keys, never a value. */
 export function compareEnvFiles(config: KamalConfig, hostPlans: KamalHostPlan[], facts: HostFacts[], check: EnvCheck, write: boolean): KamalEnvFilesPlan {
   const plan: KamalEnvFilesPlan = { nonce: check.nonce, secretsFiles: check.secrets?.files ?? [], differences: [], notCompared: [], write, makeDirectory: makeEnvDirectory(config) };
@@ -68,11 +90,11 @@ export function compareEnvFiles(config: KamalConfig, hostPlans: KamalHostPlan[],
     const read = facts.find((host) => host.host === step.host)?.roles.find((entry) => entry.role === step.role);
     if (!role || !read) continue;
     const where = `${step.host} (${step.role})`;
+    const expected = expectedEnvFile(config, role, step.host, check.secrets);
     if (!read.envHashes) {
-      unreadable.push(where);
+      if (!digestMatches(expected, read.envDigest)) unreadable.push(where);
       continue;
     }
-    const expected = expectedEnvFile(config, role, step.host, check.secrets);
     for (const name of expected.missing) missing.add(name);
     const { differ, notCompared } = differingKeys(expected, read.envHashes, check.nonce);
     for (const key of notCompared) unresolvedKeys.add(key);

@@ -33,7 +33,7 @@ import { factsFromInventory, leftoverCopy, needsOthersStopped, readHosts, readHo
 import type { KamalInventory } from '../hosts/inventory';
 import { bootGroups, buildHostPlan, hostsInBootOrder, stopTimeout } from './steps';
 import type { KamalHookPlan, KamalHostPlan, KamalPlanDetail } from './types';
-import { compareEnvFiles, prepareEnvCheck, type EnvCheck, type EnvFilesRequest } from './env-check';
+import { compareEnvFiles, envFilesAsExpected, prepareEnvCheck, type EnvCheck, type EnvFilesRequest } from './env-check';
 import type { KamalConfig } from '../config/types';
 import { describeScopeRequest, leftSummary, resolveKamalScope, scopedConfig, scopeLines, type KamalScope, type KamalScopeRequest } from './scope';
 
@@ -263,7 +263,9 @@ async function planInScope(input: PlanKamalRollbackInput, scope: KamalScope, hos
       ? { holder: identity.lockHolder, lockedAt: utcIso8601(), version: input.targetVersion, message: lockMessageFor('rollback', input.targetVersion) }
       : undefined;
   const envCheck = input.envFiles ? await prepareEnvCheck(config, input.envFiles, input.signal, reporter) : undefined;
-  const known = !lockTaken && !envCheck && input.recentRead ? factsFromInventory(config, input.recentRead) : undefined;
+  const recent = !lockTaken && input.recentRead ? factsFromInventory(config, input.recentRead) : undefined;
+  // With env files to compare, the recent read serves only when its digests show them as Kamal would write them.
+  const known = recent && (!envCheck || envFilesAsExpected(config, recent, envCheck)) ? recent : undefined;
   if (known) {
     const readAt = new Date(input.recentRead!.readAt);
     const when = `${readAt.toISOString().slice(11, 19)} UTC, ${Math.max(0, Math.round((Date.now() - readAt.getTime()) / 1000))} s ago`;

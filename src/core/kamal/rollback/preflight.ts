@@ -36,6 +36,8 @@ export interface RoleFacts {
   envFile: boolean;
   /** With the env file check: each key's salted line hash as the host has it (undefined: not read, or unreadable). */
   envHashes?: Map<string, string>;
+  /** From a tree read: the whole env file's salted digest (see `envFileDigest`), for comparing without a read of its own. */
+  envDigest?: { nonce: string; digest: string };
   /** Custom TLS files the last deploy should have left on the host, missing now. */
   missingTls: string[];
   errors: string[];
@@ -215,14 +217,19 @@ export function factsFromInventory(config: KamalConfig, inventory: KamalInventor
     if (!read) return undefined;
     facts.push({
       host: host.host,
-      roles: host.roles.map((role) => ({
-        role,
-        containers: listedFromInventory(read.containers.filter((container) => container.role === role)),
-        current: read.currentVersions[role],
-        envFile: true,
-        missingTls: [],
-        errors: [],
-      })),
+      roles: host.roles.map((role): RoleFacts => {
+        const digest = read.envDigests?.[role];
+        return {
+          role,
+          containers: listedFromInventory(read.containers.filter((container) => container.role === role)),
+          current: read.currentVersions[role],
+          // Unknown (an older read, no sha256sum) counts as present: the run's relock checks it again.
+          envFile: digest !== null,
+          ...(digest && inventory.envNonce ? { envDigest: { nonce: inventory.envNonce, digest } } : {}),
+          missingTls: [],
+          errors: [],
+        };
+      }),
       ...(host.host === inventory.primaryHost && inventory.lock ? { lock: inventory.lock } : {}),
     });
   }
