@@ -12,14 +12,17 @@ import type { Prompter } from './ui';
 /** Kamal plans compare the env files; gitops ones have none. */
 export function withEnvFiles(kind: string, prompter: Prompter, request: PlanRequest): PlanRequest {
   if (kind !== 'kamal' || request.envFiles) return request;
+  // Asked once per request: planning again (narrowed to some hosts) reuses the answer.
+  let answer: Promise<boolean> | undefined;
   const allowCommands = async (files: string[]): Promise<boolean> => {
     if (!vscode.workspace.isTrusted) return false;
     if (!vscode.workspace.getConfiguration('deployRollback').get<boolean>('kamal.runSecretCommands', false)) return false;
-    return prompter.confirm(
+    answer ??= prompter.confirm(
       `Run the commands in ${files.join(', ')}?`,
       'To compare the role env files with what Kamal would write, the $(...) commands of the secrets file run as Kamal runs them (each for at most 60 s). A password manager may ask you to sign in. No value is shown or logged. Without them, those keys are not compared.',
       'Run Commands',
     );
+    return answer;
   };
   return { ...request, envFiles: { allowCommands } };
 }

@@ -178,13 +178,15 @@ export async function rollbackWithProgress(context: RollbackContext, target: Rol
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `${words.ing} ${target.app.name} to ${to}${scopeNote(request)} (Cancel stops the ${words.planNoun})`, cancellable: true },
     async (progress, token) => {
-      let plan = await planOrOffer(context, target, request, { progress, token });
+      // One request for every plan of this run: the secrets file's question is asked once.
+      const asked = withEnvFiles(target.source.kind, context.prompter(), request);
+      let plan = await planOrOffer(context, target, asked, { progress, token });
       for (;;) {
         const planWords = rollWords(plan.direction);
         progress.report({ message: 'Waiting for your confirmation…' });
         const answer = token.isCancellationRequested ? false : await confirmPlan(context, plan, true);
         if (answer === 'narrow') {
-          plan = (await narrowPlan(context, target, request, plan, { progress, token })) ?? plan;
+          plan = (await narrowPlan(context, target, asked, plan, { progress, token })) ?? plan;
           continue;
         }
         if (!answer) {
