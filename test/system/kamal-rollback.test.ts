@@ -214,9 +214,18 @@ describe('kamal rollback on real hosts', function () {
     const fromTree = await planKamalRollback({ config, sessions, targetVersion: 'v2', performer: 'system-test', recentRead: read, envFiles: { allowCommands: () => true, processEnv: { PATH: process.env.PATH, ROTATION: '2' } } });
     assert.equal(commands.length, readCommands, 'planning sent nothing to the hosts');
     assert.deepEqual(fromTree.detail.envFiles?.differences, []);
+    // Edited on the host before the run took the lock: the run stops, nothing changed.
+    await fs.appendFile(file, 'EDITED_BY_HAND=1\n');
+    const stopped = await executeKamalRollback(fromTree, { sessions, reporter: silentReporter, runHooks: false });
+    assert.equal(stopped.ok, false);
+    assert.match(stopped.message, new RegExp(`Nothing was changed: the hosts no longer fit the confirmed plan: the env file of web on ${first.address.replace(/\./g, '\\.')} .* changed since it was compared`));
+    assert.equal(await hosts.proxyTargetContainer(first, `${service}-web`), `${service}-web-v1`);
+    assert.equal(await lockExists(first, service), false);
+    await fs.writeFile(file, 'SECRET_KEY_BASE=rotated-2\nDB_PASSWORD=pa$$ "word"\n');
     // Rotated again: the digest no longer matches, so the hosts are read for the keys.
+    const beforeRotated = commands.length;
     const rotated = await planKamalRollback({ config, sessions, targetVersion: 'v2', performer: 'system-test', recentRead: read, envFiles: { allowCommands: () => true, processEnv: { PATH: process.env.PATH, ROTATION: '3' } } });
-    assert.equal(commands.length, readCommands + 1, 'one exchange: the per-key hashes with the checks');
+    assert.equal(commands.length, beforeRotated + 1, 'one exchange: the per-key hashes with the checks');
     assert.deepEqual(rotated.detail.envFiles?.differences.map((entry) => entry.keys), [['SECRET_KEY_BASE']]);
   });
 

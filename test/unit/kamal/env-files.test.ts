@@ -232,6 +232,19 @@ describe('Kamal env files', () => {
         assert.match(plan.lines[0], /^Planned from the hosts as read at /);
       });
 
+      it('stops the run, nothing changed, when a file compared from the read changed before the lock was taken', async () => {
+        await writeFile(join(root, '.kamal/secrets'), 'DB_PASSWORD=old-pw\nRAILS_MASTER_KEY=mk\n');
+        const { config, fakes } = setup();
+        const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada', envFiles: {}, recentRead: treeRead(config, fakes) });
+        assert.deepEqual(plan.detail.envFiles!.compared?.files.map((file) => file.host), ['web-1', 'web-2']);
+        fakes.get('web-2').envContents.set('web', 'DB_PASSWORD=edited-on-the-host\nRAILS_MASTER_KEY=mk\n');
+        const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
+        assert.equal(result.ok, false);
+        assert.match(result.message, /Nothing was changed: the hosts no longer fit the confirmed plan: the env file of web on web-2 \(\.kamal\/apps\/chat\/env\/roles\/web\.env\) changed since it was compared/);
+        for (const host of fakes.hosts.values()) assert.deepEqual(host.running(), ['chat-web-v3'], host.host);
+        assert.equal(fakes.get('web-1').lock, undefined, 'lock released');
+      });
+
       it('reads the hosts for the keys when a digest differs (a rotated secret), and says which', async () => {
         await writeFile(join(root, '.kamal/secrets'), 'DB_PASSWORD=rotated-pw\nRAILS_MASTER_KEY=mk\n');
         const { config, fakes } = setup();
@@ -249,6 +262,24 @@ describe('Kamal env files', () => {
         fakes.get('web-2').envFiles.delete('web');
         await assert.rejects(planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada', envFiles: {}, recentRead: read }), /role env file is missing on web-2/);
       });
+    });
+
+    it('checks with the lock that no compared file changed since the plan; a file it was agreed to write may have', async () => {
+      await writeFile(join(root, '.kamal/secrets'), 'DB_PASSWORD=rotated-pw\nRAILS_MASTER_KEY=mk\n');
+      const { config, fakes } = setup();
+      fakes.get('web-2').envContents.set('web', 'DB_PASSWORD=rotated-pw\nRAILS_MASTER_KEY=mk\n');
+      const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada', envFiles: { write: true } });
+      assert.deepEqual(plan.detail.envFiles!.differences.map((entry) => entry.host), ['web-1']);
+      // web-1's file is replaced by the run anyway; web-2's was equal when compared and must still be.
+      fakes.get('web-1').envContents.set('web', 'DB_PASSWORD=someone-else\n');
+      const ok = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
+      assert.equal(ok.ok, true, ok.message);
+
+      const again = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v3', performer: 'ada', envFiles: {} });
+      fakes.get('web-2').envContents.set('web', 'DB_PASSWORD=edited\n');
+      const refused = await executeKamalRollback(again, { sessions: fakes.sessions, reporter: new RecordingReporter(), runHooks: false });
+      assert.equal(refused.ok, false);
+      assert.match(refused.message, /the env file of web on web-2 .* changed since it was compared/);
     });
 
     it('keeps host files when not agreed, and says what was not compared', async () => {

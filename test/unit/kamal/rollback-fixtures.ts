@@ -6,7 +6,7 @@ import type { Reporter } from '../../../src/core/model';
 import type { ExecOptions, ExecResult, HostSession } from '../../../src/core/ssh/types';
 import type { SftpChannel } from '../../../src/core/ssh/sftp';
 import { emptyConfig } from '../../../src/core/kamal/config/read';
-import { lineHash } from '../../../src/core/kamal/commands/env-file';
+import { lineHash, textDigest } from '../../../src/core/kamal/commands/env-file';
 import type { KamalConfig, KamalProxy, KamalRole } from '../../../src/core/kamal/config/types';
 import type { KamalInventory } from '../../../src/core/kamal/hosts/inventory';
 
@@ -298,6 +298,10 @@ export class FakeHost implements HostSession {
       const nonce = match[2];
       const lines = (this.envContents.get(match[1]) ?? '\n').split('\n').filter((line) => line !== '' && !line.startsWith('#'));
       return this.ok(`yes\n${lines.map((line) => `${line.split('=')[0]}\t${lineHash(nonce, line)}\n`).join('')}`);
+    }
+    if ((match = /^if test -f \.kamal\/apps\/\S+\/env\/roles\/(\S+)\.env; then \{ printf '%s\\n' ([^\s;]+); cat \S+; \} \| sha256sum \| cut -c1-64; else echo no; fi$/.exec(command))) {
+      const content = this.envContents.get(match[1]) ?? '\n';
+      return this.ok(this.envFiles.has(match[1]) ? `${textDigest(match[2], content)}\n` : 'no\n');
     }
     if ((match = /^test -f \.kamal\/apps\/\S+\/env\/roles\/(\S+)\.env && echo yes \|\| echo no$/.exec(command))) {
       return this.ok(this.envFiles.has(match[1]) ? 'yes\n' : 'no\n');

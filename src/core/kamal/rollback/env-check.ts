@@ -108,5 +108,11 @@ export function compareEnvFiles(config: KamalConfig, hostPlans: KamalHostPlan[],
     plan.notCompared.push(`no secrets file defines ${[...missing].join(', ')}${check.secrets.files.length ? ` (read: ${check.secrets.files.join(', ')})` : ''}: Kamal's rollback would stop with "Secret not found"`);
   }
   if (unreadable.length > 0) plan.notCompared.push(`${unreadable.join(', ')} could not hash the env file (sha256sum missing?)`);
+  // What each file was when compared, for the run's lock exchange (one plan: one read, one nonce).
+  const files = hostPlans.flatMap((host) => host.steps).map((step) => ({ step, digest: facts.find((host) => host.host === step.host)?.roles.find((entry) => entry.role === step.role)?.envDigest }));
+  const nonce = files[0]?.digest?.nonce;
+  if (nonce !== undefined && files.every(({ digest }) => digest?.nonce === nonce)) {
+    plan.compared = { nonce, files: files.map(({ step, digest }) => ({ host: step.host, role: step.role, digest: digest!.digest })) };
+  }
   return plan;
 }

@@ -12,7 +12,7 @@ import { containerName, envFileExists, latestImageContainerName, listRoleContain
 import { acquireLock, decodeLockTransport, describeLock, lockDirectoryPresent, lockStatusEncoded, parseLockDetails, releaseAdvice, releaseLockCommand, staleLockAdvice, unreadableLock, type LockDetails } from '../commands/lock';
 import { goneRunAdvice } from '../commands/lock-run';
 import { customCertificate, tlsFiles } from '../commands/proxy';
-import { envFileHashes, parseEnvFileHashes } from '../commands/env-file';
+import { envFileDigest, envFileHashes, parseEnvFileHashes } from '../commands/env-file';
 import type { KamalInventory } from '../hosts/inventory';
 import { MARK, STATUS_ECHO, concurrent, parseSections, section } from './sections';
 import { abortError, errorText, HostUnreachable } from './runner';
@@ -69,6 +69,8 @@ export function preflightScript(config: KamalConfig, host: string, primary: bool
     queries.push([`current ${role.name}`, latestImageContainerName(config, role.name)]);
     // With a nonce, the same answer (yes/no) followed by each line's salted hash, never a value.
     parts.push(section(`env ${role.name}`, envNonce !== undefined ? envFileHashes(config, role.name, envNonce) : envFileExists(config, role.name)));
+    // And the whole file's digest: what the run compares with its lock to see that the file did not change since.
+    if (envNonce !== undefined) parts.push(section(`digest ${role.name}`, envFileDigest(config, role.name, envNonce)));
     if (role.proxy && customCertificate(config, role.name)) {
       // Prints the certificate files the last deploy should have left, that are missing.
       parts.push(section(`tls ${role.name}`, tlsFiles(config, role.name).host.map((file) => `test -f ${file} || echo ${file}`).join(' ; ')));
@@ -120,6 +122,7 @@ export function parseHostFacts(config: KamalConfig, host: string, primary: boole
     // Kamal's current version: the newest active container of the latest image, else the newest active one.
     const currentName = sections.get(`current ${role.name}`)?.lines[0]?.trim() || containers.find(running)?.name;
     const envLines = sections.get(`env ${role.name}`)?.lines ?? [];
+    const digestLine = sections.get(`digest ${role.name}`)?.lines[0]?.trim();
     let missingTls: string[] = [];
     if (role.proxy && customCertificate(config, role.name)) {
       const tlsError = failure(`tls ${role.name}`);
@@ -132,6 +135,7 @@ export function parseHostFacts(config: KamalConfig, host: string, primary: boole
       current: currentName ? versionFromName(config, role.name, currentName) : undefined,
       envFile: envLines.includes('yes'),
       ...(envNonce !== undefined && envLines.includes('yes') && sections.get(`env ${role.name}`)?.rc === 0 ? { envHashes: parseEnvFileHashes(envLines) } : {}),
+      ...(envNonce !== undefined && /^[0-9a-f]{64}$/.test(digestLine ?? '') ? { envDigest: { nonce: envNonce, digest: digestLine! } } : {}),
       missingTls,
       errors,
     });
@@ -262,12 +266,24 @@ export function changesSince(detail: KamalPlanDetail, facts: HostFacts[]): strin
     const copy = leftoverCopy(config, role, target)?.name;
     if (copy !== step.restoresCopy) changes.push(copy ? `${where} holds ${target} only as ${copy} now` : `${where}: ${step.restoresCopy} is gone`);
   }
+  changes.push(...envFilesChanged(detail, facts));
   const problems = targetProblems(config, facts, target);
   if (problems.missing.length > 0) changes.push(`version ${target} has no container on ${problems.missing.join(', ')} any more`);
   if (problems.missingEnv.length > 0) changes.push(`the role env file is missing on ${problems.missingEnv.join(', ')} (\`kamal env push\` or a deploy writes it)`);
   if (problems.missingTls.length > 0) changes.push(`the custom certificate files kamal-proxy needs are missing on ${problems.missingTls.join(', ')} (\`kamal deploy\` uploads them)`);
   if (problems.missingImage.length > 0) changes.push(`the image ${config.repository}:${target} is missing on ${problems.missingImage.join(', ')}`);
   return changes;
+}
+
+/** Env files compared for the plan that are not as they were then (a file the run writes is left out: it is replaced anyway). */
+function envFilesChanged(detail: KamalPlanDetail, facts: HostFacts[]): string[] {
+  const env = detail.envFiles;
+  if (!env?.compared) return [];
+  const written = (host: string, role: string) => env.write && env.differences.some((entry) => entry.host === host && entry.role === role && entry.content !== undefined);
+  return env.compared.files
+    .filter((file) => !written(file.host, file.role))
+    .filter((file) => facts.find((host) => host.host === file.host)?.roles.find((entry) => entry.role === file.role)?.envDigest?.digest !== file.digest)
+    .map((file) => `the env file of ${file.role} on ${file.host} (${roleEnvFile(detail.config, file.role)}) changed since it was compared`);
 }
 
 /** Runs the pre-flight's script on one host and returns what it printed (a lost host rejects). */
@@ -335,8 +351,13 @@ export async function relockWithChecks(run: RunState): Promise<void> {
   const primary = detail.primaryHost;
   run.reporter.step(`[ssh ${detail.hosts.join(', ')}] ${detail.commands.makeRunDirectory}, the deploy lock on ${primary}, and the checks again`);
   run.lock.sent = true;
-  const locked = await readHostsTakingLock(detail.config, detail.hosts, primary, run.lock.details, (host, script) =>
-    runner.exec(host, script, host === primary ? 'take the deploy lock with the checks' : 'mkdir -p .kamal with the checks'),
+  const locked = await readHostsTakingLock(
+    detail.config,
+    detail.hosts,
+    primary,
+    run.lock.details,
+    (host, script) => runner.exec(host, script, host === primary ? 'take the deploy lock with the checks' : 'mkdir -p .kamal with the checks'),
+    detail.envFiles?.compared?.nonce,
   );
   if (locked.held) run.lock.held = true;
   if (run.deps.signal?.aborted) throw abortError();

@@ -142,6 +142,11 @@ export interface KamalEnvFilesPlan {
   write: boolean;
   /** Kamal's `ensure_env_directory`. */
   makeDirectory: string;
+  /**
+   * Each compared file's salted digest when it was compared: the run reads them again with its
+   * lock and stops, nothing changed, if one changed since. Absent when a host could not digest one.
+   */
+  compared?: { nonce: string; files: { host: string; role: string; digest: string }[] };
 }
 
 export type KamalStepResult = 'rolled-back' | 'rolled-forward' | 'failed' | 'unreachable' | 'not-started' | 'cancelled';
