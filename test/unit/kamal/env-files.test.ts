@@ -243,6 +243,10 @@ describe('Kamal env files', () => {
         assert.match(result.message, /Nothing was changed: the hosts no longer fit the confirmed plan: the env file of web on web-2 \(\.kamal\/apps\/chat\/env\/roles\/web\.env\) changed since it was compared/);
         for (const host of fakes.hosts.values()) assert.deepEqual(host.running(), ['chat-web-v3'], host.host);
         assert.equal(fakes.get('web-1').lock, undefined, 'lock released');
+        // The lock exchange asks for the digest alone: no per-line hashing on the run's path.
+        const relock = fakes.get('web-2').commands[0]!;
+        assert.match(relock, /\| sha256sum \| cut -c1-64; else echo no; fi/);
+        assert.doesNotMatch(relock, /while IFS= read -r l/);
       });
 
       it('reads the hosts for the keys when a digest differs (a rotated secret), and says which', async () => {

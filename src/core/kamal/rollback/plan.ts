@@ -292,11 +292,11 @@ async function planInScope(input: PlanKamalRollbackInput, scope: KamalScope, hos
     return result;
   };
   if (!lockTaken) {
-    const settled = await readHosts(config, hosts, primaryHost, read, undefined, envCheck?.nonce);
+    const settled = await readHosts(config, hosts, primaryHost, read, undefined, envCheck && { nonce: envCheck.nonce, keys: true });
     input.signal?.throwIfAborted();
     return planFromFacts(input, { hosts, groups, primaryHost, identity, hooks, settled, reporter, envCheck });
   }
-  const locked = await readHostsTakingLock(config, hosts, primaryHost, lockTaken, read, envCheck?.nonce);
+  const locked = await readHostsTakingLock(config, hosts, primaryHost, lockTaken, read, envCheck && { nonce: envCheck.nonce, keys: true });
   const { settled, held } = locked;
   try {
     input.signal?.throwIfAborted();

@@ -59,7 +59,13 @@ export interface HostFacts {
  * tags) at the same time, then the env files, TLS files and (primary) the lock; `prepare` runs
  * last.
  */
-export function preflightScript(config: KamalConfig, host: string, primary: boolean, prepare?: string, envNonce?: string): string {
+/** Env files in the pre-flight: with `keys`, each line's salted hash (which keys differ); always the whole file's digest. */
+export interface EnvFileRead {
+  nonce: string;
+  keys: boolean;
+}
+
+export function preflightScript(config: KamalConfig, host: string, primary: boolean, prepare?: string, env?: EnvFileRead): string {
   const queries: [string, string][] = [];
   const parts: string[] = [];
   for (const role of rolesOnHost(config, host)) {
@@ -68,9 +74,9 @@ export function preflightScript(config: KamalConfig, host: string, primary: bool
     queries.push([`list ${role.name}`, quoteArgv(listRoleContainers(config, role.name))]);
     queries.push([`current ${role.name}`, latestImageContainerName(config, role.name)]);
     // With a nonce, the same answer (yes/no) followed by each line's salted hash, never a value.
-    parts.push(section(`env ${role.name}`, envNonce !== undefined ? envFileHashes(config, role.name, envNonce) : envFileExists(config, role.name)));
+    parts.push(section(`env ${role.name}`, env?.keys ? envFileHashes(config, role.name, env.nonce) : envFileExists(config, role.name)));
     // And the whole file's digest: what the run compares with its lock to see that the file did not change since.
-    if (envNonce !== undefined) parts.push(section(`digest ${role.name}`, envFileDigest(config, role.name, envNonce)));
+    if (env) parts.push(section(`digest ${role.name}`, envFileDigest(config, role.name, env.nonce)));
     if (role.proxy && customCertificate(config, role.name)) {
       // Prints the certificate files the last deploy should have left, that are missing.
       parts.push(section(`tls ${role.name}`, tlsFiles(config, role.name).host.map((file) => `test -f ${file} || echo ${file}`).join(' ; ')));
@@ -97,7 +103,7 @@ function parseDockerTime(text: string): number {
 
 const running = (container: ListedContainer): boolean => container.state === 'running' || container.state === 'restarting';
 
-export function parseHostFacts(config: KamalConfig, host: string, primary: boolean, stdout: string, stderr: string, envNonce?: string): HostFacts {
+export function parseHostFacts(config: KamalConfig, host: string, primary: boolean, stdout: string, stderr: string, env?: EnvFileRead): HostFacts {
   const sections = parseSections(stdout);
   const facts: HostFacts = { host, roles: [] };
   const failure = (name: string): string | undefined => {
@@ -134,8 +140,8 @@ export function parseHostFacts(config: KamalConfig, host: string, primary: boole
       containers,
       current: currentName ? versionFromName(config, role.name, currentName) : undefined,
       envFile: envLines.includes('yes'),
-      ...(envNonce !== undefined && envLines.includes('yes') && sections.get(`env ${role.name}`)?.rc === 0 ? { envHashes: parseEnvFileHashes(envLines) } : {}),
-      ...(envNonce !== undefined && /^[0-9a-f]{64}$/.test(digestLine ?? '') ? { envDigest: { nonce: envNonce, digest: digestLine! } } : {}),
+      ...(env?.keys && envLines.includes('yes') && sections.get(`env ${role.name}`)?.rc === 0 ? { envHashes: parseEnvFileHashes(envLines) } : {}),
+      ...(env && /^[0-9a-f]{64}$/.test(digestLine ?? '') ? { envDigest: { nonce: env.nonce, digest: digestLine! } } : {}),
       missingTls,
       errors,
     });
@@ -290,11 +296,11 @@ function envFilesChanged(detail: KamalPlanDetail, facts: HostFacts[]): string[] 
 export type ReadHost = (host: string, script: string) => Promise<ExecResult>;
 
 /** Every host's facts, read in parallel, one exchange each; `prepareOn` a host's line runs last there. */
-export function readHosts(config: KamalConfig, hosts: string[], primaryHost: string, read: ReadHost, prepareOn?: (host: string) => string, envNonce?: string): Promise<PromiseSettledResult<HostFacts>[]> {
+export function readHosts(config: KamalConfig, hosts: string[], primaryHost: string, read: ReadHost, prepareOn?: (host: string) => string, env?: EnvFileRead): Promise<PromiseSettledResult<HostFacts>[]> {
   return Promise.allSettled(
     hosts.map(async (host) => {
-      const result = await read(host, preflightScript(config, host, host === primaryHost, prepareOn?.(host), envNonce));
-      return parseHostFacts(config, host, host === primaryHost, result.stdout, result.stderr, envNonce);
+      const result = await read(host, preflightScript(config, host, host === primaryHost, prepareOn?.(host), env));
+      return parseHostFacts(config, host, host === primaryHost, result.stdout, result.stderr, env);
     }),
   );
 }
@@ -317,9 +323,9 @@ export interface LockedRead {
  * holds it, whatever was read). Planning takes it so when the run follows at once; the run, when
  * planning did not.
  */
-export async function readHostsTakingLock(config: KamalConfig, hosts: string[], primaryHost: string, lock: LockDetails, read: ReadHost, envNonce?: string): Promise<LockedRead> {
+export async function readHostsTakingLock(config: KamalConfig, hosts: string[], primaryHost: string, lock: LockDetails, read: ReadHost, env?: EnvFileRead): Promise<LockedRead> {
   const made = quoteArgv(makeRunDirectory());
-  const settled = await readHosts(config, hosts, primaryHost, read, (host) => (host === primaryHost ? `${made} && ${acquireLock(config, lock)}` : made), envNonce);
+  const settled = await readHosts(config, hosts, primaryHost, read, (host) => (host === primaryHost ? `${made} && ${acquireLock(config, lock)}` : made), env);
   const primary = settled[hosts.indexOf(primaryHost)];
   const answered = primary?.status === 'fulfilled' ? primary.value : undefined;
   const unprepared = settled.flatMap((entry, index) => {
@@ -357,7 +363,8 @@ export async function relockWithChecks(run: RunState): Promise<void> {
     primary,
     run.lock.details,
     (host, script) => runner.exec(host, script, host === primary ? 'take the deploy lock with the checks' : 'mkdir -p .kamal with the checks'),
-    detail.envFiles?.compared?.nonce,
+    // Only the digests: which keys differ was said in the plan; whether a file changed is all the run asks.
+    detail.envFiles?.compared ? { nonce: detail.envFiles.compared.nonce, keys: false } : undefined,
   );
   if (locked.held) run.lock.held = true;
   if (run.deps.signal?.aborted) throw abortError();
