@@ -246,7 +246,7 @@ describe('Kamal env files', () => {
         // The lock exchange asks for the digest alone: no per-line hashing on the run's path.
         const relock = fakes.get('web-2').commands[0]!;
         assert.match(relock, /\| sha256sum \| cut -c1-64; else echo no; fi/);
-        assert.doesNotMatch(relock, /while IFS= read -r l/);
+        assert.doesNotMatch(relock, /read -r l \|\| \[ -n "\$l" \]/);
       });
 
       it('reads the hosts for the keys when a digest differs (a rotated secret), and says which', async () => {
