@@ -68,6 +68,7 @@ export interface SessionPoolStats {
 export interface InspectableSessionPool extends SessionPool {
   session(target: SshTarget & SshTargetHints): Promise<HostSession>;
   stats(): SessionPoolStats;
+  whenDialled(timeoutMs: number): Promise<void>;
 }
 
 // The client and key parser alone: ssh2's index also loads its server, key generator and HTTP
@@ -110,6 +111,7 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
   const openChannelAhead = options.openChannelAhead ?? true;
 
   const connections = new Map<string, Promise<Connection>>();
+  const dials = new Set<Promise<void>>();
   const decryptedKeys = new Map<string, { data: Buffer; key: ParsedKey }>();
   const keyLocks = new Map<string, Promise<unknown>>();
   const hostKeyPrompts = new Map<string, Promise<boolean>>();
@@ -211,7 +213,8 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
   }
 
   /** Opens a connection (through its jumps) and returns the client plus what to tear down with it. */
-  async function dial(target: ResolvedSshTarget): Promise<{ client: Client; cleanup: () => void }> {
+  /** `onSocket`: called once the link to the target is up (its TCP connection, or its jump or proxy), before the handshake. */
+  async function dial(target: ResolvedSshTarget, onSocket?: () => void): Promise<{ client: Client; cleanup: () => void }> {
     const where = describeTarget(target);
     const cleanups: Array<() => void> = [];
     const cleanup = () => cleanups.splice(0).forEach((step) => step());
@@ -229,7 +232,7 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
         proxyStderr = proxy.stderrTail;
       }
       try {
-        const client = await handshake(target, where, sock);
+        const client = await handshake(target, where, sock, onSocket);
         return { client, cleanup };
       } catch (error) {
         const said = await proxyStderr();
@@ -242,9 +245,11 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
     }
   }
 
-  function handshake(target: ResolvedSshTarget, where: string, sock: Duplex | undefined): Promise<Client> {
+  function handshake(target: ResolvedSshTarget, where: string, sock: Duplex | undefined, onSocket?: () => void): Promise<Client> {
     return new Promise<Client>((resolve, reject) => {
       const client = new Client();
+      // After ssh2's own 'connect' work: its identification line goes out first.
+      if (onSocket) client.once('connect', () => setImmediate(onSocket));
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
       let prompting = 0;
@@ -364,10 +369,10 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
     });
   }
 
-  async function connect(target: ResolvedSshTarget): Promise<Connection> {
+  async function connect(target: ResolvedSshTarget, onSocket: () => void): Promise<Connection> {
     const where = describeTarget(target);
     log(`[ssh ${target.alias}] connecting to ${where}`);
-    const { client, cleanup } = await dial(target);
+    const { client, cleanup } = await dial(target, onSocket);
     connectionsOpened++;
     log(`[ssh ${target.alias}] connected to ${where}`);
     const opened = new Connection(client, where, cleanup, { idleCloseMs, maxChannels, commandTimeoutMs, silentAfterMs: keepaliveMs(target) * keepaliveMisses, openChannelAhead, log });
@@ -381,7 +386,9 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
     const key = describeTarget(target);
     let pending = connections.get(key);
     if (!pending) {
-      const created = connect(target);
+      const socketUp = dialling();
+      const created = connect(target, socketUp);
+      created.then(socketUp, socketUp);
       pending = created;
       connections.set(key, created);
       created.then(
@@ -397,6 +404,18 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
       );
     }
     return pending;
+  }
+
+  /**
+   * Connections being dialled: each until its link is up (or it failed), so that local work can
+   * wait for the handshakes' first bytes to be out before it takes the CPU. Returns the "up" call.
+   */
+  function dialling(): () => void {
+    let up!: () => void;
+    const waiting = new Promise<void>((resolve) => (up = resolve));
+    dials.add(waiting);
+    void waiting.then(() => dials.delete(waiting));
+    return up;
   }
 
   async function resolve(target: SshTarget & SshTargetHints): Promise<ResolvedSshTarget> {
@@ -416,7 +435,14 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
 
   return {
     async session(target) {
-      const resolved = await resolve(target);
+      // Until it dials, a session still reading the ssh config counts as being dialled.
+      const resolving = dialling();
+      let resolved: ResolvedSshTarget;
+      try {
+        resolved = await resolve(target);
+      } finally {
+        resolving();
+      }
       let current = await connection(resolved);
       return {
         host: target.host,
@@ -432,6 +458,16 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
     },
     stats() {
       return { connectionsOpened, open: openConnections.size };
+    },
+    async whenDialled(timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      // A session that finished resolving hands over to its connection's dial, so look again until none is left.
+      while (dials.size > 0 && Date.now() < deadline) {
+        let timer: NodeJS.Timeout | undefined;
+        const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, deadline - Date.now())));
+        await Promise.race([...dials, bound]);
+        clearTimeout(timer);
+      }
     },
     dispose() {
       disposed = true;
