@@ -212,8 +212,10 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
     }
   }
 
-  /** Opens a connection (through its jumps) and returns the client plus what to tear down with it. */
-  /** `onSocket`: called once the link to the target is up (its TCP connection, or its jump or proxy), before the handshake. */
+  /**
+   * Opens a connection (through its jumps) and returns the client plus what to tear down with it.
+   * `onSocket` is called once the link to the target is up (its TCP connection, or its jump or proxy), before the handshake.
+   */
   async function dial(target: ResolvedSshTarget, onSocket?: () => void): Promise<{ client: Client; cleanup: () => void }> {
     const where = describeTarget(target);
     const cleanups: Array<() => void> = [];
