@@ -16,7 +16,10 @@
  * the differences is printed as the noise.
  * Run: npx tsx bench/cli-e2e.ts   (BENCH_RUNS=N pairs per link, default 9; BENCH_CLI_BUNDLE=FILE
  * runs that CLI instead of a fresh build; BENCH_CLI_BASELINE=FILE runs that one too, in the same
- * alternation, e.g. a build of an older commit, for a before/after measured in one run)
+ * alternation, e.g. a build of an older commit, for a before/after measured in one run;
+ * BENCH_TRACE=1 runs the CLI with --verbose and prints its last run's timeline on each link:
+ * every SSH socket's connect, writes and reads, every child process and stderr line, with its
+ * time since spawn)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -45,7 +48,10 @@ function positiveInteger(text: string | undefined): number | undefined {
 interface ProcessRun {
   ms: number;
   marks: Record<string, number>;
+  /** With BENCH_TRACE: what happened when, in ms since spawn. */
+  timeline?: [number, string][];
 }
+const TRACE = Boolean(process.env.BENCH_TRACE);
 
 interface Cli {
   bundle: string;
@@ -68,13 +74,13 @@ function buildCli(dir: string): { bundle: string; preload: string } {
 async function cliRollback(cli: Cli, app: App): Promise<ProcessRun> {
   const target = app.live === VERSIONS[0] ? VERSIONS[1] : VERSIONS[0];
   await fs.rm(cli.marksFile, { force: true });
-  const args = ['--require', cli.preload, cli.bundle, 'rollback', '--kamal', app.configFile, '--to', target, '--yes'];
+  const args = ['--require', cli.preload, cli.bundle, 'rollback', '--kamal', app.configFile, '--to', target, '--yes', ...(TRACE ? ['--verbose'] : [])];
   const spawnedAt = performance.timeOrigin + performance.now();
   const started = process.hrtime.bigint();
   const result = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
     const child = spawn(process.execPath, args, {
       cwd: cli.project,
-      env: { ...process.env, HOME: cli.home, SSH_AUTH_SOCK: '', NODE_OPTIONS: '', BENCH_MARKS_FILE: cli.marksFile },
+      env: { ...process.env, HOME: cli.home, SSH_AUTH_SOCK: '', NODE_OPTIONS: '', BENCH_MARKS_FILE: cli.marksFile, ...(TRACE ? { BENCH_MARKS_TIMELINE: '1' } : {}) },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
@@ -89,11 +95,11 @@ async function cliRollback(cli: Cli, app: App): Promise<ProcessRun> {
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   if (result.code !== 0) throw new Error(`the CLI rollback to ${target} exited ${result.code}: ${result.stderr.trim()}`);
   app.live = target;
-  const recorded = JSON.parse(await fs.readFile(cli.marksFile, 'utf8')) as Record<string, number>;
+  const { timeline, ...recorded } = JSON.parse(await fs.readFile(cli.marksFile, 'utf8')) as Record<string, number> & { timeline?: [number, string][] };
   const offset = recorded.timeOrigin - spawnedAt;
   const marks: Record<string, number> = {};
   for (const [name, value] of Object.entries(recorded)) if (name !== 'timeOrigin') marks[name] = name === 'cpuMs' || name === 'connects' ? value : value + offset;
-  return { ms, marks };
+  return { ms, marks, timeline: timeline?.map(([at, what]) => [at + offset, what]) };
 }
 
 async function setDelay(hosts: TestHosts, rttMs: number): Promise<string> {
@@ -122,6 +128,11 @@ function report(name: string, runs: ProcessRun[], inProcess: number[], coldCache
   console.log(`    marks since spawn (medians): ${MARKS.map((markName) => `${markName} ${ms(mark(markName))}`).join(', ')}`);
   console.log(`    CPU time (user + system, median): ${ms(median(runs.map((run) => run.marks.cpuMs)))}; TCP connections opened: ${[...new Set(runs.map((run) => run.marks.connects))].join(' or ')}`);
   if (coldCache) console.log(`    its first run (no compile cache yet): bundle loaded ${ms(runs[0].marks.bundleLoaded ?? NaN)}, first SSH byte ${ms(runs[0].marks.firstSshByte ?? NaN)}`);
+  const timeline = runs[runs.length - 1].timeline;
+  if (timeline) {
+    console.log('    timeline of its last run (ms since spawn):');
+    for (const [at, what] of timeline) console.log(`      ${at.toFixed(1).padStart(8)} ${what}`);
+  }
   return { overhead, firstByte: mark('firstSshByte') };
 }
 

@@ -11,7 +11,9 @@
  * - `firstSshReply`: the first byte read from one;
  * - `exit`: the process exits;
  * and, not times since start: `cpuMs`, the CPU time it used (user + system), and `connects`, the
- * TCP connections it opened.
+ * TCP connections it opened. With $BENCH_MARKS_TIMELINE set, also `timeline`: every SSH socket's
+ * connect, writes and reads (bytes), every child process's start and end, every line on stderr
+ * (the CLI's `--verbose` steps), each with its time: where a run's time goes between the marks.
  */
 import * as fs from 'node:fs';
 import * as nodeModule from 'node:module';
@@ -21,6 +23,10 @@ import { performance } from 'node:perf_hooks';
 const Module = nodeModule.Module as unknown as { prototype: { _compile: (content: string, filename: string) => unknown } };
 
 const marks: Record<string, number> = { timeOrigin: performance.timeOrigin };
+const timeline: [number, string][] | undefined = process.env.BENCH_MARKS_TIMELINE ? [] : undefined;
+const event = (what: string): void => void timeline?.push([performance.now(), what]);
+let sockets = 0;
+const socketName = new WeakMap<net.Socket, string>();
 const mark = (name: string): void => {
   marks[name] ??= performance.now();
 };
@@ -36,14 +42,26 @@ net.Socket.prototype.connect = function (this: net.Socket, ...args: unknown[]) {
     mark('firstConnect');
     connects++;
     remote.add(this);
-    this.prependListener('data', () => mark('firstSshReply'));
+    const name = `ssh#${++sockets}`;
+    socketName.set(this, name);
+    event(`${name} connect ${typeof options === 'object' ? String((options as { host?: string }).host) : ''}`);
+    this.prependListener('connect', () => event(`${name} tcp up`));
+    this.prependListener('data', (chunk: Buffer) => {
+      mark('firstSshReply');
+      event(`${name} read ${chunk.length} B`);
+    });
+    this.prependListener('close', () => event(`${name} closed`));
   }
   return connect.apply(this, args);
 } as typeof net.Socket.prototype.connect;
 
 const write = net.Socket.prototype.write as (this: net.Socket, ...args: unknown[]) => boolean;
 net.Socket.prototype.write = function (this: net.Socket, ...args: unknown[]) {
-  if (remote.has(this)) mark('firstSshByte');
+  if (remote.has(this)) {
+    mark('firstSshByte');
+    const data = args[0];
+    event(`${socketName.get(this)} write ${typeof data === 'string' || Buffer.isBuffer(data) ? data.length : '?'} B`);
+  }
   return write.apply(this, args);
 } as typeof net.Socket.prototype.write;
 
@@ -56,6 +74,27 @@ Module.prototype._compile = function (this: unknown, content: string, filename: 
   return result;
 };
 
+if (timeline) {
+  // Loaded only for the timeline: the marks alone must not load modules the CLI would load later.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const childProcess = require('node:child_process') as typeof import('node:child_process');
+  // ChildProcess#spawn (not in the typings) is what every spawn and execFile goes through.
+  type Spawnable = { spawn: (this: import('node:child_process').ChildProcess, options: { args?: string[] }) => unknown };
+  const prototype = childProcess.ChildProcess.prototype as unknown as Spawnable;
+  const spawnChild = prototype.spawn;
+  prototype.spawn = function (options) {
+    const what = (options.args ?? []).join(' ').slice(0, 80);
+    event(`spawn ${what}`);
+    this.once('exit', (code) => event(`exit ${code} ${what}`));
+    return spawnChild.call(this, options);
+  };
+  const stderrWrite = process.stderr.write.bind(process.stderr) as (...args: unknown[]) => boolean;
+  process.stderr.write = ((...args: unknown[]) => {
+    event(`stderr ${String(args[0]).trim().slice(0, 100)}`);
+    return stderrWrite(...args);
+  }) as typeof process.stderr.write;
+}
+
 let connects = 0;
 process.on('exit', () => {
   mark('exit');
@@ -63,6 +102,7 @@ process.on('exit', () => {
   const cpu = process.cpuUsage();
   marks.cpuMs = (cpu.user + cpu.system) / 1000;
   marks.connects = connects;
+  if (timeline) (marks as Record<string, unknown>).timeline = timeline;
   const file = process.env.BENCH_MARKS_FILE;
   if (file) fs.writeFileSync(file, JSON.stringify(marks));
 });

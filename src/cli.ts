@@ -239,9 +239,9 @@ async function openFromFlags(flags: Flags, pool: () => SessionPool, reporter: Re
     if (!environment) throw new DeployRollbackError(`No Kamal destination "${wanted}" in ${flags.kamal} (found: ${environments.map((e) => e.name).join(', ') || 'none'})`);
     const errors = environment.problems.filter((problem) => problem.severity === 'error');
     if (errors.length) throw new DeployRollbackError(errors.map((p) => `${p.file}${p.line ? `:${p.line}` : ''}${p.column ? `:${p.column}` : ''}: ${p.message}`).join('\n'));
-    // The hosts are known: their handshakes run while the rest is read and planned.
+    // The hosts are known: their handshakes run while the rest is read and planned (once their first bytes are out).
     const kamal = source instanceof KamalSource ? source : undefined;
-    void kamal?.connectAhead(environment).catch(() => undefined);
+    await kamal?.connectAhead(environment).catch(() => undefined);
     // A rollback to a given version does not show the lock status: its pre-flight reads the lock itself.
     const [app] = kamal ? await kamal.apps(environment, { readLock: !(command === 'rollback' && flags.to) }) : await source.apps(environment);
     if (!app) throw new DeployRollbackError(`No service in ${flags.kamal}`);

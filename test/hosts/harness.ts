@@ -686,8 +686,9 @@ const pipe = (from, to) => {
   from.on('error', () => later(() => to.destroy()));
   from.on('close', () => later(() => to.destroy()));
 };
-const server = net.createServer((client) => {
-  const sshd = net.connect({ host: address, port: 22 });
+// No Nagle on either side: a link delays bytes, it does not hold a chunk back for the previous one's ACK.
+const server = net.createServer({ noDelay: true }, (client) => {
+  const sshd = net.connect({ host: address, port: 22, noDelay: true });
   pipe(client, sshd);
   pipe(sshd, client);
 });

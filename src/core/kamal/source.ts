@@ -20,6 +20,11 @@ import type { KamalConfig } from './config/types';
 export const DEFAULT_ENVIRONMENT = 'default';
 /** How old the tree's reading may be for a rollback to plan from it: "a moment ago", shown as such. */
 const RECENT_READ_MS = 60_000;
+/**
+ * How long `connectAhead` waits for the links to come up: a TCP connect takes a round trip, and
+ * the SSH handshake after it several more, so the local work started then still overlaps it.
+ */
+const DIAL_WAIT_MS = 200;
 
 /** Config keys the inventory needs resolved: with any of them unknown it would read the wrong containers. */
 const INVENTORY_KEYS = ['service', 'image', 'registry', 'servers', 'ssh', 'primary_role'];
@@ -186,7 +191,9 @@ export class KamalSource implements ReleaseSource {
    * Starts the SSH connections to every host of the environment now, so that their handshakes
    * run while local work goes on (git identity, hooks lookup, the code reader). The first use of
    * each host takes that connection, or its failure: a host is never dialled twice for it.
-   * Does nothing in Restricted Mode or for a config that cannot be read.
+   * Resolves once their links are up (bounded), so that the local work that follows (a git
+   * process start blocks the event loop) does not hold back their first bytes: on a LAN the host
+   * waits for them. Does nothing in Restricted Mode or for a config that cannot be read.
    */
   async connectAhead(environment: Environment): Promise<void> {
     if (!this.deps.connectAllowed()) return;
@@ -200,6 +207,7 @@ export class KamalSource implements ReleaseSource {
       session.catch(() => undefined);
       this.connectingAhead.set(key, session);
     }
+    await this.pool().whenDialled?.(DIAL_WAIT_MS);
   }
 
   async planRollback(app: App, target: Release | undefined, signal?: AbortSignal, request: PlanRequest = {}): Promise<RollbackPlan> {

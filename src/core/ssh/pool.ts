@@ -68,6 +68,7 @@ export interface SessionPoolStats {
 export interface InspectableSessionPool extends SessionPool {
   session(target: SshTarget & SshTargetHints): Promise<HostSession>;
   stats(): SessionPoolStats;
+  whenDialled(timeoutMs: number): Promise<void>;
 }
 
 // The client and key parser alone: ssh2's index also loads its server, key generator and HTTP
@@ -110,6 +111,7 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
   const openChannelAhead = options.openChannelAhead ?? true;
 
   const connections = new Map<string, Promise<Connection>>();
+  const dials = new Set<Promise<void>>();
   const decryptedKeys = new Map<string, { data: Buffer; key: ParsedKey }>();
   const keyLocks = new Map<string, Promise<unknown>>();
   const hostKeyPrompts = new Map<string, Promise<boolean>>();
@@ -210,8 +212,11 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
     }
   }
 
-  /** Opens a connection (through its jumps) and returns the client plus what to tear down with it. */
-  async function dial(target: ResolvedSshTarget): Promise<{ client: Client; cleanup: () => void }> {
+  /**
+   * Opens a connection (through its jumps) and returns the client plus what to tear down with it.
+   * `onSocket` is called once the link to the target is up (its TCP connection, or its jump or proxy), before the handshake.
+   */
+  async function dial(target: ResolvedSshTarget, onSocket?: () => void): Promise<{ client: Client; cleanup: () => void }> {
     const where = describeTarget(target);
     const cleanups: Array<() => void> = [];
     const cleanup = () => cleanups.splice(0).forEach((step) => step());
@@ -229,7 +234,7 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
         proxyStderr = proxy.stderrTail;
       }
       try {
-        const client = await handshake(target, where, sock);
+        const client = await handshake(target, where, sock, onSocket);
         return { client, cleanup };
       } catch (error) {
         const said = await proxyStderr();
@@ -242,9 +247,11 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
     }
   }
 
-  function handshake(target: ResolvedSshTarget, where: string, sock: Duplex | undefined): Promise<Client> {
+  function handshake(target: ResolvedSshTarget, where: string, sock: Duplex | undefined, onSocket?: () => void): Promise<Client> {
     return new Promise<Client>((resolve, reject) => {
       const client = new Client();
+      // After ssh2's own 'connect' work: its identification line goes out first.
+      if (onSocket) client.once('connect', () => setImmediate(onSocket));
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
       let prompting = 0;
@@ -358,13 +365,16 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
         },
         authHandler,
       });
+      // ssh2 writes a packet in parts (length, payload, MAC): with Nagle on, the parts after the first
+      // wait for the host's delayed ACK (40 ms on Linux) on every exchange, handshake steps included.
+      client.setNoDelay(true);
     });
   }
 
-  async function connect(target: ResolvedSshTarget): Promise<Connection> {
+  async function connect(target: ResolvedSshTarget, onSocket: () => void): Promise<Connection> {
     const where = describeTarget(target);
     log(`[ssh ${target.alias}] connecting to ${where}`);
-    const { client, cleanup } = await dial(target);
+    const { client, cleanup } = await dial(target, onSocket);
     connectionsOpened++;
     log(`[ssh ${target.alias}] connected to ${where}`);
     const opened = new Connection(client, where, cleanup, { idleCloseMs, maxChannels, commandTimeoutMs, silentAfterMs: keepaliveMs(target) * keepaliveMisses, openChannelAhead, log });
@@ -378,7 +388,9 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
     const key = describeTarget(target);
     let pending = connections.get(key);
     if (!pending) {
-      const created = connect(target);
+      const socketUp = dialling();
+      const created = connect(target, socketUp);
+      created.then(socketUp, socketUp);
       pending = created;
       connections.set(key, created);
       created.then(
@@ -396,11 +408,26 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
     return pending;
   }
 
+  /**
+   * Connections being dialled: each until its link is up (or it failed), so that local work can
+   * wait for the handshakes' first bytes to be out before it takes the CPU. Returns the "up" call.
+   */
+  function dialling(): () => void {
+    let up!: () => void;
+    const waiting = new Promise<void>((resolve) => (up = resolve));
+    dials.add(waiting);
+    void waiting.then(() => dials.delete(waiting));
+    return up;
+  }
+
   async function resolve(target: SshTarget & SshTargetHints): Promise<ResolvedSshTarget> {
     const files = sshConfigFiles(target.config, homeDir, systemSshConfigFile);
     const texts: string[] = [];
-    for (const file of files) {
-      const text = await readTextIfExists(file);
+    // Read at once, used in order: every connect waits for these before it dials.
+    const reads = files.map((file) => readTextIfExists(file));
+    for (const read of reads) read.catch(() => undefined);
+    for (const [index, file] of files.entries()) {
+      const text = await reads[index];
       const includeBase = file === systemSshConfigFile ? path.dirname(file) : path.join(homeDir, '.ssh');
       if (text !== undefined) texts.push(await inlineIncludes(text, includeBase, homeDir));
       else if (target.config !== true) throw new DeployRollbackError(`The SSH config file ${file} (from Kamal's ssh.config) does not exist`);
@@ -410,7 +437,14 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
 
   return {
     async session(target) {
-      const resolved = await resolve(target);
+      // Until it dials, a session still reading the ssh config counts as being dialled.
+      const resolving = dialling();
+      let resolved: ResolvedSshTarget;
+      try {
+        resolved = await resolve(target);
+      } finally {
+        resolving();
+      }
       let current = await connection(resolved);
       return {
         host: target.host,
@@ -426,6 +460,16 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
     },
     stats() {
       return { connectionsOpened, open: openConnections.size };
+    },
+    async whenDialled(timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      // A session that finished resolving hands over to its connection's dial, so look again until none is left.
+      while (dials.size > 0 && Date.now() < deadline) {
+        let timer: NodeJS.Timeout | undefined;
+        const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, deadline - Date.now())));
+        await Promise.race([...dials, bound]);
+        clearTimeout(timer);
+      }
     },
     dispose() {
       disposed = true;

@@ -49,5 +49,10 @@ export interface SshPrompts {
 export interface SessionPool {
   /** One connection per (user, host, port, jump), opened on first use and reused. */
   session(target: SshTarget): Promise<HostSession>;
+  /**
+   * Resolves once every connection being opened has its link up (its handshake's first bytes are
+   * out) or has failed, or after `timeoutMs`: local work started then does not hold them back.
+   */
+  whenDialled?(timeoutMs: number): Promise<void>;
   dispose(): void;
 }

@@ -1,9 +1,13 @@
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { machineName } from '../../../src/core/kamal/commands/lock-run';
 import { lockMessageFor } from '../../../src/core/kamal/rollback/assemble';
 import { DeployRollbackError } from '../../../src/core/model';
 import { executeKamalRollback, planKamalRollback } from '../../../src/core/kamal/rollback';
+import { localIdentity, parseIdentity } from '../../../src/core/kamal/rollback/plan';
 import { bootGroups, hostsInBootOrder } from '../../../src/core/kamal/rollback/steps';
 import { FakeHosts, kamalConfig, role } from './rollback-fixtures';
 import type { KamalConfig } from '../../../src/core/kamal/config/types';
@@ -330,6 +334,33 @@ describe('planKamalRollback', () => {
       assert.deepEqual(bootGroups(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'], '25%', 'deploy.yml'), [['a', 'b'], ['c', 'd'], ['e', 'f'], ['g', 'h']]);
       assert.deepEqual(bootGroups(['a', 'b'], undefined, 'deploy.yml'), [['a', 'b']]);
       assert.throws(() => bootGroups(['a'], 'lots', 'deploy.yml'), /boot\.limit/);
+    });
+  });
+
+  describe('the local identity (lock holder and audit performer)', () => {
+    it('reads git user.name and user.email as `git config KEY` gives them: the last value of each, a valueless key as none', async () => {
+      const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'identity-'));
+      try {
+        const git = (...args: string[]) => assert.equal(spawnSync('git', args, { cwd: dir }).status, 0, `git ${args.join(' ')}`);
+        git('init', '-q');
+        git('config', 'user.name', 'Ada Lovelace');
+        git('config', '--add', 'user.name', 'Ada King');
+        git('config', 'user.email', 'ada@example.com');
+        git('config', 'user.signingkey', 'ABC');
+        const expected = (key: string) => spawnSync('git', ['config', key], { cwd: dir, encoding: 'utf8' }).stdout.trim();
+        assert.deepEqual(await localIdentity(dir), { lockHolder: expected('user.name'), performer: expected('user.email') });
+        assert.deepEqual(await localIdentity(dir), { lockHolder: 'Ada King', performer: 'ada@example.com' });
+        assert.deepEqual(await localIdentity(dir, 'ci-bot'), { lockHolder: 'ci-bot', performer: 'ci-bot' });
+      } finally {
+        await fs.rm(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('parses `git config -z --get-regexp` output: multi-line values whole, empty or valueless keys as unset', () => {
+      assert.deepEqual(parseIdentity('user.name\nAda\0user.email\nada@example.com\0user.name\nAda King\0'), { name: 'Ada King', email: 'ada@example.com' });
+      assert.deepEqual(parseIdentity('user.name\nAda\nKing\0'), { name: 'Ada\nKing', email: undefined });
+      assert.deepEqual(parseIdentity('user.name\0user.email\n  \0'), { name: undefined, email: undefined });
+      assert.deepEqual(parseIdentity(''), { name: undefined, email: undefined });
     });
   });
 });

@@ -477,6 +477,25 @@ describe('SSH session pool against a real sshd on loopback', function () {
     }
   });
 
+  it('says when the connections being opened have their links up: before their handshakes end, and at once when none is', async () => {
+    const { pool } = makePool();
+    const settledFirst = (promise: Promise<unknown>, other: Promise<unknown>) => Promise.race([promise.then(() => 'first'), other.then(() => 'other')]);
+    const never = new Promise<void>(() => undefined);
+    assert.equal(await settledFirst(pool.whenDialled(60_000), new Promise((resolve) => setImmediate(resolve))), 'first', 'nothing being dialled: no wait');
+    // Every chunk held 100 ms each way: the handshake takes several round trips, the local TCP connect none.
+    const relay = await startRelay(sshd.port, 100);
+    try {
+      const { pool: slow } = makePool({ knownHostsFile: relayKnownHosts(relay.port) });
+      const opening = slow.session({ ...target(sshd), port: relay.port });
+      assert.equal(await settledFirst(slow.whenDialled(60_000), opening), 'first', 'the link was up before the handshake ended');
+      const session = await opening;
+      assert.equal((await session.exec('echo ok')).stdout, 'ok\n');
+      assert.equal(await settledFirst(slow.whenDialled(60_000), never), 'first', 'nothing left being dialled');
+    } finally {
+      await relay.close();
+    }
+  });
+
   it("uses the target's keepalive_interval when it is shorter than the pool's", async () => {
     const relay = await startRelay(sshd.port);
     try {

@@ -170,10 +170,28 @@ function isDockerTag(version: string): boolean {
   }
 }
 
-function gitConfig(key: string, cwd: string): Promise<string | undefined> {
+/**
+ * `git config user.name` and `git config user.email` as one git process (a process start is the
+ * costliest part, and this one runs while the SSH handshakes do): the last value of each key, as
+ * `git config KEY` gives it, from `-z` output (`key LF value NUL`; a key without `=` has no LF).
+ */
+export function gitIdentity(cwd: string): Promise<{ name?: string; email?: string }> {
   return new Promise((resolve) => {
-    execFile('git', ['config', key], { cwd, timeout: 5000 }, (error, stdout) => resolve(error ? undefined : stdout.trim() || undefined));
+    execFile('git', ['config', '-z', '--get-regexp', '^user\\.(name|email)$'], { cwd, timeout: 5000 }, (error, stdout) => {
+      resolve(error ? {} : parseIdentity(stdout));
+    });
   });
+}
+
+export function parseIdentity(output: string): { name?: string; email?: string } {
+  const values: Record<string, string | undefined> = {};
+  for (const entry of output.split('\0')) {
+    const newline = entry.indexOf('\n');
+    const key = newline < 0 ? entry : entry.slice(0, newline);
+    if (key === 'user.name' || key === 'user.email') values[key] = newline < 0 ? '' : entry.slice(newline + 1);
+  }
+  const value = (key: string) => values[key]?.trim() || undefined;
+  return { name: value('user.name'), email: value('user.email') };
 }
 
 function osUser(): string {
@@ -187,7 +205,7 @@ function osUser(): string {
 /** Kamal names the lock holder by git user.name and tags audit lines with git user.email, else whoami. */
 export async function localIdentity(cwd: string, override?: string): Promise<{ lockHolder: string; performer: string }> {
   if (override !== undefined) return { lockHolder: override, performer: override };
-  const [name, email] = await Promise.all([gitConfig('user.name', cwd), gitConfig('user.email', cwd)]);
+  const { name, email } = await gitIdentity(cwd);
   const user = osUser();
   return { lockHolder: name ?? user, performer: email ?? user };
 }
@@ -255,14 +273,18 @@ async function planInScope(input: PlanKamalRollbackInput, scope: KamalScope, hos
   // Kamal takes boot.limit's percentage of every host of the config, narrowed or not.
   const groups = bootGroups(hosts, config.boot.limit, config.destinationFile ?? config.file, hostCount);
 
-  const [identity, foundHooks] = await Promise.all([localIdentity(projectRoot(config), input.performer), planHooks(config.hooksPath)]);
+  // Local reads, all at once (the connections' handshakes run meanwhile): identity, hooks, the secrets for the env files.
+  const [identity, foundHooks, envCheck] = await Promise.all([
+    localIdentity(projectRoot(config), input.performer),
+    planHooks(config.hooksPath),
+    input.envFiles ? prepareEnvCheck(config, input.envFiles, input.signal, reporter) : undefined,
+  ]);
   const hooks = foundHooks.map((hook) => (input.skipHooks ? { ...hook, present: false } : hook));
   // Kamal runs pre-connect before the lock: with that hook the run takes the lock itself, after it.
   const lockTaken: LockDetails | undefined =
     input.takeLock === true && input.targetVersion !== undefined && !hooks.some((hook) => hook.name === 'pre-connect' && hook.present)
       ? { holder: identity.lockHolder, lockedAt: utcIso8601(), version: input.targetVersion, message: lockMessageFor('rollback', input.targetVersion) }
       : undefined;
-  const envCheck = input.envFiles ? await prepareEnvCheck(config, input.envFiles, input.signal, reporter) : undefined;
   const recent = !lockTaken && input.recentRead ? factsFromInventory(config, input.recentRead) : undefined;
   // With env files to compare, the recent read serves only when its digests show them as Kamal would write them.
   const known = recent && (!envCheck || envFilesAsExpected(config, recent, envCheck)) ? recent : undefined;
