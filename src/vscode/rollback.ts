@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { shortSha } from '../core/gitops/git';
 import { RestoreTreeOffer } from '../core/gitops/rollback';
 import { describeScopeRequest } from '../core/kamal/rollback/scope';
+import { runningOnLabel } from '../core/kamal/hosts/releases';
 import type { KamalPlanDetail } from '../core/kamal/rollback';
 import { DeployRollbackError, type App, type Environment, type PlanRequest, Release, ReleaseSource, RollDirection, RollbackOutcome, RollbackPlan } from '../core/model';
 import { codeChangeLines, commitLine, releaseLabel, shortenShaVersions } from './code';
@@ -99,11 +100,14 @@ async function pickApp(context: RollbackContext, action: string, node: Environme
 async function pickRelease(context: RollbackContext, action: string, source: ReleaseSource, app: App): Promise<Release> {
   const releases = await source.releases(app, { limit: 50 });
   const items: PickItem<{ release: Release; why?: string }>[] = releases.map((release) => {
-    const why = release.rollbackable ? undefined : release.current ? 'current' : release.reason ?? 'not a rollback target';
+    const partly = runningOnLabel(release);
+    const why = release.rollbackable ? undefined : release.current ? (partly ? `${partly}; its row's Bring the Other Hosts to This Release moves the rest` : 'current') : release.reason ?? 'not a rollback target';
     return {
       label: release.rollbackable ? releaseLabel(release) : `$(circle-slash) ${releaseLabel(release)}`,
       description: [release.code?.commit ? commitLine(release.code.commit, releaseLabel(release)) : release.title, release.previous ? 'previous' : undefined, release.rollbackable && release.direction === 'forward' ? 'roll forward' : undefined].filter(Boolean).join(' · '),
-      detail: why ? `Not pickable: ${why}` : [isUncertain(release.reason) && `$(warning) ${release.reason}`, release.created && `created ${relativeTime(Date.parse(release.created), Date.now())}`, release.presence, release.triggeredBy && `by ${release.triggeredBy}`].filter(Boolean).join(' · '),
+      detail: why
+        ? `Not pickable: ${why}`
+        : [isUncertain(release.reason) && `$(warning) ${release.reason}`, runningOnLabel(release), release.created && `created ${relativeTime(Date.parse(release.created), Date.now())}`, release.presence, release.triggeredBy && `by ${release.triggeredBy}`].filter(Boolean).join(' · '),
       value: { release, why },
     };
   });
