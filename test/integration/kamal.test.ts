@@ -27,6 +27,8 @@ describe('Kamal releases in VS Code on real hosts', function () {
   const multiSelects: (string[] | null)[] = [];
   /** Every such confirmation's buttons. */
   const buttons: string[][] = [];
+  /** Every single pick's items, as `label | detail`. */
+  const picked: string[][] = [];
   const settings = () => vscode.workspace.getConfiguration('deployRollback');
 
   before(async function () {
@@ -70,7 +72,10 @@ describe('Kamal releases in VS Code on real hosts', function () {
         return answer;
       },
       input: async () => undefined,
-      pick: async (items) => items.find((item) => (item.value as { release?: { version: string } } | undefined)?.release?.version === pickVersion),
+      pick: async (items) => {
+        picked.push(items.map((item) => `${item.label} | ${item.detail ?? ''}`));
+        return items.find((item) => (item.value as { release?: { version: string } } | undefined)?.release?.version === pickVersion);
+      },
       pickMany: async (items) => {
         assert.ok(multiSelects.length > 0, 'a multi-select was expected');
         const keep = multiSelects.shift()!;
@@ -215,6 +220,11 @@ describe('Kamal releases in VS Code on real hosts', function () {
     assert.match(String(item.description), /^current on 1\/2 hosts\b/);
     assert.match(String(item.contextValue), /^release\+kamal\b.*\+partial\b/);
     assert.match(String(api.tree.getTreeItem(list.find((node) => node.release.version === 'v1')!).description), /current on 1\/2 hosts/);
+    // The palette's release pick says it too, and points from the partly current release to the rest (nothing picked: nothing runs).
+    await vscode.commands.executeCommand('deployRollback.rollback', await app());
+    const offered = picked.at(-1)!;
+    assert.ok(offered.some((item) => /^\$\(circle-slash\) v2 \| Not pickable: current on 1\/2 hosts; its row's Bring the Other Hosts to This Release moves the rest$/.test(item)), offered.join('\n'));
+    assert.ok(offered.some((item) => /^v1 \| current on 1\/2 hosts · /.test(item)), offered.join('\n'));
     // Then the rest: only the other host is planned and switched.
     const rest = (await vscode.commands.executeCommand('deployRollback.bringOtherHostsToRelease', v2)) as { ok: boolean; message: string } | undefined;
     assert.ok(rest?.ok, rest?.message ?? 'no outcome');
