@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util';
-import * as readline from 'node:readline';
 import { discoverSources } from './core/discovery';
 import { defaultFinders, environmentsToJson, openSource, releasesToJson } from './core/finders';
 import * as path from 'node:path';
@@ -116,6 +115,9 @@ function stderrReporter(verbose: boolean): Reporter {
 }
 
 function ask(question: string, hidden = false): Promise<string> {
+  // Loaded only to ask: a run with --yes never does.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const readline = require('node:readline') as typeof import('node:readline');
   const rl = readline.createInterface({ input: process.stdin, output: process.stderr, terminal: true });
   if (hidden) {
     // Echo nothing while a passphrase is typed.

@@ -58,6 +58,24 @@ export class ReleaseCodeReader {
   }
 
   /**
+   * Kamal: starts a rollback's code reading now (the config's repository, its git process, the
+   * target's commit), so that reading the plan's code change after the pre-flight, with the deploy
+   * lock held, starts no process. The returned function ends it; the caller must call it.
+   */
+  kamalCodeAhead(configFile: string, targetVersion: string | undefined): () => Promise<void> {
+    const opened = this.kamalRepository(configFile).then(
+      async (repository) => {
+        if (!repository) return undefined;
+        const close = this.resolver.openAhead(repository);
+        if (targetVersion !== undefined) await this.resolver.resolve(repository, [parseKamalVersion(targetVersion).ref]).catch(() => undefined);
+        return close;
+      },
+      () => undefined,
+    );
+    return async () => (await opened)?.();
+  }
+
+  /**
    * The workspace repository Gimlet's `repositoryName` (`owner/name`) names: a remote ending in
    * owner/name wins over a folder or remote named like the name alone; the gitops repository never counts.
    */

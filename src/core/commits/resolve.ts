@@ -36,8 +36,26 @@ export class CommitResolver {
   /** git processes started so far (the bench and tests check there is one per batch). */
   processes = 0;
   private readonly caches = new Map<string, RepositoryCache>();
+  /** Processes started ahead of their reads (`openAhead`), until their holder lets them go. */
+  private readonly held = new Map<string, CatFileBatch>();
 
   constructor(private readonly reporter: Reporter = silentReporter) {}
+
+  /**
+   * Starts the `git cat-file --batch` of `repository` now, for the reads that follow until the
+   * returned `close` (which the caller must call): its start then happens at a time of the
+   * caller's choosing (a rollback: during the handshakes, not with the deploy lock held).
+   */
+  openAhead(repository: string): () => void {
+    if (this.held.has(repository)) return () => undefined;
+    this.processes++;
+    const batch = new CatFileBatch(repository, this.reporter);
+    this.held.set(repository, batch);
+    return () => {
+      if (this.held.get(repository) === batch) this.held.delete(repository);
+      batch.close();
+    };
+  }
 
   /**
    * Every ref resolved in `repository`: refs already read at the same refs fingerprint come from
@@ -86,8 +104,25 @@ export class CommitResolver {
 
   /** Undefined when git could not answer (logged, not cached). */
   private async readBatch(repository: string, refs: readonly string[]): Promise<Map<string, SourceCommit> | undefined> {
+    const held = this.held.get(repository);
+    if (held) {
+      const found = await this.readFrom(held, repository, refs);
+      if (found) return found;
+      // The process started ahead failed: a fresh one decides, as without it.
+      if (this.held.get(repository) === held) this.held.delete(repository);
+      held.close();
+    }
     this.processes++;
     const batch = new CatFileBatch(repository, this.reporter);
+    try {
+      return await this.readFrom(batch, repository, refs);
+    } finally {
+      batch.close();
+    }
+  }
+
+  /** Undefined when git could not answer (logged). */
+  private async readFrom(batch: CatFileBatch, repository: string, refs: readonly string[]): Promise<Map<string, SourceCommit> | undefined> {
     const found = new Map<string, SourceCommit>();
     try {
       // Every first name is written at once and answered in order by the one process; only the
@@ -108,8 +143,6 @@ export class CommitResolver {
       // A git that cannot run is not the release's fault: the rows say the commit is unknown, the log says why.
       this.reporter.debug(`[commits] could not read commits in ${repository}: ${error instanceof Error ? error.message : String(error)}`);
       return undefined;
-    } finally {
-      batch.close();
     }
     return found;
   }

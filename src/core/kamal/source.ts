@@ -214,6 +214,16 @@ export class KamalSource implements ReleaseSource {
     const config = await this.connectableConfig(app.environment);
     // The tree's "previous" is the default target, so the menu and the plan always agree.
     const targetVersion = target?.version ?? kamalReleases(app, await this.inventory(config)).find((release) => release.previous)?.version;
+    // The plan's code change is read after the pre-flight, with the lock held: its git process starts now, during the handshakes.
+    const closeCodeAhead = this.deps.code?.kamalCodeAhead(this.location, targetVersion);
+    try {
+      return await this.planWithCode(config, targetVersion, signal, request);
+    } finally {
+      await closeCodeAhead?.();
+    }
+  }
+
+  private async planWithCode(config: KamalConfig, targetVersion: string | undefined, signal: AbortSignal | undefined, request: PlanRequest): Promise<RollbackPlan> {
     const plan = await planKamalRollback({
       config,
       sessions: this.sessionsFor(config),

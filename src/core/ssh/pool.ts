@@ -12,6 +12,7 @@ import { quote } from '../shell';
 import { Connection, MAX_TIMER_MS, seconds } from './connection';
 import { connectError, firstKey, forwardThrough, openProxyCommand, readTextIfExists, safeLocalUser, tildePath } from './dial';
 import { SshError } from './errors';
+import { coalescingSocket } from './socket';
 import { inlineIncludes } from './includes';
 import { appendKnownHost, checkKnownHosts, fingerprintSha256, keyTypeOfBlob, knownHostsName } from './knownHosts';
 import { describeTarget, resolveSshTarget, sshConfigFiles, type ResolvedSshTarget, type SshTargetHints } from './resolve';
@@ -232,6 +233,8 @@ export function createSessionPool(options: SessionPoolOptions): InspectableSessi
         cleanups.push(() => proxy.child.kill());
         sock = proxy.sock;
         proxyStderr = proxy.stderrTail;
+      } else {
+        sock = coalescingSocket(target.hostName, target.port);
       }
       try {
         const client = await handshake(target, where, sock, onSocket);

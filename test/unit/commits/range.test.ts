@@ -83,6 +83,41 @@ describe('commits: what a rollback undoes', () => {
     assert.match(mixed.codeChangeUnknown ?? '', /hosts run different versions/);
   });
 
+  it('reads the code change after the pre-flight through the git process started ahead: the same change, no process started then', async () => {
+    const repo = makeAppRepo(path.join(tempDir(), 'shop'));
+    const reader = new ReleaseCodeReader({ folders: () => [] });
+    const config = path.join(repo.root, 'config', 'deploy.yml');
+    const close = reader.kamalCodeAhead(config, repo.sha('r1'));
+    // What a rollback does meanwhile (its handshakes, the pre-flight) starts nothing; then the change is read.
+    await new Promise((resolve) => setImmediate(resolve));
+    const ahead = plan(repo.sha('r3'), repo.sha('r1'));
+    await reader.attachKamalCodeChange(config, ahead);
+    await close();
+    assert.equal(reader.resolver.processes, 1, 'the process started ahead answered every read (versions and listed commits)');
+    const fresh = new ReleaseCodeReader({ folders: () => [] });
+    const without = plan(repo.sha('r3'), repo.sha('r1'));
+    await fresh.attachKamalCodeChange(config, without);
+    assert.equal(fresh.resolver.processes, 2, 'without it: one process for the versions, one for the listed commits');
+    assert.deepEqual(ahead.lines, without.lines);
+    assert.equal(ahead.codeChange?.total, 6);
+    // Closed: the next read starts its own process, as before.
+    reader.resolver.forget();
+    await reader.resolver.resolve(repo.root, [repo.sha('r2')]);
+    assert.equal(reader.resolver.processes, 2);
+  });
+
+  it('falls back to a process of its own when the one started ahead cannot answer', async () => {
+    const repo = makeAppRepo(path.join(tempDir(), 'shop'));
+    const resolver = new CommitResolver();
+    const heldBroken = resolver.openAhead(repo.root);
+    // Its process is ended before it is read from: the read still finds the commit.
+    (resolver as unknown as { held: Map<string, { close(): void }> }).held.get(repo.root)?.close();
+    const found = await resolver.resolve(repo.root, [repo.sha('r2')]);
+    heldBroken();
+    assert.equal(found.get(repo.sha('r2'))?.commit?.sha, repo.sha('r2'));
+    assert.equal(resolver.processes, 2);
+  });
+
   it('never fails a plan (it may hold the deploy lock already): a cancelled or broken read says why instead', async () => {
     const repo = makeAppRepo(path.join(tempDir(), 'shop'));
     const reader = new ReleaseCodeReader({ folders: () => [] });
