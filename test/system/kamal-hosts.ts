@@ -44,11 +44,13 @@ export interface DeployYmlOptions {
   beforeSsh?: readonly string[];
   /** Lines after the last `ssh` line (`  config: false`): indented, they go on in `ssh`. */
   after?: readonly string[];
+  /** No `ssh` section: the client connects as its HOME has it (the CLI suites' sshHome: default identity, known_hosts). */
+  sshFromHome?: boolean;
 }
 
 /**
  * Writes `<projectDir>/config/deploy.yml` for the harness hosts (user root, the harness port and
- * client key, keys only, no ssh config) and returns its path.
+ * client key, keys only, no ssh config; or no ssh section) and returns its path.
  */
 export async function writeDeployYml(projectDir: string, hosts: TestHosts, options: DeployYmlOptions): Promise<string> {
   const folder = path.join(projectDir, 'config');
@@ -64,12 +66,7 @@ export async function writeDeployYml(projectDir: string, hosts: TestHosts, optio
       'servers:',
       ...servers,
       ...(options.beforeSsh ?? []),
-      'ssh:',
-      '  user: root',
-      `  port: ${hosts.hosts[0].port}`,
-      '  keys_only: true',
-      `  keys: ["${hosts.clientKeyPath}"]`,
-      '  config: false',
+      ...(options.sshFromHome ? [] : ['ssh:', '  user: root', `  port: ${hosts.hosts[0].port}`, '  keys_only: true', `  keys: ["${hosts.clientKeyPath}"]`, '  config: false']),
       ...(options.after ?? []),
       '',
     ].join('\n'),
