@@ -7,8 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildSync } from 'esbuild';
-import { requireHostsOrSkip, startHosts, type StartHostsOptions, type TestHosts } from '../hosts/harness';
-import { writeDeployYml } from './kamal-hosts';
+import type { TestHosts } from '../hosts/harness';
 
 const repoRoot = path.resolve(__dirname, '../..');
 
@@ -67,67 +66,6 @@ export function useCliBundle(prefix: string): { dir: () => string; bundle: () =>
       return { code: result.status, stdout: result.stdout, stderr: result.stderr };
     },
   };
-}
-
-/** A Kamal CLI suite's hosts and folders, filled in its `before`. */
-export interface KamalCli {
-  hosts: TestHosts;
-  /** The suite's scratch folder: the bundle, HOME, the project. */
-  dir: string;
-  bundle: string;
-  /** The CLI's HOME (sshHome). */
-  home: string;
-  /** The app folder the CLI runs in. */
-  project: string;
-  /** Runs the bundle in the project to its end. */
-  cli(args: string[]): Promise<CliResult>;
-}
-
-export interface KamalCliOptions {
-  /** Prefix of the scratch folder's name. */
-  prefix: string;
-  /** The hosts to start; a function when their images come from what it makes in the scratch folder first. */
-  hosts: StartHostsOptions | ((dir: string) => StartHostsOptions);
-  /** The app folder inside the scratch folder; default `project`. */
-  project?: string;
-  /** Puts the hosts into their state and writes the project (config/deploy.yml and the rest), once the hosts run; default nothing. */
-  setup?: (kamal: KamalCli) => Promise<void>;
-}
-
-/**
- * A suite driving `--kamal` through the CLI bundle on real hosts: in `before` a scratch folder with
- * the bundle, the hosts, a HOME of their own and the project `setup` writes; all gone in `after`.
- */
-export function useKamalCli(options: KamalCliOptions): KamalCli {
-  const kamal = { cli: (args: string[]) => runCli(kamal.bundle, args, { cwd: kamal.project, home: kamal.home }) } as KamalCli;
-  before(async function () {
-    requireHostsOrSkip(this);
-    kamal.dir = fs.mkdtempSync(path.join(os.tmpdir(), options.prefix));
-    kamal.bundle = buildCliBundle(kamal.dir);
-    kamal.hosts = await startHosts(typeof options.hosts === 'function' ? options.hosts(kamal.dir) : options.hosts);
-    kamal.home = sshHome(kamal.dir, kamal.hosts);
-    kamal.project = path.join(kamal.dir, options.project ?? 'project');
-    fs.mkdirSync(kamal.project, { recursive: true });
-    await options.setup?.(kamal);
-  });
-  after(async () => {
-    await kamal.hosts?.stop();
-    if (kamal.dir) fs.rmSync(kamal.dir, { recursive: true, force: true });
-  });
-  return kamal;
-}
-
-/** A deploy.yml with the hosts as a plain list (role web), `deploy_timeout: 10` and `extra` top-level lines, no ssh section: the CLI's HOME holds the key. */
-export function writePlainDeployYml(projectDir: string, hosts: TestHosts, service: string, extra: readonly string[] = []): Promise<string> {
-  return writeDeployYml(projectDir, hosts, { service, servers: hosts.hosts.map((host) => `  - ${host.address}`), beforeSsh: ['deploy_timeout: 10', ...extra], sshFromHome: true });
-}
-
-/** Writes each `relative path → content` under `root`, making the folders on the way. */
-export function writeFiles(root: string, files: Record<string, string>): void {
-  for (const [relative, content] of Object.entries(files)) {
-    fs.mkdirSync(path.dirname(path.join(root, relative)), { recursive: true });
-    fs.writeFileSync(path.join(root, relative), content);
-  }
 }
 
 /**

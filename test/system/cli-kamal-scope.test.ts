@@ -8,8 +8,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TestHost } from '../hosts/harness';
-import { useKamalCli, type CliResult } from './cli-bundle';
-import { writeDeployYml } from './kamal-hosts';
+import type { CliResult } from './cli-bundle';
+import { useKamalCli, writeDeployYml } from './kamal-project';
 
 const SERVICE = 'scopesvc';
 

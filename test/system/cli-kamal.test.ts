@@ -3,7 +3,7 @@
  * codes that scripts can trust (0 only when every host ended on the target).
  */
 import { strict as assert } from 'node:assert';
-import { useKamalCli, writePlainDeployYml } from './cli-bundle';
+import { useKamalCli, writePlainDeployYml } from './kamal-project';
 
 const SERVICE = 'clisvc';
 

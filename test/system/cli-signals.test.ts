@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TestHost } from '../hosts/harness';
 import { waitFor } from '../hosts/exec';
-import { useKamalCli, writePlainDeployYml } from './cli-bundle';
+import { useKamalCli, writePlainDeployYml } from './kamal-project';
 
 
 interface Run {

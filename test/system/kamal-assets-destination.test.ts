@@ -8,7 +8,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TestHost } from '../hosts/harness';
-import { useKamalCli, writeFiles } from './cli-bundle';
+import { useKamalCli, writeFiles } from './kamal-project';
 
 const SERVICE = 'shop';
 const DESTINATION = 'staging';

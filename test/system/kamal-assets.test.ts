@@ -7,8 +7,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { TestHost } from '../hosts/harness';
-import { useKamalCli, writeFiles } from './cli-bundle';
-import { writeDeployYml } from './kamal-hosts';
+import { useKamalCli, writeDeployYml, writeFiles } from './kamal-project';
 
 const SERVICE = 'rails';
 

@@ -7,7 +7,7 @@ import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
 import { makeAppRepo, type AppRepo } from '../fixtures/app-repo';
 import { runGit } from '../fixtures/gitops';
-import { useKamalCli, writePlainDeployYml } from './cli-bundle';
+import { useKamalCli, writePlainDeployYml } from './kamal-project';
 
 const SERVICE = 'shop';
 

@@ -10,7 +10,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { TestHost } from '../hosts/harness';
-import { runCli, useKamalCli, writePlainDeployYml } from './cli-bundle';
+import { runCli } from './cli-bundle';
+import { useKamalCli, writePlainDeployYml } from './kamal-project';
 
 const SERVICE = 'locksvc';
 const LOCK = `.kamal/lock-${SERVICE}`;
