@@ -159,7 +159,7 @@ describe('test hosts harness (real sshd + dockerd per network namespace)', funct
     const [host0, host1, host2] = testHosts.hosts;
     assert.ok(host0 && host1 && host2);
     const seeded = await testHosts.seedKamalState({
-      service: SERVICE, versions: ['v1', 'v2'], running: 'v2', missing: { host2: ['v1'] }, hosts: [host0, host1, host2],
+      service: SERVICE, versions: ['v1', 'v2'], running: 'v2', missing: { host2: ['v1'] }, hosts: [host0, host1, host2], envFileContent: 'SECRET_KEY_BASE=seeded-not-a-real-secret\n',
     });
     assert.deepEqual(seeded.map((entry) => Object.keys(entry.containers)), [['v1', 'v2'], ['v1', 'v2'], ['v2']]);
 

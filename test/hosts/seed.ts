@@ -22,7 +22,7 @@ export interface SeedKamalOptions {
   running: string;
   /** Versions pruned on a host: `{ host2: ['v1'] }`. */
   missing?: Record<string, string[]>;
-  /** Content of the role's env file; default one clear and one secret variable. */
+  /** Content of the role's env file; default DEFAULT_ENV_FILE (a config without secret env). */
   envFileContent?: string;
   /** Deploy the live container behind the kamal-proxy stand-in; default true. */
   proxy?: boolean;
@@ -45,7 +45,11 @@ export interface SeededHost {
   containerIds: Record<string, string>;
 }
 
-export const DEFAULT_ENV_FILE = 'RAILS_LOG_LEVEL=info\nSECRET_KEY_BASE=seeded-not-a-real-secret\n';
+/**
+ * What Kamal writes for a role without secret env (`Kamal::EnvFile#to_s` of nothing; clear env goes
+ * on the `docker run` line): the tests' configs declare none, so the pre-flight finds the files as Kamal's.
+ */
+export const DEFAULT_ENV_FILE = '\n';
 
 /** Kamal's container name: `S-R-D-V`, or `S-R-V` without a destination. */
 export function kamalContainerName(service: string, role: string, version: string, destination?: string): string {

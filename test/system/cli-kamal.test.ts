@@ -3,49 +3,27 @@
  * codes that scripts can trust (0 only when every host ended on the target).
  */
 import { strict as assert } from 'node:assert';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { requireHostsOrSkip, startHosts, type TestHosts } from '../hosts/harness';
-import { buildCliBundle, runCli, sshHome } from './cli-bundle';
+import { useKamalCli, writePlainDeployYml } from './kamal-project';
 
 const SERVICE = 'clisvc';
 
 describe('deploy-rollback CLI on real Kamal hosts', function () {
   this.timeout(240_000);
-  let hosts: TestHosts;
-  let dir: string;
-  let bundle: string;
-  let home: string;
-  let project: string;
-
-  const cli = (args: string[]) => runCli(bundle, args, { cwd: project, home });
+  const kamal = useKamalCli({
+    prefix: 'drb-cli-kamal-',
+    hosts: { count: 2, service: SERVICE, images: [{ version: 'v1' }, { version: 'v2' }, { version: 'v3' }] },
+    async setup({ hosts, project }) {
+      await hosts.seedKamalState({ service: SERVICE, versions: ['v1', 'v2', 'v3'], running: 'v3', missing: { [hosts.hosts[1]!.name]: ['v1'] } });
+      await writePlainDeployYml(project, hosts, SERVICE);
+    },
+  });
+  const { cli } = kamal;
 
   async function containersEverywhere(): Promise<string[]> {
+    const { hosts } = kamal;
     const listings = await Promise.all(hosts.hosts.map((host) => hosts.docker(host, ['ps', '-a', '--format', '{{.ID}} {{.Names}} {{.State}} {{.Image}}'])));
     return listings.map((listing) => listing.stdout.split('\n').sort().join('\n'));
   }
-
-  before(async function () {
-    requireHostsOrSkip(this);
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-cli-kamal-'));
-    bundle = buildCliBundle(dir);
-    hosts = await startHosts({ count: 2, service: SERVICE, images: [{ version: 'v1' }, { version: 'v2' }, { version: 'v3' }] });
-    await hosts.seedKamalState({ service: SERVICE, versions: ['v1', 'v2', 'v3'], running: 'v3', missing: { [hosts.hosts[1]!.name]: ['v1'] } });
-    // A HOME of its own: the harness key as the default identity, the hosts in known_hosts.
-    home = sshHome(dir, hosts);
-    project = path.join(dir, 'project');
-    fs.mkdirSync(path.join(project, 'config'), { recursive: true });
-    fs.writeFileSync(
-      path.join(project, 'config', 'deploy.yml'),
-      [`service: ${SERVICE}`, `image: ${hosts.repository}`, 'servers:', ...hosts.hosts.map((host) => `  - ${host.address}`), 'deploy_timeout: 10', ''].join('\n'),
-    );
-  });
-
-  after(async () => {
-    await hosts?.stop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
 
   it('lists releases with the reason a version is not a target', async () => {
     const { code, stdout, stderr } = await cli(['releases', '--kamal', '.', '--json']);
@@ -56,7 +34,7 @@ describe('deploy-rollback CLI on real Kamal hosts', function () {
       ['v2', false, true],
       ['v1', false, false],
     ]);
-    assert.match(String(releases[2]!.reason), new RegExp(`pruned on ${hosts.hosts[1]!.address.replace(/\./g, '\\.')}`));
+    assert.match(String(releases[2]!.reason), new RegExp(`pruned on ${kamal.hosts.hosts[1]!.address.replace(/\./g, '\\.')}`));
     assert.equal(releases[0]!.containers.length, 2);
   });
 
@@ -64,7 +42,7 @@ describe('deploy-rollback CLI on real Kamal hosts', function () {
     const before = await containersEverywhere();
     const { code, stderr } = await cli(['rollback', '--kamal', '.', '--to', 'v1', '--yes']);
     assert.equal(code, 1);
-    assert.match(stderr, new RegExp(hosts.hosts[1]!.address.replace(/\./g, '\\.')));
+    assert.match(stderr, new RegExp(kamal.hosts.hosts[1]!.address.replace(/\./g, '\\.')));
     assert.deepEqual(await containersEverywhere(), before);
   });
 
@@ -82,6 +60,6 @@ describe('deploy-rollback CLI on real Kamal hosts', function () {
     const { code, stdout, stderr } = await cli(['rollback', '--kamal', '.', '--yes']);
     assert.equal(code, 0, stderr);
     assert.match(stdout, /HOST +ROLE +FROM +TO +NOW +OUTCOME/);
-    for (const host of hosts.hosts) assert.equal(await hosts.proxyTargetContainer(host, `${SERVICE}-web`), `${SERVICE}-web-v2`);
+    for (const host of kamal.hosts.hosts) assert.equal(await kamal.hosts.proxyTargetContainer(host, `${SERVICE}-web`), `${SERVICE}-web-v2`);
   });
 });

@@ -8,11 +8,10 @@
 import { strict as assert } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { requireHostsOrSkip, startHosts, type TestHost, type TestHosts } from '../hosts/harness';
+import type { TestHost } from '../hosts/harness';
 import { waitFor } from '../hosts/exec';
-import { buildCliBundle, sshHome } from './cli-bundle';
+import { useKamalCli, writePlainDeployYml } from './kamal-project';
 
 
 interface Run {
@@ -24,18 +23,11 @@ interface Run {
 
 describe('deploy-rollback CLI interrupted by signals on real Kamal hosts', function () {
   this.timeout(300_000);
-  let hosts: TestHosts;
-  let dir: string;
-  let bundle: string;
-  let home: string;
+  const kamal = useKamalCli({ prefix: 'drb-cli-signals-', hosts: { count: 2, images: [{ version: 'v1' }, { version: 'v2' }] } });
 
-  function project(service: string, extra: string[] = [], hooks: Record<string, string> = {}): string {
-    const root = path.join(dir, service);
-    fs.mkdirSync(path.join(root, 'config'), { recursive: true });
-    fs.writeFileSync(
-      path.join(root, 'config', 'deploy.yml'),
-      [`service: ${service}`, `image: ${hosts.repository}`, 'servers:', ...hosts.hosts.map((host) => `  - ${host.address}`), 'deploy_timeout: 10', ...extra, ''].join('\n'),
-    );
+  async function project(service: string, extra: string[] = [], hooks: Record<string, string> = {}): Promise<string> {
+    const root = path.join(kamal.dir, service);
+    await writePlainDeployYml(root, kamal.hosts, service, extra);
     for (const [name, body] of Object.entries(hooks)) {
       fs.mkdirSync(path.join(root, '.kamal', 'hooks'), { recursive: true });
       fs.writeFileSync(path.join(root, '.kamal', 'hooks', name), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
@@ -44,7 +36,7 @@ describe('deploy-rollback CLI interrupted by signals on real Kamal hosts', funct
   }
 
   function start(cwd: string, args: string[]): Run {
-    const child = spawn(process.execPath, [bundle, ...args], { cwd, env: { ...process.env, HOME: home, SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [kamal.bundle, ...args], { cwd, env: { ...process.env, HOME: kamal.home, SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     const waiters: Array<{ pattern: RegExp; resolve: () => void }> = [];
@@ -85,13 +77,13 @@ describe('deploy-rollback CLI interrupted by signals on real Kamal hosts', funct
   }
 
   async function lockExists(service: string): Promise<boolean> {
-    return fs.existsSync(path.join(hosts.hosts[0]!.home, '.kamal', `lock-${service}`));
+    return fs.existsSync(path.join(kamal.hosts.hosts[0]!.home, '.kamal', `lock-${service}`));
   }
 
   /** The version the proxy serves, and the names of the service's running containers. */
   async function hostState(host: TestHost, service: string): Promise<{ serving?: string; running: string[]; names: string[] }> {
-    const target = await hosts.proxyTargetContainer(host, `${service}-web`);
-    const listed = await hosts.docker(host, ['ps', '-a', '--filter', `label=service=${service}`, '--format', '{{.Names}} {{.State}}']);
+    const target = await kamal.hosts.proxyTargetContainer(host, `${service}-web`);
+    const listed = await kamal.hosts.docker(host, ['ps', '-a', '--filter', `label=service=${service}`, '--format', '{{.Names}} {{.State}}']);
     const rows = listed.stdout.split('\n').filter(Boolean).map((line) => line.split(' '));
     return {
       serving: target?.replace(`${service}-web-`, '').replace(/_replaced_[0-9a-f]+$/, ''),
@@ -103,7 +95,7 @@ describe('deploy-rollback CLI interrupted by signals on real Kamal hosts', funct
   /** One consistent version per host: the proxy's, the target container findable by its exact name. */
   async function assertConsistent(service: string, target: string): Promise<Array<string | undefined>> {
     const serving: Array<string | undefined> = [];
-    for (const host of hosts.hosts) {
+    for (const host of kamal.hosts.hosts) {
       const state = await hostState(host, service);
       assert.ok(state.serving === 'v1' || state.serving === 'v2', `${host.name} serves ${state.serving}`);
       assert.ok(state.names.includes(`${service}-web-${target}`), `${host.name}: ${service}-web-${target} exists for a re-run (${state.names.join(', ')})`);
@@ -117,26 +109,13 @@ describe('deploy-rollback CLI interrupted by signals on real Kamal hosts', funct
     const again = start(cwd, ['rollback', '--kamal', '.', '--to', 'v1', '--yes']);
     const result = await again.done;
     assert.equal(result.code, 0, result.stderr);
-    for (const host of hosts.hosts) {
+    for (const host of kamal.hosts.hosts) {
       const state = await hostState(host, service);
       assert.equal(state.serving, 'v1', `${host.name} after the re-run`);
       assert.deepEqual(state.running, [`${service}-web-v1`], `${host.name}: only v1 runs after the re-run`);
     }
     assert.equal(await lockExists(service), false);
   }
-
-  before(async function () {
-    requireHostsOrSkip(this);
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-cli-signals-'));
-    bundle = buildCliBundle(dir);
-    hosts = await startHosts({ count: 2, images: [{ version: 'v1' }, { version: 'v2' }] });
-    home = sshHome(dir, hosts);
-  });
-
-  after(async () => {
-    await hosts?.stop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
 
   interface Phase {
     name: string;
@@ -184,7 +163,7 @@ describe('deploy-rollback CLI interrupted by signals on real Kamal hosts', funct
       reach: async (run, service) => {
         await run.waitForLine(/Group 1 of 2/);
         await run.waitForLine(/stopping v2/);
-        await waitFor('the first group to stop v2', async () => !(await hostState(hosts.hosts[0]!, service)).running.includes(`${service}-web-v2`), 30_000);
+        await waitFor('the first group to stop v2', async () => !(await hostState(kamal.hosts.hosts[0]!, service)).running.includes(`${service}-web-v2`), 30_000);
       },
       after: ['v1', 'v2'],
       changed: true,
@@ -198,10 +177,10 @@ describe('deploy-rollback CLI interrupted by signals on real Kamal hosts', funct
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGINT twice', ...(phase.name === 'boot' ? (['SIGQUIT'] as const) : [])] as const) {
       it(`${signal} during ${phase.name}: exit ${EXIT[signal.split(' ')[0]!]}, lock released, hosts consistent, told; a re-run converges`, async () => {
         const service = `s${phases.indexOf(phase)}${signal.replace(/[^A-Z]/g, '').toLowerCase().slice(3)}${signal.includes('twice') ? '2' : ''}`;
-        await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });
-        const cwd = project(service, phase.extra, phase.hooks);
+        await kamal.hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });
+        const cwd = await project(service, phase.extra, phase.hooks);
         const slow = phase.name === 'pre-flight';
-        if (slow) await hosts.slowLink(hosts.hosts[1]!, 3000);
+        if (slow) await kamal.hosts.slowLink(kamal.hosts.hosts[1]!, 3000);
         let result: Awaited<Run['done']>;
         let sent = 0;
         try {
@@ -217,7 +196,7 @@ describe('deploy-rollback CLI interrupted by signals on real Kamal hosts', funct
           }
           result = await run.done;
         } finally {
-          if (slow) await hosts.clearLink(hosts.hosts[1]!);
+          if (slow) await kamal.hosts.clearLink(kamal.hosts.hosts[1]!);
         }
         const said = `${result.stdout}\n${result.stderr}`;
         assert.equal(result.code, EXIT[signal.split(' ')[0]!], said);
@@ -233,10 +212,10 @@ describe('deploy-rollback CLI interrupted by signals on real Kamal hosts', funct
           // Told: the second signal says it skips the read-back, then what became of the lock.
           const name = signal.split(' ')[0]!;
           assert.match(result.stderr, new RegExp(`${name} again: releasing the deploy lock \\(best effort\\) and exiting now; the hosts' state is not read back\\.`), said);
-          if (phase.changed) assert.match(result.stderr, new RegExp(`Released the deploy lock on ${hosts.hosts[0]!.address.replace(/\./g, '\\.')} if this run held it\\.`), said);
+          if (phase.changed) assert.match(result.stderr, new RegExp(`Released the deploy lock on ${kamal.hosts.hosts[0]!.address.replace(/\./g, '\\.')} if this run held it\\.`), said);
           // Consistent as far as the emergency exit goes (no put-back, no read-back): every host serves
           // v1 or v2 from a running container; a re-run (below) finishes the rest.
-          for (const host of hosts.hosts) {
+          for (const host of kamal.hosts.hosts) {
             const state = await hostState(host, service);
             assert.ok(state.serving === 'v1' || state.serving === 'v2', `${host.name} serves ${state.serving}\n${said}`);
             assert.ok(
@@ -250,7 +229,7 @@ describe('deploy-rollback CLI interrupted by signals on real Kamal hosts', funct
         } else {
           assert.deepEqual(await assertConsistent(service, 'v1'), phase.after);
           if (phase.changed) {
-            const [first, second] = hosts.hosts;
+            const [first, second] = kamal.hosts.hosts;
             assert.match(result.stdout, new RegExp(`${first!.address.replace(/\./g, '\\.')} +web +v2 +v1 +v1 +rolled-back`), said);
             assert.match(result.stdout, new RegExp(`${second!.address.replace(/\./g, '\\.')} +web +v2 +v1 +v2 +cancelled`), said);
             assert.match(result.stderr, /To finish on v1 everywhere: deploy-rollback rollback --kamal \. --to v1\nTo put every host back on v2: deploy-rollback rollback --kamal \. --to v2/, said);
@@ -275,11 +254,11 @@ describe('deploy-rollback CLI interrupted by signals on real Kamal hosts', funct
 
   it('SIGTERM during a same-version re-run as it stops the old copy: the report names what really runs on each host, a second copy included; the lock released', async () => {
     const service = 'samever';
-    await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });
-    const cwd = project(service, ['stop_timeout: 30']);
+    await kamal.hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });
+    const cwd = await project(service, ['stop_timeout: 30']);
     const at = (host: TestHost) => host.address.replace(/\./g, '\\.');
     // The running copy's process is frozen (as a busy app that ignores SIGTERM): `docker stop -t 30` waits its grace period, so the cancel lands while the host still carries it out.
-    const frozen = await Promise.all(hosts.hosts.map(async (host) => Number((await hosts.docker(host, ['inspect', '--format', '{{.State.Pid}}', `${service}-web-v2`])).stdout.trim())));
+    const frozen = await Promise.all(kamal.hosts.hosts.map(async (host) => Number((await kamal.hosts.docker(host, ['inspect', '--format', '{{.State.Pid}}', `${service}-web-v2`])).stdout.trim())));
     for (const pid of frozen) process.kill(pid, 'SIGSTOP');
     let result: Awaited<Run['done']>;
     try {
@@ -296,8 +275,8 @@ describe('deploy-rollback CLI interrupted by signals on real Kamal hosts', funct
     assert.equal(result.code, 143, said);
     assert.equal(await lockExists(service), false, said);
     let copies = 0;
-    for (const host of hosts.hosts) {
-      const served = await hosts.proxyTargetContainer(host, `${service}-web`);
+    for (const host of kamal.hosts.hosts) {
+      const served = await kamal.hosts.proxyTargetContainer(host, `${service}-web`);
       const state = await hostState(host, service);
       const row = result.stdout.split('\n').find((line) => new RegExp(`^${at(host)} +web +v2 +v2 `).test(line));
       assert.ok(row, said);
@@ -315,20 +294,20 @@ describe('deploy-rollback CLI interrupted by signals on real Kamal hosts', funct
 
   it('SIGINT while a host has gone silent mid-boot (link dropped, no reset): a clear answer within 20 s, that host unknown, the lock released; a re-run converges', async () => {
     const service = 'silentint';
-    await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });
-    const cwd = project(service);
-    const silent = hosts.hosts[1]!;
+    await kamal.hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });
+    const cwd = await project(service);
+    const silent = kamal.hosts.hosts[1]!;
     let result: Awaited<Run['done']>;
     let sent = 0;
     try {
       const run = start(cwd, ['rollback', '--kamal', '.', '--to', 'v1', '--yes']);
       await run.waitForLine(new RegExp(`\\[ssh ${silent.address.replace(/\./g, '\\.')}\\].*starting ${service}-web-v1`));
-      await hosts.linkDown(silent);
+      await kamal.hosts.linkDown(silent);
       sent = Date.now();
       run.child.kill('SIGINT');
       result = await run.done;
     } finally {
-      await hosts.linkUp(silent);
+      await kamal.hosts.linkUp(silent);
     }
     const said = `${result.stdout}\n${result.stderr}`;
     assert.equal(result.code, 130, said);

@@ -4,51 +4,35 @@
  * shows each version's subject and what a rollback takes out of production, commit by commit.
  */
 import { strict as assert } from 'node:assert';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { requireHostsOrSkip, startHosts, type TestHosts } from '../hosts/harness';
 import { makeAppRepo, type AppRepo } from '../fixtures/app-repo';
 import { runGit } from '../fixtures/gitops';
-import { buildCliBundle, runCli, sshHome } from './cli-bundle';
+import { useKamalCli, writePlainDeployYml } from './kamal-project';
 
 const SERVICE = 'shop';
 
 describe('releases linked to their commits on real Kamal hosts', function () {
   this.timeout(240_000);
-  let hosts: TestHosts;
-  let dir: string;
-  let bundle: string;
-  let home: string;
   let app: AppRepo;
   let versions: string[];
 
-  const cli = (args: string[]) => runCli(bundle, args, { cwd: app.root, home });
-
-  before(async function () {
-    requireHostsOrSkip(this);
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drb-commits-'));
-    bundle = buildCliBundle(dir);
-    app = makeAppRepo(path.join(dir, SERVICE));
-    // What `kamal deploy` takes as the version at each release: `git rev-parse HEAD` of a clean tree.
-    versions = app.releases.slice(0, 3).map((release) => {
-      runGit(['checkout', '-q', release.sha], app.root);
-      return runGit(['rev-parse', 'HEAD'], app.root).trim();
-    });
-    runGit(['checkout', '-q', 'main'], app.root);
-    hosts = await startHosts({ count: 2, service: SERVICE, images: versions.map((version) => ({ version })) });
-    await hosts.seedKamalState({ service: SERVICE, versions, running: versions[2] });
-    home = sshHome(dir, hosts);
-    fs.mkdirSync(path.join(app.root, 'config'), { recursive: true });
-    fs.writeFileSync(
-      path.join(app.root, 'config', 'deploy.yml'),
-      [`service: ${SERVICE}`, `image: ${hosts.repository}`, 'servers:', ...hosts.hosts.map((host) => `  - ${host.address}`), 'deploy_timeout: 10', ''].join('\n'),
-    );
-  });
-
-  after(async () => {
-    await hosts?.stop();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  const { cli } = useKamalCli({
+    prefix: 'drb-commits-',
+    project: SERVICE,
+    hosts(dir) {
+      app = makeAppRepo(path.join(dir, SERVICE));
+      // What `kamal deploy` takes as the version at each release: `git rev-parse HEAD` of a clean tree.
+      versions = app.releases.slice(0, 3).map((release) => {
+        runGit(['checkout', '-q', release.sha], app.root);
+        return runGit(['rev-parse', 'HEAD'], app.root).trim();
+      });
+      runGit(['checkout', '-q', 'main'], app.root);
+      return { count: 2, service: SERVICE, images: versions.map((version) => ({ version })) };
+    },
+    async setup({ hosts }) {
+      await hosts.seedKamalState({ service: SERVICE, versions, running: versions[2] });
+      await writePlainDeployYml(app.root, hosts, SERVICE);
+    },
   });
 
   it('releases shows the subject of each version\'s commit, and --json the commit', async () => {

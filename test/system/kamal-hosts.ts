@@ -1,9 +1,9 @@
 /**
  * Kamal on the real test hosts (test/hosts/harness.ts), shared by the system tests in this folder
  * and the Kamal benchmarks in bench/: the real SSH pool for the harness hosts, a deploy.yml for
- * them, a pool that counts commands, Kamal's deploy lock held by someone else, and the frame of a
- * benchmark run. Not a *.test.ts file: mocha loads those, and importing one from another would
- * register its tests twice.
+ * them (kamal-project.ts, re-exported here), a pool that counts commands, Kamal's deploy lock held
+ * by someone else, and the frame of a benchmark run. Not a *.test.ts file: mocha loads those, and
+ * importing one from another would register its tests twice.
  */
 import { strict as assert } from 'node:assert';
 import { promises as fs } from 'node:fs';
@@ -34,48 +34,7 @@ export function realPool(hosts: TestHosts, connectTimeoutMs?: number, keepalive?
   });
 }
 
-export interface DeployYmlOptions {
-  service: string;
-  /** The hosts of role web; default every harness host that is not jump-only. */
-  web?: readonly TestHost[];
-  /** The lines under `servers:` as they are, instead of role web on `web`. */
-  servers?: readonly string[];
-  /** Top-level lines between `servers` and `ssh`. */
-  beforeSsh?: readonly string[];
-  /** Lines after the last `ssh` line (`  config: false`): indented, they go on in `ssh`. */
-  after?: readonly string[];
-}
-
-/**
- * Writes `<projectDir>/config/deploy.yml` for the harness hosts (user root, the harness port and
- * client key, keys only, no ssh config) and returns its path.
- */
-export async function writeDeployYml(projectDir: string, hosts: TestHosts, options: DeployYmlOptions): Promise<string> {
-  const folder = path.join(projectDir, 'config');
-  await fs.mkdir(folder, { recursive: true });
-  const file = path.join(folder, 'deploy.yml');
-  const web = options.web ?? hosts.hosts.filter((host) => !host.jumpOnly);
-  const servers = options.servers ?? ['  web:', '    hosts:', ...web.map((host) => `      - ${host.address}`)];
-  await fs.writeFile(
-    file,
-    [
-      `service: ${options.service}`,
-      `image: ${hosts.repository}`,
-      'servers:',
-      ...servers,
-      ...(options.beforeSsh ?? []),
-      'ssh:',
-      '  user: root',
-      `  port: ${hosts.hosts[0].port}`,
-      '  keys_only: true',
-      `  keys: ["${hosts.clientKeyPath}"]`,
-      '  config: false',
-      ...(options.after ?? []),
-      '',
-    ].join('\n'),
-  );
-  return file;
-}
+export { writeDeployYml, type DeployYmlOptions } from './kamal-project';
 
 /** Wraps a pool to count the commands run per host. */
 export class CountingPool implements SessionPool {

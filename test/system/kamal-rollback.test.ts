@@ -75,8 +75,9 @@ describe('kamal rollback on real hosts', function () {
 
   it('rolls 3 hosts from v2 back to v1 and leaves them as Kamal would', async () => {
     const service = 'chat';
-    await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2' });
-    const config = await writeConfig(root, hosts, service);
+    // The env file Kamal wrote for the app's one secret: the rollback boots v1 with it as it is.
+    await hosts.seedKamalState({ service, versions: ['v1', 'v2'], running: 'v2', envFileContent: 'SECRET_KEY_BASE=seeded-not-a-real-secret\n' });
+    const config = await writeConfig(root, hosts, service, [], ['  web:', '    hosts:', ...appHosts.map((host) => `      - ${host.address}`), 'env:', '  secret:', '    - SECRET_KEY_BASE']);
     const { sessions } = sessionsFor(pool, config);
     const plan = await planKamalRollback({ config, sessions, performer: 'system-test' });
     assert.equal(plan.to, 'v1', 'the previous version is the default target');
