@@ -136,7 +136,7 @@ export async function main(): Promise<number> {
     const fastPath = (side: 'extensionFastPath' | 'inProcessFastPath') => `${runs.filter((run) => run[side]).length}/${runs.length}`;
     console.log(`${HOSTS} hosts, ${runs.length} alternating pairs, VS Code ${result.vscodeVersion} (code-server) extension host`);
     console.log(`  from the tree, command (invocation → outcome): ${ms(median(extension))} (runs ${list(extension)})`);
-    console.log(`    of which invocation → confirmation asked: ${ms(median(runs.map((run) => run.extensionToConfirmMs)))}; → rollback done: ${ms(median(runs.map((run) => run.extensionToExecutedMs)))} (runs ${list(runs.map((run) => run.extensionToExecutedMs))}); the rest is the refresh and read after`);
+    console.log(`    of which invocation → confirmation asked: ${ms(median(runs.map((run) => run.extensionToConfirmMs)))}; → rollback done: ${ms(median(runs.map((run) => run.extensionToExecutedMs)))} (runs ${list(runs.map((run) => run.extensionToExecutedMs))}); → outcome after the command's refresh and read: +${ms(median(runs.map((run) => run.extensionMs - run.extensionToExecutedMs)))}`);
     console.log(`  same core calls in the extension host (plan from the read + execute): ${ms(median(inProcess))} (runs ${list(inProcess)})`);
     console.log(`  planned from the tree's read without an exchange: command ${fastPath('extensionFastPath')}, in-process ${fastPath('inProcessFastPath')}`);
     const ok = difference <= GOAL_EXTRA_MS;
