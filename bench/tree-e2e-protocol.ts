@@ -17,6 +17,9 @@ export interface TreeBenchRun {
   /** Whether each side planned from the tree's read, without an exchange of its own. */
   extensionFastPath: boolean;
   inProcessFastPath: boolean;
+  /** Calls on host sessions (exchanges on open connections), planning and run; the command's until its rollback is done. */
+  extensionExchanges: number;
+  inProcessExchanges: number;
 }
 
 export interface TreeBenchResult {

@@ -15,7 +15,8 @@
  */
 import { writeFileSync, renameSync } from 'node:fs';
 import * as vscode from 'vscode';
-import { silentReporter, type RollbackOutcome, type RollbackPlan } from '../src/core/model';
+import { silentReporter, type ReleaseSource, type RollbackOutcome, type RollbackPlan } from '../src/core/model';
+import type { SessionPool } from '../src/core/ssh/types';
 import type { DeployRollbackApi } from '../src/vscode/extension';
 import type { AppNode, EnvironmentNode, ReleaseNode, TreeNode } from '../src/vscode/tree/nodes';
 import { RESULT_ENV, RUNS_ENV, VERSIONS_ENV, type TreeBenchResult, type TreeBenchRun } from './tree-e2e-protocol';
@@ -65,8 +66,43 @@ async function readReleaseRow(api: DeployRollbackApi, version: string): Promise<
   return row;
 }
 
-async function viaCommand(api: DeployRollbackApi, row: ReleaseNode, confirmAsked: { at?: number }): Promise<{ ms: number; toConfirmMs: number; toExecutedMs: number; fastPath: boolean }> {
+/**
+ * Counts the calls on host sessions this source hands out (each is one exchange on an open
+ * connection) by wrapping its pool on this object only: the bench's probe, not the product's code.
+ */
+function countExchanges(source: ReleaseSource): { count: () => number; stop: () => void } {
+  let exchanges = 0;
+  const probed = source as unknown as { pool: () => SessionPool };
+  const inner = Object.getPrototypeOf(source).pool as (() => SessionPool) | undefined;
+  if (typeof inner !== 'function') throw new Error('the source has no pool() to count exchanges on');
+  probed.pool = () => {
+    const pool = inner.call(source);
+    return new Proxy(pool, {
+      get: (target, property, receiver) => {
+        const value: unknown = Reflect.get(target, property, receiver);
+        if (typeof value !== 'function') return value;
+        if (property !== 'session') return (value as (...a: unknown[]) => unknown).bind(target);
+        return async (...args: Parameters<SessionPool['session']>) =>
+          new Proxy(await target.session(...args), {
+            get: (session, name, sessionReceiver) => {
+              const method: unknown = Reflect.get(session, name, sessionReceiver);
+              if (typeof method !== 'function') return method;
+              return (...methodArgs: unknown[]) => {
+                exchanges++;
+                return (method as (...a: unknown[]) => unknown).apply(session, methodArgs);
+              };
+            },
+          });
+      },
+    });
+  };
+  return { count: () => exchanges, stop: () => delete (probed as Partial<typeof probed>).pool };
+}
+
+async function viaCommand(api: DeployRollbackApi, row: ReleaseNode, confirmAsked: { at?: number }): Promise<{ ms: number; toConfirmMs: number; toExecutedMs: number; fastPath: boolean; exchanges: number }> {
   confirmAsked.at = undefined;
+  const counted = countExchanges(row.source);
+  let exchangesWhenDone = 0;
   // When the source's run ends, seen from this object only (the bench's probe, not the product's code).
   const source = row.source;
   let executedAt: number | undefined;
@@ -75,6 +111,7 @@ async function viaCommand(api: DeployRollbackApi, row: ReleaseNode, confirmAsked
       return await Object.getPrototypeOf(source).executeRollback.apply(source, args);
     } finally {
       executedAt = now();
+      exchangesWhenDone = counted.count();
     }
   };
   const started = now();
@@ -85,14 +122,16 @@ async function viaCommand(api: DeployRollbackApi, row: ReleaseNode, confirmAsked
     const ms = now() - started;
     if (!outcome?.ok) throw new Error(`the command's rollback to ${row.release.version} failed: ${outcome?.message ?? 'no outcome (it showed an error)'}`);
     if (confirmAsked.at === undefined || executedAt === undefined) throw new Error('the command did not ask for a confirmation or did not run the source\'s rollback');
-    return { ms, toConfirmMs: confirmAsked.at - started, toExecutedMs: executedAt - started, fastPath: FROM_READ.test(outcome.plan?.lines[0] ?? '') };
+    return { ms, toConfirmMs: confirmAsked.at - started, toExecutedMs: executedAt - started, fastPath: FROM_READ.test(outcome.plan?.lines[0] ?? ''), exchanges: exchangesWhenDone };
   } finally {
     delete (source as Partial<typeof source>).executeRollback;
+    counted.stop();
   }
 }
 
-async function inProcess(row: ReleaseNode): Promise<{ ms: number; fastPath: boolean }> {
+async function inProcess(row: ReleaseNode): Promise<{ ms: number; fastPath: boolean; exchanges: number }> {
   const controller = new AbortController();
+  const counted = countExchanges(row.source);
   const started = now();
   const run = async () => {
     // The request the command makes (src/vscode/env-files.ts withEnvFiles, secret commands off by default).
@@ -101,8 +140,12 @@ async function inProcess(row: ReleaseNode): Promise<{ ms: number; fastPath: bool
     if (!result.ok) throw new Error(`the in-process rollback to ${row.release.version} failed: ${result.message}`);
     return plan;
   };
-  const plan = await withDeadline(`the in-process rollback to ${row.release.version}`, RUN_TIMEOUT_MS, run(), () => controller.abort());
-  return { ms: now() - started, fastPath: FROM_READ.test(plan.lines[0] ?? '') };
+  try {
+    const plan = await withDeadline(`the in-process rollback to ${row.release.version}`, RUN_TIMEOUT_MS, run(), () => controller.abort());
+    return { ms: now() - started, fastPath: FROM_READ.test(plan.lines[0] ?? ''), exchanges: counted.count() };
+  } finally {
+    counted.stop();
+  }
 }
 
 export async function run(): Promise<void> {
@@ -138,10 +181,10 @@ export async function run(): Promise<void> {
         const row = await readReleaseRow(api, target);
         if (side === 'extension') {
           const measured = await viaCommand(api, row, confirmAsked);
-          Object.assign(entry, { extensionMs: measured.ms, extensionToConfirmMs: measured.toConfirmMs, extensionToExecutedMs: measured.toExecutedMs, extensionFastPath: measured.fastPath });
+          Object.assign(entry, { extensionMs: measured.ms, extensionToConfirmMs: measured.toConfirmMs, extensionToExecutedMs: measured.toExecutedMs, extensionFastPath: measured.fastPath, extensionExchanges: measured.exchanges });
         } else {
           const measured = await inProcess(row);
-          Object.assign(entry, { inProcessMs: measured.ms, inProcessFastPath: measured.fastPath });
+          Object.assign(entry, { inProcessMs: measured.ms, inProcessFastPath: measured.fastPath, inProcessExchanges: measured.exchanges });
         }
         live = target;
       }

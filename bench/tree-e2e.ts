@@ -139,6 +139,7 @@ export async function main(): Promise<number> {
     console.log(`    of which invocation → confirmation asked: ${ms(median(runs.map((run) => run.extensionToConfirmMs)))}; → rollback done: ${ms(median(runs.map((run) => run.extensionToExecutedMs)))} (runs ${list(runs.map((run) => run.extensionToExecutedMs))}); → outcome after the command's refresh and read: +${ms(median(runs.map((run) => run.extensionMs - run.extensionToExecutedMs)))}`);
     console.log(`  same core calls in the extension host (plan from the read + execute): ${ms(median(inProcess))} (runs ${list(inProcess)})`);
     console.log(`  planned from the tree's read without an exchange: command ${fastPath('extensionFastPath')}, in-process ${fastPath('inProcessFastPath')}`);
+    console.log(`  exchanges on the hosts (plan + run, all hosts): command ${list(runs.map((run) => run.extensionExchanges))}; in-process ${list(runs.map((run) => run.inProcessExchanges))}`);
     const ok = difference <= GOAL_EXTRA_MS;
     console.log(`  extension − in-process (median of pairs): ${ms(difference)} (pairs ${list(differences)}; goal <= ${GOAL_EXTRA_MS} ms) ${ok ? 'pass' : 'FAIL'}`);
     const untilDone = runs.map((run) => run.extensionToExecutedMs - run.inProcessMs);
