@@ -52,14 +52,19 @@ async function settled(api: DeployRollbackApi, node: TreeNode | undefined): Prom
   }
 }
 
-/** Refresh, then read environment → app → releases as the view does; the row of `version`. */
-async function readReleaseRow(api: DeployRollbackApi, version: string): Promise<ReleaseNode> {
+/** Refresh, then read environment → app → releases as the view does. */
+async function readReleaseRows(api: DeployRollbackApi): Promise<ReleaseNode[]> {
   await api.refresh();
   const environment = (await settled(api, undefined)).find((node): node is EnvironmentNode => node.kind === 'environment');
   if (!environment) throw new Error('the tree shows no environment: was config/deploy.yml found in the workspace?');
   const app = (await settled(api, environment)).find((node): node is AppNode => node.kind === 'app');
   if (!app) throw new Error(`no app under ${environment.id}`);
-  const releases = (await settled(api, app)).filter((node): node is ReleaseNode => node.kind === 'release');
+  return (await settled(api, app)).filter((node): node is ReleaseNode => node.kind === 'release');
+}
+
+/** The row of `version`, read just now. */
+async function readReleaseRow(api: DeployRollbackApi, version: string): Promise<ReleaseNode> {
+  const releases = await readReleaseRows(api);
   const row = releases.find((node) => node.release.version === version);
   if (!row) throw new Error(`the tree does not list ${version} (it lists ${releases.map((node) => node.release.version).join(', ')})`);
   if (!row.release.rollbackable) throw new Error(`${version} is not a rollback target: ${row.release.reason ?? (row.release.current ? 'current' : 'unknown')}`);
@@ -171,13 +176,14 @@ export async function run(): Promise<void> {
       pick: async () => undefined,
       pickMany: async () => undefined,
     });
-    // The newer version runs: each run switches to the other one.
-    let live = newer;
+    // Each run switches to the other version, starting from the one that runs now.
+    let live: string | undefined = (await readReleaseRows(api)).find((node) => node.release.current)?.release.version;
+    if (live !== older && live !== newer) throw new Error(`neither ${older} nor ${newer} is the current release (the tree says ${live ?? 'none'})`);
     for (let index = 0; index < runs; index++) {
       const order = index % 2 === 0 ? (['extension', 'in-process'] as const) : (['in-process', 'extension'] as const);
       const entry: Partial<TreeBenchRun> = { first: order[0] };
       for (const side of order) {
-        const target = live === older ? newer : older;
+        const target: string = live === older ? newer : older;
         const row = await readReleaseRow(api, target);
         if (side === 'extension') {
           const measured = await viaCommand(api, row, confirmAsked);
