@@ -3,6 +3,8 @@
 export const RESULT_ENV = 'DEPLOY_ROLLBACK_BENCH_RESULT';
 export const RUNS_ENV = 'DEPLOY_ROLLBACK_BENCH_RUNS';
 export const VERSIONS_ENV = 'DEPLOY_ROLLBACK_BENCH_VERSIONS';
+/** `output`: the in-process side reports into the extension's output channel instead of nowhere. */
+export const REPORTER_ENV = 'DEPLOY_ROLLBACK_BENCH_IN_PROCESS_REPORTER';
 
 export interface TreeBenchRun {
   /** Whole command, invocation → returned outcome. */

@@ -15,11 +15,11 @@
  */
 import { writeFileSync, renameSync } from 'node:fs';
 import * as vscode from 'vscode';
-import { silentReporter, type ReleaseSource, type RollbackOutcome, type RollbackPlan } from '../src/core/model';
+import { silentReporter, type ReleaseSource, type Reporter, type RollbackOutcome, type RollbackPlan } from '../src/core/model';
 import type { SessionPool } from '../src/core/ssh/types';
 import type { DeployRollbackApi } from '../src/vscode/extension';
 import type { AppNode, EnvironmentNode, ReleaseNode, TreeNode } from '../src/vscode/tree/nodes';
-import { RESULT_ENV, RUNS_ENV, VERSIONS_ENV, type TreeBenchResult, type TreeBenchRun } from './tree-e2e-protocol';
+import { REPORTER_ENV, RESULT_ENV, RUNS_ENV, VERSIONS_ENV, type TreeBenchResult, type TreeBenchRun } from './tree-e2e-protocol';
 
 const EXTENSION_ID = 'deploy-rollback.deploy-rollback';
 /** Bounds: a run or a tree read that takes longer is a failure, not a slow number. */
@@ -141,7 +141,9 @@ async function inProcess(row: ReleaseNode): Promise<{ ms: number; fastPath: bool
   const run = async () => {
     // The request the command makes (src/vscode/env-files.ts withEnvFiles, secret commands off by default).
     const plan = await row.source.planRollback(row.release.app, row.release, controller.signal, { envFiles: { allowCommands: () => false } });
-    const result = await row.source.executeRollback(plan, silentReporter, controller.signal);
+    // REPORTER_ENV=output: the run reports into the output channel as the source's own steps do (no progress notification), to tell that cost apart.
+    const reporter = process.env[REPORTER_ENV] === 'output' ? (row.source as unknown as { reporter: Reporter }).reporter : silentReporter;
+    const result = await row.source.executeRollback(plan, reporter, controller.signal);
     if (!result.ok) throw new Error(`the in-process rollback to ${row.release.version} failed: ${result.message}`);
     return plan;
   };

@@ -11,7 +11,9 @@
  * the median over runs of the adjacent pair, to cancel the drift of a loaded machine.
  * Goal (issue 24): extension ≤ in-process + 50 ms, on the LAN and with 50 ms added round trip
  * (harness `slowLink`: netem, or the in-host relay); each link in its own code-server session.
- * Run: npx tsx bench/tree-e2e.ts   (needs root for the hosts; BENCH_RUNS=N pairs, default 7).
+ * Run: npx tsx bench/tree-e2e.ts   (needs root for the hosts; BENCH_RUNS=N pairs per link, default 7;
+ * BENCH_IN_PROCESS_REPORTER=output makes the in-process side report into the output channel, to
+ * tell the cost of the command layer's reporting apart; BENCH_LINKS=0 the LAN only).
  * It builds the extension (scripts/build.mjs) and the suite (to out/bench/tree-e2e/) first.
  */
 import { spawnSync } from 'node:child_process';
@@ -23,13 +25,13 @@ import { launchChromium, missingChromium } from '../test/runner/browser';
 import { loadCodeServerModule, quietWorkbenchSettings, type CodeServer } from '../test/runner/code-server';
 import type { TestHosts } from '../test/hosts/harness';
 import { median, runIfMain, withHostsAndDir, writeDeployYml } from '../test/system/kamal-hosts';
-import { RESULT_ENV, RUNS_ENV, VERSIONS_ENV, type TreeBenchResult } from './tree-e2e-protocol';
+import { REPORTER_ENV, RESULT_ENV, RUNS_ENV, VERSIONS_ENV, type TreeBenchResult } from './tree-e2e-protocol';
 
 const HOSTS = 4;
 const RUNS = positiveInteger(process.env.BENCH_RUNS) ?? 7;
 const GOAL_EXTRA_MS = 50;
 /** Added round trip on every host's link: none, then 50 ms (harness `slowLink`). */
-const LINKS = [0, 50] as const;
+const LINKS = process.env.BENCH_LINKS === '0' ? [0] : [0, 50];
 const VERSIONS = ['v1', 'v2'] as const;
 const SERVICE = 'treebench';
 const SECRET = 'SECRET_KEY_BASE=seeded-not-a-real-secret\n';
@@ -101,7 +103,7 @@ async function inExtensionHost(dir: string, workspace: string): Promise<TreeBenc
       extensionsDir: path.join(dir, 'extensions'),
       disableWorkspaceTrust: true,
       quiet: true,
-      env: { HOME: home, [RESULT_ENV]: resultFile, [RUNS_ENV]: String(RUNS), [VERSIONS_ENV]: VERSIONS.join(',') },
+      env: { HOME: home, [RESULT_ENV]: resultFile, [RUNS_ENV]: String(RUNS), [VERSIONS_ENV]: VERSIONS.join(','), [REPORTER_ENV]: process.env.BENCH_IN_PROCESS_REPORTER ?? '' },
     });
     const remote = (file: string) => `vscode-remote://127.0.0.1:${server!.port}${file}`;
     const payload = [
@@ -146,7 +148,7 @@ function report(result: TreeBenchResult, link: string): boolean {
     `    of which invocation → confirmation asked: ${ms(median(runs.map((run) => run.extensionToConfirmMs)))}; → rollback done: ${ms(median(runs.map((run) => run.extensionToExecutedMs)))} ` +
       `(runs ${list(runs.map((run) => run.extensionToExecutedMs))}); → outcome after the command's refresh and read: +${ms(median(runs.map((run) => run.extensionMs - run.extensionToExecutedMs)))}`,
   );
-  console.log(`  same core calls in the extension host (plan from the read + execute): ${ms(median(inProcess))} (runs ${list(inProcess)})`);
+  console.log(`  same core calls in the extension host (plan from the read + execute${process.env.BENCH_IN_PROCESS_REPORTER === 'output' ? ', reporting into the output channel' : ''}): ${ms(median(inProcess))} (runs ${list(inProcess)})`);
   console.log(`  planned from the tree's read without an exchange: command ${fastPath('extensionFastPath')}, in-process ${fastPath('inProcessFastPath')}`);
   console.log(`  exchanges on the hosts (plan + run, all hosts): command ${list(runs.map((run) => run.extensionExchanges))}; in-process ${list(runs.map((run) => run.inProcessExchanges))}`);
   const ok = difference <= GOAL_EXTRA_MS;
