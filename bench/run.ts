@@ -5,6 +5,7 @@ import { main as commits } from './commits';
 import { main as gitops } from './gitops';
 import { main as kamalInventory } from './kamal-inventory';
 import { main as kamalRollback } from './kamal-rollback';
+import { main as treeEndToEnd } from './tree-e2e';
 
 const benchmarks: [string, () => Promise<number>][] = [
   ['gitops history', gitops],
@@ -12,6 +13,7 @@ const benchmarks: [string, () => Promise<number>][] = [
   ['kamal rollback', kamalRollback],
   ['release commits', commits],
   ['cli end to end', cliEndToEnd],
+  ['tree end to end', treeEndToEnd],
 ];
 
 async function run(): Promise<void> {
