@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import type { GitopsRepo } from '../core/gitops/discovery';
-import type { App, PlanRequest, Release, ReleaseSource, RollbackOutcome } from '../core/model';
+import type { PlanRequest, Release, ReleaseSource, RollbackOutcome, RollbackPlan } from '../core/model';
+import type { KamalPlanDetail } from '../core/kamal/rollback';
 import { literalPattern } from '../core/kamal/rollback/scope';
 import { judgeLockRun, notStaleReason, staleLockQuestion } from '../core/kamal/commands/lock-run';
 import { commitLine } from './code';
@@ -54,10 +55,11 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     try {
       const outcome = await rollbackWithProgress(deps, target, request);
       if (!outcome) return undefined;
+      // The outcome first: the tree's read after it is not part of getting back to a good release.
+      // After a narrowed run (a canary) the rest is one click away, read when clicked.
+      const narrowed = outcome.ok && (outcome.plan as RollbackPlan<KamalPlanDetail>).detail.scope?.narrowed === true;
+      reportOutcome(deps, target.source, outcome, narrowed ? { action: `Bring the Other Hosts to ${outcome.plan.to}`, run: () => bringRest(target, outcome.plan.to) } : undefined);
       await deps.refresh();
-      // After a canary, the rest is one click away.
-      const partly = outcome.ok ? await partlyRunning(target.source, target.app, outcome.plan.to) : undefined;
-      reportOutcome(deps, target.source, outcome, partly && { action: `Bring the Other Hosts to ${partly.version}`, run: () => bringOtherHosts(target.source, partly) });
       return outcome;
     } catch (error) {
       await deps.refresh();
@@ -65,11 +67,11 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     }
   };
 
-  /** The release of `version` when it runs on some hosts and other readable hosts run something else. */
-  const partlyRunning = async (source: ReleaseSource, app: App, version: string): Promise<Release | undefined> => {
-    if (source.kind !== 'kamal') return undefined;
-    const release = (await source.releases(app, { limit: 500 })).find((candidate) => candidate.version === version);
-    return release?.runningOn?.otherHosts.length ? release : undefined;
+  /** The notification's offer after a canary: the hosts that do not run `version` now, read as the click comes. */
+  const bringRest = async (target: RollbackTarget, version: string) => {
+    const release = (await target.source.releases(target.app, { limit: 500 })).find((candidate) => candidate.version === version);
+    if (!release) throw new Error(`${version} of ${target.app.name} is not on the hosts any more.`);
+    return bringOtherHosts(target.source, release);
   };
 
   /** Kamal's `--hosts` of the hosts that do not run the release (a canary's rest). */
