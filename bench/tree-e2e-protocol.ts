@@ -5,6 +5,8 @@ export const RUNS_ENV = 'DEPLOY_ROLLBACK_BENCH_RUNS';
 export const VERSIONS_ENV = 'DEPLOY_ROLLBACK_BENCH_VERSIONS';
 /** `output`: the in-process side reports into the extension's output channel instead of nowhere. */
 export const REPORTER_ENV = 'DEPLOY_ROLLBACK_BENCH_IN_PROCESS_REPORTER';
+/** `1`: the in-process side runs inside a progress notification as the command's run does, to tell the notification's cost apart. */
+export const PROGRESS_ENV = 'DEPLOY_ROLLBACK_BENCH_IN_PROCESS_PROGRESS';
 
 export interface TreeBenchRun {
   /** Whole command, invocation → returned outcome. */

@@ -19,7 +19,7 @@ import { silentReporter, type ReleaseSource, type Reporter, type RollbackOutcome
 import type { SessionPool } from '../src/core/ssh/types';
 import type { DeployRollbackApi } from '../src/vscode/extension';
 import type { AppNode, EnvironmentNode, ReleaseNode, TreeNode } from '../src/vscode/tree/nodes';
-import { REPORTER_ENV, RESULT_ENV, RUNS_ENV, VERSIONS_ENV, type TreeBenchResult, type TreeBenchRun } from './tree-e2e-protocol';
+import { PROGRESS_ENV, REPORTER_ENV, RESULT_ENV, RUNS_ENV, VERSIONS_ENV, type TreeBenchResult, type TreeBenchRun } from './tree-e2e-protocol';
 
 const EXTENSION_ID = 'deploy-rollback.deploy-rollback';
 /** Bounds: a run or a tree read that takes longer is a failure, not a slow number. */
@@ -148,7 +148,9 @@ async function inProcess(row: ReleaseNode): Promise<{ ms: number; fastPath: bool
     return plan;
   };
   try {
-    const plan = await withDeadline(`the in-process rollback to ${row.release.version}`, RUN_TIMEOUT_MS, run(), () => controller.abort());
+    // PROGRESS_ENV=1: inside a progress notification, as the command runs: its rendering competes for the CPU with local test hosts.
+    const running = process.env[PROGRESS_ENV] === '1' ? Promise.resolve(vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'In-process rollback (bench)', cancellable: true }, run)) : run();
+    const plan = await withDeadline(`the in-process rollback to ${row.release.version}`, RUN_TIMEOUT_MS, running, () => controller.abort());
     return { ms: now() - started, fastPath: FROM_READ.test(plan.lines[0] ?? ''), exchanges: counted.count() };
   } finally {
     counted.stop();

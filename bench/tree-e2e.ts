@@ -13,7 +13,8 @@
  * (harness `slowLink`: netem, or the in-host relay); each link in its own code-server session.
  * Run: npx tsx bench/tree-e2e.ts   (needs root for the hosts; BENCH_RUNS=N pairs per link, default 7;
  * BENCH_IN_PROCESS_REPORTER=output makes the in-process side report into the output channel, to
- * tell the cost of the command layer's reporting apart; BENCH_LINKS=0 the LAN only).
+ * tell the cost of the command layer's reporting apart; BENCH_IN_PROCESS_PROGRESS=1 runs it inside a
+ * progress notification, as the command does; BENCH_LINKS=0 the LAN only).
  * It builds the extension (scripts/build.mjs) and the suite (to out/bench/tree-e2e/) first.
  */
 import { spawnSync } from 'node:child_process';
@@ -25,7 +26,7 @@ import { launchChromium, missingChromium } from '../test/runner/browser';
 import { loadCodeServerModule, quietWorkbenchSettings, type CodeServer } from '../test/runner/code-server';
 import type { TestHosts } from '../test/hosts/harness';
 import { median, runIfMain, withHostsAndDir, writeDeployYml } from '../test/system/kamal-hosts';
-import { REPORTER_ENV, RESULT_ENV, RUNS_ENV, VERSIONS_ENV, type TreeBenchResult } from './tree-e2e-protocol';
+import { PROGRESS_ENV, REPORTER_ENV, RESULT_ENV, RUNS_ENV, VERSIONS_ENV, type TreeBenchResult } from './tree-e2e-protocol';
 
 const HOSTS = 4;
 const RUNS = positiveInteger(process.env.BENCH_RUNS) ?? 7;
@@ -103,7 +104,7 @@ async function inExtensionHost(dir: string, workspace: string): Promise<TreeBenc
       extensionsDir: path.join(dir, 'extensions'),
       disableWorkspaceTrust: true,
       quiet: true,
-      env: { HOME: home, [RESULT_ENV]: resultFile, [RUNS_ENV]: String(RUNS), [VERSIONS_ENV]: VERSIONS.join(','), [REPORTER_ENV]: process.env.BENCH_IN_PROCESS_REPORTER ?? '' },
+      env: { HOME: home, [RESULT_ENV]: resultFile, [RUNS_ENV]: String(RUNS), [VERSIONS_ENV]: VERSIONS.join(','), [REPORTER_ENV]: process.env.BENCH_IN_PROCESS_REPORTER ?? '', [PROGRESS_ENV]: process.env.BENCH_IN_PROCESS_PROGRESS ?? '' },
     });
     const remote = (file: string) => `vscode-remote://127.0.0.1:${server!.port}${file}`;
     const payload = [
@@ -148,7 +149,7 @@ function report(result: TreeBenchResult, link: string): boolean {
     `    of which invocation → confirmation asked: ${ms(median(runs.map((run) => run.extensionToConfirmMs)))}; → rollback done: ${ms(median(runs.map((run) => run.extensionToExecutedMs)))} ` +
       `(runs ${list(runs.map((run) => run.extensionToExecutedMs))}); → outcome after the command's refresh and read: +${ms(median(runs.map((run) => run.extensionMs - run.extensionToExecutedMs)))}`,
   );
-  console.log(`  same core calls in the extension host (plan from the read + execute${process.env.BENCH_IN_PROCESS_REPORTER === 'output' ? ', reporting into the output channel' : ''}): ${ms(median(inProcess))} (runs ${list(inProcess)})`);
+  console.log(`  same core calls in the extension host (plan from the read + execute${process.env.BENCH_IN_PROCESS_REPORTER === 'output' ? ', reporting into the output channel' : ''}${process.env.BENCH_IN_PROCESS_PROGRESS === '1' ? ', inside a progress notification' : ''}): ${ms(median(inProcess))} (runs ${list(inProcess)})`);
   console.log(`  planned from the tree's read without an exchange: command ${fastPath('extensionFastPath')}, in-process ${fastPath('inProcessFastPath')}`);
   console.log(`  exchanges on the hosts (plan + run, all hosts): command ${list(runs.map((run) => run.extensionExchanges))}; in-process ${list(runs.map((run) => run.inProcessExchanges))}`);
   const ok = difference <= GOAL_EXTRA_MS;

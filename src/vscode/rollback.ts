@@ -253,8 +253,8 @@ export async function confirmPlan(context: RollbackContext, plan: RollbackPlan, 
   const words = rollWords(plan.direction);
   const message = shortenShaVersions(`${words.Verb} ${plan.app} in ${plan.environment} from ${plan.from} to ${plan.to}?`);
   // The dialog stays short enough for any window; every command is in the output already.
-  context.output.channel.info(`${words.noun} plan for ${plan.app} (${plan.environment}), ${plan.from} → ${plan.to}:`);
-  for (const line of plan.lines) context.output.channel.info(`  ${line}`);
+  // One entry: a line each would be as many messages to the window, in the run's way.
+  context.output.channel.info([`${words.noun} plan for ${plan.app} (${plan.environment}), ${plan.from} → ${plan.to}:`, ...plan.lines.map((line) => `  ${line}`)].join('\n'));
   const overview = plan.overview ?? plan.lines.slice(0, 10).map((line) => (line.length > 110 ? `${line.slice(0, 109)}…` : line));
   // What the move does to the code is the question an incident asks first: right after the summary.
   const code = codeChangeLines(plan.codeChange, plan.codeChangeUnknown);
@@ -296,16 +296,27 @@ async function executeReporting(context: RollbackContext, source: ReleaseSource,
   let cancelling = false;
   let shown = '';
   const controller = new AbortController();
-  const report = (message: string) => {
+  // A step can follow another within milliseconds: the notification is redrawn at most every
+  // PROGRESS_INTERVAL_MS with the latest one (its renderer competes with the run for the CPU).
+  let reportedAt = 0;
+  let trailing: NodeJS.Timeout | undefined;
+  const report = (message: string, now = false) => {
     shown = message;
-    progress.report({ message });
+    clearTimeout(trailing);
+    const wait = reportedAt + PROGRESS_INTERVAL_MS - Date.now();
+    const show = () => {
+      reportedAt = Date.now();
+      progress.report({ message: shown });
+    };
+    if (now || wait <= 0) show();
+    else trailing = setTimeout(show, wait);
   };
   // Once cancelled, later steps (putting things back, unlocking) must not hide that it is cancelling.
   const reporter = output.reporter(plan.source, (message) => report(cancelling ? `Cancelling… ${message}` : message));
   const cancel = (): string => {
     if (!cancelling) {
       cancelling = true;
-      report('Cancelling…');
+      report('Cancelling…', true);
       reporter.warn('Cancel requested: stopping the commands in flight, putting back half-done steps, then releasing the lock.');
       controller.abort();
     }
@@ -317,9 +328,12 @@ async function executeReporting(context: RollbackContext, source: ReleaseSource,
   try {
     return await source.executeRollback(plan, reporter, controller.signal);
   } finally {
+    clearTimeout(trailing);
     runningRollbacks.delete(cancel);
   }
 }
+
+const PROGRESS_INTERVAL_MS = 150;
 
 /** Notifications are not awaited: their promise stays pending until the user closes them. */
 export function reportOutcome(
