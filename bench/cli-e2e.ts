@@ -28,7 +28,7 @@ import { buildSync } from 'esbuild';
 import { loadKamalConfig } from '../src/core/kamal/config/read';
 import type { TestHosts } from '../test/hosts/harness';
 import { sshHome } from '../test/system/cli-bundle';
-import { median, runIfMain, withHostsAndDir, writeDeployYml } from '../test/system/kamal-hosts';
+import { median, runIfMain, setDelay, withHostsAndDir, writeDeployYml } from '../test/system/kamal-hosts';
 import { rollback, type App } from './kamal-rollback';
 
 const HOSTS = 4;
@@ -100,15 +100,6 @@ async function cliRollback(cli: Cli, app: App): Promise<ProcessRun> {
   const marks: Record<string, number> = {};
   for (const [name, value] of Object.entries(recorded)) if (name !== 'timeOrigin') marks[name] = name === 'cpuMs' || name === 'connects' ? value : value + offset;
   return { ms, marks, timeline: timeline?.map(([at, what]) => [at + offset, what]) };
-}
-
-async function setDelay(hosts: TestHosts, rttMs: number): Promise<string> {
-  if (rttMs === 0) {
-    await Promise.all(hosts.hosts.map((host) => hosts.clearLink(host)));
-    return 'none';
-  }
-  const how = await Promise.all(hosts.hosts.map((host) => hosts.slowLink(host, rttMs)));
-  return [...new Set(how)].join(', ');
 }
 
 const ms = (value: number): string => `${Math.round(value)} ms`;

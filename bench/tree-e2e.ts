@@ -25,7 +25,7 @@ import type { Browser } from 'playwright-core';
 import { launchChromium, missingChromium } from '../test/runner/browser';
 import { loadCodeServerModule, quietWorkbenchSettings, type CodeServer } from '../test/runner/code-server';
 import type { TestHosts } from '../test/hosts/harness';
-import { median, runIfMain, withHostsAndDir, writeDeployYml } from '../test/system/kamal-hosts';
+import { median, runIfMain, setDelay, withHostsAndDir, writeDeployYml } from '../test/system/kamal-hosts';
 import { PROGRESS_ENV, REPORTER_ENV, RESULT_ENV, RUNS_ENV, VERSIONS_ENV, type TreeBenchResult } from './tree-e2e-protocol';
 
 const HOSTS = 4;
@@ -125,15 +125,6 @@ async function inExtensionHost(dir: string, workspace: string): Promise<TreeBenc
 
 const ms = (value: number): string => `${Math.round(value)} ms`;
 const list = (values: number[]): string => values.map((value) => Math.round(value)).join(', ');
-
-async function setDelay(hosts: TestHosts, rttMs: number): Promise<string> {
-  if (rttMs === 0) {
-    await Promise.all(hosts.hosts.map((host) => hosts.clearLink(host)));
-    return 'none';
-  }
-  const how = await Promise.all(hosts.hosts.map((host) => hosts.slowLink(host, rttMs)));
-  return [...new Set(how)].join(', ');
-}
 
 /** Prints one link's figures; whether the goal holds. */
 function report(result: TreeBenchResult, link: string): boolean {

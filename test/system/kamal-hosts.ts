@@ -122,3 +122,13 @@ export function sessionsFor(pool: InspectableSessionPool, config: KamalConfig, b
   };
   return { sessions, commands };
 }
+
+/** Adds `rttMs` of round trip to every host's link (0: none again); says how (netem or the relay). */
+export async function setDelay(hosts: TestHosts, rttMs: number): Promise<string> {
+  if (rttMs === 0) {
+    await Promise.all(hosts.hosts.map((host) => hosts.clearLink(host)));
+    return 'none';
+  }
+  const how = await Promise.all(hosts.hosts.map((host) => hosts.slowLink(host, rttMs)));
+  return [...new Set(how)].join(', ');
+}
