@@ -57,7 +57,7 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       if (!outcome) return undefined;
       // The outcome first: the tree's read after it is not part of getting back to a good release.
       // After a narrowed run (a canary) the rest is one click away, read when clicked.
-      const narrowed = outcome.ok && (outcome.plan as RollbackPlan<KamalPlanDetail>).detail.scope?.narrowed === true;
+      const narrowed = outcome.ok && (outcome.plan as RollbackPlan<KamalPlanDetail>).detail?.scope?.narrowed === true;
       reportOutcome(deps, target.source, outcome, narrowed ? { action: `Bring the Other Hosts to ${outcome.plan.to}`, run: () => bringRest(target, outcome.plan.to) } : undefined);
       await deps.refresh();
       return outcome;
