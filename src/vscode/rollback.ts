@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { shortSha } from '../core/gitops/git';
 import { RestoreTreeOffer } from '../core/gitops/rollback';
-import { describeScopeRequest } from '../core/kamal/rollback/scope';
+import { describeScopeRequest, scopeRequested, type KamalScopeRequest } from '../core/kamal/rollback/scope';
 import { runningOnLabel } from '../core/kamal/hosts/releases';
 import type { KamalPlanDetail } from '../core/kamal/rollback';
 import { DeployRollbackError, type App, type Environment, type PlanRequest, Release, ReleaseSource, RollDirection, RollbackOutcome, RollbackPlan } from '../core/model';
@@ -180,7 +180,7 @@ export async function rollbackWithProgress(context: RollbackContext, target: Rol
   const words = rollWords(target.release?.direction);
   const to = target.release ? releaseLabel(target.release) : 'the previous release';
   return vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `${words.ing} ${target.app.name} to ${to}${scopeNote(request)} (Cancel stops the ${words.planNoun})`, cancellable: true },
+    { location: vscode.ProgressLocation.Notification, title: `${words.ing} ${target.app.name} to ${to}${scopeNote(request.kamal?.scope)} (Cancel stops the ${words.planNoun})`, cancellable: true },
     async (progress, token) => {
       // One request for every plan of this run: the secrets file's question is asked once.
       const asked = withEnvFiles(target.source.kind, context.prompter(), request);
@@ -230,9 +230,8 @@ async function narrowPlan(
 }
 
 /** A narrowed run's progress says so in its title: " on --hosts 10.0.0.2". */
-function scopeNote(request: PlanRequest): string {
-  const scope = request.kamal?.scope;
-  return scope && (scope.roles?.length || scope.hosts?.length || scope.primary) ? ` on ${describeScopeRequest(scope)}` : '';
+function scopeNote(scope: KamalScopeRequest | undefined): string {
+  return scope && scopeRequested(scope) ? ` on ${describeScopeRequest(scope)}` : '';
 }
 
 function isProtected(environment: string): boolean {
@@ -284,7 +283,7 @@ export function cancelRunningRollbacks(): string[] {
 export async function executeWithProgress(context: RollbackContext, source: ReleaseSource, plan: RollbackPlan): Promise<RollbackOutcome> {
   const words = rollWords(plan.direction);
   return vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `${words.ing} ${plan.app} to ${plan.to}${scopeNote({ kamal: { scope: (plan as RollbackPlan<KamalPlanDetail>).detail.scope?.request } })} (Cancel stops the ${words.planNoun})`, cancellable: true },
+    { location: vscode.ProgressLocation.Notification, title: `${words.ing} ${plan.app} to ${plan.to}${scopeNote((plan as RollbackPlan<KamalPlanDetail>).detail.scope?.request)} (Cancel stops the ${words.planNoun})`, cancellable: true },
     async (progress, token) => executeReporting(context, source, plan, progress, token),
   );
 }

@@ -9,7 +9,6 @@ export function coalescingSocket(host: string, port: number): net.Socket {
   const socket = new net.Socket();
   // As ssh2 sets up a socket it connects itself.
   socket.setMaxListeners(0);
-  socket.setNoDelay(true);
   socket.connect({ host, port });
   // After connect(), which puts back the prototype's write.
   const write = socket.write as (...args: unknown[]) => boolean;

@@ -121,7 +121,7 @@ export function releaseFlags(release: Release, runningSha?: string): string[] {
   if (release.previous) flags.push('previous');
   if (release.rolledBack) flags.push('rolledBack');
   if (release.rollbackable) flags.push('rollbackable', release.direction === 'forward' ? 'forward' : 'back');
-  if (release.runningOn && release.runningOn.otherHosts.length > 0) flags.push('partial');
+  if (release.runningOn) flags.push('partial');
   const sha = release.code?.commit?.sha;
   if (sha) flags.push('commit');
   if (sha && runningSha && !release.current && runningSha !== sha) flags.push('compare');
@@ -220,7 +220,7 @@ function releaseTooltip(release: Release, now: number): vscode.MarkdownString {
     [kamal ? 'Last booted' : 'Created', release.created && `${release.created} (${shortAge(Date.parse(release.created), now)})`],
     [release.app.environment.source === 'gitops' ? 'Gitops commit' : 'Release', release.app.environment.source === 'gitops' ? release.id : undefined],
     ['Hosts', release.presence],
-    ['Runs now on', release.runningOn && `${release.runningOn.hosts.join(', ')} (not on ${release.runningOn.otherHosts.join(', ') || 'the hosts not read'})`],
+    ['Runs now on', release.runningOn && `${release.runningOn.hosts.join(', ')} (not on ${release.runningOn.otherHosts.join(', ')})`],
     ['Not a rollback target', release.rollbackable ? undefined : release.reason],
     ['History', release.rollbackable && isUncertain(release.reason) ? release.reason : undefined],
   ];

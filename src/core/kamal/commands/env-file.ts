@@ -151,6 +151,13 @@ export function envFileDigest(config: Pick<KamalConfig, 'service' | 'destination
   return `if test -f ${file}; then { printf '%s\\n' ${quote(nonce)}; cat ${file}; } | sha256sum | cut -c1-64; else echo no; fi`;
 }
 
+/** `envFileDigest`'s answer: the digest, null without the file, undefined when unknown (no sha256sum prints nothing). */
+export function parseEnvFileDigest(line: string | undefined): string | null | undefined {
+  const answer = line?.trim();
+  if (answer === 'no') return null;
+  return answer !== undefined && /^[0-9a-f]{64}$/.test(answer) ? answer : undefined;
+}
+
 /** What `envFileDigest` prints for `text` on the host. */
 export function textDigest(nonce: string, text: string): string {
   return createHash('sha256').update(`${nonce}\n${text}`).digest('hex');

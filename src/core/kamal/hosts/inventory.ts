@@ -5,6 +5,7 @@ import { oneLine } from '../../text';
 import { hostErrorKind, looksLikeDockerDown } from '../../ssh/errors';
 import type { ExecResult, HostSession } from '../../ssh/types';
 import { AUDIT_BOOTED, INVENTORY_MARKER, INVENTORY_SECTIONS, containerPrefix, inventoryCommand } from '../commands/inventory';
+import { parseEnvFileDigest } from '../commands/env-file';
 import { decodeLockTransport } from '../commands/lock';
 import type { KamalConfig } from '../config/types';
 
@@ -214,10 +215,9 @@ export function parseInventoryOutput(
   const lockLines = found.get(INVENTORY_SECTIONS.locked);
   const envDigests: Record<string, string | null> = {};
   for (const role of config.roles) {
-    const answer = found.get(`${INVENTORY_SECTIONS.envDigest}:${role.name}`)?.[0]?.trim();
-    // No sha256sum prints nothing: unknown, so a rollback reads the hosts as before.
-    if (answer === 'no') envDigests[role.name] = null;
-    else if (answer !== undefined && /^[0-9a-f]{64}$/.test(answer)) envDigests[role.name] = answer;
+    // Unknown (no sha256sum): left out, so a rollback reads the hosts as before.
+    const digest = parseEnvFileDigest(found.get(`${INVENTORY_SECTIONS.envDigest}:${role.name}`)?.[0]);
+    if (digest !== undefined) envDigests[role.name] = digest;
   }
   return {
     ...(Object.keys(envDigests).length > 0 ? { envDigests } : {}),

@@ -369,12 +369,10 @@ function outcomeMessage(plan: RollbackPlan<KamalPlanDetail>, entries: KamalHostO
   const name = plan.detail.destination ? `${plan.app} (${plan.detail.destination})` : plan.app;
   const forward = plan.detail.kind === 'roll-forward';
   const scope = plan.detail.scope;
-  if (ok && scope?.narrowed) {
-    // "every host" would be read as the whole app: a narrowed run names what it left.
-    const hosts = new Set(entries.map((entry) => entry.host)).size;
-    return `Rolled ${name} ${forward ? 'forward' : 'back'} to ${plan.to} on ${hosts === 1 ? '1 host' : `${hosts} hosts`} (${describeScopeRequest(scope.request)}; left as they were: ${leftSummary(scope)}).`;
-  }
-  if (ok) return `Rolled ${name} ${forward ? 'forward' : 'back'} to ${plan.to} on ${entries.length === 1 ? '1 host role' : `every host (${new Set(entries.map((entry) => entry.host)).size})`}.`;
+  const hosts = new Set(entries.map((entry) => entry.host)).size;
+  // "every host" would be read as the whole app: a narrowed run names what it left.
+  if (ok && scope?.narrowed) return `Rolled ${name} ${forward ? 'forward' : 'back'} to ${plan.to} on ${hosts === 1 ? '1 host' : `${hosts} hosts`} (${describeScopeRequest(scope.request)}; left as they were: ${leftSummary(scope)}).`;
+  if (ok) return `Rolled ${name} ${forward ? 'forward' : 'back'} to ${plan.to} on ${entries.length === 1 ? '1 host role' : `every host (${hosts})`}.`;
   const byServing = new Map<string, string[]>();
   for (const entry of entries) {
     const serving = entry.serving ?? 'unknown';

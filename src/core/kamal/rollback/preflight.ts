@@ -12,7 +12,7 @@ import { containerName, envFileExists, latestImageContainerName, listRoleContain
 import { acquireLock, decodeLockTransport, describeLock, lockDirectoryPresent, lockStatusEncoded, parseLockDetails, releaseAdvice, releaseLockCommand, staleLockAdvice, unreadableLock, type LockDetails } from '../commands/lock';
 import { goneRunAdvice } from '../commands/lock-run';
 import { customCertificate, tlsFiles } from '../commands/proxy';
-import { envFileDigest, envFileHashes, parseEnvFileHashes } from '../commands/env-file';
+import { envFileDigest, envFileHashes, parseEnvFileDigest, parseEnvFileHashes } from '../commands/env-file';
 import type { KamalInventory } from '../hosts/inventory';
 import { MARK, STATUS_ECHO, concurrent, parseSections, section } from './sections';
 import { abortError, errorText, HostUnreachable } from './runner';
@@ -54,16 +54,17 @@ export interface HostFacts {
   prepareError?: string;
 }
 
-/**
- * One line per host: the docker queries (every role's containers and current version, the image
- * tags) at the same time, then the env files, TLS files and (primary) the lock; `prepare` runs
- * last.
- */
 /** Env files in the pre-flight: with `keys`, each line's salted hash (which keys differ); always the whole file's digest. */
 export interface EnvFileRead {
   nonce: string;
   keys: boolean;
 }
+
+/**
+ * One line per host: the docker queries (every role's containers and current version, the image
+ * tags) at the same time, then the env files, TLS files and (primary) the lock; `prepare` runs
+ * last.
+ */
 
 export function preflightScript(config: KamalConfig, host: string, primary: boolean, prepare?: string, env?: EnvFileRead): string {
   const queries: [string, string][] = [];
@@ -128,7 +129,7 @@ export function parseHostFacts(config: KamalConfig, host: string, primary: boole
     // Kamal's current version: the newest active container of the latest image, else the newest active one.
     const currentName = sections.get(`current ${role.name}`)?.lines[0]?.trim() || containers.find(running)?.name;
     const envLines = sections.get(`env ${role.name}`)?.lines ?? [];
-    const digestLine = sections.get(`digest ${role.name}`)?.lines[0]?.trim();
+    const digest = env && parseEnvFileDigest(sections.get(`digest ${role.name}`)?.lines[0]);
     let missingTls: string[] = [];
     if (role.proxy && customCertificate(config, role.name)) {
       const tlsError = failure(`tls ${role.name}`);
@@ -141,7 +142,7 @@ export function parseHostFacts(config: KamalConfig, host: string, primary: boole
       current: currentName ? versionFromName(config, role.name, currentName) : undefined,
       envFile: envLines.includes('yes'),
       ...(env?.keys && envLines.includes('yes') && sections.get(`env ${role.name}`)?.rc === 0 ? { envHashes: parseEnvFileHashes(envLines) } : {}),
-      ...(env && /^[0-9a-f]{64}$/.test(digestLine ?? '') ? { envDigest: { nonce: env.nonce, digest: digestLine! } } : {}),
+      ...(env && digest ? { envDigest: { nonce: env.nonce, digest } } : {}),
       missingTls,
       errors,
     });

@@ -213,6 +213,11 @@ export function scopedConfig(config: KamalConfig, scope: KamalScope): KamalConfi
   return { ...config, roles, hosts: scope.hosts, primaryRole: scope.primaryRole };
 }
 
+/** Whether the request narrows by name at all (Kamal's `present?` on each list, or `--primary`). */
+export function scopeRequested(request: KamalScopeRequest | undefined): boolean {
+  return request !== undefined && (present(request.roles) || present(request.hosts) || request.primary === true);
+}
+
 /** The options as typed, for messages: `-r web -h 10.0.0.1`. */
 export function describeScopeRequest(request: KamalScopeRequest): string {
   const parts: string[] = [];
