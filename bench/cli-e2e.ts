@@ -74,7 +74,8 @@ function buildCli(dir: string): { bundle: string; preload: string } {
 async function cliRollback(cli: Cli, app: App): Promise<ProcessRun> {
   const target = app.live === VERSIONS[0] ? VERSIONS[1] : VERSIONS[0];
   await fs.rm(cli.marksFile, { force: true });
-  const args = ['--require', cli.preload, cli.bundle, 'rollback', '--kamal', app.configFile, '--to', target, '--yes', ...(TRACE ? ['--verbose'] : [])];
+  // BENCH_CLI_NODE_ARGS: node options for the CLI process, e.g. `--cpu-prof --cpu-prof-dir=DIR` to see where its CPU goes.
+  const args = [...(process.env.BENCH_CLI_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--require', cli.preload, cli.bundle, 'rollback', '--kamal', app.configFile, '--to', target, '--yes', ...(TRACE ? ['--verbose'] : [])];
   const spawnedAt = performance.timeOrigin + performance.now();
   const started = process.hrtime.bigint();
   const result = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {

@@ -13,13 +13,15 @@
  * Target versions alternate, so every run is a real switch. The result goes to the file named by
  * DEPLOY_ROLLBACK_BENCH_RESULT; a failure writes `error` there instead.
  */
-import { writeFileSync, renameSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { silentReporter, type ReleaseSource, type Reporter, type RollbackOutcome, type RollbackPlan } from '../src/core/model';
 import type { SessionPool } from '../src/core/ssh/types';
 import type { DeployRollbackApi } from '../src/vscode/extension';
 import type { AppNode, EnvironmentNode, ReleaseNode, TreeNode } from '../src/vscode/tree/nodes';
-import { PROGRESS_ENV, REPORTER_ENV, RESULT_ENV, RUNS_ENV, VERSIONS_ENV, type TreeBenchResult, type TreeBenchRun } from './tree-e2e-protocol';
+import { PROFILE_ENV, PROGRESS_ENV, REPORTER_ENV, RESULT_ENV, RUNS_ENV, VERSIONS_ENV, type TreeBenchResult, type TreeBenchRun } from './tree-e2e-protocol';
 
 const EXTENSION_ID = 'deploy-rollback.deploy-rollback';
 /** Bounds: a run or a tree read that takes longer is a failure, not a slow number. */
@@ -40,6 +42,11 @@ function withDeadline<T>(what: string, ms: number, action: Promise<T>, onTimeout
 }
 
 const now = (): number => Number(process.hrtime.bigint()) / 1e6;
+/** CPU time of this process (user + system) since `since`, in ms. */
+const cpuMs = (since?: NodeJS.CpuUsage): number => {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1000;
+};
 
 /** Children once read: a Kamal read first shows a loading row, or rows marked "reading…". */
 async function settled(api: DeployRollbackApi, node: TreeNode | undefined): Promise<TreeNode[]> {
@@ -157,6 +164,57 @@ async function inProcess(row: ReleaseNode): Promise<{ ms: number; fastPath: bool
   }
 }
 
+/**
+ * CPU time (ms) used so far by the machine's processes, grouped by what they are: Chromium (the
+ * workbench), this extension host, the other node processes (code-server's server), the test hosts'
+ * docker and sshd, the rest. Linux only (/proc); the deltas tell which process a run's CPU went to.
+ */
+function cpuByGroup(): Record<string, number> {
+  const groups: Record<string, number> = {};
+  const tick = 1000 / 100;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ms = (Number(fields[11]) + Number(fields[12])) * tick;
+    const group =
+      Number(pid) === process.pid ? 'extension host' : /^chrom/.test(name) ? 'chromium' : /^(node|code-server)/.test(name) ? 'other node' : /^(dockerd|containerd|docker|runc|containerd-shim|kamal-proxy|sshd|sh|bash|busybox)/.test(name) ? 'test hosts' : 'other';
+    groups[group] = (groups[group] ?? 0) + ms;
+  }
+  return groups;
+}
+
+function cpuDelta(before: Record<string, number>): Record<string, number> {
+  const after = cpuByGroup();
+  return Object.fromEntries(Object.keys(after).map((group) => [group, after[group]! - (before[group] ?? 0)]));
+}
+
+/** Runs `action` under V8's CPU profiler when PROFILE_ENV names a folder, writing the profile as `name`.cpuprofile there. */
+async function profiled<T>(name: string, action: () => Promise<T>): Promise<T> {
+  const folder = process.env[PROFILE_ENV];
+  if (!folder) return action();
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((resolve, reject) => session.post(method, params ?? {}, (error, result) => (error ? reject(error) : resolve(result))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 200 });
+  await post('Profiler.start');
+  try {
+    return await action();
+  } finally {
+    const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+    writeFileSync(path.join(folder, `${name}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+  }
+}
+
 export async function run(): Promise<void> {
   const resultFile = process.env[RESULT_ENV];
   if (!resultFile) throw new Error(`${RESULT_ENV} is not set: run bench/tree-e2e.ts`);
@@ -189,12 +247,14 @@ export async function run(): Promise<void> {
       for (const side of order) {
         const target: string = live === older ? newer : older;
         const row = await readReleaseRow(api, target);
+        const cpuBefore = process.cpuUsage();
+        const groupsBefore = cpuByGroup();
         if (side === 'extension') {
-          const measured = await viaCommand(api, row, confirmAsked);
-          Object.assign(entry, { extensionMs: measured.ms, extensionToConfirmMs: measured.toConfirmMs, extensionToExecutedMs: measured.toExecutedMs, extensionFastPath: measured.fastPath, extensionExchanges: measured.exchanges });
+          const measured = await profiled(`${index}-extension`, () => viaCommand(api!, row, confirmAsked));
+          Object.assign(entry, { extensionCpuMs: cpuMs(cpuBefore), extensionCpuByGroup: cpuDelta(groupsBefore), extensionMs: measured.ms, extensionToConfirmMs: measured.toConfirmMs, extensionToExecutedMs: measured.toExecutedMs, extensionFastPath: measured.fastPath, extensionExchanges: measured.exchanges });
         } else {
-          const measured = await inProcess(row);
-          Object.assign(entry, { inProcessMs: measured.ms, inProcessFastPath: measured.fastPath, inProcessExchanges: measured.exchanges });
+          const measured = await profiled(`${index}-in-process`, () => inProcess(row));
+          Object.assign(entry, { inProcessCpuMs: cpuMs(cpuBefore), inProcessCpuByGroup: cpuDelta(groupsBefore), inProcessMs: measured.ms, inProcessFastPath: measured.fastPath, inProcessExchanges: measured.exchanges });
         }
         live = target;
       }

@@ -26,7 +26,7 @@ import { launchChromium, missingChromium } from '../test/runner/browser';
 import { loadCodeServerModule, quietWorkbenchSettings, type CodeServer } from '../test/runner/code-server';
 import type { TestHosts } from '../test/hosts/harness';
 import { median, runIfMain, setDelay, withHostsAndDir, writeDeployYml } from '../test/system/kamal-hosts';
-import { PROGRESS_ENV, REPORTER_ENV, RESULT_ENV, RUNS_ENV, VERSIONS_ENV, type TreeBenchResult } from './tree-e2e-protocol';
+import { PROFILE_ENV, PROGRESS_ENV, REPORTER_ENV, RESULT_ENV, RUNS_ENV, VERSIONS_ENV, type TreeBenchResult } from './tree-e2e-protocol';
 
 const HOSTS = 4;
 const RUNS = positiveInteger(process.env.BENCH_RUNS) ?? 7;
@@ -104,7 +104,7 @@ async function inExtensionHost(dir: string, workspace: string): Promise<TreeBenc
       extensionsDir: path.join(dir, 'extensions'),
       disableWorkspaceTrust: true,
       quiet: true,
-      env: { HOME: home, [RESULT_ENV]: resultFile, [RUNS_ENV]: String(RUNS), [VERSIONS_ENV]: VERSIONS.join(','), [REPORTER_ENV]: process.env.BENCH_IN_PROCESS_REPORTER ?? '', [PROGRESS_ENV]: process.env.BENCH_IN_PROCESS_PROGRESS ?? '' },
+      env: { HOME: home, [RESULT_ENV]: resultFile, [RUNS_ENV]: String(RUNS), [VERSIONS_ENV]: VERSIONS.join(','), [REPORTER_ENV]: process.env.BENCH_IN_PROCESS_REPORTER ?? '', [PROGRESS_ENV]: process.env.BENCH_IN_PROCESS_PROGRESS ?? '', [PROFILE_ENV]: process.env.BENCH_PROFILE ? path.resolve(process.env.BENCH_PROFILE) : '' },
     });
     const remote = (file: string) => `vscode-remote://127.0.0.1:${server!.port}${file}`;
     const payload = [
@@ -116,7 +116,10 @@ async function inExtensionHost(dir: string, workspace: string): Promise<TreeBenc
     let crashed = false;
     page.on('crash', () => (crashed = true));
     await page.goto(`${server.url}/?folder=${encodeURIComponent(workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`, { waitUntil: 'domcontentloaded' });
-    return await waitForResult(resultFile, server, () => crashed);
+    if (process.env.BENCH_BROWSER_TRACE) await browser.startTracing(page, { path: `${process.env.BENCH_BROWSER_TRACE}-${path.basename(dir)}.json`, categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'toplevel', 'cc', 'viz', 'gpu', 'blink'] });
+    const result = await waitForResult(resultFile, server, () => crashed);
+    if (process.env.BENCH_BROWSER_TRACE) await browser.stopTracing();
+    return result;
   } finally {
     await browser?.close();
     await server?.stop();
@@ -143,6 +146,14 @@ function report(result: TreeBenchResult, link: string): boolean {
   console.log(`  same core calls in the extension host (plan from the read + execute${process.env.BENCH_IN_PROCESS_REPORTER === 'output' ? ', reporting into the output channel' : ''}${process.env.BENCH_IN_PROCESS_PROGRESS === '1' ? ', inside a progress notification' : ''}): ${ms(median(inProcess))} (runs ${list(inProcess)})`);
   console.log(`  planned from the tree's read without an exchange: command ${fastPath('extensionFastPath')}, in-process ${fastPath('inProcessFastPath')}`);
   console.log(`  exchanges on the hosts (plan + run, all hosts): command ${list(runs.map((run) => run.extensionExchanges))}; in-process ${list(runs.map((run) => run.inProcessExchanges))}`);
+  const cpu = (side: 'extensionCpuMs' | 'inProcessCpuMs') => runs.map((run) => run[side]);
+  console.log(`  extension host CPU per run (user + system): command ${ms(median(cpu('extensionCpuMs')))} (runs ${list(cpu('extensionCpuMs'))}), in-process ${ms(median(cpu('inProcessCpuMs')))} (runs ${list(cpu('inProcessCpuMs'))})`);
+  const groups = [...new Set(runs.flatMap((run) => [...Object.keys(run.extensionCpuByGroup), ...Object.keys(run.inProcessCpuByGroup)]))].sort();
+  console.log(
+    `  machine CPU per run by process (medians, command / in-process): ${groups
+      .map((group) => `${group} ${ms(median(runs.map((run) => run.extensionCpuByGroup[group] ?? 0)))} / ${ms(median(runs.map((run) => run.inProcessCpuByGroup[group] ?? 0)))}`)
+      .join(', ')}`,
+  );
   const ok = difference <= GOAL_EXTRA_MS;
   console.log(`  extension − in-process (median of pairs): ${ms(difference)} (pairs ${list(differences)}; goal <= ${GOAL_EXTRA_MS} ms) ${ok ? 'pass' : 'FAIL'}`);
   const untilDone = runs.map((run) => run.extensionToExecutedMs - run.inProcessMs);
