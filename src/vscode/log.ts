@@ -5,7 +5,8 @@ import type { Reporter } from '../core/model';
 export class Output implements vscode.Disposable {
   readonly channel = vscode.window.createOutputChannel('Deploy Rollback', { log: true });
 
-  reporter(prefix?: string, onStep?: (message: string) => void): Reporter {
+  /** `onProgress`: how far a run is (Reporter.progress), for a notification's bar. */
+  reporter(prefix?: string, onStep?: (message: string) => void, onProgress?: (done: number, total: number) => void): Reporter {
     const tag = (message: string) => (prefix ? `[${prefix}] ${message}` : message);
     return {
       step: (message) => {
@@ -16,6 +17,7 @@ export class Output implements vscode.Disposable {
       debug: (message) => this.channel.debug(tag(message)),
       warn: (message) => this.channel.warn(tag(message)),
       error: (message) => this.channel.error(tag(message)),
+      progress: onProgress,
     };
   }
 

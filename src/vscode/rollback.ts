@@ -120,7 +120,7 @@ async function pickRelease(context: RollbackContext, action: string, source: Rel
   }
 }
 
-type Progress = vscode.Progress<{ message?: string }>;
+type Progress = vscode.Progress<{ message?: string; increment?: number }>;
 
 /** Plans in its own notification (a preview); a rollback plans inside the run's one notification. */
 export async function planWithProgress(target: RollbackTarget, request?: PlanRequest, within?: { progress: Progress; token: vscode.CancellationToken }): Promise<RollbackPlan> {
@@ -296,22 +296,36 @@ async function executeReporting(context: RollbackContext, source: ReleaseSource,
   let shown = '';
   const controller = new AbortController();
   // A step can follow another within milliseconds: the notification is redrawn at most every
-  // PROGRESS_INTERVAL_MS with the latest one (its renderer competes with the run for the CPU).
+  // PROGRESS_INTERVAL_MS with the latest one and how far the run is (its renderer competes with
+  // the run for the CPU). The bar fills as the run goes (Reporter.progress): VS Code's endless bar
+  // is an animation that keeps the window painting for the whole run.
   let reportedAt = 0;
   let trailing: NodeJS.Timeout | undefined;
+  let percentShown = 0;
+  let percentDone = 0;
   const report = (message: string, now = false) => {
     shown = message;
     clearTimeout(trailing);
     const wait = reportedAt + PROGRESS_INTERVAL_MS - Date.now();
     const show = () => {
       reportedAt = Date.now();
-      progress.report({ message: shown });
+      const increment = percentDone - percentShown;
+      percentShown = percentDone;
+      progress.report(increment > 0 ? { message: shown, increment } : { message: shown });
     };
     if (now || wait <= 0) show();
     else trailing = setTimeout(show, wait);
   };
+  progress.report({ increment: 0 });
   // Once cancelled, later steps (putting things back, unlocking) must not hide that it is cancelling.
-  const reporter = output.reporter(plan.source, (message) => report(cancelling ? `Cancelling… ${message}` : message));
+  const reporter = output.reporter(
+    plan.source,
+    (message) => report(cancelling ? `Cancelling… ${message}` : message),
+    (done, total) => {
+      percentDone = Math.min(100, Math.floor((100 * done) / total));
+      report(shown);
+    },
+  );
   const cancel = (): string => {
     if (!cancelling) {
       cancelling = true;
@@ -332,7 +346,7 @@ async function executeReporting(context: RollbackContext, source: ReleaseSource,
   }
 }
 
-const PROGRESS_INTERVAL_MS = 150;
+const PROGRESS_INTERVAL_MS = 300;
 
 /** Notifications are not awaited: their promise stays pending until the user closes them. */
 export function reportOutcome(

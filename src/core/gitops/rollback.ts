@@ -111,6 +111,8 @@ export async function executeGitopsRollback(
     reporter.step(`Fetching ${upstream.name}`);
     await fetch(root);
     throwIfAborted(signal, step);
+    // Fetched, committed and verified, pushed: the bar never goes back, even when a push is retried.
+    reporter.progress?.(1, 3);
 
     step = 'checking local changes';
     let remoteTip = await revParse(root, upstream.trackingRef, reporter, step);
@@ -172,6 +174,7 @@ export async function executeGitopsRollback(
         reporter.step(verified);
       };
       await redo();
+      reporter.progress?.(2, 3);
       for (let attempt = 0; ; attempt++) {
         step = `pushing to ${upstream.name}`;
         throwIfAborted(signal, step);
@@ -185,7 +188,10 @@ export async function executeGitopsRollback(
         pushing = tip;
         const push = await runGit(['push', '--porcelain', `--force-with-lease=${upstream.mergeRef}:${remoteTip}`, upstream.remote, `${tip}:${upstream.mergeRef}`], { cwd: worktree, reporter, signal, step, timeoutMs });
         pushing = undefined;
-        if (push.exitCode === 0) return tip;
+        if (push.exitCode === 0) {
+          reporter.progress?.(3, 3);
+          return tip;
+        }
         const output = `${push.stdout.toString('utf8')}\n${push.stderr}`;
         const race = isPushRace(output);
         reporter.debug(`[git] push ${race ? 'lost a race' : 'was refused'}: ${output.trim().split('\n').join(' | ')}`);

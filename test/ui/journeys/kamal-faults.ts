@@ -89,6 +89,12 @@ export const kamalSilentHost = journey(
     const running = await withCancel.locator('.notification-list-item-message').allInnerTexts();
     assert.equal(running.length, 1, `notifications with Cancel: ${running.join(' | ')}`);
     assert.match(running[0]!, /^Rolling back shop to v2 \(Cancel stops the rollback\)/);
+    // The bar fills as the run goes (here the lock with the checks is done), not VS Code's endless animation.
+    // VS Code puts a notification's bar beside its item, in the list row.
+    const bar = progress.locator('xpath=..').locator('.monaco-progress-container');
+    await workbench.waitFor(async () => /\bdiscrete\b/.test((await bar.getAttribute('class')) ?? ''), 'the progress bar to be a filling one', 5_000);
+    const filled = (await bar.locator('.progress-bit').getAttribute('style')) ?? '';
+    assert.match(filled, /width: [1-9]\d?(\.\d+)?%/, `the bar shows the lock taken and nothing booted yet: width ${filled}`);
     await progress.getByRole('button', { name: 'Cancel' }).click();
     const cancelledAt = Date.now();
     // Visible at once: the progress says "Cancelling…", or the cancel is already over and its outcome shows.

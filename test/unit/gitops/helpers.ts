@@ -48,6 +48,8 @@ export function snapshot(fixture: GitopsFixture): Record<string, string> {
 export interface RecordingReporter extends Reporter {
   steps: string[];
   debugs: string[];
+  /** Every Reporter.progress call, as `done/total`, with the step it followed. */
+  progressed: string[];
   /** Runs when a step message starts with the prefix: the test's hook into a running rollback. */
   onStep(prefix: string, action: () => void): void;
 }
@@ -55,10 +57,15 @@ export interface RecordingReporter extends Reporter {
 export function recordingReporter(): RecordingReporter {
   const steps: string[] = [];
   const debugs: string[] = [];
+  const progressed: string[] = [];
   const hooks: Array<{ prefix: string; action: () => void }> = [];
   return {
     steps,
     debugs,
+    progressed,
+    progress(done, total) {
+      progressed.push(`${done}/${total} after ${steps.at(-1) ?? 'no step'}`);
+    },
     onStep(prefix, action) {
       hooks.push({ prefix, action });
     },

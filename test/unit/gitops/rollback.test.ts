@@ -119,6 +119,7 @@ describe('gitops rollback execution', () => {
     assert.equal(runGit(['diff', '--stat', fixture.shas.b2, 'main', '--', 'staging/b', 'staging/flux', 'staging/release.json'], fixture.remote), '');
     assert.equal(outcome.lines[1], `Fast-forwarded main in ${fixture.work} to origin/main`);
     assert.ok(reporter.steps.includes('Fetching origin/main'));
+    assert.deepEqual(reporter.progressed, ['1/3 after Fetching origin/main', `2/3 after ${reporter.steps.find((step) => step.startsWith('Verified'))}`, '3/3 after Pushing to origin/main']);
     assert.ok(reporter.debugs.some((line) => line.startsWith(`[git] git push --porcelain --force-with-lease=refs/heads/main:${fixture.shas.b2} origin ${remoteHead}:refs/heads/main (in `)));
     assert.equal(outcome.lines[0], `Pushed 2 revert commit(s) to origin/main: ${remoteHead}`);
     assert.equal(runGit(['worktree', 'list', '--porcelain'], fixture.work).split('\n').filter((l) => l.startsWith('worktree ')).length, 1);
@@ -186,6 +187,9 @@ describe('gitops rollback execution', () => {
     assert.equal(outcome.ok, true);
     assert.ok(reporter.steps.some((step) => step.startsWith('Someone pushed to origin/main at the same time')));
     assert.ok(reporter.steps.includes('Pushing to origin/main (retry 1 of 3)'));
+    // The retry redoes the commits without the bar going back: pushed only once it took.
+    assert.deepEqual(reporter.progressed.map((entry) => entry.split(' ')[0]), ['1/3', '2/3', '3/3']);
+    assert.match(reporter.progressed[2]!, /after Pushing to origin\/main \(retry 1 of 3\)$/);
     const log = runGit(['log', '--format=%s', '-3', 'main'], fixture.remote).trim().split('\n');
     assert.deepEqual(log, ['Revert "[Gimlet] staging/a automated deploy"', 'Revert "[Gimlet] staging/a automated deploy"', '[Gimlet] staging/b automated deploy']);
     assert.match(show(fixture, 'main', 'staging/b/release.json', fixture.remote), /"artifactId":"b-b3"/);

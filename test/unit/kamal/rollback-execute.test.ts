@@ -275,6 +275,28 @@ describe('executeKamalRollback', () => {
     });
   });
 
+  it('reports how far the run is in phases: the lock, every new container started, every one serving, the tag', async () => {
+    const { config, fakes } = fleet(['web-1', 'web-2', 'web-3']);
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+    const reporter = new RecordingReporter();
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter, runHooks: false });
+    assert.equal(result.ok, true, result.message);
+    // Each value once, never going back; a phase counts once all three hosts are through it.
+    assert.deepEqual(reporter.progressed, ['1/4', '2/4', '3/4', '4/4']);
+  });
+
+  it('stops reporting progress where a failed group stops: the bar never reaches the end', async () => {
+    const { config, fakes } = fleet(['web-1', 'web-2', 'web-3'], { boot: { limit: 1 } });
+    fakes.get('web-2').unhealthy.add('v2');
+    const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });
+    const reporter = new RecordingReporter();
+    const result = await executeKamalRollback(plan, { sessions: fakes.sessions, reporter, runHooks: false });
+    assert.equal(result.ok, false);
+    // Three groups of one host: the lock, then web-1's group started and serving; web-2's v2
+    // started (a phase of its group), then failed its health check: nothing after.
+    assert.deepEqual(reporter.progressed, ['1/8', '2/8', '3/8', '4/8']);
+  });
+
   it('runs groups one after another', async () => {
     const { config, fakes } = fleet(['web-1', 'web-2', 'web-3', 'web-4'], { boot: { limit: 2 } });
     const plan = await planKamalRollback({ config, sessions: fakes.sessions, targetVersion: 'v2', performer: 'ada' });

@@ -446,6 +446,11 @@ export class FakeHosts {
 
 export class RecordingReporter implements Reporter {
   readonly entries: { level: string; message: string }[] = [];
+  /** Every Reporter.progress call, as `done/total`. */
+  readonly progressed: string[] = [];
+  progress(done: number, total: number): void {
+    this.progressed.push(`${done}/${total}`);
+  }
   step(message: string): void {
     this.entries.push({ level: 'step', message });
   }

@@ -13,7 +13,7 @@ import { recordAudit } from '../commands/auditor';
 import { utcIso8601 } from '../commands/lock';
 import { cleanUpAfterStop } from './prepare';
 import { AFTERMATH_TIMEOUT_MS, CommandFailed, DockerDown, HostUnreachable, commandError, delay, dockerCause, errorText, isAbort, lastLine, raceAbort, type HostRunner } from './runner';
-import { stepKey, type RunState, type StepProgress } from './run-state';
+import { reportProgress, stepKey, type RunState, type StepProgress } from './run-state';
 import { chain, markerWatcher, parseSections, section } from './sections';
 import { TARGET_ARG_PLACEHOLDER, type KamalHostOutcome, type KamalHostPlan, type KamalPlanDetail, type KamalRoleStep } from './types';
 
@@ -108,10 +108,12 @@ async function bootRole(role: RoleRun, waitFor: Barrier | undefined, lockRewrite
     ({ oldVersion, ran } = await renameReadAndRun(role, lockRewrite));
   }
   done.containerId = await startedContainer(role, ran);
+  reportProgress(run);
   const booted = bootedExchange(role, oldVersion);
   const proxyExchange = await switchTraffic(role, done.containerId, booted, oldVersion);
   done.switched = true;
   outcome.serving = step.to;
+  reportProgress(run);
   await stopOldVersion(role, booted, oldVersion, proxyExchange);
   outcome.result = 'rolled-back';
   outcome.from = oldVersion ?? outcome.from;
@@ -219,6 +221,7 @@ function bootedExchange({ run, step, outcome, done, prefix }: RoleRun, oldVersio
       if (name !== 'booted') return;
       done.switched = true;
       outcome.serving = step.to;
+      reportProgress(run);
       if (oldVersion !== undefined) {
         done.stopping = true;
         run.reporter.step(`${prefix} stopping ${oldVersion}`);

@@ -15,7 +15,7 @@ import { relockWithChecks } from './preflight';
 import { prepareHosts } from './prepare';
 import { uploadFiles } from '../../ssh/sftp';
 import { abortError, delay, errorText } from './runner';
-import { fail, startRun, stepKey, type ExecuteKamalRollbackDeps, type RunState } from './run-state';
+import { fail, reportProgress, startRun, stepKey, type ExecuteKamalRollbackDeps, type RunState } from './run-state';
 import type { KamalHostPlan, KamalPlanDetail } from './types';
 
 export type { ExecuteKamalRollbackDeps } from './run-state';
@@ -53,6 +53,7 @@ async function runPhases(run: RunState): Promise<void> {
   if (deps.signal?.aborted) throw abortError();
   if (!detail.lockTaken) await relockWithChecks(run);
   run.lock.held = true;
+  reportProgress(run);
   await hook(run, 'pre-deploy');
   await prepareHosts(detail, (host, command, what) => run.runner.exec(host, command, what), run.reporter, async (host, directory, files) => uploadFiles(await deps.sessions(host), directory, files));
   if (await bootGroups(run)) await tagAndUnlock(run);

@@ -12,7 +12,7 @@ import { lockDetailsText, releaseAdvice, utcIso8601 } from '../commands/lock';
 import { parseReadBack, readBackCommand, undoRename, type RoleReadBack } from '../commands/recovery';
 import { assemblePlan, redactPlanLines } from './assemble';
 import { AFTERMATH_TIMEOUT_MS, HostUnreachable, commandError, delay, dockerCause, errorText } from './runner';
-import { fail, stepKey, touchedAny, type RunState } from './run-state';
+import { fail, reportProgress, stepKey, touchedAny, type RunState } from './run-state';
 import { parseSections, section } from './sections';
 import { buildHostPlan } from './steps';
 import { describeScopeRequest, leftSummary } from './scope';
@@ -33,6 +33,7 @@ export async function tagAndUnlock(run: RunState): Promise<void> {
     fail(run, `Could not release the deploy lock on ${detail.primaryHost} (${errorText(unlocked.lost)}): run ${releaseAdvice(detail.config)} once the host answers.`);
   }
   run.tagged = run.problems.length === 0;
+  reportProgress(run);
 }
 
 /**

@@ -59,6 +59,8 @@ export interface RunState {
   cancelled: boolean;
   groupsDone: number;
   tagged: boolean;
+  /** The units of progress last reported (reportProgress). */
+  progressReported: number;
 }
 
 export function stepKey(host: string, role: string): string {
@@ -83,12 +85,35 @@ export function startRun(plan: RollbackPlan<KamalPlanDetail>, deps: ExecuteKamal
     pendingRewrite: taken ? detail.lockRewrite : undefined,
   };
   const runner = new HostRunner(deps);
-  return { plan, detail, deps, reporter: deps.reporter, runner, startedAt: Date.now(), lock, outcomes, progress, problems: [], cancelled: false, groupsDone: 0, tagged: false };
+  return { plan, detail, deps, reporter: deps.reporter, runner, startedAt: Date.now(), lock, outcomes, progress, problems: [], cancelled: false, groupsDone: 0, tagged: false, progressReported: 0 };
 }
 
 /** Some host was changed: a container renamed, or `docker run` sent. */
 export function touchedAny(run: RunState): boolean {
   return [...run.progress.values()].some((entry) => entry.renamed || entry.ranNew);
+}
+
+/**
+ * Reports how far the run is when that grew, in phases (a bar redrawn per host and role would
+ * repaint the window 2n times): the lock with the checks, then per boot group every new container
+ * started and every one serving, then the tag (Reporter.progress). Read from the run's state, so
+ * it is right whichever phase calls it.
+ */
+export function reportProgress(run: RunState): void {
+  const groupSteps = run.detail.groups.map((group) =>
+    run.detail.hostPlans
+      .filter((host) => group.includes(host.host))
+      .flatMap((host) => host.steps)
+      .flatMap((step) => run.progress.get(stepKey(step.host, step.role)) ?? []),
+  );
+  const started = groupSteps.filter((steps) => steps.every((step) => step.containerId !== undefined)).length;
+  const serving = groupSteps.filter((steps) => steps.every((step) => step.switched)).length;
+  // Anything booted means the lock was held, even once released.
+  const locked = run.lock.held || started > 0 || serving > 0 || run.tagged ? 1 : 0;
+  const done = locked + started + serving + (run.tagged ? 1 : 0);
+  if (done <= run.progressReported) return;
+  run.progressReported = done;
+  run.reporter.progress?.(done, 2 + 2 * groupSteps.length);
 }
 
 /** Records a problem and reports it as an error. */
