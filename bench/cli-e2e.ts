@@ -70,6 +70,30 @@ function buildCli(dir: string): { bundle: string; preload: string } {
   return { bundle: process.env.BENCH_CLI_BUNDLE ? path.resolve(process.env.BENCH_CLI_BUNDLE) : path.join(dir, 'cli.js'), preload };
 }
 
+/**
+ * The CLI's environment: this one without NODE_EXTRA_CA_CERTS (unless BENCH_CLI_KEEP_EXTRA_CA_CERTS=1).
+ * Node 20 parses that file at every start, before any of the CLI's code (about 45 ms for the
+ * system bundle), and the CLI opens no TLS connection: set on this machine's sandbox, it is not
+ * the CLI's time, and the bench prints what it costs here (nodeBoot).
+ */
+function cliEnvironment(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  if (process.env.BENCH_CLI_KEEP_EXTRA_CA_CERTS !== '1') delete env.NODE_EXTRA_CA_CERTS;
+  return env;
+}
+
+/** Median wall time of `node -e 0` in `env`, over `runs` starts. */
+function nodeBoot(env: NodeJS.ProcessEnv, runs = 7): number {
+  const times: number[] = [];
+  for (let run = 0; run < runs; run++) {
+    const started = process.hrtime.bigint();
+    const booted = spawnSync(process.execPath, ['-e', '0'], { env, timeout: 10_000 });
+    if (booted.status !== 0) throw new Error(`node -e 0 exited ${booted.status ?? booted.signal}`);
+    times.push(Number(process.hrtime.bigint() - started) / 1e6);
+  }
+  return median(times);
+}
+
 /** One `rollback --yes` as a process, timed from spawn to exit; fails unless it exits 0. */
 async function cliRollback(cli: Cli, app: App): Promise<ProcessRun> {
   const target = app.live === VERSIONS[0] ? VERSIONS[1] : VERSIONS[0];
@@ -81,7 +105,7 @@ async function cliRollback(cli: Cli, app: App): Promise<ProcessRun> {
   const result = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
     const child = spawn(process.execPath, args, {
       cwd: cli.project,
-      env: { ...process.env, HOME: cli.home, SSH_AUTH_SOCK: '', NODE_OPTIONS: '', BENCH_MARKS_FILE: cli.marksFile, ...(TRACE ? { BENCH_MARKS_TIMELINE: '1' } : {}) },
+      env: { ...cliEnvironment(), HOME: cli.home, SSH_AUTH_SOCK: '', NODE_OPTIONS: '', BENCH_MARKS_FILE: cli.marksFile, ...(TRACE ? { BENCH_MARKS_TIMELINE: '1' } : {}) },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
@@ -158,6 +182,14 @@ async function measure(hosts: TestHosts, clis: { name: string; cli: Cli }[], app
 
 export async function main(): Promise<number> {
   return withHostsAndDir({ count: HOSTS }, 'cli-e2e-bench-', async (hosts, dir) => {
+    const extraCaCerts = process.env.NODE_EXTRA_CA_CERTS;
+    if (extraCaCerts) {
+      const kept = process.env.BENCH_CLI_KEEP_EXTRA_CA_CERTS === '1';
+      console.log(
+        `node's own boot (node -e 0): ${ms(nodeBoot(cliEnvironment()))} as the CLI runs${kept ? '' : ' (without this machine\'s NODE_EXTRA_CA_CERTS: the CLI opens no TLS connection; BENCH_CLI_KEEP_EXTRA_CA_CERTS=1 keeps it)'}, ` +
+          `${ms(nodeBoot({ ...process.env, NODE_EXTRA_CA_CERTS: extraCaCerts }))} with NODE_EXTRA_CA_CERTS=${extraCaCerts}`,
+      );
+    }
     const service = 'clie2e';
     await hosts.seedKamalState({ service, versions: [...VERSIONS], running: VERSIONS[1], hosts: hosts.hosts });
     const project = path.join(dir, 'project');
