@@ -156,6 +156,8 @@ async function measure(hosts: TestHosts, clis: { name: string; cli: Cli }[], app
   const how = await setDelay(hosts, rttMs);
   const processRuns: ProcessRun[][] = clis.map(() => []);
   const inProcess: number[] = [];
+  /** This process's CPU time during each in-process rollback: what a warm process spends, against the CLI's. */
+  const inProcessCpu: number[] = [];
   try {
     for (let run = 0; run < RUNS; run++) {
       // Alternate the order, so a drifting machine load does not favour one side.
@@ -163,7 +165,12 @@ async function measure(hosts: TestHosts, clis: { name: string; cli: Cli }[], app
       if (run % 2 === 1) order.reverse();
       for (const which of order) {
         if (which >= 0) processRuns[which].push(await cliRollback(clis[which].cli, app));
-        else inProcess.push((await rollback(hosts, app)).ms);
+        else {
+          const cpuBefore = process.cpuUsage();
+          inProcess.push((await rollback(hosts, app)).ms);
+          const cpu = process.cpuUsage(cpuBefore);
+          inProcessCpu.push((cpu.user + cpu.system) / 1000);
+        }
       }
     }
   } finally {
@@ -171,7 +178,7 @@ async function measure(hosts: TestHosts, clis: { name: string; cli: Cli }[], app
   }
   const link = rttMs === 0 ? 'LAN' : `+${rttMs} ms RTT (${how})`;
   console.log(`${HOSTS} hosts, ${link}, ${RUNS} runs each`);
-  console.log(`  in-process: ${ms(median(inProcess))} (runs ${list(inProcess)})`);
+  console.log(`  in-process: ${ms(median(inProcess))} (runs ${list(inProcess)}); CPU time (user + system, median): ${ms(median(inProcessCpu))}`);
   const measured = clis.map(({ name }, index) => report(name, processRuns[index], inProcess, coldCache));
   const { overhead, firstByte } = measured[0];
   const ok = { overhead: overhead <= GOALS.overheadMs, firstByte: firstByte <= GOALS.firstSshByteMs };
