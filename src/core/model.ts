@@ -193,9 +193,10 @@ export interface Reporter {
   warn(message: string): void;
   error(message: string): void;
   /**
-   * How far a run is: `done` of `total` units (Kamal: the lock with the checks, each role's new
-   * container started, each one serving, the tag; gitops: fetched, committed and verified,
-   * pushed), for a bar that fills; never goes back within a run. A reporter without one ignores it.
+   * How far a run is: `done` of `total` phases (Kamal: the lock with the checks, then per boot
+   * group every new container started and every one serving, the tag; gitops: fetched, committed
+   * and verified, pushed), for a bar that fills; never goes back within a run. A reporter without
+   * one ignores it.
    */
   progress?(done: number, total: number): void;
 }
