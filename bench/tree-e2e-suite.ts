@@ -247,8 +247,9 @@ export async function run(): Promise<void> {
       for (const side of order) {
         const target: string = live === older ? newer : older;
         const row = await readReleaseRow(api, target);
-        const cpuBefore = process.cpuUsage();
+        // The /proc scan first, so this process's own figure leaves it out.
         const groupsBefore = cpuByGroup();
+        const cpuBefore = process.cpuUsage();
         if (side === 'extension') {
           const measured = await profiled(`${index}-extension`, () => viaCommand(api!, row, confirmAsked));
           Object.assign(entry, { extensionCpuMs: cpuMs(cpuBefore), extensionCpuByGroup: cpuDelta(groupsBefore), extensionMs: measured.ms, extensionToConfirmMs: measured.toConfirmMs, extensionToExecutedMs: measured.toExecutedMs, extensionFastPath: measured.fastPath, extensionExchanges: measured.exchanges });
