@@ -85,12 +85,13 @@ export function compareEnvFiles(config: KamalConfig, hostPlans: KamalHostPlan[],
   const unresolvedKeys = new Set<string>();
   const missing = new Set<string>();
   const unreadable: string[] = [];
-  // What each file was when compared, for the run's lock exchange (one plan: one read, one nonce); undefined once one has no digest.
-  let digests: { host: string; role: string; digest: RoleFacts['envDigest'] }[] | undefined = [];
-  for (const step of hostPlans.flatMap((host) => host.steps)) {
+  // What each file was when compared, for the run's lock exchange (one plan: one read, one nonce).
+  const digests: { host: string; role: string; digest: NonNullable<RoleFacts['envDigest']> }[] = [];
+  const steps = hostPlans.flatMap((host) => host.steps);
+  for (const step of steps) {
     const role = config.roles.find((entry) => entry.name === step.role);
     const read = facts.find((host) => host.host === step.host)?.roles.find((entry) => entry.role === step.role);
-    digests = read?.envDigest ? digests?.concat({ host: step.host, role: step.role, digest: read.envDigest }) : undefined;
+    if (read?.envDigest) digests.push({ host: step.host, role: step.role, digest: read.envDigest });
     if (!role || !read) continue;
     const where = `${step.host} (${step.role})`;
     const expected = expectedEnvFile(config, role, step.host, check.secrets);
@@ -111,9 +112,10 @@ export function compareEnvFiles(config: KamalConfig, hostPlans: KamalHostPlan[],
     plan.notCompared.push(`no secrets file defines ${[...missing].join(', ')}${check.secrets.files.length ? ` (read: ${check.secrets.files.join(', ')})` : ''}: Kamal's rollback would stop with "Secret not found"`);
   }
   if (unreadable.length > 0) plan.notCompared.push(`${unreadable.join(', ')} could not hash the env file (sha256sum missing?)`);
-  const nonce = digests?.[0]?.digest?.nonce;
-  if (digests && nonce !== undefined && digests.every(({ digest }) => digest?.nonce === nonce)) {
-    plan.compared = { nonce, files: digests.map(({ host, role, digest }) => ({ host, role, digest: digest!.digest })) };
+  // Only when every file has a digest, all from the same read.
+  const nonce = digests[0]?.digest.nonce;
+  if (nonce !== undefined && digests.length === steps.length && digests.every(({ digest }) => digest.nonce === nonce)) {
+    plan.compared = { nonce, files: digests.map(({ host, role, digest }) => ({ host, role, digest: digest.digest })) };
   }
   return plan;
 }

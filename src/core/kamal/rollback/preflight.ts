@@ -65,7 +65,6 @@ export interface EnvFileRead {
  * tags) at the same time, then the env files, TLS files and (primary) the lock; `prepare` runs
  * last.
  */
-
 export function preflightScript(config: KamalConfig, host: string, primary: boolean, prepare?: string, env?: EnvFileRead): string {
   const queries: [string, string][] = [];
   const parts: string[] = [];
