@@ -102,8 +102,9 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
     return plan;
   };
 
+  // These commands are on rows' menus only; without a row, VS Code lost it while redrawing the view.
   const requireNode = <T>(node: T | undefined, what: string): T => {
-    if (!node) throw new Error(`Pick ${what} in the Releases view first.`);
+    if (!node) throw new Error(`No row came with this command: pick ${what} in the Releases view and open its menu again (the view may have been redrawing it).`);
     return node;
   };
 

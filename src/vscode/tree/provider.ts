@@ -3,6 +3,7 @@ import { isHostError, type HostError, type Problem, type ReleaseSource } from '.
 import { missingCodeNote } from '../code';
 import { treeItemFor, type RowFacts } from './items';
 import type { AppNode, EnvironmentNode, LastKnown, ReleaseNode, TreeNode } from './nodes';
+import { rowsToRedraw } from './redraw';
 
 /** How long a Refresh may read the rows on screen before it shows them, so fast sources never flash "reading…". */
 const PREFETCH_MS = 400;
@@ -82,8 +83,14 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
   private readonly rows = new Map<string, TreeNode>();
   /** The row objects VS Code holds, by id: a redraw of one row must name the object it was given. */
   private readonly given = new Map<string, TreeNode>();
-  /** Rows to redraw at the next redraw (ROOT_ID: the whole tree). */
+  /** The row objects each set was last answered with, by the parent's id. */
+  private readonly answered = new Map<string, TreeNode[]>();
+  /** Each row as VS Code was last told to draw it (see `look`), by id: a row updated in place reads anew. */
+  private readonly drawnLooks = new Map<string, string>();
+  /** Rows whose own look changed, to redraw at the next redraw (ROOT_ID: the whole tree). */
   private readonly toRedraw = new Set<string>();
+  /** Rows whose children changed, to redraw at the next redraw (see redraw.ts). */
+  private readonly setsToRedraw = new Set<string>();
 
   constructor(private readonly options: ReleasesTreeOptions) {
     this.facts = new LearnedFacts(options.isExpanded);
@@ -106,7 +113,7 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
       // A set read the same is left as drawn; one still being read is drawn marked "reading…".
       for (const [id, drawing] of shown) {
         const children = this.reads.get(id)?.children;
-        if (!children || this.drawing(children) !== drawing) this.redraw(id, 0);
+        if (!children || this.drawing(children) !== drawing) this.redrawSet(id, 0);
       }
     });
   }
@@ -116,31 +123,85 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
     this.reads.delete(app.id);
     const generation = this.generation;
     void withDeadline(this.currentRead(app, app.id).done, Date.now() + PREFETCH_MS).then(() => {
-      if (generation === this.generation) this.redraw(app.id, 0);
+      if (generation === this.generation) this.redrawSet(app.id, 0);
     });
   }
 
   /**
-   * Redraws a row and what is under it (VS Code asks for its children again), together with every
-   * other row asked for within `delayMs`. One row, not the whole tree: a whole redraw while the
-   * user expands a row can leave that row collapsed.
+   * Redraws a row whose own look changed, and so what is under it (VS Code asks for its children
+   * again), together with every other row asked for within `delayMs`. One row, not the whole tree:
+   * a whole redraw while the user expands a row can leave that row collapsed.
    */
   private redraw(id: string, delayMs = 50): void {
+    this.scheduleRedraw(this.toRedraw, id, delayMs);
+  }
+
+  /** Redraws the rows under a row (ROOT_ID: the environments), row by row where it can (see redraw.ts). */
+  private redrawSet(id: string, delayMs = 50): void {
+    this.scheduleRedraw(this.setsToRedraw, id, delayMs);
+  }
+
+  private scheduleRedraw(queue: Set<string>, id: string, delayMs: number): void {
     if (this.disposed) return;
-    this.toRedraw.add(id);
+    queue.add(id);
     if (this.redrawTimer) {
       if (delayMs > 0) return;
       clearTimeout(this.redrawTimer);
     }
-    this.redrawTimer = setTimeout(() => {
-      this.redrawTimer = undefined;
-      const ids = [...this.toRedraw];
-      this.toRedraw.clear();
+    this.redrawTimer = setTimeout(() => this.redrawNow(), delayMs);
+  }
+
+  private redrawNow(): void {
+    this.redrawTimer = undefined;
+    const rowIds = [...this.toRedraw];
+    const setIds = [...this.setsToRedraw];
+    this.toRedraw.clear();
+    this.setsToRedraw.clear();
+    let whole = rowIds.includes(ROOT_ID);
+    const rows = new Set<TreeNode>();
+    for (const id of rowIds) {
       // A row VS Code was never given is not drawn: nothing to redraw.
-      const rows = ids.map((rowId) => this.given.get(rowId)).filter((row): row is TreeNode => row !== undefined);
-      if (ids.includes(ROOT_ID)) this.changed.fire(undefined);
-      else if (rows.length > 0) this.changed.fire(rows);
-    }, delayMs);
+      const row = this.given.get(id);
+      if (row) rows.add(row);
+    }
+    for (const id of setIds) {
+      const redrawn = this.rowsToRedrawUnder(id);
+      if (redrawn === 'whole') whole = true;
+      else redrawn.forEach((row) => rows.add(row));
+    }
+    if (whole) return this.changed.fire(undefined);
+    for (const row of rows) this.drawnLooks.set(row.id, this.look(row));
+    if (rows.size > 0) this.changed.fire([...rows]);
+  }
+
+  /**
+   * The rows to redraw so that VS Code shows the set under `parentId` as it reads now: the rows
+   * whose look changed, updated in place, when the set is the one on screen; else its parent
+   * ('whole': the tree).
+   */
+  private rowsToRedrawUnder(parentId: string): TreeNode[] | 'whole' {
+    const parent = parentId === ROOT_ID ? undefined : this.given.get(parentId);
+    if (parentId !== ROOT_ID && !parent) return [];
+    const shown = this.answered.get(parentId);
+    const next = shown && this.childrenNow(parent);
+    const changed = shown && next ? rowsToRedraw(shown.map((row) => ({ id: row.id, look: this.drawnLooks.get(row.id) ?? '' })), next.map((row) => ({ id: row.id, look: this.look(row) }))) : 'parent';
+    if (changed === 'parent') return parent ? [parent] : 'whole';
+    next!.forEach((row, index) => this.updateShownRow(parentId, shown![index], row));
+    this.drawn.set(parentId, this.drawing(shown!));
+    return changed.map((index) => shown![index]);
+  }
+
+  /** Makes the row object VS Code holds show `next` (a row of the same id), and the one object of that id from now on (see `rows`). */
+  private updateShownRow(parentId: string, shown: TreeNode, next: TreeNode): void {
+    if (shown === next) return;
+    replaceContents(shown, next);
+    // `next` was a marked copy: nothing else holds it.
+    if (this.rows.get(next.id) !== next) return;
+    this.rows.set(next.id, shown);
+    for (const list of [this.reads.get(parentId)?.children, this.lastRead.get(parentId)?.children]) {
+      const index = list?.indexOf(next) ?? -1;
+      if (list && index >= 0) list[index] = shown;
+    }
   }
 
   /**
@@ -161,14 +222,15 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
 
   /** A row set as VS Code draws it: what a redraw would change. */
   private drawing(children: TreeNode[]): string {
-    return JSON.stringify(
-      children.map((child) => {
-        const item = this.getTreeItem(child);
-        const tooltip = item.tooltip instanceof vscode.MarkdownString ? item.tooltip.value : item.tooltip;
-        const icon = item.iconPath instanceof vscode.ThemeIcon ? item.iconPath.id : undefined;
-        return [child.id, item.label, item.description, item.contextValue, tooltip, icon, item.collapsibleState, item.command?.command];
-      }),
-    );
+    return children.map((child) => this.look(child)).join('\n');
+  }
+
+  /** A row as VS Code draws it. */
+  private look(row: TreeNode): string {
+    const item = this.getTreeItem(row);
+    const tooltip = item.tooltip instanceof vscode.MarkdownString ? item.tooltip.value : item.tooltip;
+    const icon = item.iconPath instanceof vscode.ThemeIcon ? item.iconPath.id : undefined;
+    return JSON.stringify([row.id, item.label, item.description, item.contextValue, tooltip, icon, item.collapsibleState, item.command?.command]);
   }
 
   getTreeItem(node: TreeNode): vscode.TreeItem {
@@ -196,8 +258,14 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
     // Noted before the redraw this answer may lead to, which would otherwise draw the row collapsed.
     if (node && hasChildren(node) && !this.options.isExpanded?.(node.id)) this.options.onExpanded?.(node.id);
     const children = this.childrenNow(node);
-    if (!node || hasChildren(node)) this.drawn.set(node?.id ?? ROOT_ID, this.drawing(children));
-    for (const child of children) this.given.set(child.id, child);
+    if (!node || hasChildren(node)) {
+      this.drawn.set(node?.id ?? ROOT_ID, this.drawing(children));
+      this.answered.set(node?.id ?? ROOT_ID, [...children]);
+    }
+    for (const child of children) {
+      this.given.set(child.id, child);
+      this.drawnLooks.set(child.id, this.look(child));
+    }
     return children;
   }
 
@@ -256,7 +324,7 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
       // A read that failed keeps what was known, marked with its age, under the error.
       else if (last && last.children.length > 0) children = [...children, ...last.children.map((child) => marked(child, 'stale', last.at))];
       read.children = children;
-      if (this.reads.get(id) === read && read.redrawWhenDone) this.redraw(id);
+      if (this.reads.get(id) === read && read.redrawWhenDone) this.redrawSet(id);
       return children;
     });
     this.reads.set(id, read);
@@ -270,9 +338,7 @@ export class ReleasesTreeProvider implements vscode.TreeDataProvider<TreeNode>, 
       this.rows.set(row.id, row);
       return row;
     }
-    const target = known as unknown as Record<string, unknown>;
-    for (const key of Object.keys(target)) delete target[key];
-    Object.assign(target, row);
+    replaceContents(known, row);
     return known;
   }
 
@@ -416,6 +482,13 @@ async function withDeadline<T>(promise: Promise<T>, deadline: number): Promise<T
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Makes `target` the same row as `source`, in place: whoever holds `target` sees `source`. */
+function replaceContents(target: TreeNode, source: TreeNode): void {
+  const fields = target as unknown as Record<string, unknown>;
+  for (const key of Object.keys(fields)) delete fields[key];
+  Object.assign(fields, source);
 }
 
 /** A row from an earlier read, shown as such. */
