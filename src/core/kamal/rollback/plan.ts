@@ -2,13 +2,13 @@
  * Planning `kamal rollback V`: validate the config, read every host once (in parallel), refuse
  * before touching anything, and produce the exact command lines the executor will run.
  */
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { DeployRollbackError, silentReporter, type Reporter, type RollDirection, type RollbackPlan } from '../../model';
 import { oneLine } from '../../text';
 import { shellLine, quoteArgv } from '../../shell';
 import type { HostSession } from '../../ssh/types';
+import { runGit } from '../../gitops/git';
 import { makeRunDirectory, validateVersion, versionFromName } from '../commands/app';
 import {
   describeLock,
@@ -175,12 +175,10 @@ function isDockerTag(version: string): boolean {
  * costliest part, and this one runs while the SSH handshakes do): the last value of each key, as
  * `git config KEY` gives it, from `-z` output (`key LF value NUL`; a key without `=` has no LF).
  */
-export function gitIdentity(cwd: string): Promise<{ name?: string; email?: string }> {
-  return new Promise((resolve) => {
-    execFile('git', ['config', '-z', '--get-regexp', '^user\\.(name|email)$'], { cwd, timeout: 5000 }, (error, stdout) => {
-      resolve(error ? {} : parseIdentity(stdout));
-    });
-  });
+export async function gitIdentity(cwd: string): Promise<{ name?: string; email?: string }> {
+  // No identity is no reason to stop a rollback: the performer then falls back to the OS user.
+  const result = await runGit(['config', '-z', '--get-regexp', '^user\\.(name|email)$'], { cwd, timeoutMs: 5000, step: 'reading the git identity' }).catch(() => undefined);
+  return result?.exitCode === 0 ? parseIdentity(result.stdout.toString('utf8')) : {};
 }
 
 export function parseIdentity(output: string): { name?: string; email?: string } {
@@ -210,13 +208,10 @@ export async function localIdentity(cwd: string, override?: string): Promise<{ l
   return { lockHolder: name ?? user, performer: email ?? user };
 }
 
-
 export async function planHooks(hooksPath: string): Promise<KamalHookPlan[]> {
   const names: KamalHookPlan['name'][] = ['pre-connect', 'pre-deploy', 'pre-app-boot', 'post-app-boot', 'post-deploy'];
   return Promise.all(names.map(async (name) => ({ name, file: join(hooksPath, name), present: await hookIsRunnable(join(hooksPath, name)) })));
 }
-
-
 
 export async function planKamalRollback(request: PlanKamalRollbackInput): Promise<RollbackPlan<KamalPlanDetail>> {
   if (!request.lockWait) return planOnce(request);
