@@ -46,6 +46,13 @@ export interface StartHostsOptions {
    * volumes) name the same folder the SSH user sees; default false (dockerd sees this machine's /root).
    */
   dockerSeesHome?: boolean;
+  /**
+   * CPUs for everything the hosts run (a taskset list, e.g. "1" or "2-3"): sshd and its sessions,
+   * dockerd, containerd and the containers, the delay relay. Benchmarks give the hosts cores of
+   * their own, as remote servers have, so the client's CPU does not slow the hosts' docker; default
+   * unset (the hosts share every CPU with the caller).
+   */
+  hostCpus?: string;
 }
 
 export interface TestHost {
@@ -277,6 +284,9 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHosts>
   const jumpOnly = options.jumpOnly ?? 0;
   if (!Number.isInteger(count) || count < 1 || count > 60) throw new Error(`startHosts: count must be 1..60, got ${count}`);
   if (!Number.isInteger(jumpOnly) || jumpOnly < 0 || jumpOnly > 20) throw new Error(`startHosts: jumpOnly must be 0..20, got ${jumpOnly}`);
+  if (options.hostCpus !== undefined && !/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(options.hostCpus)) throw new Error(`startHosts: hostCpus "${options.hostCpus}" must be a CPU list such as "1" or "2-3"`);
+  /** A daemon's command line, pinned to the hosts' CPUs when they have their own; children inherit the pinning. */
+  const onHostCpus = (program: string, args: string[]): [string, string[]] => (options.hostCpus === undefined ? [program, args] : ['taskset', ['-c', options.hostCpus, program, ...args]]);
   const repository = options.repository ?? DEFAULT_REPOSITORY;
   const images = options.images ?? [...DEFAULT_IMAGES];
   installExitHandlers();
@@ -486,7 +496,7 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHosts>
       await stopDelayRelay(host);
       const script = join(runDir, 'delay-relay.js');
       writeFileSync(script, DELAY_RELAY_SOURCE);
-      const child = spawn('nsenter', [`--net=/var/run/netns/${host.netns}`, process.execPath, script, host.test.address, String(DELAY_RELAY_PORT), String(delayMs)], {
+      const child = spawn(...onHostCpus('nsenter', [`--net=/var/run/netns/${host.netns}`, process.execPath, script, host.test.address, String(DELAY_RELAY_PORT), String(delayMs)]), {
         detached: true,
         stdio: ['ignore', 'pipe', 'ignore'],
       });
@@ -605,8 +615,7 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHosts>
     // Paths go in as "$0" and "$@" so no value is spliced into shell text; unshare execs, so the PID stays dockerd's.
     const privateHome = options.dockerSeesHome ? ['unshare', '-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /root && exec dockerd "$@"', host.test.home] : ['dockerd'];
     const child = spawn(
-      'nsenter',
-      [
+      ...onHostCpus('nsenter', [
         `--net=/var/run/netns/${host.netns}`,
         ...privateHome,
         '--config-file', configFile,
@@ -623,7 +632,7 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHosts>
         '--cgroup-parent', `/${host.cgroupParent}`,
         '--shutdown-timeout', '3',
         '--log-level', 'warn',
-      ],
+      ]),
       // containerd writes a stack dump to its TMPDIR when dockerd's health check restarts it under
       // load: the host's own folder, removed with the run, never the caller's temp folder.
       { detached: true, stdio: ['ignore', log, log], env: { ...process.env, TMPDIR: dockerTmp } },
@@ -636,13 +645,12 @@ export async function startHosts(options: StartHostsOptions): Promise<TestHosts>
     const log = openSync(host.sshdLog, 'a');
     // Paths go in as "$0".."$2" so no value is spliced into shell text.
     const child = spawn(
-      'ip',
-      [
+      ...onHostCpus('ip', [
         'netns', 'exec', host.netns,
         'unshare', '-m', '--propagation', 'private',
         'sh', '-c', 'mount --bind "$0" /root && exec /usr/sbin/sshd -D -f "$1" -E "$2"',
         host.test.home, host.sshdConfig, host.sshdLog,
-      ],
+      ]),
       { detached: true, stdio: ['ignore', log, log] },
     );
     closeSync(log);

@@ -6,7 +6,8 @@
  * importing one from another would register its tests twice.
  */
 import { strict as assert } from 'node:assert';
-import { promises as fs } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createSessionPool, type InspectableSessionPool } from '../../src/core/ssh/pool';
@@ -78,14 +79,61 @@ export async function holdDeployLock(hosts: TestHosts, host: TestHost, service: 
  * runs `body`, then stops the hosts and removes the directory whatever happened.
  */
 export async function withHostsAndDir<T>(options: StartHostsOptions, dirPrefix: string, body: (hosts: TestHosts, dir: string) => Promise<T>): Promise<T> {
-  const hosts = await startHosts(options);
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), dirPrefix));
+  const cpus = benchCpus();
+  console.log(cpus.said);
+  if (cpus.client) pinProcess(cpus.client);
   try {
-    return await body(hosts, dir);
+    const hosts = await startHosts({ ...options, hostCpus: options.hostCpus ?? cpus.hosts });
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), dirPrefix));
+    try {
+      return await body(hosts, dir);
+    } finally {
+      await hosts.stop();
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   } finally {
-    await hosts.stop();
-    await fs.rm(dir, { recursive: true, force: true });
+    if (cpus.client) pinProcess(cpus.allowed);
   }
+}
+
+/**
+ * Where a benchmark's parts run. By default everything shares every CPU, as in every run before
+ * 2026-12-04. BENCH_SPLIT_CPUS=1 (with 2 or more CPUs) models real servers, which are other
+ * machines: the hosts get the upper half of this process's CPUs and this process, with all it
+ * starts (the CLI, code-server, Chromium), the lower half, so the client's CPU never delays the
+ * hosts' docker nor theirs the client. On 2 cores the 4 hosts' docker then shares one core and
+ * takes longer and varies more (measured 2026-12-04), so it is not the default.
+ */
+export function benchCpus(allowedList = allowedCpuList()): { allowed: string; client?: string; hosts?: string; said: string } {
+  const cpus = cpuListIds(allowedList);
+  if (process.env.BENCH_SPLIT_CPUS !== '1' || cpus.length < 2) {
+    return { allowed: allowedList, said: `CPUs: the hosts and this process share ${allowedList}${process.env.BENCH_SPLIT_CPUS === '1' ? ' (one CPU only: BENCH_SPLIT_CPUS needs two)' : ' (BENCH_SPLIT_CPUS=1 gives the hosts their own)'}` };
+  }
+  const half = Math.floor(cpus.length / 2);
+  const client = cpus.slice(0, half).join(',');
+  const hosts = cpus.slice(half).join(',');
+  return { allowed: allowedList, client, hosts, said: `CPUs: the hosts on ${hosts}, this process and what it starts on ${client}, as remote servers have their own (BENCH_SPLIT_CPUS=1)` };
+}
+
+/** The CPU ids of a list as Linux writes it ("0-2,4"). */
+export function cpuListIds(list: string): number[] {
+  return list.split(',').filter(Boolean).flatMap((part) => {
+    const [first, last] = part.split('-').map(Number);
+    if (!Number.isInteger(first) || (last !== undefined && !(Number.isInteger(last) && last >= first))) throw new Error(`not a CPU list: "${list}"`);
+    return Array.from({ length: (last ?? first) - first + 1 }, (_, offset) => first + offset);
+  });
+}
+
+function allowedCpuList(): string {
+  const list = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+  if (!list) throw new Error('no Cpus_allowed_list in /proc/self/status');
+  return list;
+}
+
+/** Pins every thread of this process (and so what it starts from now on) to `cpus`. */
+function pinProcess(cpus: string): void {
+  const pinned = spawnSync('taskset', ['-a', '-p', '-c', cpus, String(process.pid)], { encoding: 'utf8', timeout: 10_000 });
+  if (pinned.status !== 0) throw new Error(`taskset -a -p -c ${cpus} ${process.pid} failed: ${pinned.stderr || pinned.error?.message || pinned.status}`);
 }
 
 /** Runs a benchmark's `main` when `benchModule` is the program (not bench/run.ts): exits with its code, 2 when it throws. */
