@@ -30,6 +30,7 @@ import type { TestHosts } from '../test/hosts/harness';
 import { sshHome } from '../test/system/cli-bundle';
 import { median, runIfMain, setDelay, withHostsAndDir, writeDeployYml } from '../test/system/kamal-hosts';
 import { rollback, type App } from './kamal-rollback';
+import { watchTcpSockets } from './ssh-sockets';
 
 const HOSTS = 4;
 const RUNS = positiveInteger(process.env.BENCH_RUNS) ?? 9;
@@ -130,10 +131,44 @@ async function cliRollback(cli: Cli, app: App): Promise<ProcessRun> {
 const ms = (value: number): string => `${Math.round(value)} ms`;
 const list = (values: number[]): string => values.map((value) => Math.round(value)).join(', ');
 const verdict = (ok: boolean): string => (ok ? 'pass' : 'FAIL');
-const MARKS = ['preload', 'bundleLoaded', 'firstConnect', 'firstSshByte', 'firstSshReply', 'exit'] as const;
+const MARKS = ['preload', 'bundleLoaded', 'firstConnect', 'firstSshByte', 'firstSshReply', 'lastSshReply', 'exit'] as const;
+
+/** A run cut at its first SSH byte sent and its last read: what comes before, the hosts' exchanges, what comes after. */
+interface Phases {
+  beforeFirstByte: number;
+  exchanges: number;
+  afterLastReply: number;
+}
+
+const phasesOfProcess = (run: ProcessRun): Phases => ({
+  beforeFirstByte: run.marks.firstSshByte,
+  exchanges: run.marks.lastSshReply - run.marks.firstSshByte,
+  afterLastReply: run.ms - run.marks.lastSshReply,
+});
+
+/** The in-process rollback, with its SSH sockets watched as the CLI's preload watches the process's. */
+async function inProcessRollback(hosts: TestHosts, app: App): Promise<{ ms: number; phases: Phases }> {
+  let firstByte = NaN;
+  let lastReply = NaN;
+  const unwatch = watchTcpSockets({
+    connect: () => undefined,
+    up: () => undefined,
+    write: () => void (firstByte = Number.isNaN(firstByte) ? performance.now() : firstByte),
+    read: () => void (lastReply = performance.now()),
+    close: () => undefined,
+  });
+  const started = performance.now();
+  try {
+    const { ms } = await rollback(hosts, app);
+    const ended = performance.now();
+    return { ms, phases: { beforeFirstByte: firstByte - started, exchanges: lastReply - firstByte, afterLastReply: ended - lastReply } };
+  } finally {
+    unwatch();
+  }
+}
 
 /** A CLI's runs in one link setting, and what they say against the in-process runs they alternate with. */
-function report(name: string, runs: ProcessRun[], inProcess: number[], coldCache: boolean): { overhead: number; firstByte: number } {
+function report(name: string, runs: ProcessRun[], inProcess: number[], inProcessPhases: Phases[], coldCache: boolean): { overhead: number; firstByte: number } {
   const cliMs = runs.map((run) => run.ms);
   const overheads = cliMs.map((value, run) => value - inProcess[run]);
   const overhead = median(overheads);
@@ -143,6 +178,13 @@ function report(name: string, runs: ProcessRun[], inProcess: number[], coldCache
   console.log(`    − in-process: ${ms(overhead)} (per pair ${list(overheads)}; spread ${ms(Math.max(...overheads) - Math.min(...overheads))}), ratio ${ratio.toFixed(2)}`);
   console.log(`    marks since spawn (medians): ${MARKS.map((markName) => `${markName} ${ms(mark(markName))}`).join(', ')}`);
   console.log(`    CPU time (user + system, median): ${ms(median(runs.map((run) => run.marks.cpuMs)))}; TCP connections opened: ${[...new Set(runs.map((run) => run.marks.connects))].join(' or ')}`);
+  // The part outside the hosts' exchanges barely varies; the exchanges carry the hosts' docker time, and its noise.
+  const phases = runs.map(phasesOfProcess);
+  const part = (key: keyof Phases): string => {
+    const differences = phases.map((phase, run) => phase[key] - inProcessPhases[run][key]);
+    return `${ms(median(differences))} (${ms(median(phases.map((phase) => phase[key])))} against ${ms(median(inProcessPhases.map((phase) => phase[key])))}; spread ${ms(Math.max(...differences) - Math.min(...differences))})`;
+  };
+  console.log(`    − in-process, by part (medians of pairs): before the first SSH byte ${part('beforeFirstByte')}; the exchanges, first byte to last answer ${part('exchanges')}; after the last answer ${part('afterLastReply')}`);
   if (coldCache) console.log(`    its first run (no compile cache yet): bundle loaded ${ms(runs[0].marks.bundleLoaded ?? NaN)}, first SSH byte ${ms(runs[0].marks.firstSshByte ?? NaN)}`);
   const timeline = runs[runs.length - 1].timeline;
   if (timeline) {
@@ -156,6 +198,7 @@ async function measure(hosts: TestHosts, clis: { name: string; cli: Cli }[], app
   const how = await setDelay(hosts, rttMs);
   const processRuns: ProcessRun[][] = clis.map(() => []);
   const inProcess: number[] = [];
+  const inProcessPhases: Phases[] = [];
   /** This process's CPU time during each in-process rollback: what a warm process spends, against the CLI's. */
   const inProcessCpu: number[] = [];
   try {
@@ -167,7 +210,9 @@ async function measure(hosts: TestHosts, clis: { name: string; cli: Cli }[], app
         if (which >= 0) processRuns[which].push(await cliRollback(clis[which].cli, app));
         else {
           const cpuBefore = process.cpuUsage();
-          inProcess.push((await rollback(hosts, app)).ms);
+          const run = await inProcessRollback(hosts, app);
+          inProcess.push(run.ms);
+          inProcessPhases.push(run.phases);
           const cpu = process.cpuUsage(cpuBefore);
           inProcessCpu.push((cpu.user + cpu.system) / 1000);
         }
@@ -179,7 +224,7 @@ async function measure(hosts: TestHosts, clis: { name: string; cli: Cli }[], app
   const link = rttMs === 0 ? 'LAN' : `+${rttMs} ms RTT (${how})`;
   console.log(`${HOSTS} hosts, ${link}, ${RUNS} runs each`);
   console.log(`  in-process: ${ms(median(inProcess))} (runs ${list(inProcess)}); CPU time (user + system, median): ${ms(median(inProcessCpu))}`);
-  const measured = clis.map(({ name }, index) => report(name, processRuns[index], inProcess, coldCache));
+  const measured = clis.map(({ name }, index) => report(name, processRuns[index], inProcess, inProcessPhases, coldCache));
   const { overhead, firstByte } = measured[0];
   const ok = { overhead: overhead <= GOALS.overheadMs, firstByte: firstByte <= GOALS.firstSshByteMs };
   console.log(`  CLI overhead, ${link}: ${ms(overhead)} (goal <= ${GOALS.overheadMs} ms) ${verdict(ok.overhead)}`);

@@ -8,7 +8,7 @@
  * - `bundleLoaded`: the CLI bundle's top level has run (main started, up to its first await);
  * - `firstConnect`: the first TCP connect is asked for;
  * - `firstSshByte`: the first byte written on such a socket (the SSH identification line);
- * - `firstSshReply`: the first byte read from one;
+ * - `firstSshReply`: the first byte read from one; `lastSshReply`: the last;
  * - `exit`: the process exits;
  * and, not times since start: `cpuMs`, the CPU time it used (user + system), and `connects`, the
  * TCP connections it opened. With $BENCH_MARKS_TIMELINE set, also `timeline`: every SSH socket's
@@ -17,53 +17,37 @@
  */
 import * as fs from 'node:fs';
 import * as nodeModule from 'node:module';
-import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { watchTcpSockets } from './ssh-sockets';
 
 const Module = nodeModule.Module as unknown as { prototype: { _compile: (content: string, filename: string) => unknown } };
 
 const marks: Record<string, number> = { timeOrigin: performance.timeOrigin };
 const timeline: [number, string][] | undefined = process.env.BENCH_MARKS_TIMELINE ? [] : undefined;
 const event = (what: string): void => void timeline?.push([performance.now(), what]);
-let sockets = 0;
-const socketName = new WeakMap<net.Socket, string>();
 const mark = (name: string): void => {
   marks[name] ??= performance.now();
 };
 mark('preload');
 
-const remote = new WeakSet<net.Socket>();
-const connect = net.Socket.prototype.connect as (this: net.Socket, ...args: unknown[]) => net.Socket;
-net.Socket.prototype.connect = function (this: net.Socket, ...args: unknown[]) {
-  const options = args[0];
-  // Only TCP: an IPC path (an agent socket) is not an SSH link.
-  const tcp = typeof options === 'number' || (typeof options === 'object' && options !== null && 'port' in options);
-  if (tcp) {
+watchTcpSockets({
+  connect(name, host) {
     mark('firstConnect');
     connects++;
-    remote.add(this);
-    const name = `ssh#${++sockets}`;
-    socketName.set(this, name);
-    event(`${name} connect ${typeof options === 'object' ? String((options as { host?: string }).host) : ''}`);
-    this.prependListener('connect', () => event(`${name} tcp up`));
-    this.prependListener('data', (chunk: Buffer) => {
-      mark('firstSshReply');
-      event(`${name} read ${chunk.length} B`);
-    });
-    this.prependListener('close', () => event(`${name} closed`));
-  }
-  return connect.apply(this, args);
-} as typeof net.Socket.prototype.connect;
-
-const write = net.Socket.prototype.write as (this: net.Socket, ...args: unknown[]) => boolean;
-net.Socket.prototype.write = function (this: net.Socket, ...args: unknown[]) {
-  if (remote.has(this)) {
+    event(`${name} connect ${host}`);
+  },
+  up: (name) => event(`${name} tcp up`),
+  write(name, bytes) {
     mark('firstSshByte');
-    const data = args[0];
-    event(`${socketName.get(this)} write ${typeof data === 'string' || Buffer.isBuffer(data) ? data.length : '?'} B`);
-  }
-  return write.apply(this, args);
-} as typeof net.Socket.prototype.write;
+    event(`${name} write ${bytes ?? '?'} B`);
+  },
+  read(name, bytes) {
+    mark('firstSshReply');
+    marks.lastSshReply = performance.now();
+    event(`${name} read ${bytes} B`);
+  },
+  close: (name) => event(`${name} closed`),
+});
 
 const compile = Module.prototype._compile;
 let entry: string | undefined;
