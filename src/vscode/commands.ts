@@ -62,7 +62,10 @@ export function registerCommands(deps: CommandDeps): vscode.Disposable[] {
       await deps.refresh();
       return outcome;
     } catch (error) {
-      await deps.refresh();
+      // A "no" to a picker or to the restore offer comes before anything ran, as a declined
+      // confirmation does: the tree is as it was, and redrawing it would take away the row a second
+      // right-click is about to use.
+      if (!(error instanceof UserCancelled)) await deps.refresh();
       throw error;
     }
   };

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { DeployRollbackApi } from '../../src/vscode/extension';
-import type { AppNode, EnvironmentNode, ReleaseNode } from '../../src/vscode/tree/nodes';
+import type { AppNode, EnvironmentNode, ReleaseNode, TreeNode } from '../../src/vscode/tree/nodes';
 import type { Prompter } from '../../src/vscode/ui';
 import { gitopsScenarios, type GitopsFixture } from '../fixtures/gitops';
 import { useGitopsFixture } from './helpers';
@@ -33,11 +33,18 @@ describe('gitops: a history reverts cannot unwind, in VS Code', function () {
     await api.refresh();
   });
 
-  async function releaseNodes(): Promise<ReleaseNode[]> {
+  /** The app's rows as the tree answers them: the list itself (a new one after every read) and its releases. */
+  async function releaseNodesList(): Promise<TreeNode[]> {
     const environment = (await api.tree.getChildren()).find((node): node is EnvironmentNode => node.kind === 'environment' && node.environment.location === fixture.work)!;
     const app = (await api.tree.getChildren(environment)).find((node): node is AppNode => node.kind === 'app' && node.app.name === 'a')!;
-    return (await api.tree.getChildren(app)).filter((node): node is ReleaseNode => node.kind === 'release');
+    return api.tree.getChildren(app);
   }
+
+  async function releaseNodes(): Promise<ReleaseNode[]> {
+    return releases(await releaseNodesList());
+  }
+
+  const releases = (list: TreeNode[]): ReleaseNode[] => list.filter((node): node is ReleaseNode => node.kind === 'release');
 
   function recordingPrompter(answers: boolean[]): { prompter: Prompter; asked: { message: string; detail: string; action: string }[] } {
     const asked: { message: string; detail: string; action: string }[] = [];
@@ -69,16 +76,19 @@ describe('gitops: a history reverts cannot unwind, in VS Code', function () {
     }
   });
 
-  it('offers restoring the tree in one commit; Cancel changes nothing', async () => {
+  it('offers restoring the tree in one commit; Cancel changes nothing, the tree not even read again', async () => {
     const { prompter, asked } = recordingPrompter([false]);
     api.testing.setPrompter(prompter);
-    const a2 = (await releaseNodes()).find((node) => node.release.id === fixture.shas.a2)!;
+    const listBefore = await releaseNodesList();
+    const a2 = releases(listBefore).find((node) => node.release.id === fixture.shas.a2)!;
     const remoteBefore = fixture.git(['rev-parse', 'HEAD'], fixture.remote);
     const workBefore = fixture.git(['rev-parse', 'HEAD']);
 
     const outcome = await vscode.commands.executeCommand('deployRollback.rollbackToRelease', a2);
 
     assert.equal(outcome, undefined);
+    // A refresh would start a new read (a new list): a right-click on a row being redrawn reaches the command with no row.
+    assert.equal(await releaseNodesList(), listBefore, 'the tree was read again after a "no" that changed nothing');
     assert.equal(asked.length, 1, 'only the offer was shown: no plan to confirm without the choice');
     const short = fixture.shas.a2.slice(0, 10);
     assert.equal(asked[0]!.action, `Restore ${short}'s Tree in One Commit`);
